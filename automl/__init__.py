@@ -1,0 +1,31 @@
+"""automl: plugin-based AutoML experiments with Hydra configs, Optuna studies and pruning.
+
+Importing ``automl`` is cheap: torch, Lightning, Optuna and XGBoost load only when a model
+is trained or a study runs.
+"""
+
+from automl.errors import DataError, PluginError, SpaceError, TrialPruned, UserError
+from automl.plugin import API_VERSION, DataPlugin, DataSpec, Estimator, ModelPlugin
+from automl.registry import discover_data, discover_models
+from automl.space import Choice, Float, Int
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "API_VERSION",
+    "Choice",
+    "DataError",
+    "DataPlugin",
+    "DataSpec",
+    "Estimator",
+    "Float",
+    "Int",
+    "ModelPlugin",
+    "PluginError",
+    "SpaceError",
+    "TrialPruned",
+    "UserError",
+    "discover_data",
+    "discover_models",
+    "__version__",
+]

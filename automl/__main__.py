@@ -1,0 +1,52 @@
+"""``python -m automl``: discover plugins, register their configs, run the Hydra app.
+
+``python -m automl plugins`` lists plugins; anything else is Hydra's command line
+(``model=cnn sweep=optuna``, ``--help``, ``--cfg job``, ...).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 for a user mistake, 130 after Ctrl-C)."""
+    from rich.console import Console
+
+    from automl.cli import print_plugins, with_default_data
+    from automl.errors import UserError
+    from automl.registry import discover_data, discover_models
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    models, data = discover_models(), discover_data()
+    if args[:1] == ["plugins"]:
+        return print_plugins(models, data)
+
+    import hydra
+
+    from automl.config import CONFIG_NAME, CONFIG_PATH, register_configs
+
+    register_configs(models, data)
+    sys.argv = [sys.argv[0], *with_default_data(args, models)]
+    exit_code = 0
+
+    @hydra.main(config_path=CONFIG_PATH, config_name=CONFIG_NAME, version_base="1.3")
+    def task(cfg) -> None:
+        nonlocal exit_code
+        from automl.app import run
+
+        try:
+            exit_code = run(cfg, models, data)
+        except UserError as exc:
+            Console(stderr=True).print(f"automl: error: {exc}", markup=False, highlight=False)
+            exit_code = 2
+
+    task()
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

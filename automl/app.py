@@ -1,0 +1,67 @@
+"""The Hydra task: turn a composed config into a study (``sweep=optuna``) or one fit (``none``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+
+from automl.plan import RunPlan, make_plan
+
+__all__ = ["run", "run_once"]
+
+
+def run_once(plan: RunPlan, console: Console) -> dict[str, float]:
+    """Train the model once with its (possibly overridden) config; print val and test metrics."""
+    from automl import train
+    from automl.data import load_dataset
+    from automl.leaderboard import format_params
+
+    dataset = load_dataset(plan.data_plugin, plan.data_cfg)
+    plan.plugin.check_data(dataset.spec)
+    workdir = plan.run_dir / "single"
+    OmegaConf.save(plan.model_node, workdir / "config.yaml") if workdir.mkdir(
+        parents=True, exist_ok=True
+    ) is None else None
+    result = train.fit(
+        plan.plugin,
+        OmegaConf.to_object(plan.model_node),
+        dataset,
+        plan.trainer,
+        workdir=workdir,
+        seed=plan.trainer.seed,
+    )
+    test = train.evaluate(plan.plugin, result.model, dataset, plan.trainer, "test")
+    metrics = {**result.metrics, **test}
+    (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    console.print(
+        f"model={plan.model_name} data={plan.data_name} epochs={result.epochs} "
+        f"time={result.wall_time:.1f}s",
+        highlight=False,
+    )
+    console.print(f"validation: {format_params(result.metrics)}", highlight=False)
+    console.print(f"test:       {format_params(test)}", highlight=False)
+    console.print(f"results:    {workdir}", highlight=False)
+    return metrics
+
+
+def run(cfg: DictConfig, models: Any, data: Any, console: Console | None = None) -> int:
+    """Run the composed config; return the process exit code (130 after Ctrl-C)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hc = HydraConfig.get()
+    choices = hc.runtime.choices
+    plan = make_plan(
+        cfg, choices["model"], choices["data"], models, data, Path(hc.runtime.output_dir)
+    )
+    console = console or Console()
+    if plan.sweep.engine == "none":
+        run_once(plan, console)
+        return 0
+    from automl.tuning import run_study
+
+    outcome = run_study(plan, console)
+    return 130 if outcome.interrupted else 0

@@ -1,0 +1,70 @@
+"""Command-line pieces outside Hydra: ``plugins`` listing and argument preparation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from automl.registry import Registry
+
+__all__ = ["print_plugins", "with_default_data"]
+
+
+def print_plugins(models: Registry, data: Registry, console: Console | None = None) -> int:
+    """Print model and data plugins (and failures) without importing any heavy code."""
+    from automl.plugin import TASK_METRICS
+
+    console = console or Console()
+    table = Table(title="model plugins (automl.models)", header_style="bold")
+    for col in ("name", "kind", "tasks", "metric", "default data", "package", "description"):
+        table.add_column(col)
+    for name in models.names():
+        info = models.plugins[name]
+        p = info.plugin
+        metric = (
+            f"{p.metric} ({p.direction})"
+            if p.metric
+            else ", ".join(f"{TASK_METRICS[t][0]} ({TASK_METRICS[t][1]})" for t in p.tasks)
+        )
+        table.add_row(
+            name, p.kind, "/".join(p.tasks), metric, p.default_data,
+            f"{info.package} {info.version}", p.description,
+        )
+    for name, fail in sorted(models.failures.items()):
+        table.add_row(name, "[red]FAILED[/red]", "", "", "", f"{fail.package} {fail.version}",
+                      f"[red]{fail.reason}[/red]")
+    console.print(table)
+    dtable = Table(title="data plugins (automl.data)", header_style="bold")
+    for col in ("name", "package", "description"):
+        dtable.add_column(col)
+    for name in data.names():
+        info = data.plugins[name]
+        dtable.add_row(name, f"{info.package} {info.version}", info.plugin.description)
+    for name, fail in sorted(data.failures.items()):
+        dtable.add_row(name, f"{fail.package} {fail.version}", f"[red]FAILED: {fail.reason}[/red]")
+    console.print(dtable)
+    return 0
+
+
+def with_default_data(argv: Sequence[str], models: Registry) -> list[str]:
+    """Add ``data=<the model's default data>`` unless the user chose data themselves.
+
+    Hydra cannot let one group's choice pick another group's default from a config stored in
+    Python (an ``override /data`` there is not honoured), so the choice is made here, where
+    it is visible in ``.hydra/overrides.yaml``.
+    """
+    args = list(argv)
+    if any(a.startswith(("data=", "+data=", "++data=")) for a in args):
+        return args
+    if any(a in ("-cn", "--config-name", "-cd", "--config-dir") or
+           a.startswith(("--config-name=", "--config-dir=")) for a in args):
+        return args  # a recipe config chooses its own data
+    model = "cnn"
+    for a in args:
+        if a.startswith("model="):
+            model = a.split("=", 1)[1]
+    if model in models.plugins:
+        args.append(f"data={models.plugins[model].plugin.default_data}")
+    return args

@@ -1,0 +1,114 @@
+"""Typed configs for the ``sweep`` and ``trainer`` groups and their registration with Hydra.
+
+The ``model``, ``space`` and ``data`` groups are filled from plugins at start-up
+(``register_configs``); ``conf/`` holds the primary config and the YAML presets, each of
+which extends the schema stored here so Hydra type-checks it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from automl.registry import Registry
+from automl.space import space_to_node
+
+__all__ = [
+    "SweepConfig",
+    "TrainerConfig",
+    "PRUNERS",
+    "SAMPLERS",
+    "register_configs",
+    "CONFIG_PATH",
+    "CONFIG_NAME",
+]
+
+CONFIG_PATH = "pkg://automl.conf"
+CONFIG_NAME = "config"
+
+PRUNERS = ("median", "hyperband", "threshold", "none")
+SAMPLERS = ("tpe", "random")
+
+
+@dataclass
+class SweepConfig:
+    """How the study runs.
+
+    Attributes:
+        engine: ``optuna`` runs a study; ``none`` trains once with the model defaults.
+        n_trials: Total number of finished trials the study should reach (a rerun resumes
+            and only runs the difference).
+        timeout: Stop starting new trials after this many seconds of this invocation.
+        sampler: ``tpe`` (seeded, multivariate) or ``random``.
+        seed: Sampler seed; also offsets each trial's training seed.
+        pruner: ``median``, ``hyperband``, ``threshold`` or ``none``.
+        pruner_args: Keyword arguments for the pruner (e.g. ``{n_startup_trials: 3}``).
+        storage: Optuna storage URL; default ``sqlite:///<run dir>/study.db``. A path ending in
+            ``.log`` or ``.jsonl`` selects Optuna's journal file storage.
+        study_name: Study name; default ``<model>-<data>``, which also names the run directory.
+        direction: ``auto`` takes it from the plugin's metric; or ``maximize``/``minimize``.
+        live: Draw the live leaderboard when stdout is a terminal.
+        top_k: Rows shown in the live table.
+    """
+
+    engine: str = "optuna"
+    n_trials: int = 20
+    timeout: float | None = None
+    sampler: str = "tpe"
+    seed: int = 0
+    pruner: str = "median"
+    pruner_args: dict[str, Any] = field(default_factory=dict)
+    storage: str | None = None
+    study_name: str = "${hydra:runtime.choices.model}-${hydra:runtime.choices.data}"
+    direction: str = "auto"
+    live: bool = True
+    top_k: int = 15
+
+
+@dataclass
+class TrainerConfig:
+    """Lightning ``Trainer`` settings shared by every torch model.
+
+    Attributes:
+        max_epochs: Epochs per trial (pruning may stop a trial earlier).
+        accelerator: ``auto`` uses a GPU when one is present; ``cpu``/``gpu`` force one.
+        devices: Devices per trial (one trial trains on one device by default).
+        precision: Lightning precision string, e.g. ``32-true``, ``bf16-mixed``.
+        seed: Base seed of every trial's training.
+        deterministic: Ask torch for deterministic kernels (slower on GPU).
+        eval_batch_size: Batch size for validation and test passes.
+        num_threads: torch intra-op threads; 0 leaves torch's default.
+    """
+
+    max_epochs: int = 20
+    accelerator: str = "auto"
+    devices: int = 1
+    precision: str = "32-true"
+    seed: int = 0
+    deterministic: bool = False
+    eval_batch_size: int = 2048
+    num_threads: int = 0
+
+
+def register_configs(models: Registry[Any], data: Registry[Any]) -> None:
+    """Store schemas and every working plugin's config in Hydra's ``ConfigStore``.
+
+    Args:
+        models: Discovered model plugins; each becomes ``model/<name>`` and ``space/<name>``.
+        data: Discovered data plugins; each becomes ``data/<name>``.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(group="sweep", name="base_sweep", node=SweepConfig)
+    cs.store(group="trainer", name="base_trainer", node=TrainerConfig)
+    for name, info in models.plugins.items():
+        cs.store(group="model", name=name, node=info.plugin.config, provider=info.package)
+        cs.store(
+            group="space",
+            name=name,
+            node=space_to_node(info.plugin.search_space),
+            provider=info.package,
+        )
+    for name, info in data.plugins.items():
+        cs.store(group="data", name=name, node=info.plugin.config, provider=info.package)

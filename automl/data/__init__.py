@@ -1,0 +1,40 @@
+"""Data: built-in sets, the split/preprocessing pipeline and the per-process cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from automl.data.types import DataConfig, Dataset, RawData, Split
+
+__all__ = ["DataConfig", "RawData", "Split", "Dataset", "load_dataset", "clear_cache"]
+
+_CACHE: dict[str, Dataset] = {}
+
+
+def load_dataset(plugin: Any, cfg: Any) -> Dataset:
+    """Load, split and preprocess a data set once per process.
+
+    Args:
+        plugin: The ``DataPlugin``.
+        cfg: Its config (a dataclass instance or a ``DictConfig``).
+
+    Returns:
+        A cached ``Dataset``; every trial of the process gets the same object.
+    """
+    from omegaconf import OmegaConf
+
+    from automl.data.split import make_dataset
+    from automl.plugin import resolve
+
+    node = OmegaConf.structured(cfg) if not OmegaConf.is_config(cfg) else cfg
+    key = f"{plugin.name}:{OmegaConf.to_yaml(node)}"
+    if key not in _CACHE:
+        obj = OmegaConf.to_object(node) if OmegaConf.is_config(node) else node
+        raw = resolve(plugin.load)(obj)
+        _CACHE[key] = make_dataset(plugin.name, raw, obj)
+    return _CACHE[key]
+
+
+def clear_cache() -> None:
+    """Forget loaded data sets (tests use it to measure a cold load)."""
+    _CACHE.clear()

@@ -1,0 +1,34 @@
+"""Exceptions that the command line turns into one-line messages."""
+
+from __future__ import annotations
+
+__all__ = ["UserError", "PluginError", "SpaceError", "DataError", "TrialPruned"]
+
+
+class UserError(Exception):
+    """A mistake the user can fix: printed as one line, exit code 2, nothing created."""
+
+
+class PluginError(UserError):
+    """A model or data plugin is missing, broken, duplicated or incompatible."""
+
+
+class SpaceError(UserError):
+    """A search space names a field the config lacks, or a range that cannot be sampled."""
+
+
+class DataError(UserError):
+    """A data set cannot be loaded or split as configured."""
+
+
+class TrialPruned(Exception):
+    """Raised by training code when the reporter asked it to stop early.
+
+    The training layer knows nothing of Optuna; the tuning layer turns this into
+    ``optuna.TrialPruned``.
+    """
+
+    def __init__(self, epoch: int, value: float) -> None:
+        super().__init__(f"pruned at step {epoch} (value {value:.6g})")
+        self.epoch = epoch
+        self.value = value

@@ -1,0 +1,140 @@
+"""Lightning building blocks for torch model plugins: a supervised module and in-memory batches.
+
+Importing this module imports torch and Lightning; only model builders and the trainer do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from automl.metrics import task_metrics
+from automl.plugin import DataSpec
+
+__all__ = ["SupervisedModule", "TensorBatches", "make_optimizer"]
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+
+
+def make_optimizer(
+    params: Any, name: str, lr: float, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """Build a torch optimizer by name (``adam``, ``adamw``, ``sgd`` with momentum, ``rmsprop``)."""
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=0.9, nesterov=True)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"optimizer {name!r} is not one of {', '.join(OPTIMIZERS)}")
+
+
+class TensorBatches:
+    """Mini-batches sliced straight from tensors already in memory (or on the GPU).
+
+    A ``DataLoader`` collates sample by sample; for data that fits in memory slicing a
+    permuted index is several times cheaper per step, and no worker processes are needed.
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.x, self.y = x, y
+        self.batch_size = max(1, int(batch_size))
+        self.shuffle = shuffle
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+
+    def __len__(self) -> int:
+        return (len(self.y) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        n = len(self.y)
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator).to(self.x.device)
+            for start in range(0, n, self.batch_size):
+                idx = order[start : start + self.batch_size]
+                yield self.x[idx], self.y[idx]
+        else:
+            for start in range(0, n, self.batch_size):
+                yield self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
+
+
+class SupervisedModule(pl.LightningModule):
+    """Classification or regression around any ``nn.Module`` that maps inputs to outputs.
+
+    The network returns logits (``n_classes`` columns) for classification and one column for
+    regression. Metrics are computed once per validation epoch from all predictions and
+    logged as ``val_<metric>`` (``val_acc``, ``val_f1``, ``val_rmse``, ...), so logging costs
+    nothing per step.
+
+    Args:
+        net: The network.
+        spec: The data description.
+        lr: Learning rate.
+        weight_decay: L2 penalty.
+        optimizer: One of ``adam``, ``adamw``, ``sgd``, ``rmsprop``.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        spec: DataSpec,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        optimizer: str = "adam",
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.task = spec.task
+        self.lr, self.weight_decay, self.optimizer_name = lr, weight_decay, optimizer
+        self.loss_fn = nn.CrossEntropyLoss() if self.task == "classification" else nn.MSELoss()
+        self._outputs: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        return out if self.task == "classification" else out.reshape(-1)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return self.loss_fn(self(x), y)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        self._outputs.append(self(x).detach())
+        self._targets.append(y)
+
+    def on_validation_epoch_end(self) -> None:
+        out, y = torch.cat(self._outputs), torch.cat(self._targets)
+        self._outputs.clear()
+        self._targets.clear()
+        loss = float(self.loss_fn(out, y))
+        pred = out.argmax(dim=1) if self.task == "classification" else out
+        metrics = task_metrics(self.task, y.cpu().numpy(), pred.float().cpu().numpy())
+        metrics["loss"] = loss
+        self.log_dict({f"val_{k}": float(v) for k, v in metrics.items()}, prog_bar=False)
+
+    def predict_array(self, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+        """Class ids (classification) or values (regression) for a numpy array."""
+        self.eval()
+        outs = []
+        with torch.no_grad():
+            for start in range(0, len(x), batch_size):
+                xb = torch.as_tensor(x[start : start + batch_size], device=self.device)
+                out = self(xb)
+                outs.append(out.argmax(dim=1) if self.task == "classification" else out)
+        return torch.cat(outs).cpu().numpy()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return make_optimizer(self.parameters(), self.optimizer_name, self.lr, self.weight_decay)

@@ -1,0 +1,115 @@
+"""A run plan: the composed config resolved into plugins, typed configs and a search space.
+
+Everything a user can get wrong is checked here, before any study or file is created.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from automl.config import SweepConfig, TrainerConfig
+from automl.errors import UserError
+from automl.plugin import DataPlugin, ModelPlugin
+from automl.registry import Registry
+from automl.space import Fixed, Param, parse_space, validate_space
+
+__all__ = ["RunPlan", "make_plan", "trial_config"]
+
+
+@dataclass
+class RunPlan:
+    """Everything one invocation needs, validated.
+
+    Attributes:
+        model_name: The model plugin's name.
+        data_name: The data plugin's name.
+        plugin: The model plugin.
+        package: Distribution providing the model plugin, with version.
+        data_plugin: The data plugin.
+        model_node: The model config (structured ``DictConfig``), fixed values applied.
+        data_cfg: The data config object.
+        space: Parameters to sample (pinned ones already applied to ``model_node``).
+        sweep: Sweep settings.
+        trainer: Trainer settings.
+        run_dir: Results directory.
+        study_name: Study name.
+        composed: The whole composed config, as saved.
+    """
+
+    model_name: str
+    data_name: str
+    plugin: ModelPlugin
+    package: str
+    data_plugin: DataPlugin
+    model_node: DictConfig
+    data_cfg: Any
+    space: dict[str, Param]
+    sweep: SweepConfig
+    trainer: TrainerConfig
+    run_dir: Path
+    study_name: str
+    composed: DictConfig
+
+
+def trial_config(model_node: DictConfig, params: dict[str, Any]) -> DictConfig:
+    """A copy of the model config with sampled values set (an OmegaConf update, no compose)."""
+    node = copy.deepcopy(model_node)
+    for path, value in params.items():
+        OmegaConf.update(node, path, value, merge=True)
+    return node
+
+
+def make_plan(
+    cfg: DictConfig,
+    model_name: str,
+    data_name: str,
+    models: Registry[ModelPlugin],
+    data: Registry[DataPlugin],
+    run_dir: str | Path,
+) -> RunPlan:
+    """Resolve and validate a composed config.
+
+    Raises:
+        UserError: Unknown or broken plugins, an invalid space, or bad sweep settings.
+    """
+    plugin = models.get(model_name)
+    info = models.info(model_name)
+    data_plugin = data.get(data_name)
+    sweep: SweepConfig = OmegaConf.to_object(cfg.sweep)
+    trainer: TrainerConfig = OmegaConf.to_object(cfg.trainer)
+    if sweep.engine not in ("optuna", "none"):
+        raise UserError(f"sweep.engine={sweep.engine!r} is not one of optuna, none")
+    if sweep.n_trials < 1:
+        raise UserError(f"sweep.n_trials={sweep.n_trials} must be >= 1")
+    if sweep.direction not in ("auto", "maximize", "minimize"):
+        raise UserError(f"sweep.direction={sweep.direction!r} is not one of auto, maximize, minimize")
+    if trainer.max_epochs < 1:
+        raise UserError(f"trainer.max_epochs={trainer.max_epochs} must be >= 1")
+
+    space_node = OmegaConf.to_container(cfg.get("space") or {}, resolve=True)
+    space = parse_space(space_node)
+    model_node = copy.deepcopy(cfg.model)
+    validate_space(space, model_node)
+    pinned = {name: p.value for name, p in space.items() if isinstance(p, Fixed)}
+    model_node = trial_config(model_node, pinned)
+    searched = {name: p for name, p in space.items() if not isinstance(p, Fixed)}
+    return RunPlan(
+        model_name=model_name,
+        data_name=data_name,
+        plugin=plugin,
+        package=f"{info.package} {info.version}",
+        data_plugin=data_plugin,
+        model_node=model_node,
+        data_cfg=OmegaConf.to_object(cfg.data),
+        space=searched,
+        sweep=sweep,
+        trainer=trainer,
+        run_dir=Path(run_dir),
+        study_name=str(sweep.study_name),
+        composed=cfg,
+    )

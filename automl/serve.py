@@ -1,0 +1,120 @@
+"""Export of the best trial (weights, config, preprocessing) and loading it back to predict."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from automl import train
+from automl.data import Dataset
+from automl.data.preprocess import apply_preprocessing
+from automl.plan import RunPlan, trial_config
+
+__all__ = ["export_best", "load_best", "Predictor", "BEST_DIR"]
+
+BEST_DIR = "best"
+
+
+def export_best(
+    plan: RunPlan, dataset: Dataset, trial: Any, metric: str, direction: str
+) -> dict[str, float]:
+    """Evaluate the best trial on the test split and write ``<run dir>/best/``.
+
+    The test split is touched here only, after selection, for this one trial.
+
+    Returns:
+        Test metrics keyed ``test_<name>``; empty if the trial's model file is gone.
+    """
+    source = Path(trial.user_attrs.get("dir", ""))
+    model_file = trial.user_attrs.get("model_file")
+    if not model_file or not Path(model_file).exists():
+        return {}
+    node = trial_config(plan.model_node, dict(trial.params))
+    model = train.load_model(plan.plugin, source, OmegaConf.to_object(node), dataset.spec)
+    test = train.evaluate(plan.plugin, model, dataset, plan.trainer, "test")
+    best = plan.run_dir / BEST_DIR
+    if best.exists():
+        shutil.rmtree(best)
+    best.mkdir(parents=True)
+    shutil.copy2(model_file, best / Path(model_file).name)
+    OmegaConf.save(
+        OmegaConf.create(
+            {
+                "model_name": plan.model_name,
+                "data_name": plan.data_name,
+                "trial": trial.number,
+                "metric": metric,
+                "direction": direction,
+                "model_file": Path(model_file).name,
+                "spec": {
+                    "name": dataset.spec.name,
+                    "task": dataset.spec.task,
+                    "input_shape": list(dataset.spec.input_shape),
+                    "n_classes": dataset.spec.n_classes,
+                    "n_targets": dataset.spec.n_targets,
+                    "feature_names": list(dataset.spec.feature_names or []) or None,
+                },
+                "model": node,
+                "data": OmegaConf.structured(plan.data_cfg),
+            }
+        ),
+        best / "config.yaml",
+    )
+    (best / "preprocessing.json").write_text(json.dumps(dataset.preprocessing, indent=2))
+    metrics = {"validation": trial.user_attrs.get("metrics", {}), "test": test}
+    (best / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return test
+
+
+@dataclass
+class Predictor:
+    """A loaded best model: raw inputs in, predictions out (preprocessing applied)."""
+
+    model: Any
+    kind: str
+    task: str
+    preprocessing: dict[str, Any]
+    config: Any
+
+    def predict(self, x: Any) -> np.ndarray:
+        """Class ids or regression values for raw (unpreprocessed) inputs."""
+        x = apply_preprocessing(np.asarray(x, dtype=np.float32), self.preprocessing)
+        if self.kind == "lightning":
+            return self.model.predict_array(x)
+        return np.asarray(self.model.predict(x))
+
+
+def load_best(directory: str | Path, models: Any = None) -> Predictor:
+    """Load ``<run dir>/best`` (or a copy of it) for prediction.
+
+    Args:
+        directory: The ``best`` directory.
+        models: A model registry; discovered from entry points when omitted.
+    """
+    from automl.plugin import DataSpec
+    from automl.registry import discover_models
+
+    path = Path(directory)
+    saved = OmegaConf.load(path / "config.yaml")
+    registry = models or discover_models()
+    plugin = registry.get(saved.model_name)
+    spec_fields = OmegaConf.to_container(saved.spec)
+    spec = DataSpec(
+        name=spec_fields["name"],
+        task=spec_fields["task"],
+        input_shape=tuple(spec_fields["input_shape"]),
+        n_classes=spec_fields["n_classes"],
+        n_targets=spec_fields["n_targets"],
+        feature_names=tuple(spec_fields["feature_names"]) if spec_fields["feature_names"] else None,
+    )
+    node = OmegaConf.merge(OmegaConf.structured(plugin.config), saved.model)
+    cfg = OmegaConf.to_object(node)
+    model = train.load_model(plugin, path, cfg, spec)
+    preprocessing = json.loads((path / "preprocessing.json").read_text())
+    return Predictor(model, plugin.kind, spec.task, preprocessing, cfg)

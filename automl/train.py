@@ -1,0 +1,310 @@
+"""Fit one configuration and return its metrics: Lightning for torch models, ``fit`` for estimators.
+
+This module knows Lightning and the plugin contract, never Optuna: progress goes out through a
+plain ``report(step, value) -> should_stop`` function, and a stop request comes back as
+``automl.errors.TrialPruned``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl.data import Dataset
+from automl.errors import TrialPruned
+from automl.metrics import task_metrics
+from automl.plugin import ModelPlugin, resolve
+
+__all__ = ["FitResult", "Report", "fit", "evaluate", "load_model", "MODEL_FILE"]
+
+Report = Callable[[int, float], bool]
+"""``report(step, value)``: record an intermediate value; ``True`` asks training to stop."""
+
+MODEL_FILE = "model.pt"
+
+
+@dataclass
+class FitResult:
+    """What one training run produced.
+
+    Attributes:
+        value: The objective metric at the best validation epoch (or the final fit).
+        metrics: All validation metrics at that point, keyed ``val_<name>``.
+        epochs: Epochs (or boosting rounds) actually run.
+        n_params: Trainable parameters (torch models) or ``None``.
+        artifact: File the model was saved to, if a directory was given.
+        wall_time: Seconds spent in training.
+        model: The trained model, best weights loaded.
+    """
+
+    value: float
+    metrics: dict[str, float]
+    epochs: int
+    n_params: int | None
+    artifact: str | None
+    wall_time: float
+    model: Any = field(repr=False, default=None)
+
+
+def _quiet_lightning() -> None:
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # Batches come from in-memory tensors by design; these hints are about DataLoaders.
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
+
+
+def _device(trainer_cfg: Any) -> str:
+    import torch
+
+    wants_gpu = str(trainer_cfg.accelerator) in ("auto", "gpu", "cuda")
+    return "cuda" if wants_gpu and torch.cuda.is_available() else "cpu"
+
+
+def _tensors(dataset: Dataset, split: str, device: str):
+    """Tensors of a split, converted once per process and kept (on the GPU when used)."""
+    import torch
+
+    key = f"tensors:{split}:{device}"
+    if key not in dataset.cache:
+        part = getattr(dataset, split)
+        dataset.cache[key] = (
+            torch.as_tensor(part.x, dtype=torch.float32).to(device),
+            torch.as_tensor(part.y).to(device),
+        )
+    return dataset.cache[key]
+
+
+def _trainer(trainer_cfg: Any, callbacks: list, max_epochs: int | None = None):
+    import pytorch_lightning as pl
+
+    return pl.Trainer(
+        max_epochs=max_epochs if max_epochs is not None else trainer_cfg.max_epochs,
+        accelerator=trainer_cfg.accelerator,
+        devices=trainer_cfg.devices,
+        precision=trainer_cfg.precision,
+        deterministic=trainer_cfg.deterministic,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+    )
+
+
+def _is_better(value: float, best: float | None, direction: str) -> bool:
+    return best is None or (value > best if direction == "maximize" else value < best)
+
+
+def _make_report_callback(key: str, direction: str, report: Report | None):
+    import pytorch_lightning as pl
+
+    class ReportCallback(pl.Callback):
+        """Reports each validation epoch and keeps the best weights in memory."""
+
+        def __init__(self) -> None:
+            self.best: float | None = None
+            self.best_state: dict[str, Any] | None = None
+            self.best_metrics: dict[str, float] = {}
+            self.epochs = 0
+            self.pruned: TrialPruned | None = None
+            self.non_finite: str | None = None
+
+        def on_validation_end(self, trainer: Any, module: Any) -> None:
+            metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+            if key not in metrics:
+                raise KeyError(
+                    f"the model logged {sorted(metrics)} but not '{key}', the metric to optimize"
+                )
+            epoch = trainer.current_epoch
+            self.epochs = epoch + 1
+            value = metrics[key]
+            if not math.isfinite(value):
+                # Diverged: the remaining epochs are wasted, stop now and fail the trial.
+                self.non_finite = f"{key} is {value} at epoch {epoch}"
+                trainer.should_stop = True
+                return
+            if _is_better(value, self.best, direction):
+                self.best, self.best_metrics = value, metrics
+                self.best_state = {
+                    k: v.detach().clone() for k, v in module.state_dict().items()
+                }
+            if report is not None and report(epoch, value):
+                self.pruned = TrialPruned(epoch, value)
+                trainer.should_stop = True
+
+    return ReportCallback()
+
+
+def _fit_lightning(
+    plugin: ModelPlugin,
+    cfg: Any,
+    dataset: Dataset,
+    trainer_cfg: Any,
+    key: str,
+    direction: str,
+    report: Report | None,
+    seed: int,
+) -> tuple[Any, float, dict[str, float], int, int]:
+    import pytorch_lightning as pl
+    import torch
+
+    from automl.lightning import TensorBatches
+
+    _quiet_lightning()
+    if trainer_cfg.num_threads:
+        torch.set_num_threads(int(trainer_cfg.num_threads))
+    pl.seed_everything(seed, workers=False, verbose=False)
+    module = resolve(plugin.build)(cfg, dataset.spec)
+    device = _device(trainer_cfg)
+    batch_size = int(getattr(cfg, "batch_size", 64))
+    train = TensorBatches(*_tensors(dataset, "train", device), batch_size, shuffle=True, seed=seed)
+    val = TensorBatches(*_tensors(dataset, "val", device), trainer_cfg.eval_batch_size)
+    callback = _make_report_callback(key, direction, report)
+    trainer = _trainer(trainer_cfg, [callback])
+    trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
+    if callback.non_finite:
+        raise FloatingPointError(callback.non_finite)
+    if callback.pruned is not None:
+        raise callback.pruned
+    if callback.best_state is None:
+        raise RuntimeError("training ended before the first validation epoch")
+    module.load_state_dict(callback.best_state)
+    n_params = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return module, float(callback.best), callback.best_metrics, callback.epochs, n_params
+
+
+def _fit_estimator(
+    plugin: ModelPlugin,
+    cfg: Any,
+    dataset: Dataset,
+    trainer_cfg: Any,
+    key: str,
+    report: Report | None,
+) -> tuple[Any, float, dict[str, float], int, None]:
+    model = resolve(plugin.build)(cfg, dataset.spec)
+    steps = {"n": 0}
+
+    def counting_report(step: int, value: float) -> bool:
+        steps["n"] = step + 1
+        return bool(report(step, value)) if report is not None else False
+
+    model.fit(
+        (dataset.train.x, dataset.train.y), (dataset.val.x, dataset.val.y), counting_report
+    )
+    metrics = _estimator_metrics(model, dataset, "val")
+    if key not in metrics:
+        raise KeyError(f"estimator metrics {sorted(metrics)} lack '{key}'")
+    return model, metrics[key], metrics, max(steps["n"], 1), None
+
+
+def _estimator_metrics(model: Any, dataset: Dataset, split: str) -> dict[str, float]:
+    part = getattr(dataset, split)
+    metrics = task_metrics(dataset.spec.task, part.y, np.asarray(model.predict(part.x)))
+    return {f"{split}_{k}": v for k, v in metrics.items()}
+
+
+def fit(
+    plugin: ModelPlugin,
+    cfg: Any,
+    dataset: Dataset,
+    trainer_cfg: Any,
+    *,
+    report: Report | None = None,
+    workdir: str | Path | None = None,
+    seed: int = 0,
+) -> FitResult:
+    """Train one configuration and return its best validation metrics.
+
+    Args:
+        plugin: The model plugin.
+        cfg: The model config (the plugin's dataclass, sampled values applied).
+        dataset: Shared data for this process.
+        trainer_cfg: ``TrainerConfig`` (or an equivalent ``DictConfig``).
+        report: Called after every validation epoch / boosting step with the objective metric;
+            returning ``True`` stops training and raises ``TrialPruned``.
+        workdir: Where to save the trained model (one file, written once at the end).
+        seed: Training seed.
+
+    Returns:
+        A ``FitResult`` with the trained model, best weights loaded.
+
+    Raises:
+        TrialPruned: When ``report`` asked to stop.
+        FloatingPointError: When the metric became NaN or infinite.
+    """
+    plugin.check_data(dataset.spec)
+    metric, direction = plugin.objective(dataset.spec.task)
+    key = f"val_{metric}"
+    start = time.perf_counter()
+    if plugin.kind == "lightning":
+        model, value, metrics, epochs, n_params = _fit_lightning(
+            plugin, cfg, dataset, trainer_cfg, key, direction, report, seed
+        )
+    else:
+        model, value, metrics, epochs, n_params = _fit_estimator(
+            plugin, cfg, dataset, trainer_cfg, key, report
+        )
+    if not math.isfinite(value):
+        raise FloatingPointError(f"{key} is {value}")
+    wall = time.perf_counter() - start
+    artifact = save_model(plugin, model, workdir) if workdir is not None else None
+    return FitResult(value, metrics, epochs, n_params, artifact, wall, model)
+
+
+def save_model(plugin: ModelPlugin, model: Any, directory: str | Path) -> str:
+    """Write a trained model into ``directory``; return the file path."""
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    if plugin.kind == "lightning":
+        import torch
+
+        target = path / MODEL_FILE
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, target)
+        return str(target)
+    return str(model.save(str(path)))
+
+
+def load_model(plugin: ModelPlugin, directory: str | Path, cfg: Any, spec: Any) -> Any:
+    """Rebuild a model saved by ``fit`` (weights into a fresh module, or the plugin's loader)."""
+    if plugin.kind == "lightning":
+        import torch
+
+        module = resolve(plugin.build)(cfg, spec)
+        state = torch.load(Path(directory) / MODEL_FILE, map_location="cpu", weights_only=True)
+        module.load_state_dict(state)
+        module.eval()
+        return module
+    if plugin.load is None:
+        raise ValueError(f"estimator plugin '{plugin.name}' declares no load function")
+    return resolve(plugin.load)(str(directory), cfg, spec)
+
+
+def evaluate(
+    plugin: ModelPlugin, model: Any, dataset: Dataset, trainer_cfg: Any, split: str = "test"
+) -> dict[str, float]:
+    """Metrics of a trained model on one split, keyed ``<split>_<name>``.
+
+    Lightning models are evaluated by their own validation logic (so custom metrics such as
+    a GAN's Frechet distance work the same way on the test split).
+    """
+    if plugin.kind != "lightning":
+        return _estimator_metrics(model, dataset, split)
+    from automl.lightning import TensorBatches
+
+    _quiet_lightning()
+    device = _device(trainer_cfg)
+    batches = TensorBatches(*_tensors(dataset, split, device), trainer_cfg.eval_batch_size)
+    trainer = _trainer(trainer_cfg, [], max_epochs=1)
+    (logged,) = trainer.validate(model, dataloaders=batches, verbose=False)
+    return {f"{split}_{k.removeprefix('val_')}": float(v) for k, v in logged.items()}

@@ -1,0 +1,1 @@
+"""Hydra presets shipped with automl (installed as the ``automl.conf`` package)."""
