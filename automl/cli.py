@@ -29,12 +29,24 @@ def print_plugins(models: Registry, data: Registry, console: Console | None = No
             else ", ".join(f"{TASK_METRICS[t][0]} ({TASK_METRICS[t][1]})" for t in p.tasks)
         )
         table.add_row(
-            name, p.kind, "/".join(p.tasks), metric, p.default_data,
-            f"{info.package} {info.version}", p.description,
+            name,
+            p.kind,
+            "/".join(p.tasks),
+            metric,
+            p.default_data,
+            f"{info.package} {info.version}",
+            p.description,
         )
     for name, fail in sorted(models.failures.items()):
-        table.add_row(name, "[red]FAILED[/red]", "", "", "", f"{fail.package} {fail.version}",
-                      f"[red]{fail.reason}[/red]")
+        table.add_row(
+            name,
+            "[red]FAILED[/red]",
+            "",
+            "",
+            "",
+            f"{fail.package} {fail.version}",
+            f"[red]{fail.reason}[/red]",
+        )
     console.print(table)
     dtable = Table(title="data plugins (automl.data)", header_style="bold")
     for col in ("name", "package", "description"):
@@ -58,8 +70,11 @@ def with_default_data(argv: Sequence[str], models: Registry) -> list[str]:
     args = list(argv)
     if any(a.startswith(("data=", "+data=", "++data=")) for a in args):
         return args
-    if any(a in ("-cn", "--config-name", "-cd", "--config-dir") or
-           a.startswith(("--config-name=", "--config-dir=")) for a in args):
+    if any(
+        a in ("-cn", "--config-name", "-cd", "--config-dir")
+        or a.startswith(("--config-name=", "--config-dir="))
+        for a in args
+    ):
         return args  # a recipe config chooses its own data
     model = "cnn"
     for a in args:

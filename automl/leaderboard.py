@@ -21,7 +21,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["Row", "Leaderboard", "rows_from_trials", "rank_rows", "write_leaderboard", "format_params"]
+__all__ = [
+    "Row",
+    "Leaderboard",
+    "rows_from_trials",
+    "rank_rows",
+    "write_leaderboard",
+    "format_params",
+]
 
 _STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
 
@@ -152,9 +159,15 @@ def write_leaderboard(rows: list[Row], directory: str | Path, header: Mapping[st
         )
         for r in rows:
             writer.writerow(
-                [r.rank or "", r.number, r.state, "" if r.value is None else r.value,
-                 "" if r.epochs is None else r.epochs,
-                 "" if r.duration is None else round(r.duration, 3), r.note]
+                [
+                    r.rank or "",
+                    r.number,
+                    r.state,
+                    "" if r.value is None else r.value,
+                    "" if r.epochs is None else r.epochs,
+                    "" if r.duration is None else round(r.duration, 3),
+                    r.note,
+                ]
                 + [r.metrics.get(m, "") for m in metric_names]
                 + [r.params.get(p, "") for p in param_names]
             )
@@ -267,15 +280,26 @@ class Leaderboard:
         """The table of the top rows (plus running trials)."""
         table = Table(expand=False, header_style="bold", pad_edge=False)
         for name, justify in (
-            ("rank", "right"), ("#", "right"), ("state", "left"),
-            (str(self.header.get("metric", "value")), "right"), ("epochs", "right"),
-            ("time", "right"), ("params", "left"),
+            ("rank", "right"),
+            ("#", "right"),
+            ("state", "left"),
+            (str(self.header.get("metric", "value")), "right"),
+            ("epochs", "right"),
+            ("time", "right"),
+            ("params", "left"),
         ):
             table.add_column(name, justify=justify, no_wrap=name != "params")
         now = time.monotonic()
         for number, since in sorted(self.running.items()):
-            table.add_row("", str(number), Text("RUNNING", style="cyan"), "-", "-",
-                          _fmt_seconds(now - since), "")
+            table.add_row(
+                "",
+                str(number),
+                Text("RUNNING", style="cyan"),
+                "-",
+                "-",
+                _fmt_seconds(now - since),
+                "",
+            )
         for row in self.ranked()[: self.top_k]:
             note = row.note if row.state != "COMPLETE" else ""
             params = format_params(row.params, 90) + (f"  [{note}]" if note else "")

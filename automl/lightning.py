@@ -29,7 +29,9 @@ def make_optimizer(
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=0.9, nesterov=True)
+        return torch.optim.SGD(
+            params, lr=lr, weight_decay=weight_decay, momentum=0.9, nesterov=True
+        )
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
     raise ValueError(f"optimizer {name!r} is not one of {', '.join(OPTIMIZERS)}")
@@ -67,7 +69,10 @@ class TensorBatches:
                 yield self.x[idx], self.y[idx]
         else:
             for start in range(0, n, self.batch_size):
-                yield self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
+                yield (
+                    self.x[start : start + self.batch_size],
+                    self.y[start : start + self.batch_size],
+                )
 
 
 class SupervisedModule(pl.LightningModule):

@@ -87,7 +87,9 @@ def make_plan(
     if sweep.n_trials < 1:
         raise UserError(f"sweep.n_trials={sweep.n_trials} must be >= 1")
     if sweep.direction not in ("auto", "maximize", "minimize"):
-        raise UserError(f"sweep.direction={sweep.direction!r} is not one of auto, maximize, minimize")
+        raise UserError(
+            f"sweep.direction={sweep.direction!r} is not one of auto, maximize, minimize"
+        )
     if trainer.max_epochs < 1:
         raise UserError(f"trainer.max_epochs={trainer.max_epochs} must be >= 1")
 

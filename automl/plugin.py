@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from automl.errors import PluginError
@@ -134,6 +134,8 @@ class ModelPlugin:
         default_data: Data plugin used when the user names none.
         load: ``"module:function"``; ``function(directory, cfg, spec)`` reloads a model saved by
             a trial. ``None`` for Lightning models (their weights reload into ``build``'s module).
+        export: Optional ``"module:function"``; ``function(model, directory, spec)`` writes extra
+            artifacts of the best model (a sample grid, a plot) into ``best/``.
         api_version: Plugin API the plugin was written for.
         description: One line for ``python -m automl plugins``.
     """
@@ -149,9 +151,9 @@ class ModelPlugin:
     direction: str | None = None
     default_data: str = "digits"
     load: str | None = None
+    export: str | None = None
     api_version: int = API_VERSION
     description: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Check the declaration itself (not the data it will meet).

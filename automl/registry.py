@@ -57,7 +57,9 @@ class PluginFailure:
 
     def message(self) -> str:
         """One line: which plugin, from which package, failed how."""
-        return f"plugin '{self.name}' from package {self.package} {self.version} failed: {self.reason}"
+        return (
+            f"plugin '{self.name}' from package {self.package} {self.version} failed: {self.reason}"
+        )
 
 
 def _dist(ep: EntryPoint) -> tuple[str, str]:
@@ -162,7 +164,9 @@ def discover(
             plugin = _load_one(ep, expected)
         except Exception as exc:  # any failure of third-party code is reported, not raised
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            reason = f"{type(exc).__name__}: {reason}" if not isinstance(exc, PluginError) else reason
+            reason = (
+                f"{type(exc).__name__}: {reason}" if not isinstance(exc, PluginError) else reason
+            )
             registry.failures[name] = PluginFailure(name, ep.value, package, version, reason)
             continue
         registry.plugins[name] = PluginInfo(name, plugin, ep.value, package, version)

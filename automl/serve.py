@@ -69,6 +69,10 @@ def export_best(
     (best / "preprocessing.json").write_text(json.dumps(dataset.preprocessing, indent=2))
     metrics = {"validation": trial.user_attrs.get("metrics", {}), "test": test}
     (best / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if plan.plugin.export:
+        from automl.plugin import resolve
+
+        resolve(plan.plugin.export)(model, str(best), dataset.spec)
     return test
 
 

@@ -17,7 +17,7 @@ import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from automl.errors import SpaceError
 
@@ -155,7 +155,7 @@ class Fixed:
         return self.value
 
 
-Param = Union[Float, Int, Choice, Fixed]
+Param = Float | Int | Choice | Fixed
 
 
 def _check_range(name: str, low: Any, high: Any, log: bool, step: Any) -> None:
@@ -274,9 +274,7 @@ def validate_space(space: Mapping[str, Param], model_cfg: Any) -> None:
             )
         field_type = OmegaConf.get_type(model_cfg, name) if "." not in name else None
         if isinstance(param, Float) and field_type is int:
-            raise SpaceError(
-                f"space.{name}: field '{name}' is an int; use type: int (or a choice)"
-            )
+            raise SpaceError(f"space.{name}: field '{name}' is an int; use type: int (or a choice)")
         probe = copy.deepcopy(model_cfg)  # a deep copy keeps the structured field types
         for value in _probe_values(param):
             try:

@@ -61,6 +61,8 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
+    # Lightning's own internals on newer torch; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=".*treespec.*")
 
 
 def _device(trainer_cfg: Any) -> str:
@@ -136,9 +138,7 @@ def _make_report_callback(key: str, direction: str, report: Report | None):
                 return
             if _is_better(value, self.best, direction):
                 self.best, self.best_metrics = value, metrics
-                self.best_state = {
-                    k: v.detach().clone() for k, v in module.state_dict().items()
-                }
+                self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
             if report is not None and report(epoch, value):
                 self.pruned = TrialPruned(epoch, value)
                 trainer.should_stop = True
@@ -199,9 +199,7 @@ def _fit_estimator(
         steps["n"] = step + 1
         return bool(report(step, value)) if report is not None else False
 
-    model.fit(
-        (dataset.train.x, dataset.train.y), (dataset.val.x, dataset.val.y), counting_report
-    )
+    model.fit((dataset.train.x, dataset.train.y), (dataset.val.x, dataset.val.y), counting_report)
     metrics = _estimator_metrics(model, dataset, "val")
     if key not in metrics:
         raise KeyError(f"estimator metrics {sorted(metrics)} lack '{key}'")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from automl_plugins.cnn import CNNConfig
 from torch import nn
 
 from automl.lightning import SupervisedModule
 from automl.plugin import DataSpec
-from automl_plugins.cnn import CNNConfig
 
 
 def make_net(cfg: CNNConfig, spec: DataSpec) -> nn.Module:

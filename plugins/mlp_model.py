@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
+from automl_plugins.mlp import MLPConfig
 from torch import nn
 
 from automl.lightning import SupervisedModule
 from automl.plugin import DataSpec
-from automl_plugins.mlp import MLPConfig
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
@@ -20,7 +20,11 @@ def make_net(cfg: MLPConfig, spec: DataSpec) -> nn.Module:
     width = math.prod(spec.input_shape)
     layers: list[nn.Module] = [nn.Flatten()]
     for _ in range(cfg.layers):
-        layers += [nn.Linear(width, cfg.hidden), ACTIVATIONS[cfg.activation](), nn.Dropout(cfg.dropout)]
+        layers += [
+            nn.Linear(width, cfg.hidden),
+            ACTIVATIONS[cfg.activation](),
+            nn.Dropout(cfg.dropout),
+        ]
         width = cfg.hidden
     out = spec.n_classes if spec.task == "classification" else spec.n_targets
     layers.append(nn.Linear(width, out))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import optuna
@@ -38,8 +39,10 @@ def make_storage(url: str | None, run_dir: str | Path) -> optuna.storages.BaseSt
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(
-        url or default_storage_url(run_dir),
-        heartbeat_interval=HEARTBEAT_S,
-        grace_period=GRACE_S,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url or default_storage_url(run_dir),
+            heartbeat_interval=HEARTBEAT_S,
+            grace_period=GRACE_S,
+        )

@@ -70,7 +70,9 @@ def _finish_running(study: optuna.Study, numbers: set[int]) -> None:
     """Fail trials this process left RUNNING (a Ctrl-C can land outside the objective)."""
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if trial.number in numbers:
-            study._storage.set_trial_user_attr(trial._trial_id, "error", "interrupted by user (Ctrl-C)")
+            study._storage.set_trial_user_attr(
+                trial._trial_id, "error", "interrupted by user (Ctrl-C)"
+            )
             study.tell(trial.number, state=TrialState.FAIL)
 
 
@@ -90,6 +92,8 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the leaderboard reports trials
     dataset = load_dataset(plan.data_plugin, plan.data_cfg)
     plan.plugin.check_data(dataset.spec)
+    if plan.plugin.kind == "lightning":
+        import automl.lightning  # noqa: F401  (pay the import before the first trial's clock)
     metric, direction = _objective_of(plan, dataset)
     study = open_study(plan, direction)
     for key, value in (("model", plan.model_name), ("data", plan.data_name), ("metric", metric)):
@@ -116,8 +120,7 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
         )
     elif finished:
         console.print(
-            f"resuming study '{plan.study_name}': {len(finished)} trials done, "
-            f"{remaining} to go"
+            f"resuming study '{plan.study_name}': {len(finished)} trials done, {remaining} to go"
         )
 
     interrupted = threading.Event()
