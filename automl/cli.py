@@ -68,8 +68,8 @@ def with_default_data(argv: Sequence[str], models: Registry) -> list[str]:
     it is visible in ``.hydra/overrides.yaml``.
     """
     args = list(argv)
-    if any(a.startswith(("data=", "+data=", "++data=")) for a in args):
-        return args
+    if any(a.startswith(("data=", "+data=", "++data=", "+recipe=", "recipe=")) for a in args):
+        return args  # chosen by the user, or by a recipe's own defaults list
     if any(
         a in ("-cn", "--config-name", "-cd", "--config-dir")
         or a.startswith(("--config-name=", "--config-dir="))
