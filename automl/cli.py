@@ -81,5 +81,6 @@ def with_default_data(argv: Sequence[str], models: Registry) -> list[str]:
         if a.startswith("model="):
             model = a.split("=", 1)[1]
     if model in models.plugins:
-        args.append(f"data={models.plugins[model].plugin.default_data}")
+        # First: argparse takes no positional overrides after options such as `--cfg job`.
+        args.insert(0, f"data={models.plugins[model].plugin.default_data}")
     return args

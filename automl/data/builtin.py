@@ -59,7 +59,7 @@ def _tabular(loader_name: str):
             x=bunch.data.astype("float32"),
             y=bunch.target,
             task="classification",
-            feature_names=tuple(bunch.feature_names),
+            feature_names=tuple(str(f) for f in bunch.feature_names),
             class_names=tuple(str(c) for c in bunch.target_names),
         )
 

@@ -21,8 +21,18 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     raise UserError(f"sweep.sampler={name!r} is not one of {', '.join(SAMPLERS)}")
 
 
+# Defaults tuned for short studies (tens of trials, tens of epochs): judge after a few
+# complete trials and a few epochs. User ``sweep.pruner_args`` override them key by key.
+PRUNER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "median": {"n_startup_trials": 4, "n_warmup_steps": 3},
+    "hyperband": {"min_resource": 2, "reduction_factor": 3},
+    "threshold": {},
+    "none": {},
+}
+
+
 def make_pruner(name: str, args: dict[str, Any] | None = None) -> optuna.pruners.BasePruner:
-    """A pruner by name; ``args`` go to its constructor (e.g. ``n_startup_trials``)."""
+    """A pruner by name; ``args`` go to its constructor on top of ``PRUNER_DEFAULTS``."""
     classes = {
         "median": optuna.pruners.MedianPruner,
         "hyperband": optuna.pruners.HyperbandPruner,
@@ -31,9 +41,10 @@ def make_pruner(name: str, args: dict[str, Any] | None = None) -> optuna.pruners
     }
     if name not in classes:
         raise UserError(f"sweep.pruner={name!r} is not one of {', '.join(PRUNERS)}")
+    kwargs = {**PRUNER_DEFAULTS[name], **dict(args or {})}
     try:
-        return classes[name](**dict(args or {}))
-    except TypeError as exc:
+        return classes[name](**kwargs)
+    except (TypeError, ValueError) as exc:
         raise UserError(
             f"sweep.pruner_args {dict(args or {})} do not fit the {name} pruner ({exc}); "
             f"see optuna.pruners.{classes[name].__name__}"

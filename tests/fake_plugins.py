@@ -1,0 +1,59 @@
+"""Plugin values used by the discovery and failure tests (never installed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from automl.plugin import ModelPlugin
+from automl.space import Choice, Float
+
+raise_on_import = False
+
+
+@dataclass
+class TinyConfig:
+    hidden: int = 8
+    lr: float = 0.05
+    batch_size: int = 64
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    explode: bool = False
+    crash: bool = False
+
+
+GOOD = ModelPlugin(
+    name="good",
+    config=TinyConfig,
+    search_space={"lr": Float(0.01, 0.1, log=True), "hidden": Choice([4, 8])},
+    build="fake_model:build",
+    tasks=("classification", "regression"),
+    input_ranks=(1, 2, 3),
+    default_data="wine",
+)
+
+# Fails a trial for some sampled configs: NaN metric (explode) or an exception (crash).
+FLAKY = ModelPlugin(
+    name="flaky",
+    config=TinyConfig,
+    search_space={"explode": Choice([True, False]), "crash": Choice([True, False])},
+    build="fake_model:build",
+    tasks=("classification",),
+    default_data="wine",
+)
+
+BAD_SPACE = ModelPlugin(
+    name="bad_space",
+    config=TinyConfig,
+    search_space={"lr": Float(1.0, 0.1)},
+    build="fake_model:build",
+)
+
+FUTURE_API = ModelPlugin(
+    name="future_api",
+    config=TinyConfig,
+    search_space={},
+    build="fake_model:build",
+    api_version=99,
+)
+
+NOT_A_PLUGIN = {"name": "dict"}
