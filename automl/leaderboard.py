@@ -127,6 +127,12 @@ def _fmt_value(value: Any) -> str:
     return str(value)
 
 
+def _fmt_metric(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.4g}"
+
+
 def format_params(params: Mapping[str, Any], limit: int | None = None) -> str:
     """``lr=2.1e-03 depth=2 ...``: compact, stable order."""
     text = " ".join(f"{k}={_fmt_value(v)}" for k, v in params.items())
@@ -243,11 +249,11 @@ class Leaderboard:
         best = self.best()
         parts = [
             f"[trial {row.number:>3}] {row.state:<8}",
-            f"{metric}={_fmt_value(row.value)}" if row.value is not None else f"{metric}=-",
+            f"{metric}={_fmt_metric(row.value)}",
             f"epochs={row.epochs if row.epochs is not None else '-'}",
             f"time={_fmt_seconds(row.duration)}",
             f"done={done}/{self.header.get('n_trials', '?')}",
-            f"best={_fmt_value(best.value)}(#{best.number})" if best else "best=-",
+            f"best={_fmt_metric(best.value)}(#{best.number})" if best else "best=-",
             format_params(row.params),
         ]
         if row.note and row.state != "COMPLETE":
@@ -270,7 +276,7 @@ class Leaderboard:
         text.append(f"pruned {counts['PRUNED']}", style="yellow")
         text.append("  ")
         text.append(f"failed {counts['FAIL']}", style="red")
-        text.append(f"  best {_fmt_value(best.value) if best else '-'}")
+        text.append(f"  best {_fmt_metric(best.value) if best else '-'}")
         if best:
             text.append(f" (#{best.number})")
         text.append(f"  elapsed {_fmt_seconds(elapsed)}")
@@ -301,16 +307,15 @@ class Leaderboard:
                 "",
             )
         for row in self.ranked()[: self.top_k]:
-            note = row.note if row.state != "COMPLETE" else ""
-            params = format_params(row.params, 90) + (f"  [{note}]" if note else "")
             table.add_row(
                 str(row.rank or ""),
                 str(row.number),
                 Text(row.state, style=_STATE_STYLE.get(row.state, "")),
-                _fmt_value(row.value) if row.value is not None else "-",
+                _fmt_metric(row.value),
                 str(row.epochs) if row.epochs is not None else "-",
                 _fmt_seconds(row.duration),
-                Text(params, overflow="fold"),
+                Text(format_params(row.params), overflow="fold"),
+                Text(row.note if row.state != "COMPLETE" else "", style="dim"),
             )
         return table
 

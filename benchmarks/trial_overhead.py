@@ -1,0 +1,169 @@
+"""Per-trial overhead: one automl trial vs a plain PyTorch loop training the same CNN.
+
+Both train the CNN plugin's default network on digits (same split, preprocessing, batch size,
+optimizer, epochs) and evaluate the validation split after every epoch. Reported: median
+seconds of each over ``--repeats`` runs, and the ratio automl / plain, measured in this run.
+Also shown for context: Lightning with its default Trainer settings and a DataLoader.
+
+    python benchmarks/trial_overhead.py --epochs 20 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    p.add_argument("--json", type=Path, default=None, help="write the results here")
+    p.add_argument("--skip-defaults", action="store_true", help="skip the Lightning-defaults run")
+    return p.parse_args(argv)
+
+
+def setup(threads: int):
+    import torch
+
+    from automl.data import load_dataset
+    from automl.registry import discover_data, discover_models
+
+    if threads:
+        torch.set_num_threads(threads)
+    plugin = discover_models().get("cnn")
+    data_plugin = discover_data().get("digits")
+    dataset = load_dataset(data_plugin, data_plugin.config())
+    return plugin, dataset
+
+
+def plain_loop(plugin, dataset, epochs: int, seed: int) -> tuple[float, float]:
+    """What a researcher writes by hand: tensors in memory, Adam, eval each epoch."""
+    import torch
+    from torch import nn
+
+    from automl_plugins.cnn_model import make_net
+
+    cfg = plugin.config()
+    torch.manual_seed(seed)
+    net = make_net(cfg, dataset.spec)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    x = torch.as_tensor(dataset.train.x)
+    y = torch.as_tensor(dataset.train.y)
+    xv = torch.as_tensor(dataset.val.x)
+    yv = torch.as_tensor(dataset.val.y)
+    gen = torch.Generator().manual_seed(seed)
+    best = 0.0
+    start = time.perf_counter()
+    for _ in range(epochs):
+        net.train()
+        order = torch.randperm(len(y), generator=gen)
+        for i in range(0, len(y), cfg.batch_size):
+            idx = order[i : i + cfg.batch_size]
+            opt.zero_grad()
+            loss = loss_fn(net(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            acc = (net(xv).argmax(1) == yv).float().mean().item()
+        best = max(best, acc)
+    return time.perf_counter() - start, best
+
+
+def automl_trial(plugin, dataset, epochs: int, seed: int) -> tuple[float, float]:
+    """One trial exactly as the study runs it (reporting every epoch, best weights kept)."""
+    from automl import train
+    from automl.config import TrainerConfig
+
+    trainer = TrainerConfig(max_epochs=epochs, accelerator="cpu")
+    reports = []
+    start = time.perf_counter()
+    result = train.fit(
+        plugin, plugin.config(), dataset, trainer,
+        report=lambda step, value: reports.append(value) and False, seed=seed,
+    )
+    elapsed = time.perf_counter() - start
+    assert len(reports) == epochs
+    return elapsed, result.value
+
+
+def lightning_defaults(plugin, dataset, epochs: int, seed: int) -> tuple[float, float]:
+    """Lightning as its docs start you off: default Trainer, DataLoader over a TensorDataset."""
+    import pytorch_lightning as pl
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from automl.train import _quiet_lightning
+
+    _quiet_lightning()
+    pl.seed_everything(seed, verbose=False)
+    module = __import__("automl_plugins.cnn_model", fromlist=["build"]).build(
+        plugin.config(), dataset.spec
+    )
+    train_dl = DataLoader(
+        TensorDataset(torch.as_tensor(dataset.train.x), torch.as_tensor(dataset.train.y)),
+        batch_size=plugin.config().batch_size, shuffle=True,
+    )
+    val_dl = DataLoader(
+        TensorDataset(torch.as_tensor(dataset.val.x), torch.as_tensor(dataset.val.y)),
+        batch_size=plugin.config().batch_size,
+    )
+    trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1,
+                         default_root_dir="/tmp/automl-bench-lightning")
+    start = time.perf_counter()
+    trainer.fit(module, train_dl, val_dl)
+    elapsed = time.perf_counter() - start
+    return elapsed, float(trainer.callback_metrics["val_acc"])
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    import torch
+
+    plugin, dataset = setup(args.threads)
+    runners = {"plain": plain_loop, "automl": automl_trial}
+    if not args.skip_defaults:
+        runners["lightning_defaults"] = lightning_defaults
+    # warm-up: first-call costs (imports, kernel selection) are not per-trial overhead
+    for run in runners.values():
+        run(plugin, dataset, 1, 0)
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    accs: dict[str, list[float]] = {k: [] for k in runners}
+    for rep in range(args.repeats):
+        for name, run in runners.items():  # interleaved so drift hits every variant alike
+            seconds, acc = run(plugin, dataset, args.epochs, rep)
+            times[name].append(seconds)
+            accs[name].append(acc)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    result = {
+        "epochs": args.epochs,
+        "repeats": args.repeats,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "median_s": med,
+        "min_s": {k: min(v) for k, v in times.items()},
+        "max_s": {k: max(v) for k, v in times.items()},
+        "best_val_acc": {k: statistics.median(v) for k, v in accs.items()},
+        "ratio_vs_plain": {k: med[k] / med["plain"] for k in med},
+    }
+    print(f"CNN on digits, {args.epochs} epochs, {args.repeats} repeats, "
+          f"{result['threads']} torch threads")
+    print(f"{'variant':<20}{'median s':>10}{'min s':>9}{'max s':>9}{'x plain':>9}{'val acc':>9}")
+    for k in runners:
+        print(f"{k:<20}{med[k]:>10.2f}{result['min_s'][k]:>9.2f}{result['max_s'][k]:>9.2f}"
+              f"{result['ratio_vs_plain'][k]:>9.2f}{result['best_val_acc'][k]:>9.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
