@@ -16,14 +16,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for a user mistake, 130 after Ctrl-C)."""
     from rich.console import Console
 
-    from automl.cli import print_plugins, with_default_data
+    from automl.cli import check_choices, print_plugins, selected_plugins, with_default_data
     from automl.errors import UserError
-    from automl.registry import discover_data, discover_models
+    from automl.registry import autoload_disabled, discover_data, discover_models
 
     args = list(sys.argv[1:] if argv is None else argv)
-    models, data = discover_models(), discover_data()
+    # With autoload disabled, third-party plugin code is not even imported unless named.
+    only = set(selected_plugins(args)) if autoload_disabled() else None
+    models, data = discover_models(only=only), discover_data(only=only)
     if args[:1] == ["plugins"]:
         return print_plugins(models, data)
+    try:
+        check_choices(args, models, data)
+    except UserError as exc:
+        Console(stderr=True).print(f"automl: error: {exc}", markup=False, highlight=False)
+        return 2
 
     import hydra
 

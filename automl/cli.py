@@ -9,14 +9,41 @@ from rich.table import Table
 
 from automl.registry import Registry
 
-__all__ = ["print_plugins", "with_default_data"]
+__all__ = ["print_plugins", "with_default_data", "selected_plugins", "check_choices"]
+
+
+def check_choices(argv: Sequence[str], models: Registry, data: Registry) -> None:
+    """Fail early, with the plugin's own reason, when argv picks a plugin that did not load.
+
+    Hydra only knows the plugins that loaded, so it would answer "Could not find model/x"
+    without saying why; ``Registry.get`` names the package and the reason instead.
+    """
+    for arg in argv:
+        for prefix, registry in (("model=", models), ("data=", data)):
+            if arg.startswith(prefix):
+                name = arg.split("=", 1)[1]
+                if name in registry.failures or name in registry.skipped:
+                    registry.get(name)  # raises PluginError with the reason
+
+
+def selected_plugins(argv: Sequence[str]) -> list[str]:
+    """Names given as ``plugins=[a,b]`` (or ``plugins=a``) on the command line."""
+    names: list[str] = []
+    for arg in argv:
+        if arg.startswith(("plugins=", "+plugins=", "++plugins=")):
+            value = arg.split("=", 1)[1].strip().strip("[]")
+            names += [n.strip().strip("'\"") for n in value.split(",") if n.strip()]
+    return names
 
 
 def print_plugins(models: Registry, data: Registry, console: Console | None = None) -> int:
     """Print model and data plugins (and failures) without importing any heavy code."""
     from automl.plugin import TASK_METRICS
 
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # piped: do not squeeze columns into 80 characters
+            console = Console(width=200)
     table = Table(title="model plugins (automl.models)", header_style="bold")
     for col in ("name", "kind", "tasks", "metric", "default data", "package", "description"):
         table.add_column(col)
@@ -56,6 +83,8 @@ def print_plugins(models: Registry, data: Registry, console: Console | None = No
         dtable.add_row(name, f"{info.package} {info.version}", info.plugin.description)
     for name, fail in sorted(data.failures.items()):
         dtable.add_row(name, f"{fail.package} {fail.version}", f"[red]FAILED: {fail.reason}[/red]")
+    for name, (package, version) in sorted(data.skipped.items()):
+        dtable.add_row(name, f"{package} {version}", "[dim]not loaded (autoload disabled)[/dim]")
     console.print(dtable)
     return 0
 

@@ -9,7 +9,7 @@ is imported only when a model is built. A plugin that fails either phase becomes
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar
@@ -18,6 +18,9 @@ from automl.errors import PluginError
 from automl.plugin import DataPlugin, ModelPlugin
 
 __all__ = [
+    "AUTOLOAD_ENV",
+    "BUILTIN_PACKAGE",
+    "autoload_disabled",
     "MODEL_GROUP",
     "DATA_GROUP",
     "PluginInfo",
@@ -30,6 +33,17 @@ __all__ = [
 
 MODEL_GROUP = "automl.models"
 DATA_GROUP = "automl.data"
+AUTOLOAD_ENV = "AUTOML_DISABLE_PLUGIN_AUTOLOAD"
+BUILTIN_PACKAGE = "automl"
+
+
+def autoload_disabled() -> bool:
+    """True when ``AUTOML_DISABLE_PLUGIN_AUTOLOAD`` is set (pytest's convention): only the
+    built-ins and plugins named in ``plugins=[...]`` are loaded."""
+    import os
+
+    return os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
 
 P = TypeVar("P", ModelPlugin, DataPlugin)
 
@@ -77,6 +91,8 @@ class Registry(Generic[P]):
     kind: str
     plugins: dict[str, PluginInfo[P]] = field(default_factory=dict)
     failures: dict[str, PluginFailure] = field(default_factory=dict)
+    skipped: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Plugins seen in metadata but not loaded (autoload disabled): name -> (package, version)."""
 
     def names(self) -> list[str]:
         """Names of the working plugins, sorted."""
@@ -92,6 +108,12 @@ class Registry(Generic[P]):
             return self.plugins[name].plugin
         if name in self.failures:
             raise PluginError(self.failures[name].message())
+        if name in self.skipped:
+            package, version = self.skipped[name]
+            raise PluginError(
+                f"{self.kind} '{name}' from package {package} {version} is not loaded because "
+                f"{AUTOLOAD_ENV} is set; add plugins=[{name}] or unset {AUTOLOAD_ENV}"
+            )
         raise PluginError(
             f"unknown {self.kind} '{name}'; available: {', '.join(self.names()) or '(none)'}. "
             "Run 'python -m automl plugins' to see every plugin and why any failed"
@@ -122,6 +144,7 @@ def discover(
     group: str,
     expected: type,
     eps: Iterable[EntryPoint] | None = None,
+    only: Collection[str] | None = None,
 ) -> Registry[Any]:
     """Find, load and validate every plugin of an entry-point group.
 
@@ -129,6 +152,8 @@ def discover(
         group: Entry-point group, ``automl.models`` or ``automl.data``.
         expected: The plugin class the entry point must export.
         eps: Entry points to use instead of the installed ones (tests build them directly).
+        only: When given, load only automl's built-ins and plugins whose name or package is
+            listed; the others are recorded as skipped and none of their code is imported.
 
     Returns:
         A ``Registry`` with working plugins and named failures; never raises for one plugin.
@@ -146,6 +171,16 @@ def discover(
             same.append(ep)
 
     for name, candidates in sorted(by_name.items()):
+        if only is not None:
+            allowed = [
+                ep
+                for ep in candidates
+                if _dist(ep)[0] == BUILTIN_PACKAGE or name in only or _dist(ep)[0] in only
+            ]
+            if not allowed:
+                registry.skipped[name] = _dist(candidates[0])
+                continue
+            candidates = allowed
         if len(candidates) > 1:
             who = " and ".join(f"{p} {v} ({ep.value})" for ep in candidates for p, v in [_dist(ep)])
             package, version = _dist(candidates[0])
@@ -173,11 +208,15 @@ def discover(
     return registry
 
 
-def discover_models(eps: Iterable[EntryPoint] | None = None) -> Registry[ModelPlugin]:
-    """Discover the ``automl.models`` group."""
-    return discover(MODEL_GROUP, ModelPlugin, eps)
+def discover_models(
+    eps: Iterable[EntryPoint] | None = None, only: Collection[str] | None = None
+) -> Registry[ModelPlugin]:
+    """Discover the ``automl.models`` group (see ``discover`` for ``only``)."""
+    return discover(MODEL_GROUP, ModelPlugin, eps, only)
 
 
-def discover_data(eps: Iterable[EntryPoint] | None = None) -> Registry[DataPlugin]:
-    """Discover the ``automl.data`` group."""
-    return discover(DATA_GROUP, DataPlugin, eps)
+def discover_data(
+    eps: Iterable[EntryPoint] | None = None, only: Collection[str] | None = None
+) -> Registry[DataPlugin]:
+    """Discover the ``automl.data`` group (see ``discover`` for ``only``)."""
+    return discover(DATA_GROUP, DataPlugin, eps, only)

@@ -145,12 +145,11 @@ class ModelPluginContract:
         assert math.isfinite(test[f"test_{metric}"])
 
     def test_config_round_trips_through_hydra(self, plugin: ModelPlugin) -> None:
+        from hydra import compose, initialize
         from hydra.core.config_store import ConfigStore
         from omegaconf import OmegaConf
 
         from automl.space import parse_space, space_to_node
-
-        from hydra import compose, initialize
 
         ConfigStore.instance().store(group="contract_model", name=plugin.name, node=plugin.config)
         with initialize(version_base="1.3", config_path=None):

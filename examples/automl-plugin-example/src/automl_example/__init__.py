@@ -1,0 +1,1 @@
+"""Example automl plugin package: the ``tcn`` model and the ``waves`` data set."""
