@@ -58,7 +58,8 @@ def export_best(
                     "input_shape": list(dataset.spec.input_shape),
                     "n_classes": dataset.spec.n_classes,
                     "n_targets": dataset.spec.n_targets,
-                    "feature_names": [str(f) for f in dataset.spec.feature_names or ()] or None,
+                    # str(): data plugins may hand numpy strings, which OmegaConf cannot store.
+                    "feature_names": [str(n) for n in dataset.spec.feature_names or []] or None,
                 },
                 "model": node,
                 "data": OmegaConf.structured(plan.data_cfg),

@@ -11,7 +11,7 @@ from automl.data.types import DataConfig, RawData
 from automl.errors import DataError
 from automl.plugin import DataPlugin
 
-__all__ = ["DigitsConfig", "TabularConfig", "DIGITS", "BREAST_CANCER", "WINE"]
+__all__ = ["DigitsConfig", "TabularConfig", "DIGITS", "BREAST_CANCER", "WINE", "DIABETES"]
 
 DIGIT_VIEWS = ("image", "sequence", "flat")
 
@@ -59,7 +59,8 @@ def _tabular(loader_name: str):
             x=bunch.data.astype("float32"),
             y=bunch.target,
             task="classification",
-            feature_names=tuple(str(f) for f in bunch.feature_names),
+            # str(): scikit-learn gives numpy strings, which OmegaConf cannot save in best/.
+            feature_names=tuple(str(n) for n in bunch.feature_names),
             class_names=tuple(str(c) for c in bunch.target_names),
         )
 
@@ -68,6 +69,24 @@ def _tabular(loader_name: str):
 
 load_breast_cancer = _tabular("load_breast_cancer")
 load_wine = _tabular("load_wine")
+
+
+def load_diabetes(cfg: TabularConfig) -> RawData:
+    """scikit-learn's diabetes regression set: disease progression one year after baseline.
+
+    The 10 features come already mean-centred and scaled by scikit-learn; the target is the
+    raw progression score (25 to 346), so RMSE is in those units.
+    """
+    from sklearn.datasets import load_diabetes as sk_load
+
+    bunch = sk_load()
+    return RawData(
+        x=bunch.data.astype("float32"),
+        y=bunch.target.astype("float32"),
+        task="regression",
+        feature_names=tuple(str(n) for n in bunch.feature_names),
+    )
+
 
 DIGITS = DataPlugin(
     name="digits",
@@ -86,4 +105,10 @@ WINE = DataPlugin(
     config=TabularConfig,
     load="automl.data.builtin:load_wine",
     description="13 tabular features, 3 classes (scikit-learn)",
+)
+DIABETES = DataPlugin(
+    name="diabetes",
+    config=TabularConfig,
+    load="automl.data.builtin:load_diabetes",
+    description="10 tabular features, 442 samples, regression target (scikit-learn)",
 )

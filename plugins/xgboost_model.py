@@ -1,0 +1,236 @@
+"""XGBoost builder and loader (imports xgboost; loaded only when a model is built or reloaded)."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+from automl_plugins.xgboost import XGBoostConfig
+
+from automl.errors import TrialPruned, UserError
+from automl.plugin import DataSpec
+
+__all__ = ["XGBoostEstimator", "build", "load", "resolve_device", "MODEL_FILE"]
+
+MODEL_FILE = "model.json"
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@functools.lru_cache(maxsize=1)
+def _cuda_device_count() -> int:
+    """GPUs visible to the CUDA driver, asked through ``libcuda`` directly.
+
+    Importing torch only to ask ``torch.cuda.is_available()`` would cost seconds per process;
+    the driver API answers in milliseconds and honours ``CUDA_VISIBLE_DEVICES`` the same way.
+    """
+    name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
+    try:
+        lib = ctypes.CDLL(name)
+        count = ctypes.c_int(0)
+        if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
+            return 0
+        return int(count.value)
+    except (OSError, AttributeError):
+        return 0
+
+
+def resolve_device(device: str) -> str:
+    """``cpu`` or ``cuda`` for the configured ``device`` (``auto`` picks CUDA when usable).
+
+    Raises:
+        UserError: For a device other than ``auto``, ``cpu`` or ``cuda[:N]``.
+    """
+    if device == "auto":
+        cuda_build = bool(xgb.build_info().get("USE_CUDA", False))
+        return "cuda" if cuda_build and _cuda_device_count() > 0 else "cpu"
+    if device == "cpu" or device.startswith("cuda"):
+        return device
+    raise UserError(f"model.device={device!r} is not one of {', '.join(DEVICES)} (or cuda:N)")
+
+
+SMALL_DATA_CELLS = 1_000_000
+
+
+def threads(n_jobs: int, x: np.ndarray | None) -> int | None:
+    """XGBoost's ``n_jobs`` for ``n_jobs`` (0 = by data size; ``None`` = every core)."""
+    if n_jobs:
+        return n_jobs
+    return 1 if x is not None and x.size < SMALL_DATA_CELLS else None
+
+
+def _flat(x: Any) -> np.ndarray:
+    """One feature vector per sample: images and sequences are flattened."""
+    x = np.asarray(x, dtype=np.float32)
+    return x.reshape(len(x), -1) if x.ndim != 2 else x
+
+
+class _Reporter(xgb.callback.TrainingCallback):
+    """Feeds the study metric of the validation set to ``report`` every ``every`` rounds.
+
+    The value is read from XGBoost's own evaluation log (computed from the cached predictions
+    of the round, so no extra prediction pass): ``1 - error`` (binary, threshold 0.5) or
+    ``1 - merror`` (multiclass, argmax) is exactly the accuracy of ``predict``, and ``rmse``
+    is the RMSE of ``automl.metrics``.
+    """
+
+    def __init__(
+        self, report: Callable[[int, float], bool], every: int, metric: str, accuracy: bool
+    ) -> None:
+        super().__init__()
+        self.report = report
+        self.every = max(1, int(every))
+        self.metric = metric
+        self.accuracy = accuracy
+        self.rounds = 0
+        self.pruned: TrialPruned | None = None
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: dict) -> bool:
+        self.rounds = epoch + 1
+        if (epoch + 1) % self.every:
+            return False
+        raw = float(evals_log["validation_0"][self.metric][-1])
+        value = 1.0 - raw if self.accuracy else raw
+        if self.report(epoch, value):
+            # Stop boosting cleanly (returning True), then raise once fit() has returned.
+            self.pruned = TrialPruned(epoch, value)
+            return True
+        return False
+
+
+class XGBoostEstimator:
+    """An ``automl.plugin.Estimator`` around ``XGBClassifier``/``XGBRegressor``.
+
+    Args:
+        cfg: The model config.
+        spec: The data description (task, number of classes).
+    """
+
+    def __init__(self, cfg: XGBoostConfig, spec: DataSpec) -> None:
+        self.cfg = cfg
+        self.spec = spec
+        self.classify = spec.task == "classification"
+        self.model: xgb.XGBModel | None = None
+        self.rounds = 0
+
+    def _params(self, x_train: np.ndarray) -> dict[str, Any]:
+        cfg = self.cfg
+        return {
+            "n_estimators": cfg.n_estimators,
+            "learning_rate": cfg.learning_rate,
+            "max_depth": cfg.max_depth,
+            "min_child_weight": cfg.min_child_weight,
+            "subsample": cfg.subsample,
+            "colsample_bytree": cfg.colsample_bytree,
+            "reg_lambda": cfg.reg_lambda,
+            "reg_alpha": cfg.reg_alpha,
+            "gamma": cfg.gamma,
+            "tree_method": "hist",
+            "device": resolve_device(cfg.device),
+            "random_state": cfg.seed,
+            "n_jobs": threads(cfg.n_jobs, x_train),
+        }
+
+    def _eval_metrics(self) -> tuple[list[str], str]:
+        """XGBoost eval metrics and the one that becomes the reported study metric.
+
+        Early stopping watches the last metric in the list: the smooth loss (logloss) for
+        classification, because accuracy on a small validation set plateaus for many rounds.
+        """
+        if not self.classify:
+            return ["rmse"], "rmse"
+        if (self.spec.n_classes or 2) > 2:
+            return ["merror", "mlogloss"], "merror"
+        return ["error", "logloss"], "error"
+
+    def fit(
+        self,
+        train: tuple[Any, Any],
+        val: tuple[Any, Any],
+        report: Callable[[int, float], bool] | None,
+    ) -> None:
+        """Boost on ``train`` with early stopping on ``val``; report every ``report_every`` rounds.
+
+        Raises:
+            TrialPruned: When ``report`` returned ``True`` (boosting stops at that round).
+        """
+        metrics, reported = self._eval_metrics()
+        reporter = _Reporter(
+            report or (lambda step, value: False),
+            self.cfg.report_every,
+            reported,
+            accuracy=self.classify,
+        )
+        x_train, y_train = _flat(train[0]), np.asarray(train[1])
+        x_val, y_val = _flat(val[0]), np.asarray(val[1])
+        cls = xgb.XGBClassifier if self.classify else xgb.XGBRegressor
+        # XGBoost 3 takes callbacks, early stopping and metrics in the constructor, not fit().
+        self.model = cls(
+            **self._params(x_train),
+            eval_metric=metrics,
+            early_stopping_rounds=self.cfg.early_stopping_rounds or None,
+            callbacks=[reporter],
+        )
+        self.model.fit(x_train, y_train, eval_set=[(x_val, y_val)], verbose=False)
+        self.rounds = reporter.rounds
+        if reporter.pruned is not None:
+            raise reporter.pruned
+
+    def _fitted(self) -> xgb.XGBModel:
+        if self.model is None:
+            raise RuntimeError("the XGBoost model is not fitted; call fit() or load() first")
+        return self.model
+
+    def _threaded(self, x: Any) -> xgb.XGBModel:
+        """The model with threads chosen for this input (a few rows: one thread)."""
+        model = self._fitted()
+        n_jobs = threads(self.cfg.n_jobs, _flat(x))
+        # Not set_params(): it re-sends every parameter, and XGBoost rejects its own list
+        # form of eval_metric there. nthread 0 means every core.
+        model.n_jobs = n_jobs
+        model.get_booster().set_param("nthread", n_jobs or 0)
+        return model
+
+    def predict(self, x: Any) -> np.ndarray:
+        """Class ids or values, using the best round when early stopping ran."""
+        return np.asarray(self._threaded(x).predict(_flat(x)))
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        """Class probabilities (classification only)."""
+        model = self._threaded(x)
+        if not isinstance(model, xgb.XGBClassifier):
+            raise TypeError("predict_proba needs a classification model")
+        return np.asarray(model.predict_proba(_flat(x)))
+
+    def save(self, path: str) -> str:
+        """Write XGBoost's own JSON model format (no pickle) to ``<path>/model.json``."""
+        target = Path(path) / MODEL_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self._fitted().save_model(str(target))
+        return str(target)
+
+
+def build(cfg: XGBoostConfig, spec: DataSpec) -> XGBoostEstimator:
+    """An unfitted estimator for ``spec``'s task.
+
+    Raises:
+        UserError: For an unknown ``device``.
+    """
+    resolve_device(cfg.device)  # fail at build time, before any data is touched
+    return XGBoostEstimator(cfg, spec)
+
+
+def load(directory: str, cfg: XGBoostConfig, spec: DataSpec) -> XGBoostEstimator:
+    """Reload a model written by ``XGBoostEstimator.save`` (best round kept)."""
+    estimator = XGBoostEstimator(cfg, spec)
+    cls = xgb.XGBClassifier if estimator.classify else xgb.XGBRegressor
+    model = cls(device=resolve_device(cfg.device))
+    model.load_model(str(Path(directory) / MODEL_FILE))
+    estimator.model = model
+    estimator.rounds = model.get_booster().num_boosted_rounds()
+    return estimator
