@@ -54,9 +54,7 @@ class ImagesConfig(DataConfig):
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _scan(root: Path) -> list[tuple[str, list[Path]]]:
@@ -145,8 +143,9 @@ def load_images(cfg: ImagesConfig) -> RawData:
         raise DataError("data.size must be >= 1 and data.crop_padding >= 0")
     root = resolve_path(cfg.path, "my_images/")
     if not root.is_dir():
-        raise DataError(f"data.path={cfg.path} is a file; data=images needs a folder with "
-                        f"{LAYOUT_HINT}")
+        raise DataError(
+            f"data.path={cfg.path} is a file; data=images needs a folder with {LAYOUT_HINT}"
+        )
     subdirs = {p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
     test_given = subdirs == {"train", "test"}
     train = _scan(root / "train" if test_given else root)

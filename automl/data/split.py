@@ -218,13 +218,11 @@ def assemble(
     x = raw.x if isinstance(raw.x, np.ndarray) else np.asarray(raw.x)
     steps: list[dict[str, Any]] = [raw.input_step] if raw.input_step else []
     if raw.encoder is not None:
-        step = raw.encoder(x[train_idx])
-        steps.append(step)
-        x_train, x_val = apply_preprocessing(x[train_idx], step), apply_preprocessing(
-            x[val_idx], step
-        )
-        x_test_raw = x[test_idx] if test_idx is not None else raw.x_test
-        x_test = apply_preprocessing(x_test_raw, step)
+        encoder = raw.encoder(x[train_idx])  # fitted on the training rows only
+        steps.append(encoder)
+        x_train = apply_preprocessing(x[train_idx], encoder)
+        x_val = apply_preprocessing(x[val_idx], encoder)
+        x_test = apply_preprocessing(x[test_idx] if test_idx is not None else raw.x_test, encoder)
     else:
         if x.dtype.kind not in "biuf":
             raise DataError(f"{where}: inputs have dtype {x.dtype}; they must be numbers")
@@ -253,7 +251,7 @@ def assemble(
     classify = raw.task == "classification"
     feature_names = raw.feature_names
     if raw.encoder is not None:
-        feature_names = tuple(steps[-2 if cfg.normalize else -1]["feature_names"])
+        feature_names = tuple(encoder["feature_names"])
     n_classes = None
     if classify:
         n_classes = int(max(y.max(), y_te.max()) + 1)
@@ -299,9 +297,7 @@ def make_dataset(name: str, raw: RawData, cfg: DataConfig) -> Dataset:
     classify = raw.task == "classification"
     y = np.asarray(raw.y)
     if len(raw.x) != len(y):
-        raise DataError(
-            f"{where}: x has {len(raw.x)} samples but y has {len(y)}; they must match"
-        )
+        raise DataError(f"{where}: x has {len(raw.x)} samples but y has {len(y)}; they must match")
     test_given = raw.x_test is not None and raw.y_test is not None
     y_test = None
     if test_given:

@@ -98,7 +98,9 @@ def _read(path: Path, delimiter: str) -> tuple[list[str], list[list[str]], list[
     except UnicodeDecodeError as exc:
         raise DataError(f"{where} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
     except csv.Error as exc:
-        raise DataError(f"{where} is not valid CSV ({exc}); check quotes and data.delimiter")
+        raise DataError(
+            f"{where} is not valid CSV ({exc}); check quotes and data.delimiter"
+        ) from None
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise DataError(f"{where} has duplicate column name(s) {', '.join(dupes)}; rename them")
