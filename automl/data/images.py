@@ -62,8 +62,8 @@ def _scan(root: Path) -> list[tuple[str, list[Path]]]:
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not subdirs:
         loose = len(_images_in(root))
-        found = f"it has {loose} images but no sub-folders" if loose else "it has no sub-folders"
-        raise DataError(f"{root}: {found}; data=images needs {LAYOUT_HINT}")
+        found = f"has {loose} images but no sub-folders" if loose else "has no sub-folders"
+        raise DataError(f"folder {root} {found}; data=images needs {LAYOUT_HINT}")
     classes = []
     for d in subdirs:
         files = _images_in(d)
