@@ -26,7 +26,7 @@ __all__ = [
     "CHUNK_BYTES",
 ]
 
-CHUNK_BYTES = 64 * 2**20
+CHUNK_BYTES = 16 * 2**20
 """Rows are processed in blocks of about this size, so no step needs a full-size temporary."""
 
 
