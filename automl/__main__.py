@@ -48,7 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             exit_code = run(cfg, models, data)
         except UserError as exc:
-            Console(stderr=True).print(f"automl: error: {exc}", markup=False, highlight=False)
+            # soft_wrap: one line however long (rich wraps at 80 columns when not a terminal).
+            Console(stderr=True).print(
+                f"automl: error: {exc}", markup=False, highlight=False, soft_wrap=True
+            )
             exit_code = 2
 
     task()

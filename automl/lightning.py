@@ -5,17 +5,19 @@ Importing this module imports torch and Lightning; only model builders and the t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from automl.metrics import task_metrics
 from automl.plugin import DataSpec
 
-__all__ = ["SupervisedModule", "TensorBatches", "make_optimizer"]
+__all__ = ["SupervisedModule", "TensorBatches", "BatchAugment", "make_augment", "make_optimizer"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
@@ -37,11 +39,67 @@ def make_optimizer(
     raise ValueError(f"optimizer {name!r} is not one of {', '.join(OPTIMIZERS)}")
 
 
+class BatchAugment:
+    """Training-time image augmentation of a whole batch at once, with torch ops on its device.
+
+    Random crop: each image is zero-padded by ``crop_padding`` pixels on every side and cropped
+    back to its size at a random offset (one gather for the batch). Flip: half of the images,
+    chosen at random, are mirrored left-right. Inputs that are not ``N x C x H x W`` pass
+    through unchanged.
+
+    Args:
+        flip: Mirror a random half of the images.
+        crop_padding: Padding of the random crop; 0 disables it.
+        seed: Seed of the augmentation's own generator (reproducible per trial).
+    """
+
+    def __init__(self, flip: bool = True, crop_padding: int = 0, seed: int = 0) -> None:
+        self.flip = flip
+        self.crop_padding = max(0, int(crop_padding))
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            return x
+        n, _, h, w = x.shape
+        device = x.device
+        if self.crop_padding:
+            p = self.crop_padding
+            padded = F.pad(x, (p, p, p, p)).permute(0, 2, 3, 1)  # N x H' x W' x C
+            dy = torch.randint(0, 2 * p + 1, (n, 1), generator=self.generator).to(device)
+            dx = torch.randint(0, 2 * p + 1, (n, 1), generator=self.generator).to(device)
+            rows = dy + torch.arange(h, device=device)  # N x H
+            cols = dx + torch.arange(w, device=device)  # N x W
+            batch = torch.arange(n, device=device)[:, None, None]
+            x = padded[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+        if self.flip:
+            mirror = (torch.rand(n, generator=self.generator) < 0.5).to(device)
+            x = torch.where(mirror[:, None, None, None], x.flip(-1), x)
+        return x.contiguous()
+
+
+def make_augment(settings: Mapping[str, Any], seed: int = 0) -> BatchAugment | None:
+    """A ``BatchAugment`` from ``Dataset.augment`` settings; ``None`` when there are none."""
+    if not settings:
+        return None
+    flip, pad = bool(settings.get("flip", False)), int(settings.get("crop_padding", 0))
+    return BatchAugment(flip=flip, crop_padding=pad, seed=seed) if flip or pad else None
+
+
 class TensorBatches:
     """Mini-batches sliced straight from tensors already in memory (or on the GPU).
 
     A ``DataLoader`` collates sample by sample; for data that fits in memory slicing a
     permuted index is several times cheaper per step, and no worker processes are needed.
+
+    Args:
+        x: Inputs, first axis samples.
+        y: Targets.
+        batch_size: Samples per batch.
+        shuffle: Draw a new permutation every epoch.
+        seed: Seed of the permutation.
+        transform: Applied to each input batch as it is yielded (training augmentation);
+            the stored tensors are never changed.
     """
 
     def __init__(
@@ -51,16 +109,22 @@ class TensorBatches:
         batch_size: int,
         shuffle: bool = False,
         seed: int = 0,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.x, self.y = x, y
         self.batch_size = max(1, int(batch_size))
         self.shuffle = shuffle
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.transform = transform
 
     def __len__(self) -> int:
         return (len(self.y) + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
+        for xb, yb in self._batches():
+            yield (self.transform(xb) if self.transform is not None else xb), yb
+
+    def _batches(self):
         n = len(self.y)
         if self.shuffle:
             order = torch.randperm(n, generator=self.generator).to(self.x.device)

@@ -88,11 +88,28 @@ class Predictor:
     config: Any
 
     def predict(self, x: Any) -> np.ndarray:
-        """Class ids or regression values for raw (unpreprocessed) inputs."""
-        x = apply_preprocessing(np.asarray(x, dtype=np.float32), self.preprocessing)
+        """Class ids or regression values for raw (unpreprocessed) inputs.
+
+        Args:
+            x: Inputs as the data source holds them: an array; for CSV data, rows of cells
+                (sequences in the training column order, or ``{column: value}`` mappings, e.g.
+                from ``automl.data.table.read_rows``); for image folders, image file paths.
+        """
+        x = apply_preprocessing(x, self.preprocessing)
         if self.kind == "lightning":
             return self.model.predict_array(x)
         return np.asarray(self.model.predict(x))
+
+    @property
+    def classes(self) -> list[str] | None:
+        """Labels of the class ids, as the source named them (``None`` if unknown)."""
+        return self.preprocessing.get("classes")
+
+    def predict_labels(self, x: Any) -> list[str]:
+        """Like ``predict`` for classification, but returns the source's labels."""
+        ids = self.predict(x)
+        names = self.classes or [str(i) for i in range(int(ids.max(initial=0)) + 1)]
+        return [names[int(i)] for i in ids]
 
 
 def load_best(directory: str | Path, models: Any = None) -> Predictor:

@@ -159,7 +159,7 @@ def _fit_lightning(
     import pytorch_lightning as pl
     import torch
 
-    from automl.lightning import TensorBatches
+    from automl.lightning import TensorBatches, make_augment
 
     _quiet_lightning()
     if trainer_cfg.num_threads:
@@ -168,7 +168,11 @@ def _fit_lightning(
     module = resolve(plugin.build)(cfg, dataset.spec)
     device = _device(trainer_cfg)
     batch_size = int(getattr(cfg, "batch_size", 64))
-    train = TensorBatches(*_tensors(dataset, "train", device), batch_size, shuffle=True, seed=seed)
+    # Augmentation (if the data asks for it) touches training batches only, never val/test.
+    augment = make_augment(dataset.augment, seed)
+    train = TensorBatches(
+        *_tensors(dataset, "train", device), batch_size, shuffle=True, seed=seed, transform=augment
+    )
     val = TensorBatches(*_tensors(dataset, "val", device), trainer_cfg.eval_batch_size)
     callback = _make_report_callback(key, direction, report)
     trainer = _trainer(trainer_cfg, [callback])

@@ -1,4 +1,8 @@
-"""Data: built-in sets, the split/preprocessing pipeline and the per-process cache."""
+"""Data: built-in sets, user files (npz, csv, image folders), splits, preprocessing, the cache.
+
+The file formats are data plugins like any other (``automl.data.npz``, ``automl.data.table``,
+``automl.data.images``); see ``docs/data.md``.
+"""
 
 from __future__ import annotations
 

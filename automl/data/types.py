@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,17 @@ class RawData:
         class_names: Label names, index = class id.
         x_test: Optional given test inputs (respected instead of a random test split).
         y_test: Optional given test targets.
+        source: Where the data came from (a file or folder), named in error messages.
+        encoder: Optional ``fit(x_train) -> step``: for raw inputs that are not numbers yet
+            (CSV cells). It is called on the training split only and returns a JSON-serializable
+            preprocessing step that ``automl.data.preprocess.apply_preprocessing`` re-applies
+            to every split and, at prediction time, to new raw inputs.
+        input_step: Optional JSON-serializable preprocessing step that turns inputs as the user
+            has them into ``x``'s per-sample form: image file paths to pixels (``image``), or
+            the stored shape to the model's (``layout``, e.g. ``H x W`` to ``1 x H x W``).
+            ``x`` is already converted; the step is saved so prediction accepts raw inputs.
+        augment: Training-only augmentation settings (``{"flip": True, "crop_padding": 4}``),
+            applied per training batch by the trainer; empty means none.
     """
 
     x: np.ndarray
@@ -51,6 +63,10 @@ class RawData:
     class_names: tuple[str, ...] | None = None
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    source: str | None = None
+    encoder: Callable[[np.ndarray], dict[str, Any]] | None = None
+    input_step: dict[str, Any] | None = None
+    augment: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,12 +82,23 @@ class Split:
 
 @dataclass
 class Dataset:
-    """A data set ready for training: spec, three splits and the fitted preprocessing."""
+    """A data set ready for training: spec, three splits and the fitted preprocessing.
+
+    Attributes:
+        spec: What models may know about the data.
+        train: Training split (preprocessed).
+        val: Validation split (model selection).
+        test: Test split (touched once, for the best trial).
+        preprocessing: JSON-serializable steps fitted on the training split; written to
+            ``best/preprocessing.json`` and re-applied to raw inputs at prediction time.
+        augment: Training-only batch augmentation settings (see ``RawData.augment``).
+        cache: Per-process derived forms (e.g. device tensors) so trials do not rebuild them.
+    """
 
     spec: DataSpec
     train: Split
     val: Split
     test: Split
     preprocessing: dict[str, Any] = field(default_factory=dict)
+    augment: dict[str, Any] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
-    """Per-process derived forms (e.g. device tensors) so trials do not rebuild them."""

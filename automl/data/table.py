@@ -1,0 +1,313 @@
+"""``data=csv``: a table with a header row; one column is the target, the others features.
+
+Read with the standard library's ``csv`` module (no pandas). Numeric columns stay numbers;
+text columns are categories, one-hot (default) or ordinal encoded. Which columns are numeric is
+decided from the whole file (it is the schema); everything learnt from values (medians, most
+frequent values, category lists) is fitted on the training split only, by
+``automl.data.encode.fit_tabular``, and saved with the preprocessing so prediction re-applies it.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from automl.data.encode import (
+    ENCODINGS,
+    MISSING_POLICIES,
+    NA_VALUES,
+    fit_tabular,
+    is_missing,
+    parse_number,
+)
+from automl.data.files import check_choice, encode_target, resolve_path
+from automl.data.types import DataConfig, RawData
+from automl.errors import DataError
+from automl.plugin import DataPlugin
+
+__all__ = ["CsvConfig", "CSV", "load_csv", "read_rows"]
+
+NUMERIC_SHARE = 0.9
+"""A column whose values are at least this share numbers is numeric with a few bad cells."""
+
+
+@dataclass
+class CsvConfig(DataConfig):
+    """A CSV table (header row first).
+
+    Attributes:
+        path: The CSV file.
+        target: The column to predict.
+        task: ``auto`` (text or few distinct integer values: classification, else
+            regression), ``classification`` or ``regression``.
+        missing: What to do with missing feature cells (empty or one of ``na_values``; an
+            infinite number counts as missing): ``impute`` fills the median (numeric) or
+            most frequent value (text) of the training split; ``drop`` removes the rows;
+            ``error`` stops with the column and line. Rows without a target are dropped
+            (``impute``/``drop``) or an error (``error``).
+        encoding: Text columns as ``onehot`` (one 0/1 feature per category) or ``ordinal``
+            (one feature: the category's index in sorted order).
+        drop: Columns to ignore (identifiers, free text, leaks of the target).
+        na_values: Cells that mean "missing".
+        max_categories: A text column with more distinct values than this cannot be
+            encoded as categories and stops with an error naming it.
+        delimiter: Field separator, one character.
+        test_path: Optional CSV with the same columns used as the test split.
+    """
+
+    path: str = ""
+    target: str = ""
+    task: str = "auto"
+    missing: str = "impute"
+    encoding: str = "onehot"
+    drop: list[str] = field(default_factory=list)
+    na_values: list[str] = field(default_factory=lambda: list(NA_VALUES))
+    max_categories: int = 50
+    delimiter: str = ","
+    test_path: str = ""
+
+
+def _read(path: Path, delimiter: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows (stripped cells) and each row's line number; blank lines are skipped."""
+    where = str(path)
+    if path.is_dir():
+        raise DataError(f"{where} is a folder; data=csv needs a .csv file")
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            header = next(reader, None)
+            if header is None or not any(h.strip() for h in header):
+                raise DataError(f"{where} is empty; it needs a header row and data rows")
+            header = [h.strip() or f"column_{j + 1}" for j, h in enumerate(header)]
+            for row in reader:
+                if not any(c.strip() for c in row):
+                    continue
+                if len(row) != len(header):
+                    raise DataError(
+                        f"{where} line {reader.line_num} has {len(row)} fields but the header "
+                        f"has {len(header)}; fix the row (or set data.delimiter)"
+                    )
+                rows.append([c.strip() for c in row])
+                lines.append(reader.line_num)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    except csv.Error as exc:
+        raise DataError(
+            f"{where} is not valid CSV ({exc}); check quotes and data.delimiter"
+        ) from None
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise DataError(f"{where} has duplicate column name(s) {', '.join(dupes)}; rename them")
+    return header, rows, lines
+
+
+def _missing_target(cells: list[str], na: frozenset[str]) -> list[int]:
+    return [i for i, c in enumerate(cells) if is_missing(c, na)]
+
+
+def _cell_missing(cell: str, numeric: bool, na: frozenset[str]) -> bool:
+    if is_missing(cell, na):
+        return True
+    if numeric:
+        value = parse_number(cell)
+        return value is None or not np.isfinite(value)
+    return False
+
+
+def _schema(
+    cfg: CsvConfig, names: list[str], x: np.ndarray, lines: list[int], where: str
+) -> list[tuple[str, str]]:
+    """``(name, numeric|categorical)`` per feature column; rejects columns that cannot be used."""
+    na = frozenset(cfg.na_values)
+    schema = []
+    for j, name in enumerate(names):
+        present = [(i, c) for i, c in enumerate(x[:, j]) if not is_missing(c, na)]
+        if not present:
+            raise DataError(f"{where}: column '{name}' has no values; add data.drop=[{name}]")
+        text = [(i, c) for i, c in present if parse_number(c) is None]
+        if not text:
+            schema.append((name, "numeric"))
+            continue
+        if len(text) < len(present) and 1 - len(text) / len(present) >= NUMERIC_SHARE:
+            i, c = text[0]
+            raise DataError(
+                f"{where}: column '{name}' holds numbers but line {lines[i]} has {c!r} "
+                f"({len(text)} such cell(s)); fix them, add the value to data.na_values, or "
+                f"add data.drop=[{name}]"
+            )
+        distinct = sorted({c for _, c in present})
+        if len(distinct) > cfg.max_categories:
+            examples = ", ".join(repr(v) for v in distinct[:3])
+            raise DataError(
+                f"{where}: text column '{name}' has {len(distinct)} distinct values ({examples}, "
+                f"...), more than data.max_categories={cfg.max_categories}, so it cannot be "
+                f"encoded as categories; add data.drop=[{name}] or raise data.max_categories"
+            )
+        schema.append((name, "categorical"))
+    return schema
+
+
+def _apply_missing(
+    cfg: CsvConfig,
+    schema: list[tuple[str, str]],
+    x: np.ndarray,
+    lines: list[int],
+    where: str,
+) -> np.ndarray:
+    """Rows of ``x`` to keep under ``data.missing``; raises for ``error``."""
+    na = frozenset(cfg.na_values)
+    keep = np.ones(len(x), dtype=bool)
+    if cfg.missing == "impute":
+        return keep
+    for j, (name, kind) in enumerate(schema):
+        numeric = kind == "numeric"
+        for i, cell in enumerate(x[:, j]):
+            if keep[i] and _cell_missing(cell, numeric, na):
+                if cfg.missing == "error":
+                    raise DataError(
+                        f"{where}: column '{name}' is missing or not finite at line {lines[i]} "
+                        f"({cell!r}) and data.missing=error; fill it, or use data.missing=impute "
+                        "(training-split median / most frequent) or data.missing=drop"
+                    )
+                keep[i] = False
+    return keep
+
+
+def _table(
+    cfg: CsvConfig, path: Path, features: list[str] | None
+) -> tuple[list[str], np.ndarray, np.ndarray, list[int]]:
+    """Feature names, raw feature cells, target cells and line numbers of one CSV file."""
+    where = str(path)
+    header, rows, lines = _read(path, cfg.delimiter)
+    if cfg.target not in header:
+        hint = ""
+        if len(header) == 1 and any(d in header[0] for d in ";\t|"):
+            hint = " (one column only: is the delimiter different? set data.delimiter)"
+        what = "data.target is not set" if not cfg.target else f"no column '{cfg.target}'"
+        raise DataError(
+            f"{where}: {what}; columns are {', '.join(header)}{hint}: "
+            "set data.target to one of them"
+        )
+    unknown = [d for d in cfg.drop if d not in header]
+    if unknown:
+        raise DataError(
+            f"{where}: data.drop names {', '.join(unknown)}, not columns of the file "
+            f"({', '.join(header)})"
+        )
+    if cfg.target in cfg.drop:
+        raise DataError(f"data.drop lists the target column '{cfg.target}'; remove it")
+    if not rows:
+        raise DataError(f"{where} has a header but no data rows")
+    if features is None:
+        features = [h for h in header if h != cfg.target and h not in cfg.drop]
+        if not features:
+            raise DataError(f"{where}: no feature columns left besides the target")
+    missing_cols = [f for f in features if f not in header]
+    if missing_cols:
+        raise DataError(
+            f"{where} lacks column(s) {', '.join(missing_cols)} that the training file has"
+        )
+    cells = np.empty((len(rows), len(header)), dtype=object)
+    cells[:] = rows
+    cols = [header.index(f) for f in features]
+    return features, cells[:, cols], cells[:, header.index(cfg.target)], lines
+
+
+def _clean(
+    cfg: CsvConfig,
+    schema: list[tuple[str, str]],
+    x: np.ndarray,
+    y: np.ndarray,
+    lines: list[int],
+    where: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the target and feature missing-value policy; return kept rows."""
+    na = frozenset(cfg.na_values)
+    no_target = _missing_target(list(y), na)
+    if no_target and cfg.missing == "error":
+        raise DataError(
+            f"{where}: target '{cfg.target}' is missing at line {lines[no_target[0]]} and "
+            "data.missing=error; fill it or use data.missing=drop"
+        )
+    keep = np.ones(len(y), dtype=bool)
+    keep[no_target] = False
+    keep &= _apply_missing(cfg, schema, x, lines, where)
+    if not keep.any():
+        raise DataError(
+            f"{where}: no rows left after data.missing={cfg.missing} removed rows with "
+            "missing values; use data.missing=impute"
+        )
+    return x[keep], y[keep]
+
+
+def load_csv(cfg: CsvConfig) -> RawData:
+    """Read the table, decide the schema, apply the missing-value policy.
+
+    Returns:
+        ``RawData`` whose ``x`` holds raw cells and whose ``encoder`` fits the encoding on
+        the training split (``make_dataset`` calls it after splitting).
+
+    Raises:
+        DataError: Missing file or target column, unusable columns, missing values under
+            ``data.missing=error``, or target problems; every message names the file.
+    """
+    check_choice("missing", cfg.missing, MISSING_POLICIES)
+    check_choice("encoding", cfg.encoding, ENCODINGS)
+    if len(cfg.delimiter) != 1:
+        raise DataError(f"data.delimiter={cfg.delimiter!r} must be one character")
+    path = resolve_path(cfg.path, "my.csv")
+    where = str(path)
+    features, x, y, lines = _table(cfg, path, None)
+    schema = _schema(cfg, features, x, lines, where)
+    x, y = _clean(cfg, schema, x, y, lines, where)
+    x_test = y_test = None
+    if cfg.test_path:
+        test_path = resolve_path(cfg.test_path, "my_test.csv")
+        _, x_test, y_test, test_lines = _table(cfg, test_path, features)
+        x_test, y_test = _clean(cfg, schema, x_test, y_test, test_lines, str(test_path))
+    task, y_codes, y_test_codes, class_names = encode_target(y, y_test, cfg.task, where)
+    encoder = functools.partial(
+        fit_tabular,
+        columns=schema,
+        encoding=cfg.encoding,
+        missing=cfg.missing,
+        na_values=tuple(cfg.na_values),
+    )
+    return RawData(
+        x=x,
+        y=y_codes,
+        task=task,
+        feature_names=tuple(features),
+        class_names=class_names,
+        x_test=x_test,
+        y_test=y_test_codes,
+        source=where if not cfg.test_path else f"{where}, test {cfg.test_path}",
+        encoder=encoder,
+    )
+
+
+def read_rows(path: str | Path, delimiter: str = ",") -> list[dict[str, str]]:
+    """Rows of a CSV file as ``{column: cell}`` mappings, ready for ``Predictor.predict``.
+
+    Extra columns (such as the target) are ignored by the stored encoder; absent ones count
+    as missing.
+    """
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return [
+            {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+            for row in csv.DictReader(f, delimiter=delimiter)
+        ]
+
+
+CSV = DataPlugin(
+    name="csv",
+    config=CsvConfig,
+    load="automl.data.table:load_csv",
+    description="Your table: CSV with a target column; numeric + categorical features",
+)
