@@ -45,9 +45,8 @@ def setup(threads: int):
 def plain_loop(plugin, dataset, epochs: int, seed: int) -> tuple[float, float]:
     """What a researcher writes by hand: tensors in memory, Adam, eval each epoch."""
     import torch
-    from torch import nn
-
     from automl_plugins.cnn_model import make_net
+    from torch import nn
 
     cfg = plugin.config()
     torch.manual_seed(seed)
@@ -86,8 +85,12 @@ def automl_trial(plugin, dataset, epochs: int, seed: int) -> tuple[float, float]
     reports = []
     start = time.perf_counter()
     result = train.fit(
-        plugin, plugin.config(), dataset, trainer,
-        report=lambda step, value: reports.append(value) and False, seed=seed,
+        plugin,
+        plugin.config(),
+        dataset,
+        trainer,
+        report=lambda step, value: reports.append(value) and False,
+        seed=seed,
     )
     elapsed = time.perf_counter() - start
     assert len(reports) == epochs
@@ -109,14 +112,19 @@ def lightning_defaults(plugin, dataset, epochs: int, seed: int) -> tuple[float, 
     )
     train_dl = DataLoader(
         TensorDataset(torch.as_tensor(dataset.train.x), torch.as_tensor(dataset.train.y)),
-        batch_size=plugin.config().batch_size, shuffle=True,
+        batch_size=plugin.config().batch_size,
+        shuffle=True,
     )
     val_dl = DataLoader(
         TensorDataset(torch.as_tensor(dataset.val.x), torch.as_tensor(dataset.val.y)),
         batch_size=plugin.config().batch_size,
     )
-    trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1,
-                         default_root_dir="/tmp/automl-bench-lightning")
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        default_root_dir="/tmp/automl-bench-lightning",
+    )
     start = time.perf_counter()
     trainer.fit(module, train_dl, val_dl)
     elapsed = time.perf_counter() - start
@@ -154,12 +162,16 @@ def main(argv=None) -> dict:
         "best_val_acc": {k: statistics.median(v) for k, v in accs.items()},
         "ratio_vs_plain": {k: med[k] / med["plain"] for k in med},
     }
-    print(f"CNN on digits, {args.epochs} epochs, {args.repeats} repeats, "
-          f"{result['threads']} torch threads")
+    print(
+        f"CNN on digits, {args.epochs} epochs, {args.repeats} repeats, "
+        f"{result['threads']} torch threads"
+    )
     print(f"{'variant':<20}{'median s':>10}{'min s':>9}{'max s':>9}{'x plain':>9}{'val acc':>9}")
     for k in runners:
-        print(f"{k:<20}{med[k]:>10.2f}{result['min_s'][k]:>9.2f}{result['max_s'][k]:>9.2f}"
-              f"{result['ratio_vs_plain'][k]:>9.2f}{result['best_val_acc'][k]:>9.3f}")
+        print(
+            f"{k:<20}{med[k]:>10.2f}{result['min_s'][k]:>9.2f}{result['max_s'][k]:>9.2f}"
+            f"{result['ratio_vs_plain'][k]:>9.2f}{result['best_val_acc'][k]:>9.3f}"
+        )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return result

@@ -1,9 +1,9 @@
 """automl's contract suite on this package's plugin: one fixture override."""
 
 import pytest
+from automl_example.tcn import PLUGIN
 
 from automl.testing import ModelPluginContract
-from automl_example.tcn import PLUGIN
 
 
 class TestTCN(ModelPluginContract):

@@ -1,9 +1,9 @@
 """The data plugin: shapes, seeding, and that it is discovered through its entry point."""
 
 import numpy as np
+from automl_example.waves import WavesConfig, load
 
 from automl.registry import discover_data
-from automl_example.waves import WavesConfig, load
 
 
 def test_waves_are_seeded_and_shaped():
