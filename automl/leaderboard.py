@@ -80,7 +80,7 @@ def row_from_trial(trial: Any) -> Row:
         steps = sorted(getattr(trial, "intermediate_values", {}) or {})
         if steps:
             value = trial.intermediate_values[steps[-1]]
-            note = f"pruned after epoch {steps[-1] + 1}"
+            note = f"pruned after {attrs.get('unit', 'epoch')} {steps[-1] + 1}"
         else:
             note = "pruned"
     return Row(

@@ -41,6 +41,8 @@ def make_pruner(name: str, args: dict[str, Any] | None = None) -> optuna.pruners
     }
     if name not in classes:
         raise UserError(f"sweep.pruner={name!r} is not one of {', '.join(PRUNERS)}")
+    if name == "none":
+        return optuna.pruners.NopPruner()  # arguments a recipe set for its pruner are moot
     kwargs = {**PRUNER_DEFAULTS[name], **dict(args or {})}
     try:
         return classes[name](**kwargs)

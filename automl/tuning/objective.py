@@ -67,6 +67,7 @@ class Objective:
         directory.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(node, directory / "config.yaml")
         trial.set_user_attr("dir", str(directory))
+        trial.set_user_attr("unit", "epoch" if plan.plugin.kind == "lightning" else "step")
         start = time.perf_counter()
 
         def report(step: int, value: float) -> bool:
