@@ -233,8 +233,9 @@ def fit(
         cfg: The model config (the plugin's dataclass, sampled values applied).
         dataset: Shared data for this process.
         trainer_cfg: ``TrainerConfig`` (or an equivalent ``DictConfig``).
-        report: Called after every validation epoch / boosting step with the objective metric;
-            returning ``True`` stops training and raises ``TrialPruned``.
+        report: Called after every validation epoch / boosting step with the objective metric
+            (with k-fold data: after every fold, with the running mean); returning ``True``
+            stops training and raises ``TrialPruned``.
         workdir: Where to save the trained model (one file, written once at the end).
         seed: Training seed.
 
@@ -245,6 +246,49 @@ def fit(
         TrialPruned: When ``report`` asked to stop.
         FloatingPointError: When the metric became NaN or infinite.
     """
+    if not dataset.folds:
+        return _fit_one(
+            plugin, cfg, dataset, trainer_cfg, report=report, workdir=workdir, seed=seed
+        )
+    results: list[FitResult] = []
+    for i, fold in enumerate(dataset.folds):
+        # Fold 0's model is the trial's model (saved, and exported if the trial wins).
+        results.append(
+            _fit_one(plugin, cfg, fold, trainer_cfg, workdir=workdir if i == 0 else None, seed=seed)
+        )
+        mean = float(np.mean([r.value for r in results]))
+        if report is not None and report(i, mean):
+            raise TrialPruned(i, mean)
+    metrics = {
+        key: float(np.mean([r.metrics[key] for r in results]))
+        for key in results[0].metrics
+        if all(key in r.metrics for r in results)
+    }
+    metric, _ = plugin.objective(dataset.spec.task)
+    metrics[f"val_{metric}_std"] = float(np.std([r.value for r in results]))
+    first = results[0]
+    return FitResult(
+        value=float(np.mean([r.value for r in results])),
+        metrics=metrics,
+        epochs=sum(r.epochs for r in results),
+        n_params=first.n_params,
+        artifact=first.artifact,
+        wall_time=sum(r.wall_time for r in results),
+        model=first.model,
+    )
+
+
+def _fit_one(
+    plugin: ModelPlugin,
+    cfg: Any,
+    dataset: Dataset,
+    trainer_cfg: Any,
+    *,
+    report: Report | None = None,
+    workdir: str | Path | None = None,
+    seed: int = 0,
+) -> FitResult:
+    """Train on one split (``dataset.train``, validated on ``dataset.val``)."""
     plugin.check_data(dataset.spec)
     metric, direction = plugin.objective(dataset.spec.task)
     key = f"val_{metric}"

@@ -311,4 +311,37 @@ def make_dataset(name: str, raw: RawData, cfg: DataConfig) -> Dataset:
     y = y.astype(np.int64) if classify else y.astype(np.float32)
     check_targets(name, raw, y, test_given)
     train, val, test = split_indices(y, cfg, classify, test_given, where)
+    if cfg.folds and cfg.folds >= 2:
+        return _cross_validation(name, raw, y, np.concatenate([train, val]), test, cfg, y_test)
     return assemble(name, raw, y, train, val, test, cfg, y_test=y_test)
+
+
+def _cross_validation(
+    name: str,
+    raw: RawData,
+    y: np.ndarray,
+    rest: np.ndarray,
+    test: np.ndarray | None,
+    cfg: DataConfig,
+    y_test: np.ndarray | None,
+) -> Dataset:
+    """One ``Dataset`` per fold of the non-test rows, each with statistics of its own
+    training rows; the test split is the same for all."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    classify = raw.task == "classification"
+    splitter = (StratifiedKFold if classify else KFold)(
+        n_splits=cfg.folds, shuffle=True, random_state=cfg.seed
+    )
+    rest = np.sort(rest)
+    try:
+        parts = list(splitter.split(rest, y[rest]))
+    except ValueError as exc:
+        raise DataError(
+            f"{_where(name, raw)}: cannot make {cfg.folds} folds ({exc}); lower data.folds"
+        ) from None
+    folds = [
+        assemble(name, raw, y, rest[tr], rest[va], test, cfg, y_test=y_test) for tr, va in parts
+    ]
+    folds[0].folds = folds
+    return folds[0]

@@ -23,12 +23,16 @@ class DataConfig:
             source provides its own test split.
         seed: Seed of the split; stratified for classification.
         normalize: Standardize inputs with statistics of the training split only.
+        folds: k-fold cross-validation of the non-test samples when >= 2: every trial trains
+            ``folds`` times (fold i validates, the others train) and its value is the mean;
+            ``val_fraction`` is then unused. 0 (default) keeps one validation split.
     """
 
     val_fraction: float = 0.2
     test_fraction: float = 0.2
     seed: int = 0
     normalize: bool = True
+    folds: int = 0
 
 
 @dataclass
@@ -93,6 +97,8 @@ class Dataset:
             ``best/preprocessing.json`` and re-applied to raw inputs at prediction time.
         augment: Training-only batch augmentation settings (see ``RawData.augment``).
         cache: Per-process derived forms (e.g. device tensors) so trials do not rebuild them.
+        folds: With k-fold cross-validation, one ``Dataset`` per fold (this object is fold 0:
+            its model is the one a trial saves and the best trial exports); empty otherwise.
     """
 
     spec: DataSpec
@@ -102,3 +108,4 @@ class Dataset:
     preprocessing: dict[str, Any] = field(default_factory=dict)
     augment: dict[str, Any] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
+    folds: list[Dataset] = field(default_factory=list)

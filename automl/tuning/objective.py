@@ -67,7 +67,8 @@ class Objective:
         directory.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(node, directory / "config.yaml")
         trial.set_user_attr("dir", str(directory))
-        trial.set_user_attr("unit", "epoch" if plan.plugin.kind == "lightning" else "step")
+        unit = "epoch" if plan.plugin.kind == "lightning" else "step"
+        trial.set_user_attr("unit", "fold" if self.dataset.folds else unit)
         start = time.perf_counter()
 
         def report(step: int, value: float) -> bool:
