@@ -37,3 +37,23 @@ def test_documented_recipes_and_models_exist(doc):
     models = set(discover_models().names())
     for name in re.findall(r"model=(\w+)", text):
         assert name in models or name in ("their", "name"), name
+
+
+def test_models_page_covers_every_builtin_and_is_current():
+    import subprocess
+    import sys
+
+    from automl.registry import discover_models
+
+    text = (ROOT / "docs" / "models.md").read_text()
+    builtin = [
+        n for n in discover_models().names() if discover_models().info(n).package == "automl"
+    ]
+    for name in builtin:
+        assert f"<!-- generated:{name} -->" in text, f"docs/models.md has no section for {name}"
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_model_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout
