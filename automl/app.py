@@ -22,10 +22,11 @@ def run_once(plan: RunPlan, console: Console) -> dict[str, float]:
 
     dataset = load_dataset(plan.data_plugin, plan.data_cfg)
     plan.plugin.check_data(dataset.spec)
+    if plan.plugin.kind == "lightning":
+        import automl.lightning  # noqa: F401  (import cost is not training time)
     workdir = plan.run_dir / "single"
-    OmegaConf.save(plan.model_node, workdir / "config.yaml") if workdir.mkdir(
-        parents=True, exist_ok=True
-    ) is None else None
+    workdir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(plan.model_node, workdir / "config.yaml")
     result = train.fit(
         plan.plugin,
         OmegaConf.to_object(plan.model_node),
@@ -37,14 +38,14 @@ def run_once(plan: RunPlan, console: Console) -> dict[str, float]:
     test = train.evaluate(plan.plugin, result.model, dataset, plan.trainer, "test")
     metrics = {**result.metrics, **test}
     (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    console.print(
+    for line in (
         f"model={plan.model_name} data={plan.data_name} epochs={result.epochs} "
         f"time={result.wall_time:.1f}s",
-        highlight=False,
-    )
-    console.print(f"validation: {format_params(result.metrics)}", highlight=False)
-    console.print(f"test:       {format_params(test)}", highlight=False)
-    console.print(f"results:    {workdir}", highlight=False)
+        f"validation: {format_params(result.metrics)}",
+        f"test:       {format_params(test)}",
+        f"results:    {workdir}",
+    ):
+        console.print(line, highlight=False, soft_wrap=True)
     return metrics
 
 
