@@ -150,10 +150,12 @@ def test_feature_net_is_trained_once_per_process_and_classifies_held_out_digits(
 ):
     result, _ = trained
     x, y = torch.as_tensor(digits.train.x), torch.as_tensor(digits.train.y)
+    size = len(gan_model._FEATURE_CACHE)
     cached = gan_model.feature_net_for(x, y, 10)  # a cache hit: the trial already trained it
+    assert len(gan_model._FEATURE_CACHE) == size
+    assert gan_model.feature_net_for(x, y, 10) is cached
     for name, value in result.model.feature_net.state_dict().items():
         assert torch.equal(value, cached[name])
-    assert len(gan_model._FEATURE_CACHE) == 1
     with torch.no_grad():
         pred = result.model.feature_net(torch.as_tensor(digits.val.x)).argmax(1).numpy()
     assert (pred == digits.val.y).mean() > 0.9
