@@ -11,7 +11,16 @@ from automl.data.types import DataConfig, RawData
 from automl.errors import DataError
 from automl.plugin import DataPlugin
 
-__all__ = ["DigitsConfig", "TabularConfig", "DIGITS", "BREAST_CANCER", "WINE", "DIABETES"]
+__all__ = [
+    "DigitsConfig",
+    "DigitsSeqConfig",
+    "TabularConfig",
+    "DIGITS",
+    "DIGITS_SEQ",
+    "BREAST_CANCER",
+    "WINE",
+    "DIABETES",
+]
 
 DIGIT_VIEWS = ("image", "sequence", "flat")
 
@@ -26,6 +35,17 @@ class DigitsConfig(DataConfig):
     """
 
     view: str = "image"
+
+
+@dataclass
+class DigitsSeqConfig(DigitsConfig):
+    """The digits read row by row: 8 steps of 8 features (what sequence models expect).
+
+    Attributes:
+        view: ``sequence`` by default; the other views of ``DigitsConfig`` stay selectable.
+    """
+
+    view: str = "sequence"
 
 
 @dataclass
@@ -93,6 +113,12 @@ DIGITS = DataPlugin(
     config=DigitsConfig,
     load="automl.data.builtin:load_digits",
     description="8x8 grey digit images, 10 classes (scikit-learn)",
+)
+DIGITS_SEQ = DataPlugin(
+    name="digits_seq",
+    config=DigitsSeqConfig,
+    load="automl.data.builtin:load_digits",
+    description="8x8 digits as sequences: 8 steps of 8 features, 10 classes (scikit-learn)",
 )
 BREAST_CANCER = DataPlugin(
     name="breast_cancer",
