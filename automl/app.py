@@ -36,6 +36,10 @@ def run_once(plan: RunPlan, console: Console) -> dict[str, float]:
         seed=plan.trainer.seed,
     )
     test = train.evaluate(plan.plugin, result.model, dataset, plan.trainer, "test")
+    if plan.plugin.export:  # e.g. the GAN's sample grid
+        from automl.plugin import resolve
+
+        resolve(plan.plugin.export)(result.model, str(workdir), dataset.spec)
     metrics = {**result.metrics, **test}
     (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     for line in (
