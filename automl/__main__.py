@@ -12,10 +12,17 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (2 for a user mistake, 130 after Ctrl-C)."""
+def _error(exc: BaseException) -> None:
+    """Print a user mistake as one unwrapped line on stderr."""
     from rich.console import Console
 
+    Console(stderr=True).print(
+        f"automl: error: {exc}", markup=False, highlight=False, soft_wrap=True
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 for a user mistake, 130 after Ctrl-C)."""
     from automl.cli import check_choices, print_plugins, selected_plugins, with_default_data
     from automl.errors import UserError
     from automl.registry import autoload_disabled, discover_data, discover_models
@@ -29,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_choices(args, models, data)
     except UserError as exc:
-        Console(stderr=True).print(f"automl: error: {exc}", markup=False, highlight=False)
+        _error(exc)
         return 2
 
     import hydra
@@ -49,9 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             exit_code = run(cfg, models, data)
         except UserError as exc:
             # soft_wrap: one line however long (rich wraps at 80 columns when not a terminal).
-            Console(stderr=True).print(
-                f"automl: error: {exc}", markup=False, highlight=False, soft_wrap=True
-            )
+            _error(exc)
             exit_code = 2
 
     task()

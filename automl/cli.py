@@ -13,17 +13,18 @@ __all__ = ["print_plugins", "with_default_data", "selected_plugins", "check_choi
 
 
 def check_choices(argv: Sequence[str], models: Registry, data: Registry) -> None:
-    """Fail early, with the plugin's own reason, when argv picks a plugin that did not load.
+    """Fail early, in one line, when argv picks a plugin that is unknown or did not load.
 
     Hydra only knows the plugins that loaded, so it would answer "Could not find model/x"
-    without saying why; ``Registry.get`` names the package and the reason instead.
+    with its search path and without saying why; ``Registry.get`` names the package and the
+    reason, or lists the available names.
     """
     for arg in argv:
         for prefix, registry in (("model=", models), ("data=", data)):
             if arg.startswith(prefix):
                 name = arg.split("=", 1)[1]
-                if name in registry.failures or name in registry.skipped:
-                    registry.get(name)  # raises PluginError with the reason
+                if name not in registry.plugins:
+                    registry.get(name)  # raises PluginError: the reason, or the valid names
 
 
 def selected_plugins(argv: Sequence[str]) -> list[str]:
