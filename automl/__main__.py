@@ -23,7 +23,13 @@ def _error(exc: BaseException) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for a user mistake, 130 after Ctrl-C)."""
-    from automl.cli import check_choices, print_plugins, selected_plugins, with_default_data
+    from automl.cli import (
+        check_choices,
+        print_help,
+        print_plugins,
+        selected_plugins,
+        with_default_data,
+    )
     from automl.errors import UserError
     from automl.registry import autoload_disabled, discover_data, discover_models
 
@@ -44,7 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from automl.config import CONFIG_NAME, CONFIG_PATH, register_configs
 
     register_configs(models, data)
-    sys.argv = [sys.argv[0], *with_default_data(args, models)]
+    args = with_default_data(args, models)
+    if "--help" in args or "-h" in args:
+        return print_help(args, models, data)
+    sys.argv = [sys.argv[0], *args]
     exit_code = 0
 
     @hydra.main(config_path=CONFIG_PATH, config_name=CONFIG_NAME, version_base="1.3")
