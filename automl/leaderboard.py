@@ -24,6 +24,7 @@ from rich.text import Text
 __all__ = [
     "Row",
     "Leaderboard",
+    "row_from_trial",
     "rows_from_trials",
     "rank_rows",
     "write_leaderboard",

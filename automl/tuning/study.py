@@ -15,7 +15,7 @@ from rich.live import Live
 
 from automl.data import Dataset, load_dataset
 from automl.errors import UserError
-from automl.leaderboard import Leaderboard, rows_from_trials, write_leaderboard
+from automl.leaderboard import Leaderboard, row_from_trial, rows_from_trials, write_leaderboard
 from automl.plan import RunPlan
 from automl.tuning.factories import make_pruner, make_sampler
 from automl.tuning.objective import Objective
@@ -141,14 +141,10 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     objective = Objective(plan, dataset, interrupted, on_start=on_start)
-    try:
-        if remaining > 0:
-            live_view = (
-                Live(board, console=console, refresh_per_second=4)
-                if board.live and plan.sweep.live
-                else nullcontext()
-            )
-            with live_view:
+    live = board.live and plan.sweep.live and remaining > 0
+    with Live(board, console=console, refresh_per_second=4) if live else nullcontext():
+        try:
+            if remaining > 0:
                 study.optimize(
                     objective,
                     n_trials=remaining,
@@ -159,11 +155,18 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
                         optuna.study.MaxTrialsCallback(plan.sweep.n_trials, states=None),
                     ],
                 )
-    except KeyboardInterrupt:
-        interrupted.set()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        _finish_running(study, started)
+        except KeyboardInterrupt:
+            interrupted.set()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            _finish_running(study, started)
+            # The last frame shows what storage holds (an interrupted trial as FAIL).
+            board.running.clear()
+            board.rows = {
+                t.number: row_from_trial(t)
+                for t in study.get_trials(deepcopy=False)
+                if t.state.is_finished()
+            }
 
     trials = study.get_trials(deepcopy=False)
     rows = rows_from_trials(trials, direction)
