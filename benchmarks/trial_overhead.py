@@ -1,9 +1,17 @@
 """Per-trial overhead: one automl trial vs a plain PyTorch loop training the same CNN.
 
 Both train the CNN plugin's default network on digits (same split, preprocessing, batch size,
-optimizer, epochs) and evaluate the validation split after every epoch. Reported: median
-seconds of each over ``--repeats`` runs, and the ratio automl / plain, measured in this run.
-Also shown for context: Lightning with its default Trainer settings and a DataLoader.
+optimizer, epochs) and evaluate the validation split after every epoch. Variants:
+
+- ``plain``: a hand-written PyTorch loop over in-memory tensors (the baseline);
+- ``automl``: ``automl.train.fit`` as a trial calls it (Lightning, per-epoch report callback,
+  best weights kept in memory), reporting to a no-op function;
+- ``automl_study``: the whole trial path: an Optuna study in a SQLite file, the objective,
+  ``trial.report``/``should_prune`` written to storage every epoch, the weights file;
+- ``lightning_defaults``: Lightning as its docs start you off (default Trainer, DataLoader).
+
+Reported: median seconds over ``--repeats`` interleaved runs and the ratio to ``plain``,
+measured in this run.
 
     python benchmarks/trial_overhead.py --epochs 20 --repeats 3
 """
@@ -97,6 +105,52 @@ def automl_trial(plugin, dataset, epochs: int, seed: int) -> tuple[float, float]
     return elapsed, result.value
 
 
+def automl_study_trial(plugin, dataset, epochs: int, seed: int) -> tuple[float, float]:
+    """One trial through the whole tuning path: an Optuna study in a SQLite file, the
+    objective, per-epoch ``trial.report``/``should_prune`` writes and the weights file."""
+    import tempfile
+    import threading
+    from pathlib import Path
+
+    import optuna
+    from hydra import compose, initialize_config_module
+    from hydra.core.hydra_config import HydraConfig
+
+    from automl.config import register_configs
+    from automl.plan import make_plan
+    from automl.registry import discover_data, discover_models
+    from automl.tuning.objective import Objective
+    from automl.tuning.study import open_study
+
+    models, data = discover_models(), discover_data()
+    register_configs(models, data)
+    run_dir = Path(tempfile.mkdtemp(prefix="automl-bench-"))
+    with initialize_config_module("automl.conf", version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=[
+                "model=cnn",
+                "data=digits",
+                f"trainer.max_epochs={epochs}",
+                "trainer.accelerator=cpu",
+                f"trainer.seed={seed}",
+                "sweep.study_name=overhead",
+                "sweep.pruner=none",
+            ],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    plan = make_plan(cfg, "cnn", "digits", models, data, run_dir)
+    plan.space = {}  # the plugin's default config, as the other variants train
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = open_study(plan, "maximize")
+    objective = Objective(plan, dataset, threading.Event())
+    start = time.perf_counter()
+    study.optimize(objective, n_trials=1)
+    elapsed = time.perf_counter() - start
+    return elapsed, study.best_value
+
+
 def lightning_defaults(plugin, dataset, epochs: int, seed: int) -> tuple[float, float]:
     """Lightning as its docs start you off: default Trainer, DataLoader over a TensorDataset."""
     import pytorch_lightning as pl
@@ -136,7 +190,7 @@ def main(argv=None) -> dict:
     import torch
 
     plugin, dataset = setup(args.threads)
-    runners = {"plain": plain_loop, "automl": automl_trial}
+    runners = {"plain": plain_loop, "automl": automl_trial, "automl_study": automl_study_trial}
     if not args.skip_defaults:
         runners["lightning_defaults"] = lightning_defaults
     # warm-up: first-call costs (imports, kernel selection) are not per-trial overhead
