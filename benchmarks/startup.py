@@ -31,6 +31,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=5, help="timed runs of each CLI command")
     p.add_argument("--epochs", type=int, default=20, help="epochs of trial_overhead.py")
     p.add_argument("--repeats", type=int, default=3, help="repeats of trial_overhead.py")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads of trial_overhead.py (0 = torch's default; 1 as in the CNN "
+        "comparisons, since two threads on a shared 2-core machine swing tenfold with load)",
+    )
     p.add_argument("--json", type=Path, default=None, help="write the results here")
     p.add_argument("--skip-trial", action="store_true", help="only time the CLI commands")
     args = p.parse_args(argv)
@@ -68,6 +75,8 @@ def main(argv=None) -> dict[str, Any]:
                 "--repeats",
                 str(args.repeats),
                 "--skip-defaults",
+                "--threads",
+                str(args.threads),
                 "--json",
                 str(out),
             ]
@@ -93,14 +102,20 @@ def main(argv=None) -> dict[str, Any]:
             ]
         )
     text = c.print_table(
-        f"Start-up and per-trial overhead ({args.runs} runs; trial: {args.repeats} repeats) "
+        f"Start-up and per-trial overhead ({args.runs} runs; trial: {args.repeats} repeats, "
+        f"{trial['threads'] if trial else '-'} torch threads) "
         "(median [min-max])",
         ["what", "measure", "value"],
         rows,
     )
     result = {
         "benchmark": "startup",
-        "settings": {"runs": args.runs, "epochs": args.epochs, "repeats": args.repeats},
+        "settings": {
+            "runs": args.runs,
+            "epochs": args.epochs,
+            "repeats": args.repeats,
+            "threads": args.threads,
+        },
         "versions": c.local_versions(
             ["automl", "torch", "pytorch-lightning", "optuna", "hydra-core", "rich"]
         ),

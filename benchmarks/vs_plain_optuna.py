@@ -52,6 +52,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "trainer.num_threads); 0 leaves torch's default. Default 1: on a shared 2-core "
         "machine two threads per process made trial times swing tenfold with other load",
     )
+    p.add_argument(
+        "--report", type=Path, default=None, help="re-render the table of a results file; no runs"
+    )
     c.common_args(p)
     args = p.parse_args(argv)
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -167,8 +170,83 @@ def run_variant(
     return row
 
 
+def summarize(
+    runs: list[dict[str, Any]], variants: list[str], trials: int, epochs: int, repeats: int
+) -> tuple[dict[str, Any], str]:
+    """Per-variant statistics and the Markdown table.
+
+    ``study_s`` runs from the first trial's start to the last trial's end (process start-up,
+    data loading and the final test are outside it); ``x automl`` is the variant's wall time
+    over automl's in the same repeat (the runs of a repeat are back to back, so this ratio is
+    less exposed to the machine's load drifting between repeats than the raw times).
+    """
+    for r in runs:
+        times = [t for t in r["trials"] if t["start"] is not None and t["complete"] is not None]
+        r["study_s"] = (
+            max(t["complete"] for t in times) - min(t["start"] for t in times) if times else None
+        )
+        ref = [x for x in runs if x["variant"] == "automl" and x["repeat"] == r["repeat"]]
+        r["wall_vs_automl"] = r["wall_s"] / ref[0]["wall_s"] if ref else None
+    table: dict[str, dict[str, Any]] = {}
+    for name in variants:
+        mine = [r for r in runs if r["variant"] == name]
+        table[name] = {
+            key: c.summary([r[key] for r in mine])
+            for key in (
+                "wall_s",
+                "study_s",
+                "wall_vs_automl",
+                "n_pruned",
+                "epochs",
+                "best_value",
+                "test_acc",
+            )
+        }
+    rows = [
+        [
+            name,
+            c.fmt(t["wall_s"], 1),
+            c.fmt(t["study_s"], 1),
+            c.fmt(t["wall_vs_automl"], 2),
+            c.fmt(t["n_pruned"], 0),
+            c.fmt(t["epochs"], 0),
+            c.fmt(t["best_value"], 3),
+            c.fmt(t["test_acc"], 3),
+        ]
+        for name, t in table.items()
+    ]
+    text = c.print_table(
+        f"CNN on digits: {trials} trials x {epochs} epochs, {repeats} repeats (median [min-max])",
+        [
+            "variant",
+            "wall s",
+            "study s",
+            "wall / automl's",
+            "pruned",
+            "epochs run",
+            "best val acc",
+            "its test acc",
+        ],
+        rows,
+    )
+    return table, text
+
+
+def report(path: Path) -> dict[str, Any]:
+    """Recompute the summary and table of a results file (no runs)."""
+    result = json.loads(path.read_text())
+    st = result["settings"]
+    result["summary"], result["table_markdown"] = summarize(
+        result["runs"], st["variants"], st["trials"], st["epochs"], st["repeats"]
+    )
+    c.write_json(path, result)
+    return result
+
+
 def main(argv=None) -> dict[str, Any]:
     args = parse_args(argv)
+    if args.report is not None:
+        return report(args.report)
     env = c.peer_env("optuna-lightning")
     if args.print_env_commands:
         for cmd in c.env_commands(env, args.env_root):
@@ -186,30 +264,7 @@ def main(argv=None) -> dict[str, Any]:
         order = args.variants[k:] + args.variants[:k]
         for name in order:
             runs.append(run_variant(name, rep, args, peer_py, data))
-    table: dict[str, dict[str, Any]] = {}
-    for name in args.variants:
-        mine = [r for r in runs if r["variant"] == name]
-        table[name] = {
-            key: c.summary([r[key] for r in mine])
-            for key in ("wall_s", "n_pruned", "epochs", "best_value", "test_acc")
-        }
-    rows = [
-        [
-            name,
-            c.fmt(t["wall_s"], 1),
-            c.fmt(t["n_pruned"], 0),
-            c.fmt(t["epochs"], 0),
-            c.fmt(t["best_value"], 3),
-            c.fmt(t["test_acc"], 3),
-        ]
-        for name, t in table.items()
-    ]
-    text = c.print_table(
-        f"CNN on digits: {args.trials} trials x {args.epochs} epochs, {args.repeats} repeats "
-        "(median [min-max])",
-        ["variant", "wall s", "pruned", "epochs run", "best val acc", "its test acc"],
-        rows,
-    )
+    table, text = summarize(runs, args.variants, args.trials, args.epochs, args.repeats)
     versions = {"automl": c.local_versions(["automl", *env.packages])}
     if peer_py is not None:
         versions["optuna-lightning"] = c.env_versions(peer_py, env.packages)

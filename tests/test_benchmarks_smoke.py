@@ -152,3 +152,22 @@ def test_peer_space_matches_the_cnn_plugin():
             assert isinstance(param, Float)
             assert got == ("float", param.low, param.high, param.log)
     assert cnn_net.DEFAULTS == CNNConfig().__dict__
+
+
+def test_plain_optuna_summary_ratios_and_study_time(capsys):
+    summarize = load("vs_plain_optuna").summarize
+
+    def run(variant, rep, wall, start, end):
+        trials = [
+            {"state": "COMPLETE", "start": start, "complete": start + 1.0, "epochs": 3},
+            {"state": "PRUNED", "start": start + 1.0, "complete": end, "epochs": 4},
+        ]
+        return {"variant": variant, "repeat": rep, "wall_s": wall, "trials": trials}
+
+    runs = [run("automl", 0, 10.0, 100.0, 106.0), run("optuna+torch", 0, 5.0, 200.0, 204.0)]
+    for r in runs:
+        r.update(n_pruned=1, epochs=7, best_value=0.9, test_acc=0.8)
+    table, text = summarize(runs, ["automl", "optuna+torch"], 2, 4, 1)
+    assert table["optuna+torch"]["wall_vs_automl"]["median"] == pytest.approx(0.5)
+    assert table["automl"]["study_s"]["median"] == pytest.approx(6.0)
+    assert "| optuna+torch | 5.0 | 4.0 | 0.50 |" in text
