@@ -1,0 +1,222 @@
+"""automl vs Hydra's Optuna sweeper (``hydra-optuna-sweeper``) on the CNN over digits.
+
+The sweeper runs ``peers/hydra_cnn.py`` (a small Hydra app training the CNN plugin's network
+with a plain PyTorch loop, no pruning: the sweeper cannot prune) with ``-m`` over the CNN
+plugin's space, TPE seeded with the repeat number, ``--trials`` trials of ``--epochs`` epochs.
+automl runs ``python -m automl model=cnn data=digits sweep=optuna`` with the same space, seed
+and budget (plus its median pruner). Both train on the same digits split.
+
+Reported per repeat: wall time, best validation accuracy (and its test accuracy), and the time
+each side needed to reach a target accuracy: the best validation accuracy the sweeper reached
+in that repeat (``--target`` fixes it instead). Times are from the process launch to the
+completion of the first finished trial at or above the target (automl: the study's trial
+timestamps; sweeper: completion times the app logs). The claim under test: automl reaches the
+same accuracy in at most half the sweeper's time.
+
+    python benchmarks/vs_hydra_sweeper.py --trials 12 --epochs 12 --repeats 3 \\
+        --json benchmarks/results/vs_hydra_sweeper.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c  # noqa: E402
+from vs_plain_optuna import automl_command, digest, read_automl_study  # noqa: E402
+
+VARIANTS = ("automl", "hydra-optuna-sweeper")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=12, help="trials per study")
+    p.add_argument("--epochs", type=int, default=12, help="(max) epochs per trial")
+    p.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        help="validation accuracy to reach (default: the sweeper's best in each repeat)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads of every variant (OMP_NUM_THREADS and automl's "
+        "trainer.num_threads); 0 leaves torch's default. Default 1: on a shared 2-core "
+        "machine two threads per process made trial times swing tenfold with other load",
+    )
+    c.common_args(p)
+    args = p.parse_args(argv)
+    if args.trials < 1 or args.epochs < 1 or args.repeats < 1:
+        p.error("--trials, --epochs and --repeats must be at least 1")
+    if args.target is not None and not 0.0 < args.target <= 1.0:
+        p.error("--target must be an accuracy in (0, 1]")
+    return args
+
+
+def time_to_reach(trials: list[dict[str, Any]], launched: float, target: float) -> float | None:
+    """Seconds from launch to the first completed trial with value >= target (None: never)."""
+    hits = [
+        t["complete"]
+        for t in trials
+        if t["state"] == "COMPLETE" and t["value"] is not None and t["value"] >= target - 1e-9
+    ]
+    return min(hits) - launched if hits else None
+
+
+def run_sweeper(rep: int, args: argparse.Namespace, py: Path, data: Path) -> dict[str, Any]:
+    work = args.work / "vs_hydra_sweeper" / f"rep{rep}" / "sweeper"
+    c.fresh_dir(work)
+    log = work / "trials.jsonl"
+    log.unlink(missing_ok=True)
+    cmd = [
+        str(py),
+        str(c.PEERS_DIR / "hydra_cnn.py"),
+        "-m",
+        f"data={data}",
+        f"log={log}",
+        f"epochs={args.epochs}",
+        f"seed={rep}",
+        f"hydra.sweeper.n_trials={args.trials}",
+        f"hydra.sweep.dir={work / 'multirun'}",
+    ]
+    timed = c.run_timed(cmd, log=work / "log.txt", extra_env=c.thread_env(args.threads))
+    lines = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+    trials = [
+        {"number": t["number"], "state": "COMPLETE", "value": t["value"], "epochs": t["epochs"]}
+        | {"complete": t["complete"], "test_acc": t["test_acc"], "params": t["params"]}
+        for t in lines
+    ]
+    best = max(trials, key=lambda t: t["value"]) if trials else None
+    return {
+        "command": shlex.join(cmd),
+        "launched": timed.started_at,
+        **timed.as_dict(),
+        "best_value": best["value"] if best else None,
+        "test_acc": best["test_acc"] if best else None,
+        "best_params": best["params"] if best else None,
+        "trials": trials,
+    }
+
+
+def run_automl(rep: int, args: argparse.Namespace) -> dict[str, Any]:
+    work = args.work / "vs_hydra_sweeper" / f"rep{rep}" / "automl"
+    c.fresh_dir(work)
+    study = f"bench-hydra-rep{rep}-{time.time_ns()}"
+    cmd = automl_command(work, study, args.trials, args.epochs, rep, args.threads)
+    timed = c.run_timed(cmd, log=work / "log.txt", extra_env=c.thread_env(args.threads))
+    out = read_automl_study(work, study)
+    return {"command": shlex.join(cmd), "launched": timed.started_at, **timed.as_dict(), **out}
+
+
+def main(argv=None) -> dict[str, Any]:
+    args = parse_args(argv)
+    env = c.peer_env("hydra-optuna")
+    if args.print_env_commands:
+        for cmd in c.env_commands(env, args.env_root):
+            print(shlex.join(cmd))
+        return {}
+    py = c.ensure_env(env, args.env_root)
+    data = args.work / "vs_hydra_sweeper" / "digits.npz"
+    split = c.export_split("digits", data)
+    runs: list[dict[str, Any]] = []
+    for rep in range(args.repeats):
+        pair: dict[str, dict[str, Any]] = {}
+        # Alternate which side goes first, so drift in the machine's load hits both.
+        for name in VARIANTS if rep % 2 == 0 else VARIANTS[::-1]:
+            pair[name] = (
+                run_sweeper(rep, args, py, data) if name != "automl" else run_automl(rep, args)
+            )
+        target = (
+            args.target if args.target is not None else pair["hydra-optuna-sweeper"]["best_value"]
+        )
+        for name, row in pair.items():
+            row.update(variant=name, repeat=rep, target=target, **digest(row))
+            row["time_to_target_s"] = time_to_reach(row["trials"], row["launched"], target)
+            print(
+                f"  rep {rep} {name:<21} {row['wall_s']:6.1f} s  best {row['best_value']}  "
+                f"target {target}  reached after {row['time_to_target_s']}",
+                flush=True,
+            )
+            runs.append(row)
+        a, s = pair["automl"]["time_to_target_s"], pair["hydra-optuna-sweeper"]["time_to_target_s"]
+        pair["automl"]["ratio_to_sweeper"] = a / s if a is not None and s else None
+    table: dict[str, dict[str, Any]] = {}
+    for name in VARIANTS:
+        mine = [r for r in runs if r["variant"] == name]
+        table[name] = {
+            key: c.summary([r.get(key) for r in mine])
+            for key in (
+                "wall_s",
+                "n_pruned",
+                "epochs",
+                "best_value",
+                "test_acc",
+                "time_to_target_s",
+                "ratio_to_sweeper",
+            )
+        }
+        table[name]["reached"] = sum(r["time_to_target_s"] is not None for r in mine)
+    rows = [
+        [
+            name,
+            c.fmt(t["wall_s"], 1),
+            c.fmt(t["epochs"], 0),
+            c.fmt(t["best_value"], 3),
+            c.fmt(t["test_acc"], 3),
+            f"{t['reached']}/{args.repeats}",
+            c.fmt(t["time_to_target_s"], 1),
+            c.fmt(t["ratio_to_sweeper"], 2) if name == "automl" else "1",
+        ]
+        for name, t in table.items()
+    ]
+    target_text = f"{args.target}" if args.target is not None else "the sweeper's best val acc"
+    text = c.print_table(
+        f"CNN on digits: {args.trials} trials x {args.epochs} epochs, {args.repeats} repeats, "
+        f"target = {target_text} (median [min-max])",
+        [
+            "variant",
+            "wall s",
+            "epochs run",
+            "best val acc",
+            "its test acc",
+            "reached target",
+            "s to target",
+            "time / sweeper's",
+        ],
+        rows,
+    )
+    result = {
+        "benchmark": "vs_hydra_sweeper",
+        "settings": {
+            "trials": args.trials,
+            "epochs": args.epochs,
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "target": args.target,
+            "data": split,
+        },
+        "peer_env_commands": [shlex.join(x) for x in c.env_commands(env, args.env_root)],
+        "versions": {
+            "automl": c.local_versions(["automl", "torch", "optuna", "pytorch-lightning"]),
+            "hydra-optuna": c.env_versions(py, env.packages),
+        },
+        "machine": c.machine_info(),
+        "summary": table,
+        "table_markdown": text,
+        "runs": runs,
+    }
+    c.write_json(args.json, result)
+    return result
+
+
+if __name__ == "__main__":
+    main()

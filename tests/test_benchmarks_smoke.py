@@ -1,0 +1,173 @@
+"""Smoke tests of the peer benchmarks: their command lines and helpers, never a peer run.
+
+The comparisons themselves (``benchmarks/vs_*.py``, ``benchmarks/startup.py``) create virtual
+environments and train for minutes, so they are not part of the test run; these tests check
+that each script starts, accepts a tiny configuration, rejects a bad one, and that the copies
+the peer environments use match automl's own code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = ("vs_plain_optuna", "vs_hydra_sweeper", "vs_flaml", "startup")
+
+
+def load(name: str, path: Path | None = None):
+    """Import a benchmark script by path (benchmarks/ is not a package)."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path or BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_help_runs(name):
+    done = subprocess.run(
+        [sys.executable, str(BENCH / f"{name}.py"), "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--json" in done.stdout and "--repeats" in done.stdout
+
+
+def test_tiny_configurations_parse(tmp_path):
+    a = load("vs_plain_optuna").parse_args(
+        ["--trials", "2", "--epochs", "2", "--repeats", "1", "--variants", "automl,optuna+torch"]
+    )
+    assert (a.trials, a.epochs, a.repeats, a.threads) == (2, 2, 1, 1)
+    assert a.variants == ["automl", "optuna+torch"]
+    h = load("vs_hydra_sweeper").parse_args(
+        ["--trials", "3", "--epochs", "2", "--repeats", "1", "--target", "0.9"]
+    )
+    assert (h.trials, h.target) == (3, 0.9)
+    f = load("vs_flaml").parse_args(
+        ["--budget", "10", "--repeats", "1", "--data", "wine", "--json", str(tmp_path / "r.json")]
+    )
+    assert (f.budget, f.data, f.flaml_n_jobs) == (10.0, ["wine"], 1)
+    assert f.variants == ["automl", "flaml-xgboost", "flaml-default"]
+    s = load("startup").parse_args(["--runs", "1", "--epochs", "2", "--repeats", "1"])
+    assert (s.runs, s.epochs, s.repeats) == (1, 2, 1)
+
+
+@pytest.mark.parametrize(
+    "name,argv",
+    [
+        ("vs_plain_optuna", ["--variants", "automl,ray"]),
+        ("vs_plain_optuna", ["--trials", "0"]),
+        ("vs_hydra_sweeper", ["--target", "1.5"]),
+        ("vs_flaml", ["--budget", "0"]),
+        ("startup", ["--runs", "0"]),
+    ],
+)
+def test_bad_configurations_exit_2(name, argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        load(name).parse_args(argv)
+    assert exc.value.code == 2
+
+
+@pytest.mark.parametrize(
+    "name,peer", [("vs_plain_optuna", "optuna-lightning"), ("vs_hydra_sweeper", "hydra-optuna")]
+)
+def test_env_commands_install_cpu_torch_first_without_creating(name, peer, tmp_path, capsys):
+    import torch
+
+    assert load(name).main(["--print-env-commands", "--env-root", str(tmp_path)]) == {}
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].endswith(f"-m venv {tmp_path / peer}")
+    want = f"torch=={torch.__version__.split('+')[0]}"
+    assert lines[1].endswith(f"pip install -q {want}")
+    assert not any(tmp_path.iterdir())  # printing never creates an environment
+
+
+def test_flaml_env_pins_automls_scikit_learn(capsys, tmp_path):
+    from importlib import metadata
+
+    load("vs_flaml").main(["--print-env-commands", "--env-root", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "'flaml[automl]'" in out
+    assert f"scikit-learn=={metadata.version('scikit-learn')}" in out
+
+
+def test_time_to_reach_counts_completed_trials_only():
+    ttr = load("vs_hydra_sweeper").time_to_reach
+    trials = [
+        {"state": "PRUNED", "value": 0.99, "complete": 105.0},
+        {"state": "COMPLETE", "value": 0.90, "complete": 110.0},
+        {"state": "COMPLETE", "value": 0.95, "complete": 120.0},
+        {"state": "COMPLETE", "value": 0.97, "complete": 130.0},
+    ]
+    assert ttr(trials, 100.0, 0.95) == pytest.approx(20.0)
+    assert ttr(trials, 100.0, 0.98) is None
+
+
+def test_summary_and_format():
+    c = load("_common")
+    stat = c.summary([3.0, None, 1.0, 2.0])
+    assert stat == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
+    assert c.fmt(stat, 1) == "2.0 [1.0-3.0]"
+    assert c.fmt(c.summary([None]), 1) == "-"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"depth": 3, "channels": 16, "kernel_size": 5, "batch_norm": False}, {"depth": 1}],
+)
+def test_peer_network_copy_matches_the_cnn_plugin(overrides):
+    """The peer environments train exactly the network automl's CNN plugin builds."""
+    from automl_plugins.cnn import CNNConfig
+    from automl_plugins.cnn_model import make_net
+
+    from automl.plugin import DataSpec
+
+    cnn_net = load("cnn_net", BENCH / "peers" / "cnn_net.py")
+    spec = DataSpec(name="digits", task="classification", input_shape=(1, 8, 8), n_classes=10)
+    ours = make_net(CNNConfig(**overrides), spec)
+    theirs = cnn_net.make_net({**cnn_net.DEFAULTS, **overrides}, (1, 8, 8), 10)
+    assert str(ours) == str(theirs)
+
+
+def test_peer_space_matches_the_cnn_plugin():
+    from automl_plugins.cnn import PLUGIN, CNNConfig
+
+    from automl.space import Choice, Float, Int
+
+    cnn_net = load("cnn_net", BENCH / "peers" / "cnn_net.py")
+    assert list(cnn_net.SPACE) == list(PLUGIN.search_space)  # same order: same TPE draws
+    for name, param in PLUGIN.search_space.items():
+        got = cnn_net.SPACE[name]
+        if isinstance(param, Choice):
+            assert got == ("choice", list(param.options))
+        elif isinstance(param, Int):
+            assert got == ("int", param.low, param.high)
+        else:
+            assert isinstance(param, Float)
+            assert got == ("float", param.low, param.high, param.log)
+    assert cnn_net.DEFAULTS == CNNConfig().__dict__
+
+
+def test_plain_optuna_summary_ratios_and_study_time(capsys):
+    summarize = load("vs_plain_optuna").summarize
+
+    def run(variant, rep, wall, start, end):
+        trials = [
+            {"state": "COMPLETE", "start": start, "complete": start + 1.0, "epochs": 3},
+            {"state": "PRUNED", "start": start + 1.0, "complete": end, "epochs": 4},
+        ]
+        return {"variant": variant, "repeat": rep, "wall_s": wall, "trials": trials}
+
+    runs = [run("automl", 0, 10.0, 100.0, 106.0), run("optuna+torch", 0, 5.0, 200.0, 204.0)]
+    for r in runs:
+        r.update(n_pruned=1, epochs=7, best_value=0.9, test_acc=0.8)
+    table, text = summarize(runs, ["automl", "optuna+torch"], 2, 4, 1)
+    assert table["optuna+torch"]["wall_vs_automl"]["median"] == pytest.approx(0.5)
+    assert table["automl"]["study_s"]["median"] == pytest.approx(6.0)
+    assert "| optuna+torch | 5.0 | 4.0 | 0.50 |" in text
