@@ -2,7 +2,7 @@
 
 Each peer tool runs in its own virtual environment under ``benchmarks/.envs/<peer>`` (git-ignored),
 created on first use with the pip commands in ``PEER_ENVS`` (printed as they run, and listed in
-``docs/benchmarks-peers.md``). torch is installed first, pinned to the version automl uses, so no
+``docs/benchmarks.md``). torch is installed first, pinned to the version automl uses, so no
 later requirement pulls a different (multi-GB CUDA) build. The automl side of every comparison
 runs with the interpreter that runs the benchmark script.
 """
