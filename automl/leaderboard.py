@@ -294,8 +294,16 @@ class Leaderboard:
             ("epochs", "right"),
             ("time", "right"),
             ("params", "left"),
+            ("note", "left"),
         ):
-            table.add_column(name, justify=justify, no_wrap=name != "params")
+            table.add_column(
+                name,
+                justify=justify,
+                no_wrap=name not in ("params", "note"),
+                # params wrap rather than squeeze the note (why a trial was pruned or failed)
+                max_width=72 if name == "params" else None,
+                min_width=10 if name == "note" else None,
+            )
         now = time.monotonic()
         for number, since in sorted(self.running.items()):
             table.add_row(
@@ -305,6 +313,7 @@ class Leaderboard:
                 "-",
                 "-",
                 _fmt_seconds(now - since),
+                "",
                 "",
             )
         for row in self.ranked()[: self.top_k]:
