@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -362,8 +361,3 @@ class Leaderboard:
             grid.add_row("test", format_params(test_metrics) or "-")
         grid.add_row("results", results_dir)
         return Panel(grid, title="automl summary", expand=False)
-
-
-def finite(value: Any) -> bool:
-    """True for a real, finite number."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -15,7 +15,7 @@ from rich.live import Live
 
 from automl.data import Dataset, load_dataset
 from automl.errors import UserError
-from automl.leaderboard import Leaderboard, row_from_trial, rows_from_trials, write_leaderboard
+from automl.leaderboard import Leaderboard, row_from_trial, write_leaderboard
 from automl.plan import RunPlan
 from automl.tuning.factories import make_pruner, make_sampler
 from automl.tuning.objective import Objective
@@ -160,16 +160,13 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
         finally:
             signal.signal(signal.SIGINT, previous)
             _finish_running(study, started)
-            # The last frame shows what storage holds (an interrupted trial as FAIL).
+            # One read of the final state: the live view's last frame (an interrupted trial
+            # shows as FAIL), the files and the summary all use it.
+            trials = study.get_trials(deepcopy=False)
             board.running.clear()
-            board.rows = {
-                t.number: row_from_trial(t)
-                for t in study.get_trials(deepcopy=False)
-                if t.state.is_finished()
-            }
+            board.rows = {t.number: row_from_trial(t) for t in trials}
 
-    trials = study.get_trials(deepcopy=False)
-    rows = rows_from_trials(trials, direction)
+    rows = board.ranked()
     write_leaderboard(rows, plan.run_dir, header)
     counts = {s: sum(t.state == s for t in trials) for s in TrialState}
     outcome = StudyOutcome(
@@ -188,7 +185,6 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
         outcome.best_params = dict(best.params)
         outcome.test_metrics = export_best(plan, dataset, best, metric, direction)
         study.set_user_attr("best_test_metrics", {"trial": best.number, **outcome.test_metrics})
-    board.rows = {r.number: r for r in rows}
     console.print(
         board.summary(
             outcome.best_params,
