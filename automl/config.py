@@ -47,6 +47,11 @@ class SweepConfig:
             ``.log`` or ``.jsonl`` selects Optuna's journal file storage.
         study_name: Study name; default ``<model>-<data>``, which also names the run directory.
         direction: ``auto`` takes it from the plugin's metric; or ``maximize``/``minimize``.
+        refit: After the search, retrain the best configuration on every non-test row
+            (training plus validation, or all folds) for the length the selection found
+            (best epoch, XGBoost's best round) and test and export that model instead of the
+            trial's. ``None`` (default) refits exactly when ``data.folds`` >= 2, where the
+            trial's own model saw only one fold's training rows.
         live: Draw the live leaderboard when stdout is a terminal.
         top_k: Rows shown in the live table.
     """
@@ -61,6 +66,7 @@ class SweepConfig:
     storage: str | None = None
     study_name: str = "${hydra:runtime.choices.model}-${hydra:runtime.choices.data}"
     direction: str = "auto"
+    refit: bool | None = None
     live: bool = True
     top_k: int = 15
 

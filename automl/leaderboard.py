@@ -339,8 +339,19 @@ class Leaderboard:
         results_dir: str,
         best_number: int | None,
         interrupted: bool = False,
+        refit: str | None = None,
     ) -> Any:
-        """The end-of-study summary (a rich renderable; printed plain without a terminal)."""
+        """The end-of-study summary (a rich renderable; printed plain without a terminal).
+
+        Args:
+            best_params: Parameters of the best trial.
+            val_metrics: Its validation metrics.
+            test_metrics: Test metrics of the exported model.
+            results_dir: The run directory.
+            best_number: The best trial's number (``None`` when none completed).
+            interrupted: The study was stopped by Ctrl-C.
+            refit: How the exported model was retrained, when it was.
+        """
         counts = self.counts()
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold")
@@ -358,6 +369,8 @@ class Leaderboard:
             grid.add_row("best trial", f"#{best_number}")
             grid.add_row("params", format_params(best_params or {}))
             grid.add_row("validation", format_params(val_metrics))
+            if refit:
+                grid.add_row("refit", refit)
             grid.add_row("test", format_params(test_metrics) or "-")
         grid.add_row("results", results_dir)
         return Panel(grid, title="automl summary", expand=False)

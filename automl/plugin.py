@@ -80,7 +80,12 @@ class Estimator(Protocol):
         """Train on ``(x, y)`` arrays; call ``report(step, val_metric)`` as training goes.
 
         ``report`` returns ``True`` when the study wants the trial stopped; the estimator
-        then raises ``automl.errors.TrialPruned``.
+        then raises ``automl.errors.TrialPruned``. ``val`` and ``report`` are ``None`` when
+        the selected configuration is refitted on training plus validation rows: the
+        estimator then trains without early stopping. An estimator that stops early on
+        ``val`` should also define ``fitted_budget() -> dict`` (config overrides that repeat
+        the length it trained to, e.g. ``{"n_estimators": 87, "early_stopping_rounds": 0}``),
+        which the refit applies.
         """
 
     def predict(self, x: Any) -> Any:

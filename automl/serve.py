@@ -16,27 +16,62 @@ from automl.data import Dataset
 from automl.data.preprocess import apply_preprocessing
 from automl.plan import RunPlan, trial_config
 
-__all__ = ["export_best", "load_best", "Predictor", "BEST_DIR"]
+__all__ = ["export_best", "load_best", "Predictor", "BEST_DIR", "REFIT_DIR"]
 
 BEST_DIR = "best"
 
 
+REFIT_DIR = "refit"
+
+
 def export_best(
-    plan: RunPlan, dataset: Dataset, trial: Any, metric: str, direction: str
+    plan: RunPlan,
+    dataset: Dataset,
+    trial: Any,
+    metric: str,
+    direction: str,
+    refit: bool = False,
 ) -> dict[str, float]:
     """Evaluate the best trial on the test split and write ``<run dir>/best/``.
 
-    The test split is touched here only, after selection, for this one trial.
+    The test split is touched here only, after selection, for this one model.
+
+    Args:
+        plan: The run plan.
+        dataset: The study's data.
+        trial: The selected (best) trial.
+        metric: The study metric's name.
+        direction: ``maximize`` or ``minimize``.
+        refit: Retrain the trial's config on every non-test row (``Dataset.merged``) for the
+            trial's budget and export that model; otherwise export the trial's own model.
 
     Returns:
         Test metrics keyed ``test_<name>``; empty if the trial's model file is gone.
     """
-    source = Path(trial.user_attrs.get("dir", ""))
-    model_file = trial.user_attrs.get("model_file")
-    if not model_file or not Path(model_file).exists():
-        return {}
     node = trial_config(plan.model_node, dict(trial.params))
-    model = train.load_model(plan.plugin, source, OmegaConf.to_object(node), dataset.spec)
+    cfg = OmegaConf.to_object(node)
+    refit_info: dict[str, Any] | None = None
+    if refit and dataset.merged is not None:
+        budget = dict(trial.user_attrs.get("budget") or {})
+        dataset = dataset.merged()
+        result = train.refit(
+            plan.plugin,
+            cfg,
+            dataset,
+            plan.trainer,
+            budget,
+            workdir=plan.run_dir / REFIT_DIR,
+            seed=plan.trainer.seed + trial.number,
+        )
+        model, model_file = result.model, result.artifact
+        refit_info = {"rows": len(dataset.train), "budget": budget, "train_s": result.wall_time}
+    else:
+        source = Path(trial.user_attrs.get("dir", ""))
+        model_file = trial.user_attrs.get("model_file")
+        if not model_file or not Path(model_file).exists():
+            return {}
+        model = train.load_model(plan.plugin, source, cfg, dataset.spec)
+    assert model_file is not None
     test = train.evaluate(plan.plugin, model, dataset, plan.trainer, "test")
     best = plan.run_dir / BEST_DIR
     if best.exists():
@@ -52,6 +87,7 @@ def export_best(
                 "metric": metric,
                 "direction": direction,
                 "model_file": Path(model_file).name,
+                "refit": refit_info,
                 "spec": {
                     "name": dataset.spec.name,
                     "task": dataset.spec.task,
@@ -69,6 +105,8 @@ def export_best(
     )
     (best / "preprocessing.json").write_text(json.dumps(dataset.preprocessing, indent=2))
     metrics = {"validation": trial.user_attrs.get("metrics", {}), "test": test}
+    if refit_info is not None:
+        metrics["refit"] = refit_info
     (best / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if plan.plugin.export:
         from automl.plugin import resolve

@@ -7,6 +7,7 @@ plain ``report(step, value) -> should_stop`` function, and a stop request comes 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -23,7 +24,7 @@ from automl.errors import TrialPruned
 from automl.metrics import task_metrics
 from automl.plugin import ModelPlugin, resolve
 
-__all__ = ["FitResult", "Report", "fit", "evaluate", "load_model", "MODEL_FILE"]
+__all__ = ["FitResult", "Report", "fit", "refit", "evaluate", "load_model", "MODEL_FILE"]
 
 Report = Callable[[int, float], bool]
 """``report(step, value)``: record an intermediate value; ``True`` asks training to stop."""
@@ -43,6 +44,10 @@ class FitResult:
         artifact: File the model was saved to, if a directory was given.
         wall_time: Seconds spent in training.
         model: The trained model, best weights loaded.
+        budget: How much training reached the selected point, in a form ``refit`` can
+            repeat without validation data: ``{"epochs": n}`` (the best validation epoch) for
+            torch models, the estimator's ``fitted_budget()`` (config overrides, e.g.
+            XGBoost's rounds up to its best iteration) otherwise.
     """
 
     value: float
@@ -52,6 +57,7 @@ class FitResult:
     artifact: str | None
     wall_time: float
     model: Any = field(repr=False, default=None)
+    budget: dict[str, Any] = field(default_factory=dict)
 
 
 def _quiet_lightning() -> None:
@@ -61,6 +67,8 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
+    # A refit trains without validation data on purpose.
+    warnings.filterwarnings("ignore", message=".*no `val_dataloader`. Skipping val loop.*")
     # Lightning's own internals on newer torch; nothing a user can act on.
     warnings.filterwarnings("ignore", message=".*treespec.*")
 
@@ -86,10 +94,13 @@ def _tensors(dataset: Dataset, split: str, device: str):
     return dataset.cache[key]
 
 
-def _trainer(trainer_cfg: Any, callbacks: list, max_epochs: int | None = None):
+def _trainer(
+    trainer_cfg: Any, callbacks: list, max_epochs: int | None = None, validate: bool = True
+):
     import pytorch_lightning as pl
 
     return pl.Trainer(
+        limit_val_batches=None if validate else 0,
         max_epochs=max_epochs if max_epochs is not None else trainer_cfg.max_epochs,
         accelerator=trainer_cfg.accelerator,
         devices=trainer_cfg.devices,
@@ -118,6 +129,7 @@ def _make_report_callback(key: str, direction: str, report: Report | None):
             self.best: float | None = None
             self.best_state: dict[str, Any] | None = None
             self.best_metrics: dict[str, float] = {}
+            self.best_epoch = 0
             self.epochs = 0
             self.pruned: TrialPruned | None = None
             self.non_finite: str | None = None
@@ -137,7 +149,7 @@ def _make_report_callback(key: str, direction: str, report: Report | None):
                 trainer.should_stop = True
                 return
             if _is_better(value, self.best, direction):
-                self.best, self.best_metrics = value, metrics
+                self.best, self.best_metrics, self.best_epoch = value, metrics, epoch
                 self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
             if report is not None and report(epoch, value):
                 self.pruned = TrialPruned(epoch, value)
@@ -155,7 +167,7 @@ def _fit_lightning(
     direction: str,
     report: Report | None,
     seed: int,
-) -> tuple[Any, float, dict[str, float], int, int]:
+) -> tuple[Any, float, dict[str, float], int, int, dict[str, Any]]:
     import pytorch_lightning as pl
     import torch
 
@@ -185,7 +197,8 @@ def _fit_lightning(
         raise RuntimeError("training ended before the first validation epoch")
     module.load_state_dict(callback.best_state)
     n_params = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    return module, float(callback.best), callback.best_metrics, callback.epochs, n_params
+    budget = {"epochs": callback.best_epoch + 1}
+    return module, float(callback.best), callback.best_metrics, callback.epochs, n_params, budget
 
 
 def _fit_estimator(
@@ -195,7 +208,7 @@ def _fit_estimator(
     trainer_cfg: Any,
     key: str,
     report: Report | None,
-) -> tuple[Any, float, dict[str, float], int, None]:
+) -> tuple[Any, float, dict[str, float], int, None, dict[str, Any]]:
     model = resolve(plugin.build)(cfg, dataset.spec)
     steps = {"n": 0}
 
@@ -207,7 +220,8 @@ def _fit_estimator(
     metrics = _estimator_metrics(model, dataset, "val")
     if key not in metrics:
         raise KeyError(f"estimator metrics {sorted(metrics)} lack '{key}'")
-    return model, metrics[key], metrics, max(steps["n"], 1), None
+    budget = dict(model.fitted_budget()) if hasattr(model, "fitted_budget") else {}
+    return model, metrics[key], metrics, max(steps["n"], 1), None, budget
 
 
 def _estimator_metrics(model: Any, dataset: Dataset, split: str) -> dict[str, float]:
@@ -275,7 +289,94 @@ def fit(
         artifact=first.artifact,
         wall_time=sum(r.wall_time for r in results),
         model=first.model,
+        budget=_mean_budget([r.budget for r in results]),
     )
+
+
+def _mean_budget(budgets: list[dict[str, Any]]) -> dict[str, Any]:
+    """The folds' budgets combined: numbers averaged (rounded for integers), others from fold 0."""
+    merged: dict[str, Any] = {}
+    for key, first in budgets[0].items():
+        values = [b.get(key, first) for b in budgets]
+        if isinstance(first, bool) or not isinstance(first, int | float):
+            merged[key] = first
+        else:
+            mean = float(np.mean(values))
+            merged[key] = max(1, round(mean)) if isinstance(first, int) else mean
+    return merged
+
+
+def refit(
+    plugin: ModelPlugin,
+    cfg: Any,
+    dataset: Dataset,
+    trainer_cfg: Any,
+    budget: dict[str, Any],
+    *,
+    workdir: str | Path | None = None,
+    seed: int = 0,
+) -> FitResult:
+    """Train ``cfg`` on ``dataset.train`` for a fixed budget, without validation data.
+
+    Used after a study to retrain the selected configuration on every non-test row
+    (``Dataset.merged``): the selection already chose how long to train, so nothing is
+    early-stopped or picked on a validation split here, and the final weights are kept.
+
+    Args:
+        plugin: The model plugin.
+        cfg: The model config of the selected trial.
+        dataset: The data to train on (its validation split is ignored).
+        trainer_cfg: ``TrainerConfig`` (or an equivalent ``DictConfig``).
+        budget: ``FitResult.budget`` of the selected trial: ``{"epochs": n}`` for torch
+            models; config overrides for estimators (applied to ``cfg``).
+        workdir: Where to save the model.
+        seed: Training seed.
+
+    Returns:
+        A ``FitResult`` without validation metrics (``value`` is NaN; ``epochs`` is the
+        epochs trained, or 1 for an estimator's single ``fit``).
+    """
+    plugin.check_data(dataset.spec)
+    start = time.perf_counter()
+    n_params = None
+    if plugin.kind == "lightning":
+        import pytorch_lightning as pl
+        import torch
+
+        from automl.lightning import TensorBatches, make_augment
+
+        _quiet_lightning()
+        if trainer_cfg.num_threads:
+            torch.set_num_threads(int(trainer_cfg.num_threads))
+        pl.seed_everything(seed, workers=False, verbose=False)
+        model = resolve(plugin.build)(cfg, dataset.spec)
+        device = _device(trainer_cfg)
+        train = TensorBatches(
+            *_tensors(dataset, "train", device),
+            int(getattr(cfg, "batch_size", 64)),
+            shuffle=True,
+            seed=seed,
+            transform=make_augment(dataset.augment, seed),
+        )
+        epochs = int(budget.get("epochs", trainer_cfg.max_epochs))
+        _trainer(trainer_cfg, [], max_epochs=epochs, validate=False).fit(
+            model, train_dataloaders=train
+        )
+        model.eval()
+        n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    else:
+        known = {f.name for f in dataclasses.fields(cfg)}
+        unknown = sorted(set(budget) - known)
+        if unknown:
+            raise ValueError(
+                f"{plugin.name}: fitted_budget() names {unknown}, which are not config fields"
+            )
+        model = resolve(plugin.build)(dataclasses.replace(cfg, **budget), dataset.spec)
+        model.fit((dataset.train.x, dataset.train.y), None, None)
+        epochs = 1  # one fit call; the budget says how many rounds or trees it grew
+    wall = time.perf_counter() - start
+    artifact = save_model(plugin, model, workdir) if workdir is not None else None
+    return FitResult(float("nan"), {}, epochs, n_params, artifact, wall, model, dict(budget))
 
 
 def _fit_one(
@@ -294,18 +395,18 @@ def _fit_one(
     key = f"val_{metric}"
     start = time.perf_counter()
     if plugin.kind == "lightning":
-        model, value, metrics, epochs, n_params = _fit_lightning(
+        model, value, metrics, epochs, n_params, budget = _fit_lightning(
             plugin, cfg, dataset, trainer_cfg, key, direction, report, seed
         )
     else:
-        model, value, metrics, epochs, n_params = _fit_estimator(
+        model, value, metrics, epochs, n_params, budget = _fit_estimator(
             plugin, cfg, dataset, trainer_cfg, key, report
         )
     if not math.isfinite(value):
         raise FloatingPointError(f"{key} is {value}")
     wall = time.perf_counter() - start
     artifact = save_model(plugin, model, workdir) if workdir is not None else None
-    return FitResult(value, metrics, epochs, n_params, artifact, wall, model)
+    return FitResult(value, metrics, epochs, n_params, artifact, wall, model, budget)
 
 
 def save_model(plugin: ModelPlugin, model: Any, directory: str | Path) -> str:

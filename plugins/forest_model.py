@@ -100,6 +100,11 @@ class ForestEstimator:
             TrialPruned: When ``report`` returned ``True`` (no further trees are grown).
         """
         x_train, y_train = _flat(train[0]), np.asarray(train[1])
+        if val is None:  # a refit: the whole forest at once, nothing to report
+            self.model = self._new_model()
+            self.model.fit(x_train, y_train)
+            self.trees = self.cfg.n_estimators
+            return
         x_val, y_val = _flat(val[0]), np.asarray(val[1])
         key = "acc" if self.spec.task == "classification" else "rmse"
         self.model = self._new_model()

@@ -167,8 +167,13 @@ class XGBoostEstimator:
             accuracy=self.classify,
         )
         x_train, y_train = _flat(train[0]), np.asarray(train[1])
-        x_val, y_val = _flat(val[0]), np.asarray(val[1])
         cls = xgb.XGBClassifier if self.classify else xgb.XGBRegressor
+        if val is None:  # a refit: a fixed number of rounds, nothing to evaluate on
+            self.model = cls(**self._params(x_train))
+            self.model.fit(x_train, y_train, verbose=False)
+            self.rounds = self.model.get_booster().num_boosted_rounds()
+            return
+        x_val, y_val = _flat(val[0]), np.asarray(val[1])
         # XGBoost 3 takes callbacks, early stopping and metrics in the constructor, not fit().
         self.model = cls(
             **self._params(x_train),
@@ -180,6 +185,13 @@ class XGBoostEstimator:
         self.rounds = reporter.rounds
         if reporter.pruned is not None:
             raise reporter.pruned
+
+    def fitted_budget(self) -> dict[str, int]:
+        """Rounds up to the best validation round, as config overrides for a refit."""
+        model = self._fitted()
+        best = getattr(model, "best_iteration", None)
+        rounds = best + 1 if best is not None else model.get_booster().num_boosted_rounds()
+        return {"n_estimators": int(rounds), "early_stopping_rounds": 0}
 
     def _fitted(self) -> xgb.XGBModel:
         if self.model is None:

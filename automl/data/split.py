@@ -311,9 +311,17 @@ def make_dataset(name: str, raw: RawData, cfg: DataConfig) -> Dataset:
     y = y.astype(np.int64) if classify else y.astype(np.float32)
     check_targets(name, raw, y, test_given)
     train, val, test = split_indices(y, cfg, classify, test_given, where)
+    rest = np.sort(np.concatenate([train, val]))
     if cfg.folds and cfg.folds >= 2:
-        return _cross_validation(name, raw, y, np.concatenate([train, val]), test, cfg, y_test)
-    return assemble(name, raw, y, train, val, test, cfg, y_test=y_test)
+        dataset = _cross_validation(name, raw, y, rest, test, cfg, y_test)
+    else:
+        dataset = assemble(name, raw, y, train, val, test, cfg, y_test=y_test)
+
+    def merged() -> Dataset:
+        return assemble(name, raw, y, rest, rest[:0], test, cfg, y_test=y_test)
+
+    dataset.merged = merged
+    return dataset
 
 
 def _cross_validation(
@@ -333,7 +341,6 @@ def _cross_validation(
     splitter = (StratifiedKFold if classify else KFold)(
         n_splits=cfg.folds, shuffle=True, random_state=cfg.seed
     )
-    rest = np.sort(rest)
     try:
         parts = list(splitter.split(rest, y[rest]))
     except ValueError as exc:

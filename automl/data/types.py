@@ -98,7 +98,12 @@ class Dataset:
         augment: Training-only batch augmentation settings (see ``RawData.augment``).
         cache: Per-process derived forms (e.g. device tensors) so trials do not rebuild them.
         folds: With k-fold cross-validation, one ``Dataset`` per fold (this object is fold 0:
-            its model is the one a trial saves and the best trial exports); empty otherwise.
+            its model is the one a trial saves and, without refit, the best trial exports);
+            empty otherwise.
+        merged: Builds the data a refit trains on: every non-test row (training and
+            validation, or all folds) as the training split, statistics and encoders fitted
+            on those rows, an empty validation split and the same test split. ``None`` when
+            the data cannot be merged.
     """
 
     spec: DataSpec
@@ -109,3 +114,4 @@ class Dataset:
     augment: dict[str, Any] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
     folds: list[Dataset] = field(default_factory=list)
+    merged: Callable[[], Dataset] | None = field(default=None, repr=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from typing import Any
 
@@ -26,6 +27,14 @@ def tiny_dataset(plugin: ModelPlugin, n_train: int = 240, n_eval: int = 120) -> 
     out.val = Split(full.val.x[:n_eval], full.val.y[:n_eval])
     out.test = Split(full.test.x[:n_eval], full.test.y[:n_eval])
     out.cache = {}
+
+    def merged() -> Dataset:  # what a refit trains on: training and validation rows
+        x = np.concatenate([out.train.x, out.val.x])
+        y = np.concatenate([out.train.y, out.val.y])
+        empty = Split(x[:0], y[:0])
+        return dataclasses.replace(out, train=Split(x, y), val=empty, cache={}, merged=None)
+
+    out.merged = merged
     return out
 
 
@@ -143,6 +152,29 @@ class ModelPluginContract:
                 assert np.array_equal(a.cpu().numpy(), b.cpu().numpy()), k
         test = train.evaluate(plugin, reloaded, dataset, _trainer(), "test")
         assert math.isfinite(test[f"test_{metric}"])
+
+    def test_refits_on_merged_rows_without_validation(
+        self, plugin: ModelPlugin, dataset: Dataset, tmp_path
+    ) -> None:
+        """The selected config retrains for its budget with ``val=None`` (``sweep.refit``)."""
+        from automl import train
+
+        result = train.fit(plugin, plugin.config(), dataset, _trainer(), seed=0)
+        assert isinstance(result.budget, dict)
+        assert dataset.merged is not None
+        merged = dataset.merged()
+        refitted = train.refit(
+            plugin, plugin.config(), merged, _trainer(), result.budget, workdir=tmp_path, seed=0
+        )
+        assert refitted.artifact is not None
+        metric, _ = plugin.objective(dataset.spec.task)
+        test = train.evaluate(plugin, refitted.model, merged, _trainer(), "test")
+        assert math.isfinite(test[f"test_{metric}"])
+        reloaded = train.load_model(plugin, tmp_path, plugin.config(), dataset.spec)
+        before = _outputs(plugin, refitted.model, merged.test.x)
+        if before is not None:
+            assert len(before) == len(merged.test)
+            np.testing.assert_array_equal(before, _outputs(plugin, reloaded, merged.test.x))
 
     def test_config_round_trips_through_hydra(self, plugin: ModelPlugin) -> None:
         from hydra import compose, initialize

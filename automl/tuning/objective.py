@@ -105,6 +105,7 @@ class Objective:
         trial.set_user_attr("train_s", result.wall_time)
         trial.set_user_attr("metrics", result.metrics)
         trial.set_user_attr("model_file", result.artifact)
+        trial.set_user_attr("budget", result.budget)
         if result.n_params is not None:
             trial.set_user_attr("n_params", result.n_params)
         return result.value

@@ -39,6 +39,7 @@ class StudyOutcome:
     best_params: dict[str, Any] = field(default_factory=dict)
     test_metrics: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    refit: bool = False
 
 
 def open_study(plan: RunPlan, direction: str) -> optuna.Study:
@@ -74,6 +75,20 @@ def _finish_running(study: optuna.Study, numbers: set[int]) -> None:
                 trial._trial_id, "error", "interrupted by user (Ctrl-C)"
             )
             study.tell(trial.number, state=TrialState.FAIL)
+
+
+def _refit_note(plan: RunPlan, trial: optuna.trial.FrozenTrial | None) -> str | None:
+    """One line on what the exported model was trained on, from ``best/metrics.json``."""
+    import json
+
+    from automl.serve import BEST_DIR
+
+    path = plan.run_dir / BEST_DIR / "metrics.json"
+    info = json.loads(path.read_text()).get("refit") if path.exists() else None
+    if not info or trial is None:
+        return None
+    budget = ", ".join(f"{k}={v}" for k, v in info["budget"].items()) or "as configured"
+    return f"trial #{trial.number}'s config retrained on {info['rows']} train+val rows ({budget})"
 
 
 def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
@@ -183,7 +198,10 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
         best = study.best_trial
         outcome.best_number, outcome.best_value = best.number, best.value
         outcome.best_params = dict(best.params)
-        outcome.test_metrics = export_best(plan, dataset, best, metric, direction)
+        outcome.refit = plan.sweep.refit if plan.sweep.refit is not None else bool(dataset.folds)
+        outcome.test_metrics = export_best(
+            plan, dataset, best, metric, direction, refit=outcome.refit
+        )
         study.set_user_attr("best_test_metrics", {"trial": best.number, **outcome.test_metrics})
     console.print(
         board.summary(
@@ -193,6 +211,7 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
             str(plan.run_dir),
             outcome.best_number,
             interrupted=outcome.interrupted,
+            refit=_refit_note(plan, best) if outcome.refit and outcome.test_metrics else None,
         )
     )
     return outcome
