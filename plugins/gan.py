@@ -39,6 +39,12 @@ class GANConfig:
         d_lr_scale: Discriminator learning rate = ``lr * d_lr_scale``.
         beta1: Adam's first-moment decay (GANs usually train better below 0.9).
         batch_size: Training mini-batch size.
+        ema: Decay of an exponential moving average of the generator's weights, updated
+            after every generator step; samples, the FD and the export use the averaged
+            generator, whose output drifts far less from epoch to epoch than the raw one
+            (so one lucky epoch is not what gets selected). 0 disables it. The decay ramps
+            up as ``min(ema, (1 + step) / (10 + step))`` so early steps are not dominated by
+            the random initial weights.
     """
 
     # Defaults: Adam with beta1=0 and a discriminator learning twice as fast (as in SAGAN's
@@ -56,6 +62,7 @@ class GANConfig:
     d_lr_scale: float = 2.0
     beta1: float = 0.0
     batch_size: int = 64
+    ema: float = 0.99
 
 
 PLUGIN = ModelPlugin(

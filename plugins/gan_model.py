@@ -10,6 +10,7 @@ is evaluated the same way after loading, without its training data.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import struct
@@ -41,6 +42,10 @@ __all__ = [
 FEATURE_DIM = 32
 """Width of the FD feature space: small enough for a few hundred held-out samples to
 estimate its covariance."""
+FAKE_SAMPLES = 2048
+"""Generated images per FD measurement (at least as many as real ones): the real side is
+limited by the held-out split, the generated side is not, and more of it lowers the noise a
+study would otherwise select on."""
 VAL_SEED = 1234
 """Seed of the noise used for validation and export: the FD then tracks the model, not the draw."""
 SAMPLES_FILE = "samples.png"
@@ -307,6 +312,11 @@ class GANModule(pl.LightningModule):
         self.conditional = bool(cfg.conditional)
         cond = self.n_classes if self.conditional else None
         self.generator = Generator(cfg, self.shape, cond)
+        # The averaged copy generates every sample that is measured or exported.
+        self.generator_ema = (
+            copy.deepcopy(self.generator).requires_grad_(False) if cfg.ema > 0 else None
+        )
+        self.register_buffer("ema_steps", torch.tensor(0, dtype=torch.long))
         self.discriminator = Discriminator(cfg, self.shape, cond)
         self.feature_net = FeatureNet(self.shape, self.n_classes).requires_grad_(False)
         channels = self.shape[0]
@@ -320,8 +330,17 @@ class GANModule(pl.LightningModule):
 
     # -- generation
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Images for noise ``z`` (and class ``labels`` when conditional), in the data range."""
-        raw = self.generator(z, labels if self.conditional else None)
+        """Images for noise ``z`` (and class ``labels`` when conditional), in the data range.
+
+        Uses the weight-averaged generator when ``ema`` is on, the trained one otherwise.
+        """
+        generator = self.generator if self.generator_ema is None else self.generator_ema
+        return self._images(generator, z, labels)
+
+    def _images(
+        self, generator: nn.Module, z: torch.Tensor, labels: torch.Tensor | None
+    ) -> torch.Tensor:
+        raw = generator(z, labels if self.conditional else None)
         low = self.data_low.view(1, -1, 1, 1)
         high = self.data_high.view(1, -1, 1, 1)
         return low + (high - low) * torch.sigmoid(raw)
@@ -343,7 +362,7 @@ class GANModule(pl.LightningModule):
             seed: Noise seed.
         """
         was_training = self.training
-        self.eval()
+        self.eval()  # batch norm uses running statistics, so samples do not depend on n
         if labels is None:
             labels = torch.arange(n) % self.n_classes
         images = self(self.noise(n, seed), labels.to(self.device))
@@ -379,7 +398,7 @@ class GANModule(pl.LightningModule):
         x, y = batch
         labels = y if self.conditional else None
         opt_g, opt_d = self.optimizers()
-        fake = self(self.noise(len(x)), labels)
+        fake = self._images(self.generator, self.noise(len(x)), labels)
 
         d_loss = self._d_loss(
             self.discriminator(x, labels), self.discriminator(fake.detach(), labels)
@@ -392,6 +411,21 @@ class GANModule(pl.LightningModule):
         opt_g.zero_grad()
         self.manual_backward(g_loss)
         opt_g.step()
+        self._update_ema()
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.generator_ema is None:
+            return
+        step = int(self.ema_steps)
+        decay = min(self.cfg.ema, (1 + step) / (10 + step))
+        averaged = list(self.generator_ema.parameters())
+        torch._foreach_lerp_(averaged, list(self.generator.parameters()), 1.0 - decay)
+        # Batch-norm running statistics are already averages: copied, not averaged again.
+        pairs = zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True)
+        for mine, theirs in pairs:
+            mine.copy_(theirs)
+        self.ema_steps += 1
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         betas = (self.cfg.beta1, 0.999)
@@ -414,8 +448,11 @@ class GANModule(pl.LightningModule):
         labels = torch.cat(self._labels)
         self._real_features.clear()
         self._labels.clear()
+        # Generated labels repeat the real ones, so both sides have the same class mix.
+        n_fake = max(len(labels), FAKE_SAMPLES)
+        labels = labels.repeat(math.ceil(n_fake / len(labels)))[:n_fake]
         fake = []
-        for start in range(0, len(labels), 1024):
+        for start in range(0, n_fake, 1024):
             part = labels[start : start + 1024]
             images = self.sample(len(part), part, seed=VAL_SEED + start)
             fake.append(self.feature_net.features(images))

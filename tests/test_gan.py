@@ -78,7 +78,7 @@ def untrained_fd(plugin, cfg, digits, trained_model) -> float:
         {
             k: v
             for k, v in trained_model.state_dict().items()
-            if not k.startswith(("generator.", "discriminator."))
+            if not k.startswith(("generator.", "generator_ema.", "discriminator."))
         },
         strict=False,
     )
@@ -290,3 +290,43 @@ def test_cli_study_end_to_end_exports_samples(tmp_path):
     metrics = json.loads((run_dir / "best" / "metrics.json").read_text())
     assert math.isfinite(metrics["test"]["test_fd"])
     assert read_png(run_dir / "best" / "samples.png")[:3] == (342, 342, 0)
+
+
+# --------------------------------------------------------------------------- weight averaging
+
+
+def test_generator_ema_follows_the_ramped_decay(plugin, digits):
+    module = gan_model.build(replace(plugin.config(), ema=0.99), digits.spec)
+    averaged = [p.detach().clone() for p in module.generator_ema.parameters()]
+    with torch.no_grad():
+        for p in module.generator.parameters():
+            p.add_(1.0)  # as if an optimizer step moved every weight by one
+    module._update_ema()
+    # step 0: decay = min(0.99, 1 / 10) = 0.1, so the average moves 90% of the way
+    for before, now, live in zip(
+        averaged, module.generator_ema.parameters(), module.generator.parameters(), strict=True
+    ):
+        torch.testing.assert_close(now, 0.1 * before + 0.9 * live)
+    assert int(module.ema_steps) == 1
+    assert not any(p.requires_grad for p in module.generator_ema.parameters())
+
+
+def test_samples_come_from_the_averaged_generator_and_ema_zero_disables_it(plugin, digits):
+    module = gan_model.build(replace(plugin.config(), ema=0.99), digits.spec)
+    with torch.no_grad():
+        for p in module.generator.parameters():
+            p.mul_(3.0)  # the live generator now differs from its (initial) average
+    z = module.noise(8, seed=0)
+    module.eval()
+    assert torch.equal(module(z), module._images(module.generator_ema, z, None))
+    assert not torch.equal(module(z), module._images(module.generator, z, None))
+    plain = gan_model.build(replace(plugin.config(), ema=0.0), digits.spec)
+    assert plain.generator_ema is None
+    assert not any(k.startswith("generator_ema.") for k in plain.state_dict())
+
+
+def test_trained_model_saves_its_averaged_generator(trained):
+    result, directory = trained
+    state = torch.load(directory / "model.pt", weights_only=True)
+    assert int(state["ema_steps"]) > 0  # one update per generator step
+    assert any(k.startswith("generator_ema.") for k in state)
