@@ -158,16 +158,10 @@ def _make_report_callback(key: str, direction: str, report: Report | None):
     return ReportCallback()
 
 
-def _fit_lightning(
-    plugin: ModelPlugin,
-    cfg: Any,
-    dataset: Dataset,
-    trainer_cfg: Any,
-    key: str,
-    direction: str,
-    report: Report | None,
-    seed: int,
-) -> tuple[Any, float, dict[str, float], int, int, dict[str, Any]]:
+def _lightning_start(
+    plugin: ModelPlugin, cfg: Any, dataset: Dataset, trainer_cfg: Any, seed: int
+) -> tuple[Any, str, Any]:
+    """Seeded module, device and training batches: what a fit and a refit both start from."""
     import pytorch_lightning as pl
     import torch
 
@@ -185,6 +179,22 @@ def _fit_lightning(
     train = TensorBatches(
         *_tensors(dataset, "train", device), batch_size, shuffle=True, seed=seed, transform=augment
     )
+    return module, device, train
+
+
+def _fit_lightning(
+    plugin: ModelPlugin,
+    cfg: Any,
+    dataset: Dataset,
+    trainer_cfg: Any,
+    key: str,
+    direction: str,
+    report: Report | None,
+    seed: int,
+) -> tuple[Any, float, dict[str, float], int, int, dict[str, Any]]:
+    from automl.lightning import TensorBatches
+
+    module, device, train = _lightning_start(plugin, cfg, dataset, trainer_cfg, seed)
     val = TensorBatches(*_tensors(dataset, "val", device), trainer_cfg.eval_batch_size)
     callback = _make_report_callback(key, direction, report)
     trainer = _trainer(trainer_cfg, [callback])
@@ -340,24 +350,7 @@ def refit(
     start = time.perf_counter()
     n_params = None
     if plugin.kind == "lightning":
-        import pytorch_lightning as pl
-        import torch
-
-        from automl.lightning import TensorBatches, make_augment
-
-        _quiet_lightning()
-        if trainer_cfg.num_threads:
-            torch.set_num_threads(int(trainer_cfg.num_threads))
-        pl.seed_everything(seed, workers=False, verbose=False)
-        model = resolve(plugin.build)(cfg, dataset.spec)
-        device = _device(trainer_cfg)
-        train = TensorBatches(
-            *_tensors(dataset, "train", device),
-            int(getattr(cfg, "batch_size", 64)),
-            shuffle=True,
-            seed=seed,
-            transform=make_augment(dataset.augment, seed),
-        )
+        model, _, train = _lightning_start(plugin, cfg, dataset, trainer_cfg, seed)
         epochs = int(budget.get("epochs", trainer_cfg.max_epochs))
         _trainer(trainer_cfg, [], max_epochs=epochs, validate=False).fit(
             model, train_dataloaders=train

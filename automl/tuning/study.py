@@ -198,7 +198,9 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
         best = study.best_trial
         outcome.best_number, outcome.best_value = best.number, best.value
         outcome.best_params = dict(best.params)
-        outcome.refit = plan.sweep.refit if plan.sweep.refit is not None else bool(dataset.folds)
+        wanted = plan.sweep.refit if plan.sweep.refit is not None else bool(dataset.folds)
+        # After Ctrl-C the user wants out, not another training run: the trial's model is kept.
+        outcome.refit = bool(wanted) and not outcome.interrupted
         outcome.test_metrics = export_best(
             plan, dataset, best, metric, direction, refit=outcome.refit
         )
