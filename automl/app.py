@@ -35,17 +35,35 @@ def run_once(plan: RunPlan, console: Console) -> dict[str, float]:
         workdir=workdir,
         seed=plan.trainer.seed,
     )
-    test = train.evaluate(plan.plugin, result.model, dataset, plan.trainer, "test")
+    model, tested, refit_line = result.model, dataset, []
+    wanted = plan.sweep.refit if plan.sweep.refit is not None else bool(dataset.folds)
+    if wanted and dataset.merged is not None:
+        # Same rule as after a study: retrain on every non-test row for the length found.
+        tested = dataset.merged()
+        again = train.refit(
+            plan.plugin,
+            OmegaConf.to_object(plan.model_node),
+            tested,
+            plan.trainer,
+            result.budget,
+            workdir=workdir,
+            seed=plan.trainer.seed,
+        )
+        model = again.model
+        budget = ", ".join(f"{k}={v}" for k, v in result.budget.items()) or "as configured"
+        refit_line = [f"refit:      retrained on {len(tested.train)} train+val rows ({budget})"]
+    test = train.evaluate(plan.plugin, model, tested, plan.trainer, "test")
     if plan.plugin.export:  # e.g. the GAN's sample grid
         from automl.plugin import resolve
 
-        resolve(plan.plugin.export)(result.model, str(workdir), dataset.spec)
+        resolve(plan.plugin.export)(model, str(workdir), dataset.spec)
     metrics = {**result.metrics, **test}
     (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     for line in (
         f"model={plan.model_name} data={plan.data_name} epochs={result.epochs} "
         f"time={result.wall_time:.1f}s",
         f"validation: {format_params(result.metrics)}",
+        *refit_line,
         f"test:       {format_params(test)}",
         f"results:    {workdir}",
     ):

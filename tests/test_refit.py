@@ -114,3 +114,21 @@ def test_kfold_study_refits_by_default_and_refit_false_turns_it_off(tmp_path):
     off = run_cli([*common, "sweep.refit=false", f"hydra.run.dir={tmp_path / 'off'}"], tmp_path)
     assert off.returncode == 0, off.stderr
     assert "refit" not in json.loads((tmp_path / "off" / "best" / "metrics.json").read_text())
+
+
+def test_single_run_refits_too_when_asked(tmp_path):
+    out = run_cli(
+        [
+            "model=xgboost",
+            "data=breast_cancer",
+            "sweep=none",
+            "sweep.refit=true",
+            f"hydra.run.dir={tmp_path / 'r'}",
+        ],
+        tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if x.startswith("refit:"))
+    assert "455 train+val rows" in line and "early_stopping_rounds=0" in line
+    metrics = json.loads((tmp_path / "r" / "single" / "metrics.json").read_text())
+    assert metrics["test_acc"] > 0.9
