@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["UserError", "PluginError", "SpaceError", "DataError", "TrialPruned"]
+__all__ = ["UserError", "PluginError", "SpaceError", "DataError", "TrialPruned", "reason"]
 
 
 class UserError(Exception):
@@ -32,3 +32,9 @@ class TrialPruned(Exception):
         super().__init__(f"pruned at step {epoch} (value {value:.6g})")
         self.epoch = epoch
         self.value = value
+
+
+def reason(exc: BaseException) -> str:
+    """``"<ExceptionType>: <first line of the message>"``: what a leaderboard row can hold."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

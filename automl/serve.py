@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from omegaconf import OmegaConf
 from automl import train
 from automl.data import Dataset
 from automl.data.preprocess import apply_preprocessing
+from automl.errors import reason
 from automl.plan import RunPlan, trial_config
 
 __all__ = ["export_best", "load_best", "Predictor", "BEST_DIR", "REFIT_DIR"]
@@ -44,6 +46,8 @@ def export_best(
         direction: ``maximize`` or ``minimize``.
         refit: Retrain the trial's config on every non-test row (``Dataset.merged``) for the
             trial's budget and export that model; otherwise export the trial's own model.
+            A refit that raises is recorded (``refit.failed`` in ``metrics.json``, the
+            traceback in ``<run dir>/refit/error.txt``) and the trial's model is exported.
 
     Returns:
         Test metrics keyed ``test_<name>``; empty if the trial's model file is gone.
@@ -51,21 +55,31 @@ def export_best(
     node = trial_config(plan.model_node, dict(trial.params))
     cfg = OmegaConf.to_object(node)
     refit_info: dict[str, Any] | None = None
+    model: Any = None
+    model_file: str | None = None
     if refit and dataset.merged is not None:
         budget = dict(trial.user_attrs.get("budget") or {})
-        dataset = dataset.merged()
-        result = train.refit(
-            plan.plugin,
-            cfg,
-            dataset,
-            plan.trainer,
-            budget,
-            workdir=plan.run_dir / REFIT_DIR,
-            seed=plan.trainer.seed + trial.number,
-        )
-        model, model_file = result.model, result.artifact
-        refit_info = {"rows": len(dataset.train), "budget": budget, "train_s": result.wall_time}
-    else:
+        refit_dir = plan.run_dir / REFIT_DIR
+        try:
+            merged = dataset.merged()
+            result = train.refit(
+                plan.plugin,
+                cfg,
+                merged,
+                plan.trainer,
+                budget,
+                workdir=refit_dir,
+                seed=plan.trainer.seed + trial.number,
+            )
+        except Exception as exc:
+            # The study's result must not be lost to a failing refit: keep the trial's model.
+            refit_dir.mkdir(parents=True, exist_ok=True)
+            (refit_dir / "error.txt").write_text(traceback.format_exc())
+            refit_info = {"failed": reason(exc), "budget": budget}
+        else:
+            dataset, model, model_file = merged, result.model, result.artifact
+            refit_info = {"rows": len(merged.train), "budget": budget, "train_s": result.wall_time}
+    if model is None:
         source = Path(trial.user_attrs.get("dir", ""))
         model_file = trial.user_attrs.get("model_file")
         if not model_file or not Path(model_file).exists():

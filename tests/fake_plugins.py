@@ -41,6 +41,18 @@ FLAKY = ModelPlugin(
     default_data="wine",
 )
 
+# An estimator whose fit needs validation data, so a refit of it fails.
+NO_REFIT = ModelPlugin(
+    name="no_refit",
+    config=TinyConfig,
+    search_space={"lr": Float(0.01, 0.1, log=True)},
+    build="fake_estimator:build",
+    load="fake_estimator:load",
+    kind="estimator",
+    tasks=("classification",),
+    default_data="wine",
+)
+
 BAD_SPACE = ModelPlugin(
     name="bad_space",
     config=TinyConfig,

@@ -21,6 +21,7 @@ def registries(dist_factory):
     eps = list(entry_points(group=MODEL_GROUP)) + [
         entry_point("good", "fake_plugins:GOOD", MODEL_GROUP, dist),
         entry_point("flaky", "fake_plugins:FLAKY", MODEL_GROUP, dist),
+        entry_point("no_refit", "fake_plugins:NO_REFIT", MODEL_GROUP, dist),
     ]
     return discover_models(eps), discover_data()
 
@@ -122,3 +123,18 @@ def test_best_model_reloads_and_predicts_raw_inputs(registries, tmp_path):
     pred = predictor.predict(x)
     assert pred.shape == (len(x),)
     assert (pred == y).mean() > 0.5  # raw inputs go through the stored standardization
+
+
+def test_a_failing_refit_keeps_the_study_result_and_exports_the_trial_model(registries, tmp_path):
+    console = Console(record=True, width=200, file=open("/dev/null", "w"))
+    plan = plan_for(registries, tmp_path, "no_refit", ["sweep.n_trials=2", "sweep.refit=true"])
+    outcome = run_study(plan, console)
+    assert outcome.n_complete == 2
+    best = tmp_path / "run" / "best"
+    metrics = json.loads((best / "metrics.json").read_text())
+    assert metrics["refit"]["failed"].startswith("TypeError")
+    assert 0.5 < metrics["test"]["test_acc"] <= 1.0  # the trial's own model was tested
+    assert (best / "centroids.npy").exists()
+    assert "val=None" in (tmp_path / "run" / "refit" / "error.txt").read_text()
+    text = console.export_text()
+    assert "refit" in text and "failed (TypeError" in text and "own model" in text

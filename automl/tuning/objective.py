@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from automl import train
 from automl.data import Dataset
-from automl.errors import TrialPruned
+from automl.errors import TrialPruned, reason
 from automl.plan import RunPlan, trial_config
 
 __all__ = ["Objective", "trial_dir"]
@@ -22,11 +22,6 @@ __all__ = ["Objective", "trial_dir"]
 def trial_dir(run_dir: Path, number: int) -> Path:
     """``<run dir>/trials/<number, 4 digits>``."""
     return run_dir / "trials" / f"{number:04d}"
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 class Objective:
@@ -96,7 +91,7 @@ class Objective:
             trial.set_user_attr("error", "interrupted by user (Ctrl-C)")
             raise KeyboardInterrupt from None
         except Exception as exc:
-            trial.set_user_attr("error", _reason(exc))
+            trial.set_user_attr("error", reason(exc))
             trial.set_user_attr("duration_s", time.perf_counter() - start)
             (directory / "error.txt").write_text(traceback.format_exc())
             raise

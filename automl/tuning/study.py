@@ -78,7 +78,8 @@ def _finish_running(study: optuna.Study, numbers: set[int]) -> None:
 
 
 def _refit_note(plan: RunPlan, trial: optuna.trial.FrozenTrial | None) -> str | None:
-    """One line on what the exported model was trained on, from ``best/metrics.json``."""
+    """One line on what the exported model was trained on (or why the refit failed), from
+    ``best/metrics.json``."""
     import json
 
     from automl.serve import BEST_DIR
@@ -87,6 +88,8 @@ def _refit_note(plan: RunPlan, trial: optuna.trial.FrozenTrial | None) -> str | 
     info = json.loads(path.read_text()).get("refit") if path.exists() else None
     if not info or trial is None:
         return None
+    if "failed" in info:
+        return f"failed ({info['failed']}); exported trial #{trial.number}'s own model"
     budget = ", ".join(f"{k}={v}" for k, v in info["budget"].items()) or "as configured"
     return f"trial #{trial.number}'s config retrained on {info['rows']} train+val rows ({budget})"
 
