@@ -19,6 +19,7 @@ def run_once(plan: RunPlan, console: Console) -> dict[str, float]:
     from automl import train
     from automl.data import load_dataset
     from automl.leaderboard import format_params
+    from automl.serve import describe_budget, refit_wanted
 
     dataset = load_dataset(plan.data_plugin, plan.data_cfg)
     plan.plugin.check_data(dataset.spec)
@@ -27,22 +28,22 @@ def run_once(plan: RunPlan, console: Console) -> dict[str, float]:
     workdir = plan.run_dir / "single"
     workdir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(plan.model_node, workdir / "config.yaml")
+    cfg = OmegaConf.to_object(plan.model_node)
     result = train.fit(
         plan.plugin,
-        OmegaConf.to_object(plan.model_node),
+        cfg,
         dataset,
         plan.trainer,
         workdir=workdir,
         seed=plan.trainer.seed,
     )
     model, tested, refit_line = result.model, dataset, []
-    wanted = plan.sweep.refit if plan.sweep.refit is not None else bool(dataset.folds)
-    if wanted and dataset.merged is not None:
+    if refit_wanted(plan.sweep.refit, dataset) and dataset.merged is not None:
         # Same rule as after a study: retrain on every non-test row for the length found.
         tested = dataset.merged()
         again = train.refit(
             plan.plugin,
-            OmegaConf.to_object(plan.model_node),
+            cfg,
             tested,
             plan.trainer,
             result.budget,
@@ -50,7 +51,7 @@ def run_once(plan: RunPlan, console: Console) -> dict[str, float]:
             seed=plan.trainer.seed,
         )
         model = again.model
-        budget = ", ".join(f"{k}={v}" for k, v in result.budget.items()) or "as configured"
+        budget = describe_budget(result.budget)
         refit_line = [f"refit:      retrained on {len(tested.train)} train+val rows ({budget})"]
     test = train.evaluate(plan.plugin, model, tested, plan.trainer, "test")
     if plan.plugin.export:  # e.g. the GAN's sample grid

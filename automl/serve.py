@@ -18,12 +18,45 @@ from automl.data.preprocess import apply_preprocessing
 from automl.errors import reason
 from automl.plan import RunPlan, trial_config
 
-__all__ = ["export_best", "load_best", "Predictor", "BEST_DIR", "REFIT_DIR"]
+__all__ = [
+    "export_best",
+    "Exported",
+    "refit_wanted",
+    "describe_budget",
+    "load_best",
+    "Predictor",
+    "BEST_DIR",
+    "REFIT_DIR",
+]
 
 BEST_DIR = "best"
 
 
 REFIT_DIR = "refit"
+
+
+def refit_wanted(refit: bool | None, dataset: Dataset) -> bool:
+    """``sweep.refit``, where ``None`` means: refit exactly when the data has k folds."""
+    return bool(refit) if refit is not None else bool(dataset.folds)
+
+
+def describe_budget(budget: dict[str, Any]) -> str:
+    """``n_estimators=87, early_stopping_rounds=0`` (or ``as configured`` when empty)."""
+    return ", ".join(f"{k}={v}" for k, v in budget.items()) or "as configured"
+
+
+@dataclass
+class Exported:
+    """What ``export_best`` tested and wrote.
+
+    Attributes:
+        test: Test metrics keyed ``test_<name>``; empty if the trial's model file is gone.
+        refit: ``{"rows", "budget", "train_s"}`` of a refit, ``{"failed", "budget"}`` when it
+            raised, ``None`` when none was asked for.
+    """
+
+    test: dict[str, float]
+    refit: dict[str, Any] | None = None
 
 
 def export_best(
@@ -33,7 +66,7 @@ def export_best(
     metric: str,
     direction: str,
     refit: bool = False,
-) -> dict[str, float]:
+) -> Exported:
     """Evaluate the best trial on the test split and write ``<run dir>/best/``.
 
     The test split is touched here only, after selection, for this one model.
@@ -50,7 +83,7 @@ def export_best(
             traceback in ``<run dir>/refit/error.txt``) and the trial's model is exported.
 
     Returns:
-        Test metrics keyed ``test_<name>``; empty if the trial's model file is gone.
+        The test metrics and what the refit did.
     """
     node = trial_config(plan.model_node, dict(trial.params))
     cfg = OmegaConf.to_object(node)
@@ -83,7 +116,7 @@ def export_best(
         source = Path(trial.user_attrs.get("dir", ""))
         model_file = trial.user_attrs.get("model_file")
         if not model_file or not Path(model_file).exists():
-            return {}
+            return Exported({}, refit_info)
         model = train.load_model(plan.plugin, source, cfg, dataset.spec)
     assert model_file is not None
     test = train.evaluate(plan.plugin, model, dataset, plan.trainer, "test")
@@ -126,7 +159,7 @@ def export_best(
         from automl.plugin import resolve
 
         resolve(plan.plugin.export)(model, str(best), dataset.spec)
-    return test
+    return Exported(test, refit_info)
 
 
 @dataclass

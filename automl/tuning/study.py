@@ -77,21 +77,16 @@ def _finish_running(study: optuna.Study, numbers: set[int]) -> None:
             study.tell(trial.number, state=TrialState.FAIL)
 
 
-def _refit_note(plan: RunPlan, trial: optuna.trial.FrozenTrial | None) -> str | None:
-    """One line on what the exported model was trained on (or why the refit failed), from
-    ``best/metrics.json``."""
-    import json
+def _refit_note(info: dict[str, Any] | None, number: int) -> str | None:
+    """One line on what the exported model was trained on, or why the refit failed."""
+    from automl.serve import describe_budget
 
-    from automl.serve import BEST_DIR
-
-    path = plan.run_dir / BEST_DIR / "metrics.json"
-    info = json.loads(path.read_text()).get("refit") if path.exists() else None
-    if not info or trial is None:
+    if not info:
         return None
     if "failed" in info:
-        return f"failed ({info['failed']}); exported trial #{trial.number}'s own model"
-    budget = ", ".join(f"{k}={v}" for k, v in info["budget"].items()) or "as configured"
-    return f"trial #{trial.number}'s config retrained on {info['rows']} train+val rows ({budget})"
+        return f"failed ({info['failed']}); exported trial #{number}'s own model"
+    budget = describe_budget(info["budget"])
+    return f"trial #{number}'s config retrained on {info['rows']} train+val rows ({budget})"
 
 
 def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
@@ -104,7 +99,7 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
     Returns:
         Counts, the best trial and its test metrics; ``interrupted`` after Ctrl-C.
     """
-    from automl.serve import export_best
+    from automl.serve import export_best, refit_wanted
 
     console = console or Console()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the leaderboard reports trials
@@ -196,17 +191,17 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
         n_failed=counts[TrialState.FAIL],
         interrupted=interrupted.is_set(),
     )
-    best = None
+    best, refit_note = None, None
     if outcome.n_complete:
         best = study.best_trial
         outcome.best_number, outcome.best_value = best.number, best.value
         outcome.best_params = dict(best.params)
-        wanted = plan.sweep.refit if plan.sweep.refit is not None else bool(dataset.folds)
         # After Ctrl-C the user wants out, not another training run: the trial's model is kept.
-        outcome.refit = bool(wanted) and not outcome.interrupted
-        outcome.test_metrics = export_best(
-            plan, dataset, best, metric, direction, refit=outcome.refit
-        )
+        outcome.refit = refit_wanted(plan.sweep.refit, dataset) and not outcome.interrupted
+        exported = export_best(plan, dataset, best, metric, direction, refit=outcome.refit)
+        outcome.test_metrics = exported.test
+        if exported.test:
+            refit_note = _refit_note(exported.refit, best.number)
         study.set_user_attr("best_test_metrics", {"trial": best.number, **outcome.test_metrics})
     console.print(
         board.summary(
@@ -216,7 +211,7 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
             str(plan.run_dir),
             outcome.best_number,
             interrupted=outcome.interrupted,
-            refit=_refit_note(plan, best) if outcome.refit and outcome.test_metrics else None,
+            refit=refit_note,
         )
     )
     return outcome
