@@ -45,6 +45,11 @@ class SweepConfig:
         pruner_args: Keyword arguments for the pruner (e.g. ``{n_startup_trials: 3}``).
         storage: Optuna storage URL; default ``sqlite:///<run dir>/study.db``. A path ending in
             ``.log`` or ``.jsonl`` selects Optuna's journal file storage.
+        heartbeat_interval: Seconds between heartbeats of a running trial in a database
+            storage; 0 turns them off. Journal files have no heartbeats.
+        grace_period: Seconds without a heartbeat after which a RUNNING trial counts as lost
+            (its worker was killed or its node went away) and is failed, with that reason, by
+            the next worker or rerun of the study.
         study_name: Study name; default ``<model>-<data>``, which also names the run directory.
         direction: ``auto`` takes it from the plugin's metric; or ``maximize``/``minimize``.
         refit: After the search, retrain the best configuration on every non-test row
@@ -64,6 +69,8 @@ class SweepConfig:
     pruner: str = "median"
     pruner_args: dict[str, Any] = field(default_factory=dict)
     storage: str | None = None
+    heartbeat_interval: int = 30
+    grace_period: int = 120
     study_name: str = "${hydra:runtime.choices.model}-${hydra:runtime.choices.data}"
     direction: str = "auto"
     refit: bool | None = None

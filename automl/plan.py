@@ -90,6 +90,14 @@ def make_plan(
         raise UserError(
             f"sweep.direction={sweep.direction!r} is not one of auto, maximize, minimize"
         )
+    if sweep.heartbeat_interval < 0 or (
+        sweep.heartbeat_interval and sweep.grace_period <= sweep.heartbeat_interval
+    ):
+        raise UserError(
+            f"sweep.heartbeat_interval={sweep.heartbeat_interval} and "
+            f"sweep.grace_period={sweep.grace_period}: the interval must be >= 0 (0 turns "
+            "heartbeats off) and the grace period longer than it, e.g. 30 and 120"
+        )
     if trainer.max_epochs < 1:
         raise UserError(f"trainer.max_epochs={trainer.max_epochs} must be >= 1")
 

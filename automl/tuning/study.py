@@ -19,7 +19,7 @@ from automl.leaderboard import Leaderboard, row_from_trial, write_leaderboard
 from automl.plan import RunPlan
 from automl.tuning.factories import make_pruner, make_sampler
 from automl.tuning.objective import Objective
-from automl.tuning.storage import make_storage
+from automl.tuning.storage import fail_lost_trials, make_storage
 
 __all__ = ["StudyOutcome", "run_study", "open_study"]
 
@@ -44,15 +44,19 @@ class StudyOutcome:
 
 def open_study(plan: RunPlan, direction: str) -> optuna.Study:
     """Create the study, or load it when a study of that name exists (resume)."""
-    storage = make_storage(plan.sweep.storage, plan.run_dir)
+    sweep = plan.sweep
+    storage = make_storage(
+        sweep.storage, plan.run_dir, sweep.heartbeat_interval, sweep.grace_period
+    )
     study = optuna.create_study(
         storage=storage,
         study_name=plan.study_name,
-        sampler=make_sampler(plan.sweep.sampler, plan.sweep.seed),
-        pruner=make_pruner(plan.sweep.pruner, plan.sweep.pruner_args),
+        sampler=make_sampler(sweep.sampler, sweep.seed),
+        pruner=make_pruner(sweep.pruner, sweep.pruner_args),
         direction=direction,
         load_if_exists=True,
     )
+    fail_lost_trials(study)
     existing = study.direction.name.lower()
     if existing != direction:
         raise UserError(

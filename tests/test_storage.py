@@ -1,0 +1,155 @@
+"""Study storages as clusters use them: a real PostgreSQL server and a journal file shared by
+concurrent workers, a worker killed mid-trial, and storage mistakes reported in one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from helpers import TESTS, run_cli
+from optuna.trial import TrialState
+from postgres import free_port
+
+from automl.tuning.storage import LOST_TRIAL, make_storage
+
+# Forest trials on breast cancer: about a second each and no Lightning start-up, so two
+# workers overlap for several trials.
+FOREST = ["model=forest", "space.n_estimators=400", "sweep.live=false"]
+
+
+def _start(args: list[str], cwd) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(TESTS), "COLUMNS": "200"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "automl", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _trial_dirs(run_dir) -> set[int]:
+    return {int(p.name) for p in (run_dir / "trials").iterdir()}
+
+
+@pytest.fixture(params=["postgres", "journal"])
+def shared_storage(request, tmp_path):
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return str(tmp_path / "shared" / "study.jsonl")
+
+
+def test_two_workers_share_one_study_then_resume(shared_storage, tmp_path):
+    name = f"shared-{os.getpid()}-{time.monotonic_ns()}"
+    common = [*FOREST, f"sweep.storage={shared_storage}", f"sweep.study_name={name}"]
+    runs = [tmp_path / "node-a", tmp_path / "node-b"]  # as on two machines: own run dirs
+    workers = [_start([*common, "sweep.n_trials=10", f"hydra.run.dir={r}"], tmp_path) for r in runs]
+    for proc in workers:
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+        assert "automl summary" in stdout
+
+    study = optuna.load_study(study_name=name, storage=make_storage(shared_storage, tmp_path))
+    trials = study.get_trials()
+    # Each worker stops once the study holds 10 trials; both may have asked for the 10th.
+    assert 10 <= len(trials) <= 11
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    by_worker = [_trial_dirs(r) for r in runs]
+    assert all(by_worker), f"one worker ran no trial: {by_worker}"
+    assert not by_worker[0] & by_worker[1]
+    assert by_worker[0] | by_worker[1] == {t.number for t in trials}
+
+    again = run_cli([*common, f"sweep.n_trials={len(trials) + 2}", f"hydra.run.dir={runs[0]}"],
+                    tmp_path)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert f"resuming study '{name}': {len(trials)} trials done, 2 to go" in again.stdout
+    assert len(study.get_trials()) == len(trials) + 2
+    board = json.loads((runs[0] / "leaderboard.json").read_text())
+    assert len(board["trials"]) == len(trials) + 2  # the board shows every worker's trials
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
+def test_a_killed_worker_is_failed_with_a_reason_and_the_study_resumes(storage, request, tmp_path):
+    name = f"killed-{storage}-{time.monotonic_ns()}"
+    url = request.getfixturevalue("postgres_url") if storage == "postgres" else None
+    run_dir = tmp_path / "run"
+    common = [
+        "model=forest",
+        "sweep.live=false",
+        f"sweep.study_name={name}",
+        f"hydra.run.dir={run_dir}",
+        "sweep.heartbeat_interval=1",
+        "sweep.grace_period=3",
+        *([f"sweep.storage={url}"] if url else []),
+    ]
+    db = make_storage(url, run_dir)
+    # A forest this large trains for minutes: the worker is killed inside its first trial.
+    proc = _start([*common, "space.n_estimators=50000", "sweep.n_trials=5"], tmp_path)
+    deadline = time.monotonic() + 120
+    running: list = []
+    while not running and time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            study = optuna.load_study(study_name=name, storage=db)
+        except KeyError:  # not created yet
+            continue
+        running = study.get_trials(states=(TrialState.RUNNING,))
+    assert running, "the worker never started a trial"
+    time.sleep(1.5)  # at least one heartbeat recorded
+    proc.send_signal(signal.SIGKILL)  # no handler runs: the trial stays RUNNING in storage
+    proc.communicate(timeout=60)
+    assert study.get_trials()[0].state == TrialState.RUNNING
+
+    time.sleep(4)  # past the grace period
+    resumed = run_cli([*common, "space.n_estimators=50", "sweep.n_trials=2"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming study '{name}': 1 trials done, 1 to go" in resumed.stdout
+    lost, new = study.get_trials()
+    assert lost.state == TrialState.FAIL and lost.user_attrs["error"] == LOST_TRIAL
+    assert new.state == TrialState.COMPLETE
+    rows = json.loads((run_dir / "leaderboard.json").read_text())["trials"]
+    assert any(r["state"] == "FAIL" and "heartbeats" in r["note"] for r in rows)
+
+
+def test_unreachable_database_is_one_line_and_hides_the_password(tmp_path):
+    url = f"postgresql://someone:s3cret@127.0.0.1:{free_port()}/studies"
+    out = run_cli([*FOREST, f"sweep.storage={url}", f"hydra.run.dir={tmp_path / 'r'}"], tmp_path)
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(
+        f"automl: error: sweep.storage=postgresql://someone:***@127.0.0.1:{url.split(':')[3]}"
+    )
+    assert "cannot open the study storage" in line and "server runs" in line
+    assert "s3cret" not in out.stderr + out.stdout
+
+
+def test_missing_database_driver_names_what_to_install(tmp_path):
+    # pg8000 is a real PostgreSQL driver that automl does not install.
+    url = "postgresql+pg8000://someone@127.0.0.1:5432/studies"
+    out = run_cli([*FOREST, f"sweep.storage={url}", f"hydra.run.dir={tmp_path / 'r'}"], tmp_path)
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert "the database driver is not installed" in line
+    assert line.endswith("install the pg8000 package")
+
+
+def test_heartbeat_settings_are_checked(tmp_path):
+    out = run_cli(
+        [
+            *FOREST,
+            "sweep.heartbeat_interval=30",
+            "sweep.grace_period=10",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        tmp_path,
+    )
+    assert out.returncode == 2
+    assert "the grace period longer than it" in out.stderr
+    assert not (tmp_path / "study.db").exists()
