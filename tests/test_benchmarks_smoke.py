@@ -171,3 +171,13 @@ def test_plain_optuna_summary_ratios_and_study_time(capsys):
     assert table["optuna+torch"]["wall_vs_automl"]["median"] == pytest.approx(0.5)
     assert table["automl"]["study_s"]["median"] == pytest.approx(6.0)
     assert "| optuna+torch | 5.0 | 4.0 | 0.50 |" in text
+
+
+def test_forest_ceiling_scores_every_grid_config(monkeypatch):
+    ceiling = load("forest_ceiling")
+    tiny = {**ceiling.GRID, "max_features": [0.5], "min_samples_leaf": [1, 8], "max_depth": [4]}
+    monkeypatch.setattr(ceiling, "GRID", tiny)
+    row = ceiling.split_ceiling(seed=1, target=0.96, n_jobs=1)
+    assert row["configs"] == 2 * 1 * 2 * 1 * 2  # algorithms x features x leaf x depth x criterion
+    assert 0.8 < row["median"] <= row["max"] <= 1.0
+    assert 0.0 <= row["share_at_target"] <= 1.0 and row["logistic_regression"] > 0.9
