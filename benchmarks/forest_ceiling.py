@@ -6,7 +6,8 @@ non-test rows (what a refit trains on) and scores each on the test rows. No sele
 here: the maximum is what an oracle that peeks at the test split would reach, the median what
 a typical configuration reaches. A logistic regression on the same rows is printed beside it.
 
-    python benchmarks/forest_ceiling.py --split-seeds 5 --json benchmarks/results/forest_ceiling.json
+    python benchmarks/forest_ceiling.py --split-seeds 5 \
+        --json benchmarks/results/forest_ceiling.json
 """
 
 from __future__ import annotations

@@ -39,10 +39,12 @@ def _trial_dirs(run_dir) -> set[int]:
     return {int(p.name) for p in (run_dir / "trials").iterdir()}
 
 
-@pytest.fixture(params=["postgres", "journal"])
+@pytest.fixture(params=["postgres", "journal", "sqlite"])
 def shared_storage(request, tmp_path):
     if request.param == "postgres":
         return request.getfixturevalue("postgres_url")
+    if request.param == "sqlite":  # two workers on one machine, one SQLite file
+        return f"sqlite:///{tmp_path / 'shared.db'}"
     return str(tmp_path / "shared" / "study.jsonl")
 
 
