@@ -312,7 +312,9 @@ def _mean_budget(budgets: list[dict[str, Any]]) -> dict[str, Any]:
             merged[key] = first
         else:
             mean = float(np.mean(values))
-            merged[key] = max(1, round(mean)) if isinstance(first, int) else mean
+            # round() of a mean of integers never falls below their minimum: an epoch count
+            # stays >= 1 and a switch that every fold set to 0 stays 0.
+            merged[key] = round(mean) if isinstance(first, int) else mean
     return merged
 
 

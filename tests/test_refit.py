@@ -132,3 +132,17 @@ def test_single_run_refits_too_when_asked(tmp_path):
     assert "455 train+val rows" in line and "early_stopping_rounds=0" in line
     metrics = json.loads((tmp_path / "r" / "single" / "metrics.json").read_text())
     assert metrics["test_acc"] > 0.9
+
+
+def test_fold_budgets_average_counts_and_keep_switches_that_are_off():
+    folds = [
+        {"n_estimators": 10, "early_stopping_rounds": 0, "mode": "a"},
+        {"n_estimators": 13, "early_stopping_rounds": 0, "mode": "b"},
+        {"n_estimators": 14, "early_stopping_rounds": 0, "mode": "c"},
+    ]
+    assert train._mean_budget(folds) == {
+        "n_estimators": 12,
+        "early_stopping_rounds": 0,  # XGBoost's refit budget turns early stopping off
+        "mode": "a",
+    }
+    assert train._mean_budget([{"epochs": 1}, {"epochs": 1}, {"epochs": 2}]) == {"epochs": 1}
