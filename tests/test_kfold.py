@@ -22,6 +22,15 @@ def wine_folds():
     return load_dataset(plugin, plugin.config(folds=3))
 
 
+@pytest.mark.parametrize("folds", [1, -2])
+def test_fewer_than_two_folds_is_a_clear_error(folds):
+    from automl.errors import DataError
+
+    plugin = discover_data().get("wine")
+    with pytest.raises(DataError, match=rf"data.folds={folds}: .* at least 2 folds"):
+        load_dataset(plugin, plugin.config(folds=folds))
+
+
 def test_folds_partition_the_non_test_rows_and_share_the_test_split(wine_folds):
     folds = wine_folds.folds
     assert len(folds) == 3 and folds[0] is wine_folds

@@ -294,6 +294,11 @@ def make_dataset(name: str, raw: RawData, cfg: DataConfig) -> Dataset:
             samples per class, non-numeric or non-finite inputs.
     """
     where = _where(name, raw)
+    if cfg.folds == 1 or cfg.folds < 0:
+        raise DataError(
+            f"data.folds={cfg.folds}: k-fold cross-validation needs at least 2 folds; set "
+            "data.folds=5 (say), or data.folds=0 for one validation split"
+        )
     classify = raw.task == "classification"
     y = np.asarray(raw.y)
     if len(raw.x) != len(y):
@@ -312,7 +317,7 @@ def make_dataset(name: str, raw: RawData, cfg: DataConfig) -> Dataset:
     check_targets(name, raw, y, test_given)
     train, val, test = split_indices(y, cfg, classify, test_given, where)
     rest = np.sort(np.concatenate([train, val]))
-    if cfg.folds and cfg.folds >= 2:
+    if cfg.folds:
         dataset = _cross_validation(name, raw, y, rest, test, cfg, y_test)
     else:
         dataset = assemble(name, raw, y, train, val, test, cfg, y_test=y_test)
