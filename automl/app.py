@@ -24,7 +24,9 @@ def run_once(plan: RunPlan, console: Console) -> dict[str, float]:
     dataset = load_dataset(plan.data_plugin, plan.data_cfg)
     plan.plugin.check_data(dataset.spec)
     if plan.plugin.kind == "lightning":
-        import automl.lightning  # noqa: F401  (import cost is not training time)
+        from automl.train import check_trainer
+
+        check_trainer(plan.trainer)
     workdir = plan.run_dir / "single"
     workdir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(plan.model_node, workdir / "config.yaml")

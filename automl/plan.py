@@ -86,6 +86,10 @@ def make_plan(
         raise UserError(f"sweep.engine={sweep.engine!r} is not one of optuna, none")
     if sweep.n_trials < 1:
         raise UserError(f"sweep.n_trials={sweep.n_trials} must be >= 1")
+    if sweep.timeout is not None and sweep.timeout <= 0:
+        raise UserError(
+            f"sweep.timeout={sweep.timeout} must be a number of seconds > 0, or null for no limit"
+        )
     if sweep.direction not in ("auto", "maximize", "minimize"):
         raise UserError(
             f"sweep.direction={sweep.direction!r} is not one of auto, maximize, minimize"

@@ -20,11 +20,20 @@ from typing import Any
 import numpy as np
 
 from automl.data import Dataset
-from automl.errors import TrialPruned
+from automl.errors import TrialPruned, UserError, reason
 from automl.metrics import task_metrics
 from automl.plugin import ModelPlugin, resolve
 
-__all__ = ["FitResult", "Report", "fit", "refit", "evaluate", "load_model", "MODEL_FILE"]
+__all__ = [
+    "FitResult",
+    "Report",
+    "fit",
+    "refit",
+    "evaluate",
+    "load_model",
+    "check_trainer",
+    "MODEL_FILE",
+]
 
 Report = Callable[[int, float], bool]
 """``report(step, value)``: record an intermediate value; ``True`` asks training to stop."""
@@ -113,6 +122,30 @@ def _trainer(
         num_sanity_val_steps=0,
         callbacks=callbacks,
     )
+
+
+def check_trainer(trainer_cfg: Any) -> None:
+    """Build one Lightning ``Trainer`` from the settings before any trial runs.
+
+    Lightning validates accelerator, devices and precision when a Trainer is built (tens of
+    milliseconds); done once up front, a setting this machine cannot honour is one error
+    instead of the same failure in every trial. It also pays Lightning's import before the
+    first trial's clock starts.
+
+    Raises:
+        UserError: Lightning rejected the settings (no GPU for ``accelerator=gpu``, an unknown
+            accelerator, ``devices`` out of range, an unknown precision).
+    """
+    _quiet_lightning()
+    try:
+        _trainer(trainer_cfg, [])
+    except Exception as exc:  # MisconfigurationException, a missing backend package, ...
+        raise UserError(
+            f"trainer.accelerator={trainer_cfg.accelerator} "
+            f"trainer.devices={trainer_cfg.devices} "
+            f"trainer.precision={trainer_cfg.precision}: Lightning cannot train with these here "
+            f"({reason(exc)}); trainer.accelerator=auto uses a GPU when there is one, else the CPU"
+        ) from exc
 
 
 def _is_better(value: float, best: float | None, direction: str) -> bool:

@@ -138,3 +138,26 @@ def test_a_failing_refit_keeps_the_study_result_and_exports_the_trial_model(regi
     assert "val=None" in (tmp_path / "run" / "refit" / "error.txt").read_text()
     text = console.export_text()
     assert "refit" in text and "failed (TypeError" in text and "own model" in text
+
+
+def test_a_bad_timeout_is_refused_before_anything_runs(registries, tmp_path):
+    from automl.errors import UserError
+
+    with pytest.raises(UserError, match=r"sweep.timeout=0(\.0)? must be a number of seconds > 0"):
+        plan_for(registries, tmp_path, "good", ["sweep.timeout=0"])
+
+
+@pytest.mark.parametrize(
+    "override, why",
+    [("trainer.devices=0", "devices=0"), ("trainer.precision=banana", "Precision 'banana'")],
+)
+def test_trainer_settings_lightning_rejects_stop_the_study_before_it_starts(
+    registries, tmp_path, override, why
+):
+    from automl.errors import UserError
+
+    plan = plan_for(registries, tmp_path, "mlp", [override])
+    with pytest.raises(UserError, match="Lightning cannot train with these here") as err:
+        run_study(plan, quiet())
+    assert why in str(err.value) and "trainer.accelerator=auto" in str(err.value)
+    assert not (tmp_path / "run" / "study.db").exists()  # no study, no failed trials

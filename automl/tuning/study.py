@@ -110,7 +110,9 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
     dataset = load_dataset(plan.data_plugin, plan.data_cfg)
     plan.plugin.check_data(dataset.spec)
     if plan.plugin.kind == "lightning":
-        import automl.lightning  # noqa: F401  (pay the import before the first trial's clock)
+        from automl.train import check_trainer
+
+        check_trainer(plan.trainer)
     metric, direction = _objective_of(plan, dataset)
     study = open_study(plan, direction)
     for key, value in (("model", plan.model_name), ("data", plan.data_name), ("metric", metric)):
