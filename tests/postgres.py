@@ -31,11 +31,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_postgres(bindir: Path) -> Iterator[str]:
+def running_postgres(bindir: Path, fsync: bool = False) -> Iterator[str]:
     """Start a server on a free loopback port; yield its SQLAlchemy URL; stop and delete it.
 
     PostgreSQL refuses to run as root, so under root the server runs as the ``postgres``
-    account that Debian's package creates.
+    account that Debian's package creates. ``fsync`` is off by default (tests want speed, not
+    durability); benchmarks turn it on to time what a real server does.
     """
     base = Path(tempfile.mkdtemp(prefix="automl-pg-"))
     as_user: list[str] = []
@@ -48,7 +49,9 @@ def running_postgres(bindir: Path) -> Iterator[str]:
         subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
 
     run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "automl", "--no-sync")
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    options = (
+        f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync={'on' if fsync else 'off'}"
+    )
     run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w",
         "start")  # fmt: skip
     try:

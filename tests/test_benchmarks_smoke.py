@@ -181,3 +181,12 @@ def test_forest_ceiling_scores_every_grid_config(monkeypatch):
     assert row["configs"] == 2 * 1 * 2 * 1 * 2  # algorithms x features x leaf x depth x criterion
     assert 0.8 < row["median"] <= row["max"] <= 1.0
     assert 0.0 <= row["share_at_target"] <= 1.0 and row["logistic_regression"] > 0.9
+
+
+def test_storage_benchmark_times_reports_in_a_real_storage(tmp_path):
+    bench = load("storage")
+    from automl.tuning.storage import make_storage
+
+    memory = bench.report_cost(None, steps=3, trials=2)
+    journal = bench.report_cost(make_storage(str(tmp_path / "s.jsonl"), tmp_path), 3, 2)
+    assert 0 < memory < 0.1 and 0 < journal < 1.0
