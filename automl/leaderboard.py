@@ -226,6 +226,12 @@ class Leaderboard:
         if not self.live:
             self.console.print(self.plain_line(row), markup=False, highlight=False, soft_wrap=True)
 
+    def sync(self, trials: Iterable[Any]) -> None:
+        """Take in finished trials from storage, so other workers' trials show up too."""
+        for trial in trials:
+            if trial.number not in self.rows:
+                self.rows[trial.number] = row_from_trial(trial)
+
     def counts(self) -> dict[str, int]:
         """Trials by state."""
         out = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}

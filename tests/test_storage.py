@@ -53,10 +53,15 @@ def test_two_workers_share_one_study_then_resume(shared_storage, tmp_path):
     common = [*FOREST, f"sweep.storage={shared_storage}", f"sweep.study_name={name}"]
     runs = [tmp_path / "node-a", tmp_path / "node-b"]  # as on two machines: own run dirs
     workers = [_start([*common, "sweep.n_trials=10", f"hydra.run.dir={r}"], tmp_path) for r in runs]
+    done_seen = []
     for proc in workers:
         stdout, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 0, stderr
         assert "automl summary" in stdout
+        lines = [line for line in stdout.splitlines() if line.startswith("[trial")]
+        done_seen.append(
+            (len(lines), max(int(line.split("done=")[1].split("/")[0]) for line in lines))
+        )
 
     study = optuna.load_study(study_name=name, storage=make_storage(shared_storage, tmp_path))
     trials = study.get_trials()
@@ -67,6 +72,8 @@ def test_two_workers_share_one_study_then_resume(shared_storage, tmp_path):
     assert all(by_worker), f"one worker ran no trial: {by_worker}"
     assert not by_worker[0] & by_worker[1]
     assert by_worker[0] | by_worker[1] == {t.number for t in trials}
+    # Each worker's log counts the other's trials too (its board syncs with the storage).
+    assert any(done > own for own, done in done_seen), done_seen
 
     again = run_cli([*common, f"sweep.n_trials={len(trials) + 2}", f"hydra.run.dir={runs[0]}"],
                     tmp_path)  # fmt: skip

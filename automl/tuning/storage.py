@@ -141,17 +141,23 @@ def _open_rdb(url: str, beats: dict) -> optuna.storages.RDBStorage:
     """``RDBStorage(url)``, retried while another worker is creating the same tables.
 
     Workers started together on an empty database all run ``CREATE TABLE``; the losers get a
-    unique-key or "already exists" error, and on a second try find the tables in place.
+    unique-key, "already exists" or (SQLite) "locked" error, and on a second try find the
+    tables in place.
     """
-    from sqlalchemy.exc import IntegrityError, ProgrammingError
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
     for attempt in range(_CREATE_ATTEMPTS):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return _RDBStorage(url, **beats)
-        except (IntegrityError, ProgrammingError):
-            if attempt == _CREATE_ATTEMPTS - 1:
+        except (IntegrityError, ProgrammingError, OperationalError) as exc:
+            # SQLite says "table ... already exists" or "database is locked" as an
+            # OperationalError, which is also how a refused connection looks: retry only those.
+            racing = not isinstance(exc, OperationalError) or any(
+                text in str(exc) for text in ("already exists", "database is locked")
+            )
+            if not racing or attempt == _CREATE_ATTEMPTS - 1:
                 raise
             time.sleep(0.2 * (attempt + 1) + random.random() * 0.2)
     raise AssertionError("unreachable")

@@ -23,6 +23,8 @@ from automl.tuning.storage import fail_lost_trials, make_storage
 
 __all__ = ["StudyOutcome", "run_study", "open_study"]
 
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
 
 @dataclass
 class StudyOutcome:
@@ -154,6 +156,8 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
         raise KeyboardInterrupt
 
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        # Workers sharing the study finish trials too; counts and best include theirs.
+        board.sync(study.get_trials(deepcopy=False, states=_FINISHED))
         board.trial_finished(trial)
         if interrupted.is_set():
             study.stop()
