@@ -233,11 +233,16 @@ class Leaderboard:
                 self.rows[trial.number] = row_from_trial(trial)
 
     def counts(self) -> dict[str, int]:
-        """Trials by state."""
+        """Trials by state (RUNNING ones too, once the final read of the storage has them)."""
         out = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
         for row in self.rows.values():
             out[row.state] = out.get(row.state, 0) + 1
         return out
+
+    def finished(self) -> int:
+        """Complete, pruned and failed trials: what ``sweep.n_trials`` counts."""
+        counts = self.counts()
+        return counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
 
     def best(self) -> Row | None:
         """The best completed row so far."""
@@ -251,7 +256,7 @@ class Leaderboard:
     def plain_line(self, row: Row) -> str:
         """One log line for a finished trial."""
         metric = self.header.get("metric", "value")
-        done = sum(self.counts().values())
+        done = self.finished()
         best = self.best()
         parts = [
             f"[trial {row.number:>3}] {row.state:<8}",
@@ -276,7 +281,7 @@ class Leaderboard:
         text.append(f"  model={h.get('model')} data={h.get('data')}  ")
         text.append(f"{h.get('sampler')}/{h.get('pruner')}  ")
         text.append(f"{h.get('metric')} ({'max' if self.direction == 'maximize' else 'min'})\n")
-        text.append(f"trials {sum(counts.values())}/{h.get('n_trials')}  ")
+        text.append(f"trials {self.finished()}/{h.get('n_trials')}  ")
         text.append(f"complete {counts['COMPLETE']}", style="green")
         text.append("  ")
         text.append(f"pruned {counts['PRUNED']}", style="yellow")
@@ -364,10 +369,12 @@ class Leaderboard:
         grid.add_column()
         status = "interrupted" if interrupted else "finished"
         grid.add_row("study", f"{self.header.get('study')} ({status})")
+        running = counts.get("RUNNING", 0)  # other workers' trials, or a lost one not yet failed
         grid.add_row(
             "trials",
-            f"{sum(counts.values())} finished: {counts['COMPLETE']} complete, "
-            f"{counts['PRUNED']} pruned, {counts['FAIL']} failed",
+            f"{self.finished()} finished: {counts['COMPLETE']} complete, "
+            f"{counts['PRUNED']} pruned, {counts['FAIL']} failed"
+            + (f"; {running} still running" if running else ""),
         )
         if best_number is None:
             grid.add_row("best", "no trial completed")
