@@ -162,3 +162,43 @@ def test_heartbeat_settings_are_checked(tmp_path):
     assert out.returncode == 2
     assert "the grace period longer than it" in out.stderr
     assert not (tmp_path / "study.db").exists()
+
+
+def test_workers_sharing_a_run_dir_take_turns_writing_it(tmp_path):
+    import fcntl
+
+    from automl.tuning.lock import LOCK_FILE
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    name = f"turns-{time.monotonic_ns()}"
+    args = [*FOREST, "sweep.n_trials=2", f"sweep.study_name={name}", f"hydra.run.dir={run_dir}"]
+    with open(run_dir / LOCK_FILE, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as another worker writing its results
+        proc = _start(args, tmp_path)
+        db = make_storage(None, run_dir)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                done = optuna.load_study(study_name=name, storage=db).get_trials()
+            except KeyError:
+                continue
+            if len(done) == 2 and all(t.state.is_finished() for t in done):
+                break
+        time.sleep(2)
+        assert proc.poll() is None, "the worker did not wait for the lock"
+        assert not (run_dir / "best").exists() and not (run_dir / "leaderboard.json").exists()
+        fcntl.flock(held, fcntl.LOCK_UN)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert json.loads((run_dir / "best" / "metrics.json").read_text())["test"]["test_acc"] > 0.8
+
+    # Two workers in one run directory: both finish, and best/ holds the study's best trial.
+    both = [_start([*args, "sweep.n_trials=12"], tmp_path) for _ in range(2)]
+    for proc in both:
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+    best = optuna.load_study(study_name=name, storage=db).best_trial.number
+    assert f"trial: {best}\n" in (run_dir / "best" / "config.yaml").read_text()
+    assert len(json.loads((run_dir / "leaderboard.json").read_text())["trials"]) >= 12

@@ -18,6 +18,7 @@ from automl.errors import UserError
 from automl.leaderboard import Leaderboard, row_from_trial, write_leaderboard
 from automl.plan import RunPlan
 from automl.tuning.factories import make_pruner, make_sampler
+from automl.tuning.lock import run_dir_lock
 from automl.tuning.objective import Objective
 from automl.tuning.storage import fail_lost_trials, make_storage
 
@@ -189,39 +190,44 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
             board.running.clear()
             board.rows = {t.number: row_from_trial(t) for t in trials}
 
-    rows = board.ranked()
-    write_leaderboard(rows, plan.run_dir, header)
-    counts = {s: sum(t.state == s for t in trials) for s in TrialState}
-    outcome = StudyOutcome(
-        study_name=plan.study_name,
-        direction=direction,
-        metric=metric,
-        n_complete=counts[TrialState.COMPLETE],
-        n_pruned=counts[TrialState.PRUNED],
-        n_failed=counts[TrialState.FAIL],
-        interrupted=interrupted.is_set(),
-    )
-    best, refit_note = None, None
-    if outcome.n_complete:
-        best = study.best_trial
-        outcome.best_number, outcome.best_value = best.number, best.value
-        outcome.best_params = dict(best.params)
-        # After Ctrl-C the user wants out, not another training run: the trial's model is kept.
-        outcome.refit = refit_wanted(plan.sweep.refit, dataset) and not outcome.interrupted
-        exported = export_best(plan, dataset, best, metric, direction, refit=outcome.refit)
-        outcome.test_metrics = exported.test
-        if exported.test:
-            refit_note = _refit_note(exported.refit, best.number)
-        study.set_user_attr("best_test_metrics", {"trial": best.number, **outcome.test_metrics})
-    console.print(
-        board.summary(
-            outcome.best_params,
-            dict(best.user_attrs.get("metrics", {})) if best else {},
-            outcome.test_metrics,
-            str(plan.run_dir),
-            outcome.best_number,
-            interrupted=outcome.interrupted,
-            refit=refit_note,
+    # Workers sharing this run directory finish together: they take turns writing its files.
+    with run_dir_lock(plan.run_dir):
+        # Read again under the lock: whoever writes last writes the newest state.
+        trials = study.get_trials(deepcopy=False)
+        board.rows = {t.number: row_from_trial(t) for t in trials}
+        rows = board.ranked()
+        write_leaderboard(rows, plan.run_dir, header)
+        counts = {s: sum(t.state == s for t in trials) for s in TrialState}
+        outcome = StudyOutcome(
+            study_name=plan.study_name,
+            direction=direction,
+            metric=metric,
+            n_complete=counts[TrialState.COMPLETE],
+            n_pruned=counts[TrialState.PRUNED],
+            n_failed=counts[TrialState.FAIL],
+            interrupted=interrupted.is_set(),
         )
-    )
+        best, refit_note = None, None
+        if outcome.n_complete:
+            best = study.best_trial
+            outcome.best_number, outcome.best_value = best.number, best.value
+            outcome.best_params = dict(best.params)
+            # After Ctrl-C the user wants out, not another training run: the trial's model is kept.
+            outcome.refit = refit_wanted(plan.sweep.refit, dataset) and not outcome.interrupted
+            exported = export_best(plan, dataset, best, metric, direction, refit=outcome.refit)
+            outcome.test_metrics = exported.test
+            if exported.test:
+                refit_note = _refit_note(exported.refit, best.number)
+            study.set_user_attr("best_test_metrics", {"trial": best.number, **outcome.test_metrics})
+        console.print(
+            board.summary(
+                outcome.best_params,
+                dict(best.user_attrs.get("metrics", {})) if best else {},
+                outcome.test_metrics,
+                str(plan.run_dir),
+                outcome.best_number,
+                interrupted=outcome.interrupted,
+                refit=refit_note,
+            )
+        )
     return outcome
