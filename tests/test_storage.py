@@ -16,7 +16,8 @@ from helpers import TESTS, run_cli
 from optuna.trial import TrialState
 from postgres import free_port
 
-from automl.tuning.storage import LOST_TRIAL, make_storage
+from automl.tuning.lost import GONE_TRIAL, LOST_TRIAL
+from automl.tuning.storage import make_storage
 
 # Forest trials on breast cancer: about a second each and no Lightning start-up, so two
 # workers overlap for several trials.
@@ -84,23 +85,10 @@ def test_two_workers_share_one_study_then_resume(shared_storage, tmp_path):
     assert len(board["trials"]) == len(trials) + 2  # the board shows every worker's trials
 
 
-@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
-def test_a_killed_worker_is_failed_with_a_reason_and_the_study_resumes(storage, request, tmp_path):
-    name = f"killed-{storage}-{time.monotonic_ns()}"
-    url = request.getfixturevalue("postgres_url") if storage == "postgres" else None
-    run_dir = tmp_path / "run"
-    common = [
-        "model=forest",
-        "sweep.live=false",
-        f"sweep.study_name={name}",
-        f"hydra.run.dir={run_dir}",
-        "sweep.heartbeat_interval=1",
-        "sweep.grace_period=3",
-        *([f"sweep.storage={url}"] if url else []),
-    ]
-    db = make_storage(url, run_dir)
+def _kill_inside_first_trial(common: list[str], name: str, db, cwd) -> optuna.Study:
+    """Start a worker, SIGKILL it inside its first trial; return the study (trial RUNNING)."""
     # A forest this large trains for minutes: the worker is killed inside its first trial.
-    proc = _start([*common, "space.n_estimators=50000", "sweep.n_trials=5"], tmp_path)
+    proc = _start([*common, "space.n_estimators=50000", "sweep.n_trials=5"], cwd)
     deadline = time.monotonic() + 120
     running: list = []
     while not running and time.monotonic() < deadline:
@@ -115,16 +103,47 @@ def test_a_killed_worker_is_failed_with_a_reason_and_the_study_resumes(storage, 
     proc.send_signal(signal.SIGKILL)  # no handler runs: the trial stays RUNNING in storage
     proc.communicate(timeout=60)
     assert study.get_trials()[0].state == TrialState.RUNNING
+    return study
 
-    time.sleep(4)  # past the grace period
-    resumed = run_cli([*common, "space.n_estimators=50", "sweep.n_trials=2"], tmp_path)
+
+def _resume_and_check(common, name, run_dir, study, reason, note, cwd) -> None:
+    resumed = run_cli([*common, "space.n_estimators=50", "sweep.n_trials=2"], cwd)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming study '{name}': 1 trials done, 1 to go" in resumed.stdout
     lost, new = study.get_trials()
-    assert lost.state == TrialState.FAIL and lost.user_attrs["error"] == LOST_TRIAL
+    assert lost.state == TrialState.FAIL and lost.user_attrs["error"] == reason
     assert new.state == TrialState.COMPLETE
     rows = json.loads((run_dir / "leaderboard.json").read_text())["trials"]
-    assert any(r["state"] == "FAIL" and "heartbeats" in r["note"] for r in rows)
+    assert any(r["state"] == "FAIL" and note in r["note"] for r in rows)
+
+
+def _worker_args(name: str, run_dir, url: str | None, *extra: str) -> list[str]:
+    storage = [f"sweep.storage={url}"] if url else []
+    return ["model=forest", "sweep.live=false", f"sweep.study_name={name}",
+            f"hydra.run.dir={run_dir}", *storage, *extra]  # fmt: skip
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "journal"])
+def test_a_worker_killed_on_this_machine_is_failed_at_once_on_rerun(storage, tmp_path):
+    name, run_dir = f"gone-{storage}-{time.monotonic_ns()}", tmp_path / "run"
+    url = str(tmp_path / "study.jsonl") if storage == "journal" else None
+    common = _worker_args(name, run_dir, url)  # default heartbeats: 30 s, grace 120 s
+    study = _kill_inside_first_trial(common, name, make_storage(url, run_dir), tmp_path)
+    # No waiting: the rerun sees that the trial's process is gone from this machine.
+    _resume_and_check(common, name, run_dir, study, GONE_TRIAL, "process is gone", tmp_path)
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
+def test_a_worker_lost_elsewhere_is_failed_by_its_heartbeats(storage, request, tmp_path):
+    name, run_dir = f"lost-{storage}-{time.monotonic_ns()}", tmp_path / "run"
+    url = request.getfixturevalue("postgres_url") if storage == "postgres" else None
+    common = _worker_args(name, run_dir, url, "sweep.heartbeat_interval=1", "sweep.grace_period=3")
+    db = make_storage(url, run_dir)
+    study = _kill_inside_first_trial(common, name, db, tmp_path)
+    # As if the worker had run on another node: this machine cannot see its process.
+    db.set_trial_user_attr(study.get_trials()[0]._trial_id, "worker", "node-7/1/4242")
+    time.sleep(4)  # past the grace period
+    _resume_and_check(common, name, run_dir, study, LOST_TRIAL, "heartbeats", tmp_path)
 
 
 def test_unreachable_database_is_one_line_and_hides_the_password(tmp_path):
@@ -202,3 +221,16 @@ def test_workers_sharing_a_run_dir_take_turns_writing_it(tmp_path):
     best = optuna.load_study(study_name=name, storage=db).best_trial.number
     assert f"trial: {best}\n" in (run_dir / "best" / "config.yaml").read_text()
     assert len(json.loads((run_dir / "leaderboard.json").read_text())["trials"]) >= 12
+
+
+def test_only_an_exited_process_of_this_machine_counts_as_gone():
+    from automl.tuning.lost import _gone, worker_id
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    here, _, _ = worker_id().rpartition("/")
+    assert _gone(f"{here}/{done.stdout.strip()}")  # exited
+    assert not _gone(worker_id())  # this very process
+    assert not _gone(f"{here}/1")  # alive (init), whoever runs it
+    assert not _gone(f"another-host/{here.split('/')[1]}/{done.stdout.strip()}")
+    assert not _gone("") and not _gone("garbage")  # trials recorded before automl stored it

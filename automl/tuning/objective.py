@@ -15,6 +15,7 @@ from automl import train
 from automl.data import Dataset
 from automl.errors import TrialPruned, reason
 from automl.plan import RunPlan, trial_config
+from automl.tuning.lost import worker_id
 
 __all__ = ["Objective", "trial_dir"]
 
@@ -62,6 +63,7 @@ class Objective:
         directory.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(node, directory / "config.yaml")
         trial.set_user_attr("dir", str(directory))
+        trial.set_user_attr("worker", worker_id())  # a rerun on this machine can tell it died
         unit = "epoch" if plan.plugin.kind == "lightning" else "step"
         trial.set_user_attr("unit", "fold" if self.dataset.folds else unit)
         start = time.perf_counter()

@@ -10,21 +10,11 @@ from pathlib import Path
 import optuna
 
 from automl.errors import UserError, reason
+from automl.tuning.lost import LOST_TRIAL
 
-__all__ = [
-    "make_storage",
-    "default_storage_url",
-    "fail_lost_trials",
-    "display_url",
-    "JOURNAL_SUFFIXES",
-    "LOST_TRIAL",
-]
+__all__ = ["make_storage", "default_storage_url", "display_url", "JOURNAL_SUFFIXES"]
 
 JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
-
-# The reason stored on a trial whose worker stopped sending heartbeats (kill -9, a lost node,
-# a preempted job); Optuna fails such trials but records no reason of its own.
-LOST_TRIAL = "its worker stopped sending heartbeats (killed, crashed or lost)"
 
 _CREATE_ATTEMPTS = 5
 
@@ -161,14 +151,3 @@ def _open_rdb(url: str, beats: dict) -> optuna.storages.RDBStorage:
                 raise
             time.sleep(0.2 * (attempt + 1) + random.random() * 0.2)
     raise AssertionError("unreachable")
-
-
-def fail_lost_trials(study: optuna.Study) -> None:
-    """Fail RUNNING trials whose heartbeats stopped longer than the grace period ago.
-
-    Optuna does this before each new trial; doing it when a study is opened too means a rerun
-    after a crash counts and shows the lost trial at once. A no-op without heartbeats.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)

@@ -19,8 +19,9 @@ from automl.leaderboard import Leaderboard, row_from_trial, write_leaderboard
 from automl.plan import RunPlan
 from automl.tuning.factories import make_pruner, make_sampler
 from automl.tuning.lock import run_dir_lock
+from automl.tuning.lost import fail_lost_trials
 from automl.tuning.objective import Objective
-from automl.tuning.storage import fail_lost_trials, make_storage
+from automl.tuning.storage import make_storage
 
 __all__ = ["StudyOutcome", "run_study", "open_study"]
 
