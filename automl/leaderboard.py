@@ -204,6 +204,9 @@ class Leaderboard:
         self.console = console
         self.header = dict(header)
         self.direction = str(header.get("direction", "maximize"))
+        # What a trial's length counts: epochs for torch models, boosting rounds or forest
+        # stages ("steps") for estimators.
+        self.steps = str(header.get("steps", "epochs"))
         self.rows: dict[int, Row] = {t.number: row_from_trial(t) for t in trials}
         self.top_k = top_k
         self.started = time.monotonic()
@@ -261,7 +264,7 @@ class Leaderboard:
         parts = [
             f"[trial {row.number:>3}] {row.state:<8}",
             f"{metric}={_fmt_metric(row.value)}",
-            f"epochs={row.epochs if row.epochs is not None else '-'}",
+            f"{self.steps}={row.epochs if row.epochs is not None else '-'}",
             f"time={_fmt_seconds(row.duration)}",
             f"done={done}/{self.header.get('n_trials', '?')}",
             f"best={_fmt_metric(best.value)}(#{best.number})" if best else "best=-",
@@ -301,7 +304,7 @@ class Leaderboard:
             ("#", "right"),
             ("state", "left"),
             (str(self.header.get("metric", "value")), "right"),
-            ("epochs", "right"),
+            (self.steps, "right"),
             ("time", "right"),
             ("params", "left"),
             ("note", "left"),

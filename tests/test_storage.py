@@ -60,6 +60,7 @@ def test_two_workers_share_one_study_then_resume(shared_storage, tmp_path):
         assert proc.returncode == 0, stderr
         assert "automl summary" in stdout
         lines = [line for line in stdout.splitlines() if line.startswith("[trial")]
+        assert all(" steps=" in line for line in lines)  # forest stages, not "epochs"
         done_seen.append(
             (len(lines), max(int(line.split("done=")[1].split("/")[0]) for line in lines))
         )

@@ -132,6 +132,7 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
         "pruner": plan.sweep.pruner,
         "metric": f"val_{metric}",
         "direction": direction,
+        "steps": "epochs" if plan.plugin.kind == "lightning" else "steps",
         "n_trials": plan.sweep.n_trials,
         "results": str(plan.run_dir),
     }
