@@ -43,15 +43,35 @@ def compose(overrides: list[str], models=None, data=None):
     return cfg
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
-    """``python -m automl ARGS`` in a subprocess, with output captured (not a terminal)."""
-    env = {**os.environ, "PYTHONPATH": str(TESTS), "COLUMNS": "200"}
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a CLI subprocess: test plugins importable, wide output, ``extra``."""
+    return {**os.environ, "PYTHONPATH": str(TESTS), "COLUMNS": "200", **extra}
+
+
+def run_cli(
+    args: list[str], cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m automl ARGS`` in a subprocess, with output captured (not a terminal).
+
+    ``env`` adds to (or overrides) ``cli_env()``.
+    """
     return subprocess.run(
         [sys.executable, "-m", "automl", *args],
         cwd=cwd,
-        env=env,
+        env=cli_env(**(env or {})),
         capture_output=True,
         text=True,
         timeout=timeout,
-        **kw,
+    )
+
+
+def start_cli(args: list[str], cwd: Path) -> subprocess.Popen:
+    """``python -m automl ARGS`` started in the background, stdout and stderr piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "automl", *args],
+        cwd=cwd,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )

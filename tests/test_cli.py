@@ -12,7 +12,7 @@ import time
 
 import optuna
 import pytest
-from helpers import TESTS, run_cli
+from helpers import run_cli, start_cli
 
 
 @pytest.mark.parametrize("command", ["plugins", "--help"])
@@ -137,15 +137,7 @@ def test_mlp_on_tabular_and_single_run(tmp_path):
 def test_ctrl_c_leaves_storage_consistent_and_the_study_resumes(tmp_path):
     run_dir = tmp_path / "run"
     args = ["model=cnn", "trainer.max_epochs=200", "sweep.pruner=none", f"hydra.run.dir={run_dir}"]
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "automl", *args, "sweep.n_trials=50"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cli([*args, "sweep.n_trials=50"], tmp_path)
     db = run_dir / "study.db"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait until a trial is training

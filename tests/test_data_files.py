@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
 from PIL import Image
@@ -562,15 +562,8 @@ def test_generic_split_errors_name_the_source():
 
 
 def run_cli(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "80"}
-    return subprocess.run(
-        [sys.executable, "-m", "automl", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    # 80 columns: a one-line error must stay one line where rich would wrap it.
+    return helpers.run_cli(args, cwd, timeout, env={"PYTHONUNBUFFERED": "1", "COLUMNS": "80"})
 
 
 BAD_CLI = {

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import run_cli
 
 from automl import train
 from automl.config import TrainerConfig
@@ -267,22 +268,15 @@ def test_spec_module_does_not_import_torch():
 @pytest.mark.slow
 def test_cli_study_end_to_end_exports_samples(tmp_path):
     run_dir = tmp_path / "run"
-    proc = subprocess.run(
+    proc = run_cli(
         [
-            sys.executable,
-            "-m",
-            "automl",
             "model=gan",
             "sweep.n_trials=2",
             "trainer.max_epochs=2",
             "trainer.num_threads=1",
             f"hydra.run.dir={run_dir}",
         ],
-        cwd=tmp_path,
-        env={**os.environ, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=300,
+        tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     board = json.loads((run_dir / "leaderboard.json").read_text())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -12,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from helpers import run_cli
 
 from automl import train
 from automl.config import TrainerConfig
@@ -136,22 +136,15 @@ def test_spec_module_does_not_import_torch():
 
 def test_cli_study_end_to_end(tmp_path):
     run_dir = tmp_path / "run"
-    proc = subprocess.run(
+    proc = run_cli(
         [
-            sys.executable,
-            "-m",
-            "automl",
             "model=rnn",
             "sweep.n_trials=2",
             "trainer.max_epochs=2",
             "trainer.num_threads=1",
             f"hydra.run.dir={run_dir}",
         ],
-        cwd=tmp_path,
-        env={**os.environ, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=300,
+        tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     board = json.loads((run_dir / "leaderboard.json").read_text())

@@ -12,7 +12,7 @@ import time
 
 import optuna
 import pytest
-from helpers import TESTS, run_cli
+from helpers import run_cli, start_cli
 from optuna.trial import TrialState
 from postgres import free_port
 
@@ -22,18 +22,6 @@ from automl.tuning.storage import make_storage
 # Forest trials on breast cancer: about a second each and no Lightning start-up, so two
 # workers overlap for several trials.
 FOREST = ["model=forest", "space.n_estimators=400", "sweep.live=false"]
-
-
-def _start(args: list[str], cwd) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(TESTS), "COLUMNS": "200"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "automl", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _trial_dirs(run_dir) -> set[int]:
@@ -53,7 +41,9 @@ def test_two_workers_share_one_study_then_resume(shared_storage, tmp_path):
     name = f"shared-{os.getpid()}-{time.monotonic_ns()}"
     common = [*FOREST, f"sweep.storage={shared_storage}", f"sweep.study_name={name}"]
     runs = [tmp_path / "node-a", tmp_path / "node-b"]  # as on two machines: own run dirs
-    workers = [_start([*common, "sweep.n_trials=10", f"hydra.run.dir={r}"], tmp_path) for r in runs]
+    workers = [
+        start_cli([*common, "sweep.n_trials=10", f"hydra.run.dir={r}"], tmp_path) for r in runs
+    ]
     done_seen = []
     for proc in workers:
         stdout, stderr = proc.communicate(timeout=300)
@@ -89,7 +79,7 @@ def test_two_workers_share_one_study_then_resume(shared_storage, tmp_path):
 def _kill_inside_first_trial(common: list[str], name: str, db, cwd) -> optuna.Study:
     """Start a worker, SIGKILL it inside its first trial; return the study (trial RUNNING)."""
     # A forest this large trains for minutes: the worker is killed inside its first trial.
-    proc = _start([*common, "space.n_estimators=50000", "sweep.n_trials=5"], cwd)
+    proc = start_cli([*common, "space.n_estimators=50000", "sweep.n_trials=5"], cwd)
     deadline = time.monotonic() + 120
     running: list = []
     while not running and time.monotonic() < deadline:
@@ -195,7 +185,7 @@ def test_workers_sharing_a_run_dir_take_turns_writing_it(tmp_path):
     args = [*FOREST, "sweep.n_trials=2", f"sweep.study_name={name}", f"hydra.run.dir={run_dir}"]
     with open(run_dir / LOCK_FILE, "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # as another worker writing its results
-        proc = _start(args, tmp_path)
+        proc = start_cli(args, tmp_path)
         db = make_storage(None, run_dir)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -215,7 +205,7 @@ def test_workers_sharing_a_run_dir_take_turns_writing_it(tmp_path):
     assert json.loads((run_dir / "best" / "metrics.json").read_text())["test"]["test_acc"] > 0.8
 
     # Two workers in one run directory: both finish, and best/ holds the study's best trial.
-    both = [_start([*args, "sweep.n_trials=12"], tmp_path) for _ in range(2)]
+    both = [start_cli([*args, "sweep.n_trials=12"], tmp_path) for _ in range(2)]
     for proc in both:
         _, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 0, stderr

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
 import pytest
-from helpers import TESTS, entry_point, run_cli
+from helpers import entry_point, run_cli
 
 from automl.errors import PluginError
 from automl.registry import MODEL_GROUP, discover_models
@@ -53,22 +51,8 @@ def test_example_package_is_listed_and_sweeps_like_a_builtin(tmp_path):
 
 
 def test_autoload_off_from_the_command_line(tmp_path):
-    env = {
-        **os.environ,
-        "AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1",
-        "PYTHONPATH": str(TESTS),
-        "COLUMNS": "200",
-    }
-
     def cli(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "automl", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_cli(list(args), tmp_path, 120, env={"AUTOML_DISABLE_PLUGIN_AUTOLOAD": "1"})
 
     listing = cli("plugins")
     assert "not loaded" in listing.stdout and "cnn" in listing.stdout

@@ -10,13 +10,13 @@ import dataclasses
 import functools
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_cli
 
 from automl import train
 from automl.config import TrainerConfig
@@ -357,21 +357,7 @@ def test_study_minimizes_rmse_on_diabetes(tmp_path):
 
 def test_cli_xgboost_study_end_to_end(tmp_path):
     run_dir = tmp_path / "run"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "automl",
-            "model=xgboost",
-            "sweep.n_trials=3",
-            f"hydra.run.dir={run_dir}",
-        ],  # fmt: skip
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "120"},
-    )
+    proc = run_cli(["model=xgboost", "sweep.n_trials=3", f"hydra.run.dir={run_dir}"], REPO)
     assert proc.returncode == 0, proc.stderr[-3000:]
     board = json.loads((run_dir / "leaderboard.json").read_text())
     assert len(board["trials"]) == 3
