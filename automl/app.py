@@ -18,8 +18,8 @@ def run_once(plan: RunPlan, console: Console) -> dict[str, float]:
     """Train the model once with its (possibly overridden) config; print val and test metrics."""
     from automl import train
     from automl.data import load_dataset
+    from automl.finalize import describe_budget, refit_wanted
     from automl.leaderboard import format_params
-    from automl.serve import describe_budget, refit_wanted
 
     dataset = load_dataset(plan.data_plugin, plan.data_cfg)
     plan.plugin.check_data(dataset.spec)

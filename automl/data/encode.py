@@ -3,7 +3,7 @@
 The CSV data plugin decides the schema (which columns are numeric, which categorical) from the
 whole file; this module fits what depends on the data (medians, most frequent values, the
 category lists) on the training rows only, and re-applies that fitted step to any rows later:
-the validation and test splits, and raw rows given to ``automl.serve.Predictor.predict``.
+the validation and test splits, and raw rows given to ``automl.predictor.Predictor.predict``.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def _finish_running(study: optuna.Study, numbers: set[int]) -> None:
 
 def _refit_note(info: dict[str, Any] | None, number: int) -> str | None:
     """One line on what the exported model was trained on, or why the refit failed."""
-    from automl.serve import describe_budget
+    from automl.finalize import describe_budget
 
     if not info:
         return None
@@ -107,7 +107,7 @@ def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
     Returns:
         Counts, the best trial and its test metrics; ``interrupted`` after Ctrl-C.
     """
-    from automl.serve import export_best, refit_wanted
+    from automl.finalize import export_best, refit_wanted
 
     console = console or Console()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the leaderboard reports trials
