@@ -22,7 +22,12 @@ def _error(exc: BaseException) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (2 for a user mistake, 130 after Ctrl-C)."""
+    """Entry point; returns the exit code.
+
+    0: done. 1: the study failed its job (no trial completed, a failure streak, the storage
+    lost, the export not written). 2: a user mistake, nothing written. 128 + signal after
+    SIGINT (130) or SIGTERM (143).
+    """
     from automl.cli import (
         check_choices,
         print_help,
@@ -53,6 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = with_default_data(args, models)
     if "--help" in args or "-h" in args:
         return print_help(args, models, data)
+    try:
+        from automl.recipes import check_recipe_callbacks
+
+        check_recipe_callbacks(args)
+    except UserError as exc:
+        _error(exc)
+        return 2
     sys.argv = [sys.argv[0], *args]
     exit_code = 0
 

@@ -1,93 +1,112 @@
-"""The Hydra task: turn a composed config into a study (``sweep=optuna``) or one fit (``none``)."""
+"""The Hydra task: a composed config -> a run -> a study (``sweep=optuna``) or one fit (``none``).
+
+Every check (plugins, space, sweep settings, data, preflight, the study's identity) runs before
+anything is written; a refused invocation removes the run directory Hydra made for it when it
+is still empty.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from automl.plan import RunPlan, make_plan
+from automl.errors import Interrupted, UserError
+from automl.plan import make_plan
+from automl.run import Run, prepare
 
 __all__ = ["run", "run_once"]
 
 
-def run_once(plan: RunPlan, console: Console) -> dict[str, float]:
-    """Train the model once with its (possibly overridden) config; print val and test metrics."""
-    from automl import train
-    from automl.data import load_dataset
-    from automl.finalize import describe_budget, refit_wanted
+def run_once(run: Run, console: Console) -> int:
+    """Train the model once with its (possibly overridden) config; export it to ``single/``.
+
+    ``single/`` has the layout of a study's ``best/`` (``automl.predictor.load_best`` loads
+    it). Returns the exit code (128 + signal when stopped).
+    """
+    from automl.finalize import SINGLE_DIR, Selected, describe_budget, export
     from automl.leaderboard import format_params
+    from automl.rundir import record_invocation
+    from automl.signals import StopSignals
 
-    dataset = load_dataset(plan.data_plugin, plan.data_cfg)
-    plan.plugin.check_data(dataset.spec)
-    if plan.plugin.kind == "lightning":
-        from automl.train import check_trainer
-
-        check_trainer(plan.trainer)
-    workdir = plan.run_dir / "single"
-    workdir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(plan.model_node, workdir / "config.yaml")
+    plan = run.plan
+    record_invocation(plan.run_dir, plan.composed, plan.overrides)
     cfg = OmegaConf.to_object(plan.model_node)
-    result = train.fit(
-        plan.plugin,
-        cfg,
-        dataset,
-        plan.trainer,
-        workdir=workdir,
-        seed=plan.trainer.seed,
-    )
-    model, tested, refit_line = result.model, dataset, []
-    if refit_wanted(plan.sweep.refit, dataset) and dataset.merged is not None:
-        # Same rule as after a study: retrain on every non-test row for the length found.
-        tested = dataset.merged()
-        again = train.refit(
-            plan.plugin,
-            cfg,
-            tested,
-            plan.trainer,
-            result.budget,
-            workdir=workdir,
-            seed=plan.trainer.seed,
+    seed = int(plan.trainer.seed)
+    with StopSignals() as signals:
+        try:
+            with signals.trial(plan.sweep.trial_timeout):
+                result = run.fit(cfg, seed=seed)
+        except Interrupted as exc:
+            console.print(f"stopped: {exc}; nothing exported", highlight=False)
+            return exc.exit_code
+        selected = Selected(
+            number=None,
+            node=plan.model_node,
+            cfg=cfg,
+            budget=result.budget,
+            val_metrics=result.metrics,
+            seed=seed,
+            model=result.model,
         )
-        model = again.model
+        refit = run.refit_wanted() and run.dataset.merged is not None
+        exported = export(
+            run, selected, plan.run_dir / SINGLE_DIR, refit=refit, interruptible=signals.trial
+        )
+    refit_line = []
+    if exported.refit and "rows" in exported.refit:
         budget = describe_budget(result.budget)
-        refit_line = [f"refit:      retrained on {len(tested.train)} train+val rows ({budget})"]
-    test = train.evaluate(plan.plugin, model, tested, plan.trainer, "test")
-    if plan.plugin.export:  # e.g. the GAN's sample grid
-        from automl.plugin import resolve
-
-        resolve(plan.plugin.export)(model, str(workdir), dataset.spec)
-    metrics = {**result.metrics, **test}
-    (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    for line in (
-        f"model={plan.model_name} data={plan.data_name} epochs={result.epochs} "
+        refit_line = [
+            f"refit:      retrained on {exported.refit['rows']} train+val rows ({budget})"
+        ]
+    elif exported.refit:
+        refit_line = [
+            f"refit:      failed ({exported.refit['failed']}); exported the fit's own model"
+        ]
+    lines = [
+        f"model={plan.model_name} data={plan.data_name} {run.steps_label}={result.epochs} "
         f"time={result.wall_time:.1f}s",
         f"validation: {format_params(result.metrics)}",
         *refit_line,
-        f"test:       {format_params(test)}",
-        f"results:    {workdir}",
-    ):
+        f"test:       {format_params(exported.test)}",
+        f"results:    {exported.directory or plan.run_dir}",
+    ]
+    if exported.failed:
+        lines.append(f"automl: {SINGLE_DIR}/ not written: {exported.failed}")
+    for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
-    return metrics
+    if signals.received is not None:
+        return 128 + signals.received
+    return 1 if exported.failed else 0
 
 
 def run(cfg: DictConfig, models: Any, data: Any, console: Console | None = None) -> int:
-    """Run the composed config; return the process exit code (130 after Ctrl-C)."""
+    """Run the composed config; return the process exit code.
+
+    Raises:
+        UserError: A mistake found before anything was written (the run directory Hydra
+            created for this invocation is removed again if it is empty).
+    """
     from hydra.core.hydra_config import HydraConfig
+
+    from automl.rundir import remove_if_new
 
     hc = HydraConfig.get()
     choices = hc.runtime.choices
-    plan = make_plan(
-        cfg, choices["model"], choices["data"], models, data, Path(hc.runtime.output_dir)
-    )
-    console = console or Console()
-    if plan.sweep.engine == "none":
-        run_once(plan, console)
-        return 0
-    from automl.tuning import run_study
+    run_dir = Path(hc.runtime.output_dir)
+    try:
+        plan = make_plan(
+            cfg, choices["model"], choices["data"], models, data, run_dir, list(hc.overrides.task)
+        )
+        prepared = prepare(plan)
+        console = console or Console()
+        if plan.sweep.engine == "none":
+            return run_once(prepared, console)
+        from automl.tuning import run_study
 
-    outcome = run_study(plan, console)
-    return 130 if outcome.interrupted else 0
+        return run_study(prepared, console).exit_code
+    except UserError:
+        remove_if_new(run_dir, Path.cwd())
+        raise

@@ -50,7 +50,8 @@ class SweepConfig:
         grace_period: Seconds without a heartbeat after which a RUNNING trial counts as lost
             (its worker was killed or its node went away) and is failed, with that reason, by
             the next worker or rerun of the study.
-        study_name: Study name; default ``<model>-<data>``, which also names the run directory.
+        study_name: Study name; default ``<model>-<data>`` (plus ``-<file stem>`` for data read
+            from a file), which also names the run directory.
         direction: ``auto`` takes it from the plugin's metric; or ``maximize``/``minimize``.
         refit: After the search, retrain the best configuration on every non-test row
             (training plus validation, or all folds) for the length the selection found
@@ -59,6 +60,15 @@ class SweepConfig:
             trial's own model saw only one fold's training rows.
         live: Draw the live leaderboard when stdout is a terminal.
         top_k: Rows shown in the live table.
+        resume: ``auto`` resumes a study only if it is the same study (same data, settings,
+            model config and space; a searched range may move); ``force`` continues a study
+            whose identity changed.
+        max_retries: How often a trial lost to its worker, a signal or the storage is re-run
+            with the same parameters before its failure counts.
+        trial_timeout: Seconds a trial may train; it then fails with ``timeout after N s``
+            (and counts). ``None``: no limit.
+        max_consecutive_failures: Stop the study after this many trials in a row failed by
+            themselves (the message names the most common reason); 0 never stops.
     """
 
     engine: str = "optuna"
@@ -71,11 +81,18 @@ class SweepConfig:
     storage: str | None = None
     heartbeat_interval: int = 30
     grace_period: int = 120
-    study_name: str = "${hydra:runtime.choices.model}-${hydra:runtime.choices.data}"
+    study_name: str = (
+        "${automl_study:${hydra:runtime.choices.model},${hydra:runtime.choices.data},"
+        "${oc.select:data.path,''}}"
+    )
     direction: str = "auto"
     refit: bool | None = None
     live: bool = True
     top_k: int = 15
+    resume: str = "auto"
+    max_retries: int = 2
+    trial_timeout: float | None = None
+    max_consecutive_failures: int = 10
 
 
 @dataclass
@@ -111,7 +128,12 @@ def register_configs(models: Registry[Any], data: Registry[Any]) -> None:
         data: Discovered data plugins; each becomes ``data/<name>``.
     """
     from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
 
+    from automl.identity import default_study_name
+
+    if not OmegaConf.has_resolver("automl_study"):
+        OmegaConf.register_new_resolver("automl_study", default_study_name)
     cs = ConfigStore.instance()
     cs.store(group="sweep", name="base_sweep", node=SweepConfig)
     cs.store(group="trainer", name="base_trainer", node=TrainerConfig)

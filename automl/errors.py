@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-__all__ = ["UserError", "PluginError", "SpaceError", "DataError", "TrialPruned", "reason"]
+__all__ = [
+    "UserError",
+    "PluginError",
+    "SpaceError",
+    "DataError",
+    "StudyError",
+    "TrialPruned",
+    "TrialTimeout",
+    "Interrupted",
+    "reason",
+    "signal_reason",
+]
 
 
 class UserError(Exception):
@@ -21,6 +32,10 @@ class DataError(UserError):
     """A data set cannot be loaded or split as configured."""
 
 
+class StudyError(UserError):
+    """The study cannot be opened or continued as asked (a changed study, a damaged storage)."""
+
+
 class TrialPruned(Exception):
     """Raised by training code when the reporter asked it to stop early.
 
@@ -32,6 +47,45 @@ class TrialPruned(Exception):
         super().__init__(f"pruned at step {epoch} (value {value:.6g})")
         self.epoch = epoch
         self.value = value
+
+
+class TrialTimeout(Exception):
+    """A trial ran past ``sweep.trial_timeout``: it fails, and counts toward the total."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"timeout after {seconds:g} s")
+        self.seconds = seconds
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT reached the process: stop the trial, keep the study consistent.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``) so that ``except Exception`` in model code
+    does not swallow it; not a ``KeyboardInterrupt``, which Lightning turns into
+    ``SystemExit(1)`` and so loses which signal it was.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal_reason(signum))
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's code for death by this signal: 128 + signal number (130, 143)."""
+        return 128 + self.signum
+
+
+def signal_reason(signum: int) -> str:
+    """``terminated (SIGTERM)`` / ``interrupted (Ctrl-C)``: the reason a stopped trial stores."""
+    import signal
+
+    if signum == signal.SIGINT:
+        return "interrupted (Ctrl-C)"
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    return f"terminated ({name})"
 
 
 def reason(exc: BaseException) -> str:

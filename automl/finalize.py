@@ -1,39 +1,55 @@
-"""Finalizing a study: test the selected trial (after an optional refit) and export ``best/``."""
+"""Finalizing a search: test the selected configuration (refit first if asked) and export it.
+
+One path for a study's best trial (``best/``) and for ``sweep=none`` (``single/``): both
+directories have the same layout and load with ``automl.predictor.load_best``. The selected
+trial is rebuilt from its own files in the run directory (``trials/NNNN/config.yaml`` and its
+model file), never from today's composed config and never from a path read out of the study
+storage. The export is written into a temporary sibling and swapped into place whole, so a
+failure half-way (a full disk) leaves the previous export intact.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
-from automl import train
-from automl.data import Dataset
-from automl.errors import reason
-from automl.plan import RunPlan, trial_config
+from automl.atomic import replace_dir
+from automl.errors import Interrupted, reason
+from automl.records import finite_or_none, record_of
+from automl.run import Run
 
 __all__ = [
-    "export_best",
+    "Selected",
     "Exported",
-    "refit_wanted",
+    "select_trial",
+    "export",
     "describe_budget",
+    "trial_dir",
+    "load_config_file",
     "BEST_DIR",
     "REFIT_DIR",
+    "SINGLE_DIR",
 ]
 
 BEST_DIR = "best"
-
-
 REFIT_DIR = "refit"
+SINGLE_DIR = "single"
 
 
-def refit_wanted(refit: bool | None, dataset: Dataset) -> bool:
-    """``sweep.refit``, where ``None`` means: refit exactly when the data has k folds."""
-    return bool(refit) if refit is not None else bool(dataset.folds)
+def trial_dir(run_dir: str | Path, number: int) -> Path:
+    """``<run dir>/trials/<number, 4 digits>``: where trial ``number`` keeps its files."""
+    return Path(run_dir) / "trials" / f"{number:04d}"
 
 
 def describe_budget(budget: dict[str, Any]) -> str:
@@ -41,118 +57,233 @@ def describe_budget(budget: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in budget.items()) or "as configured"
 
 
+def _interpolations(node: Any, path: str = "") -> list[str]:
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _interpolations(v, f"{path}{k}.")]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _interpolations(v, f"{path}{i}.")]
+    return [path.rstrip(".")] if isinstance(node, str) and "${" in node else []
+
+
+def load_config_file(path: Path, config_class: type) -> tuple[DictConfig, Any]:
+    """Read a saved model config into the plugin's typed config, resolving nothing.
+
+    Raises:
+        ValueError: The file holds an interpolation (``${...}``: it could read the environment
+            or other files) or values the plugin's config rejects.
+    """
+    loaded = OmegaConf.load(path)
+    found = _interpolations(OmegaConf.to_container(loaded, resolve=False))
+    if found:
+        raise ValueError(
+            f"{path} sets {', '.join(found)} by interpolation (${{...}}); saved configs hold "
+            "plain values only"
+        )
+    node = OmegaConf.merge(OmegaConf.structured(config_class), loaded)
+    return node, OmegaConf.to_object(node)
+
+
 @dataclass
-class Exported:
-    """What ``export_best`` tested and wrote.
+class Selected:
+    """The configuration to export, and where its trained model is.
 
     Attributes:
-        test: Test metrics keyed ``test_<name>``; empty if the trial's model file is gone.
-        refit: ``{"rows", "budget", "train_s"}`` of a refit, ``{"failed", "budget"}`` when it
-            raised, ``None`` when none was asked for.
+        number: The trial's number; ``None`` for ``sweep=none``.
+        node: Its model config (``DictConfig``).
+        cfg: The same as the plugin's config object.
+        budget: What a refit repeats (the trial's record).
+        val_metrics: Its validation metrics.
+        seed: Its training seed (a refit uses it too).
+        model_dir: The trial's directory (its model is loaded from there), or ``None``.
+        model: The trained model already in memory (``sweep=none``), or ``None``.
     """
 
-    test: dict[str, float]
+    number: int | None
+    node: DictConfig
+    cfg: Any
+    budget: dict[str, Any]
+    val_metrics: dict[str, float]
+    seed: int
+    model_dir: Path | None = None
+    model: Any = None
+
+
+@dataclass
+class Exported:
+    """What ``export`` tested and wrote.
+
+    Attributes:
+        test: Test metrics keyed ``test_<name>``; empty when nothing was exported.
+        refit: ``{"rows", "budget", "train_s"}`` of a refit, ``{"failed", "budget"}`` when it
+            raised, ``None`` when none was asked for.
+        directory: The export directory, or ``None``.
+        failed: Why nothing was exported (the model would not load, the disk is full).
+    """
+
+    test: dict[str, float] = field(default_factory=dict)
     refit: dict[str, Any] | None = None
+    directory: Path | None = None
+    failed: str | None = None
 
 
-def export_best(
-    plan: RunPlan,
-    dataset: Dataset,
-    trial: Any,
-    metric: str,
-    direction: str,
+def select_trial(run: Run, trial: Any) -> Selected | str:
+    """The selected study trial, rebuilt from its own files; or why it cannot be.
+
+    Args:
+        run: The run.
+        trial: A completed Optuna trial (frozen).
+    """
+    record = record_of(trial)
+    directory = trial_dir(run.run_dir, trial.number)
+    config_file = directory / "config.yaml"
+    if not config_file.exists():
+        where = f" (worker {record.worker})" if record.worker else ""
+        return (
+            f"trial #{trial.number} ran in another run directory{where}: its files are there; "
+            "export from there, or give the workers one shared hydra.run.dir"
+        )
+    try:
+        node, cfg = load_config_file(config_file, run.plan.plugin.config)
+    except Exception as exc:
+        return f"trial #{trial.number}'s config cannot be read ({reason(exc)})"
+    return Selected(
+        number=trial.number,
+        node=node,
+        cfg=cfg,
+        budget=dict(record.budget),
+        val_metrics=dict(record.metrics),
+        seed=run.trial_seed(trial.number),
+        model_dir=directory,
+    )
+
+
+def export(
+    run: Run,
+    selected: Selected,
+    target: Path,
+    *,
     refit: bool = False,
+    interruptible: Callable[[], AbstractContextManager[Any]] | None = None,
 ) -> Exported:
-    """Evaluate the best trial on the test split and write ``<run dir>/best/``.
+    """Test the selected configuration's model and write it to ``target`` (whole or not at all).
 
     The test split is touched here only, after selection, for this one model.
 
     Args:
-        plan: The run plan.
-        dataset: The study's data.
-        trial: The selected (best) trial.
-        metric: The study metric's name.
-        direction: ``maximize`` or ``minimize``.
-        refit: Retrain the trial's config on every non-test row (``Dataset.merged``) for the
-            trial's budget and export that model; otherwise export the trial's own model.
-            A refit that raises is recorded (``refit.failed`` in ``metrics.json``, the
-            traceback in ``<run dir>/refit/error.txt``) and the trial's model is exported.
-
-    Returns:
-        The test metrics and what the refit did.
+        run: The run.
+        selected: What to export.
+        target: ``<run dir>/best`` or ``<run dir>/single``.
+        refit: Retrain the configuration on every non-test row (``Dataset.merged``) for its
+            budget and export that model; a refit that raises is recorded (``refit.failed``
+            in ``metrics.json``, the traceback in ``<run dir>/refit/error.txt``) and the
+            trial's own model is exported instead.
+        interruptible: Wraps the refit so that a stop signal ends it (the trial's own model
+            is then exported).
     """
-    node = trial_config(plan.model_node, dict(trial.params))
-    cfg = OmegaConf.to_object(node)
-    refit_info: dict[str, Any] | None = None
-    model: Any = None
-    model_file: str | None = None
+    plugin, dataset = run.plan.plugin, run.dataset
+    model, refit_info = selected.model, None
     if refit and dataset.merged is not None:
-        budget = dict(trial.user_attrs.get("budget") or {})
-        refit_dir = plan.run_dir / REFIT_DIR
         try:
             merged = dataset.merged()
-            result = train.refit(
-                plan.plugin,
-                cfg,
-                merged,
-                plan.trainer,
-                budget,
-                workdir=refit_dir,
-                seed=plan.trainer.seed + trial.number,
-            )
+            with (interruptible or nullcontext)():
+                result = run.refit(selected.cfg, merged, selected.budget, seed=selected.seed)
+        except Interrupted as exc:
+            refit_info = {"failed": str(exc), "budget": selected.budget}
         except Exception as exc:
             # The study's result must not be lost to a failing refit: keep the trial's model.
-            refit_dir.mkdir(parents=True, exist_ok=True)
-            (refit_dir / "error.txt").write_text(traceback.format_exc())
-            refit_info = {"failed": reason(exc), "budget": budget}
+            (run.run_dir / REFIT_DIR).mkdir(parents=True, exist_ok=True)
+            (run.run_dir / REFIT_DIR / "error.txt").write_text(traceback.format_exc())
+            refit_info = {"failed": reason(exc), "budget": selected.budget}
         else:
-            dataset, model, model_file = merged, result.model, result.artifact
-            refit_info = {"rows": len(merged.train), "budget": budget, "train_s": result.wall_time}
-    if model is None:
-        source = Path(trial.user_attrs.get("dir", ""))
-        model_file = trial.user_attrs.get("model_file")
-        if not model_file or not Path(model_file).exists():
-            return Exported({}, refit_info)
-        model = train.load_model(plan.plugin, source, cfg, dataset.spec)
-    assert model_file is not None
-    test = train.evaluate(plan.plugin, model, dataset, plan.trainer, "test")
-    best = plan.run_dir / BEST_DIR
-    if best.exists():
-        shutil.rmtree(best)
-    best.mkdir(parents=True)
-    shutil.copy2(model_file, best / Path(model_file).name)
-    OmegaConf.save(
-        OmegaConf.create(
-            {
-                "model_name": plan.model_name,
-                "data_name": plan.data_name,
-                "trial": trial.number,
-                "metric": metric,
-                "direction": direction,
-                "model_file": Path(model_file).name,
-                "refit": refit_info,
-                "spec": {
-                    "name": dataset.spec.name,
-                    "task": dataset.spec.task,
-                    "input_shape": list(dataset.spec.input_shape),
-                    "n_classes": dataset.spec.n_classes,
-                    "n_targets": dataset.spec.n_targets,
-                    # str(): data plugins may hand numpy strings, which OmegaConf cannot store.
-                    "feature_names": [str(n) for n in dataset.spec.feature_names or []] or None,
-                },
-                "model": node,
-                "data": OmegaConf.structured(plan.data_cfg),
+            dataset, model = merged, result.model
+            refit_info = {
+                "rows": len(merged.train),
+                "budget": selected.budget,
+                "train_s": round(result.wall_time, 3),
             }
-        ),
-        best / "config.yaml",
-    )
-    (best / "preprocessing.json").write_text(json.dumps(dataset.preprocessing, indent=2))
-    metrics = {"validation": trial.user_attrs.get("metrics", {}), "test": test}
+    if model is None:
+        assert selected.model_dir is not None
+        try:
+            model = run.backend.load(plugin, str(selected.model_dir), selected.cfg, dataset.spec)
+        except Exception as exc:
+            return Exported(refit=refit_info, failed=f"its model cannot be loaded ({reason(exc)})")
+    test = run.backend.evaluate(plugin, model, dataset, "test")
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        _write(run, selected, model, dataset, test, refit_info, partial)
+        replace_dir(partial, target)
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        return Exported(
+            test,
+            refit_info,
+            failed=f"writing {target.name}/ failed ({reason(exc)}); the previous "
+            f"{target.name}/ is unchanged",
+        )
+    return Exported(test, refit_info, target)
+
+
+def _write(
+    run: Run,
+    selected: Selected,
+    model: Any,
+    dataset: Any,
+    test: dict[str, float],
+    refit_info: dict[str, Any] | None,
+    directory: Path,
+) -> None:
+    from automl import __version__
+    from automl.plugin import resolve
+
+    plan, plugin = run.plan, run.plan.plugin
+    directory.mkdir(parents=True)
+    model_file = Path(run.backend.save(plugin, model, str(directory))).name
+    spec = dataset.spec
+    config = {
+        "model_name": plan.model_name,
+        "data_name": plan.data_name,
+        "study": plan.study_name,
+        "trial": selected.number,
+        "metric": run.goal.metric,
+        "direction": run.goal.direction,
+        "model_file": model_file,
+        "refit": refit_info,
+        "spec": {
+            "name": spec.name,
+            "task": spec.task,
+            "input_shape": list(spec.input_shape),
+            "n_classes": spec.n_classes,
+            "n_targets": spec.n_targets,
+            # str(): data plugins may hand numpy strings, which OmegaConf cannot store.
+            "feature_names": [str(n) for n in spec.feature_names or []] or None,
+        },
+        "model": selected.node,
+        "data": OmegaConf.structured(plan.data_cfg),
+        "fingerprint": run.fingerprint,
+        "versions": {"automl": __version__, "plugin": plan.package},
+    }
+    OmegaConf.save(OmegaConf.create(config), directory / "config.yaml")
+    (directory / "preprocessing.json").write_text(json.dumps(dataset.preprocessing, indent=2))
+    metrics: dict[str, Any] = {"validation": _clean(selected.val_metrics), "test": _clean(test)}
     if refit_info is not None:
         metrics["refit"] = refit_info
-    (best / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    if plan.plugin.export:
-        from automl.plugin import resolve
+    (directory / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
+    if spec.task in ("classification", "regression") and len(dataset.test):
+        pred = run.backend.predict(model, dataset.test.x, spec.task)
+        (directory / "test_predictions.csv").write_text(_predictions_csv(dataset.test.y, pred))
+    if plugin.export:  # e.g. the GAN's sample grid
+        resolve(plugin.export)(model, str(directory), spec)
 
-        resolve(plan.plugin.export)(model, str(best), dataset.spec)
-    return Exported(test, refit_info)
+
+def _clean(metrics: dict[str, Any]) -> dict[str, float | None]:
+    return {k: finite_or_none(v) for k, v in metrics.items()}
+
+
+def _predictions_csv(y_true: np.ndarray, y_pred: np.ndarray) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["y_true", "y_pred"])
+    for a, b in zip(np.asarray(y_true).tolist(), np.asarray(y_pred).tolist(), strict=True):
+        writer.writerow([a, b])
+    return out.getvalue()

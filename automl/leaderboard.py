@@ -20,6 +20,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from automl.records import counts_toward_total, record_of
+
 __all__ = [
     "Row",
     "Leaderboard",
@@ -46,6 +48,7 @@ class Row:
     note: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     rank: int | None = None
+    counted: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -69,29 +72,34 @@ def _state_name(trial: Any) -> str:
 
 def row_from_trial(trial: Any) -> Row:
     """Build a ``Row`` from a finished (or running) Optuna trial."""
-    attrs = dict(getattr(trial, "user_attrs", {}) or {})
+    record = record_of(trial)
     state = _state_name(trial)
-    duration = attrs.get("duration_s")
+    duration = record.duration_s
     if duration is None and getattr(trial, "duration", None) is not None:
         duration = trial.duration.total_seconds()
     value = trial.value if state == "COMPLETE" else None
-    note = attrs.get("error", "")
+    note = record.error or record.note or ""
+    if state == "FAIL" and record.retried_failure and not record.counts:
+        note += " (re-run with the same parameters)"
+    if record.retry_of is not None:
+        note = f"re-run of #{record.retry_of}" + (f"; {note}" if note else "")
     if state == "PRUNED":
         steps = sorted(getattr(trial, "intermediate_values", {}) or {})
         if steps:
             value = trial.intermediate_values[steps[-1]]
-            note = f"pruned after {attrs.get('unit', 'epoch')} {steps[-1] + 1}"
+            note = f"pruned after {record.unit or 'epoch'} {steps[-1] + 1}"
         else:
             note = "pruned"
     return Row(
         number=trial.number,
         state=state,
         value=value,
-        epochs=attrs.get("epochs"),
+        epochs=record.epochs,
         params=dict(trial.params),
         duration=duration,
         note=note,
-        metrics=dict(attrs.get("metrics", {})),
+        metrics=dict(record.metrics),
+        counted=counts_toward_total(state, record) if state == "FAIL" else True,
     )
 
 
@@ -243,9 +251,10 @@ class Leaderboard:
         return out
 
     def finished(self) -> int:
-        """Complete, pruned and failed trials: what ``sweep.n_trials`` counts."""
-        counts = self.counts()
-        return counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"]
+        """Finished trials that count toward ``sweep.n_trials`` (not the re-run ones)."""
+        return sum(
+            row.counted for row in self.rows.values() if row.state in ("COMPLETE", "PRUNED", "FAIL")
+        )
 
     def best(self) -> Row | None:
         """The best completed row so far."""
@@ -354,6 +363,7 @@ class Leaderboard:
         best_number: int | None,
         interrupted: bool = False,
         refit: str | None = None,
+        status: str | None = None,
     ) -> Any:
         """The end-of-study summary (a rich renderable; printed plain without a terminal).
 
@@ -363,14 +373,16 @@ class Leaderboard:
             test_metrics: Test metrics of the exported model.
             results_dir: The run directory.
             best_number: The best trial's number (``None`` when none completed).
-            interrupted: The study was stopped by Ctrl-C.
+            interrupted: The study was stopped by a signal.
             refit: How the exported model was retrained, when it was.
+            status: How the invocation ended, in words (``terminated (SIGTERM)``);
+                ``finished`` or ``interrupted`` when omitted.
         """
         counts = self.counts()
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold")
         grid.add_column()
-        status = "interrupted" if interrupted else "finished"
+        status = status or ("interrupted" if interrupted else "finished")
         grid.add_row("study", f"{self.header.get('study')} ({status})")
         running = counts.get("RUNNING", 0)  # other workers' trials, or a lost one not yet failed
         grid.add_row(

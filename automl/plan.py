@@ -6,7 +6,7 @@ Everything a user can get wrong is checked here, before any study or file is cre
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from automl.config import SweepConfig, TrainerConfig
 from automl.errors import UserError
+from automl.identity import check_study_name
 from automl.plugin import DataPlugin, ModelPlugin
 from automl.registry import Registry
 from automl.space import Fixed, Param, parse_space, validate_space
@@ -39,6 +40,7 @@ class RunPlan:
         run_dir: Results directory.
         study_name: Study name.
         composed: The whole composed config, as saved.
+        overrides: The command line's overrides (recorded in the run's history).
     """
 
     model_name: str
@@ -54,6 +56,7 @@ class RunPlan:
     run_dir: Path
     study_name: str
     composed: DictConfig
+    overrides: list[str] = field(default_factory=list)
 
 
 def trial_config(model_node: DictConfig, params: dict[str, Any]) -> DictConfig:
@@ -71,6 +74,7 @@ def make_plan(
     models: Registry[ModelPlugin],
     data: Registry[DataPlugin],
     run_dir: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
 ) -> RunPlan:
     """Resolve and validate a composed config.
 
@@ -104,6 +108,8 @@ def make_plan(
         )
     if trainer.max_epochs < 1:
         raise UserError(f"trainer.max_epochs={trainer.max_epochs} must be >= 1")
+    _check_fault_settings(sweep)
+    check_study_name(str(sweep.study_name))
 
     space_node = OmegaConf.to_container(cfg.get("space") or {}, resolve=True)
     space = parse_space(space_node)
@@ -126,4 +132,22 @@ def make_plan(
         run_dir=Path(run_dir),
         study_name=str(sweep.study_name),
         composed=cfg,
+        overrides=list(overrides),
     )
+
+
+def _check_fault_settings(sweep: SweepConfig) -> None:
+    if sweep.resume not in ("auto", "force"):
+        raise UserError(f"sweep.resume={sweep.resume!r} is not one of auto, force")
+    if sweep.max_retries < 0:
+        raise UserError(f"sweep.max_retries={sweep.max_retries} must be >= 0 (0: never re-run)")
+    if sweep.trial_timeout is not None and sweep.trial_timeout <= 0:
+        raise UserError(
+            f"sweep.trial_timeout={sweep.trial_timeout} must be a number of seconds > 0, or "
+            "null for no limit"
+        )
+    if sweep.max_consecutive_failures < 0:
+        raise UserError(
+            f"sweep.max_consecutive_failures={sweep.max_consecutive_failures} must be >= 0 "
+            "(0: never stop on failures)"
+        )

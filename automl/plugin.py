@@ -8,6 +8,7 @@ import path (``build``/``load``) and imported only when a model is built or data
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
@@ -27,6 +28,8 @@ __all__ = [
     "ModelPlugin",
     "DataPlugin",
     "Estimator",
+    "BaseEstimator",
+    "Report",
     "resolve",
 ]
 
@@ -93,6 +96,67 @@ class Estimator(Protocol):
 
     def save(self, path: str) -> str:
         """Write the model under directory ``path``; return the file written."""
+
+
+Report = Callable[[int, float], bool]
+"""``report(step, value)``: what training calls with the objective metric as it goes."""
+
+
+class BaseEstimator(abc.ABC):
+    """Base class of ``estimator``-kind models (plugin contract 1.1).
+
+    A builder returns an instance; the core then drives it:
+
+    1. sets ``seed`` (the trial's training seed: ``trainer.seed`` + trial number) — use it for
+       every random choice so the same seed gives the same model;
+    2. calls ``fit(train, val, report)`` with numpy ``(x, y)`` pairs (``x`` preprocessed, one
+       row per sample, in the data's per-sample shape; ``y`` int64 class ids or float32
+       targets). ``report(step, value)`` takes the objective metric on ``val`` at 0-based
+       step ``step`` (a boosting round, a forest stage, an epoch: whatever "more training"
+       means for the model; pruners count warm-up in these steps). When the study wants the
+       trial stopped, ``report`` raises ``automl.errors.TrialPruned``: let it propagate (do
+       not catch ``Exception`` around it). For a refit after the study, ``val`` and
+       ``report`` are ``None``: train without early stopping;
+    3. reads ``fitted_budget()`` (config overrides that repeat the training length a refit
+       should use), ``evaluate`` for validation and test metrics, and ``save``/the plugin's
+       ``load`` to keep the model.
+    """
+
+    seed: int = 0
+
+    @abc.abstractmethod
+    def fit(
+        self, train: tuple[Any, Any], val: tuple[Any, Any] | None, report: Report | None
+    ) -> None:
+        """Train on ``train``; report the objective metric on ``val`` as training goes."""
+
+    @abc.abstractmethod
+    def predict(self, x: Any) -> Any:
+        """Class ids (classification) or values (regression), one per row of ``x``."""
+
+    @abc.abstractmethod
+    def save(self, directory: str) -> str:
+        """Write the model into ``directory`` without pickle; return the file's path."""
+
+    def predict_proba(self, x: Any) -> Any:
+        """Class probabilities, ``(n, n_classes)``; models that have none need not define it."""
+        raise NotImplementedError(f"{type(self).__name__} gives no class probabilities")
+
+    def fitted_budget(self) -> dict[str, Any]:
+        """Config overrides that make a refit train as long as this fit did (default: none)."""
+        return {}
+
+    def evaluate(self, x: Any, y: Any, task: str) -> dict[str, float]:
+        """Metrics on ``(x, y)`` without a split prefix (``acc``, ``f1``, ``rmse``, ...).
+
+        The default computes the task's standard metrics from ``predict``; a plugin with a
+        custom ``metric`` returns it here too.
+        """
+        import numpy as np
+
+        from automl.metrics import task_metrics
+
+        return task_metrics(task, np.asarray(y), np.asarray(self.predict(x)))
 
 
 def resolve(path: str) -> Any:

@@ -23,7 +23,7 @@ from sklearn.ensemble import (
 
 from automl.errors import TrialPruned, UserError
 from automl.metrics import task_metrics
-from automl.plugin import DataSpec
+from automl.plugin import BaseEstimator, DataSpec
 
 __all__ = ["ForestEstimator", "build", "load", "stage_sizes", "MODEL_FILE"]
 
@@ -50,8 +50,10 @@ def _flat(x: Any) -> np.ndarray:
     return x.reshape(len(x), -1) if x.ndim != 2 else x
 
 
-class ForestEstimator:
-    """An ``automl.plugin.Estimator`` around scikit-learn's random forest / extra-trees.
+class ForestEstimator(BaseEstimator):
+    """An ``automl.plugin.BaseEstimator`` around scikit-learn's random forest / extra-trees.
+
+    Bootstrap samples and feature draws are seeded with ``cfg.seed`` + the trial's seed.
 
     Args:
         cfg: The model config.
@@ -73,7 +75,7 @@ class ForestEstimator:
             "min_samples_leaf": cfg.min_samples_leaf,
             "max_features": cfg.max_features,
             "n_jobs": cfg.n_jobs,
-            "random_state": cfg.seed,
+            "random_state": (cfg.seed + self.seed) % 2**31,
             # Grow the same forest in stages; sklearn advances the seed stream so the staged
             # forest equals one fitted in a single call.
             "warm_start": True,

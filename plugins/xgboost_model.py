@@ -14,7 +14,7 @@ import xgboost as xgb
 from automl_plugins.xgboost import XGBoostConfig
 
 from automl.errors import TrialPruned, UserError
-from automl.plugin import DataSpec
+from automl.plugin import BaseEstimator, DataSpec
 
 __all__ = ["XGBoostEstimator", "build", "load", "resolve_device", "MODEL_FILE"]
 
@@ -103,8 +103,10 @@ class _Reporter(xgb.callback.TrainingCallback):
         return False
 
 
-class XGBoostEstimator:
-    """An ``automl.plugin.Estimator`` around ``XGBClassifier``/``XGBRegressor``.
+class XGBoostEstimator(BaseEstimator):
+    """An ``automl.plugin.BaseEstimator`` around ``XGBClassifier``/``XGBRegressor``.
+
+    Row and column sampling are seeded with ``cfg.seed`` + the trial's seed (``self.seed``).
 
     Args:
         cfg: The model config.
@@ -132,7 +134,7 @@ class XGBoostEstimator:
             "gamma": cfg.gamma,
             "tree_method": "hist",
             "device": resolve_device(cfg.device),
-            "random_state": cfg.seed,
+            "random_state": (cfg.seed + self.seed) % 2**31,
             "n_jobs": threads(cfg.n_jobs, x_train),
         }
 

@@ -130,7 +130,7 @@ def test_mlp_on_tabular_and_single_run(tmp_path):
     assert once.returncode == 0, once.stderr
     assert "test:" in once.stdout and "test_acc=" in once.stdout
     metrics = json.loads((tmp_path / "o" / "single" / "metrics.json").read_text())
-    assert 0.0 < metrics["test_acc"] <= 1.0
+    assert 0.0 < metrics["test"]["test_acc"] <= 1.0
     assert not (tmp_path / "o" / "study.db").exists()
 
 
@@ -156,18 +156,23 @@ def test_ctrl_c_leaves_storage_consistent_and_the_study_resumes(tmp_path):
     assert proc.returncode == 130, stderr
     assert "interrupted" in stdout
     trials = _trials(run_dir, "cnn-digits")
-    assert trials and all(t.state.is_finished() for t in trials)
-    assert trials[-1].state.name == "FAIL"
-    assert trials[-1].user_attrs["error"] == "interrupted by user (Ctrl-C)"
+    *done, stopped, retry = trials
+    assert all(t.state.is_finished() for t in [*done, stopped])
+    assert stopped.state.name == "FAIL"
+    assert stopped.user_attrs["error"] == "interrupted (Ctrl-C)"
+    assert retry.state.name == "WAITING" and retry.user_attrs["retry_of"] == stopped.number
 
     resumed = run_cli(
         [
             "model=cnn",
             "trainer.max_epochs=1",
+            "sweep.resume=force",  # trainer.max_epochs is part of the study's identity
             f"hydra.run.dir={run_dir}",
-            f"sweep.n_trials={len(trials) + 1}",
+            f"sweep.n_trials={len(done) + 1}",
         ],
         tmp_path,
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert len(_trials(run_dir, "cnn-digits")) == len(trials) + 1
+    after = _trials(run_dir, "cnn-digits")
+    assert len(after) == len(trials)  # the retry ran; no new trial was needed
+    assert after[-1].state.name == "COMPLETE" and after[-1].params == stopped.params

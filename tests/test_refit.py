@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 from automl import train
 from automl.config import TrainerConfig
 from automl.data import load_dataset
+from automl.protocol import mean_budget
 from automl.registry import discover_data, discover_models
 
 
@@ -131,7 +132,12 @@ def test_single_run_refits_too_when_asked(tmp_path):
     line = next(x for x in out.stdout.splitlines() if x.startswith("refit:"))
     assert "455 train+val rows" in line and "early_stopping_rounds=0" in line
     metrics = json.loads((tmp_path / "r" / "single" / "metrics.json").read_text())
-    assert metrics["test_acc"] > 0.9
+    assert metrics["test"]["test_acc"] > 0.9 and metrics["refit"]["rows"] == 455
+    # sweep=none's output loads like a study's best/.
+    from automl.predictor import load_best
+
+    predictor = load_best(tmp_path / "r" / "single")
+    assert predictor.predict(np.zeros((2, 30), np.float32)).shape == (2,)
 
 
 def test_fold_budgets_average_counts_and_keep_switches_that_are_off():
@@ -140,9 +146,9 @@ def test_fold_budgets_average_counts_and_keep_switches_that_are_off():
         {"n_estimators": 13, "early_stopping_rounds": 0, "mode": "b"},
         {"n_estimators": 14, "early_stopping_rounds": 0, "mode": "c"},
     ]
-    assert train._mean_budget(folds) == {
+    assert mean_budget(folds) == {
         "n_estimators": 12,
         "early_stopping_rounds": 0,  # XGBoost's refit budget turns early stopping off
         "mode": "a",
     }
-    assert train._mean_budget([{"epochs": 1}, {"epochs": 1}, {"epochs": 2}]) == {"epochs": 1}
+    assert mean_budget([{"epochs": 1}, {"epochs": 1}, {"epochs": 2}]) == {"epochs": 1}

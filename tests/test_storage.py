@@ -16,8 +16,8 @@ from helpers import run_cli, start_cli
 from optuna.trial import TrialState
 from postgres import free_port
 
-from automl.tuning.lost import GONE_TRIAL, LOST_TRIAL
-from automl.tuning.storage import make_storage
+from automl.tuning.lost import GONE_TRIAL
+from automl.tuning.storage import LOST_TRIAL, make_storage
 
 # Forest trials on breast cancer: about a second each and no Lightning start-up, so two
 # workers overlap for several trials.
@@ -98,12 +98,16 @@ def _kill_inside_first_trial(common: list[str], name: str, db, cwd) -> optuna.St
 
 
 def _resume_and_check(common, name, run_dir, study, reason, note, cwd) -> None:
-    resumed = run_cli([*common, "space.n_estimators=50", "sweep.n_trials=2"], cwd)
+    # The study's identity changes with the forest's size: the rerun says to go on anyway.
+    args = [*common, "space.n_estimators=50", "sweep.n_trials=2", "sweep.resume=force"]
+    resumed = run_cli(args, cwd)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"resuming study '{name}': 1 trials done, 1 to go" in resumed.stdout
-    lost, new = study.get_trials()
+    lost, retry, new = study.get_trials()
     assert lost.state == TrialState.FAIL and lost.user_attrs["error"] == reason
-    assert new.state == TrialState.COMPLETE
+    assert lost.user_attrs["failure"] == "lost" and lost.user_attrs["counts"] is False
+    # The lost trial is re-run with its parameters and does not count: two trials count.
+    assert retry.user_attrs["retry_of"] == lost.number and retry.params == lost.params
+    assert retry.state == new.state == TrialState.COMPLETE
     rows = json.loads((run_dir / "leaderboard.json").read_text())["trials"]
     assert any(r["state"] == "FAIL" and note in r["note"] for r in rows)
 

@@ -115,7 +115,12 @@ def test_best_model_reloads_and_predicts_raw_inputs(registries, tmp_path):
 
     models, _ = registries
     run_study(
-        plan_for(registries, tmp_path, "good", ["sweep.n_trials=1", "trainer.max_epochs=5"]),
+        plan_for(
+            registries,
+            tmp_path,
+            "good",
+            ["sweep.n_trials=1", "trainer.max_epochs=5", "space.lr=0.1", "space.hidden=8"],
+        ),
         quiet(),
     )
     predictor = load_best(tmp_path / "run" / "best", models)

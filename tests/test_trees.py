@@ -312,9 +312,23 @@ def test_study_prunes_xgboost_trials_by_their_reported_accuracy(tmp_path):
         tmp_path,
         "xgboost",
         "breast_cancer",
-        "sweep.n_trials=4",
+        "sweep.n_trials=2",
         "sweep.sampler=random",
         "model.n_estimators=80",
+        # Only the learning rate is searched: with no configuration drawn twice, two trials
+        # try both of its values.
+        *(
+            f"~space.{name}"
+            for name in (
+                "max_depth",
+                "min_child_weight",
+                "subsample",
+                "colsample_bytree",
+                "reg_lambda",
+                "reg_alpha",
+                "gamma",
+            )
+        ),
         # lr 1e-4 leaves every prediction at the class prior (accuracy ~0.63) after 10
         # rounds; lr 0.3 is above 0.9 by then. The threshold pruner must stop exactly the former.
         # A float parameter becomes a choice by deleting it and adding it back.

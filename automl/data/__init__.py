@@ -34,8 +34,12 @@ def load_dataset(plugin: Any, cfg: Any) -> Dataset:
     key = f"{plugin.name}:{OmegaConf.to_yaml(node)}"
     if key not in _CACHE:
         obj = OmegaConf.to_object(node) if OmegaConf.is_config(node) else node
+        from automl.data.digest import data_digest
+
         raw = resolve(plugin.load)(obj)
-        _CACHE[key] = make_dataset(plugin.name, raw, obj)
+        dataset = make_dataset(plugin.name, raw, obj)
+        dataset.digest, dataset.source = data_digest(raw), raw.source
+        _CACHE[key] = dataset
     return _CACHE[key]
 
 

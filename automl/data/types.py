@@ -104,6 +104,9 @@ class Dataset:
             validation, or all folds) as the training split, statistics and encoders fitted
             on those rows, an empty validation split and the same test split. ``None`` when
             the data cannot be merged.
+        digest: Content digest of the loaded data (``automl.data.digest``): part of a
+            study's identity.
+        source: Where the data came from (a file or folder), if it is files.
     """
 
     spec: DataSpec
@@ -115,3 +118,5 @@ class Dataset:
     cache: dict[str, Any] = field(default_factory=dict)
     folds: list[Dataset] = field(default_factory=list)
     merged: Callable[[], Dataset] | None = field(default=None, repr=False)
+    digest: str = ""
+    source: str | None = None

@@ -1,4 +1,4 @@
-"""One writer at a time for a run directory's shared outputs (leaderboard files and ``best/``).
+"""Exclusive file locks: one writer at a time for a run directory's shared outputs.
 
 Workers of one study that share a run directory (the same command started in two terminals)
 finish at nearly the same moment, and each rewrites ``leaderboard.*`` and replaces ``best/``.
@@ -11,24 +11,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["LOCK_FILE", "run_dir_lock"]
+__all__ = ["LOCK_FILE", "run_dir_lock", "file_lock"]
 
 LOCK_FILE = ".automl.lock"
 
 
 @contextmanager
-def run_dir_lock(run_dir: str | Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``<run_dir>/.automl.lock`` (waits for other holders).
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if needed; waits for other holders).
 
     The lock is advisory and released by the kernel when its holder dies, so a killed worker
-    never leaves the directory locked. Where ``fcntl`` does not exist (Windows) it does nothing.
+    never leaves it held. Where ``fcntl`` does not exist (Windows) it does nothing.
     """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
-    path = Path(run_dir) / LOCK_FILE
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -36,3 +36,8 @@ def run_dir_lock(run_dir: str | Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run_dir_lock(run_dir: str | Path) -> Iterator[None]:
+    """Hold the exclusive lock on ``<run_dir>/.automl.lock`` (see ``file_lock``)."""
+    return file_lock(Path(run_dir) / LOCK_FILE)

@@ -3,7 +3,7 @@
 Two ways to tell: a database storage's heartbeats stop (works across machines, after the
 grace period), and, on the machine that ran it, the worker's process is simply gone (works at
 once, and for journal files too, which have no heartbeats). Either way the trial is failed
-with a reason, so a rerun counts it and the leaderboard says what happened.
+with a reason and re-run with the same parameters (``automl.tuning.retry``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import warnings
 import optuna
 from optuna.trial import TrialState
 
-__all__ = ["LOST_TRIAL", "GONE_TRIAL", "worker_id", "fail_lost_trials"]
+from automl.records import record_of
+from automl.tuning.retry import fail_infra
 
-# Reasons stored on the trial; Optuna fails stale trials but records none of its own.
-LOST_TRIAL = "its worker stopped sending heartbeats (killed, crashed or lost)"
+__all__ = ["GONE_TRIAL", "worker_id", "fail_lost_trials"]
+
+# Reason stored on a trial whose process is gone from this machine.
 GONE_TRIAL = "its worker process is gone (killed or crashed)"
 
 
@@ -55,19 +57,20 @@ def _gone(worker: str) -> bool:
     return False
 
 
-def fail_lost_trials(study: optuna.Study) -> None:
-    """Fail RUNNING trials whose worker is gone: its process on this machine, or its heartbeats.
+def fail_lost_trials(study: optuna.Study, max_retries: int) -> int:
+    """Fail (and retry) RUNNING trials whose worker is gone: its process here, or heartbeats.
 
     Optuna checks heartbeats before each new trial; doing both checks when a study is opened
-    means a rerun after a crash counts and shows the lost trial at once.
+    and before each trial means a rerun after a crash counts and retries the lost trial at once.
+
+    Returns:
+        How many trials this process failed as gone from this machine.
     """
+    failed = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if _gone(str(trial.user_attrs.get("worker", ""))):
-            try:
-                study._storage.set_trial_user_attr(trial._trial_id, "error", GONE_TRIAL)
-                study.tell(trial.number, state=TrialState.FAIL)
-            except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
-                pass  # another worker failed it first
+        if _gone(str(record_of(trial).worker or "")):
+            failed += fail_infra(study, trial, GONE_TRIAL, "lost", max_retries)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    return failed

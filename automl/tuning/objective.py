@@ -1,108 +1,248 @@
-"""The objective: one live ``optuna.Trial`` -> sampled config -> ``train.fit`` -> value."""
+"""One trial: a live ``optuna.Trial`` -> its config and files -> training -> its outcome.
+
+``start_trial`` (run under the admission lock) asks the study for a trial and samples its
+parameters; ``TrialRunner.run`` trains it and tells the study how it ended, with a
+``TrialRecord`` for every ending:
+
+- complete: value, metrics, epochs, times, budget, the model file's name;
+- pruned: epochs and time;
+- failed by the trial itself (an exception, NaN, a timeout, an unwritable directory): the
+  reason, ``error.txt`` with the traceback, and it counts toward ``sweep.n_trials``;
+- failed by the infrastructure (a signal, the storage): the reason, and it is re-run.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 import traceback
-from pathlib import Path
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import optuna
-from omegaconf import OmegaConf
+from optuna.trial import TrialState
 
-from automl import train
-from automl.data import Dataset
-from automl.errors import TrialPruned, reason
-from automl.plan import RunPlan, trial_config
+from automl.errors import Interrupted, TrialPruned, TrialTimeout, reason, signal_reason
+from automl.finalize import trial_dir
+from automl.records import Failure, TrialRecord
+from automl.run import Run
+from automl.signals import StopSignals
 from automl.tuning.lost import worker_id
+from automl.tuning.retry import fail_infra
+from automl.tuning.sampling import StudySampler
+from automl.tuning.storage import is_storage_error
 
-__all__ = ["Objective", "trial_dir"]
+__all__ = ["TrialRunner", "StorageFailure", "StorageLost", "start_trial"]
+
+_STORAGE_RETRY_S = 2.0
+_RESULT_FIELDS = ("epochs", "duration_s", "train_s", "metrics", "budget", "n_params", "model_file")
 
 
-def trial_dir(run_dir: Path, number: int) -> Path:
-    """``<run dir>/trials/<number, 4 digits>``."""
-    return run_dir / "trials" / f"{number:04d}"
+class StorageFailure(Exception):
+    """The study storage failed while a trial was reporting to it."""
 
 
-class Objective:
-    """Callable handed to ``study.optimize``.
+class StorageLost(Exception):
+    """The study storage stayed unreachable longer than the grace period."""
 
-    Samples the plan's space with the public ``trial.suggest_*`` API, applies the values to a
-    copy of the model config, trains with a reporter that feeds ``trial.report`` and
-    ``trial.should_prune``, and stores what Optuna does not: epochs, wall time, parameter
-    count, all metrics, the model file and, for a failed trial, the reason.
+
+def start_trial(run: Run, study: optuna.Study) -> tuple[optuna.Trial, dict[str, Any]]:
+    """Ask for a trial (a waiting retry first) and sample its parameters at once.
+
+    Sampling right away, inside the admission lock, means the next worker's duplicate check
+    already sees these values.
+    """
+    with warnings.catch_warnings():
+        # Optuna warns that heartbeats are meant for Study.optimize; this loop records them
+        # itself (``_Heartbeat``).
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        trial = study.ask()
+    params = {name: p.suggest(trial, name) for name, p in run.plan.space.items()}
+    return trial, params
+
+
+class _Heartbeat:
+    """Records a running trial's heartbeat in a database storage until stopped."""
+
+    def __init__(self, storage: Any, trial_id: int) -> None:
+        interval = (
+            storage.get_heartbeat_interval() if hasattr(storage, "record_heartbeat") else None
+        )
+        self._storage, self._trial_id, self._interval = storage, trial_id, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Heartbeat:
+        if self._interval:
+            self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
+            self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._storage.record_heartbeat(self._trial_id)
+            except Exception:  # the storage is down: the trial reports it; keep trying
+                pass
+            self._stop.wait(self._interval)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+class TrialRunner:
+    """Trains trials of one study in this process and records how each ended.
 
     Args:
-        plan: The validated run plan.
-        dataset: Shared data of this process.
-        interrupted: Set by the SIGINT handler; turns Lightning's ``SystemExit`` back into
-            ``KeyboardInterrupt`` so Optuna records the trial as failed.
-        on_start: Called with the trial number when a trial starts (the live leaderboard).
+        run: The run.
+        study: The open study.
+        sampler: The study's sampler (for the duplicate-check bookkeeping).
+        signals: Stop-signal and timeout handling.
+        on_start: Called with a trial's number and parameters when it starts training.
     """
 
     def __init__(
         self,
-        plan: RunPlan,
-        dataset: Dataset,
-        interrupted: threading.Event,
-        on_start: Any = None,
+        run: Run,
+        study: optuna.Study,
+        sampler: StudySampler,
+        signals: StopSignals,
+        on_start: Callable[[int, dict[str, Any]], None] | None = None,
     ) -> None:
-        self.plan = plan
-        self.dataset = dataset
-        self.interrupted = interrupted
+        self.run = run
+        self.study = study
+        self.sampler = sampler
+        self.signals = signals
         self.on_start = on_start
+        self.sweep = run.plan.sweep
 
-    def __call__(self, trial: optuna.Trial) -> float:
-        plan = self.plan
+    # -- storage writes that survive a database restart ------------------------------------
+
+    def _persist(self, write: Callable[[], Any]) -> Any:
+        """Run a storage write, retrying while the storage is unreachable (up to the grace)."""
+        deadline = time.monotonic() + max(float(self.sweep.grace_period), _STORAGE_RETRY_S)
+        while True:
+            try:
+                return write()
+            except Exception as exc:
+                if not is_storage_error(exc) or time.monotonic() > deadline:
+                    if is_storage_error(exc):
+                        raise StorageLost(reason(exc)) from exc
+                    raise
+                time.sleep(_STORAGE_RETRY_S)
+
+    def _attrs(
+        self, trial: optuna.Trial, record: TrialRecord, only: tuple[str, ...] | None = None
+    ) -> None:
+        for key, value in record.attrs(only).items():
+            self._persist(lambda k=key, v=value: trial.set_user_attr(k, v))
+
+    def _fail(
+        self, trial: optuna.Trial, record: TrialRecord, why: str, failure: Failure
+    ) -> TrialState:
+        record.error, record.failure, record.counts = why, failure, True
+        self._attrs(trial, record, ("error", "failure", "counts", "duration_s"))
+        self._persist(lambda: self.study.tell(trial, state=TrialState.FAIL))
+        return TrialState.FAIL
+
+    # -- one trial -------------------------------------------------------------------------
+
+    def run_trial(self, trial: optuna.Trial, params: dict[str, Any]) -> TrialState:
+        """Train ``trial`` with ``params`` and tell the study how it ended.
+
+        Raises:
+            Interrupted: A stop signal arrived (the trial is failed and re-run later).
+            StorageLost: The storage stayed unreachable (the trial is left RUNNING: the next
+                worker or rerun finds it lost and re-runs it).
+        """
+        run, number = self.run, trial.number
+        record = TrialRecord(worker=worker_id(), unit=run.unit)
+        redrawn = self.sampler.redrawn.pop(number, 0)
+        if number in self.sampler.duplicates:
+            self.sampler.duplicates.discard(number)
+            record.note = f"repeats an earlier configuration: {redrawn} new draws found none unseen"
+        self._attrs(trial, record)
         if self.on_start is not None:
-            self.on_start(trial.number)
-        params = {name: p.suggest(trial, name) for name, p in plan.space.items()}
-        node = trial_config(plan.model_node, params)
-        directory = trial_dir(plan.run_dir, trial.number)
-        directory.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(node, directory / "config.yaml")
-        trial.set_user_attr("dir", str(directory))
-        trial.set_user_attr("worker", worker_id())  # a rerun on this machine can tell it died
-        unit = "epoch" if plan.plugin.kind == "lightning" else "step"
-        trial.set_user_attr("unit", "fold" if self.dataset.folds else unit)
+            self.on_start(number, params)
         start = time.perf_counter()
+        directory = trial_dir(run.run_dir, number)
+        try:
+            node = run.config(params)
+            directory.mkdir(parents=True, exist_ok=True)
+            _save_config(node, directory / "config.yaml")
+            cfg = _to_object(node)
+        except Exception as exc:  # a full disk, an unwritable run directory, a bad value
+            record.duration_s = time.perf_counter() - start
+            return self._fail(trial, record, reason(exc), "preflight")
 
         def report(step: int, value: float) -> bool:
-            trial.report(value, step)
-            return trial.should_prune()
-
-        try:
-            result = train.fit(
-                plan.plugin,
-                OmegaConf.to_object(node),
-                self.dataset,
-                plan.trainer,
-                report=report,
-                workdir=directory,
-                seed=plan.trainer.seed + trial.number,
-            )
-        except TrialPruned as exc:
-            trial.set_user_attr("epochs", exc.epoch + 1)
-            trial.set_user_attr("duration_s", time.perf_counter() - start)
-            raise optuna.TrialPruned(str(exc)) from None
-        except (KeyboardInterrupt, SystemExit) as exc:
-            # Lightning turns Ctrl-C into SystemExit(1); only our handler knows it was Ctrl-C.
-            if isinstance(exc, SystemExit) and not self.interrupted.is_set():
+            try:
+                with self.signals.critical():
+                    trial.report(value, step)
+                    return trial.should_prune()
+            except (Interrupted, TrialTimeout):
                 raise
-            trial.set_user_attr("error", "interrupted by user (Ctrl-C)")
-            raise KeyboardInterrupt from None
-        except Exception as exc:
-            trial.set_user_attr("error", reason(exc))
-            trial.set_user_attr("duration_s", time.perf_counter() - start)
-            (directory / "error.txt").write_text(traceback.format_exc())
+            except Exception as exc:
+                raise StorageFailure(reason(exc)) from exc
+
+        storage = self.study._storage
+        try:
+            with _Heartbeat(storage, trial._trial_id), self.signals.trial(self.sweep.trial_timeout):
+                result = run.fit(cfg, report=report, workdir=directory, seed=run.trial_seed(number))
+        except TrialPruned as exc:
+            record.epochs, record.duration_s = exc.epoch + 1, time.perf_counter() - start
+            self._attrs(trial, record, ("epochs", "duration_s"))
+            self._persist(lambda: self.study.tell(trial, state=TrialState.PRUNED))
+            return TrialState.PRUNED
+        except TrialTimeout as exc:
+            record.duration_s = time.perf_counter() - start
+            return self._fail(trial, record, str(exc), "timeout")
+        except Interrupted as stop:
+            why = signal_reason(stop.signum)
+            self._persist(lambda: self._infra(trial, why, "signal"))
             raise
-        trial.set_user_attr("epochs", result.epochs)
-        trial.set_user_attr("duration_s", time.perf_counter() - start)
-        trial.set_user_attr("train_s", result.wall_time)
-        trial.set_user_attr("metrics", result.metrics)
-        trial.set_user_attr("model_file", result.artifact)
-        trial.set_user_attr("budget", result.budget)
-        if result.n_params is not None:
-            trial.set_user_attr("n_params", result.n_params)
-        return result.value
+        except StorageFailure as failure:
+            why = f"storage error: {failure}"
+            self._persist(lambda: self._infra(trial, why, "storage"))
+            return TrialState.FAIL
+        except Exception as exc:
+            record.duration_s = time.perf_counter() - start
+            (directory / "error.txt").write_text(traceback.format_exc())
+            return self._fail(trial, record, reason(exc), "model")
+        record.epochs = result.epochs
+        record.duration_s = time.perf_counter() - start
+        record.train_s = result.wall_time
+        record.metrics = dict(result.metrics)
+        record.budget = dict(result.budget)
+        record.n_params = result.n_params
+        record.model_file = _name(result.artifact)
+        self._attrs(trial, record, _RESULT_FIELDS)
+        self._persist(lambda: self.study.tell(trial, result.value))
+        return TrialState.COMPLETE
+
+    def _infra(self, trial: optuna.Trial, why: str, failure: Failure) -> None:
+        frozen = self.study._storage.get_trial(trial._trial_id)
+        fail_infra(self.study, frozen, why, failure, self.sweep.max_retries)
+
+
+def _save_config(node: Any, path: Any) -> None:
+    from omegaconf import OmegaConf
+
+    from automl.atomic import write_text
+
+    write_text(path, OmegaConf.to_yaml(node))
+
+
+def _to_object(node: Any) -> Any:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_object(node)
+
+
+def _name(path: str | None) -> str | None:
+    from pathlib import Path
+
+    return Path(path).name if path else None

@@ -1,18 +1,37 @@
-"""Study storage: SQLite in the run directory by default, any Optuna URL, or a journal file."""
+"""Study storage: SQLite in the run directory by default, any Optuna URL, or a journal file.
+
+Opening a storage is where damage is found: a journal file whose last record was torn by a
+killed writer is repaired (backed up, cut to its last complete record), and an SQLite file
+that is not a database is one line, never a traceback.
+"""
 
 from __future__ import annotations
 
 import random
+import shutil
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 
-from automl.errors import UserError, reason
-from automl.tuning.lost import LOST_TRIAL
+from automl.errors import StudyError, UserError, reason
+from automl.records import TrialRecord
 
-__all__ = ["make_storage", "default_storage_url", "display_url", "JOURNAL_SUFFIXES"]
+__all__ = [
+    "make_storage",
+    "default_storage_url",
+    "display_url",
+    "repair_journal",
+    "is_storage_error",
+    "JOURNAL_SUFFIXES",
+    "LOST_TRIAL",
+]
+
+# The reason stored on a trial whose heartbeats stopped (Optuna records none of its own).
+LOST_TRIAL = "its worker stopped sending heartbeats (killed, crashed or lost)"
 
 JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
 
@@ -57,18 +76,83 @@ class _RDBStorage(optuna.storages.RDBStorage):
     """Optuna's RDB storage that stores why a lost trial failed.
 
     Optuna fails a trial whose heartbeats stopped but records no reason, and once it is FAIL
-    its attributes are frozen; so the reason is written here, while the trial is still
-    RUNNING, just before ``fail_stale_trials`` changes its state.
+    its attributes are frozen; so the record (reason, kind, whether it counts) is written here,
+    while the trial is still RUNNING, just before ``fail_stale_trials`` changes its state. The
+    retry is enqueued by the stale-trial callback, which Optuna calls only in the process whose
+    state change won.
     """
 
+    max_retries = 2
+
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        from automl.tuning.retry import infra_failure_attrs
+
         stale = super()._get_stale_trial_ids(study_id)
         for trial_id in stale:
             try:
-                self.set_trial_user_attr(trial_id, "error", LOST_TRIAL)
+                record = TrialRecord.from_attrs(self.get_trial(trial_id).user_attrs)
+                attrs = infra_failure_attrs(record, LOST_TRIAL, "lost", self.max_retries)
+                for key, value in attrs.items():
+                    self.set_trial_user_attr(trial_id, key, value)
             except optuna.exceptions.UpdateFinishedTrialError:
-                pass  # another worker failed it first (and wrote the same reason)
+                pass  # another worker failed it first (and wrote the same record)
         return stale
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """Whether ``exc`` came from the study storage (a database or a journal file failing)."""
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+    except ImportError:  # pragma: no cover - SQLAlchemy comes with Optuna
+        SQLAlchemyError = ()  # type: ignore[assignment,misc]  # noqa: N806
+    return isinstance(exc, SQLAlchemyError | optuna.exceptions.StorageInternalError)
+
+
+def repair_journal(path: Path) -> str | None:
+    """Cut a torn last record off a journal file; return a one-line note, or ``None``.
+
+    A writer killed in the middle of an append leaves a last line without its newline; Optuna
+    would then fail every read, and a rerun would append onto the torn line. The file is
+    copied to ``<file>.torn-<time>.bak`` first, under the journal's own lock so that no live
+    writer is cut.
+
+    Raises:
+        StudyError: The damage is not at the end (a record in the middle does not parse).
+    """
+    import json
+
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        data = path.read_bytes()
+        cut = data.rfind(b"\n") + 1
+        tail = data[cut:]
+        last = data[data.rfind(b"\n", 0, max(cut - 1, 0)) + 1 : cut]
+        try:
+            json.loads(last) if last.strip() else None
+        except ValueError:
+            raise StudyError(
+                f"sweep.storage={path}: the journal's last complete record does not parse; the "
+                "file is damaged beyond a torn tail. Restore it from a backup, or start a new "
+                "study (sweep.study_name=... with another sweep.storage)"
+            ) from None
+        if not tail:
+            return None
+        backup = path.with_name(f"{path.name}.torn-{time.strftime('%Y%m%d-%H%M%S')}.bak")
+        shutil.copy2(path, backup)
+        with open(path, "r+b") as handle:
+            handle.truncate(cut)
+            handle.flush()
+        return (
+            f"repaired {path}: its last record was torn ({len(tail)} bytes, a writer was killed "
+            f"mid-write) and was cut off; the original is kept as {backup}"
+        )
+    finally:
+        lock.release()
 
 
 def make_storage(
@@ -76,6 +160,10 @@ def make_storage(
     run_dir: str | Path,
     heartbeat_interval: int = 30,
     grace_period: int = 120,
+    *,
+    max_retries: int = 2,
+    on_stale: Callable[[optuna.Study, Any], None] | None = None,
+    notes: list[str] | None = None,
 ) -> optuna.storages.BaseStorage:
     """Open (and create if needed) the storage a study lives in.
 
@@ -89,24 +177,40 @@ def make_storage(
             0 turns heartbeats off.
         grace_period: Seconds without a heartbeat after which a trial counts as lost and is
             failed by the next worker (or rerun) that starts a trial.
+        max_retries: How often a lost trial is re-run (its record says whether it counts).
+        on_stale: Called with ``(study, trial)`` for each trial this process failed as lost by
+            its heartbeats (enqueues the retry).
+        notes: Receives one-line notes about repairs made while opening.
 
     Raises:
         UserError: The database driver is missing, or the database cannot be reached.
+        StudyError: The storage file is damaged.
     """
     if url and (url.startswith("journal:") or url.endswith(JOURNAL_SUFFIXES)):
         from optuna.storages.journal import JournalFileBackend
 
         path = Path(url.removeprefix("journal:")).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    beats = (
+        note = repair_journal(path)
+        if note and notes is not None:
+            notes.append(note)
+        storage = optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+        storage.journal_path = path  # type: ignore[attr-defined]  # for the admission lock
+        return storage
+    beats: dict[str, Any] = (
         {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
         if heartbeat_interval > 0
         else {}
     )
+    if beats and on_stale is not None:
+        beats["heartbeat_stale_trial_callback"] = on_stale
+    target = _with_driver(url) if url else default_storage_url(run_dir)
+    if target.startswith("sqlite:///"):
+        Path(target.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _open_rdb(_with_driver(url) if url else default_storage_url(run_dir), beats)
+        storage = _open_rdb(target, beats)
+        storage.max_retries = max_retries
+        return storage
     except ImportError as exc:
         dialect, _, driver = (url or "").split(":", 1)[0].partition("+")
         hint = (
@@ -119,10 +223,14 @@ def make_storage(
             f"({reason(exc.__cause__ or exc)}); {hint}"
         ) from exc
     except Exception as exc:  # SQLAlchemy's errors: a bad URL, a server that is down, auth
-        if not url:
-            raise
+        if "not a database" in str(exc) or "malformed" in str(exc):
+            where = target.removeprefix("sqlite:///")
+            raise StudyError(
+                f"{where} is not a readable SQLite study ({reason(exc)}): the file is damaged or "
+                "is not a study; move it away to start a new study, or restore it from a backup"
+            ) from None
         raise UserError(
-            f"sweep.storage={display_url(url)}: cannot open the study storage "
+            f"sweep.storage={display_url(url or target)}: cannot open the study storage "
             f"({reason(exc)}); check the URL, that the server runs and the user may connect"
         ) from exc
 
@@ -140,7 +248,9 @@ def _open_rdb(url: str, beats: dict) -> optuna.storages.RDBStorage:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return _RDBStorage(url, **beats)
+                # pre_ping: a database restarted under a long study is reconnected to, not
+                # failed on, at the next use of a pooled connection.
+                return _RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **beats)
         except (IntegrityError, ProgrammingError, OperationalError) as exc:
             # SQLite says "table ... already exists" or "database is locked" as an
             # OperationalError, which is also how a refused connection looks: retry only those.

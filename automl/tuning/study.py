@@ -1,9 +1,17 @@
-"""Run an Optuna study in-process, with live leaderboard, resume, Ctrl-C safety and export."""
+"""Run an Optuna study in-process: one study across reruns and workers.
+
+Opening checks the study's identity (``automl.identity``) against what is stored, so a changed
+study is refused before anything runs. The loop counts the trials that count (complete, pruned,
+and failures of the trial itself), starts one while the total is not reached, under a lock that
+makes "count, ask, sample" one step across workers, and stops on a stop signal, the time
+budget or a streak of failures. The end is the same however the loop stopped: the leaderboard
+files, ``best/`` and the summary are written from a fresh read of the study.
+"""
 
 from __future__ import annotations
 
-import signal
-import threading
+import time
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,82 +21,200 @@ from optuna.trial import TrialState
 from rich.console import Console
 from rich.live import Live
 
-from automl.data import Dataset, load_dataset
-from automl.errors import UserError
+from automl.errors import Interrupted, StudyError, signal_reason
+from automl.finalize import BEST_DIR, describe_budget, export, select_trial
+from automl.identity import diff
 from automl.leaderboard import Leaderboard, row_from_trial, write_leaderboard
 from automl.plan import RunPlan
+from automl.records import counts_toward_total, record_of
+from automl.run import Run, prepare
+from automl.rundir import record_invocation
+from automl.signals import StopSignals
+from automl.tuning.admission import admission
 from automl.tuning.factories import make_pruner, make_sampler
 from automl.tuning.lock import run_dir_lock
 from automl.tuning.lost import fail_lost_trials
-from automl.tuning.objective import Objective
+from automl.tuning.objective import StorageLost, TrialRunner, start_trial
+from automl.tuning.retry import enqueue_retry
+from automl.tuning.sampling import StudySampler, distributions
 from automl.tuning.storage import make_storage
 
-__all__ = ["StudyOutcome", "run_study", "open_study"]
+__all__ = ["StudyOutcome", "run_study", "open_study", "tally"]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+# Samplers whose sequence hangs on one seed for the whole study (they never repeat a point).
+_ONE_SEED_SAMPLERS = ("grid", "qmc")
 
 
 @dataclass
 class StudyOutcome:
-    """What a study invocation left behind."""
+    """What a study invocation left behind, and the exit code that says so.
+
+    Attributes:
+        n_complete, n_pruned, n_failed: Trials of the study by state (all workers).
+        n_retried: Failed trials whose infrastructure failed (re-run, not counted).
+        ran: Trials this invocation ran; ``ran_ok`` of them complete or pruned.
+        signal: The stop signal received, if any.
+        stopped: Why the loop stopped before the total (a failure streak, the storage).
+        export_note: Why ``best/`` is not this worker's to write (the best trial's files are
+            in another worker's run directory).
+        export_failed: Why writing ``best/`` failed.
+    """
 
     study_name: str
     direction: str
     metric: str
-    n_complete: int
-    n_pruned: int
-    n_failed: int
+    n_complete: int = 0
+    n_pruned: int = 0
+    n_failed: int = 0
+    n_retried: int = 0
     best_number: int | None = None
     best_value: float | None = None
     best_params: dict[str, Any] = field(default_factory=dict)
     test_metrics: dict[str, float] = field(default_factory=dict)
-    interrupted: bool = False
+    signal: int | None = None
     refit: bool = False
+    ran: int = 0
+    ran_ok: int = 0
+    stopped: str | None = None
+    export_note: str | None = None
+    export_failed: str | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        """A stop signal (SIGINT/SIGTERM) ended the invocation."""
+        return self.signal is not None
+
+    @property
+    def exit_code(self) -> int:
+        """128 + signal after a stop signal; 1 when the invocation failed to do its job (a
+        failure streak, a lost storage, no trial of its own completed or pruned, no best
+        model at all, an export that could not be written); else 0."""
+        if self.signal is not None:
+            return 128 + self.signal
+        if self.stopped or self.export_failed:
+            return 1
+        if self.ran and not self.ran_ok:
+            return 1
+        if self.ran and self.best_number is None:
+            return 1
+        return 0
 
 
-def open_study(plan: RunPlan, direction: str) -> optuna.Study:
-    """Create the study, or load it when a study of that name exists (resume)."""
-    sweep = plan.sweep
+def tally(trials: list[Any]) -> tuple[int, int]:
+    """``(counted, running)``: trials that count toward ``sweep.n_trials``, and RUNNING ones."""
+    counted = sum(counts_toward_total(t.state.name, record_of(t)) for t in trials)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    return counted, running
+
+
+def _sampler(run: Run) -> StudySampler:
+    sweep = run.plan.sweep
+    one_seed = sweep.sampler in _ONE_SEED_SAMPLERS
+    return StudySampler(
+        lambda seed: make_sampler(sweep.sampler, seed),
+        sweep.seed,
+        None if one_seed else distributions(run.plan.space),
+        per_trial_seed=not one_seed,
+    )
+
+
+def open_study(run: Run, notes: list[str]) -> tuple[optuna.Study, StudySampler]:
+    """Create the study, or load it (resume) after checking that it is the same study.
+
+    Raises:
+        StudyError: The stored study optimizes the other direction, or its identity differs
+            in a way Optuna cannot absorb (unless ``sweep.resume=force``). Nothing is
+            written to the study before this check.
+    """
+    plan, sweep = run.plan, run.plan.sweep
     storage = make_storage(
-        sweep.storage, plan.run_dir, sweep.heartbeat_interval, sweep.grace_period
+        sweep.storage,
+        plan.run_dir,
+        sweep.heartbeat_interval,
+        sweep.grace_period,
+        max_retries=sweep.max_retries,
+        on_stale=lambda study, trial: enqueue_retry(study, trial, sweep.max_retries),
+        notes=notes,
     )
-    study = optuna.create_study(
-        storage=storage,
-        study_name=plan.study_name,
-        sampler=make_sampler(sweep.sampler, sweep.seed),
-        pruner=make_pruner(sweep.pruner, sweep.pruner_args),
-        direction=direction,
-        load_if_exists=True,
-    )
-    fail_lost_trials(study)
-    existing = study.direction.name.lower()
-    if existing != direction:
-        raise UserError(
-            f"study '{plan.study_name}' in this storage optimizes {existing}, not {direction}; "
-            "choose another sweep.study_name"
+    sampler = _sampler(run)
+    pruner = make_pruner(sweep.pruner, sweep.pruner_args)
+    try:
+        study = optuna.load_study(
+            study_name=plan.study_name, storage=storage, sampler=sampler, pruner=pruner
         )
-    return study
+    except KeyError:
+        study = optuna.create_study(
+            storage=storage,
+            study_name=plan.study_name,
+            sampler=sampler,
+            pruner=pruner,
+            direction=run.goal.direction,
+            load_if_exists=True,  # another worker may create it at the same moment
+        )
+    _check_identity(run, study, notes)
+    for key, value in {
+        "model": plan.model_name,
+        "data": plan.data_name,
+        "metric": run.goal.metric,
+        "direction": run.goal.direction,
+        "n_trials": sweep.n_trials,
+        "fingerprint": run.fingerprint,
+    }.items():
+        study.set_user_attr(key, value)
+    fail_lost_trials(study, sweep.max_retries)
+    return study, sampler
 
 
-def _objective_of(plan: RunPlan, dataset: Dataset) -> tuple[str, str]:
-    metric, direction = plan.plugin.objective(dataset.spec.task)
-    return metric, (direction if plan.sweep.direction == "auto" else plan.sweep.direction)
-
-
-def _finish_running(study: optuna.Study, numbers: set[int]) -> None:
-    """Fail trials this process left RUNNING (a Ctrl-C can land outside the objective)."""
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if trial.number in numbers:
-            study._storage.set_trial_user_attr(
-                trial._trial_id, "error", "interrupted by user (Ctrl-C)"
+def _check_identity(run: Run, study: optuna.Study, notes: list[str]) -> None:
+    plan = run.plan
+    existing = study.direction.name.lower()
+    if existing != run.goal.direction:
+        raise StudyError(
+            f"study '{plan.study_name}' in this storage optimizes {existing}, not "
+            f"{run.goal.direction}; choose another sweep.study_name"
+        )
+    stored = study.user_attrs.get("fingerprint")
+    if not isinstance(stored, dict):
+        if study.get_trials(deepcopy=False):
+            notes.append(
+                f"study '{plan.study_name}' has no recorded identity (made by an older automl); "
+                "this run's is recorded now and checked from the next run on"
             )
-            study.tell(trial.number, state=TrialState.FAIL)
+        return
+    changes = diff(stored, run.fingerprint)
+    refused = [c for c in changes if not c.allowed]
+    if refused and plan.sweep.resume != "force":
+        lines = "\n".join(f"  {c}" for c in refused)
+        raise StudyError(
+            f"study '{plan.study_name}' was run with other settings; its trials are not "
+            f"comparable with this run's:\n{lines}\nStart a new study with "
+            f"sweep.study_name=NEW_NAME, or continue this one anyway with sweep.resume=force"
+        )
+    for change in changes:
+        kind = "forced" if not change.allowed else "allowed"
+        notes.append(f"study '{plan.study_name}' changed ({kind}): {change}")
+
+
+def _header(run: Run) -> dict[str, Any]:
+    plan = run.plan
+    return {
+        "study": plan.study_name,
+        "model": plan.model_name,
+        "data": plan.data_name,
+        "sampler": plan.sweep.sampler,
+        "pruner": plan.sweep.pruner,
+        "metric": run.goal.key,
+        "direction": run.goal.direction,
+        "steps": run.steps_label,
+        "device": run.backend.device,
+        "n_trials": plan.sweep.n_trials,
+        "results": str(plan.run_dir),
+    }
 
 
 def _refit_note(info: dict[str, Any] | None, number: int) -> str | None:
     """One line on what the exported model was trained on, or why the refit failed."""
-    from automl.finalize import describe_budget
-
     if not info:
         return None
     if "failed" in info:
@@ -97,139 +223,184 @@ def _refit_note(info: dict[str, Any] | None, number: int) -> str | None:
     return f"trial #{number}'s config retrained on {info['rows']} train+val rows ({budget})"
 
 
-def run_study(plan: RunPlan, console: Console | None = None) -> StudyOutcome:
-    """Run (or resume) the plan's study until it holds ``sweep.n_trials`` finished trials.
+def run_study(run: Run | RunPlan, console: Console | None = None) -> StudyOutcome:
+    """Run (or resume) the run's study until ``sweep.n_trials`` trials count.
 
     Args:
-        plan: The validated run plan.
+        run: The prepared run (a plan is prepared here).
         console: Where the leaderboard and summary go (stdout by default).
 
     Returns:
-        Counts, the best trial and its test metrics; ``interrupted`` after Ctrl-C.
+        Counts, the best trial, its test metrics, and the exit code the command returns.
     """
-    from automl.finalize import export_best, refit_wanted
-
+    if isinstance(run, RunPlan):
+        run = prepare(run)
     console = console or Console()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the leaderboard reports trials
-    dataset = load_dataset(plan.data_plugin, plan.data_cfg)
-    plan.plugin.check_data(dataset.spec)
-    if plan.plugin.kind == "lightning":
-        from automl.train import check_trainer
+    plan, sweep = run.plan, run.plan.sweep
+    notes = list(run.notes)
+    study, sampler = open_study(run, notes)
+    record_invocation(plan.run_dir, plan.composed, plan.overrides)
+    for note in notes:
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
 
-        check_trainer(plan.trainer)
-    metric, direction = _objective_of(plan, dataset)
-    study = open_study(plan, direction)
-    for key, value in (("model", plan.model_name), ("data", plan.data_name), ("metric", metric)):
-        study.set_user_attr(key, value)
-
-    finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    remaining = plan.sweep.n_trials - len(finished)
-    header = {
-        "study": plan.study_name,
-        "model": plan.model_name,
-        "data": plan.data_name,
-        "sampler": plan.sweep.sampler,
-        "pruner": plan.sweep.pruner,
-        "metric": f"val_{metric}",
-        "direction": direction,
-        "steps": "epochs" if plan.plugin.kind == "lightning" else "steps",
-        "n_trials": plan.sweep.n_trials,
-        "results": str(plan.run_dir),
-    }
-    board = Leaderboard(console, header, finished, top_k=plan.sweep.top_k)
-    if remaining <= 0:
+    trials = study.get_trials(deepcopy=False)
+    counted, running = tally(trials)
+    header = _header(run)
+    board = Leaderboard(console, header, [t for t in trials if t.state in _FINISHED], sweep.top_k)
+    if counted + running >= sweep.n_trials:
         console.print(
-            f"study '{plan.study_name}' already has {len(finished)} finished trials "
-            f"(sweep.n_trials={plan.sweep.n_trials}); raise sweep.n_trials to run more"
+            f"study '{plan.study_name}' already has {counted} finished trials "
+            f"(sweep.n_trials={sweep.n_trials}); raise sweep.n_trials to run more"
+            + (f"; {running} still running in other workers" if running else "")
         )
-    elif finished:
+    elif counted:
         console.print(
-            f"resuming study '{plan.study_name}': {len(finished)} trials done, {remaining} to go"
+            f"resuming study '{plan.study_name}': {counted} trials done, "
+            f"{sweep.n_trials - counted} to go"
         )
 
-    interrupted = threading.Event()
-    started: set[int] = set()
+    outcome = StudyOutcome(plan.study_name, run.goal.direction, run.goal.metric)
+    signals = StopSignals()
+    runner = TrialRunner(
+        run, study, sampler, signals, on_start=lambda n, params: board.trial_started(n)
+    )
+    live = board.live and sweep.live and counted + running < sweep.n_trials
+    with signals, Live(board, console=console, refresh_per_second=4) if live else nullcontext():
+        _loop(run, study, runner, signals, board, outcome)
+        outcome.signal = signals.received
+        # One read of the final state: the live view's last frame, the files and the
+        # summary all use it.
+        board.running.clear()
+        board.rows = {t.number: row_from_trial(t) for t in study.get_trials(deepcopy=False)}
+    with signals:  # a signal during the export: finish writing, then exit with its code
+        _finish(run, study, board, header, outcome, signals, console)
+        outcome.signal = signals.received
+    return outcome
 
-    def on_start(number: int) -> None:
-        started.add(number)
-        board.trial_started(number)
 
-    def on_sigint(signum: int, frame: Any) -> None:
-        interrupted.set()
-        raise KeyboardInterrupt
-
-    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        # Workers sharing the study finish trials too; counts and best include theirs.
-        board.sync(study.get_trials(deepcopy=False, states=_FINISHED))
-        board.trial_finished(trial)
-        if interrupted.is_set():
-            study.stop()
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    objective = Objective(plan, dataset, interrupted, on_start=on_start)
-    live = board.live and plan.sweep.live and remaining > 0
-    with Live(board, console=console, refresh_per_second=4) if live else nullcontext():
-        try:
-            if remaining > 0:
-                study.optimize(
-                    objective,
-                    n_trials=remaining,
-                    timeout=plan.sweep.timeout,
-                    catch=(Exception,),
-                    callbacks=[
-                        after_trial,
-                        optuna.study.MaxTrialsCallback(plan.sweep.n_trials, states=None),
-                    ],
+def _loop(
+    run: Run,
+    study: optuna.Study,
+    runner: TrialRunner,
+    signals: StopSignals,
+    board: Leaderboard,
+    outcome: StudyOutcome,
+) -> None:
+    """Start trials until the total counts, a stop signal, the time budget or a streak."""
+    sweep = run.plan.sweep
+    deadline = time.monotonic() + sweep.timeout if sweep.timeout else None
+    streak: Counter[str] = Counter()
+    try:
+        while signals.received is None:
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            if (
+                sweep.max_consecutive_failures
+                and sum(streak.values()) >= sweep.max_consecutive_failures
+            ):
+                why, count = streak.most_common(1)[0]
+                outcome.stopped = (
+                    f"{sum(streak.values())} trials in a row failed "
+                    f"(sweep.max_consecutive_failures={sweep.max_consecutive_failures}); the most "
+                    f"common reason ({count}x): {why}"
                 )
-        except KeyboardInterrupt:
-            interrupted.set()
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            _finish_running(study, started)
-            # One read of the final state: the live view's last frame (an interrupted trial
-            # shows as FAIL), the files and the summary all use it.
-            trials = study.get_trials(deepcopy=False)
-            board.running.clear()
-            board.rows = {t.number: row_from_trial(t) for t in trials}
+                break
+            with admission(study._storage, run.plan.study_name):
+                fail_lost_trials(study, sweep.max_retries)
+                counted, running = tally(study.get_trials(deepcopy=False))
+                if counted + running >= sweep.n_trials:
+                    break
+                trial, params = start_trial(run, study)
+            try:
+                state = runner.run_trial(trial, params)
+            finally:
+                outcome.ran += 1
+                frozen = study._storage.get_trial(trial._trial_id)
+                board.sync(study.get_trials(deepcopy=False, states=_FINISHED))
+                board.trial_finished(frozen)
+            record = record_of(frozen)
+            if state in (TrialState.COMPLETE, TrialState.PRUNED):
+                outcome.ran_ok += 1
+                streak.clear()
+            elif counts_toward_total(state.name, record):
+                streak[record.error or "no reason recorded"] += 1
+    except Interrupted:
+        pass  # the trial is failed with the signal as its reason and will be re-run
+    except StorageLost as exc:
+        outcome.stopped = (
+            f"the study storage stayed unreachable for sweep.grace_period="
+            f"{sweep.grace_period} s ({exc}); the running trial is re-run when the study is next "
+            "opened"
+        )
 
+
+def _finish(
+    run: Run,
+    study: optuna.Study,
+    board: Leaderboard,
+    header: dict[str, Any],
+    outcome: StudyOutcome,
+    signals: StopSignals,
+    console: Console,
+) -> None:
+    """Leaderboard files, ``best/`` and the summary, from a fresh read of the study."""
+    plan = run.plan
     # Workers sharing this run directory finish together: they take turns writing its files.
     with run_dir_lock(plan.run_dir):
-        # Read again under the lock: whoever writes last writes the newest state.
         trials = study.get_trials(deepcopy=False)
         board.rows = {t.number: row_from_trial(t) for t in trials}
-        rows = board.ranked()
-        write_leaderboard(rows, plan.run_dir, header)
-        counts = {s: sum(t.state == s for t in trials) for s in TrialState}
-        outcome = StudyOutcome(
-            study_name=plan.study_name,
-            direction=direction,
-            metric=metric,
-            n_complete=counts[TrialState.COMPLETE],
-            n_pruned=counts[TrialState.PRUNED],
-            n_failed=counts[TrialState.FAIL],
-            interrupted=interrupted.is_set(),
+        write_leaderboard(board.ranked(), plan.run_dir, header)
+        counts = Counter(t.state for t in trials)
+        outcome.n_complete = counts[TrialState.COMPLETE]
+        outcome.n_pruned = counts[TrialState.PRUNED]
+        outcome.n_failed = counts[TrialState.FAIL]
+        outcome.n_retried = sum(
+            t.state == TrialState.FAIL and not counts_toward_total("FAIL", record_of(t))
+            for t in trials
         )
-        best, refit_note = None, None
+        best, refit_note, val = None, None, {}
         if outcome.n_complete:
             best = study.best_trial
             outcome.best_number, outcome.best_value = best.number, best.value
             outcome.best_params = dict(best.params)
-            # After Ctrl-C the user wants out, not another training run: the trial's model is kept.
-            outcome.refit = refit_wanted(plan.sweep.refit, dataset) and not outcome.interrupted
-            exported = export_best(plan, dataset, best, metric, direction, refit=outcome.refit)
-            outcome.test_metrics = exported.test
-            if exported.test:
-                refit_note = _refit_note(exported.refit, best.number)
-            study.set_user_attr("best_test_metrics", {"trial": best.number, **outcome.test_metrics})
+            val = dict(record_of(best).metrics)
+            # After a stop signal the user wants out, not another training run.
+            outcome.refit = run.refit_wanted() and signals.received is None
+            selected = select_trial(run, best)
+            if isinstance(selected, str):
+                outcome.export_note = selected
+            else:
+                exported = export(
+                    run,
+                    selected,
+                    plan.run_dir / BEST_DIR,
+                    refit=outcome.refit,
+                    interruptible=signals.trial,
+                )
+                outcome.test_metrics = exported.test
+                outcome.export_failed = exported.failed
+                if exported.test:
+                    refit_note = _refit_note(exported.refit, best.number)
+                    study.set_user_attr(
+                        "best_test_metrics", {"trial": best.number, **outcome.test_metrics}
+                    )
         console.print(
             board.summary(
                 outcome.best_params,
-                dict(best.user_attrs.get("metrics", {})) if best else {},
+                val,
                 outcome.test_metrics,
                 str(plan.run_dir),
                 outcome.best_number,
-                interrupted=outcome.interrupted,
+                interrupted=signals.received is not None,
                 refit=refit_note,
+                status=None if signals.received is None else signal_reason(signals.received),
             )
         )
-    return outcome
+        for line in (
+            outcome.stopped and f"stopped: {outcome.stopped}",
+            outcome.export_note and f"best/ not written here: {outcome.export_note}",
+            outcome.export_failed and f"best/ not written: {outcome.export_failed}",
+        ):
+            if line:
+                console.print(f"automl: {line}", highlight=False, soft_wrap=True)

@@ -1,0 +1,138 @@
+"""Training backends, one per model kind, behind one small protocol.
+
+The kind of a model plugin (``lightning`` or ``estimator``) is looked at exactly once, in
+``backend_for``; everything else (the holdout/k-fold/refit protocol, the export, the loader)
+talks to a ``Backend``. Importing this package is cheap: a backend imports torch, Lightning or
+the estimator's library only when it is created.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from automl.data import Dataset
+    from automl.plugin import DataSpec, ModelPlugin, Report
+    from automl.records import Unit
+
+__all__ = ["Backend", "FitResult", "Goal", "backend_for", "Direction"]
+
+Direction = Literal["maximize", "minimize"]
+
+
+@dataclass(frozen=True)
+class Goal:
+    """What selection optimizes: a validation metric and its direction.
+
+    Decided once per run (``automl.run``): the study's direction and the best-epoch choice
+    inside a trial both come from here.
+    """
+
+    metric: str
+    direction: Direction
+
+    @property
+    def key(self) -> str:
+        """The validation metric's key, ``val_<metric>``."""
+        return f"val_{self.metric}"
+
+    def better(self, value: float, best: float | None) -> bool:
+        """Whether ``value`` beats ``best`` (``None``: nothing yet)."""
+        if best is None:
+            return True
+        return value > best if self.direction == "maximize" else value < best
+
+
+@dataclass
+class FitResult:
+    """What one training run produced.
+
+    Attributes:
+        value: The objective metric at the best validation epoch (or the final fit).
+        metrics: All validation metrics at that point, keyed ``val_<name>``.
+        epochs: Epochs (or reports, or folds' epochs) actually run.
+        n_params: Trainable parameters (torch models) or ``None``.
+        artifact: Path of the saved model file, if a directory was given.
+        wall_time: Seconds spent in training.
+        model: The trained model, best weights loaded.
+        budget: How much training reached the selected point, in a form a refit can repeat
+            without validation data: ``{"epochs": n}`` for torch models, the estimator's
+            ``fitted_budget()`` otherwise.
+    """
+
+    value: float
+    metrics: dict[str, float]
+    epochs: int
+    n_params: int | None
+    artifact: str | None
+    wall_time: float
+    model: Any = field(repr=False, default=None)
+    budget: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """How one kind of model is built, trained, evaluated, saved and loaded.
+
+    Attributes:
+        kind: The plugin kind this backend serves.
+        unit: What a training step reported to the pruner is (``epoch`` or ``step``).
+        device: Where models train and predict (``cpu``, ``cuda:0``, ...), decided once.
+    """
+
+    kind: str
+    unit: Unit
+    device: str
+
+    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
+        """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure."""
+
+    def fit(
+        self,
+        plugin: ModelPlugin,
+        cfg: Any,
+        dataset: Dataset,
+        goal: Goal,
+        *,
+        report: Report | None,
+        seed: int,
+    ) -> FitResult:
+        """Train on ``dataset.train``, select on ``dataset.val``; raise ``TrialPruned`` when
+        ``report`` asks to stop and ``FloatingPointError`` when training diverges."""
+
+    def refit(
+        self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int
+    ) -> FitResult:
+        """Train on ``dataset.train`` for ``budget``, without validation data."""
+
+    def evaluate(self, plugin: ModelPlugin, model: Any, dataset: Dataset, split: str) -> dict:
+        """Metrics of ``model`` on one split, keyed ``<split>_<name>``."""
+
+    def predict(self, model: Any, x: np.ndarray, task: str) -> np.ndarray:
+        """Class ids or values for preprocessed inputs."""
+
+    def save(self, plugin: ModelPlugin, model: Any, directory: str) -> str:
+        """Write ``model`` into ``directory``; return the file's path."""
+
+    def load(self, plugin: ModelPlugin, directory: str, cfg: Any, spec: DataSpec) -> Any:
+        """Rebuild a model that ``save`` wrote."""
+
+    def result_settings(self) -> dict[str, Any]:
+        """The trainer settings that change results (part of a study's fingerprint)."""
+
+
+def backend_for(plugin: ModelPlugin, trainer_cfg: Any) -> Backend:
+    """The backend of ``plugin``'s kind; the only place that branches on the kind.
+
+    Raises:
+        UserError: Lightning cannot train with ``trainer_cfg`` on this machine.
+    """
+    if plugin.kind == "lightning":
+        from automl.backends.lightning import LightningBackend
+
+        return LightningBackend(trainer_cfg)
+    from automl.backends.estimator import EstimatorBackend
+
+    return EstimatorBackend(trainer_cfg)

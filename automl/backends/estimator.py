@@ -1,0 +1,194 @@
+"""The estimator backend: trees and other models with ``fit``/``predict``/``save``.
+
+Builders return an ``automl.plugin.BaseEstimator`` (contract 1.1) or, from plugins written for
+contract 1.0, any object with ``fit``, ``predict`` and ``save``; the latter are wrapped once in
+``_Contract10`` so nothing else asks what an estimator has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from automl.backends import FitResult, Goal
+from automl.data import Dataset
+from automl.errors import PluginError, TrialPruned
+from automl.plugin import BaseEstimator, ModelPlugin, Report, resolve
+
+__all__ = ["EstimatorBackend", "as_estimator"]
+
+
+class _Contract10(BaseEstimator):
+    """A contract-1.0 estimator (duck-typed) seen through the 1.1 base class."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def fit(self, train: Any, val: Any, report: Report | None) -> None:
+        if hasattr(self.inner, "seed"):
+            self.inner.seed = self.seed
+        self.inner.fit(train, val, report)
+
+    def predict(self, x: Any) -> Any:
+        return self.inner.predict(x)
+
+    def save(self, directory: str) -> str:
+        return str(self.inner.save(directory))
+
+    def predict_proba(self, x: Any) -> Any:
+        if not callable(getattr(self.inner, "predict_proba", None)):
+            return super().predict_proba(x)
+        return self.inner.predict_proba(x)
+
+    def fitted_budget(self) -> dict[str, Any]:
+        budget = getattr(self.inner, "fitted_budget", None)
+        return dict(budget()) if callable(budget) else {}
+
+    def evaluate(self, x: Any, y: Any, task: str) -> dict[str, float]:
+        own = getattr(self.inner, "evaluate", None)
+        return dict(own(x, y, task)) if callable(own) else super().evaluate(x, y, task)
+
+
+def as_estimator(plugin: ModelPlugin, obj: Any) -> BaseEstimator:
+    """``obj`` as a ``BaseEstimator``, checking that it is an estimator at all.
+
+    Raises:
+        PluginError: ``obj`` lacks ``fit``, ``predict`` or ``save``.
+    """
+    if isinstance(obj, BaseEstimator):
+        return obj
+    missing = [m for m in ("fit", "predict", "save") if not callable(getattr(obj, m, None))]
+    if missing:
+        raise PluginError(
+            f"model '{plugin.name}': build returned {type(obj).__module__}."
+            f"{type(obj).__qualname__}, which has no {', '.join(missing)} method; an "
+            "estimator-kind builder returns an automl.plugin.BaseEstimator"
+        )
+    return _Contract10(obj)
+
+
+def _own(model: BaseEstimator) -> Any:
+    """The plugin's own object (results hand back what the builder returned)."""
+    return model.inner if isinstance(model, _Contract10) else model
+
+
+def _pruning_report(report: Report | None) -> Report:
+    """The ``report`` handed to an estimator: checks values, raises the prune itself."""
+
+    def wrapped(step: int, value: float) -> bool:
+        value = float(value)
+        if not math.isfinite(value):
+            raise FloatingPointError(f"the reported value is {value} at step {step}")
+        if report is not None and report(step, value):
+            raise TrialPruned(step, value)
+        return False
+
+    return wrapped
+
+
+class EstimatorBackend:
+    """Backend for ``kind="estimator"`` plugins."""
+
+    kind = "estimator"
+    unit = "step"
+    device = "cpu"  # estimators pick their own device (XGBoost: model.device)
+
+    def __init__(self, trainer_cfg: Any) -> None:
+        self.cfg = trainer_cfg
+
+    def _build(self, plugin: ModelPlugin, cfg: Any, spec: Any, seed: int) -> BaseEstimator:
+        model = as_estimator(plugin, resolve(plugin.build)(cfg, spec))
+        model.seed = int(seed)
+        return model
+
+    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
+        """Build ``cfg`` and check that it is an estimator.
+
+        No fit: an estimator's cost is set by its config (a forest of 50,000 trees trains as
+        long on a few rows as a trial), so fitting here could cost as much as a trial.
+        """
+        self._build(plugin, cfg, dataset.spec, 0)
+
+    def fit(
+        self,
+        plugin: ModelPlugin,
+        cfg: Any,
+        dataset: Dataset,
+        goal: Goal,
+        *,
+        report: Report | None,
+        seed: int,
+    ) -> FitResult:
+        start = time.perf_counter()
+        model = self._build(plugin, cfg, dataset.spec, seed)
+        steps = {"n": 0}
+        checked = _pruning_report(report)
+
+        def counting(step: int, value: float) -> bool:
+            steps["n"] = step + 1
+            return checked(step, value)
+
+        train, val = dataset.train, dataset.val
+        model.fit((train.x, train.y), (val.x, val.y), counting)
+        metrics = self._metrics(model, dataset, "val")
+        if goal.key not in metrics:
+            raise KeyError(
+                f"model '{plugin.name}' gave metrics {sorted(metrics)} without "
+                f"'{goal.key}', the metric to optimize; return it from evaluate()"
+            )
+        bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+        if bad:
+            raise FloatingPointError(f"{bad[0]} is {metrics[bad[0]]}")
+        return FitResult(
+            value=metrics[goal.key],
+            metrics=metrics,
+            epochs=max(steps["n"], 1),
+            n_params=None,
+            artifact=None,
+            wall_time=time.perf_counter() - start,
+            model=_own(model),
+            budget=dict(model.fitted_budget()),
+        )
+
+    def refit(
+        self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int
+    ) -> FitResult:
+        start = time.perf_counter()
+        known = {f.name for f in dataclasses.fields(cfg)}
+        unknown = sorted(set(budget) - known)
+        if unknown:
+            raise ValueError(
+                f"{plugin.name}: fitted_budget() names {unknown}, which are not config fields"
+            )
+        model = self._build(plugin, dataclasses.replace(cfg, **budget), dataset.spec, seed)
+        model.fit((dataset.train.x, dataset.train.y), None, None)
+        wall = time.perf_counter() - start
+        # One fit call; the budget says how many rounds or trees it grew.
+        return FitResult(float("nan"), {}, 1, None, None, wall, _own(model), dict(budget))
+
+    def _metrics(self, model: BaseEstimator, dataset: Dataset, split: str) -> dict[str, float]:
+        part = getattr(dataset, split)
+        metrics = model.evaluate(part.x, part.y, dataset.spec.task)
+        return {f"{split}_{k}": float(v) for k, v in metrics.items()}
+
+    def evaluate(self, plugin: ModelPlugin, model: Any, dataset: Dataset, split: str) -> dict:
+        return self._metrics(as_estimator(plugin, model), dataset, split)
+
+    def predict(self, model: Any, x: np.ndarray, task: str) -> np.ndarray:
+        return np.asarray(model.predict(x))
+
+    def save(self, plugin: ModelPlugin, model: Any, directory: str) -> str:
+        return str(as_estimator(plugin, model).save(str(directory)))
+
+    def load(self, plugin: ModelPlugin, directory: str, cfg: Any, spec: Any) -> Any:
+        if plugin.load is None:
+            raise PluginError(f"estimator plugin '{plugin.name}' declares no load function")
+        return _own(as_estimator(plugin, resolve(plugin.load)(str(directory), cfg, spec)))
+
+    def result_settings(self) -> dict[str, Any]:
+        # Estimators take their length from their own config; only the seed policy matters.
+        return {"seed": self.cfg.seed}

@@ -1,0 +1,349 @@
+"""The Lightning backend: plugins hand over a LightningModule; a quiet Trainer trains it.
+
+Data that fits in memory is turned into tensors once per process and device and sliced into
+batches (``automl.lightning.TensorBatches``); no DataLoader, no worker processes. A callback
+reads the objective metric after every validation epoch, keeps the best weights in memory and
+reports to the study.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from automl.backends import FitResult, Goal
+from automl.data import Dataset
+from automl.errors import PluginError, TrialPruned, UserError, reason
+from automl.plugin import ModelPlugin, Report, resolve
+
+__all__ = ["LightningBackend", "MODEL_FILE", "quiet_lightning"]
+
+MODEL_FILE = "model.pt"
+PREFLIGHT_ROWS = 32
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's banners and hints that say nothing to a study's user."""
+    import pytorch_lightning  # noqa: F401  (importing it resets its loggers' levels)
+
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # Batches come from in-memory tensors by design; these hints are about DataLoaders.
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
+    # A refit trains without validation data on purpose.
+    warnings.filterwarnings("ignore", message=".*no `val_dataloader`. Skipping val loop.*")
+    # Lightning's own internals on newer torch; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=".*treespec.*")
+
+
+class LightningBackend:
+    """Backend for ``kind="lightning"`` plugins.
+
+    Creating it builds one Trainer from the settings, so a setting this machine cannot
+    honour is one error before any trial, and the device Lightning chose is read once.
+
+    Args:
+        trainer_cfg: ``TrainerConfig`` (or an equivalent object).
+
+    Raises:
+        UserError: Lightning rejected the settings.
+    """
+
+    kind = "lightning"
+    unit = "epoch"
+
+    def __init__(self, trainer_cfg: Any) -> None:
+        self.cfg = trainer_cfg
+        quiet_lightning()
+        try:
+            trainer = self._trainer([])
+        except Exception as exc:  # MisconfigurationException, a missing backend package, ...
+            raise UserError(
+                f"trainer.accelerator={trainer_cfg.accelerator} "
+                f"trainer.devices={trainer_cfg.devices} "
+                f"trainer.precision={trainer_cfg.precision}: Lightning cannot train with these "
+                f"here ({reason(exc)}); trainer.accelerator=auto uses a GPU when there is one, "
+                "else the CPU"
+            ) from exc
+        # The device Lightning will train on; data tensors are placed there once.
+        self.device = str(trainer.strategy.root_device)
+
+    # -- pieces --------------------------------------------------------------------------
+
+    def _trainer(self, callbacks: list, max_epochs: int | None = None, **overrides: Any) -> Any:
+        import pytorch_lightning as pl
+
+        cfg = self.cfg
+        settings: dict[str, Any] = {
+            "max_epochs": max_epochs if max_epochs is not None else cfg.max_epochs,
+            "accelerator": cfg.accelerator,
+            "devices": cfg.devices,
+            "precision": cfg.precision,
+            "deterministic": cfg.deterministic,
+            "logger": False,
+            "enable_checkpointing": False,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "num_sanity_val_steps": 0,
+            "callbacks": callbacks,
+        }
+        settings.update(overrides)
+        return pl.Trainer(**settings)
+
+    def _tensors(self, dataset: Dataset, split: str) -> tuple[Any, Any]:
+        """Tensors of a split, converted once per process and kept on the device."""
+        import torch
+
+        key = f"tensors:{split}:{self.device}"
+        if key not in dataset.cache:
+            part = getattr(dataset, split)
+            dataset.cache[key] = (
+                torch.as_tensor(part.x, dtype=torch.float32).to(self.device),
+                torch.as_tensor(part.y).to(self.device),
+            )
+        return dataset.cache[key]
+
+    def _start(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, seed: int) -> tuple:
+        """A seeded module and its training batches: what a fit and a refit start from."""
+        import pytorch_lightning as pl
+        import torch
+
+        from automl.lightning import TensorBatches, make_augment
+
+        if self.cfg.num_threads:
+            torch.set_num_threads(int(self.cfg.num_threads))
+        pl.seed_everything(seed, workers=False, verbose=False)
+        module = self._build(plugin, cfg, dataset)
+        batch_size = int(getattr(cfg, "batch_size", 64))
+        # Augmentation (if the data asks for it) touches training batches only, never val/test.
+        augment = make_augment(dataset.augment, seed)
+        x, y = self._tensors(dataset, "train")
+        batches = TensorBatches(x, y, batch_size, shuffle=True, seed=seed, transform=augment)
+        return module, batches
+
+    @staticmethod
+    def _build(plugin: ModelPlugin, cfg: Any, dataset_or_spec: Any) -> Any:
+        import pytorch_lightning as pl
+
+        spec = getattr(dataset_or_spec, "spec", dataset_or_spec)
+        module = resolve(plugin.build)(cfg, spec)
+        if not isinstance(module, pl.LightningModule):
+            raise PluginError(
+                f"model '{plugin.name}': build returned {type(module).__module__}."
+                f"{type(module).__qualname__}, not a pytorch_lightning.LightningModule "
+                "(kind='lightning'); wrap a network in automl.lightning.SupervisedModule(net, "
+                "spec), or declare kind='estimator'"
+            )
+        return module
+
+    # -- the protocol --------------------------------------------------------------------
+
+    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
+        """Build ``cfg`` and run one training step on a few rows (no validation)."""
+        import torch
+
+        from automl.lightning import TensorBatches
+
+        module = self._build(plugin, cfg, dataset)
+        x, y = self._tensors(dataset, "train")
+        n = min(PREFLIGHT_ROWS, len(y))
+        batches = TensorBatches(x[:n], y[:n], n)
+        trainer = self._trainer([], max_epochs=1, max_steps=1, limit_val_batches=0)
+        with torch.random.fork_rng(devices=[]):  # leave the trials' random streams untouched
+            trainer.fit(module, train_dataloaders=batches)
+
+    def fit(
+        self,
+        plugin: ModelPlugin,
+        cfg: Any,
+        dataset: Dataset,
+        goal: Goal,
+        *,
+        report: Report | None,
+        seed: int,
+    ) -> FitResult:
+        from automl.lightning import TensorBatches
+
+        start = time.perf_counter()
+        module, batches = self._start(plugin, cfg, dataset, seed)
+        val = TensorBatches(*self._tensors(dataset, "val"), self.cfg.eval_batch_size)
+        callback = _report_callback(goal, report)
+        self._trainer([callback]).fit(module, train_dataloaders=batches, val_dataloaders=val)
+        if callback.non_finite:
+            raise FloatingPointError(callback.non_finite)
+        if callback.pruned is not None:
+            raise callback.pruned
+        if callback.best_state is None:
+            raise RuntimeError("training ended before the first validation epoch")
+        module.load_state_dict(callback.best_state)
+        return FitResult(
+            value=float(callback.best),
+            metrics=callback.best_metrics,
+            epochs=callback.epochs,
+            n_params=_n_params(module),
+            artifact=None,
+            wall_time=time.perf_counter() - start,
+            model=module,
+            budget={"epochs": callback.best_epoch + 1},
+        )
+
+    def refit(
+        self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int
+    ) -> FitResult:
+        start = time.perf_counter()
+        module, batches = self._start(plugin, cfg, dataset, seed)
+        epochs = int(budget.get("epochs", self.cfg.max_epochs))
+        trainer = self._trainer([], max_epochs=epochs, limit_val_batches=0)
+        trainer.fit(module, train_dataloaders=batches)
+        module.eval()
+        wall = time.perf_counter() - start
+        return FitResult(
+            float("nan"), {}, epochs, _n_params(module), None, wall, module, dict(budget)
+        )
+
+    def evaluate(self, plugin: ModelPlugin, model: Any, dataset: Dataset, split: str) -> dict:
+        """Metrics from the module's own validation logic (so custom metrics such as a GAN's
+        Frechet distance work the same way on the test split)."""
+        from automl.lightning import TensorBatches
+
+        batches = TensorBatches(*self._tensors(dataset, split), self.cfg.eval_batch_size)
+        trainer = self._trainer([], max_epochs=1)
+        (logged,) = trainer.validate(model, dataloaders=batches, verbose=False)
+        return {f"{split}_{k.removeprefix('val_')}": float(v) for k, v in logged.items()}
+
+    def outputs(self, model: Any, x: np.ndarray) -> np.ndarray:
+        """The module's raw outputs (logits or values) for preprocessed inputs, batched."""
+        import torch
+
+        model.eval()
+        device = next(iter(model.parameters()), torch.empty(0)).device
+        outs = []
+        with torch.no_grad():
+            for start in range(0, len(x), self.cfg.eval_batch_size):
+                xb = torch.as_tensor(
+                    np.asarray(x[start : start + self.cfg.eval_batch_size]),
+                    dtype=torch.float32,
+                    device=device,
+                )
+                outs.append(model(xb).float().cpu())
+        return torch.cat(outs).numpy() if outs else np.zeros((0,), np.float32)
+
+    def predict(self, model: Any, x: np.ndarray, task: str) -> np.ndarray:
+        out = self.outputs(model, x)
+        if task == "classification":
+            return out.argmax(axis=1)
+        return out.reshape(len(out), -1)[:, 0] if out.ndim > 1 and out.shape[1] == 1 else out
+
+    def save(self, plugin: ModelPlugin, model: Any, directory: str) -> str:
+        import os
+        from pathlib import Path
+
+        import torch
+
+        target = Path(directory) / MODEL_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, partial)
+        os.replace(partial, target)
+        return str(target)
+
+    def load(self, plugin: ModelPlugin, directory: str, cfg: Any, spec: Any) -> Any:
+        from pathlib import Path
+
+        import torch
+
+        module = self._build(plugin, cfg, spec)
+        # weights_only: a tampered file cannot run code through torch.load.
+        state = torch.load(Path(directory) / MODEL_FILE, map_location="cpu", weights_only=True)
+        module.load_state_dict(state)
+        module.eval()
+        return module
+
+    def result_settings(self) -> dict[str, Any]:
+        cfg = self.cfg
+        return {
+            "max_epochs": cfg.max_epochs,
+            "precision": str(cfg.precision),
+            "seed": cfg.seed,
+            "deterministic": bool(cfg.deterministic),
+        }
+
+
+def _n_params(module: Any) -> int:
+    return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
+
+
+def _report_callback(goal: Goal, report: Report | None) -> Any:
+    import pytorch_lightning as pl
+
+    class ReportCallback(pl.Callback):
+        """Reports each validation epoch, keeps the best weights, stops a diverged fit.
+
+        The epoch's training loss is summed on the device and read once per epoch, so
+        watching it for NaN costs no synchronisation per step.
+        """
+
+        def __init__(self) -> None:
+            self.best: float | None = None
+            self.best_state: dict[str, Any] | None = None
+            self.best_metrics: dict[str, float] = {}
+            self.best_epoch = 0
+            self.epochs = 0
+            self.pruned: TrialPruned | None = None
+            self.non_finite: str | None = None
+            self.train_loss: float | None = None
+            self._loss_sum: Any = None
+            self._loss_n = 0
+
+        def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
+            self._loss_sum, self._loss_n = None, 0
+
+        def on_train_batch_end(
+            self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int
+        ) -> None:
+            loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+            if loss is None or not hasattr(loss, "detach"):
+                return  # manual optimisation (e.g. a GAN) returns nothing to watch
+            loss = loss.detach()
+            self._loss_sum = loss if self._loss_sum is None else self._loss_sum + loss
+            self._loss_n += 1
+
+        def on_validation_end(self, trainer: Any, module: Any) -> None:
+            epoch = trainer.current_epoch
+            self.epochs = epoch + 1
+            if self._loss_n:
+                self.train_loss = float(self._loss_sum) / self._loss_n
+                if not math.isfinite(self.train_loss):
+                    self.non_finite = f"train loss is {self.train_loss} at epoch {epoch}"
+                    trainer.should_stop = True
+                    return
+            metrics = {
+                k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")
+            }
+            if goal.key not in metrics:
+                raise KeyError(
+                    f"the model logged {sorted(metrics)} but not '{goal.key}', the metric to "
+                    "optimize; log it in validation (self.log)"
+                )
+            bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+            if bad:
+                # Diverged: the remaining epochs are wasted, stop now and fail the trial.
+                self.non_finite = f"{bad[0]} is {metrics[bad[0]]} at epoch {epoch}"
+                trainer.should_stop = True
+                return
+            value = metrics[goal.key]
+            if goal.better(value, self.best):
+                self.best, self.best_metrics, self.best_epoch = value, metrics, epoch
+                self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            if report is not None and report(epoch, value):
+                self.pruned = TrialPruned(epoch, value)
+                trainer.should_stop = True
+
+    return ReportCallback()

@@ -1,0 +1,163 @@
+"""Sampling that never redraws a trial: per-trial seeds and a duplicate check.
+
+Every process used to build ``TPESampler(seed=sweep.seed)`` afresh, so a rerun repeated the
+random start-up trials of the first run and simultaneous workers drew the same configurations.
+Here the sampler of each trial is seeded from ``sweep.seed`` and the trial's number, which the
+storage hands out once per study: no two trials of a study ever start from the same random
+state, whichever worker or rerun runs them, and a single uninterrupted worker with the same seed
+still reproduces its study exactly.
+
+On top of that, a sampled configuration identical to a finished or running trial of the study
+is drawn again (up to ``MAX_RESAMPLES`` times); if the space has no new point left, it is run
+anyway and the trial records a note.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial, TrialState
+
+from automl.space import Choice, Float, Int, Param
+
+__all__ = ["StudySampler", "derive_seed", "distributions", "MAX_RESAMPLES"]
+
+MAX_RESAMPLES = 8
+
+_SEEN = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+
+
+def derive_seed(seed: int, number: int) -> int:
+    """A 32-bit seed for trial ``number`` of a study sampled with ``sweep.seed=seed``."""
+    digest = hashlib.blake2b(f"automl/{seed}/{number}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little")
+
+
+def distributions(space: Mapping[str, Param]) -> dict[str, BaseDistribution]:
+    """The Optuna distributions ``Param.suggest`` asks for (equal to the ones it creates)."""
+    out: dict[str, BaseDistribution] = {}
+    for name, p in space.items():
+        if isinstance(p, Float):
+            out[name] = FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+        elif isinstance(p, Int):
+            out[name] = IntDistribution(p.low, p.high, log=p.log, step=p.step)
+        elif isinstance(p, Choice):
+            out[name] = CategoricalDistribution(list(p.options))
+    return out
+
+
+def _key(params: Mapping[str, Any]) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in params.items()))
+
+
+class StudySampler(BaseSampler):
+    """Wraps the configured sampler: a fresh, trial-seeded copy per trial, and no duplicates.
+
+    Args:
+        factory: Builds the configured sampler from a seed (cheap; called once per trial).
+        seed: ``sweep.seed``.
+        space: The searched parameters as Optuna distributions; the duplicate check draws
+            whole configurations from it. ``None`` turns the check off.
+        per_trial_seed: Rebuild the sampler for every trial with a seed derived from the trial
+            number. Off for samplers whose sequence depends on one seed across the study
+            (quasi-random and grid sequences): they never repeat a point by construction.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[int], BaseSampler],
+        seed: int,
+        space: Mapping[str, BaseDistribution] | None,
+        per_trial_seed: bool = True,
+    ) -> None:
+        self._factory = factory
+        self._seed = seed
+        self._space = dict(space) if space else None
+        self._per_trial = per_trial_seed
+        self._inner = factory(seed)
+        self.redrawn: dict[int, int] = {}
+        """Trial number -> duplicate configurations drawn and rejected before its own."""
+        self.duplicates: set[int] = set()
+        """Trials run although their configuration repeats another (no new point found)."""
+
+    @property
+    def inner(self) -> BaseSampler:
+        """The sampler that draws the current trial."""
+        return self._inner
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if self._per_trial:
+            self._inner = self._factory(derive_seed(self._seed, trial.number))
+        self._inner.before_trial(study, trial)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        if self._space is None:
+            return self._inner.infer_relative_search_space(study, trial)
+        return dict(self._space)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if self._space is None:
+            return self._inner.sample_relative(study, trial, search_space)
+        fixed = dict(trial.system_attrs.get("fixed_params") or {})
+        if fixed:  # an enqueued trial (a retry, a warm start): its values are given
+            return {}
+        seen = {
+            _key(t.params)
+            for t in study.get_trials(deepcopy=False, states=_SEEN)
+            if t.number != trial.number and t.params
+        }
+        params: dict[str, Any] = {}
+        for attempt in range(MAX_RESAMPLES + 1):
+            params = self._draw(study, trial)
+            if _key(params) not in seen:
+                if attempt:
+                    self.redrawn[trial.number] = attempt
+                return params
+        self.redrawn[trial.number] = MAX_RESAMPLES
+        self.duplicates.add(trial.number)
+        return params
+
+    def _draw(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+        """One whole configuration: the inner sampler's joint draw, the rest one by one."""
+        assert self._space is not None
+        inner_space = self._inner.infer_relative_search_space(study, trial)
+        params = dict(self._inner.sample_relative(study, trial, inner_space))
+        for name, dist in self._space.items():
+            if name not in params:
+                params[name] = self._inner.sample_independent(study, trial, name, dist)
+        return params
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: list[float] | None,
+    ) -> None:
+        self._inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._inner.reseed_rng()

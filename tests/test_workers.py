@@ -1,0 +1,42 @@
+"""Several workers on one study: every configuration distinct, the total exact, nothing left
+RUNNING (real processes on a journal file and on a real PostgreSQL server)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import optuna
+import pytest
+from helpers import start_cli
+from optuna.trial import TrialState
+
+from automl.tuning.storage import make_storage
+
+# Small forests: a trial takes a fraction of a second, so four workers contend all the time.
+FOREST = ["model=forest", "sweep.live=false", "space.n_estimators=10"]
+
+
+@pytest.fixture(params=["journal", "postgres"])
+def storage(request, tmp_path):
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url")
+    return str(tmp_path / "shared" / "study.jsonl")
+
+
+def test_four_workers_run_exactly_the_total_with_distinct_configurations(storage, tmp_path):
+    name = f"four-{time.monotonic_ns()}"
+    common = [*FOREST, f"sweep.storage={storage}", f"sweep.study_name={name}", "sweep.n_trials=100"]
+    workers = [
+        start_cli([*common, f"hydra.run.dir={tmp_path / f'node-{i}'}"], tmp_path) for i in range(4)
+    ]
+    for proc in workers:
+        _, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, stderr
+    study = optuna.load_study(study_name=name, storage=make_storage(storage, tmp_path))
+    trials = study.get_trials()
+    assert len(trials) == 100
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == 100
+    ran = [len(list((tmp_path / f"node-{i}" / "trials").iterdir())) for i in range(4)]
+    assert sum(ran) == 100 and min(ran) > 0, ran
