@@ -14,6 +14,11 @@ class FlakyModule(SupervisedModule):
     def __init__(self, net, spec, cfg):
         super().__init__(net, spec, cfg.lr, cfg.weight_decay, cfg.optimizer)
         self.explode = cfg.explode
+        self.diverge = cfg.diverge
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        return loss * math.nan if self.diverge else loss
 
     def on_validation_epoch_end(self) -> None:
         super().on_validation_epoch_end()

@@ -19,6 +19,7 @@ class TinyConfig:
     weight_decay: float = 0.0
     explode: bool = False
     crash: bool = False
+    diverge: bool = False
 
 
 GOOD = ModelPlugin(

@@ -270,3 +270,39 @@ def test_a_space_with_no_point_left_runs_a_repeat_with_a_note(registries, tmp_pa
     assert "repeats an earlier configuration" in trials[2].user_attrs["note"]
     rows = json.loads((tmp_path / "leaderboard.json").read_text())["trials"]
     assert any("repeats an earlier configuration" in r["note"] for r in rows)
+
+
+def test_a_diverged_training_loss_fails_the_trial(registries, tmp_path):
+    outcome = run_study(
+        plan_for(registries, tmp_path, "flaky",
+                 ["sweep.n_trials=1", "space.crash=false", "space.explode=false",
+                  "+space.diverge={type:choice,choices:[true]}"]),
+        quiet(),
+    )  # fmt: skip
+    (trial,) = trials_of(tmp_path, "flaky-t")
+    assert trial.state.name == "FAIL" and outcome.exit_code == 1
+    assert trial.user_attrs["error"] == "FloatingPointError: train loss is nan at epoch 0"
+    assert not (tmp_path / "best").exists()
+
+
+def test_a_full_disk_while_exporting_keeps_the_previous_best(registries, tmp_path, monkeypatch):
+    import errno
+
+    from automl import finalize
+
+    run_study(plan_for(registries, tmp_path, overrides=["sweep.n_trials=1"]), quiet())
+    best = tmp_path / "best"
+    before = {p.name: p.read_bytes() for p in best.iterdir()}
+
+    def full_disk(*args, **kwargs):  # the disk fills up half-way through the new export
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(finalize, "_predictions_csv", full_disk)
+    console = recorded()
+    outcome = run_study(plan_for(registries, tmp_path, overrides=["sweep.n_trials=2"]), console)
+    assert outcome.exit_code == 1 and "No space left on device" in outcome.export_failed
+    assert {p.name: p.read_bytes() for p in best.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".best", "best"))) == [
+        "best"
+    ]
+    assert "best/ not written" in console.export_text()
