@@ -88,6 +88,7 @@ class TrialRecord:
         attempt: 0 for a first run; ``n`` for the n-th retry of a trial.
         note: Something the user should know about the trial (e.g. a duplicate configuration
             that was run anyway).
+        redrawn: Configurations drawn for this trial and rejected as duplicates of others.
     """
 
     worker: str | None = None
@@ -105,6 +106,7 @@ class TrialRecord:
     retry_of: int | None = None
     attempt: int = 0
     note: str | None = None
+    redrawn: int | None = None
 
     def attrs(self, only: tuple[str, ...] | None = None) -> dict[str, Any]:
         """The user attributes that store this record (unset fields left out).
@@ -157,7 +159,7 @@ def _checked(name: str, value: Any) -> Any:
         if name == "metrics":
             return {str(k): float(v) for k, v in value.items() if finite_or_none(v) is not None}
         return dict(value)
-    if name in ("epochs", "n_params", "retry_of", "attempt"):
+    if name in ("epochs", "n_params", "retry_of", "attempt", "redrawn"):
         return value if isinstance(value, int) and not isinstance(value, bool) else None
     if name in ("duration_s", "train_s"):
         return finite_or_none(value)

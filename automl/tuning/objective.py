@@ -161,6 +161,7 @@ class TrialRunner:
         run, number = self.run, trial.number
         record = TrialRecord(worker=worker_id(), unit=run.unit)
         redrawn = self.sampler.redrawn.pop(number, 0)
+        record.redrawn = redrawn or None
         if number in self.sampler.duplicates:
             self.sampler.duplicates.discard(number)
             record.note = f"repeats an earlier configuration: {redrawn} new draws found none unseen"

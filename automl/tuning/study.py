@@ -10,6 +10,7 @@ files, ``best/`` and the summary are written from a fresh read of the study.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from contextlib import nullcontext
@@ -42,6 +43,7 @@ from automl.tuning.storage import make_storage
 __all__ = ["StudyOutcome", "run_study", "open_study", "tally"]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+_log = logging.getLogger("automl.study")
 # Samplers whose sequence hangs on one seed for the whole study (they never repeat a point).
 _ONE_SEED_SAMPLERS = ("grid", "qmc")
 
@@ -119,8 +121,13 @@ def _sampler(run: Run) -> StudySampler:
     )
 
 
-def open_study(run: Run, notes: list[str]) -> tuple[optuna.Study, StudySampler]:
+def open_study(
+    run: Run, notes: list[str]
+) -> tuple[optuna.Study, StudySampler, optuna.storages.BaseStorage]:
     """Create the study, or load it (resume) after checking that it is the same study.
+
+    Returns:
+        The study, its sampler, and the storage as opened (Optuna wraps it in a cache).
 
     Raises:
         StudyError: The stored study optimizes the other direction, or its identity differs
@@ -163,7 +170,7 @@ def open_study(run: Run, notes: list[str]) -> tuple[optuna.Study, StudySampler]:
     }.items():
         study.set_user_attr(key, value)
     fail_lost_trials(study, sweep.max_retries)
-    return study, sampler
+    return study, sampler, storage
 
 
 def _check_identity(run: Run, study: optuna.Study, notes: list[str]) -> None:
@@ -239,10 +246,14 @@ def run_study(run: Run | RunPlan, console: Console | None = None) -> StudyOutcom
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the leaderboard reports trials
     plan, sweep = run.plan, run.plan.sweep
     notes = list(run.notes)
-    study, sampler = open_study(run, notes)
+    study, sampler, storage = open_study(run, notes)
     record_invocation(plan.run_dir, plan.composed, plan.overrides)
     for note in notes:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
+        _log.info("note: %s", note)
+    _log.info("study %s: model=%s data=%s device=%s sweep.n_trials=%d",
+              plan.study_name, plan.model_name, plan.data_name, run.backend.device,
+              sweep.n_trials)  # fmt: skip
 
     trials = study.get_trials(deepcopy=False)
     counted, running = tally(trials)
@@ -267,7 +278,7 @@ def run_study(run: Run | RunPlan, console: Console | None = None) -> StudyOutcom
     )
     live = board.live and sweep.live and counted + running < sweep.n_trials
     with signals, Live(board, console=console, refresh_per_second=4) if live else nullcontext():
-        _loop(run, study, runner, signals, board, outcome)
+        _loop(run, study, storage, runner, signals, board, outcome)
         outcome.signal = signals.received
         # One read of the final state: the live view's last frame, the files and the
         # summary all use it.
@@ -276,12 +287,19 @@ def run_study(run: Run | RunPlan, console: Console | None = None) -> StudyOutcom
     with signals:  # a signal during the export: finish writing, then exit with its code
         _finish(run, study, board, header, outcome, signals, console)
         outcome.signal = signals.received
+    _log.info(
+        "done: %d complete, %d pruned, %d failed (%d re-run); best #%s; exit code %d%s",
+        outcome.n_complete, outcome.n_pruned, outcome.n_failed, outcome.n_retried,
+        outcome.best_number, outcome.exit_code,
+        f"; {outcome.stopped}" if outcome.stopped else "",
+    )  # fmt: skip
     return outcome
 
 
 def _loop(
     run: Run,
     study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
     runner: TrialRunner,
     signals: StopSignals,
     board: Leaderboard,
@@ -306,7 +324,7 @@ def _loop(
                     f"common reason ({count}x): {why}"
                 )
                 break
-            with admission(study._storage, run.plan.study_name):
+            with admission(storage, run.plan.study_name):
                 fail_lost_trials(study, sweep.max_retries)
                 counted, running = tally(study.get_trials(deepcopy=False))
                 if counted + running >= sweep.n_trials:
@@ -319,6 +337,7 @@ def _loop(
                 frozen = study._storage.get_trial(trial._trial_id)
                 board.sync(study.get_trials(deepcopy=False, states=_FINISHED))
                 board.trial_finished(frozen)
+                _log.info(board.plain_line(row_from_trial(frozen)))
             record = record_of(frozen)
             if state in (TrialState.COMPLETE, TrialState.PRUNED):
                 outcome.ran_ok += 1
