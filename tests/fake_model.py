@@ -36,3 +36,13 @@ def build(cfg, spec):
     )
     torch.manual_seed(0)
     return FlakyModule(net, spec, cfg)
+
+
+def build_plain(cfg, spec):
+    return nn.Linear(math.prod(spec.input_shape), spec.n_classes)
+
+
+def build_refusing(cfg, spec):
+    from automl.errors import UserError
+
+    raise UserError("model.device=tpu is not available on this machine; use model.device=cpu")

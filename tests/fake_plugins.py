@@ -70,3 +70,21 @@ FUTURE_API = ModelPlugin(
 )
 
 NOT_A_PLUGIN = {"name": "dict"}
+
+# A builder that returns a plain nn.Module (not a LightningModule): caught by the preflight.
+NOT_LIGHTNING = ModelPlugin(
+    name="not_lightning",
+    config=TinyConfig,
+    search_space={"lr": Float(0.01, 0.1, log=True)},
+    build="fake_model:build_plain",
+    default_data="wine",
+)
+
+# A builder that says, as a user error, that it cannot be built here.
+REFUSES = ModelPlugin(
+    name="refuses",
+    config=TinyConfig,
+    search_space={"lr": Float(0.01, 0.1, log=True)},
+    build="fake_model:build_refusing",
+    default_data="wine",
+)

@@ -306,3 +306,25 @@ def test_a_full_disk_while_exporting_keeps_the_previous_best(registries, tmp_pat
         "best"
     ]
     assert "best/ not written" in console.export_text()
+
+
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        ("not_lightning", "build returned torch.nn.modules.linear.Linear, not a pytorch_lightning"),
+        ("refuses", "model.device=tpu is not available on this machine"),
+    ],
+)
+def test_a_wrong_builder_is_caught_before_the_study(tmp_path, dist_factory, model, message):
+    from automl.errors import PluginError
+
+    dist = dist_factory("automl-fakes", "0.1")
+    eps = list(entry_points(group=MODEL_GROUP)) + [
+        entry_point(model, f"fake_plugins:{model.upper()}", MODEL_GROUP, dist)
+    ]
+    registries = discover_models(eps), discover_data()
+    with pytest.raises(UserError, match=message) as err:
+        run_study(plan_for(registries, tmp_path, model, ["sweep.n_trials=3"]), quiet())
+    assert isinstance(err.value, PluginError) or model == "refuses"
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "study.db").exists() and not (tmp_path / "trials").exists()
