@@ -17,6 +17,7 @@ from automl.data.preprocess import (
     CHUNK_BYTES,
     apply_preprocessing,
     fit_standardizer,
+    fit_target_scaler,
     standardize_inplace,
 )
 from automl.data.types import DataConfig, Dataset, RawData, Split
@@ -257,15 +258,22 @@ def assemble(
         n_classes = int(max(y.max(), y_te.max()) + 1)
         if raw.class_names is not None:
             n_classes = max(n_classes, len(raw.class_names))
+    # Regression targets: statistics of the training rows only, for models that standardize
+    # them (SupervisedModule); the splits keep the original units, so every metric does too.
+    target = fit_target_scaler(y[train_idx]) if not classify else None
     spec = DataSpec(
         name=name,
-        task=raw.task,
+        task="classification" if classify else "regression",
         input_shape=tuple(int(d) for d in x_train.shape[1:]),
         n_classes=n_classes,
         n_targets=1,
         feature_names=feature_names,
+        target_mean=tuple(target["mean"]) if target else None,
+        target_std=tuple(target["std"]) if target else None,
     )
     preprocessing: dict[str, Any] = {"steps": steps}
+    if target is not None:
+        preprocessing["target"] = target
     if classify and raw.class_names is not None:
         preprocessing["classes"] = list(raw.class_names)
     return Dataset(
@@ -299,13 +307,18 @@ def make_dataset(name: str, raw: RawData, cfg: DataConfig) -> Dataset:
             f"data.folds={cfg.folds}: k-fold cross-validation needs at least 2 folds; set "
             "data.folds=5 (say), or data.folds=0 for one validation split"
         )
+    if raw.task not in ("classification", "regression"):
+        raise DataError(
+            f"{where}: the data plugin says task {raw.task!r}; data is classification or "
+            "regression (fix the plugin's RawData.task)"
+        )
     classify = raw.task == "classification"
     y = np.asarray(raw.y)
     if len(raw.x) != len(y):
         raise DataError(f"{where}: x has {len(raw.x)} samples but y has {len(y)}; they must match")
     test_given = raw.x_test is not None and raw.y_test is not None
     y_test = None
-    if test_given:
+    if raw.x_test is not None and raw.y_test is not None:
         y_test = np.asarray(raw.y_test)
         if len(raw.x_test) != len(y_test):
             raise DataError(
