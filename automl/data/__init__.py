@@ -33,7 +33,7 @@ def load_dataset(plugin: Any, cfg: Any) -> Dataset:
     node = OmegaConf.structured(cfg) if not OmegaConf.is_config(cfg) else cfg
     key = f"{plugin.name}:{OmegaConf.to_yaml(node)}"
     if key not in _CACHE:
-        obj = OmegaConf.to_object(node) if OmegaConf.is_config(node) else node
+        obj: Any = OmegaConf.to_object(node) if OmegaConf.is_config(node) else node
         raw = resolve(plugin.load)(obj)
         _CACHE[key] = make_dataset(plugin.name, raw, obj)
     return _CACHE[key]
