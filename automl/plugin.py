@@ -90,6 +90,9 @@ class DataSpec:
         target_std: Regression only: the standard deviation of each target over the training
             split (1.0 for a constant target). ``automl.lightning.SupervisedModule`` trains on
             targets standardized with these two and predicts in the original units.
+        fingerprint: Names the data set (source and options), the same for its holdout
+            split, every fold and a refit's merged rows; ``automl.data.reference_split`` gives
+            its fixed reference rows (for instruments such as the GAN's FD network).
     """
 
     name: str
@@ -100,6 +103,7 @@ class DataSpec:
     feature_names: tuple[str, ...] | None = None
     target_mean: tuple[float, ...] | None = None
     target_std: tuple[float, ...] | None = None
+    fingerprint: str | None = None
 
     @property
     def rank(self) -> int:
@@ -131,6 +135,7 @@ class DataSpec:
             feature_names=tuple_or_none("feature_names"),
             target_mean=tuple_or_none("target_mean"),
             target_std=tuple_or_none("target_std"),
+            fingerprint=fields.get("fingerprint"),
         )
 
 

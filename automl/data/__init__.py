@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from automl.data.reference import clear_references, reference_split
 from automl.data.types import DataConfig, Dataset, RawData, Split
 
-__all__ = ["DataConfig", "RawData", "Split", "Dataset", "load_dataset", "clear_cache"]
+__all__ = [
+    "DataConfig",
+    "RawData",
+    "Split",
+    "Dataset",
+    "load_dataset",
+    "clear_cache",
+    "reference_split",
+]
 
 _CACHE: dict[str, Dataset] = {}
 
@@ -42,3 +51,4 @@ def load_dataset(plugin: Any, cfg: Any) -> Dataset:
 def clear_cache() -> None:
     """Forget loaded data sets (tests use it to measure a cold load)."""
     _CACHE.clear()
+    clear_references()

@@ -8,6 +8,8 @@ fold with other index sets: every statistic and encoder is fitted on the given t
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import mmap
 from typing import Any
 
@@ -20,6 +22,7 @@ from automl.data.preprocess import (
     fit_target_scaler,
     standardize_inplace,
 )
+from automl.data.reference import register_reference
 from automl.data.types import DataConfig, Dataset, RawData, Split
 from automl.errors import DataError
 from automl.plugin import DataSpec
@@ -334,12 +337,26 @@ def make_dataset(name: str, raw: RawData, cfg: DataConfig) -> Dataset:
         dataset = _cross_validation(name, raw, y, rest, test, cfg, y_test)
     else:
         dataset = assemble(name, raw, y, train, val, test, cfg, y_test=y_test)
+    fingerprint = _fingerprint(name, raw, cfg)
+    for part in [dataset, *dataset.folds]:
+        part.spec = dataclasses.replace(part.spec, fingerprint=fingerprint)
+    register_reference(fingerprint, dataset.train)  # the holdout's, or fold 0's, rows
 
     def merged() -> Dataset:
-        return assemble(name, raw, y, rest, rest[:0], test, cfg, y_test=y_test)
+        out = assemble(name, raw, y, rest, rest[:0], test, cfg, y_test=y_test)
+        out.spec = dataclasses.replace(out.spec, fingerprint=fingerprint)
+        return out
 
     dataset.merged = merged
     return dataset
+
+
+def _fingerprint(name: str, raw: RawData, cfg: DataConfig) -> str:
+    """Names the data set as loaded: the plugin, its options (split settings included), the
+    source and the arrays' shapes; every split, fold and merged set of one load shares it."""
+    shapes = (np.shape(raw.x), np.shape(raw.y), None if raw.x_test is None else raw.x_test.shape)
+    text = f"{name}|{cfg!r}|{shapes}|{raw.source}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _cross_validation(
