@@ -41,7 +41,7 @@ def print_help(argv: Sequence[str], models: Registry, data: Registry) -> int:
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
-    texts = OmegaConf.load(files("automl.conf").joinpath("hydra/help/automl.yaml"))
+    texts = OmegaConf.create(files("automl.conf").joinpath("hydra/help/automl.yaml").read_text())
     overrides = [a for a in argv if not a.startswith(("-", "hydra.", "+hydra."))]
     with initialize_config_module("automl.conf", version_base="1.3"):
         cfg = compose("config", overrides=overrides)

@@ -80,6 +80,7 @@ def load_config_file(path: Path, config_class: type) -> tuple[DictConfig, Any]:
             "plain values only"
         )
     node = OmegaConf.merge(OmegaConf.structured(config_class), loaded)
+    assert isinstance(node, DictConfig)
     return node, OmegaConf.to_object(node)
 
 
@@ -181,7 +182,8 @@ def export(
             is then exported).
     """
     plugin, dataset = run.plan.plugin, run.dataset
-    model, refit_info = selected.model, None
+    model: Any = selected.model
+    refit_info: dict[str, Any] | None = None
     if refit and dataset.merged is not None:
         try:
             merged = dataset.merged()

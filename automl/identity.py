@@ -84,9 +84,10 @@ def fingerprint(
         trainer: Result-changing trainer settings (``Backend.result_settings``).
     """
     base = {k: v for k, v in _flat(model_config).items() if k not in space}
-    settings = (
-        dataclasses.asdict(data_config) if dataclasses.is_dataclass(data_config) else data_config
-    )
+    if dataclasses.is_dataclass(data_config) and not isinstance(data_config, type):
+        settings: Mapping[str, Any] = dataclasses.asdict(data_config)
+    else:
+        settings = data_config
     return {
         "version": FINGERPRINT_VERSION,
         "model": model,

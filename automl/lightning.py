@@ -139,6 +139,20 @@ class TensorBatches:
                 )
 
 
+def _target_stat(values: tuple[float, ...] | None, default: float) -> torch.Tensor:
+    # One target today (n_targets=1); a scalar broadcasts over the flattened output.
+    return torch.tensor(float(values[0]) if values else default, dtype=torch.float32)
+
+
+def _unscaled_if_missing(
+    module: nn.Module, state_dict: dict[str, Any], prefix: str, *args: Any
+) -> None:
+    """Weights saved before targets were standardized were trained on raw targets: load them
+    with the identity scaling instead of failing on the missing buffers."""
+    for name, value in (("target_mean", 0.0), ("target_std", 1.0)):
+        state_dict.setdefault(f"{prefix}{name}", torch.tensor(value))
+
+
 class SupervisedModule(pl.LightningModule):
     """Classification or regression around any ``nn.Module`` that maps inputs to outputs.
 
@@ -147,6 +161,12 @@ class SupervisedModule(pl.LightningModule):
     logged as ``val_<metric>`` (``val_acc``, ``val_f1``, ``val_rmse``, ...), so logging costs
     nothing per step.
 
+    Regression targets are standardized with the training split's statistics
+    (``spec.target_mean``/``target_std``): the network learns ``(y - mean) / std`` (a unit
+    scale whatever the target's units, so default learning rates and initializations fit), and
+    ``forward`` maps its output back, so predictions, metrics and ``val_loss`` are in the
+    target's original units. The statistics are buffers, saved and loaded with the weights.
+
     Args:
         net: The network.
         spec: The data description.
@@ -154,6 +174,9 @@ class SupervisedModule(pl.LightningModule):
         weight_decay: L2 penalty.
         optimizer: One of ``adam``, ``adamw``, ``sgd``, ``rmsprop``.
     """
+
+    target_mean: torch.Tensor
+    target_std: torch.Tensor
 
     def __init__(
         self,
@@ -170,14 +193,26 @@ class SupervisedModule(pl.LightningModule):
         self.loss_fn = nn.CrossEntropyLoss() if self.task == "classification" else nn.MSELoss()
         self._outputs: list[torch.Tensor] = []
         self._targets: list[torch.Tensor] = []
+        if self.task != "classification":
+            self.register_buffer("target_mean", _target_stat(spec.target_mean, 0.0))
+            self.register_buffer("target_std", _target_stat(spec.target_std, 1.0))
+            self.register_load_state_dict_pre_hook(_unscaled_if_missing)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
-        return out if self.task == "classification" else out.reshape(-1)
+        if self.task == "classification":
+            return out
+        return out.reshape(-1) * self.target_std + self.target_mean
+
+    def _scaled(self, values: torch.Tensor) -> torch.Tensor:
+        """Regression values in the standardized units the network learns in."""
+        return (values - self.target_mean) / self.target_std
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        return self.loss_fn(self(x), y)
+        if self.task == "classification":
+            return self.loss_fn(self(x), y)
+        return self.loss_fn(self._scaled(self(x)), self._scaled(y))
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         x, y = batch

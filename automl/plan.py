@@ -6,9 +6,10 @@ Everything a user can get wrong is checked here, before any study or file is cre
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -50,7 +51,7 @@ class RunPlan:
     data_plugin: DataPlugin
     model_node: DictConfig
     data_cfg: Any
-    space: dict[str, Param]
+    space: Mapping[str, Param]
     sweep: SweepConfig
     trainer: TrainerConfig
     run_dir: Path
@@ -84,8 +85,8 @@ def make_plan(
     plugin = models.get(model_name)
     info = models.info(model_name)
     data_plugin = data.get(data_name)
-    sweep: SweepConfig = OmegaConf.to_object(cfg.sweep)
-    trainer: TrainerConfig = OmegaConf.to_object(cfg.trainer)
+    sweep = cast(SweepConfig, OmegaConf.to_object(cfg.sweep))
+    trainer = cast(TrainerConfig, OmegaConf.to_object(cfg.trainer))
     if sweep.engine not in ("optuna", "none"):
         raise UserError(f"sweep.engine={sweep.engine!r} is not one of optuna, none")
     if sweep.n_trials < 1:
@@ -112,7 +113,7 @@ def make_plan(
     check_study_name(str(sweep.study_name))
 
     space_node = OmegaConf.to_container(cfg.get("space") or {}, resolve=True)
-    space = parse_space(space_node)
+    space = parse_space(cast("dict[str, Any]", space_node))
     model_node = copy.deepcopy(cfg.model)
     validate_space(space, model_node)
     pinned = {name: p.value for name, p in space.items() if isinstance(p, Fixed)}

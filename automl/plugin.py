@@ -11,19 +11,26 @@ from __future__ import annotations
 import abc
 import dataclasses
 import importlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
-from automl.errors import PluginError
-from automl.space import Param, parse_space
+from automl.errors import PluginError, SpaceError
+from automl.space import Param, parse_space, validate_space
 
 __all__ = [
     "API_VERSION",
     "SUPPORTED_API_VERSIONS",
+    "Kind",
+    "Task",
+    "Direction",
     "TASKS",
     "KINDS",
+    "DIRECTIONS",
     "TASK_METRICS",
+    "NAME_PATTERN",
+    "check_name",
     "DataSpec",
     "ModelPlugin",
     "DataPlugin",
@@ -38,14 +45,36 @@ API_VERSION = 1
 
 SUPPORTED_API_VERSIONS = frozenset({1})
 
-TASKS = ("classification", "regression", "generation")
-KINDS = ("lightning", "estimator")
+Kind = Literal["lightning", "estimator"]
+"""How a model trains: a Lightning module, or an object with ``fit``/``predict``/``save``."""
+Task = Literal["classification", "regression", "generation"]
+"""What a data set asks of a model."""
+Direction = Literal["maximize", "minimize"]
+"""Which way a metric improves."""
 
-TASK_METRICS: dict[str, tuple[str, str]] = {
+TASKS: tuple[Task, ...] = get_args(Task)
+KINDS: tuple[Kind, ...] = get_args(Kind)
+DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
+
+TASK_METRICS: Mapping[str, tuple[str, Direction]] = {
     "classification": ("acc", "maximize"),
     "regression": ("rmse", "minimize"),
 }
 """The metric a plugin optimizes on each task unless it declares its own."""
+
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+"""What a plugin name may look like: it is an entry-point name, a Hydra option
+(``model=<name>``) and part of run-directory names, so letters, digits, ``_`` and ``-``,
+not starting with a digit or ``-``."""
+
+
+def check_name(owner: str, name: object) -> None:
+    """Raise ``PluginError`` unless ``name`` is a usable plugin name (``NAME_PATTERN``)."""
+    if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
+        raise PluginError(
+            f"{owner}: name {name!r} is not usable as model=/data= option; use letters, "
+            "digits, '_' and '-' (not first), e.g. 'my_model' or 'my-model'"
+        )
 
 
 @dataclass(frozen=True)
@@ -60,19 +89,57 @@ class DataSpec:
         n_classes: Number of classes for classification, else ``None``.
         n_targets: Number of regression targets (1 for classification).
         feature_names: Column names for tabular data, else ``None``.
+        target_mean: Regression only: the mean of each target over the training split.
+        target_std: Regression only: the standard deviation of each target over the training
+            split (1.0 for a constant target). ``automl.lightning.SupervisedModule`` trains on
+            targets standardized with these two and predicts in the original units.
+        fingerprint: Names the data set (source and options), the same for its holdout
+            split, every fold and a refit's merged rows; ``automl.data.reference_split`` gives
+            its fixed reference rows (for instruments such as the GAN's FD network).
     """
 
     name: str
-    task: str
+    task: Task
     input_shape: tuple[int, ...]
     n_classes: int | None = None
     n_targets: int = 1
     feature_names: tuple[str, ...] | None = None
+    target_mean: tuple[float, ...] | None = None
+    target_std: tuple[float, ...] | None = None
+    fingerprint: str | None = None
 
     @property
     def rank(self) -> int:
         """The number of dimensions of one sample."""
         return len(self.input_shape)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only (lists, not tuples), for ``config.yaml`` next to a saved model."""
+        out: dict[str, Any] = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = [str(v) if key == "feature_names" else v for v in value]
+        return out
+
+    @classmethod
+    def from_dict(cls, fields: Mapping[str, Any]) -> DataSpec:
+        """The inverse of ``to_dict``; fields it lacks (older files) take their defaults."""
+
+        def tuple_or_none(key: str) -> tuple[Any, ...] | None:
+            value = fields.get(key)
+            return tuple(value) if value else None
+
+        return cls(
+            name=str(fields["name"]),
+            task=fields["task"],
+            input_shape=tuple(int(d) for d in fields["input_shape"]),
+            n_classes=fields.get("n_classes"),
+            n_targets=int(fields.get("n_targets", 1)),
+            feature_names=tuple_or_none("feature_names"),
+            target_mean=tuple_or_none("target_mean"),
+            target_std=tuple_or_none("target_std"),
+            fingerprint=fields.get("fingerprint"),
+        )
 
 
 @runtime_checkable
@@ -175,13 +242,29 @@ def resolve(path: str) -> Any:
         raise PluginError(f"module {module_name!r} has no attribute {attr!r}") from None
 
 
-def _check_config_class(owner: str, config: Any) -> None:
+def _check_config_class(owner: str, config: Any) -> Any:
+    """The config as an OmegaConf structured config (what Hydra will store), or a
+    ``PluginError`` saying which field cannot be one."""
     if not (isinstance(config, type) and dataclasses.is_dataclass(config)):
         raise PluginError(f"{owner}: config must be a dataclass type, got {config!r}")
     try:
         config()
     except TypeError as exc:
         raise PluginError(f"{owner}: every config field needs a default ({exc})") from None
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.structured(config)
+    except OmegaConfBaseException as exc:
+        lines = str(exc).strip().splitlines()
+        key = next((ln.split(":", 1)[1].strip() for ln in lines if "full_key:" in ln), "")
+        where = f"field '{key}'" if key else "a field"
+        raise PluginError(
+            f"{owner}: config {config.__name__} cannot be a Hydra config: {where}: "
+            f"{lines[0] if lines else type(exc).__name__}; use bool, int, float, str, an Enum, "
+            "a list or dict of those, or a nested dataclass"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -213,11 +296,11 @@ class ModelPlugin:
     config: type
     search_space: Mapping[str, Param]
     build: str
-    kind: str = "lightning"
-    tasks: tuple[str, ...] = ("classification",)
+    kind: Kind = "lightning"
+    tasks: tuple[Task, ...] = ("classification",)
     input_ranks: tuple[int, ...] = (1, 2, 3)
     metric: str | None = None
-    direction: str | None = None
+    direction: Direction | None = None
     default_data: str = "digits"
     load: str | None = None
     export: str | None = None
@@ -231,6 +314,7 @@ class ModelPlugin:
             PluginError: With the field that is wrong and what is valid.
         """
         owner = f"model plugin {self.name!r}"
+        check_name(owner, self.name)
         if self.api_version not in SUPPORTED_API_VERSIONS:
             raise PluginError(
                 f"{owner} targets plugin API {self.api_version}; this automl supports "
@@ -241,19 +325,24 @@ class ModelPlugin:
         bad = [t for t in self.tasks if t not in TASKS]
         if not self.tasks or bad:
             raise PluginError(f"{owner}: tasks must be a non-empty subset of {TASKS}")
-        if self.metric is not None and self.direction not in ("maximize", "minimize"):
+        if self.metric is not None and self.direction not in DIRECTIONS:
             raise PluginError(f"{owner}: a custom metric needs direction maximize or minimize")
         if self.metric is None and any(t not in TASK_METRICS for t in self.tasks):
             raise PluginError(f"{owner}: task 'generation' has no standard metric; set metric")
         if ":" not in self.build:
             raise PluginError(f"{owner}: build must be 'module:function', got {self.build!r}")
-        _check_config_class(owner, self.config)
-        parse_space(self.search_space)
+        node = _check_config_class(owner, self.config)
+        # The space must fit the config here, not only after the user's edits: a typo in a
+        # field name makes the plugin a FAILED row instead of an error on every run.
+        try:
+            validate_space(parse_space(self.search_space), node)
+        except SpaceError as exc:
+            raise PluginError(f"{owner}: search_space: {exc}") from None
 
-    def objective(self, task: str) -> tuple[str, str]:
+    def objective(self, task: str) -> tuple[str, Direction]:
         """The ``(metric, direction)`` this plugin optimizes on data of ``task``."""
-        if self.metric is not None:
-            return self.metric, str(self.direction)
+        if self.metric is not None and self.direction is not None:
+            return self.metric, self.direction
         return TASK_METRICS[task]
 
     def check_data(self, spec: DataSpec) -> None:
@@ -289,6 +378,7 @@ class DataPlugin:
     def validate(self) -> None:
         """Check the declaration; raise ``PluginError`` naming what is wrong."""
         owner = f"data plugin {self.name!r}"
+        check_name(owner, self.name)
         if self.api_version not in SUPPORTED_API_VERSIONS:
             raise PluginError(
                 f"{owner} targets plugin API {self.api_version}; this automl supports "

@@ -65,15 +65,8 @@ def load_best(directory: str | Path, models: Any = None) -> Predictor:
     saved = OmegaConf.load(path / "config.yaml")
     registry = models or discover_models()
     plugin = registry.get(saved.model_name)
-    spec_fields = OmegaConf.to_container(saved.spec)
-    spec = DataSpec(
-        name=spec_fields["name"],
-        task=spec_fields["task"],
-        input_shape=tuple(spec_fields["input_shape"]),
-        n_classes=spec_fields["n_classes"],
-        n_targets=spec_fields["n_targets"],
-        feature_names=tuple(spec_fields["feature_names"]) if spec_fields["feature_names"] else None,
-    )
+    spec_fields: Any = OmegaConf.to_container(saved.spec)
+    spec = DataSpec.from_dict(spec_fields)
     node = OmegaConf.merge(OmegaConf.structured(plugin.config), saved.model)
     cfg = OmegaConf.to_object(node)
     model = train.load_model(plugin, path, cfg, spec)

@@ -4,7 +4,10 @@ Discovery has two phases. Phase one reads entry-point metadata only (name, impor
 providing distribution). Phase two imports each plugin's *spec* module and validates the value
 found there. Spec modules are cheap by contract; the heavy code they name (``build``/``load``)
 is imported only when a model is built. A plugin that fails either phase becomes a
-``PluginFailure`` with its name, package and reason, and never stops the others.
+``PluginFailure`` with its name, package and reason, and never stops the others: phase two
+catches anything the plugin's code raises (``SystemExit`` from a ``sys.exit()`` at import
+included; only Ctrl-C goes through), and validation covers what would otherwise fail later,
+for every command: a config OmegaConf cannot store, a search space that does not fit it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from automl.errors import PluginError
 from automl.plugin import DataPlugin, ModelPlugin
@@ -125,7 +128,7 @@ class Registry(Generic[P]):
         return self.plugins[name]
 
 
-def _load_one(ep: EntryPoint, expected: type) -> Any:
+def _load_one(ep: EntryPoint, expected: type[P]) -> P:
     value = ep.load()
     if not isinstance(value, expected):
         raise PluginError(
@@ -140,12 +143,29 @@ def _load_one(ep: EntryPoint, expected: type) -> Any:
     return value
 
 
+def _failure_reason(exc: BaseException) -> str:
+    """One line for a plugin's FAILED row, whatever the plugin raised."""
+    if isinstance(exc, SystemExit):
+        return (
+            f"SystemExit({exc.code!r}) while loading: the plugin's module calls sys.exit() "
+            "(or exit()) at import; it must only define the plugin"
+        )
+    try:
+        text = str(exc).strip()
+    except Exception:  # a broken __str__ must not break discovery either
+        text = ""
+    first = text.splitlines()[0] if text else ""
+    if isinstance(exc, PluginError):
+        return first
+    return f"{type(exc).__name__}: {first}".rstrip(": ")
+
+
 def discover(
     group: str,
-    expected: type,
+    expected: type[P],
     eps: Iterable[EntryPoint] | None = None,
     only: Collection[str] | None = None,
-) -> Registry[Any]:
+) -> Registry[P]:
     """Find, load and validate every plugin of an entry-point group.
 
     Args:
@@ -160,7 +180,7 @@ def discover(
     """
     kind = "model" if expected is ModelPlugin else "data set"
     found = list(entry_points(group=group) if eps is None else eps)
-    registry: Registry[Any] = Registry(group=group, kind=kind)
+    registry: Registry[P] = Registry(group=group, kind=kind)
 
     # Phase one: metadata only. The same distribution can be seen twice (an editable and a
     # regular install on one path); that is not a conflict, two distributions are.
@@ -197,11 +217,10 @@ def discover(
         # Phase two: import the spec module and validate the value.
         try:
             plugin = _load_one(ep, expected)
-        except Exception as exc:  # any failure of third-party code is reported, not raised
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            reason = (
-                f"{type(exc).__name__}: {reason}" if not isinstance(exc, PluginError) else reason
-            )
+        except KeyboardInterrupt:
+            raise  # the user's Ctrl-C, not the plugin's failure
+        except BaseException as exc:  # third-party code: SystemExit included
+            reason = _failure_reason(exc)
             registry.failures[name] = PluginFailure(name, ep.value, package, version, reason)
             continue
         registry.plugins[name] = PluginInfo(name, plugin, ep.value, package, version)

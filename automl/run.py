@@ -121,8 +121,8 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
     backend = backend_for(plugin, plan.trainer)
     metric, direction = plugin.objective(dataset.spec.task)
     if plan.sweep.direction != "auto":
-        direction = plan.sweep.direction
-    goal = Goal(metric, direction)  # type: ignore[arg-type]
+        direction = "maximize" if plan.sweep.direction == "maximize" else "minimize"
+    goal = Goal(metric, direction)
     base = OmegaConf.to_object(plan.model_node)
     if preflight:
         _preflight(plan, backend, base, dataset)

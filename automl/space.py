@@ -58,7 +58,8 @@ class Float:
 
     def suggest(self, trial: Any, name: str) -> float:
         """Sample through ``trial.suggest_float``."""
-        return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
+        value: float = trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
+        return value
 
     def to_node(self) -> dict[str, Any]:
         node: dict[str, Any] = {"type": "float", "low": self.low, "high": self.high}
@@ -97,7 +98,8 @@ class Int:
 
     def suggest(self, trial: Any, name: str) -> int:
         """Sample through ``trial.suggest_int``."""
-        return trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
+        value: int = trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
+        return value
 
     def to_node(self) -> dict[str, Any]:
         node: dict[str, Any] = {"type": "int", "low": self.low, "high": self.high}

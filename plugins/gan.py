@@ -1,9 +1,10 @@
 """GAN plugin spec: a generator/discriminator pair for images (C x H x W), scored by FD.
 
 The study minimizes ``fd``: the Frechet distance between held-out real images and generated
-ones, measured in the feature space of a small classifier trained once per process on the
-training split (no downloaded weights). The data must be labelled image data
-(classification); labels feed that classifier and, when ``conditional``, the GAN itself.
+ones, measured in the feature space of a small classifier trained on the data set's fixed
+reference rows (``automl.data.reference_split``; no downloaded weights). The data must be
+labelled image data (classification); labels feed that classifier and, when ``conditional``,
+the GAN itself.
 """
 
 from __future__ import annotations

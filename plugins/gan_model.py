@@ -2,10 +2,12 @@
 
 The module trains with Lightning's manual optimization (one discriminator step, then one
 generator step per batch) and logs ``val_fd`` once per validation epoch. The feature network
-behind the FD is a small classifier trained on the training split the first time a process
-sees that data; it is cached per process under a fingerprint of the data, so every trial of a
-study measures with the same network, and it is copied into the module's state so a saved model
-is evaluated the same way after loading, without its training data.
+behind the FD is a small classifier, fixed per data set: trained with a fixed seed on the data
+set's reference rows (``automl.data.reference_split``: the holdout's, or fold 0's, training
+split), the same rows for every fold, trial and refit of that data set, and cached per process
+under ``DataSpec.fingerprint``. So fold FDs, validation FDs and the test FD after a refit are
+measured on one scale. The network is copied into the module's state, so a saved model is
+evaluated the same way after loading, without any data.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
-import struct
-import zlib
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -160,22 +162,41 @@ def _train_feature_net(
     return net
 
 
-def feature_net_for(x: torch.Tensor, y: torch.Tensor, n_classes: int) -> dict[str, torch.Tensor]:
-    """Weights of the FD feature network for training data ``(x, y)``, trained once per process.
+def feature_net_for(
+    x: torch.Tensor, y: torch.Tensor, n_classes: int, key: str | None = None
+) -> dict[str, torch.Tensor]:
+    """Weights of the FD feature network trained on ``(x, y)``, once per process and key.
 
     Args:
         x: Training images ``(N, C, H, W)``.
         y: Their class labels.
         n_classes: Number of classes.
+        key: Names the data (``DataSpec.fingerprint``); default: a hash of ``x`` and ``y``.
 
     Returns:
         A ``state_dict`` for ``FeatureNet(x.shape[1:], n_classes)`` (CPU tensors).
     """
-    key = f"{_fingerprint(x, y)}:{n_classes}"
+    key = f"{key or _fingerprint(x, y)}:{n_classes}:{tuple(x.shape[1:])}"
     if key not in _FEATURE_CACHE:
         net = _train_feature_net(x, y, n_classes)
         _FEATURE_CACHE[key] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     return _FEATURE_CACHE[key]
+
+
+def feature_net_for_data(
+    fingerprint: str | None, x: torch.Tensor, y: torch.Tensor, n_classes: int
+) -> dict[str, torch.Tensor]:
+    """The FD feature network of a data set: trained on its reference rows when this process
+    loaded it (``automl.data.reference_split``), else on ``(x, y)``, the fit's training rows
+    (data handed over without ``automl.data``, e.g. in a test)."""
+    from automl.data import reference_split
+
+    reference = reference_split(fingerprint)
+    if reference is None or tuple(reference.x.shape[1:]) != tuple(x.shape[1:]):
+        return feature_net_for(x, y, n_classes)
+    ref_x = torch.as_tensor(reference.x, dtype=torch.float32, device=x.device)
+    ref_y = torch.as_tensor(reference.y, device=x.device)
+    return feature_net_for(ref_x, ref_y, n_classes, key=fingerprint)
 
 
 def _training_tensors(loader: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -309,6 +330,7 @@ class GANModule(pl.LightningModule):
         self.cfg = cfg
         self.shape = tuple(spec.input_shape)
         self.n_classes = int(spec.n_classes or 1)
+        self.data_fingerprint = spec.fingerprint
         self.conditional = bool(cfg.conditional)
         cond = self.n_classes if self.conditional else None
         self.generator = Generator(cfg, self.shape, cond)
@@ -325,6 +347,7 @@ class GANModule(pl.LightningModule):
         self.register_buffer("data_low", torch.zeros(channels))
         self.register_buffer("data_high", torch.ones(channels))
         self.register_buffer("feature_ready", torch.tensor(False))
+        self._ema_step = 0  # host copy of ema_steps: reading the buffer would sync the GPU
         self._real_features: list[torch.Tensor] = []
         self._labels: list[torch.Tensor] = []
 
@@ -346,8 +369,14 @@ class GANModule(pl.LightningModule):
         return low + (high - low) * torch.sigmoid(raw)
 
     def noise(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """``n`` latent vectors on the module's device, from a seeded generator if asked."""
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        """``n`` latent vectors on the module's device, from a seeded generator if asked.
+
+        Unseeded noise (every training step) is drawn on the device itself: drawing it on the
+        CPU and copying it over would make the host wait for the GPU once per step.
+        """
+        if seed is None:
+            return torch.randn(n, self.cfg.latent_dim, device=self.device)
+        gen = torch.Generator().manual_seed(seed)
         return torch.randn(n, self.cfg.latent_dim, generator=gen).to(self.device)
 
     @torch.no_grad()
@@ -378,8 +407,11 @@ class GANModule(pl.LightningModule):
         dims = [0, 2, 3]
         self.data_low.copy_(x.amin(dim=dims))
         self.data_high.copy_(torch.maximum(x.amax(dim=dims), self.data_low + 1e-3))
-        self.feature_net.load_state_dict(feature_net_for(x, y, self.n_classes))
+        self.feature_net.load_state_dict(
+            feature_net_for_data(self.data_fingerprint, x, y, self.n_classes)
+        )
         self.feature_ready.fill_(True)
+        self._ema_step = int(self.ema_steps)  # one read per fit, not one per step
 
     def _d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         if self.cfg.loss == "hinge":
@@ -417,7 +449,7 @@ class GANModule(pl.LightningModule):
     def _update_ema(self) -> None:
         if self.generator_ema is None:
             return
-        step = int(self.ema_steps)
+        step = self._ema_step
         decay = min(self.cfg.ema, (1 + step) / (10 + step))
         averaged = list(self.generator_ema.parameters())
         torch._foreach_lerp_(averaged, list(self.generator.parameters()), 1.0 - decay)
@@ -425,7 +457,8 @@ class GANModule(pl.LightningModule):
         pairs = zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True)
         for mine, theirs in pairs:
             mine.copy_(theirs)
-        self.ema_steps += 1
+        self.ema_steps += 1  # on the device, asynchronously
+        self._ema_step += 1
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         betas = (self.cfg.beta1, 0.999)
@@ -506,32 +539,20 @@ def make_grid(images: np.ndarray, nrow: int, scale: int = 1, pad: int = 2) -> np
 
 
 def write_png(path: str | Path, pixels: np.ndarray) -> None:
-    """Write an 8-bit grey ``(H, W)`` or RGB ``(H, W, 3)`` array as a PNG (zlib only).
+    """Write an 8-bit grey ``(H, W)`` or RGB ``(H, W, 3)`` array as a PNG, atomically (Pillow)."""
+    from PIL import Image
 
-    A few lines of the PNG format instead of an image library: automl needs nothing else
-    from one.
-    """
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-    height, width = pixels.shape[:2]
-    color_type = 0 if pixels.ndim == 2 else 2
-    rows = pixels.reshape(height, -1)
-    raw = b"".join(b"\x00" + row.tobytes() for row in rows)  # filter type 0 per scanline
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
-    Path(path).write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw, 9))
-        + chunk(b"IEND", b"")
-    )
+    image = Image.fromarray(pixels)  # uint8 (H, W) is mode L, (H, W, 3) is RGB
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            image.save(f, format="PNG")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def export(model: GANModule, directory: str, spec: DataSpec) -> str:

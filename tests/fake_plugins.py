@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from automl.plugin import ModelPlugin
@@ -87,4 +88,37 @@ REFUSES = ModelPlugin(
     search_space={"lr": Float(0.01, 0.1, log=True)},
     build="fake_model:build_refusing",
     default_data="wine",
+)
+
+
+@dataclass
+class CallableConfig:
+    """A config OmegaConf cannot store: it has a field of type Callable."""
+
+    lr: float = 0.01
+    schedule: Callable[[int], float] | None = None
+
+
+# Used to pass discovery, then break register_configs (and so every command).
+CALLABLE_CONFIG = ModelPlugin(
+    name="callable_config",
+    config=CallableConfig,
+    search_space={"lr": Float(0.001, 0.1, log=True)},
+    build="fake_model:build",
+)
+
+# "hiden" is not a field of TinyConfig: docs/plugins.md promises a FAILED row.
+SPACE_TYPO = ModelPlugin(
+    name="space_typo",
+    config=TinyConfig,
+    search_space={"hiden": Choice([4, 8])},
+    build="fake_model:build",
+)
+
+# A choice of strings for an int field: cannot fit the config either.
+SPACE_WRONG_TYPE = ModelPlugin(
+    name="space_wrong_type",
+    config=TinyConfig,
+    search_space={"hidden": Choice(["small", "large"])},
+    build="fake_model:build",
 )

@@ -13,7 +13,8 @@ TESTS = Path(__file__).parent
 
 def make_dist(root: Path, name: str, version: str) -> PathDistribution:
     """A real (on-disk) distribution record, as pip would leave one."""
-    info = root / f"{name}-{version}.dist-info"
+    # pip writes the normalized name: importlib.metadata reads "a-b-1.0.dist-info" as "a".
+    info = root / f"{name.replace('-', '_')}-{version}.dist-info"
     info.mkdir(parents=True, exist_ok=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     return PathDistribution(info)
@@ -21,6 +22,23 @@ def make_dist(root: Path, name: str, version: str) -> PathDistribution:
 
 def entry_point(name: str, value: str, group: str, dist: PathDistribution) -> EntryPoint:
     return EntryPoint(name, value, group)._for(dist)
+
+
+def install_entry_points(
+    site: Path, name: str, version: str, groups: dict[str, dict[str, str]]
+) -> Path:
+    """A distribution with entry points in folder ``site``, as ``pip install`` leaves one.
+
+    A process with ``site`` on ``PYTHONPATH`` finds its plugins like installed ones, e.g.
+    ``groups={"automl.models": {"x": "module:PLUGIN"}}``. Returns ``site``.
+    """
+    info = make_dist(site, name, version)._path  # type: ignore[attr-defined]
+    lines = []
+    for group, eps in groups.items():
+        lines.append(f"[{group}]")
+        lines += [f"{ep} = {value}" for ep, value in eps.items()]
+    (Path(info) / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    return site
 
 
 def compose(overrides: list[str], models=None, data=None):

@@ -130,7 +130,7 @@ def test_npz_member_mapping_reads_what_numpy_saved(tmp_path, dtype, order):
     rng = np.random.default_rng(1)
     x = np.asarray(rng.integers(0, 200, size=(40, 3, 4)), dtype=dtype, order=order)
     np.savez(tmp_path / "d.npz", y=np.arange(40) % 2, x=x)  # x is not the first member
-    raw = load_npz(NpzConfig(path=str(tmp_path / "d.npz")))
+    raw = load_npz(NpzConfig(path=str(tmp_path / "d.npz"), layout="sequence"))
     assert isinstance(raw.x, np.memmap)
     np.testing.assert_array_equal(np.asarray(raw.x), x)
     assert raw.x.dtype == x.dtype
@@ -171,7 +171,11 @@ def test_npz_layouts_give_the_per_sample_shapes_models_expect(tmp_path):
         "signal": ("signal", (16,), (1, 16)),
         "sequence": ("sequence", (5, 4), (5, 4)),
         "flat": ("flat", (2, 3, 4), (24,)),
-        "auto": ("auto", (5, 4), (5, 4)),
+        # auto: only what the shape settles (automl.data.npz.auto_layout)
+        "auto_vector": ("auto", (5,), (5,)),
+        "auto_chw": ("auto", (3, 6, 7), (3, 6, 7)),
+        "auto_hwc": ("auto", (6, 7, 3), (3, 6, 7)),
+        "auto_many_channels": ("auto", (10, 6, 7), (10, 6, 7)),
     }
     for name, (layout, stored, expected) in cases.items():
         x = rng.normal(size=(30, *stored)).astype(np.float32)
@@ -179,12 +183,32 @@ def test_npz_layouts_give_the_per_sample_shapes_models_expect(tmp_path):
         cfg = NpzConfig(path=str(tmp_path / f"{name}.npz"), layout=layout, normalize=False)
         data = load(NPZ, cfg)
         assert data.spec.input_shape == expected, name
-        if name == "image_hwc":  # channels really moved: pixel (h=1, w=2, c=0) -> (0, 1, 2)
+        if name in (
+            "image_hwc",
+            "auto_hwc",
+        ):  # channels really moved: pixel (h=1, w=2, c=0) -> (0, 1, 2)
             raw = load_npz(cfg)
             np.testing.assert_array_equal(np.asarray(raw.x)[:, 0, 1, 2], x[:, 1, 2, 0])
             # Prediction takes the stored shape too and turns it the same way.
             stored_in = apply_preprocessing(x[:3], data.preprocessing)
             np.testing.assert_array_equal(stored_in, np.asarray(raw.x)[:3])
+
+
+@pytest.mark.parametrize(
+    ("stored", "message"),
+    [
+        # what used to become a Conv1d over 8 channels in a cnn, silently
+        ((8, 8), "cannot tell what samples of shape (8, 8) are: a 8 x 8 image (data.layout=image)"),
+        ((5, 4), "5 steps of 4 features (data.layout=sequence)"),
+        ((3, 6, 3), "cannot tell whether samples of shape (3, 6, 3) are C x H x W or H x W x C"),
+    ],
+)
+def test_npz_auto_layout_refuses_to_guess_ambiguous_samples(tmp_path, stored, message):
+    np.savez(tmp_path / "d.npz", x=np.zeros((6, *stored), np.float32), y=np.arange(6) % 2)
+    with pytest.raises(DataError) as info:
+        load_npz(NpzConfig(path=str(tmp_path / "d.npz")))
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert str(tmp_path / "d.npz") in str(info.value)
 
 
 def test_npz_given_test_split_is_respected(tmp_path):
@@ -219,7 +243,7 @@ def test_block_reads_match_plain_indexing(tmp_path, monkeypatch):
     rng = np.random.default_rng(6)
     x, y = rng.normal(size=(101, 2, 3)), np.arange(101) % 3
     np.savez(tmp_path / "d.npz", x=x, y=y)
-    cfg = NpzConfig(path=str(tmp_path / "d.npz"), normalize=True)
+    cfg = NpzConfig(path=str(tmp_path / "d.npz"), normalize=True, layout="sequence")
     data = load(NPZ, cfg)
     train, val, test = split_indices(y, cfg, True, False)
     x32 = x.astype(np.float32)
@@ -362,6 +386,37 @@ def test_csv_regression_end_to_end_data(tmp_path):
     assert data.train.y.dtype == np.float32 and "classes" not in data.preprocessing
 
 
+def test_csv_with_very_many_columns(tmp_path):
+    """Wide tables: the header checks are linear (the duplicate check used list.count per
+    column: 10^5 columns took about 190 s and 10^6 never finished; here 2 x 10^5 and 2 x 10^4
+    columns load in about a second), and messages list a few columns, not all."""
+    n = 200_000
+    names = [f"c{i}" for i in range(n)]
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join([*names, "c123456"]) + "\n" + ",".join(["1"] * (n + 1)) + "\n")
+    with pytest.raises(DataError) as info:
+        load_csv(CsvConfig(path=str(wide), target="label"))
+    assert str(info.value).endswith("has duplicate column name(s) c123456; rename them")
+    wide.write_text(",".join(names) + "\n" + ",".join(["1"] * n) + "\n")
+    with pytest.raises(DataError) as info:
+        load_csv(CsvConfig(path=str(wide), target="label"))
+    message = str(info.value)
+    assert f"c19, ... ({n} in all): set data.target" in message and len(message) < 400
+
+    n = 20_000
+    rng = np.random.default_rng(3)
+    cells = rng.integers(0, 9, size=(8, n))
+    header = [f"f{i}" for i in range(n)]
+    # The target is the next-to-last column; f0 is dropped.
+    rows = [[*map(str, row[:-1]), "ab"[i % 2], str(row[-1])] for i, row in enumerate(cells)]
+    table = write_csv(tmp_path / "table.csv", [*header[:-1], "label", header[-1]], rows)
+    raw = load_csv(CsvConfig(path=str(table), target="label", drop=["f0"]))
+    assert raw.feature_names == tuple(header[1:])  # the file's order, around the target
+    assert raw.x.shape == (8, n - 1) and list(raw.y) == [0, 1] * 4
+    np.testing.assert_array_equal(raw.x[:, -1].astype(int), cells[:, -1])
+    np.testing.assert_array_equal(raw.x[:, 0].astype(int), cells[:, 1])
+
+
 # --------------------------------------------------------------------------- images
 
 
@@ -431,6 +486,7 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[object, object, str]]:
     nan_x = rng.normal(size=(30, 2))
     nan_x[17, 1] = np.nan
     np.savez(tmp / "nan.npz", x=nan_x, y=np.arange(30) % 2)
+    np.savez(tmp / "grid.npz", x=np.zeros((30, 8, 8), np.float32), y=np.arange(30) % 2)
     class_csv(tmp / "ok.csv")
     write_csv(tmp / "one.csv", ["f", "label"], [[str(i), "same"] for i in range(20)])
     rare = [[str(i), "common" if i else "rare"] for i in range(30)]
@@ -460,6 +516,11 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[object, object, str]]:
             r"lengths\.npz: x has 10 samples but y has 9",
         ),
         "npz nan": (NPZ, NpzConfig(path=f"{t}/nan.npz"), r"nan\.npz.*NaN or infinite.*sample 17"),
+        "npz 8x8 auto": (
+            NPZ,
+            NpzConfig(path=f"{t}/grid.npz"),
+            r"grid\.npz: data\.layout=auto cannot tell what samples of shape \(8, 8\) are",
+        ),
         "csv target": (
             CSV,
             CsvConfig(path=f"{t}/ok.csv", target="species"),
@@ -571,6 +632,7 @@ BAD_CLI = {
     "npz arrays": ["model=mlp", "data=npz", "data.path=wrong.npz"],
     "npz lengths": ["model=mlp", "data=npz", "data.path=lengths.npz"],
     "npz nan": ["model=mlp", "data=npz", "data.path=nan.npz"],
+    "npz 8x8 auto": ["model=cnn", "data=npz", "data.path=grid.npz"],
     "csv target": ["model=mlp", "data=csv", "data.path=ok.csv", "data.target=species"],
     "one class": ["model=mlp", "data=csv", "data.path=one.csv", "data.target=label"],
     "too few": ["model=mlp", "data=csv", "data.path=rare.csv", "data.target=label"],

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
-import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import run_cli
+from PIL import Image
 
 from automl import train
 from automl.config import TrainerConfig
@@ -49,26 +48,11 @@ def trained(plugin, digits, tmp_path_factory):
     return result, directory
 
 
-def read_png(path: Path) -> tuple[int, int, int, np.ndarray]:
-    """Parse a non-interlaced 8-bit PNG, checking every chunk's CRC; (w, h, colour, pixels)."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, chunks = 8, []
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
-        assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF, kind
-        chunks.append((kind, body))
-        pos += 12 + length
-    assert [k for k, _ in chunks][0] == b"IHDR" and chunks[-1][0] == b"IEND"
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
-    assert (depth, interlace) == (8, 0)
-    raw = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
-    per_pixel = {0: 1, 2: 3}[colour]
-    rows = np.frombuffer(raw, np.uint8).reshape(height, 1 + width * per_pixel)
-    assert (rows[:, 0] == 0).all()  # filter type "none" on every scanline
-    return width, height, colour, rows[:, 1:]
+def read_png(path: Path) -> tuple[int, int, str, np.ndarray]:
+    """A PNG read back with Pillow: (width, height, mode, pixels)."""
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return image.width, image.height, image.mode, np.asarray(image)
 
 
 def untrained_fd(plugin, cfg, digits, trained_model) -> float:
@@ -146,20 +130,75 @@ def test_a_good_configuration_drives_fd_far_below_the_untrained_generator(plugin
     assert result.value < 0.3 * untrained_fd(plugin, cfg, digits, result.model)
 
 
-def test_feature_net_is_trained_once_per_process_and_classifies_held_out_digits(
+def test_feature_net_is_trained_once_per_data_set_and_classifies_held_out_digits(
     plugin, digits, trained
 ):
     result, _ = trained
     x, y = torch.as_tensor(digits.train.x), torch.as_tensor(digits.train.y)
     size = len(gan_model._FEATURE_CACHE)
-    cached = gan_model.feature_net_for(x, y, 10)  # a cache hit: the trial already trained it
+    # A cache hit: the trial trained it on the data set's reference rows (the holdout's).
+    cached = gan_model.feature_net_for_data(digits.spec.fingerprint, x[:10], y[:10], 10)
     assert len(gan_model._FEATURE_CACHE) == size
-    assert gan_model.feature_net_for(x, y, 10) is cached
+    assert gan_model.feature_net_for(x, y, 10, key=digits.spec.fingerprint) is cached
     for name, value in result.model.feature_net.state_dict().items():
         assert torch.equal(value, cached[name])
     with torch.no_grad():
         pred = result.model.feature_net(torch.as_tensor(digits.val.x)).argmax(1).numpy()
     assert (pred == digits.val.y).mean() > 0.9
+
+
+def test_folds_and_the_refit_measure_fd_with_one_feature_network(plugin):
+    """The FD instrument is fixed per data set: every fold and the refit on merged rows (in
+    this process, or trained again in a fresh one) use the same network, so fold FDs can be
+    averaged and the test FD after a refit compares with validation FDs."""
+    folded = load_dataset(discover_data().get("digits"), DigitsConfig(folds=3))
+    cfg = replace(plugin.config(), arch="mlp", width=16)
+    one_epoch = replace(TRAINER, max_epochs=1)
+    nets = [train.fit(plugin, cfg, fold, one_epoch).model.feature_net for fold in folded.folds]
+    merged = folded.merged()
+    gan_model._FEATURE_CACHE.clear()  # as a fresh process that only refits would start
+    nets.append(train.refit(plugin, cfg, merged, one_epoch, {"epochs": 1}).model.feature_net)
+    assert len({f.spec.fingerprint for f in [*folded.folds, merged]}) == 1
+    first = nets[0].state_dict()
+    for net in nets[1:]:
+        for name, value in net.state_dict().items():
+            assert torch.equal(value, first[name]), name
+    # ...and it is not the network of any fold's own training rows.
+    fold_1 = folded.folds[1]
+    own = gan_model.feature_net_for(
+        torch.as_tensor(fold_1.train.x), torch.as_tensor(fold_1.train.y), 10
+    )
+    assert not all(torch.equal(v, first[k]) for k, v in own.items())
+
+
+def test_training_steps_do_not_wait_for_the_device(plugin, digits):
+    """No host-device sync per step: no tensor read back (``.item()``/``int()`` is
+    ``aten._local_scalar_dense``) in the EMA update, and noise drawn on the module's device
+    rather than copied to it (checked on the ``meta`` device, where a copy is visible)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.seen: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    module = gan_model.build(replace(plugin.config(), ema=0.99), digits.spec)
+    module._ema_step = 5
+    with Ops() as ops:
+        for _ in range(3):
+            module._update_ema()
+    assert not [op for op in ops.seen if "_local_scalar_dense" in op], ops.seen
+    assert module._ema_step == 8 and int(module.ema_steps) == 3  # the buffer still counts
+
+    module.to("meta")
+    with Ops() as ops:
+        z = module.noise(16)
+    assert z.device.type == "meta" and z.shape == (16, module.cfg.latent_dim)
+    assert not [op for op in ops.seen if "copy" in op], ops.seen
 
 
 def test_save_load_gives_identical_samples_and_test_fd_without_a_fit(plugin, digits, trained):
@@ -236,9 +275,9 @@ def test_export_writes_a_10x10_png_grid(plugin, digits, trained, tmp_path):
     result, _ = trained
     path = gan_model.export(result.model, str(tmp_path), digits.spec)
     assert Path(path) == tmp_path / "samples.png"
-    width, height, colour, pixels = read_png(Path(path))
+    width, height, mode, pixels = read_png(Path(path))
     # 8x8 digits are upscaled x4 to 32 px tiles, with 2 px of padding between and around.
-    assert (width, height, colour) == (342, 342, 0)
+    assert (width, height, mode) == (342, 342, "L")
     assert pixels[:2].max() == 0  # top padding
     tile = pixels[2:34, 2:34]
     assert tile.std() > 0  # an image, not a blank tile
@@ -252,11 +291,12 @@ def test_png_writer_round_trips_rgb():
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"automl-test-{os.getpid()}.png"
     try:
         gan_model.write_png(path, pixels)
-        width, height, colour, rows = read_png(path)
+        width, height, mode, rows = read_png(path)
     finally:
         path.unlink(missing_ok=True)
-    assert (width, height, colour) == (7, 5, 2)
-    np.testing.assert_array_equal(rows.reshape(5, 7, 3), pixels)
+    assert (width, height, mode) == (7, 5, "RGB")
+    np.testing.assert_array_equal(rows, pixels)
+    assert not list(path.parent.glob(f".{path.name}.*"))  # the temporary file was renamed
 
 
 def test_spec_module_does_not_import_torch():
@@ -283,7 +323,7 @@ def test_cli_study_end_to_end_exports_samples(tmp_path):
     assert len(board["trials"]) == 2
     metrics = json.loads((run_dir / "best" / "metrics.json").read_text())
     assert math.isfinite(metrics["test"]["test_fd"])
-    assert read_png(run_dir / "best" / "samples.png")[:3] == (342, 342, 0)
+    assert read_png(run_dir / "best" / "samples.png")[:3] == (342, 342, "L")
 
 
 # --------------------------------------------------------------------------- weight averaging

@@ -38,8 +38,18 @@ def test_wheel_ships_conf_and_recipes_and_runs_from_it(tmp_path):
         "automl/conf/hydra/help/automl.yaml",
         "automl/conf/recipe/cnn_digits.yaml",
         "automl_plugins/cnn.py",
+        "automl/py.typed",  # PEP 561: type checkers use automl's annotations
+        "automl/testing/checks.py",
     ):
         assert required in names, required
+    metadata = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in names if n.endswith(".dist-info/METADATA")))
+        .decode()
+    )
+    assert "Provides-Extra: testing" in metadata  # pip install automl[testing]
+    assert 'Requires-Dist: pytest>=8; extra == "testing"' in metadata
+    assert "Requires-Dist: optuna<6,>=4.0" in metadata
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[automl.models]" in text and "cnn = automl_plugins.cnn:PLUGIN" in text

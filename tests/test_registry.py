@@ -50,6 +50,15 @@ def test_broken_import_is_a_named_failure_and_others_still_load(dist_factory):
         ("dict", "fake_plugins:NOT_A_PLUGIN", "not a ModelPlugin"),
         ("other", "fake_plugins:GOOD", "named 'other' but the plugin calls itself 'good'"),
         ("missing_attr", "fake_plugins:NOPE", "NOPE"),
+        (
+            "callable_config",
+            "fake_plugins:CALLABLE_CONFIG",
+            "config CallableConfig cannot be a Hydra config: field 'schedule'",
+        ),
+        ("space_typo", "fake_plugins:SPACE_TYPO", "space.hiden: the model config has no field"),
+        ("space_wrong_type", "fake_plugins:SPACE_WRONG_TYPE", "value 'small' does not fit"),
+        ("exits", "fake_exiting_plugin:PLUGIN", "SystemExit(3) while loading"),
+        ("aborts", "fake_base_exception_plugin:PLUGIN", "Abort: the plugin gave up"),
     ],
 )
 def test_invalid_plugins_are_reported_with_reason(dist_factory, name, value, reason):
@@ -82,3 +91,57 @@ def test_unknown_name_lists_available(dist_factory):
     )
     with pytest.raises(PluginError, match="unknown model 'nope'; available: good"):
         reg.get("nope")
+
+
+def test_failures_are_one_line_and_the_good_plugin_still_loads(dist_factory):
+    dist = dist_factory("automl-broken", "0.1")
+    broken = {
+        "callable_config": "fake_plugins:CALLABLE_CONFIG",
+        "space_typo": "fake_plugins:SPACE_TYPO",
+        "exits": "fake_exiting_plugin:PLUGIN",
+        "aborts": "fake_base_exception_plugin:PLUGIN",
+    }
+    eps = [entry_point(n, v, MODEL_GROUP, dist) for n, v in broken.items()]
+    eps.append(entry_point("good", "fake_plugins:GOOD", MODEL_GROUP, dist_factory("automl-good")))
+    reg = discover_models(eps)
+    assert reg.names() == ["good"]
+    assert sorted(reg.failures) == sorted(broken)
+    for failure in reg.failures.values():
+        assert "\n" not in failure.reason and failure.reason
+        assert failure.message().startswith(f"plugin '{failure.name}' from package automl-broken")
+
+
+def test_register_configs_stores_the_good_plugin_beside_failed_ones(dist_factory):
+    """What used to break every command: registering the configs of what discovery kept."""
+    from helpers import compose
+
+    dist = dist_factory("automl-broken", "0.1")
+    eps = [
+        entry_point("callable_config", "fake_plugins:CALLABLE_CONFIG", MODEL_GROUP, dist),
+        entry_point("space_typo", "fake_plugins:SPACE_TYPO", MODEL_GROUP, dist),
+        *[entry_point(n, f"automl_plugins.{n}:PLUGIN", MODEL_GROUP, dist) for n in ("mlp",)],
+    ]
+    models = discover_models(eps)
+    assert models.names() == ["mlp"]
+    cfg = compose(["model=mlp", "data=breast_cancer"], models=models)
+    assert cfg.model.hidden == 128
+
+
+def test_ctrl_c_during_a_plugin_import_is_not_swallowed(dist_factory):
+    ep = entry_point("intr", "fake_interrupt_plugin:PLUGIN", MODEL_GROUP, dist_factory("a"))
+    with pytest.raises(KeyboardInterrupt):
+        discover_models([ep])
+
+
+def test_plugin_names_must_be_usable_as_options(dist_factory):
+    from automl.plugin import ModelPlugin, check_name
+
+    for good in ("cnn", "my-model", "my_model2", "_x"):
+        check_name("p", good)
+    for bad in ("", "my model", "a-b c", "x=y", "-lead", "9lives", "a.b"):
+        with pytest.raises(PluginError, match="is not usable as model=/data= option"):
+            check_name("p", bad)
+    from fake_plugins import TinyConfig
+
+    with pytest.raises(PluginError, match="'my model-x' is not usable"):
+        ModelPlugin("my model-x", TinyConfig, {}, "fake_model:build").validate()

@@ -18,6 +18,7 @@ from automl.backends import FitResult, Goal
 from automl.data import Dataset
 from automl.errors import PluginError, TrialPruned
 from automl.plugin import BaseEstimator, ModelPlugin, Report, resolve
+from automl.records import Unit
 
 __all__ = ["EstimatorBackend", "as_estimator"]
 
@@ -94,7 +95,7 @@ class EstimatorBackend:
     """Backend for ``kind="estimator"`` plugins."""
 
     kind = "estimator"
-    unit = "step"
+    unit: Unit = "step"
     device = "cpu"  # estimators pick their own device (XGBoost: model.device)
 
     def __init__(self, trainer_cfg: Any) -> None:

@@ -20,6 +20,7 @@ from automl.backends import FitResult, Goal
 from automl.data import Dataset
 from automl.errors import PluginError, TrialPruned, UserError, reason
 from automl.plugin import ModelPlugin, Report, resolve
+from automl.records import Unit
 
 __all__ = ["LightningBackend", "MODEL_FILE", "quiet_lightning"]
 
@@ -57,7 +58,7 @@ class LightningBackend:
     """
 
     kind = "lightning"
-    unit = "epoch"
+    unit: Unit = "epoch"
 
     def __init__(self, trainer_cfg: Any) -> None:
         self.cfg = trainer_cfg

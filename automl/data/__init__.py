@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from automl.data.reference import clear_references, reference_split
 from automl.data.types import DataConfig, Dataset, RawData, Split
 
-__all__ = ["DataConfig", "RawData", "Split", "Dataset", "load_dataset", "clear_cache"]
+__all__ = [
+    "DataConfig",
+    "RawData",
+    "Split",
+    "Dataset",
+    "load_dataset",
+    "clear_cache",
+    "reference_split",
+]
 
 _CACHE: dict[str, Dataset] = {}
 
@@ -33,9 +42,9 @@ def load_dataset(plugin: Any, cfg: Any) -> Dataset:
     node = OmegaConf.structured(cfg) if not OmegaConf.is_config(cfg) else cfg
     key = f"{plugin.name}:{OmegaConf.to_yaml(node)}"
     if key not in _CACHE:
-        obj = OmegaConf.to_object(node) if OmegaConf.is_config(node) else node
         from automl.data.digest import data_digest
 
+        obj: Any = OmegaConf.to_object(node) if OmegaConf.is_config(node) else node
         raw = resolve(plugin.load)(obj)
         dataset = make_dataset(plugin.name, raw, obj)
         dataset.digest, dataset.source = data_digest(raw), raw.source
@@ -46,3 +55,4 @@ def load_dataset(plugin: Any, cfg: Any) -> Dataset:
 def clear_cache() -> None:
     """Forget loaded data sets (tests use it to measure a cold load)."""
     _CACHE.clear()
+    clear_references()

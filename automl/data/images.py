@@ -13,6 +13,7 @@ augmented.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,7 @@ def _modes(files: list[Path]) -> set[str]:
     return modes
 
 
-def read_images(paths: list[str | Path], size: int, channels: int) -> np.ndarray:
+def read_images(paths: Sequence[str | Path], size: int, channels: int) -> np.ndarray:
     """Decode and resize images into a ``uint8`` array ``(N, channels, size, size)``.
 
     This is exactly what training saw before standardization; ``Predictor.predict`` calls it

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from automl.data.types import DataConfig, RawData
 from automl.errors import DataError
 from automl.plugin import DataPlugin
 
-__all__ = ["NpzConfig", "NPZ", "load_npz", "open_arrays", "LAYOUTS"]
+__all__ = ["NpzConfig", "NPZ", "load_npz", "open_arrays", "auto_layout", "LAYOUTS"]
 
 LAYOUTS = ("auto", "flat", "sequence", "signal", "image")
 _ZIP_LOCAL_HEADER = b"PK\x03\x04"
@@ -40,9 +40,12 @@ class NpzConfig(DataConfig):
             ``x_test.npy`` and ``y_test.npy``).
         task: ``auto`` (text or few distinct integer labels: classification, else
             regression), ``classification`` or ``regression``.
-        layout: How to read one sample: ``auto`` keeps the stored shape; ``flat`` flattens
-            it; ``sequence`` makes ``L`` into ``L x 1``; ``signal`` makes ``L`` into ``1 x L``;
-            ``image`` makes ``H x W`` into ``1 x H x W`` and ``H x W x C`` into ``C x H x W``.
+        layout: How to read one sample: ``flat`` flattens it; ``sequence`` makes ``L`` into
+            ``L x 1`` (``L x F`` stays); ``signal`` makes ``L`` into ``1 x L`` (``C x L``
+            stays); ``image`` makes ``H x W`` into ``1 x H x W`` and ``H x W x C`` into
+            ``C x H x W``. ``auto`` decides only what the shape says (``auto_layout``): vectors
+            stay vectors, 3-D samples are images, and a 2-D sample is an error asking which
+            of image, sequence or signal it is.
         mmap: Memory-map uncompressed arrays rather than reading them into memory.
     """
 
@@ -78,7 +81,7 @@ def _map_member(path: Path, info: Any) -> np.ndarray | None:
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if nbytes == 0 or offset + nbytes > path.stat().st_size:
         return None
-    order = "F" if fortran else "C"
+    order: Literal["C", "F"] = "F" if fortran else "C"
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
 
 
@@ -135,9 +138,50 @@ def open_arrays(path: Path, mmap: bool) -> tuple[list[str], Any]:
     return sorted(members), open_member
 
 
+_CHANNELS = (1, 3, 4)  # grey, RGB, RGBA
+
+
+def auto_layout(stored: tuple[int, ...], where: str) -> str | None:
+    """What ``data.layout=auto`` reads samples of shape ``stored`` as (``None``: as stored).
+
+    Only what the shape alone settles is decided; models read a 2-D sample differently (the
+    cnn as ``C x L`` channels, the rnn as ``L x F`` steps), so guessing there would silently
+    train, say, an 8 x 8 image as a Conv1d over 8 channels:
+
+    - 1-D (``F``): a vector, as stored.
+    - 2-D (``H x W``, ``L x F`` or ``C x L``): ambiguous, a ``DataError`` naming the choices.
+    - 3-D: an image. ``C x H x W`` as stored when the first axis is 1, 3 or 4 (grey, RGB,
+      RGBA) and the last is not; ``H x W x C`` (moved to ``C x H x W``) when only the last
+      is; as stored (``C x H x W``, any ``C``) when neither is; an error when both are.
+    - 4-D and more: as stored.
+
+    Raises:
+        DataError: For the ambiguous shapes, saying which ``data.layout`` to set.
+    """
+    if len(stored) == 2:
+        raise DataError(
+            f"{where}: data.layout=auto cannot tell what samples of shape {stored} are: a "
+            f"{stored[0]} x {stored[1]} image (data.layout=image), {stored[0]} steps of "
+            f"{stored[1]} features (data.layout=sequence) or {stored[0]} channels of "
+            f"{stored[1]} samples (data.layout=signal); set one (or data.layout=flat)"
+        )
+    if len(stored) == 3:
+        first, last = stored[0] in _CHANNELS, stored[2] in _CHANNELS
+        if first and last:
+            raise DataError(
+                f"{where}: data.layout=auto cannot tell whether samples of shape {stored} are "
+                "C x H x W or H x W x C; save them as C x H x W (np.moveaxis(x, -1, 1) moves "
+                "the channels first) and set data.layout=image"
+            )
+        return "image" if last else None
+    return None
+
+
 def _layout(x: np.ndarray, layout: str, where: str) -> tuple[np.ndarray, dict[str, Any] | None]:
     """``x`` in the per-sample shape ``layout`` asks for (a view) and the step that did it."""
     stored = tuple(int(d) for d in x.shape[1:])
+    if layout == "auto":
+        layout = auto_layout(stored, where) or "auto"
     transpose = None
     shape = stored
     if layout == "flat":

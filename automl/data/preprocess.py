@@ -9,6 +9,13 @@ Steps run in order on raw inputs: ``tabular`` (CSV cells to numbers), ``image`` 
 pixels), ``layout`` (the stored per-sample shape to the one models see), then ``standardize``.
 ``classes`` maps class ids back to the labels of the source. An older single-step dict
 (``{"kind": "standardize", ...}``) and ``{}`` (identity) are still accepted.
+
+Regression data also records ``"target": {"kind": "standardize", "mean": [m], "std": [s]}``,
+the training split's target statistics (also in ``DataSpec.target_mean``/``target_std``).
+Targets in the splits stay in their original units; a torch model built on
+``automl.lightning.SupervisedModule`` trains on standardized targets and maps its outputs back
+itself (the statistics are buffers saved with its weights), so ``apply_preprocessing`` never
+applies ``target``: predictions come out in the original units.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "fit_standardizer",
+    "fit_target_scaler",
     "standardize_inplace",
     "apply_preprocessing",
     "apply_layout",
@@ -61,6 +69,16 @@ def fit_standardizer(x: np.ndarray) -> dict[str, Any]:
     std = np.atleast_1d(np.sqrt(np.asarray(m2, dtype=np.float64) / max(count, 1)))
     std = np.where(std < 1e-8, 1.0, std)  # constant features stay constant, never divide by 0
     return {"kind": "standardize", "mean": mean_arr.tolist(), "std": std.tolist()}
+
+
+def fit_target_scaler(y: np.ndarray) -> dict[str, Any]:
+    """Per-target mean and standard deviation of regression targets (training split only).
+
+    Same form as ``fit_standardizer`` (one entry per target column); a constant target gets
+    standard deviation 1.0.
+    """
+    y = np.asarray(y)
+    return fit_standardizer(y.reshape(len(y), -1))
 
 
 def standardize_inplace(x: np.ndarray, step: dict[str, Any]) -> np.ndarray:

@@ -8,6 +8,8 @@ fold with other index sets: every statistic and encoder is fitted on the given t
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import mmap
 from typing import Any
 
@@ -17,8 +19,10 @@ from automl.data.preprocess import (
     CHUNK_BYTES,
     apply_preprocessing,
     fit_standardizer,
+    fit_target_scaler,
     standardize_inplace,
 )
+from automl.data.reference import register_reference
 from automl.data.types import DataConfig, Dataset, RawData, Split
 from automl.errors import DataError
 from automl.plugin import DataSpec
@@ -257,15 +261,22 @@ def assemble(
         n_classes = int(max(y.max(), y_te.max()) + 1)
         if raw.class_names is not None:
             n_classes = max(n_classes, len(raw.class_names))
+    # Regression targets: statistics of the training rows only, for models that standardize
+    # them (SupervisedModule); the splits keep the original units, so every metric does too.
+    target = fit_target_scaler(y[train_idx]) if not classify else None
     spec = DataSpec(
         name=name,
-        task=raw.task,
+        task="classification" if classify else "regression",
         input_shape=tuple(int(d) for d in x_train.shape[1:]),
         n_classes=n_classes,
         n_targets=1,
         feature_names=feature_names,
+        target_mean=tuple(target["mean"]) if target else None,
+        target_std=tuple(target["std"]) if target else None,
     )
     preprocessing: dict[str, Any] = {"steps": steps}
+    if target is not None:
+        preprocessing["target"] = target
     if classify and raw.class_names is not None:
         preprocessing["classes"] = list(raw.class_names)
     return Dataset(
@@ -299,13 +310,18 @@ def make_dataset(name: str, raw: RawData, cfg: DataConfig) -> Dataset:
             f"data.folds={cfg.folds}: k-fold cross-validation needs at least 2 folds; set "
             "data.folds=5 (say), or data.folds=0 for one validation split"
         )
+    if raw.task not in ("classification", "regression"):
+        raise DataError(
+            f"{where}: the data plugin says task {raw.task!r}; data is classification or "
+            "regression (fix the plugin's RawData.task)"
+        )
     classify = raw.task == "classification"
     y = np.asarray(raw.y)
     if len(raw.x) != len(y):
         raise DataError(f"{where}: x has {len(raw.x)} samples but y has {len(y)}; they must match")
     test_given = raw.x_test is not None and raw.y_test is not None
     y_test = None
-    if test_given:
+    if raw.x_test is not None and raw.y_test is not None:
         y_test = np.asarray(raw.y_test)
         if len(raw.x_test) != len(y_test):
             raise DataError(
@@ -321,12 +337,26 @@ def make_dataset(name: str, raw: RawData, cfg: DataConfig) -> Dataset:
         dataset = _cross_validation(name, raw, y, rest, test, cfg, y_test)
     else:
         dataset = assemble(name, raw, y, train, val, test, cfg, y_test=y_test)
+    fingerprint = _fingerprint(name, raw, cfg)
+    for part in [dataset, *dataset.folds]:
+        part.spec = dataclasses.replace(part.spec, fingerprint=fingerprint)
+    register_reference(fingerprint, dataset.train)  # the holdout's, or fold 0's, rows
 
     def merged() -> Dataset:
-        return assemble(name, raw, y, rest, rest[:0], test, cfg, y_test=y_test)
+        out = assemble(name, raw, y, rest, rest[:0], test, cfg, y_test=y_test)
+        out.spec = dataclasses.replace(out.spec, fingerprint=fingerprint)
+        return out
 
     dataset.merged = merged
     return dataset
+
+
+def _fingerprint(name: str, raw: RawData, cfg: DataConfig) -> str:
+    """Names the data set as loaded: the plugin, its options (split settings included), the
+    source and the arrays' shapes; every split, fold and merged set of one load shares it."""
+    shapes = (np.shape(raw.x), np.shape(raw.y), None if raw.x_test is None else raw.x_test.shape)
+    text = f"{name}|{cfg!r}|{shapes}|{raw.source}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _cross_validation(

@@ -1,73 +1,34 @@
-"""The model plugin contract, as pytest tests every plugin must pass."""
+"""The model plugin contract (1.1) as pytest tests every plugin must pass.
+
+Each test calls the pytest-free checks in ``automl.testing.checks``, so a failure reads as one
+sentence naming the plugin, the configuration and what was expected.
+"""
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from automl.data import Dataset, Split, load_dataset
-from automl.plugin import TASKS, ModelPlugin
+from automl.data import Dataset
+from automl.plugin import ModelPlugin
+from automl.testing.checks import (
+    build_checked,
+    check_declaration,
+    check_predictions,
+    check_prunes,
+    check_seeded,
+    fit_checked,
+    predictions,
+    sample_configs,
+    who,
+)
+from automl.testing.data import tiny_dataset, tiny_trainer
 
-__all__ = ["ModelPluginContract", "tiny_dataset"]
-
-
-def tiny_dataset(plugin: ModelPlugin, n_train: int = 240, n_eval: int = 120) -> Dataset:
-    """The plugin's default data set, cut to a few hundred samples (fast, same spec)."""
-    from automl.registry import discover_data
-
-    data_plugin = discover_data().get(plugin.default_data)
-    full = load_dataset(data_plugin, data_plugin.config())
-    out = copy.copy(full)
-    out.train = Split(full.train.x[:n_train], full.train.y[:n_train])
-    out.val = Split(full.val.x[:n_eval], full.val.y[:n_eval])
-    out.test = Split(full.test.x[:n_eval], full.test.y[:n_eval])
-    out.cache = {}
-
-    def merged() -> Dataset:  # what a refit trains on: training and validation rows
-        x = np.concatenate([out.train.x, out.val.x])
-        y = np.concatenate([out.train.y, out.val.y])
-        empty = Split(x[:0], y[:0])
-        return dataclasses.replace(out, train=Split(x, y), val=empty, cache={}, merged=None)
-
-    out.merged = merged
-    return out
-
-
-def _trainer(epochs: int = 1) -> Any:
-    from automl.config import TrainerConfig
-
-    return TrainerConfig(max_epochs=epochs, accelerator="cpu", eval_batch_size=512)
-
-
-def _sampled_configs(plugin: ModelPlugin, n: int, seed: int = 0) -> list[Any]:
-    import optuna
-    from omegaconf import OmegaConf
-
-    from automl.plan import trial_config
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    base = OmegaConf.structured(plugin.config)
-    configs = []
-    for _ in range(n):
-        trial = study.ask()
-        params = {name: p.suggest(trial, name) for name, p in plugin.search_space.items()}
-        configs.append(OmegaConf.to_object(trial_config(base, params)))
-        study.tell(trial, 0.0)
-    return configs
-
-
-def _outputs(plugin: ModelPlugin, model: Any, x: np.ndarray) -> np.ndarray | None:
-    if plugin.kind == "estimator":
-        return np.asarray(model.predict(x))
-    if hasattr(model, "predict_array"):
-        return np.asarray(model.predict_array(x))
-    return None
+__all__ = ["ModelPluginContract"]
 
 
 class ModelPluginContract:
@@ -86,95 +47,107 @@ class ModelPluginContract:
         return tiny_dataset(plugin)
 
     def test_declaration_is_valid(self, plugin: ModelPlugin) -> None:
-        from omegaconf import OmegaConf
-
-        from automl.space import validate_space
-
-        plugin.validate()
-        assert plugin.name and plugin.name.isidentifier() or "-" in plugin.name
-        assert set(plugin.tasks) <= set(TASKS)
-        validate_space(dict(plugin.search_space), OmegaConf.structured(plugin.config))
+        check_declaration(plugin)
 
     def test_accepts_its_default_data(self, plugin: ModelPlugin, dataset: Dataset) -> None:
         plugin.check_data(dataset.spec)
         metric, direction = plugin.objective(dataset.spec.task)
-        assert metric and direction in ("maximize", "minimize")
+        assert metric and direction in ("maximize", "minimize"), (
+            f"{who(plugin)}: objective ({metric!r}, {direction!r}) is not (name, maximize|minimize)"
+        )
 
     def test_builds_from_defaults(self, plugin: ModelPlugin, dataset: Dataset) -> None:
-        from automl.plugin import resolve
-
-        assert resolve(plugin.build)(plugin.config(), dataset.spec) is not None
+        build_checked(plugin, plugin.config(), dataset.spec)
 
     def test_space_samples_build(self, plugin: ModelPlugin, dataset: Dataset) -> None:
-        from automl.plugin import resolve
-
-        build = resolve(plugin.build)
-        configs = _sampled_configs(plugin, self.n_samples)
-        assert all(isinstance(c, plugin.config) for c in configs)
-        for cfg in configs:
-            assert build(cfg, dataset.spec) is not None
+        for cfg in sample_configs(plugin, self.n_samples):
+            build_checked(plugin, cfg, dataset.spec)
 
     def test_trains_reports_and_reloads(
-        self, plugin: ModelPlugin, dataset: Dataset, tmp_path
+        self, plugin: ModelPlugin, dataset: Dataset, tmp_path: Path
     ) -> None:
         from automl import train
 
+        cfg = plugin.config()
         reports: list[tuple[int, float]] = []
 
         def report(step: int, value: float) -> bool:
             reports.append((step, value))
             return False
 
-        result = train.fit(
-            plugin, plugin.config(), dataset, _trainer(), report=report, workdir=tmp_path, seed=0
+        result = fit_checked(plugin, cfg, dataset, report=report, workdir=tmp_path, seed=0)
+        metric, _ = plugin.objective(dataset.spec.task)
+        key = f"val_{metric}"
+        assert result.metrics.get(key) == pytest.approx(result.value), (
+            f"{who(plugin, cfg)}: FitResult.value {result.value} is not metrics[{key!r}] "
+            f"({result.metrics.get(key)})"
         )
-        metric, direction = plugin.objective(dataset.spec.task)
-        assert math.isfinite(result.value)
-        assert result.metrics[f"val_{metric}"] == pytest.approx(result.value)
-        assert reports, "the plugin never reported an intermediate value, so it cannot be pruned"
-        assert all(math.isfinite(v) for _, v in reports)
-        assert result.artifact is not None
+        assert reports, (
+            f"{who(plugin, cfg)}: report was never called; expected report(step, {key}) after "
+            "each epoch or stage, so bad trials can be pruned"
+        )
+        bad = [(s, v) for s, v in reports if not math.isfinite(v)]
+        assert not bad, f"{who(plugin, cfg)}: reported non-finite values {bad[:3]}"
+        assert result.artifact is not None, f"{who(plugin, cfg)}: fit saved no model file"
         if metric in ("acc", "f1", "precision", "recall"):
-            assert 0.0 <= result.value <= 1.0
+            assert 0.0 <= result.value <= 1.0, f"{who(plugin, cfg)}: {key}={result.value}"
         if metric in ("rmse", "mae", "fd"):
-            assert result.value >= 0.0
+            assert result.value >= 0.0, f"{who(plugin, cfg)}: {key}={result.value} < 0"
 
-        reloaded = train.load_model(plugin, tmp_path, plugin.config(), dataset.spec)
-        before = _outputs(plugin, result.model, dataset.test.x)
-        after = _outputs(plugin, reloaded, dataset.test.x)
+        before = check_predictions(plugin, cfg, result.model, dataset.test.x, dataset.spec)
+        reloaded = train.load_model(plugin, tmp_path, cfg, dataset.spec)
         if before is not None:
-            np.testing.assert_array_equal(before, after)
+            after = predictions(plugin, reloaded, dataset.test.x)
+            np.testing.assert_array_equal(
+                before, after, err_msg=f"{who(plugin, cfg)}: predictions changed on reload"
+            )
         if plugin.kind == "lightning":
             for (k, a), (k2, b) in zip(
                 result.model.state_dict().items(), reloaded.state_dict().items(), strict=True
             ):
-                assert k == k2
-                assert np.array_equal(a.cpu().numpy(), b.cpu().numpy()), k
-        test = train.evaluate(plugin, reloaded, dataset, _trainer(), "test")
-        assert math.isfinite(test[f"test_{metric}"])
+                assert k == k2, f"{who(plugin, cfg)}: reloaded state has {k2} where {k} was"
+                assert np.array_equal(a.cpu().numpy(), b.cpu().numpy()), (
+                    f"{who(plugin, cfg)}: weight {k} differs after reload"
+                )
+        test = train.evaluate(plugin, reloaded, dataset, tiny_trainer(), "test")
+        assert math.isfinite(test[f"test_{metric}"]), (
+            f"{who(plugin, cfg)}: test_{metric} of the reloaded model is {test[f'test_{metric}']}"
+        )
+
+    def test_stops_when_report_says_so(self, plugin: ModelPlugin, dataset: Dataset) -> None:
+        check_prunes(plugin, plugin.config(), dataset)
+
+    def test_same_seed_gives_the_same_metric(self, plugin: ModelPlugin, dataset: Dataset) -> None:
+        check_seeded(plugin, plugin.config(), dataset)
 
     def test_refits_on_merged_rows_without_validation(
-        self, plugin: ModelPlugin, dataset: Dataset, tmp_path
+        self, plugin: ModelPlugin, dataset: Dataset, tmp_path: Path
     ) -> None:
         """The selected config retrains for its budget with ``val=None`` (``sweep.refit``)."""
         from automl import train
 
-        result = train.fit(plugin, plugin.config(), dataset, _trainer(), seed=0)
-        assert isinstance(result.budget, dict)
+        cfg = plugin.config()
+        result = fit_checked(plugin, cfg, dataset, seed=0)
+        assert isinstance(result.budget, dict), f"{who(plugin, cfg)}: budget {result.budget!r}"
         assert dataset.merged is not None
         merged = dataset.merged()
         refitted = train.refit(
-            plugin, plugin.config(), merged, _trainer(), result.budget, workdir=tmp_path, seed=0
+            plugin, cfg, merged, tiny_trainer(), result.budget, workdir=tmp_path, seed=0
         )
-        assert refitted.artifact is not None
+        assert refitted.artifact is not None, f"{who(plugin, cfg)}: the refit saved no model"
         metric, _ = plugin.objective(dataset.spec.task)
-        test = train.evaluate(plugin, refitted.model, merged, _trainer(), "test")
-        assert math.isfinite(test[f"test_{metric}"])
-        reloaded = train.load_model(plugin, tmp_path, plugin.config(), dataset.spec)
-        before = _outputs(plugin, refitted.model, merged.test.x)
+        test = train.evaluate(plugin, refitted.model, merged, tiny_trainer(), "test")
+        assert math.isfinite(test[f"test_{metric}"]), (
+            f"{who(plugin, cfg)}: test_{metric} after the refit is {test[f'test_{metric}']}"
+        )
+        reloaded = train.load_model(plugin, tmp_path, cfg, dataset.spec)
+        before = check_predictions(plugin, cfg, refitted.model, merged.test.x, merged.spec)
         if before is not None:
-            assert len(before) == len(merged.test)
-            np.testing.assert_array_equal(before, _outputs(plugin, reloaded, merged.test.x))
+            np.testing.assert_array_equal(
+                before,
+                predictions(plugin, reloaded, merged.test.x),
+                err_msg=f"{who(plugin, cfg)}: the refitted model predicts differently reloaded",
+            )
 
     def test_config_round_trips_through_hydra(self, plugin: ModelPlugin) -> None:
         from hydra import compose, initialize
@@ -189,8 +162,7 @@ class ModelPluginContract:
         assert OmegaConf.to_object(cfg.contract_model) == plugin.config()
         # what a run directory stores must load back to the same typed config
         saved = OmegaConf.create(OmegaConf.to_yaml(cfg.contract_model))
-        merged = OmegaConf.merge(OmegaConf.structured(plugin.config), saved)
+        merged: Any = OmegaConf.merge(OmegaConf.structured(plugin.config), saved)
         assert OmegaConf.to_object(merged) == plugin.config()
-        assert parse_space(
-            OmegaConf.to_container(OmegaConf.create(space_to_node(plugin.search_space)))
-        ) == dict(plugin.search_space)
+        node: Any = OmegaConf.to_container(OmegaConf.create(space_to_node(plugin.search_space)))
+        assert parse_space(node) == dict(plugin.search_space)

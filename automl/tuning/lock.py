@@ -8,7 +8,7 @@ Without a lock one worker deletes ``best/`` while the other is writing into it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 __all__ = ["LOCK_FILE", "run_dir_lock", "file_lock"]
@@ -38,6 +38,6 @@ def file_lock(path: str | Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run_dir_lock(run_dir: str | Path) -> Iterator[None]:
+def run_dir_lock(run_dir: str | Path) -> AbstractContextManager[None]:
     """Hold the exclusive lock on ``<run_dir>/.automl.lock`` (see ``file_lock``)."""
     return file_lock(Path(run_dir) / LOCK_FILE)

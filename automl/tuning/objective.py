@@ -13,6 +13,7 @@ parameters; ``TrialRunner.run`` trains it and tells the study how it ended, with
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import traceback
@@ -138,7 +139,7 @@ class TrialRunner:
         self, trial: optuna.Trial, record: TrialRecord, only: tuple[str, ...] | None = None
     ) -> None:
         for key, value in record.attrs(only).items():
-            self._persist(lambda k=key, v=value: trial.set_user_attr(k, v))
+            self._persist(functools.partial(trial.set_user_attr, key, value))
 
     def _fail(
         self, trial: optuna.Trial, record: TrialRecord, why: str, failure: Failure

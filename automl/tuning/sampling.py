@@ -15,7 +15,7 @@ anyway and the trial records a note.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -155,7 +155,7 @@ class StudySampler(BaseSampler):
         study: optuna.Study,
         trial: FrozenTrial,
         state: TrialState,
-        values: list[float] | None,
+        values: Sequence[float] | None,
     ) -> None:
         self._inner.after_trial(study, trial, state, values)
 

@@ -208,9 +208,9 @@ def make_storage(
     if target.startswith("sqlite:///"):
         Path(target.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
-        storage = _open_rdb(target, beats)
-        storage.max_retries = max_retries
-        return storage
+        rdb = _open_rdb(target, beats)
+        rdb.max_retries = max_retries
+        return rdb
     except ImportError as exc:
         dialect, _, driver = (url or "").split(":", 1)[0].partition("+")
         hint = (
@@ -235,7 +235,7 @@ def make_storage(
         ) from exc
 
 
-def _open_rdb(url: str, beats: dict) -> optuna.storages.RDBStorage:
+def _open_rdb(url: str, beats: dict) -> _RDBStorage:
     """``RDBStorage(url)``, retried while another worker is creating the same tables.
 
     Workers started together on an empty database all run ``CREATE TABLE``; the losers get a

@@ -10,6 +10,7 @@ files, ``best/`` and the summary are written from a fresh read of the study.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -121,6 +122,11 @@ def _sampler(run: Run) -> StudySampler:
     )
 
 
+def _retry_stale(study: optuna.Study, trial: Any, max_retries: int) -> None:
+    """Optuna's stale-trial callback: re-run a trial lost by its heartbeats."""
+    enqueue_retry(study, trial, max_retries)
+
+
 def open_study(
     run: Run, notes: list[str]
 ) -> tuple[optuna.Study, StudySampler, optuna.storages.BaseStorage]:
@@ -141,7 +147,7 @@ def open_study(
         sweep.heartbeat_interval,
         sweep.grace_period,
         max_retries=sweep.max_retries,
-        on_stale=lambda study, trial: enqueue_retry(study, trial, sweep.max_retries),
+        on_stale=functools.partial(_retry_stale, max_retries=sweep.max_retries),
         notes=notes,
     )
     sampler = _sampler(run)

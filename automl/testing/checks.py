@@ -1,0 +1,235 @@
+"""The model plugin contract as plain functions: each raises ``AssertionError`` saying what is
+wrong, for which plugin and configuration, and what was expected.
+
+``automl.testing.ModelPluginContract`` runs them under pytest; they need no pytest themselves,
+so a plugin's own test runner (or a notebook) can call them too::
+
+    from automl.testing import check_declaration, check_prunes, tiny_dataset
+
+    check_declaration(PLUGIN)
+    check_prunes(PLUGIN, PLUGIN.config(), tiny_dataset(PLUGIN))
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from automl.data import Dataset
+from automl.errors import PluginError, TrialPruned, reason
+from automl.plugin import NAME_PATTERN, TASKS, Estimator, ModelPlugin, resolve
+from automl.testing.data import tiny_trainer
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "who",
+    "check_declaration",
+    "build_checked",
+    "sample_configs",
+    "fit_checked",
+    "predictions",
+    "check_predictions",
+    "check_prunes",
+    "check_seeded",
+]
+
+CONTRACT_VERSION = "1.1"
+"""1.1 added: builder return types checked with isinstance, pruning honoured, same seed gives
+the same metric, prediction shapes checked, messages that name plugin, config and expectation."""
+
+_ESTIMATOR_METHODS = ("fit", "predict", "save")
+
+
+def who(plugin: ModelPlugin, cfg: Any = None) -> str:
+    """``plugin 'x' with config XConfig(a=1, ...)``: the start of every message."""
+    text = f"plugin '{getattr(plugin, 'name', plugin)}'"
+    return text if cfg is None else f"{text} with config {cfg!r}"
+
+
+def check_declaration(plugin: ModelPlugin) -> None:
+    """The declaration is valid: name, kind, tasks, metric, config and space (as discovery
+    checks it), and the name is one Hydra and entry points accept."""
+    name = getattr(plugin, "name", None)
+    if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
+        raise AssertionError(
+            f"{who(plugin)}: the name {name!r} cannot be an entry-point name and a model= "
+            f"option; expected letters, digits, '_' and '-' matching {NAME_PATTERN.pattern}"
+        )
+    try:
+        plugin.validate()
+    except PluginError as exc:
+        raise AssertionError(f"{who(plugin)}: invalid declaration: {exc}") from None
+    unknown = sorted(set(plugin.tasks) - set(TASKS))
+    assert not unknown, f"{who(plugin)}: tasks {unknown} are not among {TASKS}"
+
+
+def build_checked(plugin: ModelPlugin, cfg: Any, spec: Any) -> Any:
+    """``plugin.build(cfg, spec)``, checked to return what the plugin's kind promises.
+
+    A ``lightning`` builder must return a ``pytorch_lightning.LightningModule``; an
+    ``estimator`` builder an object with ``fit``, ``predict`` and ``save`` methods.
+    """
+    model = resolve(plugin.build)(cfg, spec)
+    got = "None" if model is None else f"a {type(model).__module__}.{type(model).__qualname__}"
+    if plugin.kind == "lightning":
+        import pytorch_lightning as pl
+
+        if not isinstance(model, pl.LightningModule):
+            hint = ""
+            if model is not None and any(c.__name__ == "Module" for c in type(model).__mro__):
+                hint = " (a plain torch.nn.Module: wrap it, e.g. automl.lightning.SupervisedModule)"
+            raise AssertionError(
+                f"{who(plugin, cfg)}: build returned {got}{hint}; a kind='lightning' builder must "
+                "return a pytorch_lightning.LightningModule"
+            )
+    else:
+        missing = [m for m in _ESTIMATOR_METHODS if not callable(getattr(model, m, None))]
+        if missing or not isinstance(model, Estimator):
+            raise AssertionError(
+                f"{who(plugin, cfg)}: build returned {got}, which lacks {', '.join(missing)}; a "
+                "kind='estimator' builder must return an object with fit(train, val, report), "
+                "predict(x) and save(directory)"
+            )
+    return model
+
+
+def sample_configs(plugin: ModelPlugin, n: int, seed: int = 0) -> list[Any]:
+    """``n`` configs sampled from the plugin's space (random sampler), as trials get them."""
+    import optuna
+    from omegaconf import OmegaConf
+
+    from automl.plan import trial_config
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    base = OmegaConf.structured(plugin.config)
+    configs = []
+    for _ in range(n):
+        trial = study.ask()
+        params = {name: p.suggest(trial, name) for name, p in plugin.search_space.items()}
+        configs.append(OmegaConf.to_object(trial_config(base, params)))
+        study.tell(trial, 0.0)
+    for cfg in configs:
+        assert isinstance(cfg, plugin.config), (
+            f"{who(plugin)}: a sampled config is a {type(cfg).__name__}, expected "
+            f"{plugin.config.__name__}"
+        )
+    return configs
+
+
+def fit_checked(
+    plugin: ModelPlugin,
+    cfg: Any,
+    dataset: Dataset,
+    trainer_cfg: Any = None,
+    **kwargs: Any,
+) -> Any:
+    """``automl.train.fit``, with a failure turned into a message naming the plugin, the
+    config and what was expected; ``TrialPruned`` passes through. Returns the ``FitResult``."""
+    from automl import train
+
+    trainer_cfg = trainer_cfg if trainer_cfg is not None else tiny_trainer()
+    metric, _ = plugin.objective(dataset.spec.task)
+    key = f"val_{metric}"
+    try:
+        result = train.fit(plugin, cfg, dataset, trainer_cfg, **kwargs)
+    except TrialPruned:
+        raise
+    except FloatingPointError as exc:
+        raise AssertionError(
+            f"{who(plugin, cfg)}: the validation metric became NaN or infinite ({exc}); "
+            f"expected a finite {key}: a diverging loss, or a metric computed on no samples"
+        ) from exc
+    except KeyError as exc:
+        raise AssertionError(
+            f"{who(plugin, cfg)}: training did not produce {key} ({exc}); expected the model "
+            f"to log {key} every validation epoch (estimators: predictions automl can score)"
+        ) from exc
+    except Exception as exc:
+        raise AssertionError(
+            f"{who(plugin, cfg)}: automl.train.fit raised {reason(exc)}; expected a FitResult"
+        ) from exc
+    assert math.isfinite(result.value), (
+        f"{who(plugin, cfg)}: {key} is {result.value}; expected a finite number"
+    )
+    return result
+
+
+def predictions(plugin: ModelPlugin, model: Any, x: np.ndarray) -> np.ndarray | None:
+    """What the model predicts for ``x``: ``predict`` (estimators) or ``predict_array``
+    (automl's Lightning modules); ``None`` for a module without ``predict_array``."""
+    if plugin.kind == "estimator":
+        return np.asarray(model.predict(x))
+    if hasattr(model, "predict_array"):
+        return np.asarray(model.predict_array(x))
+    return None
+
+
+def check_predictions(
+    plugin: ModelPlugin, cfg: Any, model: Any, x: np.ndarray, spec: Any
+) -> np.ndarray | None:
+    """One prediction per sample: a class id in ``[0, n_classes)`` or a finite value."""
+    out = predictions(plugin, model, x)
+    if out is None:
+        return None
+    n = len(x)
+    what = "class id" if spec.task == "classification" else "value"
+    assert out.shape == (n,), (
+        f"{who(plugin, cfg)}: predicting {n} samples of shape {tuple(x.shape[1:])} returned an "
+        f"array of shape {out.shape}; expected ({n},): one {what} per sample"
+    )
+    if spec.task == "classification":
+        whole = np.issubdtype(out.dtype, np.integer) or bool(
+            np.all(np.isfinite(out)) and np.all(out == np.round(out))
+        )
+        assert whole and out.min(initial=0) >= 0 and out.max(initial=0) < (spec.n_classes or 1), (
+            f"{who(plugin, cfg)}: predictions {out[:5].tolist()}... are not class ids; expected "
+            f"integers in [0, {spec.n_classes}) (argmax of the logits, not probabilities)"
+        )
+    else:
+        bad = np.flatnonzero(~np.isfinite(out.astype(np.float64)))
+        assert not len(bad), (
+            f"{who(plugin, cfg)}: prediction {int(bad[0])} of {n} is {out[bad[0]]}; expected "
+            "finite values"
+        )
+    return out
+
+
+def check_prunes(plugin: ModelPlugin, cfg: Any, dataset: Dataset, seed: int = 0) -> None:
+    """A ``report`` that returns ``True`` stops training: ``automl.train.fit`` raises
+    ``automl.errors.TrialPruned`` and nothing is reported after that first ``True``."""
+    calls: list[tuple[int, float]] = []
+
+    def report(step: int, value: float) -> bool:
+        calls.append((step, value))
+        return True
+
+    try:
+        fit_checked(plugin, cfg, dataset, tiny_trainer(epochs=3), report=report, seed=seed)
+    except TrialPruned:
+        pass
+    else:
+        raise AssertionError(
+            f"{who(plugin, cfg)}: training finished although report returned True "
+            f"{len(calls)} time(s) (steps {[s for s, _ in calls][:5]}); expected it to stop at "
+            "the first True and automl.train.fit to raise automl.errors.TrialPruned"
+        )
+    assert calls, f"{who(plugin, cfg)}: pruned without ever calling report"
+    assert len(calls) == 1, (
+        f"{who(plugin, cfg)}: report returned True at step {calls[0][0]} but was called "
+        f"{len(calls) - 1} more time(s) (steps {[s for s, _ in calls[1:6]]}); expected training "
+        "to stop at the first True"
+    )
+
+
+def check_seeded(plugin: ModelPlugin, cfg: Any, dataset: Dataset, seed: int = 0) -> None:
+    """Two fits with the same seed reach the same validation metric."""
+    first = fit_checked(plugin, cfg, dataset, tiny_trainer(), seed=seed).value
+    second = fit_checked(plugin, cfg, dataset, tiny_trainer(), seed=seed).value
+    assert math.isclose(first, second, rel_tol=1e-6, abs_tol=1e-9), (
+        f"{who(plugin, cfg)}: two fits with seed={seed} reached {first!r} and {second!r}; "
+        "expected the same value: draw every random number from the seeded generators (torch, "
+        "numpy) or pass the seed on, never from an unseeded source"
+    )
