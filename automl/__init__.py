@@ -5,7 +5,14 @@ is trained or a study runs.
 """
 
 from automl.errors import DataError, PluginError, SpaceError, TrialPruned, UserError
-from automl.plugin import API_VERSION, DataPlugin, DataSpec, Estimator, ModelPlugin
+from automl.plugin import (
+    API_VERSION,
+    BaseEstimator,
+    DataPlugin,
+    DataSpec,
+    Estimator,
+    ModelPlugin,
+)
 from automl.registry import discover_data, discover_models
 from automl.space import Choice, Float, Int
 
@@ -13,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "API_VERSION",
+    "BaseEstimator",
     "Choice",
     "DataError",
     "DataPlugin",

@@ -251,15 +251,7 @@ def _write(
         "direction": run.goal.direction,
         "model_file": model_file,
         "refit": refit_info,
-        "spec": {
-            "name": spec.name,
-            "task": spec.task,
-            "input_shape": list(spec.input_shape),
-            "n_classes": spec.n_classes,
-            "n_targets": spec.n_targets,
-            # str(): data plugins may hand numpy strings, which OmegaConf cannot store.
-            "feature_names": [str(n) for n in spec.feature_names or []] or None,
-        },
+        "spec": spec.to_dict(),
         "model": selected.node,
         "data": OmegaConf.structured(plan.data_cfg),
         "fingerprint": run.fingerprint,

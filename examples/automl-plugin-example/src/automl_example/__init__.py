@@ -1,1 +1,1 @@
-"""Example automl plugin package: the ``tcn`` model and the ``waves`` data set."""
+"""Example automl plugin package: the ``tcn`` and ``knn`` models and the ``waves`` data set."""
