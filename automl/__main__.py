@@ -25,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for a user mistake, 130 after Ctrl-C)."""
     from automl.cli import (
         check_choices,
+        check_overrides,
         print_help,
         print_plugins,
         selected_plugins,
@@ -53,6 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = with_default_data(args, models)
     if "--help" in args or "-h" in args:
         return print_help(args, models, data)
+    try:
+        check_overrides(args)  # a typo is one line naming the closest key, not Hydra's advice
+    except UserError as exc:
+        _error(exc)
+        return 2
     sys.argv = [sys.argv[0], *args]
     exit_code = 0
 

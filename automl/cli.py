@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from automl.errors import UserError
 from automl.registry import Registry
 
 __all__ = [
@@ -15,7 +18,11 @@ __all__ = [
     "with_default_data",
     "selected_plugins",
     "check_choices",
+    "check_overrides",
 ]
+
+# Config groups: `group=option` picks a config, it does not set a key.
+_GROUPS = ("data", "model", "space", "sweep", "trainer", "recipe")
 
 
 def _preset_names(group: str) -> list[str]:
@@ -79,6 +86,125 @@ def check_choices(argv: Sequence[str], models: Registry, data: Registry) -> None
                 name = arg.split("=", 1)[1]
                 if name not in registry.plugins:
                     registry.get(name)  # raises PluginError: the reason, or the valid names
+
+
+def _keys(node: Any, prefix: str = "") -> list[str]:
+    """Every dotted key of a composed config (inner nodes and leaves)."""
+    from omegaconf import DictConfig
+
+    out = []
+    for key in node.keys():
+        path = f"{prefix}{key}"
+        out.append(path)
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+            out.extend(_keys(child, path + "."))
+    return out
+
+
+def _has(node: Any, parts: list[str]) -> tuple[bool, Any, int]:
+    """Whether the dotted path exists; the deepest node reached and how many parts matched."""
+    from omegaconf import DictConfig
+
+    for i, part in enumerate(parts):
+        if not isinstance(node, DictConfig) or part not in node:
+            return False, node, i
+        node = node._get_node(part)
+    return True, node, len(parts)
+
+
+def _space_message(key: str, value: str, cfg: Any) -> str:
+    name = key.removeprefix("space.")
+    model = cfg.hydra.runtime.choices.get("model", "the model")
+    searched = ", ".join(sorted(cfg.space.keys())) or "nothing"
+    fields = _keys(cfg.model)
+    if name not in fields:
+        close = difflib.get_close_matches(name, fields, n=1)
+        return (
+            f"{key}={value}: model {model} has no setting '{name}'"
+            + (f" (did you mean {close[0]}?)" if close else f"; its settings: {', '.join(fields)}")
+            + f"; it searches {searched}"
+        )
+    return (
+        f"{key}={value}: model {model} does not search '{name}'; it searches {searched}. "
+        f"To fix {name} for every trial set model.{name}={value}; to search it too add "
+        f"'+space.{name}={{type:choice,choices:[...]}}' (or {{type:float,low:...,high:...}})"
+    )
+
+
+def check_overrides(argv: Sequence[str]) -> None:
+    """Fail early, in one line, when an override names a key the config does not have.
+
+    Hydra answers a typo (``sweep.n_trails=5``) with exit 1 and the advice to add the key
+    with ``+``, which would run with the typo ignored. This composes the config once (as
+    Hydra is about to) and, only when that fails on an unknown key, names the closest valid
+    key; pinning a parameter the model does not search (``space.NAME=VALUE``) lists what it
+    does search. Call it after ``register_configs`` and ``with_default_data``.
+
+    Raises:
+        UserError: Naming the key, the closest valid one (or the valid ones) and what to do.
+    """
+    from hydra import compose, initialize_config_module
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if any(a in ("-cn", "--config-name", "-cd", "--config-dir") for a in argv) or any(
+        a.startswith(("--config-name=", "--config-dir=")) for a in argv
+    ):
+        return  # another primary config: Hydra checks it
+    args = [a for a in argv if not a.startswith("-") and "=" in a and a.split("=", 1)[0]]
+    args = [a for a in args if not a.startswith(("hydra.", "+hydra.", "++hydra.", "hydra/"))]
+    try:
+        overrides = OverridesParser.create().parse_overrides(args)
+    except HydraException:
+        return  # a syntax error: Hydra's own message says where
+    plain = [
+        o
+        for o in overrides
+        if o.is_force_add() is False
+        and not o.is_add()
+        and not o.is_delete()
+        and o.key_or_group not in _GROUPS
+        and "/" not in o.key_or_group
+    ]
+    if not plain:
+        return
+    with initialize_config_module("automl.conf", version_base="1.3"):
+        try:
+            compose("config", overrides=args)
+            return
+        except (HydraException, OmegaConfBaseException):
+            pass  # find which override it was, below
+        choices = [a for a in args if a not in {o.input_line for o in plain}]
+        try:
+            cfg = compose("config", overrides=choices, return_hydra_config=True)
+        except (HydraException, OmegaConfBaseException):
+            return  # the failure is not about a key: Hydra's message stands
+    for o in plain:
+        key, value = o.key_or_group, o.get_value_element_as_str()
+        parts = key.split(".")
+        found, parent, depth = _has(cfg, parts)
+        if found:
+            continue
+        if parts[0] == "space" and depth == 1:
+            raise UserError(_space_message(key, value, cfg))
+        from omegaconf import OmegaConf
+
+        if 0 < depth == len(parts) - 1 and OmegaConf.get_type(parent) is dict:
+            where = ".".join(parts[:depth])
+            raise UserError(
+                f"{key}={value}: {where} has no key '{parts[-1]}' yet; add it with +{key}={value}"
+            )
+        scope = ".".join(parts[:depth])
+        siblings = [str(k) for k in parent.keys() if not str(k).startswith("hydra")]
+        close = difflib.get_close_matches(parts[depth], siblings, n=1, cutoff=0.6)
+        prefix = f"{scope}." if scope else ""
+        if close:
+            hint = f"did you mean {prefix}{close[0]}?"
+        else:
+            hint = f"valid keys{' under ' + scope if scope else ''}: {', '.join(siblings)}"
+        raise UserError(f"{key}={value}: no such setting; {hint}")
 
 
 def selected_plugins(argv: Sequence[str]) -> list[str]:

@@ -70,6 +70,7 @@ class FitResult:
 
 
 def _quiet_lightning() -> None:
+    __import__("automl.quiet").quiet.quiet_lightning()  # banners, tips, GPU/TPU lines
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     # Batches come from in-memory tensors by design; these hints are about DataLoaders.
