@@ -91,6 +91,9 @@ class TrainerConfig:
         deterministic: Ask torch for deterministic kernels (slower on GPU).
         eval_batch_size: Batch size for validation and test passes.
         num_threads: torch intra-op threads; 0 leaves torch's default.
+        logger: Per-trial training logs: ``csv`` writes ``trials/NNNN/metrics.csv``;
+            ``tensorboard`` also writes TensorBoard event files there (extra
+            ``automl[tensorboard]``).
     """
 
     max_epochs: int = 20
@@ -101,6 +104,7 @@ class TrainerConfig:
     deterministic: bool = False
     eval_batch_size: int = 2048
     num_threads: int = 0
+    logger: str = "csv"
 
 
 def register_configs(models: Registry[Any], data: Registry[Any]) -> None:
