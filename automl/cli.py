@@ -217,30 +217,68 @@ def selected_plugins(argv: Sequence[str]) -> list[str]:
     return names
 
 
-def print_plugins(models: Registry, data: Registry, console: Console | None = None) -> int:
-    """Print model and data plugins (and failures) without importing any heavy code."""
+def _objective_text(plugin: Any) -> str:
+    """``acc↑ rmse↓``: the metric of each task the model takes (↑ maximized, ↓ minimized)."""
     from automl.plugin import TASK_METRICS
 
+    arrow = {"maximize": "↑", "minimize": "↓"}
+    if plugin.metric:
+        return f"{plugin.metric}{arrow.get(plugin.direction, '')}"
+    return " ".join(f"{TASK_METRICS[t][0]}{arrow[TASK_METRICS[t][1]]}" for t in plugin.tasks)
+
+
+def _package_width(texts: list[str]) -> int:
+    """Width of the package column: whole ``name version`` when short, else the longest word
+    (the version wraps under the name; a name is never cut)."""
+    return max((len(t) if len(t) <= 24 else max(map(len, t.split())) for t in texts), default=7)
+
+
+def _plugin_table(title: str, caption: str | None = None) -> Table:
+    from rich import box
+
+    return Table(
+        title=title,
+        caption=caption,
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        title_justify="left",
+        caption_justify="left",
+    )
+
+
+def print_plugins(models: Registry, data: Registry, console: Console | None = None) -> int:
+    """Print model and data plugins (and failures) without importing any heavy code.
+
+    Fits 100 columns without cutting a name: names, metrics and default data never wrap, a
+    package wraps only between its name and version, descriptions take what is left.
+    """
     if console is None:
         console = Console()
         if not console.is_terminal:  # piped: do not squeeze columns into 80 characters
             console = Console(width=200)
-    table = Table(title="model plugins (automl.models)", header_style="bold")
-    for col in ("name", "kind", "tasks", "metric", "default data", "package", "description"):
-        table.add_column(col)
+    table = _plugin_table(
+        "model plugins (automl.models)",
+        "metric: what the study optimizes per task (↑ maximized, ↓ minimized); "
+        "kind: lightning (torch) or estimator",
+    )
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("kind", no_wrap=True)
+    table.add_column("metric", no_wrap=True)
+    table.add_column("default data", no_wrap=True)
+    packages = [f"{i.package} {i.version}" for i in models.plugins.values()]
+    packages += [f"{f.package} {f.version}" for f in models.failures.values()]
+    table.add_column("package", max_width=_package_width(packages))
+    table.add_column("description", min_width=24, ratio=1)
     for name in models.names():
         info = models.plugins[name]
         p = info.plugin
-        metric = (
-            f"{p.metric} ({p.direction})"
-            if p.metric
-            else ", ".join(f"{TASK_METRICS[t][0]} ({TASK_METRICS[t][1]})" for t in p.tasks)
-        )
         table.add_row(
             name,
             p.kind,
-            "/".join(p.tasks),
-            metric,
+            _objective_text(p),
             p.default_data,
             f"{info.package} {info.version}",
             p.description,
@@ -251,14 +289,17 @@ def print_plugins(models: Registry, data: Registry, console: Console | None = No
             "[red]FAILED[/red]",
             "",
             "",
-            "",
             f"{fail.package} {fail.version}",
             f"[red]{fail.reason}[/red]",
         )
     console.print(table)
-    dtable = Table(title="data plugins (automl.data)", header_style="bold")
-    for col in ("name", "package", "description"):
-        dtable.add_column(col)
+    dtable = _plugin_table("data plugins (automl.data)")
+    dtable.add_column("name", no_wrap=True, style="bold")
+    packages = [f"{i.package} {i.version}" for i in data.plugins.values()]
+    packages += [f"{f.package} {f.version}" for f in data.failures.values()]
+    packages += [f"{p} {v}" for p, v in data.skipped.values()]
+    dtable.add_column("package", max_width=_package_width(packages))
+    dtable.add_column("description", min_width=24, ratio=1)
     for name in data.names():
         info = data.plugins[name]
         dtable.add_row(name, f"{info.package} {info.version}", info.plugin.description)
