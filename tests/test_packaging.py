@@ -38,6 +38,7 @@ def test_wheel_ships_conf_and_recipes_and_runs_from_it(tmp_path):
         "automl/conf/hydra/help/automl.yaml",
         "automl/conf/recipe/cnn_digits.yaml",
         "automl_plugins/cnn.py",
+        "automl/report/build.py",
     ):
         assert required in names, required
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
