@@ -698,7 +698,11 @@ class Leaderboard:
         ]
         heads = ("rank", "#", "state", self.metric, self.steps, "time")
         fixed = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(heads)]
-        notes = [r.note if r.state != "COMPLETE" else "" for r in shown]
+        # "pruned at epoch 4" in the table (the files keep "pruned after epoch 4").
+        notes = [
+            r.note.replace("pruned after ", "pruned at ", 1) if r.state != "COMPLETE" else ""
+            for r in shown
+        ]
         # The note gets at most a third of what the fixed columns leave (and 40 or 22 chars).
         cap = min(40 if lines == 1 else 22, (width - sum(fixed) - 2 * len(heads)) // 3)
         note_width = min(max((len(n) for n in notes), default=0), cap)

@@ -109,6 +109,8 @@ def test_report_of_a_real_study_is_one_offline_page_and_a_png_per_figure(run_dir
     assert "Pareto" not in page  # one objective
     best = study.best_trial
     assert f"#{best.number}: val_acc = {best.value:.4g}" in page
+    test = json.loads((run_dir / "best" / "metrics.json").read_text())["test"]
+    assert f"test_acc={test['test_acc']:.4g}" in page  # the exported model's test metrics
 
 
 def test_report_without_predictions_says_why_and_regression_shows_predicted_vs_true(tmp_path):

@@ -72,6 +72,8 @@ def _test_metrics(study: Any, run_dir: Path | None) -> dict[str, Any]:
     if run_dir is not None and (run_dir / "best" / "metrics.json").is_file():
         try:
             data = json.loads((run_dir / "best" / "metrics.json").read_text())
+            if isinstance(data, dict) and isinstance(data.get("test"), dict):
+                data = data["test"]  # {"validation": {...}, "test": {...}}
             if isinstance(data, dict):
                 return {k: v for k, v in data.items() if str(k).startswith("test_")}
         except (ValueError, OSError):
