@@ -137,3 +137,29 @@ def test_missing_tensorboard_is_one_line_naming_the_extra():
     )
     with pytest.raises(UserError, match="not one of csv, tensorboard"):
         check_logger("wandb")
+
+
+def test_the_callback_does_not_read_the_loss_per_step(tmp_path):
+    """Reading a GPU tensor (item, float, cpu, bool) waits for the GPU: the callback only adds
+    the step's loss to a tensor on the same device and reads it once, at the epoch's end."""
+    import torch
+
+    from automl.trial_log import metrics_csv_callback
+
+    reads = []
+
+    class Watched(torch.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            if name in ("item", "__float__", "cpu", "__bool__", "tolist", "numpy"):
+                reads.append(name)
+            return super().__torch_function__(func, types, args, kwargs or {})
+
+    callback = metrics_csv_callback(tmp_path / "metrics.csv")
+    callback.on_train_epoch_start(None, None)
+    for step in range(5):
+        loss = torch.tensor(1.0 + step).as_subclass(Watched)
+        callback.on_train_batch_end(None, None, {"loss": loss}, None, step)
+    assert reads == [] and callback._count == 5
+    assert float(callback._sum) == 15.0 and reads == ["__float__"]  # the one read per epoch

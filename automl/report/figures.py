@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,14 +112,14 @@ def _figure_of(axes: Any) -> Any:
     return first.figure
 
 
-def _quiet():
+@contextmanager
+def _quiet() -> Iterator[None]:
     """Optuna marks its matplotlib plots experimental; that is not news for a report reader."""
     import optuna
 
-    context = warnings.catch_warnings()
-    context.__enter__()
-    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-    return context
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
 
 
 def _style(plotly_fig: Any, title: str, height: int = 450) -> Any:
@@ -142,13 +143,9 @@ def history(ctx: Context) -> Figure:
     kwargs = {"target": ctx.target, "target_name": ctx.names[0]}
     fig.plotly = _style(vis.plot_optimization_history(ctx.study, **kwargs), fig.title)
     plt = _pyplot()
-    quiet = _quiet()
-    try:
-        with plt.style.context("ggplot"):
-            axes = vis_mpl.plot_optimization_history(ctx.study, **kwargs)
-            fig.png = _save(_figure_of(axes), ctx.out_dir / "history.png", (8, 4.5))
-    finally:
-        quiet.__exit__(None, None, None)
+    with _quiet(), plt.style.context("ggplot"):
+        axes = vis_mpl.plot_optimization_history(ctx.study, **kwargs)
+        fig.png = _save(_figure_of(axes), ctx.out_dir / "history.png", (8, 4.5))
     return fig
 
 
@@ -246,7 +243,7 @@ def slices(ctx: Context, order: Sequence[str], top: int = 4) -> Figure:
     return fig
 
 
-def _objective(ctx: Context, trial: Any) -> float:
+def _objective(trial: Any) -> float:
     return float(trial.values[0])
 
 
@@ -273,7 +270,7 @@ def _parallel_png(ctx: Context, params: Sequence[str], path: Path) -> Path:
     import numpy as np
 
     plt = _pyplot()
-    objective = np.array([_objective(ctx, t) for t in ctx.complete])
+    objective = np.array([_objective(t) for t in ctx.complete])
     maximize = ctx.study.directions[0].name == "MAXIMIZE"
     columns, ticks = [], []
     for name in params:
@@ -331,7 +328,7 @@ def _slice_png(ctx: Context, params: Sequence[str], path: Path) -> Path:
     from matplotlib.ticker import NullFormatter
 
     plt = _pyplot()
-    objective = [_objective(ctx, t) for t in ctx.complete]
+    objective = [_objective(t) for t in ctx.complete]
     numbers = [t.number for t in ctx.complete]
     with plt.style.context("ggplot"):
         figure, axes = plt.subplots(1, len(params), sharey=True, squeeze=False)
@@ -483,13 +480,9 @@ def pareto(ctx: Context) -> Figure | None:
         fig.note = "a PNG is drawn for 2 or 3 objectives only"
         return fig
     plt = _pyplot()
-    quiet = _quiet()
-    try:
-        with plt.style.context("ggplot"):
-            axes = vis_mpl.plot_pareto_front(ctx.study, target_names=names)
-            fig.png = _save(_figure_of(axes), ctx.out_dir / "pareto_front.png", (7, 5))
-    finally:
-        quiet.__exit__(None, None, None)
+    with _quiet(), plt.style.context("ggplot"):
+        axes = vis_mpl.plot_pareto_front(ctx.study, target_names=names)
+        fig.png = _save(_figure_of(axes), ctx.out_dir / "pareto_front.png", (7, 5))
     return fig
 
 
