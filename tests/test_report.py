@@ -206,3 +206,25 @@ def test_report_reads_a_journal_storage_and_writes_where_asked(tmp_path):
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "elsewhere" / "index.html").exists()
     assert (tmp_path / "elsewhere" / "slice.png").exists()
+
+
+def test_the_report_imports_no_training_code(tmp_path):
+    code = (
+        "import sys, optuna\n"
+        "from automl.report import write_report\n"
+        "optuna.logging.set_verbosity(optuna.logging.ERROR)\n"
+        "s = optuna.create_study(storage=sys.argv[1], study_name='s')\n"
+        "s.optimize(lambda t: t.suggest_float('x', 0, 1) ** 2, n_trials=4)\n"
+        "write_report(sys.argv[1], 's', None, sys.argv[2])\n"
+        "heavy = [m for m in ('torch', 'pytorch_lightning', 'lightning', 'xgboost', "
+        "'automl.train', 'automl.lightning', 'automl.tuning') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, f"sqlite:///{tmp_path / 's.db'}", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout and (tmp_path / "r" / "index.html").exists()
