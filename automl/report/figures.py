@@ -123,7 +123,9 @@ def _quiet() -> Iterator[None]:
 
 
 def _style(plotly_fig: Any, title: str, height: int = 450) -> Any:
-    plotly_fig.update_layout(title=title, height=height, template="plotly_white")
+    # Optuna fixes some widths (a slice plot grows with its parameters): fit the page instead.
+    plotly_fig.layout.width = None
+    plotly_fig.update_layout(title=title, height=height, template="plotly_white", autosize=True)
     return plotly_fig
 
 
@@ -232,7 +234,7 @@ def slices(ctx: Context, order: Sequence[str], top: int = 4) -> Figure:
         "slice",
         "Slice plots of the top parameters",
         f"{ctx.names[0]} against each of the {len(params)} most important parameters "
-        "(one point per complete trial; darker is later).",
+        "(one point per complete trial, coloured by trial number).",
     )
     if not ctx.complete or not params:
         fig.note = "needs a complete trial with searched parameters"
