@@ -227,10 +227,11 @@ def _objective_text(plugin: Any) -> str:
     return " ".join(f"{TASK_METRICS[t][0]}{arrow[TASK_METRICS[t][1]]}" for t in plugin.tasks)
 
 
-def _package_width(texts: list[str]) -> int:
-    """Width of the package column: whole ``name version`` when short, else the longest word
-    (the version wraps under the name; a name is never cut)."""
-    return max((len(t) if len(t) <= 24 else max(map(len, t.split())) for t in texts), default=7)
+def _package_width(texts: list[str], width: int) -> int:
+    """Width of the package column: whole ``name version`` on a wide console or when short,
+    else the longest word (the version wraps under the name; a name is never cut)."""
+    limit = 40 if width >= 120 else 24
+    return max((len(t) if len(t) <= limit else max(map(len, t.split())) for t in texts), default=7)
 
 
 def _plugin_table(title: str, caption: str | None = None) -> Table:
@@ -270,7 +271,7 @@ def print_plugins(models: Registry, data: Registry, console: Console | None = No
     table.add_column("default data", no_wrap=True)
     packages = [f"{i.package} {i.version}" for i in models.plugins.values()]
     packages += [f"{f.package} {f.version}" for f in models.failures.values()]
-    table.add_column("package", max_width=_package_width(packages))
+    table.add_column("package", max_width=_package_width(packages, console.width))
     table.add_column("description", min_width=24, ratio=1)
     for name in models.names():
         info = models.plugins[name]
@@ -298,7 +299,7 @@ def print_plugins(models: Registry, data: Registry, console: Console | None = No
     packages = [f"{i.package} {i.version}" for i in data.plugins.values()]
     packages += [f"{f.package} {f.version}" for f in data.failures.values()]
     packages += [f"{p} {v}" for p, v in data.skipped.values()]
-    dtable.add_column("package", max_width=_package_width(packages))
+    dtable.add_column("package", max_width=_package_width(packages, console.width))
     dtable.add_column("description", min_width=24, ratio=1)
     for name in data.names():
         info = data.plugins[name]
