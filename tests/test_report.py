@@ -54,7 +54,7 @@ def _write_predictions(run_dir: Path, rows: list[tuple], classes: list[str] | No
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A real study: MLP on digits, 6 trials of 3 epochs; the median pruner, active from the
+    """A real study: MLP on digits, 5 trials of 3 epochs; the median pruner, active from the
     third trial on, stops some after their first epoch."""
     root = tmp_path_factory.mktemp("report")
     run = root / "run"
@@ -62,7 +62,7 @@ def run_dir(tmp_path_factory):
         [
             "model=mlp",
             "data=digits",
-            "sweep.n_trials=6",
+            "sweep.n_trials=5",
             "trainer.max_epochs=3",
             "+sweep.pruner_args.n_startup_trials=2",
             "+sweep.pruner_args.n_warmup_steps=0",
