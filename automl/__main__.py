@@ -30,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from automl.cli import (
         check_choices,
+        check_overrides,
         print_help,
         print_plugins,
         selected_plugins,
@@ -62,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from automl.recipes import check_recipe_callbacks
 
         check_recipe_callbacks(args)
+        check_overrides(args)  # a typo is one line naming the closest key, not Hydra's advice
     except UserError as exc:
         _error(exc)
         return 2

@@ -82,6 +82,22 @@ def run_once(run: Run, console: Console) -> int:
     return 1 if exported.failed else 0
 
 
+def _report(run: Run, console: Console) -> None:
+    """Write ``report/`` for the study; a failing report never fails the study."""
+    from automl.errors import reason
+
+    plan = run.plan
+    try:
+        from automl.report import write_report
+
+        storage = plan.sweep.storage or str(plan.run_dir)
+        index = write_report(storage, plan.study_name, plan.run_dir)
+    except Exception as exc:  # plotting is a courtesy; the study's results are written
+        console.print(f"automl: report not written ({reason(exc)})", highlight=False)
+        return
+    console.print(f"report:     {index}", highlight=False, soft_wrap=True)
+
+
 def run(cfg: DictConfig, models: Any, data: Any, console: Console | None = None) -> int:
     """Run the composed config; return the process exit code.
 
@@ -106,7 +122,10 @@ def run(cfg: DictConfig, models: Any, data: Any, console: Console | None = None)
             return run_once(prepared, console)
         from automl.tuning import run_study
 
-        return run_study(prepared, console).exit_code
+        outcome = run_study(prepared, console)
+        if plan.sweep.report:
+            _report(prepared, console)
+        return outcome.exit_code
     except UserError:
         remove_if_new(run_dir, Path.cwd())
         raise

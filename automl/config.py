@@ -69,6 +69,7 @@ class SweepConfig:
             (and counts). ``None``: no limit.
         max_consecutive_failures: Stop the study after this many trials in a row failed by
             themselves (the message names the most common reason); 0 never stops.
+        report: Write ``report/`` (figures and one HTML page) when the study ends.
     """
 
     engine: str = "optuna"
@@ -93,6 +94,7 @@ class SweepConfig:
     max_retries: int = 2
     trial_timeout: float | None = None
     max_consecutive_failures: int = 10
+    report: bool = True
 
 
 @dataclass
@@ -108,6 +110,9 @@ class TrainerConfig:
         deterministic: Ask torch for deterministic kernels (slower on GPU).
         eval_batch_size: Batch size for validation and test passes.
         num_threads: torch intra-op threads; 0 leaves torch's default.
+        logger: Per-trial training logs: ``csv`` writes ``trials/NNNN/metrics.csv``;
+            ``tensorboard`` also writes TensorBoard event files there (extra
+            ``automl[tensorboard]``).
     """
 
     max_epochs: int = 20
@@ -118,6 +123,7 @@ class TrainerConfig:
     deterministic: bool = False
     eval_batch_size: int = 2048
     num_threads: int = 0
+    logger: str = "csv"
 
 
 def register_configs(models: Registry[Any], data: Registry[Any]) -> None:

@@ -1,26 +1,35 @@
 """The leaderboard: a live ``rich`` table while a study runs, plain lines in logs, a summary,
 and ``leaderboard.csv``/``.json`` exports.
 
-It reads finished trials (Optuna ``FrozenTrial`` objects, duck-typed) and imports no training
-code and no Optuna.
+It reads trials (Optuna ``FrozenTrial`` objects, duck-typed; what automl stores beside Optuna
+through ``automl.records.record_of``) and imports no training code and no Optuna.
+
+The live table is drawn by ``rich.live.Live`` from its own refresh thread while the study's
+thread adds trials, so every read of the rows takes a snapshot under a lock; a frame ranks the
+rows once (``O(n log n)``) and draws the title and the table from that one ranking.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
+import os
+import tempfile
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console, Group
+from rich import box
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from automl.records import counts_toward_total, record_of
+from automl.records import counts_toward_total, finite_or_none, record_of
 
 __all__ = [
     "Row",
@@ -28,16 +37,43 @@ __all__ = [
     "row_from_trial",
     "rows_from_trials",
     "rank_rows",
+    "tiebreak_metric",
+    "metric_direction",
     "write_leaderboard",
     "format_params",
+    "compact_params",
+    "short_names",
 ]
 
 _STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
+_STATE_ORDER = {"PRUNED": 1, "RUNNING": 2, "FAIL": 3}
+_UNIT_WORD = {"epoch": "epoch", "step": "step", "fold": "fold"}
+
+# Metric names that are minimized; everything else a model reports (acc, f1, r2, auc,
+# precision, recall) is maximized.
+_MINIMIZED = {"loss", "rmse", "mse", "mae", "mape", "fid", "error", "logloss", "nll"}
+
+WIDE = 160
+"""From this console width on, a row is one line; below it, at most two."""
 
 
 @dataclass
 class Row:
-    """One trial as the leaderboard shows it."""
+    """One trial as the leaderboard shows it.
+
+    Attributes:
+        number: Trial number.
+        state: Optuna state name (``COMPLETE``, ``PRUNED``, ``FAIL``, ``RUNNING``, ...).
+        value: The objective value; for a pruned or running trial its latest reported value.
+        epochs: Epochs (or steps, folds) the trial ran; for a running trial, reached so far.
+        params: Sampled parameters.
+        duration: Seconds the trial took (``None`` while running: see ``started``).
+        note: Why a trial was pruned or failed.
+        metrics: Validation metrics at the selected epoch.
+        rank: 1 for the best complete trial (set by ``rank_rows``).
+        started: Wall-clock start (``time.time()`` seconds) of a running trial.
+        counts: Whether the trial counts toward the study's total (``sweep.n_trials``).
+    """
 
     number: int
     state: str
@@ -48,19 +84,31 @@ class Row:
     note: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     rank: int | None = None
-    counted: bool = True
+    started: float | None = None
+    counts: bool = False
+
+    @property
+    def finished(self) -> bool:
+        """Complete, pruned or failed."""
+        return self.state in ("COMPLETE", "PRUNED", "FAIL")
+
+    def elapsed(self, now: float | None = None) -> float | None:
+        """Seconds so far for a running trial, else its duration."""
+        if self.duration is not None or self.started is None:
+            return self.duration
+        return max(0.0, (time.time() if now is None else now) - self.started)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
+        """JSON-ready form (non-finite numbers become ``None``)."""
         return {
             "rank": self.rank,
             "number": self.number,
             "state": self.state,
-            "value": self.value,
+            "value": finite_or_none(self.value),
             "epochs": self.epochs,
             "duration_s": None if self.duration is None else round(self.duration, 3),
-            "params": self.params,
-            "metrics": self.metrics,
+            "params": _clean(self.params),
+            "metrics": _clean(self.metrics),
             "note": self.note,
         }
 
@@ -70,59 +118,119 @@ def _state_name(trial: Any) -> str:
     return getattr(state, "name", str(state))
 
 
+def _objective_value(trial: Any) -> float | None:
+    """The first objective of a finished trial (``values[0]`` also for multi-objective)."""
+    values = getattr(trial, "values", None)
+    if values:
+        return finite_or_none(values[0])
+    return finite_or_none(getattr(trial, "value", None))
+
+
+def _started(trial: Any) -> float | None:
+    start = getattr(trial, "datetime_start", None)
+    return start.timestamp() if start is not None else None
+
+
 def row_from_trial(trial: Any) -> Row:
-    """Build a ``Row`` from a finished (or running) Optuna trial."""
+    """Build a ``Row`` from an Optuna trial: finished, or running (its progress so far)."""
     record = record_of(trial)
     state = _state_name(trial)
+    steps = sorted(getattr(trial, "intermediate_values", {}) or {})
+    last = trial.intermediate_values[steps[-1]] if steps else None
+    unit = _UNIT_WORD.get(record.unit or "epoch", "epoch")
+    value: float | None = None
+    epochs = record.epochs
     duration = record.duration_s
-    if duration is None and getattr(trial, "duration", None) is not None:
-        duration = trial.duration.total_seconds()
-    value = trial.value if state == "COMPLETE" else None
+    started = None
     note = record.error or record.note or ""
+    if state == "COMPLETE":
+        value = _objective_value(trial)
+    elif state == "PRUNED":
+        value = finite_or_none(last)
+        note = f"pruned after {unit} {steps[-1] + 1}" if steps else "pruned"
+    elif state == "RUNNING":
+        value = finite_or_none(last)
+        epochs = steps[-1] + 1 if steps else None
+        started = _started(trial)
+    if state != "RUNNING" and duration is None and getattr(trial, "duration", None) is not None:
+        duration = trial.duration.total_seconds()
     if state == "FAIL" and record.retried_failure and not record.counts:
         note += " (re-run with the same parameters)"
     if record.retry_of is not None:
         note = f"re-run of #{record.retry_of}" + (f"; {note}" if note else "")
-    if state == "PRUNED":
-        steps = sorted(getattr(trial, "intermediate_values", {}) or {})
-        if steps:
-            value = trial.intermediate_values[steps[-1]]
-            note = f"pruned after {record.unit or 'epoch'} {steps[-1] + 1}"
-        else:
-            note = "pruned"
     return Row(
         number=trial.number,
         state=state,
         value=value,
-        epochs=record.epochs,
-        params=dict(trial.params),
-        duration=duration,
+        epochs=epochs,
+        params=dict(getattr(trial, "params", {}) or {}),
+        duration=duration if state != "RUNNING" else None,
         note=note,
         metrics=dict(record.metrics),
-        counted=counts_toward_total(state, record) if state == "FAIL" else True,
+        started=started,
+        counts=counts_toward_total(state, record),
     )
 
 
-def rank_rows(rows: Iterable[Row], direction: str) -> list[Row]:
-    """Completed trials best first (ranked), then pruned, running and failed ones by number."""
+def metric_direction(name: str) -> str:
+    """``minimize`` for losses and errors (``val_loss``, ``val_rmse``, ``*_std``), else
+    ``maximize``."""
+    base = name.removeprefix("val_").removeprefix("test_")
+    if base in _MINIMIZED or base.endswith(("loss", "error", "_std")):
+        return "minimize"
+    return "maximize"
+
+
+def tiebreak_metric(primary: str, names: Iterable[str]) -> str | None:
+    """The validation metric that breaks ties on ``primary``: ``val_loss`` when there is one,
+    else the first other ``val_*`` metric by name (spreads of k-fold means are not used)."""
+    candidates = sorted(
+        n for n in set(names) if n.startswith("val_") and n != primary and not n.endswith("_std")
+    )
+    if "val_loss" in candidates:
+        return "val_loss"
+    return candidates[0] if candidates else None
+
+
+def rank_rows(rows: Iterable[Row], direction: str, primary: str | None = None) -> list[Row]:
+    """Completed trials best first (ranked), then pruned, running and failed ones by number.
+
+    Ties on the objective are broken by the next validation metric (``tiebreak_metric``, in
+    its own direction), then by trial number. One sort: ``O(n log n)``.
+
+    Args:
+        rows: The rows; their ``rank`` is set (``None`` for trials that did not complete).
+        direction: ``maximize`` or ``minimize`` (the objective).
+        primary: The objective's metric name (``val_acc``), to pick the tie-breaker.
+    """
     rows = list(rows)
     sign = -1.0 if direction == "maximize" else 1.0
-    complete = sorted(
-        (r for r in rows if r.state == "COMPLETE" and r.value is not None),
-        key=lambda r: (sign * r.value, r.number),
-    )
-    for rank, row in enumerate(complete, start=1):
-        row.rank = rank
-    order = {"PRUNED": 0, "RUNNING": 1, "FAIL": 2}
-    rest = sorted(
-        (r for r in rows if r not in complete), key=lambda r: (order.get(r.state, 3), r.number)
-    )
-    return complete + rest
+    second = tiebreak_metric(primary or "", (k for r in rows for k in r.metrics))
+    second_sign = -1.0 if second and metric_direction(second) == "maximize" else 1.0
+
+    def key(row: Row) -> tuple:
+        if row.state == "COMPLETE" and row.value is not None:
+            tie = row.metrics.get(second) if second else None
+            missing = tie is None or not math.isfinite(tie)
+            return (0, sign * row.value, missing, 0.0 if missing else second_sign * tie, row.number)
+        return (1, float(_STATE_ORDER.get(row.state, 4)), False, 0.0, row.number)
+
+    ranked = sorted(rows, key=key)
+    position = 0
+    for row in ranked:
+        if row.state == "COMPLETE" and row.value is not None:
+            position += 1
+            row.rank = position
+        else:
+            row.rank = None
+    return ranked
 
 
-def rows_from_trials(trials: Iterable[Any], direction: str) -> list[Row]:
+def rows_from_trials(
+    trials: Iterable[Any], direction: str, primary: str | None = None
+) -> list[Row]:
     """Ranked rows for every trial of a study."""
-    return rank_rows((row_from_trial(t) for t in trials), direction)
+    return rank_rows((row_from_trial(t) for t in trials), direction, primary)
 
 
 def _fmt_value(value: Any) -> str:
@@ -142,11 +250,163 @@ def _fmt_metric(value: float | None) -> str:
 
 
 def format_params(params: Mapping[str, Any], limit: int | None = None) -> str:
-    """``lr=2.1e-03 depth=2 ...``: compact, stable order."""
+    """``lr=0.0021 depth=2 ...``: every parameter, full names (log lines, the summary)."""
     text = " ".join(f"{k}={_fmt_value(v)}" for k, v in params.items())
     if limit is not None and len(text) > limit:
         return text[: limit - 1] + "…"
     return text
+
+
+# Short forms of the parameter names the built-in models search; other names are shortened
+# by rule (see ``short_names``).
+_SHORT = {
+    "learning_rate": "lr",
+    "weight_decay": "wd",
+    "batch_size": "bs",
+    "dropout": "drop",
+    "optimizer": "opt",
+    "activation": "act",
+    "kernel_size": "ks",
+    "batch_norm": "bn",
+    "channels": "ch",
+    "hidden": "hid",
+    "layers": "lay",
+    "max_depth": "depth",
+    "min_child_weight": "mcw",
+    "colsample_bytree": "colsmp",
+    "subsample": "subsmp",
+    "reg_lambda": "lambda",
+    "reg_alpha": "alpha",
+    "n_estimators": "n_est",
+    "max_features": "maxf",
+    "min_samples_leaf": "msl",
+    "min_samples_split": "mss",
+    "hidden_size": "hid",
+    "num_layers": "lay",
+    "latent_dim": "z",
+    "bidirectional": "bidir",
+}
+
+
+def short_names(names: Iterable[str]) -> dict[str, str]:
+    """A short, unique display name for each parameter name.
+
+    Known names get their usual abbreviation (``weight_decay`` -> ``wd``); other names keep
+    their last dotted part, and when that is longer than 8 characters, the initials of its
+    ``_``-separated words (``min_samples_leaf`` -> ``msl``) or its first 6 characters. A name
+    whose short form is taken keeps its full name.
+    """
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for name in names:
+        last = name.rsplit(".", 1)[-1]
+        short = _SHORT.get(last)
+        if short is None:
+            parts = [p for p in last.split("_") if p]
+            if len(last) <= 8:
+                short = last
+            elif len(parts) > 1:
+                short = "".join(p[0] for p in parts)
+            else:
+                short = last[:6]
+        if short in used:
+            short = name
+        used.add(short)
+        out[name] = short
+    return out
+
+
+def _short_value(value: Any) -> str:
+    """3 significant digits for floats (``0.00123``, ``1.2e-5``), ``yes``/``no`` for bools."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        text = f"{value:.3g}"
+        if "e" in text:
+            mantissa, exponent = text.split("e")
+            text = f"{mantissa}e{int(exponent)}"
+        return text
+    text = str(value)
+    return text if len(text) <= 10 else text[:9] + "…"
+
+
+def param_order(rows: Sequence[Row]) -> list[str]:
+    """Parameter names, those that take the most distinct values across ``rows`` first."""
+    names: dict[str, set[str]] = {}
+    for row in rows:
+        for name, value in row.params.items():
+            names.setdefault(name, set()).add(_short_value(value))
+    first_seen = {name: i for i, name in enumerate(names)}
+    return sorted(names, key=lambda n: (-len(names[n]), first_seen[n]))
+
+
+def compact_params(
+    params: Mapping[str, Any],
+    order: Sequence[str],
+    short: Mapping[str, str],
+    width: int,
+    lines: int,
+) -> str:
+    """Parameters packed into at most ``lines`` lines of ``width`` characters.
+
+    Names are shortened (``short``), values kept to 3 significant digits, and parameters
+    are taken in ``order``; those that do not fit are elided with a count (``+3``).
+    """
+    width = max(width, 6)
+    tokens = [f"{short.get(n, n)}={_short_value(params[n])}" for n in order if n in params]
+    tokens += [
+        f"{short.get(n, n)}={_short_value(v)}" for n, v in params.items() if n not in set(order)
+    ]
+    tokens = [t if len(t) <= width else t[: width - 1] + "…" for t in tokens]
+    out: list[list[str]] = [[]]
+    used = 0
+    for i, token in enumerate(tokens):
+        need = len(token) + (1 if out[-1] else 0)
+        if used + need > width:
+            if len(out) == lines:
+                return _close(out, len(tokens) - i, width)
+            out.append([])
+            used, need = 0, len(token)
+        out[-1].append(token)
+        used += need
+    return "\n".join(" ".join(line) for line in out)
+
+
+def _close(out: list[list[str]], left: int, width: int) -> str:
+    """End the last line with ``+N``, dropping its tokens until the count fits."""
+    last = out[-1]
+    while True:
+        more = f"+{left}"
+        if len(" ".join([*last, more])) <= width or not last:
+            break
+        last.pop()
+        left += 1
+    last.append(f"+{left}")
+    return "\n".join(" ".join(line) for line in out)
+
+
+def _wrap(text: str, width: int, lines: int) -> str:
+    """Word-wrap ``text`` into at most ``lines`` lines of ``width``; an ellipsis ends the rest."""
+    words, out, line = text.split(), [], ""
+    for word in words:
+        candidate = f"{line} {word}" if line else word
+        if len(candidate) <= width:
+            line = candidate
+            continue
+        if line:
+            out.append(line)
+        line = word
+        while len(line) > width:
+            out.append(line[:width])
+            line = line[width:]
+    if line:
+        out.append(line)
+    if len(out) > lines:
+        out = out[:lines]
+        out[-1] = out[-1][: width - 1].rstrip() + "…"
+    return "\n".join(out)
 
 
 def _fmt_seconds(seconds: float | None) -> str:
@@ -158,42 +418,90 @@ def _fmt_seconds(seconds: float | None) -> str:
     return f"{minutes}m{sec:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats become ``None``, unknown objects their ``str``."""
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return finite_or_none(value)
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    number = finite_or_none(value) if hasattr(value, "__float__") else None
+    return number if number is not None else str(value)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; these files are for reading
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_leaderboard(rows: list[Row], directory: str | Path, header: Mapping[str, Any]) -> None:
-    """Write ``leaderboard.csv`` and ``leaderboard.json`` into ``directory``."""
+    """Write ``leaderboard.csv`` and ``leaderboard.json`` into ``directory``, each atomically.
+
+    The JSON is strict (no ``NaN``/``Infinity``: non-finite values are written as ``null``).
+    """
+    import io
+
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     param_names = sorted({k for r in rows for k in r.params})
     metric_names = sorted({k for r in rows for k in r.metrics})
-    with open(path / "leaderboard.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        ["rank", "number", "state", "value", "epochs", "duration_s", "note"]
+        + metric_names
+        + [f"param_{p}" for p in param_names]
+    )
+    for r in rows:
+        value = finite_or_none(r.value)
         writer.writerow(
-            ["rank", "number", "state", "value", "epochs", "duration_s", "note"]
-            + metric_names
-            + [f"param_{p}" for p in param_names]
+            [
+                r.rank or "",
+                r.number,
+                r.state,
+                "" if value is None else value,
+                "" if r.epochs is None else r.epochs,
+                "" if r.duration is None else round(r.duration, 3),
+                r.note,
+            ]
+            + [_csv_cell(r.metrics.get(m)) for m in metric_names]
+            + [_csv_cell(r.params.get(p)) for p in param_names]
         )
-        for r in rows:
-            writer.writerow(
-                [
-                    r.rank or "",
-                    r.number,
-                    r.state,
-                    "" if r.value is None else r.value,
-                    "" if r.epochs is None else r.epochs,
-                    "" if r.duration is None else round(r.duration, 3),
-                    r.note,
-                ]
-                + [r.metrics.get(m, "") for m in metric_names]
-                + [r.params.get(p, "") for p in param_names]
-            )
-    payload = {**dict(header), "trials": [r.as_dict() for r in rows]}
-    (path / "leaderboard.json").write_text(json.dumps(payload, indent=2, default=str))
+    _write_atomic(path / "leaderboard.csv", buffer.getvalue())
+    payload = {**_clean(dict(header)), "trials": [r.as_dict() for r in rows]}
+    _write_atomic(path / "leaderboard.json", json.dumps(payload, indent=2, allow_nan=False))
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        number = finite_or_none(value)
+        return "" if number is None else number
+    return value
 
 
 class Leaderboard:
-    """Live view of a running study.
+    """Live view of a study.
 
     On a terminal it is a ``rich`` renderable redrawn by ``rich.live.Live``; elsewhere
     (``console.is_terminal`` false, e.g. CI logs) every finished trial prints one plain line.
+
+    Running trials show their parameters, the epoch (or step) reached, the latest reported
+    value and the time so far: ``sync`` takes them from the storage (their parameters and
+    intermediate values are written as they run), ``trial_started``/``trial_progress`` from
+    this process.
 
     Args:
         console: Where to draw.
@@ -212,49 +520,107 @@ class Leaderboard:
         self.console = console
         self.header = dict(header)
         self.direction = str(header.get("direction", "maximize"))
+        self.metric = str(header.get("metric", "value"))
         # What a trial's length counts: epochs for torch models, boosting rounds or forest
         # stages ("steps") for estimators.
         self.steps = str(header.get("steps", "epochs"))
-        self.rows: dict[int, Row] = {t.number: row_from_trial(t) for t in trials}
+        self._lock = threading.RLock()
+        self.rows: dict[int, Row] = {}
         self.top_k = top_k
         self.started = time.monotonic()
+        # Trials this process started, by number -> monotonic start (before storage has them).
         self.running: dict[int, float] = {}
+        self.sync(trials)
 
     @property
     def live(self) -> bool:
         """Whether a live table is drawn (stdout is a terminal)."""
         return self.console.is_terminal
 
-    def trial_started(self, number: int) -> None:
-        """Mark a trial as running (shown with its elapsed time)."""
-        self.running[number] = time.monotonic()
+    def snapshot(self) -> list[Row]:
+        """The rows now (a copy taken under the lock; safe from any thread)."""
+        with self._lock:
+            rows = dict(self.rows)
+            now = time.monotonic()
+            for number, since in self.running.items():
+                if number not in rows:
+                    rows[number] = Row(
+                        number, "RUNNING", None, None, {}, None, started=time.time() - (now - since)
+                    )
+        return list(rows.values())
+
+    def trial_started(self, number: int, params: Mapping[str, Any] | None = None) -> None:
+        """Mark a trial of this process as running (shown with its elapsed time)."""
+        with self._lock:
+            self.running[number] = time.monotonic()
+            if params is not None:
+                self.rows[number] = Row(
+                    number, "RUNNING", None, None, dict(params), None, started=time.time()
+                )
+
+    def trial_progress(self, number: int, step: int, value: float) -> None:
+        """A running trial of this process reported ``value`` at ``step`` (0-based)."""
+        with self._lock:
+            row = self.rows.get(number)
+            if row is None or row.finished:
+                since = self.running.get(number, time.monotonic())
+                row = Row(number, "RUNNING", None, None, {}, None)
+                row.started = time.time() - (time.monotonic() - since)
+                self.rows[number] = row
+            row.epochs, row.value = step + 1, finite_or_none(value)
 
     def trial_finished(self, trial: Any) -> None:
         """Record a finished trial; print a plain line when there is no live view."""
-        self.running.pop(trial.number, None)
         row = row_from_trial(trial)
-        self.rows[trial.number] = row
+        with self._lock:
+            self.running.pop(trial.number, None)
+            self.rows[trial.number] = row
         if not self.live:
             self.console.print(self.plain_line(row), markup=False, highlight=False, soft_wrap=True)
 
-    def sync(self, trials: Iterable[Any]) -> None:
-        """Take in finished trials from storage, so other workers' trials show up too."""
-        for trial in trials:
-            if trial.number not in self.rows:
-                self.rows[trial.number] = row_from_trial(trial)
+    def sync(self, trials: Iterable[Any]) -> list[Row]:
+        """Take in trials from storage: other workers' finished trials, and running trials'
+        progress (a running row is rebuilt on every sync).
 
-    def counts(self) -> dict[str, int]:
-        """Trials by state (RUNNING ones too, once the final read of the storage has them)."""
+        Returns:
+            The rows of trials that finished since the last sync (new to this board).
+        """
+        new: list[Row] = []
+        for trial in trials:
+            known = self.rows.get(trial.number)
+            if known is not None and known.finished:
+                continue
+            row = row_from_trial(trial)
+            with self._lock:
+                if row.finished:
+                    self.running.pop(trial.number, None)
+                    new.append(row)
+                self.rows[trial.number] = row
+        return new
+
+    def replace(self, trials: Iterable[Any]) -> None:
+        """Rebuild every row from ``trials`` (the final read of a study)."""
+        rows = {t.number: row_from_trial(t) for t in trials}
+        with self._lock:
+            self.running.clear()
+            self.rows = rows
+
+    @staticmethod
+    def _counts(rows: Iterable[Row]) -> dict[str, int]:
         out = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
-        for row in self.rows.values():
+        for row in rows:
             out[row.state] = out.get(row.state, 0) + 1
         return out
 
+    def counts(self) -> dict[str, int]:
+        """Trials by state (RUNNING ones too, once a read of the storage has them)."""
+        with self._lock:
+            return self._counts(list(self.rows.values()))
+
     def finished(self) -> int:
-        """Finished trials that count toward ``sweep.n_trials`` (not the re-run ones)."""
-        return sum(
-            row.counted for row in self.rows.values() if row.state in ("COMPLETE", "PRUNED", "FAIL")
-        )
+        """Finished trials that count toward ``sweep.n_trials`` (retried failures do not)."""
+        with self._lock:
+            return sum(1 for row in list(self.rows.values()) if row.counts)
 
     def best(self) -> Row | None:
         """The best completed row so far."""
@@ -263,16 +629,15 @@ class Leaderboard:
 
     def ranked(self) -> list[Row]:
         """All rows, best first."""
-        return rank_rows(self.rows.values(), self.direction)
+        return rank_rows(self.snapshot(), self.direction, self.metric)
 
     def plain_line(self, row: Row) -> str:
         """One log line for a finished trial."""
-        metric = self.header.get("metric", "value")
         done = self.finished()
         best = self.best()
         parts = [
             f"[trial {row.number:>3}] {row.state:<8}",
-            f"{metric}={_fmt_metric(row.value)}",
+            f"{self.metric}={_fmt_metric(row.value)}",
             f"{self.steps}={row.epochs if row.epochs is not None else '-'}",
             f"time={_fmt_seconds(row.duration)}",
             f"done={done}/{self.header.get('n_trials', '?')}",
@@ -283,76 +648,119 @@ class Leaderboard:
             parts.append(f"| {row.note}")
         return " ".join(parts)
 
-    def _title(self) -> Text:
+    def _title(self, rows: Sequence[Row], ranked: Sequence[Row]) -> Text:
         h = self.header
-        counts = self.counts()
-        best = self.best()
+        counts = self._counts(rows)
+        best = ranked[0] if ranked and ranked[0].rank == 1 else None
         elapsed = time.monotonic() - self.started
+        finished = sum(1 for r in rows if r.counts)
         text = Text()
         text.append(f"study {h.get('study')}", style="bold")
         text.append(f"  model={h.get('model')} data={h.get('data')}  ")
-        text.append(f"{h.get('sampler')}/{h.get('pruner')}  ")
-        text.append(f"{h.get('metric')} ({'max' if self.direction == 'maximize' else 'min'})\n")
-        text.append(f"trials {self.finished()}/{h.get('n_trials')}  ")
+        if h.get("sampler") or h.get("pruner"):
+            text.append(f"{h.get('sampler')}/{h.get('pruner')}  ")
+        text.append(f"{self.metric} ({'max' if self.direction == 'maximize' else 'min'})\n")
+        text.append(f"trials {finished}/{h.get('n_trials', '?')}  ")
         text.append(f"complete {counts['COMPLETE']}", style="green")
         text.append("  ")
         text.append(f"pruned {counts['PRUNED']}", style="yellow")
         text.append("  ")
         text.append(f"failed {counts['FAIL']}", style="red")
+        if counts.get("RUNNING"):
+            text.append(f"  running {counts['RUNNING']}", style="cyan")
         text.append(f"  best {_fmt_metric(best.value) if best else '-'}")
         if best:
             text.append(f" (#{best.number})")
         text.append(f"  elapsed {_fmt_seconds(elapsed)}")
         return text
 
-    def table(self) -> Table:
-        """The table of the top rows (plus running trials)."""
-        table = Table(expand=False, header_style="bold", pad_edge=False)
-        for name, justify in (
-            ("rank", "right"),
-            ("#", "right"),
-            ("state", "left"),
-            (str(self.header.get("metric", "value")), "right"),
-            (self.steps, "right"),
-            ("time", "right"),
-            ("params", "left"),
-            ("note", "left"),
+    def table(self, width: int | None = None, ranked: Sequence[Row] | None = None) -> Table:
+        """The table of the top rows (running trials first), laid out for ``width`` columns.
+
+        Below ``WIDE`` (160) columns a row takes at most two lines, from there one: the
+        parameters are packed into what the other columns leave (short names, 3 significant
+        digits, the most varied first, the rest counted), and the note column is only there
+        when a shown row has a note.
+        """
+        width = width or self.console.width
+        if ranked is None:
+            ranked = self.ranked()
+        running = sorted((r for r in ranked if r.state == "RUNNING"), key=lambda r: r.number)
+        shown = running + [r for r in ranked if r.state != "RUNNING"][: self.top_k]
+        lines = 1 if width >= WIDE else 2
+        now = time.time()
+        cells = [
+            (
+                str(r.rank or ""),
+                str(r.number),
+                r.state,
+                _fmt_metric(r.value),
+                str(r.epochs) if r.epochs is not None else "-",
+                _fmt_seconds(r.elapsed(now)),
+            )
+            for r in shown
+        ]
+        heads = ("rank", "#", "state", self.metric, self.steps, "time")
+        fixed = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(heads)]
+        # "pruned at epoch 4" in the table (the files keep "pruned after epoch 4").
+        notes = [
+            r.note.replace("pruned after ", "pruned at ", 1) if r.state != "COMPLETE" else ""
+            for r in shown
+        ]
+        # The note gets at most a third of what the fixed columns leave (and 40 or 22 chars).
+        cap = min(40 if lines == 1 else 22, (width - sum(fixed) - 2 * len(heads)) // 3)
+        note_width = min(max((len(n) for n in notes), default=0), cap)
+        if note_width:
+            note_width = max(note_width, 4)
+        n_cols = len(heads) + 1 + (1 if note_width else 0)
+        # Columns are separated by one space of padding on each side (none at the edges).
+        free = width - sum(fixed) - note_width - 2 * (n_cols - 1)
+        params_width = max(free, 8)
+        order = param_order(shown)
+        short = short_names(order)
+        table = Table(
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+            padding=(0, 1),
+            header_style="bold",
+            collapse_padding=True,
+        )
+        for name, w, justify in zip(
+            heads, fixed, ("right", "right", "left") + ("right",) * 3, strict=True
         ):
-            table.add_column(
-                name,
-                justify=justify,
-                no_wrap=name not in ("params", "note"),
-                # params wrap rather than squeeze the note (why a trial was pruned or failed)
-                max_width=72 if name == "params" else None,
-                min_width=10 if name == "note" else None,
-            )
-        now = time.monotonic()
-        for number, since in sorted(self.running.items()):
-            table.add_row(
-                "",
-                str(number),
-                Text("RUNNING", style="cyan"),
-                "-",
-                "-",
-                _fmt_seconds(now - since),
-                "",
-                "",
-            )
-        for row in self.ranked()[: self.top_k]:
-            table.add_row(
-                str(row.rank or ""),
-                str(row.number),
-                Text(row.state, style=_STATE_STYLE.get(row.state, "")),
-                _fmt_metric(row.value),
-                str(row.epochs) if row.epochs is not None else "-",
-                _fmt_seconds(row.duration),
-                Text(format_params(row.params), overflow="fold"),
-                Text(row.note if row.state != "COMPLETE" else "", style="dim"),
-            )
+            table.add_column(name, justify=justify, no_wrap=True, width=w)
+        table.add_column("params", no_wrap=True, width=params_width)
+        if note_width:
+            table.add_column("note", no_wrap=True, width=note_width)
+        for row, cell, note in zip(shown, cells, notes, strict=True):
+            style = "dim" if row.state == "RUNNING" else ""
+            items: list[Any] = [
+                cell[0],
+                cell[1],
+                Text(cell[2], style=_STATE_STYLE.get(row.state, "")),
+                Text(cell[3], style=style),
+                cell[4],
+                cell[5],
+                Text(compact_params(row.params, order, short, params_width, lines)),
+            ]
+            if note_width:
+                items.append(Text(_wrap(note, note_width, lines), style="dim"))
+            table.add_row(*items)
+        legend = [f"{s}={n}" for n, s in short.items() if s != n]
+        if legend:
+            table.caption = _wrap(" ".join(legend), width, 2)
+            table.caption_style = "dim"
+            table.caption_justify = "left"
         return table
 
-    def __rich__(self) -> Group:
-        return Group(Panel(self._title(), expand=False), self.table())
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        rows = self.snapshot()
+        ranked = rank_rows(rows, self.direction, self.metric)  # once per frame
+        yield Group(
+            Panel(self._title(rows, ranked), expand=False),
+            self.table(options.max_width, ranked),
+        )
 
     def summary(
         self,

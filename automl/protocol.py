@@ -54,13 +54,18 @@ def fit_config(
         FloatingPointError: A metric or the training loss became NaN or infinite.
     """
     plugin.check_data(dataset.spec)
+    log = str(workdir) if workdir is not None else None
     if not dataset.folds:
-        result = backend.fit(plugin, cfg, dataset, goal, report=report, seed=seed)
+        result = backend.fit(plugin, cfg, dataset, goal, report=report, seed=seed, log_dir=log)
         return _saved(backend, plugin, result, workdir)
     results: list[FitResult] = []
     for i, fold in enumerate(dataset.folds):
         plugin.check_data(fold.spec)
-        results.append(backend.fit(plugin, cfg, fold, goal, report=None, seed=seed))
+        # Each fold's epochs go to their own metrics.csv (fold0/, fold1/, ...).
+        fold_log = str(Path(log) / f"fold{i}") if log is not None else None
+        results.append(
+            backend.fit(plugin, cfg, fold, goal, report=None, seed=seed, log_dir=fold_log)
+        )
         if i == 0:  # fold 0's model is the trial's model (saved, exported without refit)
             _saved(backend, plugin, results[0], workdir)
         value = results[-1].value if fold_values else float(np.mean([r.value for r in results]))

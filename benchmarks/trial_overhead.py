@@ -8,12 +8,15 @@ optimizer, epochs) and evaluate the validation split after every epoch. Variants
   best weights kept in memory), reporting to a no-op function;
 - ``automl_study``: the whole trial path: an Optuna study in a SQLite file, the objective,
   ``trial.report``/``should_prune`` written to storage every epoch, the weights file;
-- ``lightning_defaults``: Lightning as its docs start you off (default Trainer, DataLoader).
+- ``lightning_defaults``: Lightning as its docs start you off (default Trainer, DataLoader);
+- ``automl_csv`` (with ``--metrics-csv``): ``automl`` plus the per-trial ``metrics.csv``
+  callback (``automl.trial_log``), reported also as a ratio to ``automl``.
 
 Reported: median seconds over ``--repeats`` interleaved runs and the ratio to ``plain``,
 measured in this run.
 
     python benchmarks/trial_overhead.py --epochs 20 --repeats 3
+    python benchmarks/trial_overhead.py --metrics-csv --skip-defaults --skip-study
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
     p.add_argument("--skip-defaults", action="store_true", help="skip the Lightning-defaults run")
+    p.add_argument("--skip-study", action="store_true", help="skip the whole-study-path run")
+    p.add_argument(
+        "--metrics-csv",
+        action="store_true",
+        help="also run automl with the metrics.csv callback (automl_csv) and report its cost",
+    )
     return p.parse_args(argv)
 
 
@@ -103,6 +112,64 @@ def automl_trial(plugin, dataset, epochs: int, seed: int) -> tuple[float, float]
     elapsed = time.perf_counter() - start
     assert len(reports) == epochs
     return elapsed, result.value
+
+
+def automl_csv_trial(plugin, dataset, epochs: int, seed: int) -> tuple[float, float]:
+    """``automl_trial`` with the per-trial ``metrics.csv`` callback on its Trainer, as the
+    Lightning backend wires it (one row per epoch: mean train loss, val metrics, lr)."""
+    import tempfile
+
+    from automl import train
+    from automl.trial_log import METRICS_FILE, metrics_csv_callback
+
+    real = train._trainer
+    with tempfile.TemporaryDirectory(prefix="automl-bench-csv-") as directory:
+        path = Path(directory) / METRICS_FILE
+
+        def trainer(trainer_cfg, callbacks, max_epochs=None, validate=True):
+            extra = [metrics_csv_callback(path)]
+            return real(trainer_cfg, [*callbacks, *extra], max_epochs, validate)
+
+        train._trainer = trainer
+        try:
+            result = automl_trial(plugin, dataset, epochs, seed)
+        finally:
+            train._trainer = real
+        rows = path.read_text().count("\n") - 1
+        assert rows == epochs, f"metrics.csv has {rows} rows for {epochs} epochs"
+    return result
+
+
+def csv_hook_seconds(plugin, dataset, epochs: int) -> float:
+    """The callback's own work in one trial, timed directly: its per-batch hook for every
+    training batch and its per-epoch row, with the trial's batch count and metrics (robust to
+    the machine's load, unlike the difference of two whole trials)."""
+    import tempfile
+    from types import SimpleNamespace
+
+    import torch
+
+    from automl.trial_log import metrics_csv_callback
+
+    batches = -(-len(dataset.train.y) // plugin.config().batch_size)
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    metrics = {f"val_{k}": torch.tensor(0.9) for k in ("acc", "f1", "precision", "recall")}
+    metrics["val_loss"] = torch.tensor(0.1)
+    with tempfile.TemporaryDirectory(prefix="automl-bench-csv-") as directory:
+        callback = metrics_csv_callback(Path(directory) / "metrics.csv")
+        trainer = SimpleNamespace(
+            callback_metrics=metrics, optimizers=[optimizer], loggers=[], sanity_checking=False
+        )
+        losses = [{"loss": torch.tensor(0.5 + i / batches)} for i in range(batches)]
+        start = time.perf_counter()
+        for epoch in range(epochs):
+            trainer.current_epoch, trainer.global_step = epoch, epoch * batches
+            callback.on_train_epoch_start(trainer, None)
+            for i, out in enumerate(losses):
+                callback.on_train_batch_end(trainer, None, out, None, i)
+            callback.on_validation_end(trainer, None)
+            callback.on_train_epoch_end(trainer, None)
+        return time.perf_counter() - start
 
 
 def automl_study_trial(plugin, dataset, epochs: int, seed: int) -> tuple[float, float]:
@@ -190,7 +257,11 @@ def main(argv=None) -> dict:
     import torch
 
     plugin, dataset = setup(args.threads)
-    runners = {"plain": plain_loop, "automl": automl_trial, "automl_study": automl_study_trial}
+    runners = {"plain": plain_loop, "automl": automl_trial}
+    if args.metrics_csv:
+        runners["automl_csv"] = automl_csv_trial
+    if not args.skip_study:
+        runners["automl_study"] = automl_study_trial
     if not args.skip_defaults:
         runners["lightning_defaults"] = lightning_defaults
     # warm-up: first-call costs (imports, kernel selection) are not per-trial overhead
@@ -225,6 +296,17 @@ def main(argv=None) -> dict:
         print(
             f"{k:<20}{med[k]:>10.2f}{result['min_s'][k]:>9.2f}{result['max_s'][k]:>9.2f}"
             f"{result['ratio_vs_plain'][k]:>9.2f}{result['best_val_acc'][k]:>9.3f}"
+        )
+    if "automl_csv" in med:
+        result["csv_vs_automl"] = med["automl_csv"] / med["automl"]
+        result["csv_vs_automl_min"] = result["min_s"]["automl_csv"] / result["min_s"]["automl"]
+        hook = statistics.median(csv_hook_seconds(plugin, dataset, args.epochs) for _ in range(5))
+        result["csv_hook_s"] = hook
+        result["csv_hook_share"] = hook / med["automl"]
+        print(
+            f"metrics.csv callback: automl_csv / automl = {result['csv_vs_automl']:.3f} "
+            f"(medians), {result['csv_vs_automl_min']:.3f} (fastest runs); its hooks alone "
+            f"{hook * 1000:.1f} ms per trial = {100 * result['csv_hook_share']:.2f}% of a trial"
         )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

@@ -66,6 +66,19 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(TESTS), "COLUMNS": "200", **extra}
 
 
+_SUBCOMMANDS = ("plugins", "serve", "predict", "report", "watch")
+
+
+def _quick(args: list[str]) -> list[str]:
+    """Study commands run without the end-of-study report (seconds of plotting per study)
+    unless the test asks for it with ``sweep.report=...``."""
+    if not args or args[0] in _SUBCOMMANDS or any(a.startswith("-") for a in args):
+        return args
+    if any(a.startswith("sweep.report=") for a in args):
+        return args
+    return [*args, "sweep.report=false"]
+
+
 def run_cli(
     args: list[str], cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
@@ -74,7 +87,7 @@ def run_cli(
     ``env`` adds to (or overrides) ``cli_env()``.
     """
     return subprocess.run(
-        [sys.executable, "-m", "automl", *args],
+        [sys.executable, "-m", "automl", *_quick(list(args))],
         cwd=cwd,
         env=cli_env(**(env or {})),
         capture_output=True,
@@ -86,7 +99,7 @@ def run_cli(
 def start_cli(args: list[str], cwd: Path) -> subprocess.Popen:
     """``python -m automl ARGS`` started in the background, stdout and stderr piped."""
     return subprocess.Popen(
-        [sys.executable, "-m", "automl", *args],
+        [sys.executable, "-m", "automl", *_quick(list(args))],
         cwd=cwd,
         env=cli_env(),
         stdout=subprocess.PIPE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -19,7 +20,8 @@ from helpers import run_cli, start_cli
 def test_listing_and_help_do_not_import_heavy_libraries(tmp_path, command):
     code = (
         f"import sys; from automl.__main__ import main; rc = main([{command!r}]); "
-        "heavy = [m for m in ('torch', 'pytorch_lightning', 'xgboost', 'sklearn', 'optuna') "
+        "heavy = [m for m in ('torch', 'pytorch_lightning', 'xgboost', 'sklearn', 'optuna', "
+        "'plotly', 'matplotlib', 'pandas') "
         "if m in sys.modules]; print('HEAVY', heavy); sys.exit(rc)"
     )
     out = subprocess.run(
@@ -35,7 +37,25 @@ def test_listing_and_help_do_not_import_heavy_libraries(tmp_path, command):
     for name in ("cnn", "mlp", "digits", "breast_cancer"):
         assert name in out.stdout
     if command == "plugins":
-        assert "automl 0.1.0" in out.stdout and "acc (maximize)" in out.stdout
+        assert "automl 0.1.0" in out.stdout and "acc↑ rmse↓" in out.stdout
+
+
+def test_plugins_fit_100_columns_without_cutting_names():
+    from rich.console import Console
+
+    from automl.cli import print_plugins
+    from automl.registry import discover_data, discover_models
+
+    models, data = discover_models(), discover_data()
+    console = Console(record=True, width=100, file=io.StringIO())
+    assert print_plugins(models, data, console) == 0
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= 100 for line in lines) and "…" not in "\n".join(lines)
+    starts = {line.split()[0] for line in lines if line.strip()}
+    assert set(models.names()) <= starts and set(data.names()) <= starts
+    packages = {models.info(n).package for n in models.names()}
+    for package in packages:  # a package name is whole on one line (its version may wrap)
+        assert any(package in line for line in lines), package
 
 
 def test_help_and_cfg_job_work(tmp_path):

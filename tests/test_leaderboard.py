@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 from rich.console import Console
 
@@ -62,3 +63,220 @@ def test_sync_takes_in_other_workers_finished_trials_and_plain_lines_count_them(
     (line,) = out.getvalue().strip().splitlines()
     assert line.startswith("[trial   0] COMPLETE val_acc=0.7")
     assert "done=4/6" in line and "best=0.9000(#1)" in line and "\x1b[" not in line
+
+
+# --- running trials, ties, rendering, threads, files -------------------------------------------
+
+CNN_SPACE = {
+    "channels": optuna.distributions.CategoricalDistribution([16, 32, 64]),
+    "depth": optuna.distributions.IntDistribution(1, 3),
+    "kernel_size": optuna.distributions.CategoricalDistribution([3, 5]),
+    "dropout": optuna.distributions.FloatDistribution(0.0, 0.5),
+    "batch_norm": optuna.distributions.CategoricalDistribution([True, False]),
+    "lr": optuna.distributions.FloatDistribution(1e-4, 3e-2, log=True),
+    "weight_decay": optuna.distributions.FloatDistribution(1e-6, 1e-2, log=True),
+    "batch_size": optuna.distributions.CategoricalDistribution([32, 64, 128]),
+    "optimizer": optuna.distributions.CategoricalDistribution(["adam", "adamw", "sgd"]),
+}
+WIDE_HEADER = {**HEADER, "direction": "maximize", "n_trials": 20, "sampler": "tpe"}
+
+
+def _record(trial, **fields) -> None:
+    from automl.records import TrialRecord
+
+    for key, value in TrialRecord(**fields).attrs().items():
+        trial.set_user_attr(key, value)
+
+
+def _cnn_study(notes: bool = True) -> optuna.Study:
+    """Twelve finished trials of the CNN's real space (ties, pruned, failed) and a running one."""
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    for i in range(12):
+        trial = study.ask(CNN_SPACE)
+        for step in range(3):
+            trial.report(0.5 + 0.01 * step, step)
+        if notes and i in (3, 8):
+            study.tell(trial, state=TrialState.PRUNED)
+        elif notes and i == 7:
+            _record(trial, error="RuntimeError: CUDA out of memory while allocating 3.2 GiB")
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            _record(trial, epochs=20, duration_s=12.0 + i, metrics={"val_loss": 0.5 - 0.01 * i})
+            study.tell(trial, 0.91 if i % 2 else 0.9)
+    running = study.ask(CNN_SPACE)
+    running.report(0.88, 0)
+    running.report(0.93, 1)
+    return study
+
+
+def _render(board: Leaderboard, width: int) -> list[str]:
+    console = Console(record=True, width=width, file=io.StringIO(), force_terminal=True)
+    console.print(board)
+    return console.export_text().splitlines()
+
+
+def _trial_lines(lines: list[str]) -> dict[int, list[str]]:
+    """Each table row's lines, keyed by trial number (the '#' column), from rendered text."""
+    body = lines[lines.index(next(x for x in lines if x.startswith("rank"))) + 2 :]
+    rows: dict[int, list[str]] = {}
+    current = None
+    for line in body:
+        head = line[:9].split()
+        if head and head[-1].isdigit():
+            current = int(head[-1])
+            rows[current] = [line]
+        elif current is not None and line[:40].strip() == "":
+            rows[current].append(line)
+        else:
+            current = None  # the caption
+    return rows
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_table_fits_the_width_with_rows_of_at_most_two_lines_and_one_at_160(width):
+    board = Leaderboard(Console(width=width), WIDE_HEADER, _cnn_study().get_trials())
+    lines = _render(board, width)
+    assert all(len(line) <= width for line in lines), max(lines, key=len)
+    rows = _trial_lines(lines)
+    assert set(rows) == set(range(13))  # every trial shows, the running one too
+    assert all(len(r) <= (1 if width >= 160 else 2) for r in rows.values()), rows
+    text = "\n".join(lines)
+    assert "note" in lines[next(i for i, x in enumerate(lines) if x.startswith("rank"))]
+    if width >= 100:  # the note fits on the row's first line
+        assert any("pruned at epoch 3" in r[0] for r in rows.values()), rows
+    # short names, 3 significant digits, a legend for the short names
+    assert "wd=" in text and "weight_decay=" not in text.split("wd=weight_decay")[0]
+    assert "wd=weight_decay" in text
+    if width == 160:  # wide enough for every parameter of most rows
+        assert any("opt=" in " ".join(r) for r in rows.values())
+    if width == 80:
+        assert any("+" in r[-1].split()[-1] for r in rows.values())  # elided with a count
+
+
+def test_parameters_that_vary_most_come_first_and_values_keep_3_digits():
+    board = Leaderboard(Console(width=100), WIDE_HEADER, _cnn_study().get_trials())
+    rows = _trial_lines(_render(board, 100))
+    first = rows[0][0].split()[6:]  # trial 0's params, first line (after rank .. time)
+    # dropout, lr and weight_decay differ in every trial; they lead
+    assert [t.split("=")[0] for t in first[:3]] == ["drop", "lr", "wd"]
+    trial0 = _cnn_study().trials[0]
+    assert f"drop={trial0.params['dropout']:.3g}" in first
+
+
+def test_note_column_takes_no_space_without_notes():
+    board = Leaderboard(Console(width=100), WIDE_HEADER, _cnn_study(notes=False).get_trials())
+    lines = _render(board, 100)
+    header = next(x for x in lines if x.startswith("rank"))
+    assert "note" not in header
+    assert header.rstrip().endswith("params")
+
+
+def test_running_trial_shows_params_epoch_latest_value_and_elapsed_time():
+    study = _cnn_study()
+    board = Leaderboard(Console(width=160), WIDE_HEADER, study.get_trials())
+    row = board.rows[12]
+    assert row.state == "RUNNING" and row.epochs == 2 and row.value == 0.93
+    assert row.params == study.trials[12].params and row.elapsed() >= 0
+    line = _trial_lines(_render(board, 160))[12][0]
+    assert "RUNNING" in line and "0.9300" in line and "drop=" in line
+    assert line.split()[3] == "2"  # epochs reached so far (# state value epochs: no rank)
+    # the next sync sees it progress, then finish
+    trial = study.trials[12]
+    running = study.get_trials(states=(TrialState.RUNNING,))
+    assert board.sync(running) == []
+    _record(trial, epochs=3, metrics={"val_loss": 0.1})
+    study.tell(trial.number, 0.95)
+    (new,) = board.sync(study.get_trials())
+    assert new.number == 12 and board.rows[12].state == "COMPLETE" and board.best().number == 12
+
+
+def test_ties_are_broken_by_val_loss_then_by_trial_number():
+    study = optuna.create_study(direction="maximize")
+    for loss in (0.3, 0.1, None, 0.1):
+        trial = study.ask()
+        _record(trial, metrics={"val_acc": 0.9, **({"val_loss": loss} if loss else {})})
+        study.tell(trial, 0.9)
+    board = Leaderboard(Console(), {**HEADER, "direction": "maximize"}, study.get_trials())
+    assert [r.number for r in board.ranked()] == [1, 3, 0, 2]
+    assert [r.rank for r in board.ranked()] == [1, 2, 3, 4]
+
+
+def test_a_frame_ranks_once(monkeypatch):
+    import automl.leaderboard as lb
+
+    calls = []
+    real = lb.rank_rows
+    monkeypatch.setattr(lb, "rank_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
+    board = Leaderboard(Console(width=100), WIDE_HEADER, _cnn_study().get_trials())
+    _render(board, 100)
+    assert len(calls) == 1
+
+
+def test_drawing_from_another_thread_while_rows_are_added_is_safe():
+    """rich's refresh thread renders while the study's thread adds rows."""
+    import sys
+    import threading
+
+    board = Leaderboard(Console(width=100, file=io.StringIO()), WIDE_HEADER, top_k=5)
+    errors: list[BaseException] = []
+    frames = []
+    done = threading.Event()
+
+    def draw() -> None:
+        console = Console(width=100, file=io.StringIO(), force_terminal=True)
+        while not done.is_set():
+            try:
+                console.print(board)
+            except BaseException as exc:  # noqa: BLE001 - the failure under test
+                errors.append(exc)
+                return
+            frames.append(1)
+
+    thread = threading.Thread(target=draw)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, as a loaded machine does
+    number = 0
+    try:
+        thread.start()
+        # Add trials until the other thread has drawn 15 frames meanwhile (or it failed).
+        while len(frames) < 15 and not errors and number < 20000:
+            trial = optuna.trial.create_trial(
+                params={"x": number / 40000},
+                distributions={"x": CNN_SPACE["dropout"]},
+                value=number / 20000,
+            )
+            trial.number = number
+            board.sync([trial])
+            number += 1
+    finally:
+        done.set()
+        thread.join()
+        sys.setswitchinterval(switch)
+    assert not errors, errors
+    assert len(frames) >= 15
+    assert board.finished() == number and board.best().number == number - 1
+
+
+def test_leaderboard_files_are_strict_json_and_written_atomically(tmp_path):
+    import json
+
+    from automl.leaderboard import rows_from_trials, write_leaderboard
+
+    study = optuna.create_study(direction="minimize")
+    trial = study.ask({"x": CNN_SPACE["dropout"]})
+    _record(trial, metrics={"val_rmse": 1.0})
+    trial.set_user_attr("metrics", {"val_rmse": 1.0, "val_r2": float("nan")})  # an old study
+    study.tell(trial, 1.0)
+    pruned = study.ask()
+    pruned.report(float("inf"), 0)
+    study.tell(pruned, state=TrialState.PRUNED)
+    rows = rows_from_trials(study.get_trials(), "minimize", "val_rmse")
+    write_leaderboard(rows, tmp_path, {"study": "s", "best": float("nan")})
+
+    def strict(token):
+        raise ValueError(f"not strict JSON: {token}")
+
+    data = json.loads((tmp_path / "leaderboard.json").read_text(), parse_constant=strict)
+    assert data["best"] is None and data["trials"][1]["value"] is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["leaderboard.csv", "leaderboard.json"]
+    assert "inf" not in (tmp_path / "leaderboard.csv").read_text().lower()

@@ -86,6 +86,9 @@ class Backend(Protocol):
     unit: Unit
     device: str
 
+    def describe(self) -> str:
+        """Where trials train, in one line."""
+
     def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
         """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure."""
 
@@ -98,9 +101,11 @@ class Backend(Protocol):
         *,
         report: Report | None,
         seed: int,
+        log_dir: str | None = None,
     ) -> FitResult:
         """Train on ``dataset.train``, select on ``dataset.val``; raise ``TrialPruned`` when
-        ``report`` asks to stop and ``FloatingPointError`` when training diverges."""
+        ``report`` asks to stop and ``FloatingPointError`` when training diverges. With
+        ``log_dir``, write the trial's per-epoch (per-report) ``metrics.csv`` there."""
 
     def refit(
         self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -101,6 +102,10 @@ class EstimatorBackend:
     def __init__(self, trainer_cfg: Any) -> None:
         self.cfg = trainer_cfg
 
+    def describe(self) -> str:
+        """Where trials train, in one line (the header shows it)."""
+        return "trials train on CPU unless the model's own config picks a device (model.device)"
+
     def _build(self, plugin: ModelPlugin, cfg: Any, spec: Any, seed: int) -> BaseEstimator:
         model = as_estimator(plugin, resolve(plugin.build)(cfg, spec))
         model.seed = int(seed)
@@ -123,10 +128,15 @@ class EstimatorBackend:
         *,
         report: Report | None,
         seed: int,
+        log_dir: str | None = None,
     ) -> FitResult:
         start = time.perf_counter()
         model = self._build(plugin, cfg, dataset.spec, seed)
         steps = {"n": 0}
+        if log_dir is not None:  # one metrics.csv row per report
+            from automl.trial_log import METRICS_FILE, csv_report
+
+            report = csv_report(report, Path(log_dir) / METRICS_FILE, goal.key)
         checked = _pruning_report(report)
 
         def counting(step: int, value: float) -> bool:

@@ -8,10 +8,10 @@ reports to the study.
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import math
 import time
-import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,26 +22,10 @@ from automl.errors import PluginError, TrialPruned, UserError, reason
 from automl.plugin import ModelPlugin, Report, resolve
 from automl.records import Unit
 
-__all__ = ["LightningBackend", "MODEL_FILE", "quiet_lightning"]
+__all__ = ["LightningBackend", "MODEL_FILE"]
 
 MODEL_FILE = "model.pt"
 PREFLIGHT_ROWS = 32
-
-
-def quiet_lightning() -> None:
-    """Silence Lightning's banners and hints that say nothing to a study's user."""
-    import pytorch_lightning  # noqa: F401  (importing it resets its loggers' levels)
-
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    # Batches come from in-memory tensors by design; these hints are about DataLoaders.
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-    warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
-    # A refit trains without validation data on purpose.
-    warnings.filterwarnings("ignore", message=".*no `val_dataloader`. Skipping val loop.*")
-    # Lightning's own internals on newer torch; nothing a user can act on.
-    warnings.filterwarnings("ignore", message=".*treespec.*")
 
 
 class LightningBackend:
@@ -61,7 +45,11 @@ class LightningBackend:
     unit: Unit = "epoch"
 
     def __init__(self, trainer_cfg: Any) -> None:
+        from automl.quiet import quiet_lightning
+        from automl.trial_log import check_logger
+
         self.cfg = trainer_cfg
+        check_logger(str(getattr(trainer_cfg, "logger", "csv")))
         quiet_lightning()
         try:
             trainer = self._trainer([])
@@ -77,6 +65,12 @@ class LightningBackend:
         self.device = str(trainer.strategy.root_device)
 
     # -- pieces --------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """Where trials train, in one line (the header shows it)."""
+        from automl.quiet import accelerator_line
+
+        return accelerator_line(self.cfg)
 
     def _trainer(self, callbacks: list, max_epochs: int | None = None, **overrides: Any) -> Any:
         import pytorch_lightning as pl
@@ -169,6 +163,7 @@ class LightningBackend:
         *,
         report: Report | None,
         seed: int,
+        log_dir: str | None = None,
     ) -> FitResult:
         from automl.lightning import TensorBatches
 
@@ -176,7 +171,21 @@ class LightningBackend:
         module, batches = self._start(plugin, cfg, dataset, seed)
         val = TensorBatches(*self._tensors(dataset, "val"), self.cfg.eval_batch_size)
         callback = _report_callback(goal, report)
-        self._trainer([callback]).fit(module, train_dataloaders=batches, val_dataloaders=val)
+        callbacks, logger = [callback], False
+        if log_dir is not None:  # metrics.csv (and TensorBoard files) of a study's trial
+            from automl.trial_log import trial_logging
+
+            params = (
+                dataclasses.asdict(cfg)
+                if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type)
+                else {}
+            )
+            logs, logger = trial_logging(
+                str(getattr(self.cfg, "logger", "csv")), log_dir, params, (goal.key, "val_loss")
+            )
+            callbacks += logs
+        trainer = self._trainer(callbacks, logger=logger)
+        trainer.fit(module, train_dataloaders=batches, val_dataloaders=val)
         if callback.non_finite:
             raise FloatingPointError(callback.non_finite)
         if callback.pruned is not None:
@@ -244,7 +253,6 @@ class LightningBackend:
 
     def save(self, plugin: ModelPlugin, model: Any, directory: str) -> str:
         import os
-        from pathlib import Path
 
         import torch
 
@@ -256,7 +264,6 @@ class LightningBackend:
         return str(target)
 
     def load(self, plugin: ModelPlugin, directory: str, cfg: Any, spec: Any) -> Any:
-        from pathlib import Path
 
         import torch
 

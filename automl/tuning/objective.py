@@ -103,6 +103,7 @@ class TrialRunner:
         sampler: The study's sampler (for the duplicate-check bookkeeping).
         signals: Stop-signal and timeout handling.
         on_start: Called with a trial's number and parameters when it starts training.
+        on_progress: Called with a trial's number, step and value after each report.
     """
 
     def __init__(
@@ -112,12 +113,14 @@ class TrialRunner:
         sampler: StudySampler,
         signals: StopSignals,
         on_start: Callable[[int, dict[str, Any]], None] | None = None,
+        on_progress: Callable[[int, int, float], None] | None = None,
     ) -> None:
         self.run = run
         self.study = study
         self.sampler = sampler
         self.signals = signals
         self.on_start = on_start
+        self.on_progress = on_progress
         self.sweep = run.plan.sweep
 
     # -- storage writes that survive a database restart ------------------------------------
@@ -184,11 +187,14 @@ class TrialRunner:
             try:
                 with self.signals.critical():
                     trial.report(value, step)
-                    return trial.should_prune()
+                    prune = trial.should_prune()
             except (Interrupted, TrialTimeout):
                 raise
             except Exception as exc:
                 raise StorageFailure(reason(exc)) from exc
+            if self.on_progress is not None:
+                self.on_progress(number, step, value)
+            return prune
 
         storage = self.study._storage
         try:

@@ -254,6 +254,7 @@ def run_study(run: Run | RunPlan, console: Console | None = None) -> StudyOutcom
     notes = list(run.notes)
     study, sampler, storage = open_study(run, notes)
     record_invocation(plan.run_dir, plan.composed, plan.overrides)
+    console.print(run.backend.describe(), highlight=False, soft_wrap=True)
     for note in notes:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
         _log.info("note: %s", note)
@@ -280,7 +281,12 @@ def run_study(run: Run | RunPlan, console: Console | None = None) -> StudyOutcom
     outcome = StudyOutcome(plan.study_name, run.goal.direction, run.goal.metric)
     signals = StopSignals()
     runner = TrialRunner(
-        run, study, sampler, signals, on_start=lambda n, params: board.trial_started(n)
+        run,
+        study,
+        sampler,
+        signals,
+        on_start=board.trial_started,
+        on_progress=board.trial_progress,
     )
     live = board.live and sweep.live and counted + running < sweep.n_trials
     with signals, Live(board, console=console, refresh_per_second=4) if live else nullcontext():
