@@ -78,13 +78,13 @@ def _own(model: BaseEstimator) -> Any:
     return model.inner if isinstance(model, _Contract10) else model
 
 
-def _pruning_report(report: Report | None) -> Report:
+def _pruning_report(report: Report | None, key: str) -> Report:
     """The ``report`` handed to an estimator: checks values, raises the prune itself."""
 
     def wrapped(step: int, value: float) -> bool:
         value = float(value)
         if not math.isfinite(value):
-            raise FloatingPointError(f"the reported value is {value} at step {step}")
+            raise FloatingPointError(f"{key} is {value} at step {step}")
         if report is not None and report(step, value):
             raise TrialPruned(step, value)
         return False
@@ -137,7 +137,7 @@ class EstimatorBackend:
             from automl.trial_log import METRICS_FILE, csv_report
 
             report = csv_report(report, Path(log_dir) / METRICS_FILE, goal.key)
-        checked = _pruning_report(report)
+        checked = _pruning_report(report, goal.key)
 
         def counting(step: int, value: float) -> bool:
             steps["n"] = step + 1
