@@ -452,7 +452,8 @@ PRUNER_DEFAULTS: dict[str, dict[str, Any]] = {
     # Rungs at 2, 6, 18, 54... steps; a third of the trials reaching a rung go on.
     "successive_halving": {"min_resource": 2, "reduction_factor": 3},
     "hyperband": {"min_resource": 2, "reduction_factor": 3},
-    # Prunes when the wrapped pruner says so and the trial has not improved for 3 steps.
+    # Prunes when the wrapped pruner says so and the trial's best over its last patience + 1
+    # steps is worse than its best before them (a trial still improving is spared).
     "patient": {"wrapped": "median", "patience": 3},
     "wilcoxon": {"p_threshold": 0.1, "n_startup_steps": 2},
     "threshold": {},
@@ -471,6 +472,13 @@ def make_pruner(name: str, args: Mapping[str, Any] | None = None) -> optuna.prun
     Raises:
         UserError: An unknown pruner, or arguments its constructor rejects.
     """
+    # Optuna marks the patient and Wilcoxon pruners experimental; they are chosen by name.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return _pruner(name, args)
+
+
+def _pruner(name: str, args: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
     pruners = optuna.pruners
     classes = {
         "median": pruners.MedianPruner,
@@ -491,7 +499,7 @@ def make_pruner(name: str, args: Mapping[str, Any] | None = None) -> optuna.prun
         wrapped = own.pop("wrapped")
         inner = None
         if wrapped != "none":
-            inner = make_pruner(wrapped, kwargs)
+            inner = _pruner(wrapped, kwargs)
         elif kwargs:
             raise UserError(
                 f"sweep.pruner_args {sorted(kwargs)}: the patient pruner with wrapped=none "
