@@ -237,15 +237,19 @@ def test_sampler_args_reach_the_optuna_sampler():
 def test_auto_rule():
     numeric = {"a": Float(0, 1), "b": Int(1, 5), "c": Choice(["x", "y"])}
     categorical = {"a": Float(0, 1), "b": Choice([1, 2]), "c": Choice(["x", "y"])}
-    assert resolve_auto(numeric, n_trials=50) == "gp"
-    assert resolve_auto(numeric, n_trials=101) == "tpe"
-    assert resolve_auto(categorical, n_trials=50) == "tpe"
+    assert resolve_auto(numeric, n_trials=50, prunes=False) == "gp"
+    assert resolve_auto(numeric, n_trials=50) == "tpe"  # beside a pruner GP's trials get pruned
+    assert resolve_auto(numeric, n_trials=101, prunes=False) == "tpe"
+    assert resolve_auto(categorical, n_trials=50, prunes=False) == "tpe"
     assert resolve_auto(numeric, n_trials=50, n_objectives=2) == "tpe"
     assert resolve_auto(numeric, n_trials=200, n_objectives=2) == "nsga2"
-    chosen = plan_sampler("auto", space=numeric, n_trials=50)
+    chosen = plan_sampler("auto", space=numeric, n_trials=50, prunes=False)
     assert (chosen.name, chosen.label) == ("gp", "auto: gp")
-    sampler = make_sampler("auto", 0, space=numeric, n_trials=50)
+    sampler = make_sampler("auto", 0, space=numeric, n_trials=50, prunes=False)
     assert isinstance(sampler, optuna.samplers.GPSampler)
+    assert isinstance(
+        make_sampler("auto", 0, space=numeric, n_trials=50), optuna.samplers.TPESampler
+    )
 
 
 def test_samplers_that_must_keep_one_seed():

@@ -359,6 +359,7 @@ def make_sampler(
     n_trials: int | None = None,
     n_objectives: int = 1,
     args: Mapping[str, Any] | None = None,
+    prunes: bool = True,
 ) -> optuna.samplers.BaseSampler:
     """A sampler by name, seeded, checked against the space (``automl.search.plan_sampler``).
 
@@ -374,11 +375,14 @@ def make_sampler(
         n_trials: The study's budget (``auto``'s rule, NSGA-II's population, grid notes).
         n_objectives: Number of objectives.
         args: ``sweep.sampler_args``, over ``SAMPLER_DEFAULTS``.
+        prunes: Whether a pruner may stop trials (``sweep.pruner != "none"``; ``auto``).
 
     Raises:
         UserError: An unknown sampler, argument or incompatible space (one line).
     """
-    plan = plan_sampler(name, space=space, n_trials=n_trials, n_objectives=n_objectives, args=args)
+    plan = plan_sampler(
+        name, space=space, n_trials=n_trials, n_objectives=n_objectives, args=args, prunes=prunes
+    )
     return build_sampler(plan, seed, space=space, n_trials=n_trials)
 
 
