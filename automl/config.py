@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from automl.registry import Registry
+from automl.search import PRUNERS, SAMPLERS
 from automl.space import space_to_node
 
 __all__ = [
@@ -26,9 +27,6 @@ __all__ = [
 CONFIG_PATH = "pkg://automl.conf"
 CONFIG_NAME = "config"
 
-PRUNERS = ("median", "hyperband", "threshold", "none")
-SAMPLERS = ("tpe", "random")
-
 
 @dataclass
 class SweepConfig:
@@ -39,10 +37,19 @@ class SweepConfig:
         n_trials: Total number of finished trials the study should reach (a rerun resumes
             and only runs the difference).
         timeout: Stop starting new trials after this many seconds of this invocation.
-        sampler: ``tpe`` (seeded, multivariate) or ``random``.
+        sampler: ``tpe`` (default; multivariate, 5 random start-up trials), ``random``,
+            ``gp`` (Gaussian process), ``cmaes``, ``qmc`` (scrambled Sobol), ``grid``,
+            ``nsga2`` or ``auto`` (GP for small budgets of mostly numeric spaces, TPE
+            otherwise; see docs/sweeps.md). Checked against the space before the study.
+        sampler_args: Keyword arguments for the sampler over automl's defaults (e.g.
+            ``{n_startup_trials: 10}`` for ``gp``, ``{grid_points: 5}`` for ``grid``,
+            ``{population_size: 20}`` for ``nsga2``); unknown keys are an error that lists
+            the valid ones.
         seed: Sampler seed; also offsets each trial's training seed.
-        pruner: ``median``, ``hyperband``, ``threshold`` or ``none``.
-        pruner_args: Keyword arguments for the pruner (e.g. ``{n_startup_trials: 3}``).
+        pruner: ``median``, ``percentile``, ``successive_halving``, ``hyperband``, ``patient``,
+            ``wilcoxon`` (k-fold data only), ``threshold`` or ``none``.
+        pruner_args: Keyword arguments for the pruner (e.g. ``{n_startup_trials: 3}``;
+            ``patient``: ``{wrapped: median, patience: 3}``).
         storage: Optuna storage URL; default ``sqlite:///<run dir>/study.db``. A path ending in
             ``.log`` or ``.jsonl`` selects Optuna's journal file storage.
         heartbeat_interval: Seconds between heartbeats of a running trial in a database
@@ -76,6 +83,7 @@ class SweepConfig:
     n_trials: int = 20
     timeout: float | None = None
     sampler: str = "tpe"
+    sampler_args: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     pruner: str = "median"
     pruner_args: dict[str, Any] = field(default_factory=dict)

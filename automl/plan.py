@@ -18,6 +18,7 @@ from automl.errors import UserError
 from automl.identity import check_study_name
 from automl.plugin import DataPlugin, ModelPlugin
 from automl.registry import Registry
+from automl.search import SamplerPlan, check_pruner, plan_sampler
 from automl.space import Fixed, Param, parse_space, validate_space
 
 __all__ = ["RunPlan", "make_plan", "trial_config"]
@@ -41,6 +42,7 @@ class RunPlan:
         run_dir: Results directory.
         study_name: Study name.
         composed: The whole composed config, as saved.
+        sampler: ``sweep.sampler`` checked against the space (``auto`` resolved, notes).
         overrides: The command line's overrides (recorded in the run's history).
     """
 
@@ -57,6 +59,7 @@ class RunPlan:
     run_dir: Path
     study_name: str
     composed: DictConfig
+    sampler: SamplerPlan
     overrides: list[str] = field(default_factory=list)
 
 
@@ -119,6 +122,15 @@ def make_plan(
     pinned = {name: p.value for name, p in space.items() if isinstance(p, Fixed)}
     model_node = trial_config(model_node, pinned)
     searched = {name: p for name, p in space.items() if not isinstance(p, Fixed)}
+    sampler = plan_sampler(
+        sweep.sampler,
+        space=searched,
+        n_trials=sweep.n_trials,
+        args=sweep.sampler_args,
+        prunes=sweep.pruner != "none",
+    )
+    data_cfg = OmegaConf.to_object(cfg.data)
+    check_pruner(sweep.pruner, sweep.pruner_args, folds=int(getattr(data_cfg, "folds", 0) or 0))
     return RunPlan(
         model_name=model_name,
         data_name=data_name,
@@ -126,13 +138,14 @@ def make_plan(
         package=f"{info.package} {info.version}",
         data_plugin=data_plugin,
         model_node=model_node,
-        data_cfg=OmegaConf.to_object(cfg.data),
+        data_cfg=data_cfg,
         space=searched,
         sweep=sweep,
         trainer=trainer,
         run_dir=Path(run_dir),
         study_name=str(sweep.study_name),
         composed=cfg,
+        sampler=sampler,
         overrides=list(overrides),
     )
 

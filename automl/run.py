@@ -22,6 +22,7 @@ from automl.plan import RunPlan, trial_config
 from automl.plugin import Report
 from automl.protocol import fit_config, refit_config
 from automl.records import Unit
+from automl.search import pruner_wants_fold_values
 
 __all__ = ["Run", "prepare"]
 
@@ -138,7 +139,9 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
         trainer=backend.result_settings(),
     )
     unit: Unit = "fold" if dataset.folds else backend.unit
-    return Run(plan, dataset, backend, goal, unit, identity)
+    # Pruners that compare trials fold by fold (Wilcoxon) get each fold's own value.
+    fold_values = bool(dataset.folds) and pruner_wants_fold_values(plan.sweep.pruner)
+    return Run(plan, dataset, backend, goal, unit, identity, fold_values)
 
 
 def _preflight(plan: RunPlan, backend: Backend, cfg: Any, dataset: Dataset) -> None:

@@ -190,3 +190,42 @@ def test_storage_benchmark_times_reports_in_a_real_storage(tmp_path):
     memory = bench.report_cost(None, steps=3, trials=2)
     journal = bench.report_cost(make_storage(str(tmp_path / "s.jsonl"), tmp_path), 3, 2)
     assert 0 < memory < 0.1 and 0 < journal < 1.0
+
+
+def test_sampler_benchmark_arguments(tmp_path):
+    bench = load("samplers")
+    a = bench.parse_args(
+        [
+            "--recipes",
+            "forest_breast_cancer",
+            "--samplers",
+            "tpe,random",
+            "--seeds",
+            "2",
+            "--trials",
+            "3",
+            "--jobs",
+            "2",
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
+    assert (a.recipes, a.samplers, a.seeds, a.trials, a.jobs) == (
+        ["forest_breast_cancer"],
+        ["tpe", "random"],
+        2,
+        3,
+        2,
+    )
+    cmd = bench.command("forest_breast_cancer", "gp", 4, 3, tmp_path / "run", [])
+    assert cmd[3:8] == [
+        "+recipe=forest_breast_cancer",
+        "sweep.sampler=gp",
+        "sweep.seed=4",
+        "sweep.n_trials=3",
+        "sweep.live=false",
+    ]
+    for bad in (["--recipes", "nope"], ["--seeds", "0"], ["--samplers", "tpe,gp"]):
+        with pytest.raises(SystemExit) as exc:
+            bench.parse_args(bad)
+        assert exc.value.code == 2

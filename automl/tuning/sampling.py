@@ -19,18 +19,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
+from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.space import Choice, Float, Int, Param
+from automl.tuning.factories import distributions
 
 __all__ = ["StudySampler", "derive_seed", "distributions", "MAX_RESAMPLES"]
+# ``distributions`` is re-exported: the duplicate check and the samplers need the same ones.
 
 MAX_RESAMPLES = 8
 
@@ -41,19 +37,6 @@ def derive_seed(seed: int, number: int) -> int:
     """A 32-bit seed for trial ``number`` of a study sampled with ``sweep.seed=seed``."""
     digest = hashlib.blake2b(f"automl/{seed}/{number}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "little")
-
-
-def distributions(space: Mapping[str, Param]) -> dict[str, BaseDistribution]:
-    """The Optuna distributions ``Param.suggest`` asks for (equal to the ones it creates)."""
-    out: dict[str, BaseDistribution] = {}
-    for name, p in space.items():
-        if isinstance(p, Float):
-            out[name] = FloatDistribution(p.low, p.high, log=p.log, step=p.step)
-        elif isinstance(p, Int):
-            out[name] = IntDistribution(p.low, p.high, log=p.log, step=p.step)
-        elif isinstance(p, Choice):
-            out[name] = CategoricalDistribution(list(p.options))
-    return out
 
 
 def _key(params: Mapping[str, Any]) -> tuple:

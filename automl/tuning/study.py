@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections import Counter
 from contextlib import nullcontext
@@ -31,9 +32,10 @@ from automl.plan import RunPlan
 from automl.records import counts_toward_total, record_of
 from automl.run import Run, prepare
 from automl.rundir import record_invocation
+from automl.search import sampler_keeps_state
 from automl.signals import StopSignals
 from automl.tuning.admission import admission
-from automl.tuning.factories import make_pruner, make_sampler
+from automl.tuning.factories import build_sampler, make_pruner
 from automl.tuning.lock import run_dir_lock
 from automl.tuning.lost import fail_lost_trials
 from automl.tuning.objective import StorageLost, TrialRunner, start_trial
@@ -45,8 +47,9 @@ __all__ = ["StudyOutcome", "run_study", "open_study", "tally"]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 _log = logging.getLogger("automl.study")
-# Samplers whose sequence hangs on one seed for the whole study (they never repeat a point).
-_ONE_SEED_SAMPLERS = ("grid", "qmc")
+# Samplers that never repeat a point by construction (grid and quasi-random sequences) or
+# whose draws must not be asked for twice in one trial (CMA-ES's generations): no redraws.
+_NO_REDRAW = ("grid", "qmc", "cmaes")
 
 
 @dataclass
@@ -112,12 +115,13 @@ def tally(trials: list[Any]) -> tuple[int, int]:
 
 
 def _sampler(run: Run) -> StudySampler:
-    sweep = run.plan.sweep
-    one_seed = sweep.sampler in _ONE_SEED_SAMPLERS
+    plan = run.plan
+    chosen = plan.sampler
+    one_seed = sampler_keeps_state(chosen.name)
     return StudySampler(
-        lambda seed: make_sampler(sweep.sampler, seed),
-        sweep.seed,
-        None if one_seed else distributions(run.plan.space),
+        functools.partial(build_sampler, chosen, space=plan.space, n_trials=plan.sweep.n_trials),
+        plan.sweep.seed,
+        None if chosen.name in _NO_REDRAW else distributions(plan.space),
         per_trial_seed=not one_seed,
     )
 
@@ -209,13 +213,21 @@ def _check_identity(run: Run, study: optuna.Study, notes: list[str]) -> None:
         notes.append(f"study '{plan.study_name}' changed ({kind}): {change}")
 
 
+def _total(run: Run) -> int:
+    """``sweep.n_trials``, or the grid's size when a grid has fewer points."""
+    grid = run.plan.sampler.grid
+    if grid is None:
+        return run.plan.sweep.n_trials
+    return min(run.plan.sweep.n_trials, math.prod(len(v) for v in grid.values()))
+
+
 def _header(run: Run) -> dict[str, Any]:
     plan = run.plan
     return {
         "study": plan.study_name,
         "model": plan.model_name,
         "data": plan.data_name,
-        "sampler": plan.sweep.sampler,
+        "sampler": plan.sampler.label,
         "pruner": plan.sweep.pruner,
         "metric": run.goal.key,
         "direction": run.goal.direction,
@@ -251,7 +263,7 @@ def run_study(run: Run | RunPlan, console: Console | None = None) -> StudyOutcom
     console = console or Console()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the leaderboard reports trials
     plan, sweep = run.plan, run.plan.sweep
-    notes = list(run.notes)
+    notes = [*plan.sampler.notes, *run.notes]
     study, sampler, storage = open_study(run, notes)
     record_invocation(plan.run_dir, plan.composed, plan.overrides)
     console.print(run.backend.describe(), highlight=False, soft_wrap=True)
@@ -339,7 +351,7 @@ def _loop(
             with admission(storage, run.plan.study_name):
                 fail_lost_trials(study, sweep.max_retries)
                 counted, running = tally(study.get_trials(deepcopy=False))
-                if counted + running >= sweep.n_trials:
+                if counted + running >= _total(run):
                     break
                 trial, params = start_trial(run, study)
             try:

@@ -1,0 +1,435 @@
+"""Samplers and pruners by name: their arguments, the checks run before a study, ``auto``, grids.
+
+Every decision about *which* search runs lives here, without Optuna (a plan can be checked
+before Optuna is imported); ``automl.tuning.factories`` builds the Optuna objects from it.
+
+``plan_sampler`` is the one check of a sampler against a space: it resolves ``auto``, rejects
+arguments the sampler does not take and spaces it cannot search (one line each, a
+``UserError``), and returns notes worth printing before the study (what CMA-ES does with
+categorical parameters, how much of a grid the budget covers).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from automl.errors import UserError
+from automl.space import Choice, Fixed, Float, Int, Param
+
+__all__ = [
+    "SAMPLERS",
+    "PRUNERS",
+    "SAMPLER_ARGS",
+    "CROSSOVERS",
+    "SamplerPlan",
+    "plan_sampler",
+    "resolve_auto",
+    "grid_values",
+    "sampler_keeps_state",
+    "pruner_wants_fold_values",
+    "check_pruner",
+    "PATIENT_KEYS",
+]
+
+SAMPLERS = ("tpe", "random", "gp", "cmaes", "qmc", "grid", "nsga2", "auto")
+PRUNERS = (
+    "median",
+    "percentile",
+    "successive_halving",
+    "hyperband",
+    "patient",
+    "wilcoxon",
+    "threshold",
+    "none",
+)
+
+CROSSOVERS = ("uniform", "blxalpha", "sbx", "vsbx", "undx", "spx")
+"""NSGA-II crossover operators by name (``sweep.sampler_args.crossover``)."""
+
+# The arguments ``sweep.sampler_args`` may set, per sampler, with the type each must have:
+# ``int``, ``float``, ``bool``, a tuple of allowed strings, or ``grid_points`` (an int, or a
+# mapping from parameter to int). Anything else is a one-line error naming these keys.
+SAMPLER_ARGS: dict[str, dict[str, Any]] = {
+    "tpe": {
+        "n_startup_trials": int,
+        "multivariate": bool,
+        "group": bool,
+        "n_ei_candidates": int,
+        "constant_liar": bool,
+    },
+    "random": {},
+    "gp": {"n_startup_trials": int, "deterministic_objective": bool},
+    "cmaes": {
+        "n_startup_trials": int,
+        "popsize": int,
+        "consider_pruned_trials": bool,
+        "use_separable_cma": bool,
+        "with_margin": bool,
+        "lr_adapt": bool,
+    },
+    "qmc": {"qmc_type": ("sobol", "halton"), "scramble": bool},
+    "grid": {"grid_points": "grid_points"},
+    "nsga2": {
+        "population_size": int,
+        "mutation_prob": float,
+        "crossover": CROSSOVERS,
+        "crossover_prob": float,
+        "swapping_prob": float,
+    },
+    "auto": {},
+}
+
+# The ``auto`` rule (docs/sweeps.md, measured in docs/benchmarks.md): GP on small budgets of
+# mostly numeric spaces when every trial runs to the end, TPE otherwise (Optuna's GP models
+# complete trials only: beside a pruner most of its proposals were pruned, a median of 77-83%, and
+# its best validation result was no better than random search's); with several objectives
+# NSGA-II once the budget holds a few generations, TPE (multi-objective TPE) below that.
+AUTO_GP_MAX_TRIALS = 100
+"""GP's cost per trial grows with the cube of the trials so far; past this TPE is used."""
+AUTO_GP_MIN_NUMERIC_SHARE = 2 / 3
+"""GP models numbers well and categories less so: at least this share must be numeric."""
+AUTO_NSGA2_MIN_TRIALS = 200
+"""NSGA-II needs several generations (of up to 50 trials) to beat multi-objective TPE."""
+
+
+@dataclass(frozen=True)
+class SamplerPlan:
+    """A sampler choice checked against the space.
+
+    Attributes:
+        name: The sampler that runs (``auto`` resolved).
+        requested: What ``sweep.sampler`` said.
+        args: ``sweep.sampler_args``, checked.
+        notes: One-line remarks to print before the study (never errors).
+        grid: For ``grid``: parameter -> candidate values, in the space's order.
+    """
+
+    name: str
+    requested: str
+    args: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    grid: dict[str, list[Any]] | None = None
+
+    @property
+    def label(self) -> str:
+        """``gp``, or ``auto: gp`` when ``auto`` chose it (for headers and summaries)."""
+        return self.name if self.requested == self.name else f"{self.requested}: {self.name}"
+
+
+def sampler_keeps_state(name: str) -> bool:
+    """Whether the sampler must be built once per study with ``sweep.seed``.
+
+    Most samplers are stateless between trials apart from their random generator (TPE, GP,
+    random, NSGA-II read everything else from the storage; automl's CMA-ES re-derives its
+    state from the completed trials), so a fresh one per trial, seeded from the trial, is
+    fine and keeps workers from drawing the same start-up points. Two are not:
+
+    - ``qmc``: the seed scrambles one low-discrepancy sequence and trial *k* takes its *k*-th
+      point; a new seed per trial would draw each point from a different sequence, which is
+      random search with extra steps.
+    - ``grid``: the seed shuffles the grid once and trial *k* takes the *k*-th point of that
+      order; with a seed per trial two trials could map to the same point.
+    """
+    if name not in SAMPLERS:
+        raise UserError(f"sweep.sampler={name!r} is not one of {', '.join(SAMPLERS)}")
+    return name in ("qmc", "grid")
+
+
+def pruner_wants_fold_values(name: str) -> bool:
+    """Whether a k-fold trial must report each fold's own value at step = fold index.
+
+    The other pruners compare trials step by step on the running mean over folds; the
+    Wilcoxon pruner tests the per-fold differences between a trial and the best trial, so it
+    needs the folds' own values (and the trial's value must be their mean).
+    """
+    return name == "wilcoxon"
+
+
+def _type_ok(spec: Any, value: Any) -> bool:
+    if spec is bool:
+        return isinstance(value, bool)
+    if spec is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if spec is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(spec, tuple):
+        return value in spec
+    if spec == "grid_points":
+        if isinstance(value, Mapping):
+            return all(_type_ok(int, v) and v >= 1 for v in value.values())
+        return _type_ok(int, value) and value >= 1
+    raise AssertionError(spec)
+
+
+def _spec_text(spec: Any) -> str:
+    if isinstance(spec, tuple):
+        return "one of " + ", ".join(spec)
+    if spec == "grid_points":
+        return "an integer >= 1 or a mapping {parameter: integer}"
+    return {bool: "true or false", int: "an integer", float: "a number"}[spec]
+
+
+def _check_args(name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    valid = SAMPLER_ARGS[name]
+    unknown = sorted(set(args) - set(valid))
+    if unknown:
+        accepted = ", ".join(valid) if valid else "none"
+        raise UserError(
+            f"sweep.sampler_args: {', '.join(unknown)} is not an argument of sampler {name} "
+            f"(valid: {accepted}); fix or drop it"
+        )
+    for key, value in args.items():
+        if not _type_ok(valid[key], value):
+            raise UserError(
+                f"sweep.sampler_args.{key}={value!r}: sampler {name} needs {_spec_text(valid[key])}"
+            )
+    return dict(args)
+
+
+def _numeric(space: Mapping[str, Param]) -> list[str]:
+    return [n for n, p in space.items() if isinstance(p, (Float, Int))]
+
+
+def _categorical(space: Mapping[str, Param]) -> list[str]:
+    return [n for n, p in space.items() if isinstance(p, Choice)]
+
+
+def resolve_auto(
+    space: Mapping[str, Param], n_trials: int, n_objectives: int = 1, *, prunes: bool = True
+) -> str:
+    """The sampler ``auto`` stands for (deterministic in its inputs).
+
+    - several objectives: ``nsga2`` from ``AUTO_NSGA2_MIN_TRIALS`` trials on, else ``tpe``;
+    - one objective: ``gp`` when no pruner stops trials, the budget is at most
+      ``AUTO_GP_MAX_TRIALS`` trials and at least ``AUTO_GP_MIN_NUMERIC_SHARE`` of the searched
+      parameters are numbers; else ``tpe``.
+    """
+    if n_objectives > 1:
+        return "nsga2" if n_trials >= AUTO_NSGA2_MIN_TRIALS else "tpe"
+    searched = [p for p in space.values() if not isinstance(p, Fixed)]
+    numeric = _numeric(space)
+    if searched and len(numeric) / len(searched) >= AUTO_GP_MIN_NUMERIC_SHARE:
+        if n_trials <= AUTO_GP_MAX_TRIALS and not prunes:
+            return "gp"
+    return "tpe"
+
+
+def _evenly(param: Float | Int, k: int) -> list[Any]:
+    """``k`` values from ``low`` to ``high`` (log-spaced for log parameters), on the step."""
+    low, high = param.low, param.high
+    if k == 1:
+        points = [low]
+    elif param.log:
+        points = [low * (high / low) ** (i / (k - 1)) for i in range(k)]
+        points[-1] = high
+    else:
+        points = [low + (high - low) * i / (k - 1) for i in range(k)]
+        points[-1] = high
+    step = param.step
+    if isinstance(param, Int):
+        top = high - (high - low) % step  # the largest value on the step
+        values: list[Any] = [min(low + round((v - low) / step) * step, top) for v in points]
+    elif step is not None:
+        values = [_clean(low + round((v - low) / step) * step) for v in points]
+    else:
+        values = [_clean(v) for v in points]
+    return list(dict.fromkeys(values))  # rounding onto a step can merge neighbours
+
+
+def _clean(value: float) -> float:
+    """Drop float noise (``0.30000000000000004`` -> ``0.3``) so grids print and compare cleanly."""
+    return float(f"{value:.12g}")
+
+
+def _all_values(param: Float | Int) -> list[Any] | None:
+    """Every value a discrete numeric parameter can take; ``None`` for a continuous one."""
+    if isinstance(param, Int):
+        return list(range(param.low, param.high + 1, param.step))
+    if param.step is None:
+        return None
+    count = int(math.floor((param.high - param.low) / param.step + 1e-9)) + 1
+    return [_clean(param.low + i * param.step) for i in range(count)]
+
+
+def grid_values(space: Mapping[str, Param], grid_points: Any = None) -> dict[str, list[Any]]:
+    """The grid of a space: candidate values per parameter.
+
+    Choices keep their options; int parameters and floats with a ``step`` take every value
+    on their step; floats without a step need ``grid_points``. ``grid_points: N`` puts N
+    evenly spaced values (log-spaced for log parameters) on every numeric parameter with more
+    than N values; ``grid_points: {lr: 5}`` does it for the named parameters only.
+
+    Raises:
+        UserError: A continuous float without ``grid_points``, or ``grid_points`` naming a
+            parameter that is not searched.
+    """
+    per_param = dict(grid_points) if isinstance(grid_points, Mapping) else {}
+    everywhere = grid_points if not isinstance(grid_points, Mapping) else None
+    unknown = sorted(set(per_param) - {n for n, p in space.items() if isinstance(p, (Float, Int))})
+    if unknown:
+        raise UserError(
+            f"sweep.sampler_args.grid_points names {', '.join(unknown)}, which is not a searched "
+            f"numeric parameter (numeric: {', '.join(_numeric(space)) or 'none'})"
+        )
+    grid: dict[str, list[Any]] = {}
+    continuous = []
+    for name, param in space.items():
+        if isinstance(param, Fixed):
+            continue
+        if isinstance(param, Choice):
+            grid[name] = list(param.options)
+            continue
+        k = per_param.get(name, everywhere)
+        values = _all_values(param)
+        if values is None and k is None:
+            continuous.append(name)
+            continue
+        thin = k is not None and (values is None or len(values) > k)
+        grid[name] = _evenly(param, k) if thin else values
+    if continuous:
+        names = ", ".join(continuous)
+        raise UserError(
+            f"sweep.sampler=grid cannot enumerate continuous float parameters ({names}); give "
+            f"them a step (space.{continuous[0]}.step=...) or set "
+            "sweep.sampler_args.grid_points (e.g. '+sweep.sampler_args.grid_points=5')"
+        )
+    return grid
+
+
+def _grid_size(grid: Mapping[str, list[Any]]) -> int:
+    return math.prod(len(v) for v in grid.values())
+
+
+def plan_sampler(
+    name: str,
+    *,
+    space: Mapping[str, Param] | None,
+    n_trials: int | None,
+    n_objectives: int = 1,
+    args: Mapping[str, Any] | None = None,
+    prunes: bool = True,
+) -> SamplerPlan:
+    """Check ``sweep.sampler`` (and its arguments) against the space, before any study.
+
+    Args:
+        name: ``sweep.sampler``.
+        space: The searched parameters (pinned ones excluded). ``None`` only where the caller
+            does not know it: the checks that need it are skipped, and ``grid`` and ``auto``,
+            which cannot work without it, are refused.
+        n_trials: The study's trial budget (``None``: unknown).
+        n_objectives: Number of objectives.
+        args: ``sweep.sampler_args``.
+        prunes: Whether a pruner may stop trials (``sweep.pruner`` is not ``none``); ``auto``
+            avoids GP then.
+
+    Returns:
+        The resolved sampler, its checked arguments, notes to print and, for ``grid``, the
+        grid.
+
+    Raises:
+        UserError: An unknown sampler, an argument it does not take, or a space it cannot
+            search.
+    """
+    if name not in SAMPLERS:
+        raise UserError(f"sweep.sampler={name!r} is not one of {', '.join(SAMPLERS)}")
+    args = _check_args(name, dict(args or {}))
+    requested = name
+    if name in ("grid", "auto") and (space is None or (name == "auto" and n_trials is None)):
+        raise UserError(f"sweep.sampler={name} needs the search space and budget from the study")
+    if name == "auto":
+        assert space is not None and n_trials is not None
+        name = resolve_auto(space, n_trials, n_objectives, prunes=prunes)
+    notes: list[str] = []
+    grid = None
+    if n_objectives > 1 and name == "cmaes":
+        raise UserError(
+            "sweep.sampler=cmaes optimizes one objective; with several use nsga2, tpe, "
+            "random, qmc or auto"
+        )
+    if name == "cmaes" and space is not None:
+        numeric, categorical = _numeric(space), _categorical(space)
+        if space and not numeric:
+            raise UserError(
+                f"sweep.sampler=cmaes searches numeric parameters only and every searched "
+                f"parameter here is categorical ({', '.join(categorical)}); use tpe, gp or grid"
+            )
+        if categorical:
+            notes.append(
+                f"cmaes: {', '.join(categorical)} (categorical) are drawn at random, each on "
+                f"its own, by Optuna's fallback sampler for CMA-ES; CMA-ES searches "
+                f"{', '.join(numeric)}"
+            )
+    if name == "grid":
+        assert space is not None
+        grid = grid_values(space, args.get("grid_points"))
+        size = _grid_size(grid)
+        if n_trials is not None and n_trials > size:
+            notes.append(
+                f"grid: {size} points; the study stops once each has run "
+                f"(sweep.n_trials={n_trials} is more than the grid)"
+            )
+        elif n_trials is not None and n_trials < size:
+            notes.append(
+                f"grid: sweep.n_trials={n_trials} covers {n_trials} of the grid's {size} points "
+                "(a seeded random order)"
+            )
+    if name == "nsga2" and "crossover" in args and args["crossover"] in ("undx", "spx"):
+        if args.get("population_size", 3) < 3:
+            raise UserError(
+                f"sweep.sampler_args.crossover={args['crossover']} needs three parents: "
+                "population_size >= 3"
+            )
+    return SamplerPlan(
+        name=name,
+        requested=requested,
+        args=args,
+        notes=tuple(notes),
+        grid=grid,
+    )
+
+
+PATIENT_KEYS = ("wrapped", "patience", "min_delta")
+"""``sweep.pruner_args`` keys the patient pruner takes itself; the rest go to the wrapped one."""
+
+
+def check_pruner(name: str, args: Mapping[str, Any] | None = None, *, folds: int | None) -> None:
+    """Check a pruner against the data protocol (the constructor checks its arguments).
+
+    Args:
+        name: ``sweep.pruner``.
+        args: ``sweep.pruner_args``.
+        folds: ``data.folds`` (``None`` or 0 without k-fold cross-validation).
+
+    Raises:
+        UserError: ``wilcoxon`` without k-fold data, or with too few folds to ever prune;
+            ``patient`` wrapping itself or ``wilcoxon``.
+    """
+    if name not in PRUNERS:
+        raise UserError(f"sweep.pruner={name!r} is not one of {', '.join(PRUNERS)}")
+    args = dict(args or {})
+    if name == "patient":
+        wrapped = args.get("wrapped", "median")
+        if wrapped in ("patient", "wilcoxon") or wrapped not in PRUNERS:
+            valid = ", ".join(p for p in PRUNERS if p not in ("patient", "wilcoxon"))
+            raise UserError(
+                f"sweep.pruner_args.wrapped={wrapped!r}: the patient pruner wraps one of {valid}"
+            )
+    if name == "wilcoxon":
+        if not folds:
+            raise UserError(
+                "sweep.pruner=wilcoxon compares a trial's per-fold results with the best "
+                "trial's, so it needs k-fold data: set data.folds=5 (or more), or use median"
+            )
+        p = float(args.get("p_threshold", 0.1))
+        # n folds' differences all of one sign give the smallest one-sided p-value, 2^-n;
+        # pruning after the last fold saves nothing, so folds - 1 must be able to go below p.
+        if p <= 0 or 2.0 ** -(folds - 1) >= p:
+            need = math.floor(math.log2(1 / p)) + 2 if p > 0 else "more"
+            raise UserError(
+                f"sweep.pruner=wilcoxon with data.folds={folds} can never prune at "
+                f"p_threshold={p} (n folds reach p >= 2^-n); use data.folds>={need} "
+                "or a larger sweep.pruner_args.p_threshold"
+            )
