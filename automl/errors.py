@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["UserError", "PluginError", "SpaceError", "DataError", "TrialPruned", "reason"]
+__all__ = [
+    "UserError",
+    "PluginError",
+    "SpaceError",
+    "DataError",
+    "InputError",
+    "ExportError",
+    "TrialPruned",
+    "reason",
+]
 
 
 class UserError(Exception):
@@ -19,6 +28,24 @@ class SpaceError(UserError):
 
 class DataError(UserError):
     """A data set cannot be loaded or split as configured."""
+
+
+class InputError(DataError):
+    """Inputs given for prediction do not match the schema exported with the model.
+
+    The HTTP server answers 422 with the message; ``predict`` prints it as one line.
+
+    Attributes:
+        field: Where the problem is, e.g. ``instances[3].mean radius`` (``""`` when global).
+    """
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ExportError(UserError):
+    """A model export (``best/``) is missing, incomplete, tampered with or unsafe to load."""
 
 
 class TrialPruned(Exception):

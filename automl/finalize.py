@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from automl import train
 from automl.data import Dataset
 from automl.errors import reason
+from automl.model_card import write_serving_files
 from automl.plan import RunPlan, trial_config
 
 __all__ = [
@@ -155,4 +156,16 @@ def export_best(
         from automl.plugin import resolve
 
         resolve(plan.plugin.export)(model, str(best), dataset.spec)
+    write_serving_files(
+        best,
+        dataset,
+        {
+            "study": plan.study_name,
+            "trial": trial.number,
+            "params": dict(trial.params),
+            "model": plan.model_name,
+            "data": plan.data_name,
+            "plugin_module": plan.plugin.build,
+        },
+    )
     return Exported(test, refit_info)

@@ -1,0 +1,618 @@
+"""The HTTP app of a served model (FastAPI): Open Inference Protocol v2, /predict, /metrics.
+
+Endpoints (docs/serving.md has curl examples):
+
+- ``GET /v2/health/live``, ``GET /v2/health/ready`` (ready once the model is loaded and one
+  warm-up prediction has run), ``GET /v2``, ``GET /v2/models/{name}``,
+  ``GET /v2/models/{name}/ready``, ``POST /v2/models/{name}/infer``;
+- ``POST /predict`` (``{"instances": [...]}``) and ``POST /invocations`` (MLflow's alias, also
+  taking ``inputs``, ``dataframe_split`` and ``dataframe_records``); ``GET /ping``;
+- ``POST /generate`` for generators (GANs);
+- ``GET /metadata`` (schema and provenance), ``GET /metrics`` (Prometheus).
+
+Every bad input is a 422 with ``{"error": message, "field": where}``; a body over the limit
+413; a request beyond ``max_instances`` 413; a model slower than the timeout 504; requests
+before the model is ready 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from automl.errors import InputError
+from automl.serving.batching import AdaptiveBatcher
+from automl.serving.metrics import ServingMetrics, info_labels, multiprocess_dir
+
+__all__ = ["ServeOptions", "create_app"]
+
+log = logging.getLogger("automl.serving")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Limits and batching of a server (the ``serve`` command's options).
+
+    Attributes:
+        max_batch_size: Rows per model call when requests are batched together.
+        max_wait_ms: Longest wait for arriving requests to join a batch.
+        max_body_mb: Largest request body, in MiB (413 beyond).
+        max_instances: Most samples in one request (413 beyond).
+        timeout_s: Longest wait for the model's answer (504 beyond).
+        drift_window: Recent input rows the drift gauges are computed on.
+    """
+
+    max_batch_size: int = 64
+    max_wait_ms: float = 5.0
+    max_body_mb: float = 8.0
+    max_instances: int = 1024
+    timeout_s: float = 30.0
+    drift_window: int = 1000
+
+    @property
+    def max_body_bytes(self) -> int:
+        """``max_body_mb`` in bytes."""
+        return int(self.max_body_mb * 2**20)
+
+
+class HTTPError(Exception):
+    """An answer other than 200, with a one-line message (and the field at fault)."""
+
+    def __init__(self, status: int, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data), status_code=status, media_type="application/json")
+
+
+def _error(status: int, message: str, field: str = "") -> Response:
+    body: dict[str, Any] = {"error": message}
+    if field:
+        body["field"] = field
+    return _json(body, status)
+
+
+_V2_MODEL = re.compile(r"^/v2/models/[^/]+(/ready|/infer)?$")
+_STATIC = frozenset(
+    {
+        "/predict",
+        "/invocations",
+        "/generate",
+        "/metadata",
+        "/metrics",
+        "/ping",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+    }
+)
+
+
+def endpoint_of(path: str) -> str:
+    """The ``endpoint`` label of a path (a template, so model names add no series)."""
+    if path in _STATIC:
+        return path
+    match = _V2_MODEL.match(path)
+    if match:
+        return "/v2/models/{name}" + (match.group(1) or "")
+    return "other"
+
+
+class _Observe:
+    """Pure ASGI middleware: request metrics, and a 413 for a declared oversized body."""
+
+    def __init__(self, app: Any, metrics: ServingMetrics, max_body: int) -> None:
+        self.app, self.metrics, self.max_body = app, metrics, max_body
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        endpoint = endpoint_of(scope["path"])
+        status = [500]
+
+        async def send_status(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        start = time.perf_counter()
+        gauge = self.metrics.in_progress.labels(endpoint)
+        gauge.inc()
+        try:
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_body:
+                response = _error(
+                    413,
+                    f"request body is {int(length)} bytes; the limit is {self.max_body} "
+                    "(serve --max-body-mb); send fewer instances per request",
+                )
+                await response(scope, receive, send_status)
+            else:
+                await self.app(scope, receive, send_status)
+        finally:
+            gauge.dec()
+            self.metrics.observe_request(endpoint, status[0], time.perf_counter() - start)
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    """The JSON body, refusing more than ``limit`` bytes even without a Content-Length."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPError(
+                413,
+                f"request body is over the limit of {limit} bytes (serve --max-body-mb); "
+                "send fewer instances per request",
+            )
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPError(422, f"the body is not valid JSON ({exc})", "body") from None
+
+
+def _instances(body: Any) -> tuple[Any, str]:
+    """The samples of a /predict or /invocations body, and how to name them in messages."""
+    if isinstance(body, Mapping):
+        for key in ("instances", "inputs"):
+            if key in body:
+                return body[key], key
+        if "dataframe_split" in body:
+            split = body["dataframe_split"]
+            if not isinstance(split, Mapping) or not isinstance(split.get("data"), list):
+                raise HTTPError(422, "dataframe_split needs columns and data", "dataframe_split")
+            columns = split.get("columns")
+            if columns is None:
+                return split["data"], "dataframe_split.data"
+            rows = []
+            for i, row in enumerate(split["data"]):
+                if not isinstance(row, list) or len(row) != len(columns):
+                    raise HTTPError(
+                        422,
+                        f"dataframe_split.data[{i}] must be a list of {len(columns)} cells",
+                        f"dataframe_split.data[{i}]",
+                    )
+                rows.append(dict(zip(columns, row, strict=True)))
+            return rows, "dataframe_split.data"
+        if "dataframe_records" in body:
+            return body["dataframe_records"], "dataframe_records"
+    raise HTTPError(
+        422,
+        'the body must be a JSON object with "instances": a list of samples (rows as lists or '
+        "{column: value} objects, arrays for images); MLflow's inputs, dataframe_split and "
+        "dataframe_records are accepted too",
+        "instances",
+    )
+
+
+_V2_DTYPES = {
+    "BOOL": np.bool_,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+    "BYTES": object,
+}
+
+
+def _v2_tensor(spec: Any, i: int) -> tuple[str, np.ndarray]:
+    """One Open Inference Protocol input tensor as an array of its declared shape."""
+    where = f"inputs[{i}]"
+    if not isinstance(spec, Mapping):
+        raise HTTPError(422, f"{where} must be an object: name, shape, datatype, data", where)
+    missing = [k for k in ("name", "shape", "datatype", "data") if k not in spec]
+    if missing:
+        raise HTTPError(422, f"{where} lacks {', '.join(missing)}", f"{where}.{missing[0]}")
+    dtype = _V2_DTYPES.get(str(spec["datatype"]).upper())
+    if dtype is None:
+        raise HTTPError(
+            422,
+            f"{where}.datatype {spec['datatype']!r} is not one of {', '.join(_V2_DTYPES)}",
+            f"{where}.datatype",
+        )
+    shape = spec["shape"]
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise HTTPError(422, f"{where}.shape must be a list of sizes", f"{where}.shape")
+    try:
+        data = np.asarray(spec["data"], dtype=dtype)
+    except (TypeError, ValueError):
+        raise HTTPError(
+            422,
+            f"{where}.data does not hold {spec['datatype']} values only",
+            f"{where}.data",
+        ) from None
+    if data.size != int(np.prod(shape)):
+        raise HTTPError(
+            422,
+            f"{where}.data has {data.size} values; shape {shape} needs {int(np.prod(shape))}",
+            f"{where}.data",
+        )
+    return str(spec["name"]), data.reshape(shape)
+
+
+@dataclass
+class _State:
+    predictor: Any = None
+    ready: bool = False
+    error: str | None = None
+    drift: Any = None
+
+
+def create_app(
+    loader: Callable[[], Any],
+    options: ServeOptions | None = None,
+    name: str | None = None,
+) -> FastAPI:
+    """The app of one model.
+
+    Args:
+        loader: Returns the ``Predictor``; called in a thread when the app starts, so the
+            server answers ``/v2/health/live`` (and 503 on ready) while the model loads.
+        options: Limits and batching.
+        name: The model name in ``/v2/models/{name}``; default the study name.
+    """
+    opts = options or ServeOptions()
+    metrics = ServingMetrics()
+    state = _State()
+
+    def run(x: np.ndarray) -> tuple[Any, ...]:
+        predictor = state.predictor
+        if predictor.generative:
+            raise RuntimeError("a generator has no predictions")
+        return predictor.outputs(x, proba=True)
+
+    def after(x: np.ndarray, outputs: tuple[Any, ...]) -> None:
+        metrics.observe_batch(len(x), outputs[0])
+        if state.drift is not None:
+            state.drift.update(x)
+
+    batcher = AdaptiveBatcher(run, opts.max_batch_size, opts.max_wait_ms, after)
+
+    def load() -> None:
+        from automl.drift import DriftMonitor
+
+        predictor = loader()
+        # Warm-up: one real prediction (or sample), so the first client pays no lazy setup.
+        if predictor.generative:
+            predictor.generate(1, seed=0)
+        else:
+            predictor.outputs(np.zeros((1, *predictor.schema.shape), dtype=np.float32))
+        reference = predictor.drift
+        regression = predictor.task == "regression" and not predictor.generative
+        edges = tuple(reference.target_edges) if reference is not None else ()
+        metrics.bind_model(
+            info_labels(predictor.card),
+            None if predictor.generative or regression else list(predictor.classes or []),
+            edges if regression else None,
+            tuple(reference.names) if reference is not None else (),
+        )
+        if reference is not None:
+            state.drift = DriftMonitor(reference, opts.drift_window)
+        state.predictor = predictor
+        state.ready = True
+        log.info("model %s ready", predictor.card.get("name"))
+
+    def load_logged() -> None:
+        try:
+            load()
+        except Exception as exc:  # reported on /v2/health/ready and in the log
+            state.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.error("could not load the model: %s", state.error)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        batcher.start()
+        loading = threading.Thread(target=load_logged, name="automl-load", daemon=True)
+        loading.start()
+        refresh = None
+        if multiprocess_dir() is not None:  # other workers cannot ask us: publish drift
+            refresh = asyncio.get_running_loop().create_task(_publish_drift_every(1.0))
+        yield
+        if refresh is not None:
+            refresh.cancel()
+        await batcher.stop()
+
+    async def _publish_drift_every(seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            publish_drift()
+
+    def publish_drift() -> None:
+        if state.drift is not None:
+            metrics.set_drift(state.drift.psi(), state.drift.samples)
+
+    app = FastAPI(
+        title="automl model server",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.add_middleware(_Observe, metrics=metrics, max_body=opts.max_body_bytes)
+
+    @app.exception_handler(HTTPError)
+    async def http_error(request: Request, exc: HTTPError) -> Response:
+        return _error(exc.status, exc.message, exc.field)
+
+    @app.exception_handler(InputError)
+    async def input_error(request: Request, exc: InputError) -> Response:
+        return _error(422, str(exc), exc.field)
+
+    def model_name() -> str:
+        if name:
+            return name
+        return str(state.predictor.card.get("name") or "model") if state.predictor else "model"
+
+    def ready_predictor() -> Any:
+        if not state.ready:
+            why = f"the model failed to load: {state.error}" if state.error else "it is loading"
+            raise HTTPError(503, f"the model is not ready ({why}); poll GET /v2/health/ready")
+        return state.predictor
+
+    def check_name(requested: str) -> None:
+        if requested != model_name():
+            raise HTTPError(404, f"no model {requested!r}; this server serves {model_name()!r}")
+
+    async def answer(x: np.ndarray) -> tuple[Any, ...]:
+        try:
+            return await asyncio.wait_for(batcher.submit(x), opts.timeout_s)
+        except (asyncio.TimeoutError, TimeoutError):
+            raise HTTPError(
+                504, f"the model did not answer within {opts.timeout_s:g} s (serve --timeout-s)"
+            ) from None
+
+    async def prepared(request: Request) -> tuple[Any, np.ndarray, str]:
+        """Read, check and preprocess the samples of a request (413/422 on failure)."""
+        predictor = ready_predictor()
+        if predictor.generative:
+            raise HTTPError(404, "this model is a generator: POST /generate")
+        batcher.arriving += 1
+        try:
+            body = await _read_json(request, opts.max_body_bytes)
+            samples, where = _instances(body)
+            return predictor, _limit_and_prepare(predictor, samples, where), where
+        finally:
+            batcher.arriving -= 1
+
+    def _limit_and_prepare(predictor: Any, samples: Any, where: str) -> np.ndarray:
+        if isinstance(samples, list) and len(samples) > opts.max_instances:
+            raise HTTPError(
+                413,
+                f"{where} holds {len(samples)} samples; the limit is {opts.max_instances} per "
+                "request (serve --max-instances); split the request",
+                where,
+            )
+        return predictor.prepare(samples, where=where, allow_paths=False)
+
+    def predictions_json(predictor: Any, pred: np.ndarray, proba: Any) -> dict[str, Any]:
+        if predictor.task == "classification":
+            out: dict[str, Any] = {
+                "predictions": predictor.labels_of(pred),
+                "class_ids": np.asarray(pred).astype(int).tolist(),
+            }
+            if proba is not None:
+                out["probabilities"] = np.asarray(proba).tolist()
+                out["classes"] = predictor.classes
+            return out
+        return {"predictions": np.asarray(pred, dtype=np.float64).tolist()}
+
+    @app.get("/v2/health/live")
+    async def live() -> Response:
+        return _json({"live": True})
+
+    @app.get("/v2/health/ready")
+    async def ready() -> Response:
+        if state.ready:
+            return _json({"ready": True})
+        return _json({"ready": False, "error": state.error}, 503)
+
+    @app.get("/ping")
+    async def ping() -> Response:
+        return await ready()
+
+    @app.get("/v2")
+    async def server_metadata() -> Response:
+        import automl
+
+        return _json({"name": "automl", "version": automl.__version__, "extensions": []})
+
+    @app.get("/v2/models/{requested}")
+    async def model_metadata(requested: str) -> Response:
+        predictor = ready_predictor()
+        check_name(requested)
+        meta = predictor.metadata()
+        return _json(
+            {
+                "name": model_name(),
+                "versions": [str(meta.get("trial"))] if meta.get("trial") is not None else [],
+                "platform": f"automl-{meta.get('model')}",
+                "inputs": meta.get("inputs", []),
+                "outputs": meta.get("outputs", []),
+                "parameters": {k: v for k, v in meta.items() if k not in ("inputs", "outputs")},
+            }
+        )
+
+    @app.get("/v2/models/{requested}/ready")
+    async def model_ready(requested: str) -> Response:
+        check_name(requested)
+        return await ready()
+
+    @app.get("/metadata")
+    async def metadata() -> Response:
+        predictor = ready_predictor()
+        return _json({"name": model_name(), **predictor.metadata()})
+
+    @app.get("/metrics")
+    async def metrics_text() -> Response:
+        publish_drift()
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.post("/predict")
+    async def predict(request: Request) -> Response:
+        predictor, x, _ = await prepared(request)
+        pred, proba = await answer(x)
+        return _json(predictions_json(predictor, pred, proba))
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> Response:
+        return await predict(request)
+
+    @app.post("/v2/models/{requested}/infer")
+    async def infer(requested: str, request: Request) -> Response:
+        predictor = ready_predictor()
+        check_name(requested)
+        if predictor.generative:
+            raise HTTPError(404, "this model is a generator: POST /generate")
+        batcher.arriving += 1
+        try:
+            body = await _read_json(request, opts.max_body_bytes)
+            if not isinstance(body, Mapping) or not isinstance(body.get("inputs"), list):
+                raise HTTPError(422, 'the body must be an object with a list "inputs"', "inputs")
+            if not body["inputs"]:
+                raise HTTPError(422, '"inputs" is empty; send at least one tensor', "inputs")
+            tensors = [_v2_tensor(t, i) for i, t in enumerate(body["inputs"])]
+            samples = _v2_samples(predictor, tensors)
+            x = _limit_and_prepare(predictor, samples, "inputs[0]")
+        finally:
+            batcher.arriving -= 1
+        pred, proba = await answer(x)
+        n = len(pred)
+        outputs: list[dict[str, Any]] = []
+        if predictor.task == "classification":
+            labels = predictor.labels_of(pred)
+            outputs.append({"name": "label", "datatype": "BYTES", "shape": [n], "data": labels})
+            outputs.append(
+                {
+                    "name": "class_id",
+                    "datatype": "INT64",
+                    "shape": [n],
+                    "data": np.asarray(pred).astype(int).tolist(),
+                }
+            )
+            if proba is not None:
+                p = np.asarray(proba, dtype=np.float64)
+                outputs.append(
+                    {
+                        "name": "probabilities",
+                        "datatype": "FP64",
+                        "shape": list(p.shape),
+                        "data": p.reshape(-1).tolist(),
+                    }
+                )
+        else:
+            values = np.asarray(pred, dtype=np.float64)
+            outputs.append(
+                {
+                    "name": "prediction",
+                    "datatype": "FP64",
+                    "shape": list(values.shape),
+                    "data": values.reshape(-1).tolist(),
+                }
+            )
+        reply: dict[str, Any] = {"model_name": model_name(), "outputs": outputs}
+        if predictor.card.get("trial") is not None:
+            reply["model_version"] = str(predictor.card["trial"])
+        if isinstance(body.get("id"), str):
+            reply["id"] = body["id"]
+        return _json(reply)
+
+    @app.post("/generate")
+    async def generate(request: Request) -> Response:
+        predictor = ready_predictor()
+        if not predictor.generative:
+            raise HTTPError(404, "this model predicts; POST /predict (only GANs generate)")
+        body = await _read_json(request, opts.max_body_bytes)
+        body = {} if body is None else body
+        if not isinstance(body, Mapping):
+            raise HTTPError(422, 'the body must be an object such as {"n": 16}', "body")
+        n, label, seed = body.get("n", 16), body.get("class"), body.get("seed")
+        fmt = body.get("format", "array")
+        for key, value in (("n", n), ("class", label), ("seed", seed)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise HTTPError(422, f"{key} must be an integer, got {value!r}", key)
+        if fmt not in ("array", "png"):
+            raise HTTPError(422, f"format must be array or png, got {fmt!r}", "format")
+        if n > opts.max_instances:
+            raise HTTPError(413, f"n={n} is over the limit of {opts.max_instances}", "n")
+        loop = asyncio.get_running_loop()
+        samples = await loop.run_in_executor(
+            batcher._executor, lambda: predictor.generate(n, label, seed)
+        )
+        if fmt == "png":
+            return Response(_png_grid(samples), media_type="image/png")
+        return _json({"samples": samples.tolist(), "shape": list(samples.shape)})
+
+    return app
+
+
+def _v2_samples(predictor: Any, tensors: list[tuple[str, np.ndarray]]) -> Any:
+    """Samples from v2 tensors: one batch tensor, or one ``[n]`` tensor per column/feature."""
+    if len(tensors) == 1:
+        arr = tensors[0][1]
+        return arr.tolist() if arr.dtype == object else arr
+    names = predictor.schema.input_names()
+    given = [n for n, _ in tensors]
+    unknown = [n for n in given if n not in names]
+    if unknown:
+        raise HTTPError(
+            422,
+            f"input {unknown[0]!r} is not a column of the model; one tensor per column needs "
+            f"the names from GET /v2/models/<name> ({len(names)} inputs)",
+            f"inputs.{unknown[0]}",
+        )
+    lengths = {len(a.reshape(len(a), -1)) if a.ndim else -1 for _, a in tensors}
+    if len(lengths) != 1 or any(a.ndim == 0 or a.size != len(a) for _, a in tensors):
+        raise HTTPError(422, "per-column inputs must all have shape [n] (or [n, 1])", "inputs")
+    n = lengths.pop()
+    columns = {name: a.reshape(-1).tolist() for name, a in tensors}
+    return [{name: columns[name][i] for name in columns} for i in range(n)]
+
+
+def _png_grid(samples: np.ndarray) -> bytes:
+    """Samples ``(N, C, H, W)`` tiled into one PNG (each image scaled to its own range)."""
+    from PIL import Image
+
+    low = samples.min(axis=(1, 2, 3), keepdims=True)
+    high = samples.max(axis=(1, 2, 3), keepdims=True)
+    unit = (samples - low) / np.maximum(high - low, 1e-12)
+    n, channels, height, width = unit.shape
+    nrow = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / nrow))
+    grid = np.zeros((channels, rows * (height + 2) + 2, nrow * (width + 2) + 2))
+    for i, image in enumerate(unit):
+        r, c = divmod(i, nrow)
+        top, left = 2 + r * (height + 2), 2 + c * (width + 2)
+        grid[:, top : top + height, left : left + width] = image
+    pixels = np.round(grid * 255).astype(np.uint8)
+    picture = (
+        Image.fromarray(pixels[0], "L")
+        if channels == 1
+        else Image.fromarray(pixels[:3].transpose(1, 2, 0), "RGB")
+    )
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
