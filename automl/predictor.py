@@ -9,6 +9,7 @@ with the model (``automl.schema``) before preprocessing it, so a bad input is on
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -307,10 +308,17 @@ def load_best(directory: str | Path, models: Any = None) -> Predictor:
         if not weights.is_file():
             raise ExportError(f"{path} has no {train.MODEL_FILE}; re-export the model")
     try:
-        model = train.load_model(plugin, path, cfg, spec)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols
+            warnings.simplefilter("ignore")
+            model = train.load_model(plugin, path, cfg, spec)
     except ExportError:
         raise
     except Exception as exc:  # a weights file that does not fit, a truncated file
+        if type(exc).__name__ == "UnpicklingError":
+            raise ExportError(
+                f"{path}: the model could not be loaded: its weights file holds more than "
+                "tensors and torch refused to unpickle it (weights_only=True); re-export the model"
+            ) from None
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(f"{path}: the model could not be loaded ({line[:300]})") from None
     card = read_card(path, saved, registry)

@@ -21,10 +21,14 @@ EXTRA_HINT = "pip install 'automl[serve]' (or bash scripts/setup)"
 
 def require_serving() -> None:
     """Raise ``UserError`` when the ``serve`` extra is not installed."""
-    import importlib.util
+    import importlib
 
-    needed = ("fastapi", "uvicorn", "prometheus_client")
-    absent = [m for m in needed if importlib.util.find_spec(m) is None]
+    absent = []
+    for module in ("fastapi", "uvicorn", "prometheus_client"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            absent.append(module)
     if absent:
         raise UserError(f"serving needs {', '.join(absent)}, which are not installed: {EXTRA_HINT}")
 
