@@ -80,7 +80,8 @@ def test_ready_only_after_load_and_one_warm_up_prediction(xgb_run):
         assert loading.wait(60)
         return gated.predictor
 
-    with running(create_app(loader)) as url, httpx.Client(base_url=url) as client:
+    app = create_app(loader, ServeOptions(inline_ms=0))  # model calls in the worker thread
+    with running(app) as url, httpx.Client(base_url=url) as client:
         assert client.get("/v2/health/live").status_code == 200
         assert client.get("/v2/health/ready").status_code == 503
         early = client.post("/predict", json={"instances": [[0.0] * 30]})
@@ -98,7 +99,8 @@ def test_ready_only_after_load_and_one_warm_up_prediction(xgb_run):
 def test_concurrent_requests_share_model_calls(xgb_run):
     gated = Gated(load_best(xgb_run))
     gated.gate.set()
-    app = create_app(lambda: gated.predictor, ServeOptions(max_batch_size=64, max_wait_ms=0))
+    options = ServeOptions(max_batch_size=64, max_wait_ms=0, inline_ms=0)
+    app = create_app(lambda: gated.predictor, options)
     rows = load_breast_cancer().data[:32]
     expected = gated.predictor.predict_labels(rows)
     with running(app) as url:
@@ -137,7 +139,7 @@ def test_concurrent_requests_share_model_calls(xgb_run):
 def test_a_model_slower_than_the_timeout_is_a_504_and_the_server_recovers(xgb_run):
     gated = Gated(load_best(xgb_run))
     gated.gate.set()
-    app = create_app(lambda: gated.predictor, ServeOptions(timeout_s=0.5))
+    app = create_app(lambda: gated.predictor, ServeOptions(timeout_s=0.5, inline_ms=0))
     with running(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         poll(lambda: client.get("/v2/health/ready").status_code == 200)
         gated.gate.clear()

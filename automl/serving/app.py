@@ -53,6 +53,8 @@ class ServeOptions:
         max_instances: Most samples in one request (413 beyond).
         timeout_s: Longest wait for the model's answer (504 beyond).
         drift_window: Recent input rows the drift gauges are computed on.
+        inline_ms: Model calls faster than this (running average) run on the event loop;
+            slower ones in a worker thread (``automl.serving.batching``).
     """
 
     max_batch_size: int = 64
@@ -61,6 +63,7 @@ class ServeOptions:
     max_instances: int = 1024
     timeout_s: float = 30.0
     drift_window: int = 1000
+    inline_ms: float = 2.0
 
     @property
     def max_body_bytes(self) -> int:
@@ -290,7 +293,7 @@ def create_app(
         if state.drift is not None:
             state.drift.update(x)
 
-    batcher = AdaptiveBatcher(run, opts.max_batch_size, opts.max_wait_ms, after)
+    batcher = AdaptiveBatcher(run, opts.max_batch_size, opts.max_wait_ms, after, opts.inline_ms)
 
     def load() -> None:
         from automl.drift import DriftMonitor

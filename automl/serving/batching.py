@@ -1,8 +1,10 @@
 """Adaptive batching: concurrent requests share one model call.
 
 One collector task takes the first queued request, then everything already queued (up to
-``max_batch_size`` rows), and runs the model on the concatenation in a single worker thread
-while the event loop keeps accepting requests. Under load, requests pile up while the model
+``max_batch_size`` rows), and runs the model once on the concatenation: in a single worker
+thread while the event loop keeps accepting requests or, for a model whose calls take under
+``inline_ms``, on the event loop itself (requests that arrive meanwhile wait in the socket
+buffers and form the next batch). Under load, requests pile up while the model
 runs, so batches grow by themselves; a lone client never waits for company. ``max_wait_ms``
 adds a bounded wait for requests that have *arrived* (their body is being read or checked)
 but are not queued yet, so a burst lands in one batch; with no such request nobody waits.
@@ -37,8 +39,13 @@ class AdaptiveBatcher:
             thread with the concatenated inputs of a batch.
         max_batch_size: Rows per model call; a larger single request runs alone.
         max_wait_ms: Longest wait for arriving requests once a batch has started.
-        after: Called in the worker thread after each call with ``(x, outputs)``, once the
-            requests have their answers (metrics, drift): off the latency path.
+        after: Called after each call with ``(x, outputs)``, once the requests have their
+            answers (metrics, drift): off the latency path.
+        inline_ms: Model calls that have been taking less than this (a running average) run
+            on the event loop itself: for a fast model the hop to a worker thread and back
+            costs more than the call (and at one client it is most of the latency). Slower
+            calls run in the worker thread, so health checks, metrics and timeouts stay live
+            while the model works. 0 sends every call to the worker thread.
     """
 
     def __init__(
@@ -47,12 +54,16 @@ class AdaptiveBatcher:
         max_batch_size: int = 64,
         max_wait_ms: float = 5.0,
         after: Callable[[np.ndarray, tuple[Any, ...]], None] | None = None,
+        inline_ms: float = 2.0,
     ) -> None:
         self.run = run
         self.max_batch_size = max(1, int(max_batch_size))
         self.max_wait = max(0.0, float(max_wait_ms)) / 1000
         self.after = after
         self.arriving = 0
+        self.inline_below = max(0.0, float(inline_ms)) / 1000
+        self._call_s = 0.0
+        self._calls = 0
         self._queue: asyncio.Queue[_Item] | None = None
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="automl-model")
@@ -116,8 +127,17 @@ class AdaptiveBatcher:
         if not live:
             return
         x = live[0].x if len(live) == 1 else np.concatenate([item.x for item in live])
+        inline = self._call_s < self.inline_below
         try:
-            outputs = await loop.run_in_executor(self._executor, self.run, x)
+            if inline:
+                started = time.perf_counter()
+                outputs = self.run(x)
+            else:
+                started = time.perf_counter()
+                outputs = await loop.run_in_executor(self._executor, self.run, x)
+            elapsed = time.perf_counter() - started
+            self._call_s = elapsed if self._calls == 0 else 0.8 * self._call_s + 0.2 * elapsed
+            self._calls += 1
         except Exception as exc:
             for item in live:
                 if not item.future.done():
@@ -131,7 +151,10 @@ class AdaptiveBatcher:
                 item.future.set_result(rows)
             start = end
         if self.after is not None:
-            loop.run_in_executor(self._executor, self._after, x, outputs)
+            if inline:
+                loop.call_soon(self._after, x, outputs)
+            else:
+                loop.run_in_executor(self._executor, self._after, x, outputs)
 
     def _after(self, x: np.ndarray, outputs: tuple[Any, ...]) -> None:
         try:

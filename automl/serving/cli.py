@@ -62,6 +62,12 @@ def _parser():
     p.add_argument(
         "--drift-window", type=int, default=1000, help="recent rows the drift gauges use (1000)"
     )
+    p.add_argument(
+        "--inline-ms",
+        type=float,
+        default=2.0,
+        help="model calls faster than this run on the event loop, others in a thread (2 ms)",
+    )
     p.add_argument("--name", default=None, help="model name in /v2/models/NAME (the study's)")
     p.add_argument(
         "--log-level",
@@ -84,6 +90,7 @@ def _options(args):
         (args.max_instances >= 1, "--max-instances must be >= 1"),
         (args.timeout_s > 0, "--timeout-s must be > 0"),
         (args.drift_window >= 1, "--drift-window must be >= 1"),
+        (args.inline_ms >= 0, "--inline-ms must be >= 0"),
     ]
     for ok, message in checks:
         if not ok:
@@ -95,6 +102,7 @@ def _options(args):
         max_instances=args.max_instances,
         timeout_s=args.timeout_s,
         drift_window=args.drift_window,
+        inline_ms=args.inline_ms,
     )
 
 
