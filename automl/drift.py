@@ -57,16 +57,10 @@ def drift_features(x: np.ndarray, per_feature: bool) -> np.ndarray:
     if per_feature:
         return x.reshape(len(x), -1)
     flat = x.reshape(len(x), -1)
-    with np.errstate(invalid="ignore"):
-        return np.stack(
-            [
-                np.nanmean(flat, axis=1),
-                np.nanstd(flat, axis=1),
-                np.nanmin(flat, axis=1),
-                np.nanmax(flat, axis=1),
-            ],
-            axis=1,
-        )
+    # Served inputs are checked first (no NaN unless training had some): plain reductions.
+    return np.stack(
+        [flat.mean(axis=1), flat.std(axis=1), flat.min(axis=1), flat.max(axis=1)], axis=1
+    )
 
 
 @dataclass(frozen=True)
@@ -201,10 +195,15 @@ class DriftReference:
 class DriftMonitor:
     """PSI of the last ``window`` served rows against a ``DriftReference`` (thread-safe).
 
+    ``add`` only keeps a reference to each batch (cheap on the request path); batches are
+    binned together once ``FLUSH_ROWS`` rows are pending, or when the PSI is read.
+
     Args:
         reference: The training distribution.
         window: Rows kept; older rows leave the window as new ones arrive.
     """
+
+    FLUSH_ROWS = 256
 
     def __init__(self, reference: DriftReference, window: int = 1000) -> None:
         self.reference = reference
@@ -220,14 +219,33 @@ class DriftMonitor:
         self._filled = 0
         self._next = 0
         self._lock = threading.Lock()
+        self._pending: list[np.ndarray] = []
+        self._pending_rows = 0
 
     @property
     def samples(self) -> int:
-        """Rows currently in the window."""
+        """Rows currently in the window (after binning what is pending)."""
+        self.flush()
         return self._filled
 
+    def add(self, x: np.ndarray) -> None:
+        """Queue a batch of model inputs for the window (binned in bulk, see ``flush``)."""
+        with self._lock:
+            self._pending.append(x)
+            self._pending_rows += len(x)
+            due = self._pending_rows >= self.FLUSH_ROWS
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Bin every pending batch into the window."""
+        with self._lock:
+            pending, self._pending, self._pending_rows = self._pending, [], 0
+        if pending:
+            self.update(pending[0] if len(pending) == 1 else np.concatenate(pending))
+
     def update(self, x: np.ndarray) -> None:
-        """Add model inputs (a batch, preprocessed) to the window."""
+        """Add model inputs (a batch, preprocessed) to the window now."""
         values = drift_features(x, self.reference.per_feature)
         if values.ndim != 2 or values.shape[1] != len(self._sizes):
             return  # not this model's inputs: nothing sensible to count
@@ -250,6 +268,7 @@ class DriftMonitor:
 
     def psi(self) -> list[float]:
         """PSI per feature; NaN until the window holds ``min(MIN_SAMPLES, window)`` rows."""
+        self.flush()
         with self._lock:
             filled, counts = self._filled, self._counts.copy()
         if filled < min(MIN_SAMPLES, self.window):

@@ -11,9 +11,11 @@ the other, each measured in this run with the same load generator:
 
 Load: one sample per request; ``--requests`` requests from 1 client (sequential), then
 ``--requests-64`` requests from 64 concurrent clients, each phase also capped at
-``--max-seconds``; it stops by itself. The client is a minimal HTTP/1.1 keep-alive client on
-asyncio streams (httpx's own overhead would dominate at 64 clients). p50/p99 latency and
-requests/s; ratios are against ``bare`` measured in the same run.
+``--max-seconds``; it stops by itself. The three servers run side by side (idle but for the
+one under load) and take turns, ``--rounds`` times, so a change in the machine's load hits
+all of them alike; each figure is the median over rounds. The client is a minimal HTTP/1.1
+keep-alive client on asyncio streams (httpx's own overhead would dominate at 64 clients).
+p50/p99 latency and requests/s; ratios are against ``bare`` measured in the same run.
 
     python benchmarks/serving.py --json benchmarks/results/serving.json
 """
@@ -49,12 +51,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--clients", type=int, default=64, help="concurrent clients of phase two")
     p.add_argument("--max-seconds", type=float, default=60, help="cap of each phase")
     p.add_argument("--warmup", type=int, default=50, help="unmeasured requests per server")
+    p.add_argument("--rounds", type=int, default=3, help="turns of the three servers")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="OMP_NUM_THREADS of every server (1, as in the other CNN benchmarks: two threads "
+        "on a shared 2-core machine swing tenfold with its load; 0 = the libraries' default)",
+    )
     p.add_argument("--json", type=Path, default=None, help="write the results here")
     p.add_argument("--work", type=Path, default=WORK, help="where the exports are trained")
     args = p.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
     bad = [m for m in args.models if m not in MODELS]
-    if bad or args.requests < 10 or args.requests_64 < 10 or args.clients < 1:
+    if bad or args.requests < 10 or args.requests_64 < 10 or args.clients < 1 or args.rounds < 1:
         p.error(f"models must be among {', '.join(MODELS)}; requests >= 10; clients >= 1")
     return args
 
@@ -143,7 +153,12 @@ def start(kind: str, run: Path, port: int) -> subprocess.Popen:
         extra = ["--max-batch-size", "1"] if kind == "automl-nobatch" else []
         cmd = [sys.executable, "-m", "automl", "serve", str(run), "--port", str(port),
                "--log-level", "warning", *extra]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = dict(os.environ)
+    if THREADS[0]:
+        env.update(OMP_NUM_THREADS=str(THREADS[0]), MKL_NUM_THREADS=str(THREADS[0]))
+    return subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 def wait_ready(proc: subprocess.Popen, port: int) -> None:
@@ -170,39 +185,93 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def measure(kind: str, run: Path, body: bytes, args: argparse.Namespace) -> dict[str, Any]:
-    port = free_port()
-    proc = start(kind, run, port)
+KINDS = ("bare", "automl", "automl-nobatch")
+THREADS = [1]
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50_ms", "p99_ms")}
+    return {**out, "requests": sum(r["requests"] for r in runs), "rounds": runs}
+
+
+def measure(run: Path, body: bytes, args: argparse.Namespace) -> dict[str, Any]:
+    """Every server's phases, ``--rounds`` turns each, medians over rounds."""
+    ports = {kind: free_port() for kind in KINDS}
+    procs = {kind: start(kind, run, ports[kind]) for kind in KINDS}
+    phases = {"1": (1, args.requests), str(args.clients): (args.clients, args.requests_64)}
+    raw: dict[str, dict[str, list]] = {k: {p: [] for p in phases} for k in KINDS}
     try:
-        wait_ready(proc, port)
-        asyncio.run(load(port, body, 4, args.warmup, args.max_seconds))
-        one = asyncio.run(load(port, body, 1, args.requests, args.max_seconds))
-        many = asyncio.run(load(port, body, args.clients, args.requests_64, args.max_seconds))
+        for kind in KINDS:
+            wait_ready(procs[kind], ports[kind])
+            asyncio.run(load(ports[kind], body, 4, args.warmup, args.max_seconds))
+        for _ in range(args.rounds):
+            for kind in KINDS:
+                for phase, (clients, total) in phases.items():
+                    result = asyncio.run(load(ports[kind], body, clients, total, args.max_seconds))
+                    raw[kind][phase].append(result)
     finally:
-        proc.terminate()
-        proc.wait(30)
-    return {"1": one, str(args.clients): many}
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            proc.wait(30)
+    return {kind: {p: median_of(runs) for p, runs in raw[kind].items()} for kind in KINDS}
+
+
+def model_call_ms(run: Path, body: bytes, threads: int) -> dict[str, float]:
+    """Median time of one model call on 1 and on 64 prepared rows, in a fresh process.
+
+    The ceiling of what batching can buy: with ``h`` the HTTP and request handling time per
+    request, bare costs ``h + t1`` and perfect batching ``h + t64 / 64`` per request.
+    """
+    code = (
+        "import json, statistics, sys, time, numpy as np\n"
+        "from automl.predictor import load_best\n"
+        "p = load_best(sys.argv[1]); one = p.prepare(json.loads(sys.argv[2])['instances'])\n"
+        "many = np.repeat(one, 64, axis=0); out = {}\n"
+        "for name, x in (('1', one), ('64', many)):\n"
+        "    p.outputs(x); t = []\n"
+        "    for _ in range(30):\n"
+        "        s = time.perf_counter(); p.outputs(x); t.append(time.perf_counter() - s)\n"
+        "    out[name] = 1000 * statistics.median(t)\n"
+        "print(json.dumps(out))\n"
+    )
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(run), body.decode()],
+        cwd=REPO, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    THREADS[0] = args.threads
     import platform
 
     results: dict[str, Any] = {
         "command": "python benchmarks/serving.py " + " ".join(argv or sys.argv[1:]),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_start": os.getloadavg(),
+            "server_threads": args.threads,
+        },
         "models": {},
     }
     for model in args.models:
         run = export(model, args.work)
         body = sample_body(model)
-        kinds = ("bare", "automl", "automl-nobatch")
-        rows = {kind: measure(kind, run, body, args) for kind in kinds}
+        rows = measure(run, body, args)
+        calls = model_call_ms(run, body, args.threads)
+        rows["model_call_ms"] = calls
         results["models"][model] = rows
         bare1, bare64 = rows["bare"]["1"], rows["bare"][str(args.clients)]
         print(f"\n{model}: one sample per request")
         print(f"{'server':16} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}  vs bare")
-        for kind, phases in rows.items():
+        for kind in KINDS:
+            phases = rows[kind]
             for clients, r in phases.items():
                 base = bare1 if clients == "1" else bare64
                 ratio = (
@@ -217,13 +286,22 @@ def main(argv=None) -> int:
         auto = rows["automl"]
         rows["ratios"] = {
             "p99_1_client_vs_bare": auto["1"]["p99_ms"] / bare1["p99_ms"],
-            "throughput_64_clients_vs_bare": auto[str(args.clients)]["rps"] / bare64["rps"],
+            "throughput_many_clients_vs_bare": auto[str(args.clients)]["rps"] / bare64["rps"],
+            "clients": args.clients,
         }
         ratios = rows["ratios"]
+        # Handling time per request apart from the model, from bare's one-client median.
+        handling = max(0.0, bare1["p50_ms"] - calls["1"])
+        ceiling = (handling + calls["1"]) / (handling + calls["64"] / 64)
+        ratios["batching_ceiling_vs_bare"] = ceiling
+        print(
+            f"model call: {calls['1']:.3f} ms for 1 row, {calls['64']:.3f} ms for 64 rows; "
+            f"request handling ~{handling:.2f} ms -> batching can buy at most x{ceiling:.2f}"
+        )
         print(
             f"targets: p99 at 1 client <= 1.2x bare: {ratios['p99_1_client_vs_bare']:.2f}x; "
             f"throughput at {args.clients} clients >= 3x bare: "
-            f"{ratios['throughput_64_clients_vs_bare']:.2f}x"
+            f"{ratios['throughput_many_clients_vs_bare']:.2f}x"
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -188,8 +188,9 @@ def load(directory: str, cfg: ForestConfig, spec: DataSpec) -> ForestEstimator:
         if pickled:
             raise ExportError(
                 f"{folder / pickled[0]} is a pickle file, which automl does not load (loading "
-                "a pickle can run any code); re-export the forest by rerunning its study "
-                "command with this automl (it trains and saves model.skops)"
+                "a pickle can run any code); re-export the forest with this automl: rerun "
+                "its study command with sweep.refit=true (retrains the best configuration "
+                "and saves model.skops) or under a new sweep.study_name"
             )
         raise ExportError(f"{folder} has no {MODEL_FILE}; re-export the model")
     try:

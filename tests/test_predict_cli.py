@@ -130,3 +130,18 @@ def test_subcommand_help_imports_nothing_heavy(tmp_path, command):
     )
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout and "RUN_DIR" in out.stdout
+
+
+def test_serving_never_imports_the_tuning_layer_and_the_export_side_stays_light():
+    code = (
+        "import sys\n"
+        "import automl.model_card, automl.schema, automl.drift, automl.exported\n"
+        "light = [m for m in ('torch', 'fastapi', 'uvicorn', 'prometheus_client') "
+        "if m in sys.modules]\n"
+        "import automl.serving.app, automl.serving.cli, automl.predictor, automl.batch_predict\n"
+        "tuning = [m for m in ('automl.tuning', 'optuna') if m in sys.modules]\n"
+        "print('LIGHT', light, 'TUNING', tuning)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "LIGHT [] TUNING []" in out.stdout

@@ -56,7 +56,7 @@ def test_a_planted_pickle_never_runs_through_load_best_serve_or_predict(forest_r
 
     with pytest.raises(ExportError, match="is a pickle file, which automl does not load") as err:
         load_best(best)
-    assert "rerunning its study" in str(err.value) and "\n" not in str(err.value)
+    assert "sweep.refit=true" in str(err.value) and "\n" not in str(err.value)
     assert "pickle file" in one_line_error(serve_once(best, tmp_path))
     predicted = run_cli(["predict", str(best), str(rows), "-o", str(tmp_path / "p.csv")], tmp_path)
     assert "pickle file" in one_line_error(predicted)

@@ -84,6 +84,8 @@ class ServingMetrics:
             buckets=BATCH_BUCKETS,
             registry=reg,
         )
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._gauges: dict[str, Any] = {}
         self.classes: list[str] | None = None
         self.predictions: Counter | None = None
         self.values: Histogram | None = None
@@ -161,9 +163,21 @@ class ServingMetrics:
 
     def observe_request(self, endpoint: str, status: int, seconds: float) -> None:
         """Count one finished request."""
-        code = str(status)
-        self.requests.labels(endpoint, code).inc()
-        self.latency.labels(endpoint, code).observe(seconds)
+        key = (endpoint, status)
+        children = self._children.get(key)
+        if children is None:  # label lookups cost more than the update: keep the children
+            code = str(status)
+            children = (self.requests.labels(endpoint, code), self.latency.labels(endpoint, code))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def in_progress_of(self, endpoint: str) -> Any:
+        """The in-progress gauge of ``endpoint`` (cached child)."""
+        child = self._gauges.get(endpoint)
+        if child is None:
+            child = self._gauges[endpoint] = self.in_progress.labels(endpoint)
+        return child
 
     def observe_batch(self, rows: int, predictions: np.ndarray) -> None:
         """Count one model call and what it predicted (class ids or values)."""
