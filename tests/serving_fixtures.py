@@ -70,6 +70,17 @@ def forest_run(serving_root) -> Path:
     )
 
 
+@pytest.fixture(scope="session")
+def gan_run(serving_root) -> Path:
+    """A small conditional GAN on digits, two fast epochs (quality does not matter here)."""
+    return _study(
+        serving_root,
+        "gan-digits",
+        ["model=gan", "data=digits", "trainer=fast", "sweep.n_trials=1", "model.width=32",
+         "model.conditional=true"],
+    )  # fmt: skip
+
+
 def write_table(path: Path, rows: int = 240, seed: int = 0) -> Path:
     """A CSV with numeric and categorical columns and a yes/no label."""
     rng = np.random.default_rng(seed)

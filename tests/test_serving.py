@@ -261,3 +261,22 @@ def test_csv_table_checks_columns_levels_and_numbers(csv_run):
         meta = server.client.get("/metadata").json()
         assert [i["name"] for i in meta["inputs"]] == ["size", "weight", "color"]
         assert meta["inputs"][2]["categories"] == ["blue", "green", "red"]
+
+
+def test_a_gan_export_generates_arrays_and_png(gan_run):
+    predictor = load_best(gan_run)
+    expected = predictor.generate(4, label=3, seed=7)
+    for server in start_server(gan_run):
+        r = server.client.post("/generate", json={"n": 4, "class": 3, "seed": 7})
+        assert r.status_code == 200, r.text
+        assert r.json()["shape"] == [4, 1, 8, 8]
+        np.testing.assert_allclose(r.json()["samples"], expected, rtol=1e-5, atol=1e-5)
+        assert 0 <= expected.min() and expected.max() <= 16.5  # the digits' own pixel range
+        png = server.client.post("/generate", json={"n": 9, "format": "png"})
+        assert png.headers["content-type"] == "image/png"
+        assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
+        bad = server.client.post("/generate", json={"n": 2, "class": 10})
+        assert bad.status_code == 422 and bad.json()["field"] == "class"
+        assert server.client.post("/generate", json={"n": "many"}).status_code == 422
+        assert server.client.post("/predict", json={"instances": [[0.0]]}).status_code == 404
+        assert server.client.get("/metadata").json()["task"] == "generation"

@@ -574,7 +574,7 @@ def create_app(
             raise HTTPError(413, f"n={n} is over the limit of {opts.max_instances}", "n")
         loop = asyncio.get_running_loop()
         samples = await loop.run_in_executor(
-            batcher._executor, lambda: predictor.generate(n, label, seed)
+            batcher.executor, lambda: predictor.generate(n, label, seed)
         )
         if fmt == "png":
             return Response(_png_grid(samples), media_type="image/png")

@@ -66,7 +66,7 @@ class AdaptiveBatcher:
         self._calls = 0
         self._queue: asyncio.Queue[_Item] | None = None
         self._task: asyncio.Task | None = None
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="automl-model")
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="automl-model")
 
     def start(self) -> None:
         """Start the collector on the running event loop."""
@@ -85,7 +85,7 @@ class AdaptiveBatcher:
             item = self._queue.get_nowait()
             if not item.future.done():
                 item.future.set_exception(RuntimeError("the server is shutting down"))
-        self._executor.shutdown(wait=False)
+        self.executor.shutdown(wait=False)
 
     async def submit(self, x: np.ndarray) -> tuple[Any, ...]:
         """Queue prepared inputs; return this request's rows of the model's outputs."""
@@ -134,7 +134,7 @@ class AdaptiveBatcher:
                 outputs = self.run(x)
             else:
                 started = time.perf_counter()
-                outputs = await loop.run_in_executor(self._executor, self.run, x)
+                outputs = await loop.run_in_executor(self.executor, self.run, x)
             elapsed = time.perf_counter() - started
             self._call_s = elapsed if self._calls == 0 else 0.8 * self._call_s + 0.2 * elapsed
             self._calls += 1
@@ -154,7 +154,7 @@ class AdaptiveBatcher:
             if inline:
                 loop.call_soon(self._after, x, outputs)
             else:
-                loop.run_in_executor(self._executor, self._after, x, outputs)
+                loop.run_in_executor(self.executor, self._after, x, outputs)
 
     def _after(self, x: np.ndarray, outputs: tuple[Any, ...]) -> None:
         try:
