@@ -81,6 +81,31 @@ def gan_run(serving_root) -> Path:
     )  # fmt: skip
 
 
+def write_images(root: Path, per_class: int = 12, seed: int = 0) -> Path:
+    """A folder of small PNGs, one sub-folder per class: dark squares and bright squares."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for label, base in (("dark", 40), ("bright", 200)):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            pixels = np.clip(rng.normal(base, 20, (10, 10)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels, "L").save(root / label / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def images_run(serving_root) -> Path:
+    """A CNN on an image folder (file paths are inputs; pixels arrive as uint8 C x H x W)."""
+    data = write_images(serving_root / "pictures")
+    return _study(
+        serving_root,
+        "cnn-images",
+        ["model=cnn", "data=images", f"data.path={data}", "data.size=8", "trainer=fast",
+         "sweep.n_trials=1"],
+    )  # fmt: skip
+
+
 def write_table(path: Path, rows: int = 240, seed: int = 0) -> Path:
     """A CSV with numeric and categorical columns and a yes/no label."""
     rng = np.random.default_rng(seed)

@@ -145,3 +145,20 @@ def test_serving_never_imports_the_tuning_layer_and_the_export_side_stays_light(
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "LIGHT [] TUNING []" in out.stdout
+
+
+def test_predict_an_image_folder_by_file_path(images_run, tmp_path):
+    from serving_fixtures import write_images
+
+    folder = write_images(tmp_path / "new", per_class=3, seed=9)
+    target = tmp_path / "p.csv"
+    out = run_cli(["predict", str(images_run), str(folder), "-o", str(target)], tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = read_csv(tmp_path / "p.csv")
+    assert sorted(r["id"] for r in rows) == sorted(
+        f"{c}/{i}.png" for c in ("bright", "dark") for i in range(3)
+    )
+    assert list(rows[0])[2:] == ["p_bright", "p_dark"]  # classes are the folder names
+    files = sorted(folder.rglob("*.png"))
+    expected = load_best(images_run).predict_labels([str(p) for p in files])
+    assert [r["prediction"] for r in rows] == expected

@@ -280,3 +280,18 @@ def test_a_gan_export_generates_arrays_and_png(gan_run):
         assert server.client.post("/generate", json={"n": "many"}).status_code == 422
         assert server.client.post("/predict", json={"instances": [[0.0]]}).status_code == 404
         assert server.client.get("/metadata").json()["task"] == "generation"
+
+
+def test_several_workers_share_one_set_of_metrics(xgb_run):
+    """`--workers 2`: both processes serve; /metrics (from either) counts every request."""
+    rows = load_breast_cancer().data[:3].tolist()
+    for server in start_server(xgb_run, "--workers", "2"):
+        before = metrics(server)
+        for _ in range(12):  # spread over both workers by the kernel's accept queue
+            assert server.client.post("/predict", json={"instances": rows}).status_code == 200
+            server.client.close()  # a new connection each time
+            server.client = type(server.client)(base_url=server.url, timeout=60)
+        after = metrics(server)
+        key = ("automl_request_total", (("endpoint", "/predict"), ("http_response_code", "200")))
+        assert after[key] - before.get(key, 0) == 12
+        assert after["automl_adaptive_batch_size_sum", ()] >= 36
