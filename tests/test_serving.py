@@ -263,6 +263,7 @@ def test_csv_table_checks_columns_levels_and_numbers(csv_run):
         assert meta["inputs"][2]["categories"] == ["blue", "green", "red"]
 
 
+@pytest.mark.slow  # the GAN study trains its FD feature network first: over a minute
 def test_a_gan_export_generates_arrays_and_png(gan_run):
     predictor = load_best(gan_run)
     expected = predictor.generate(4, label=3, seed=7)
