@@ -18,7 +18,6 @@ before the model is ready 503.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import re
@@ -36,6 +35,15 @@ from fastapi.responses import Response
 from automl.errors import InputError
 from automl.serving.batching import AdaptiveBatcher
 from automl.serving.metrics import ServingMetrics, info_labels, multiprocess_dir
+from automl.serving.protocol import (
+    HTTPError,
+    instances_of,
+    png_grid,
+    predictions_json,
+    v2_outputs,
+    v2_samples,
+    v2_tensor,
+)
 
 __all__ = ["ServeOptions", "create_app"]
 
@@ -69,14 +77,6 @@ class ServeOptions:
     def max_body_bytes(self) -> int:
         """``max_body_mb`` in bytes."""
         return int(self.max_body_mb * 2**20)
-
-
-class HTTPError(Exception):
-    """An answer other than 200, with a one-line message (and the field at fault)."""
-
-    def __init__(self, status: int, message: str, field: str = "") -> None:
-        super().__init__(message)
-        self.status, self.message, self.field = status, message, field
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -169,92 +169,6 @@ async def _read_json(request: Request, limit: int) -> Any:
         return json.loads(b"".join(chunks))
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPError(422, f"the body is not valid JSON ({exc})", "body") from None
-
-
-def _instances(body: Any) -> tuple[Any, str]:
-    """The samples of a /predict or /invocations body, and how to name them in messages."""
-    if isinstance(body, Mapping):
-        for key in ("instances", "inputs"):
-            if key in body:
-                return body[key], key
-        if "dataframe_split" in body:
-            split = body["dataframe_split"]
-            if not isinstance(split, Mapping) or not isinstance(split.get("data"), list):
-                raise HTTPError(422, "dataframe_split needs columns and data", "dataframe_split")
-            columns = split.get("columns")
-            if columns is None:
-                return split["data"], "dataframe_split.data"
-            rows = []
-            for i, row in enumerate(split["data"]):
-                if not isinstance(row, list) or len(row) != len(columns):
-                    raise HTTPError(
-                        422,
-                        f"dataframe_split.data[{i}] must be a list of {len(columns)} cells",
-                        f"dataframe_split.data[{i}]",
-                    )
-                rows.append(dict(zip(columns, row, strict=True)))
-            return rows, "dataframe_split.data"
-        if "dataframe_records" in body:
-            return body["dataframe_records"], "dataframe_records"
-    raise HTTPError(
-        422,
-        'the body must be a JSON object with "instances": a list of samples (rows as lists or '
-        "{column: value} objects, arrays for images); MLflow's inputs, dataframe_split and "
-        "dataframe_records are accepted too",
-        "instances",
-    )
-
-
-_V2_DTYPES = {
-    "BOOL": np.bool_,
-    "UINT8": np.uint8,
-    "UINT16": np.uint16,
-    "UINT32": np.uint32,
-    "UINT64": np.uint64,
-    "INT8": np.int8,
-    "INT16": np.int16,
-    "INT32": np.int32,
-    "INT64": np.int64,
-    "FP16": np.float16,
-    "FP32": np.float32,
-    "FP64": np.float64,
-    "BYTES": object,
-}
-
-
-def _v2_tensor(spec: Any, i: int) -> tuple[str, np.ndarray]:
-    """One Open Inference Protocol input tensor as an array of its declared shape."""
-    where = f"inputs[{i}]"
-    if not isinstance(spec, Mapping):
-        raise HTTPError(422, f"{where} must be an object: name, shape, datatype, data", where)
-    missing = [k for k in ("name", "shape", "datatype", "data") if k not in spec]
-    if missing:
-        raise HTTPError(422, f"{where} lacks {', '.join(missing)}", f"{where}.{missing[0]}")
-    dtype = _V2_DTYPES.get(str(spec["datatype"]).upper())
-    if dtype is None:
-        raise HTTPError(
-            422,
-            f"{where}.datatype {spec['datatype']!r} is not one of {', '.join(_V2_DTYPES)}",
-            f"{where}.datatype",
-        )
-    shape = spec["shape"]
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise HTTPError(422, f"{where}.shape must be a list of sizes", f"{where}.shape")
-    try:
-        data = np.asarray(spec["data"], dtype=dtype)
-    except (TypeError, ValueError):
-        raise HTTPError(
-            422,
-            f"{where}.data does not hold {spec['datatype']} values only",
-            f"{where}.data",
-        ) from None
-    if data.size != int(np.prod(shape)):
-        raise HTTPError(
-            422,
-            f"{where}.data has {data.size} values; shape {shape} needs {int(np.prod(shape))}",
-            f"{where}.data",
-        )
-    return str(spec["name"]), data.reshape(shape)
 
 
 @dataclass
@@ -406,7 +320,7 @@ def create_app(
         batcher.arriving += 1
         try:
             body = await _read_json(request, opts.max_body_bytes)
-            samples, where = _instances(body)
+            samples, where = instances_of(body)
             return predictor, _limit_and_prepare(predictor, samples, where), where
         finally:
             batcher.arriving -= 1
@@ -420,18 +334,6 @@ def create_app(
                 where,
             )
         return predictor.prepare(samples, where=where, allow_paths=False)
-
-    def predictions_json(predictor: Any, pred: np.ndarray, proba: Any) -> dict[str, Any]:
-        if predictor.task == "classification":
-            out: dict[str, Any] = {
-                "predictions": predictor.labels_of(pred),
-                "class_ids": np.asarray(pred).astype(int).tolist(),
-            }
-            if proba is not None:
-                out["probabilities"] = np.asarray(proba).tolist()
-                out["classes"] = predictor.classes
-            return out
-        return {"predictions": np.asarray(pred, dtype=np.float64).tolist()}
 
     @route("/v2/health/live")
     async def live(request: Request) -> Response:
@@ -508,45 +410,13 @@ def create_app(
                 raise HTTPError(422, 'the body must be an object with a list "inputs"', "inputs")
             if not body["inputs"]:
                 raise HTTPError(422, '"inputs" is empty; send at least one tensor', "inputs")
-            tensors = [_v2_tensor(t, i) for i, t in enumerate(body["inputs"])]
-            samples = _v2_samples(predictor, tensors)
+            tensors = [v2_tensor(t, i) for i, t in enumerate(body["inputs"])]
+            samples = v2_samples(predictor, tensors)
             x = _limit_and_prepare(predictor, samples, "inputs[0]")
         finally:
             batcher.arriving -= 1
         pred, proba = await answer(x)
-        n = len(pred)
-        outputs: list[dict[str, Any]] = []
-        if predictor.task == "classification":
-            labels = predictor.labels_of(pred)
-            outputs.append({"name": "label", "datatype": "BYTES", "shape": [n], "data": labels})
-            outputs.append(
-                {
-                    "name": "class_id",
-                    "datatype": "INT64",
-                    "shape": [n],
-                    "data": np.asarray(pred).astype(int).tolist(),
-                }
-            )
-            if proba is not None:
-                p = np.asarray(proba, dtype=np.float64)
-                outputs.append(
-                    {
-                        "name": "probabilities",
-                        "datatype": "FP64",
-                        "shape": list(p.shape),
-                        "data": p.reshape(-1).tolist(),
-                    }
-                )
-        else:
-            values = np.asarray(pred, dtype=np.float64)
-            outputs.append(
-                {
-                    "name": "prediction",
-                    "datatype": "FP64",
-                    "shape": list(values.shape),
-                    "data": values.reshape(-1).tolist(),
-                }
-            )
+        outputs = v2_outputs(predictor, pred, proba)
         reply: dict[str, Any] = {"model_name": model_name(), "outputs": outputs}
         if predictor.card.get("trial") is not None:
             reply["model_version"] = str(predictor.card["trial"])
@@ -577,56 +447,7 @@ def create_app(
             batcher.executor, lambda: predictor.generate(n, label, seed)
         )
         if fmt == "png":
-            return Response(_png_grid(samples), media_type="image/png")
+            return Response(png_grid(samples), media_type="image/png")
         return _json({"samples": samples.tolist(), "shape": list(samples.shape)})
 
     return app
-
-
-def _v2_samples(predictor: Any, tensors: list[tuple[str, np.ndarray]]) -> Any:
-    """Samples from v2 tensors: one batch tensor, or one ``[n]`` tensor per column/feature."""
-    if len(tensors) == 1:
-        arr = tensors[0][1]
-        return arr.tolist() if arr.dtype == object else arr
-    names = predictor.schema.input_names()
-    given = [n for n, _ in tensors]
-    unknown = [n for n in given if n not in names]
-    if unknown:
-        raise HTTPError(
-            422,
-            f"input {unknown[0]!r} is not a column of the model; one tensor per column needs "
-            f"the names from GET /v2/models/<name> ({len(names)} inputs)",
-            f"inputs.{unknown[0]}",
-        )
-    lengths = {len(a.reshape(len(a), -1)) if a.ndim else -1 for _, a in tensors}
-    if len(lengths) != 1 or any(a.ndim == 0 or a.size != len(a) for _, a in tensors):
-        raise HTTPError(422, "per-column inputs must all have shape [n] (or [n, 1])", "inputs")
-    n = lengths.pop()
-    columns = {name: a.reshape(-1).tolist() for name, a in tensors}
-    return [{name: columns[name][i] for name in columns} for i in range(n)]
-
-
-def _png_grid(samples: np.ndarray) -> bytes:
-    """Samples ``(N, C, H, W)`` tiled into one PNG (each image scaled to its own range)."""
-    from PIL import Image
-
-    low = samples.min(axis=(1, 2, 3), keepdims=True)
-    high = samples.max(axis=(1, 2, 3), keepdims=True)
-    unit = (samples - low) / np.maximum(high - low, 1e-12)
-    n, channels, height, width = unit.shape
-    nrow = int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / nrow))
-    grid = np.zeros((channels, rows * (height + 2) + 2, nrow * (width + 2) + 2))
-    for i, image in enumerate(unit):
-        r, c = divmod(i, nrow)
-        top, left = 2 + r * (height + 2), 2 + c * (width + 2)
-        grid[:, top : top + height, left : left + width] = image
-    pixels = np.round(grid * 255).astype(np.uint8)
-    picture = (
-        Image.fromarray(pixels[0], "L")
-        if channels == 1
-        else Image.fromarray(pixels[:3].transpose(1, 2, 0), "RGB")
-    )
-    out = io.BytesIO()
-    picture.save(out, format="PNG")
-    return out.getvalue()
