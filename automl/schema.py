@@ -71,8 +71,9 @@ class InputSchema:
         task: ``classification``, ``regression`` or ``generation``.
         shape: Per-sample shape the model sees after preprocessing.
         accepted: Per-sample shapes of raw inputs, first the canonical one (the stored shape
-            for image folders and npz layouts, else ``shape``); every other one is reshaped
-            (row-major) into the canonical one, e.g. ``(8, 8)`` and ``(64,)`` for ``(1, 8, 8)``.
+            for image folders and npz layouts, else ``shape``); ``shape`` itself passes
+            through; every other one is reshaped (row-major) into the canonical one, e.g.
+            ``(8, 8)`` and ``(64,)`` for ``(1, 8, 8)``.
         feature_names: Names of the features of rank-1 array inputs (``None`` if unnamed).
         nan_allowed: Per feature (rank-1 arrays) or one value for all: whether the training
             inputs held NaN (then NaN is passed on to the model; otherwise it is refused).
@@ -142,6 +143,8 @@ class InputSchema:
             elif kind == "layout":
                 canonical = tuple(int(d) for d in step["stored"])
         accepted = [canonical]
+        if form != "table" and canonical != shape:
+            accepted.append(shape)  # already in the model's layout: passed through as is
         if form != "table" and canonical == shape:
             # The same values in a more familiar shape: (8, 8) or (64,) for (1, 8, 8).
             squeezed = tuple(d for d in shape if d != 1) or (1,)
@@ -424,7 +427,10 @@ class InputSchema:
                 f"{_shape_text(self.accepted[0])}{hint}",
                 where,
             )
-        arr = arr.reshape(len(arr), *self.accepted[0])
+        # The model's own shape passes through (a layout step may transpose the stored one);
+        # every other accepted shape holds the canonical one's values in row-major order.
+        target = sample if sample == self.shape else self.accepted[0]
+        arr = arr.reshape(len(arr), *target)
         finite = np.isfinite(arr)
         if not finite.all():
             flat_ok = finite.reshape(len(arr), -1)
@@ -435,7 +441,7 @@ class InputSchema:
             bad = ~flat_ok & ~(nan & allowed)
             if bad.any():
                 i, j = (int(v) for v in np.argwhere(bad)[0])
-                index = (i, *np.unravel_index(j, self.accepted[0]))
+                index = (i, *np.unravel_index(j, target))
                 value = arr.reshape(len(arr), -1)[i, j]
                 why = (
                     "the training data had no missing values there"
