@@ -46,7 +46,7 @@ MODELS = {
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="cnn,xgboost", help="comma-separated: cnn, xgboost")
-    p.add_argument("--requests", type=int, default=400, help="requests from 1 client")
+    p.add_argument("--requests", type=int, default=2000, help="requests from 1 client")
     p.add_argument("--requests-64", type=int, default=4000, help="requests from 64 clients")
     p.add_argument("--clients", type=int, default=64, help="concurrent clients of phase two")
     p.add_argument("--max-seconds", type=float, default=60, help="cap of each phase")

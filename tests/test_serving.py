@@ -258,6 +258,20 @@ def test_csv_table_checks_columns_levels_and_numbers(csv_run):
             assert r.json()["field"] == field and word in r.json()["error"]
         short = server.client.post("/predict", json={"instances": [[1.0, "red"]]})
         assert short.status_code == 422 and "expected 3" in short.json()["error"]
+        per_column = {
+            "inputs": [
+                {"name": "size", "shape": [2], "datatype": "FP64", "data": [12.5, 7.5]},
+                {"name": "weight", "shape": [2, 1], "datatype": "FP64", "data": [50, 40]},
+                {"name": "color", "shape": [2], "datatype": "BYTES", "data": ["red", "blue"]},
+            ]
+        }
+        name = server.client.get("/metadata").json()["name"]
+        v2 = server.client.post(f"/v2/models/{name}/infer", json=per_column)
+        assert v2.status_code == 200, v2.text
+        assert v2.json()["outputs"][0]["data"] == expected
+        per_column["inputs"].pop(1)
+        lacking = server.client.post(f"/v2/models/{name}/infer", json=per_column)
+        assert lacking.status_code == 422 and "lacks column(s) weight" in lacking.json()["error"]
         meta = server.client.get("/metadata").json()
         assert [i["name"] for i in meta["inputs"]] == ["size", "weight", "color"]
         assert meta["inputs"][2]["categories"] == ["blue", "green", "red"]

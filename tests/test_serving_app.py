@@ -148,3 +148,27 @@ def test_a_model_slower_than_the_timeout_is_a_504_and_the_server_recovers(xgb_ru
         gated.gate.set()
         fine = client.post("/predict", json={"instances": [np.zeros(30).tolist()]})
         assert fine.status_code == 200
+
+
+def test_a_model_failure_is_a_one_line_500_and_the_next_request_is_served(xgb_run):
+    predictor = load_best(xgb_run)
+    real = predictor.outputs
+    fail = threading.Event()
+
+    def outputs(x, proba=True):
+        if fail.is_set():
+            fail.clear()
+            raise RuntimeError("the model broke\nsecond line")
+        return real(x, proba)
+
+    predictor.outputs = outputs
+    with running(create_app(lambda: predictor)) as url, httpx.Client(base_url=url) as client:
+        poll(lambda: client.get("/v2/health/ready").status_code == 200)
+        fail.set()
+        broken = client.post("/predict", json={"instances": [[0.0] * 30]})
+        assert broken.status_code == 500
+        assert broken.json()["error"].startswith("the server failed on this request (Runtime")
+        assert "second line" not in broken.text
+        assert client.post("/predict", json={"instances": [[0.0] * 30]}).status_code == 200
+        key = ("automl_request_total", (("endpoint", "/predict"), ("http_response_code", "500")))
+        assert scrape(url)[key] == 1

@@ -289,6 +289,14 @@ def create_app(
     async def input_error(request: Request, exc: InputError) -> Response:
         return _error(422, str(exc), exc.field)
 
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # A bug or a model failure, not the client's doing: one line out, the traceback logged.
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        text = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+        return _error(500, f"the server failed on this request ({reason[:300]}); see its log")
+
     def model_name() -> str:
         if name:
             return name
