@@ -289,13 +289,18 @@ def create_app(
     async def input_error(request: Request, exc: InputError) -> Response:
         return _error(422, str(exc), exc.field)
 
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, exc: Exception) -> Response:
-        # A bug or a model failure, not the client's doing: one line out, the traceback logged.
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    def failure(exc: BaseException, where: str) -> HTTPError:
+        """A bug or a model failure, not the client's doing: one line out, traceback logged."""
+        log.error("%s failed", where, exc_info=exc)
         text = str(exc).strip().splitlines()
         reason = f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-        return _error(500, f"the server failed on this request ({reason[:300]}); see its log")
+        return HTTPError(500, f"the server failed on this request ({reason[:300]}); see its log")
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # Anything not caught below (Starlette then closes the connection as well).
+        error = failure(exc, f"{request.method} {request.url.path}")
+        return _error(error.status, error.message)
 
     def model_name() -> str:
         if name:
@@ -319,6 +324,8 @@ def create_app(
             raise HTTPError(
                 504, f"the model did not answer within {opts.timeout_s:g} s (serve --timeout-s)"
             ) from None
+        except Exception as exc:  # the model raised: a 500 that keeps the connection usable
+            raise failure(exc, "the model call") from None
 
     async def prepared(request: Request) -> tuple[Any, np.ndarray, str]:
         """Read, check and preprocess the samples of a request (413/422 on failure)."""
