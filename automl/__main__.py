@@ -1,7 +1,8 @@
-"""``python -m automl``: discover plugins, register their configs, run the Hydra app.
+"""``python -m automl``: subcommands, or discover plugins, register configs, run the Hydra app.
 
-``python -m automl plugins`` lists plugins; anything else is Hydra's command line
-(``model=cnn sweep=optuna``, ``--help``, ``--cfg job``, ...).
+A first argument naming a subcommand (``plugins``, ``serve``, ``predict``: the table in
+``automl.commands``) runs it; ``--version`` prints automl's version; anything else is Hydra's
+command line (``model=cnn sweep=optuna``, ``--help``, ``--cfg job``, ...).
 """
 
 from __future__ import annotations
@@ -28,23 +29,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     lost, the export not written). 2: a user mistake, nothing written. 128 + signal after
     SIGINT (130) or SIGTERM (143).
     """
+    from automl.commands import COMMANDS, run_command
+    from automl.errors import UserError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["--version"], ["-V"]):
+        import automl
+
+        print(f"automl {automl.__version__}")
+        return 0
+    if args and args[0] in COMMANDS:
+        try:
+            return run_command(args[0], args[1:])
+        except UserError as exc:
+            _error(exc)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+
     from automl.cli import (
         check_choices,
         check_overrides,
         print_help,
-        print_plugins,
         selected_plugins,
         with_default_data,
     )
-    from automl.errors import UserError
     from automl.registry import autoload_disabled, discover_data, discover_models
 
-    args = list(sys.argv[1:] if argv is None else argv)
     # With autoload disabled, third-party plugin code is not even imported unless named.
     only = set(selected_plugins(args)) if autoload_disabled() else None
     models, data = discover_models(only=only), discover_data(only=only)
-    if args[:1] == ["plugins"]:
-        return print_plugins(models, data)
     try:
         check_choices(args, models, data)
     except UserError as exc:

@@ -59,8 +59,14 @@ def print_help(argv: Sequence[str], models: Registry, data: Registry) -> int:
         "sweep": _preset_names("sweep"),
         "trainer": _preset_names("trainer"),
     }
+    from automl.commands import commands_help
+
     out = [
         texts.header,
+        "",
+        "== Commands ==",
+        *commands_help(),
+        "  python -m automl --version",
         "",
         "== Configuration groups ==",
         "Compose your configuration from those groups (group=option)",

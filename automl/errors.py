@@ -11,6 +11,8 @@ __all__ = [
     "TrialPruned",
     "TrialTimeout",
     "Interrupted",
+    "InputError",
+    "ExportError",
     "reason",
     "signal_reason",
 ]
@@ -34,6 +36,24 @@ class DataError(UserError):
 
 class StudyError(UserError):
     """The study cannot be opened or continued as asked (a changed study, a damaged storage)."""
+
+
+class InputError(DataError):
+    """Inputs given for prediction do not match the schema exported with the model.
+
+    The HTTP server answers 422 with the message; ``predict`` prints it as one line.
+
+    Attributes:
+        field: Where the problem is, e.g. ``instances[3].mean radius`` (``""`` when global).
+    """
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ExportError(UserError):
+    """A model export (``best/``) is missing, incomplete, tampered with or unsafe to load."""
 
 
 class TrialPruned(Exception):

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from automl.atomic import replace_dir
 from automl.errors import Interrupted, reason
+from automl.model_card import write_serving_files
 from automl.records import finite_or_none, record_of
 from automl.run import Run
 
@@ -97,6 +98,7 @@ class Selected:
         seed: Its training seed (a refit uses it too).
         model_dir: The trial's directory (its model is loaded from there), or ``None``.
         model: The trained model already in memory (``sweep=none``), or ``None``.
+        params: The trial's sampled parameters (empty for ``sweep=none``).
     """
 
     number: int | None
@@ -107,6 +109,7 @@ class Selected:
     seed: int
     model_dir: Path | None = None
     model: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,6 +158,7 @@ def select_trial(run: Run, trial: Any) -> Selected | str:
         val_metrics=dict(record.metrics),
         seed=run.trial_seed(trial.number),
         model_dir=directory,
+        params=dict(trial.params),
     )
 
 
@@ -268,6 +272,19 @@ def _write(
         (directory / "test_predictions.csv").write_text(_predictions_csv(dataset.test.y, pred))
     if plugin.export:  # e.g. the GAN's sample grid
         resolve(plugin.export)(model, str(directory), spec)
+    # What a server needs beside the model: input schema, drift reference, model card.
+    write_serving_files(
+        directory,
+        dataset,
+        {
+            "study": plan.study_name,
+            "trial": selected.number,
+            "params": selected.params,
+            "model": plan.model_name,
+            "data": plan.data_name,
+            "plugin_module": plugin.build,
+        },
+    )
 
 
 def _clean(metrics: dict[str, Any]) -> dict[str, float | None]:

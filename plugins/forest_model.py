@@ -1,7 +1,10 @@
 """Forest builder and loader (imports scikit-learn; loaded only when a model is built).
 
-Models are saved with ``joblib``, which is a pickle format: load only files you trust, with the
-scikit-learn version that wrote them.
+Forests are saved with ``skops`` (``model.skops``), whose loader builds only the types it is
+told to trust and runs no code from the file; ``LOAD_TYPES`` is that list beyond skops's own
+defaults (scikit-learn estimators and numpy arrays). A pickle (``model.joblib``, as automl
+wrote before) is refused, never opened: pickle runs whatever code the file names.
+docs/serving.md says why skops and not ONNX.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 from automl_plugins.forest import ALGORITHMS, ForestConfig
 from sklearn.ensemble import (
@@ -21,13 +23,16 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 
-from automl.errors import TrialPruned, UserError
+from automl.errors import ExportError, TrialPruned, UserError
 from automl.metrics import task_metrics
 from automl.plugin import BaseEstimator, DataSpec
 
-__all__ = ["ForestEstimator", "build", "load", "stage_sizes", "MODEL_FILE"]
+__all__ = ["ForestEstimator", "build", "load", "stage_sizes", "MODEL_FILE", "LOAD_TYPES"]
 
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.skops"
+PICKLE_FILES = ("model.joblib", "model.pkl", "model.pickle")
+LOAD_TYPES = ("sklearn.tree._tree.Tree",)
+"""Types beyond skops's defaults that a forest file may hold: the trees' Cython state."""
 
 _CLASSES = {
     ("random_forest", "classification"): RandomForestClassifier,
@@ -137,10 +142,16 @@ class ForestEstimator(BaseEstimator):
         return np.asarray(model.predict_proba(_flat(x)))
 
     def save(self, path: str) -> str:
-        """Write ``<path>/model.joblib`` (a pickle: load only trusted files)."""
+        """Write ``<path>/model.skops`` atomically (temporary file, then rename)."""
+        import os
+
+        import skops.io
+
         target = Path(path) / MODEL_FILE
         target.parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self._fitted(), target)
+        partial = target.with_name(f".{MODEL_FILE}.{os.getpid()}.tmp")
+        skops.io.dump(self._fitted(), partial)
+        os.replace(partial, target)
         return str(target)
 
 
@@ -163,8 +174,47 @@ def build(cfg: ForestConfig, spec: DataSpec) -> ForestEstimator:
 
 
 def load(directory: str, cfg: ForestConfig, spec: DataSpec) -> ForestEstimator:
-    """Reload a forest written by ``ForestEstimator.save`` (joblib, i.e. pickle)."""
+    """Reload a forest written by ``ForestEstimator.save``, trusting only forest types.
+
+    Raises:
+        ExportError: The folder holds a pickle instead (refused unopened, with how to
+            re-export), no model file, a file skops cannot read, or a file naming a type that
+            is not part of a forest.
+    """
+    import skops.io
+
+    folder = Path(directory)
+    path = folder / MODEL_FILE
+    if not path.is_file():
+        pickled = [name for name in PICKLE_FILES if (folder / name).exists()]
+        if pickled:
+            raise ExportError(
+                f"{folder / pickled[0]} is a pickle file, which automl does not load (loading "
+                "a pickle can run any code); re-export the forest with this automl: rerun "
+                "its study command with sweep.refit=true (retrains the best configuration "
+                "and saves model.skops) or under a new sweep.study_name"
+            )
+        raise ExportError(f"{folder} has no {MODEL_FILE}; re-export the model")
+    try:
+        untrusted = skops.io.get_untrusted_types(file=path)
+    except Exception as exc:  # a truncated or foreign file: say so in one line
+        raise ExportError(f"{path} is not a readable skops file ({exc}); re-export it") from None
+    foreign = sorted(set(untrusted) - set(LOAD_TYPES))
+    if foreign:
+        raise ExportError(
+            f"{path} names type(s) {', '.join(foreign)} that a forest does not contain; "
+            "refusing to load it (re-export the model)"
+        )
+    try:
+        model = skops.io.load(path, trusted=list(untrusted))
+    except Exception as exc:
+        raise ExportError(f"{path} could not be loaded ({exc}); re-export the model") from None
+    if type(model) not in _CLASSES.values():
+        raise ExportError(
+            f"{path} holds a {type(model).__name__}, not a random forest or extra-trees "
+            "model; re-export the model"
+        )
     estimator = ForestEstimator(cfg, spec)
-    estimator.model = joblib.load(Path(directory) / MODEL_FILE)
-    estimator.trees = len(estimator.model.estimators_)
+    estimator.model = model
+    estimator.trees = len(model.estimators_)
     return estimator

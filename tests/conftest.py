@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from helpers import make_dist
 
+# Session exports (real small studies) and servers for the serving tests.
+pytest_plugins = ["serving_fixtures"]
+
 
 @pytest.fixture
 def dist_factory(tmp_path):

@@ -118,6 +118,11 @@ class Backend(Protocol):
     def predict(self, model: Any, x: np.ndarray, task: str) -> np.ndarray:
         """Class ids or values for preprocessed inputs."""
 
+    def predict_with_proba(
+        self, model: Any, x: np.ndarray, task: str
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Predictions and class probabilities (``None`` where the model gives none)."""
+
     def save(self, plugin: ModelPlugin, model: Any, directory: str) -> str:
         """Write ``model`` into ``directory``; return the file's path."""
 

@@ -55,7 +55,7 @@ class _Contract10(BaseEstimator):
         return dict(own(x, y, task)) if callable(own) else super().evaluate(x, y, task)
 
 
-def as_estimator(plugin: ModelPlugin, obj: Any) -> BaseEstimator:
+def as_estimator(obj: Any, plugin_name: str = "?") -> BaseEstimator:
     """``obj`` as a ``BaseEstimator``, checking that it is an estimator at all.
 
     Raises:
@@ -66,7 +66,7 @@ def as_estimator(plugin: ModelPlugin, obj: Any) -> BaseEstimator:
     missing = [m for m in ("fit", "predict", "save") if not callable(getattr(obj, m, None))]
     if missing:
         raise PluginError(
-            f"model '{plugin.name}': build returned {type(obj).__module__}."
+            f"model '{plugin_name}': build returned {type(obj).__module__}."
             f"{type(obj).__qualname__}, which has no {', '.join(missing)} method; an "
             "estimator-kind builder returns an automl.plugin.BaseEstimator"
         )
@@ -107,7 +107,7 @@ class EstimatorBackend:
         return "trials train on CPU unless the model's own config picks a device (model.device)"
 
     def _build(self, plugin: ModelPlugin, cfg: Any, spec: Any, seed: int) -> BaseEstimator:
-        model = as_estimator(plugin, resolve(plugin.build)(cfg, spec))
+        model = as_estimator(resolve(plugin.build)(cfg, spec), plugin.name)
         model.seed = int(seed)
         return model
 
@@ -187,18 +187,30 @@ class EstimatorBackend:
         return {f"{split}_{k}": float(v) for k, v in metrics.items()}
 
     def evaluate(self, plugin: ModelPlugin, model: Any, dataset: Dataset, split: str) -> dict:
-        return self._metrics(as_estimator(plugin, model), dataset, split)
+        return self._metrics(as_estimator(model, plugin.name), dataset, split)
 
     def predict(self, model: Any, x: np.ndarray, task: str) -> np.ndarray:
         return np.asarray(model.predict(x))
 
+    def predict_with_proba(
+        self, model: Any, x: np.ndarray, task: str
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        pred = np.asarray(model.predict(x))
+        if task != "classification":
+            return pred, None
+        try:
+            proba = as_estimator(model).predict_proba(x)
+        except NotImplementedError:
+            return pred, None
+        return pred, np.asarray(proba, dtype=np.float64)
+
     def save(self, plugin: ModelPlugin, model: Any, directory: str) -> str:
-        return str(as_estimator(plugin, model).save(str(directory)))
+        return str(as_estimator(model, plugin.name).save(str(directory)))
 
     def load(self, plugin: ModelPlugin, directory: str, cfg: Any, spec: Any) -> Any:
         if plugin.load is None:
             raise PluginError(f"estimator plugin '{plugin.name}' declares no load function")
-        return _own(as_estimator(plugin, resolve(plugin.load)(str(directory), cfg, spec)))
+        return _own(as_estimator(resolve(plugin.load)(str(directory), cfg, spec), plugin.name))
 
     def result_settings(self) -> dict[str, Any]:
         # Estimators take their length from their own config; only the seed policy matters.

@@ -251,6 +251,17 @@ class LightningBackend:
             return out.argmax(axis=1)
         return out.reshape(len(out), -1)[:, 0] if out.ndim > 1 and out.shape[1] == 1 else out
 
+    def predict_with_proba(
+        self, model: Any, x: np.ndarray, task: str
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        if task != "classification":
+            return self.predict(model, x, task), None
+        logits = self.outputs(model, x).astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)  # a stable softmax
+        proba = np.exp(logits)
+        proba /= proba.sum(axis=1, keepdims=True)
+        return proba.argmax(axis=1), proba
+
     def save(self, plugin: ModelPlugin, model: Any, directory: str) -> str:
         import os
 

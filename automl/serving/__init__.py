@@ -1,0 +1,29 @@
+"""Serving an exported model over HTTP: ``python -m automl serve RUN_DIR``.
+
+- ``automl.serving.app``: the FastAPI app (Open Inference Protocol v2, ``/predict``,
+  ``/invocations``, ``/generate``, ``/metadata``, ``/metrics``), limits and validation;
+- ``automl.serving.batching``: adaptive batching of concurrent requests;
+- ``automl.serving.metrics``: Prometheus metrics, drift included;
+- ``automl.serving.cli``: the ``serve`` command and its uvicorn runner.
+
+Importing this package is cheap; FastAPI, uvicorn and prometheus-client (the ``serve``
+extra: ``pip install 'automl[serve]'``) load with the modules that need them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ServeOptions", "create_app", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("ServeOptions", "create_app"):
+        from automl.serving import app
+
+        return getattr(app, name)
+    if name == "serve":
+        from automl.serving.cli import serve
+
+        return serve
+    raise AttributeError(f"module 'automl.serving' has no attribute {name!r}")
