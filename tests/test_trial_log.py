@@ -23,32 +23,17 @@ def digits():
     return discover_models().get("mlp"), load_dataset(data, data.config())
 
 
-def _with_callbacks(monkeypatch, extra, logger=False):
-    """Train through train.fit with the trial's logging callbacks added to its Trainer (the
-    wiring the Lightning backend does)."""
-    real = train._trainer
-
-    def trainer(trainer_cfg, callbacks, max_epochs=None, validate=True):
-        built = real(trainer_cfg, [*callbacks, *extra], max_epochs, validate)
-        if logger:
-            built.loggers = [logger]
-        return built
-
-    monkeypatch.setattr(train, "_trainer", trainer)
-
-
 def _rows(path):
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
 
 
-def test_a_pruned_lightning_trial_keeps_one_row_per_epoch_it_ran(tmp_path, monkeypatch, digits):
+def test_a_pruned_lightning_trial_keeps_one_row_per_epoch_it_ran(tmp_path, digits):
     import pandas as pd
 
     plugin, dataset = digits
-    callbacks, logger = trial_logging("csv", tmp_path, {"lr": 0.001})
-    assert logger is False
-    _with_callbacks(monkeypatch, callbacks)
+    callbacks, logger = trial_logging("csv", tmp_path / "alone", {"lr": 0.001})
+    assert logger is False and len(callbacks) == 1
     reported = []
 
     def report(step, value):
@@ -57,8 +42,14 @@ def test_a_pruned_lightning_trial_keeps_one_row_per_epoch_it_ran(tmp_path, monke
 
     cfg = plugin.config()
     with pytest.raises(TrialPruned):
+        # A trial's directory: the Lightning backend writes its metrics.csv there.
         train.fit(
-            plugin, cfg, dataset, TrainerConfig(max_epochs=6, accelerator="cpu"), report=report
+            plugin,
+            cfg,
+            dataset,
+            TrainerConfig(max_epochs=6, accelerator="cpu"),
+            report=report,
+            workdir=tmp_path,
         )
     frame = pd.read_csv(tmp_path / "metrics.csv")
     assert list(frame.columns[:2]) == ["step", "train_loss"]
@@ -101,15 +92,12 @@ def test_a_metric_that_appears_late_widens_the_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.csv"]
 
 
-def test_tensorboard_logger_writes_hparams_and_epoch_scalars(tmp_path, monkeypatch, digits):
+def test_tensorboard_logger_writes_hparams_and_epoch_scalars(tmp_path, digits):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     plugin, dataset = digits
-    params = {"lr": 0.002, "hidden": 32, "activation": "relu"}
-    callbacks, logger = trial_logging("tensorboard", tmp_path, params, ("val_acc", "val_loss"))
-    _with_callbacks(monkeypatch, callbacks, logger)
-    train.fit(plugin, plugin.config(), dataset, TrainerConfig(max_epochs=2, accelerator="cpu"))
-    logger.finalize("success")
+    trainer = TrainerConfig(max_epochs=2, accelerator="cpu", logger="tensorboard")
+    train.fit(plugin, plugin.config(), dataset, trainer, workdir=tmp_path)
     events = list(tmp_path.glob("events.out.tfevents.*"))
     assert events, sorted(p.name for p in tmp_path.iterdir())
     acc = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0, "scalars": 0})
