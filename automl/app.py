@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from automl.errors import Interrupted, UserError
+from automl.errors import Interrupted, TrialTimeout, UserError
 from automl.plan import make_plan
 from automl.run import Run, prepare
 
@@ -42,6 +42,11 @@ def run_once(run: Run, console: Console) -> int:
         except Interrupted as exc:
             console.print(f"stopped: {exc}; nothing exported", highlight=False)
             return exc.exit_code
+        except TrialTimeout as exc:  # sweep.trial_timeout bounds the one fit too
+            console.print(
+                f"stopped: {exc} (sweep.trial_timeout); nothing exported", highlight=False
+            )
+            return 1
         selected = Selected(
             number=None,
             node=plan.model_node,

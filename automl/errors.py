@@ -69,8 +69,13 @@ class TrialPruned(Exception):
         self.value = value
 
 
-class TrialTimeout(Exception):
-    """A trial ran past ``sweep.trial_timeout``: it fails, and counts toward the total."""
+class TrialTimeout(BaseException):
+    """A trial ran past ``sweep.trial_timeout``: it fails, and counts toward the total.
+
+    It arrives asynchronously (an alarm), anywhere in the training code; as a
+    ``BaseException`` it passes through ``except Exception`` blocks of model and library code,
+    which would otherwise swallow it or turn it into another error.
+    """
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"timeout after {seconds:g} s")
