@@ -242,3 +242,22 @@ def test_kill_9_is_retried_with_the_same_parameters(tmp_path):
     assert lost.user_attrs["counts"] is False
     assert retry.user_attrs["retry_of"] == 0 and retry.params == lost_params
     assert retry.state == new.state == TrialState.COMPLETE
+
+
+def test_a_changed_data_file_under_the_same_name_is_refused(tmp_path):
+    import numpy as np
+
+    def table(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        rows = ["a,b,label"] + [f"{rng.normal()},{rng.normal()},{i % 2}" for i in range(60)]
+        (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+
+    args = ["model=forest", "sweep.live=false", "space.n_estimators=20", "data=csv",
+            "data.path=data.csv", "data.target=label"]  # fmt: skip
+    table(0)
+    assert run_cli([*args, "sweep.n_trials=1"], tmp_path).returncode == 0
+    table(1)  # another table written over the file: the same name, other rows
+    out = run_cli([*args, "sweep.n_trials=2"], tmp_path)
+    assert out.returncode == 2
+    assert "data (content):" in out.stderr and "sweep.study_name=NEW_NAME" in out.stderr
+    assert len(_study("forest-csv-data", tmp_path / "runs" / "forest-csv-data").get_trials()) == 1
