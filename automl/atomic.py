@@ -1,4 +1,9 @@
-"""Files that matter are replaced whole: a crash or a full disk leaves the old one intact."""
+"""Files that matter are replaced whole: a crash or a full disk leaves the old one intact.
+
+Every writer of a file someone reads (the leaderboard, ``best/``, reports, trial logs, weights)
+goes through here: the content is written to a private temporary file beside the target,
+flushed to disk, made readable, and renamed over the target in one step.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +11,39 @@ import ctypes
 import ctypes.util
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["write_text", "replace_dir"]
+__all__ = ["write_text", "atomic_path", "replace_dir"]
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to; renamed over ``path`` on success.
+
+    For writers that want a file name (``torch.save``, ``savefig``): write to the yielded path;
+    if the block raises, the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as handle:  # on disk before the rename makes it visible
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; these files are for reading
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to a temporary sibling of ``path``, flush it to disk, rename it over."""
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        with open(partial, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    """Write ``text`` (UTF-8) to ``path`` whole, or leave ``path`` as it was."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 _RENAME_EXCHANGE = 2

@@ -11,7 +11,6 @@ image path), the ``prediction`` (the label, or the value) and, for classificatio
 from __future__ import annotations
 
 import csv
-import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from automl.atomic import atomic_path
 from automl.errors import InputError, UserError
 
 __all__ = ["main", "read_input", "predict_file"]
@@ -131,13 +131,10 @@ def read_input(path: str | Path, predictor: Any, key: str | None = None) -> tupl
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(partial, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as partial, open(partial, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(partial, path)
 
 
 def predict_file(

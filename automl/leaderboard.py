@@ -14,8 +14,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +27,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from automl.atomic import write_text
 from automl.records import counts_toward_total, finite_or_none, record_of
 
 __all__ = [
@@ -432,19 +431,6 @@ def _clean(value: Any) -> Any:
     return number if number is not None else str(value)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; these files are for reading
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_leaderboard(rows: list[Row], directory: str | Path, header: Mapping[str, Any]) -> None:
     """Write ``leaderboard.csv`` and ``leaderboard.json`` into ``directory``, each atomically.
 
@@ -478,9 +464,9 @@ def write_leaderboard(rows: list[Row], directory: str | Path, header: Mapping[st
             + [_csv_cell(r.metrics.get(m)) for m in metric_names]
             + [_csv_cell(r.params.get(p)) for p in param_names]
         )
-    _write_atomic(path / "leaderboard.csv", buffer.getvalue())
+    write_text(path / "leaderboard.csv", buffer.getvalue())
     payload = {**_clean(dict(header)), "trials": [r.as_dict() for r in rows]}
-    _write_atomic(path / "leaderboard.json", json.dumps(payload, indent=2, allow_nan=False))
+    write_text(path / "leaderboard.json", json.dumps(payload, indent=2, allow_nan=False))
 
 
 def _csv_cell(value: Any) -> Any:

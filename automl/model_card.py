@@ -15,13 +15,14 @@ imported here, never torch or fastapi.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from automl.atomic import write_text
 
 __all__ = ["CARD_FILE", "write_serving_files", "read_card", "write_json_atomic"]
 
@@ -30,9 +31,7 @@ CARD_FILE = "model_card.json"
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file beside ``path``, then rename it over ``path``."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    partial.write_text(json.dumps(data, indent=2, allow_nan=False))
-    os.replace(partial, path)
+    write_text(path, json.dumps(data, indent=2, allow_nan=False))
 
 
 def _versions(plugin_module: str | None) -> dict[str, str]:

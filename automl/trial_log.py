@@ -20,13 +20,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from automl.atomic import write_text
 from automl.errors import UserError
 
 __all__ = [
@@ -102,11 +101,7 @@ class MetricsCSV:
         writer = csv.writer(buffer)
         writer.writerow(self.columns)
         writer.writerows([[r.get(c, "") for c in self.columns] for r in old])
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(buffer.getvalue())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, self.path)
+        write_text(self.path, buffer.getvalue())
 
 
 def csv_report(

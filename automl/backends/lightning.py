@@ -263,15 +263,13 @@ class LightningBackend:
         return proba.argmax(axis=1), proba
 
     def save(self, plugin: ModelPlugin, model: Any, directory: str) -> str:
-        import os
-
         import torch
 
+        from automl.atomic import atomic_path
+
         target = Path(directory) / MODEL_FILE
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".partial")
-        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, partial)
-        os.replace(partial, target)
+        with atomic_path(target) as partial:
+            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, partial)
         return str(target)
 
     def load(self, plugin: ModelPlugin, directory: str, cfg: Any, spec: Any) -> Any:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import html
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from automl.atomic import write_text
 from automl.records import finite_or_none, record_of
 from automl.report.figures import Context, Figure, build_figures
 from automl.report.predictions import load_predictions
@@ -160,18 +160,6 @@ def _page(title: str, summary: str, figures: list[Figure]) -> str:
     )
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; these files are for reading
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_report(
     storage: Any, study_name: str, run_dir: str | Path | None, out_dir: str | Path | None = None
 ) -> Path:
@@ -207,5 +195,5 @@ def write_report(
             stale.unlink()
     title = f"automl report: {study_name}"
     index = out / "index.html"
-    _write_atomic(index, _page(title, _summary(study, trials, names, run), figures))
+    write_text(index, _page(title, _summary(study, trials, names, run), figures))
     return index

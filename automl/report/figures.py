@@ -10,7 +10,6 @@ the study cannot support it (too few trials, no predictions), instead of raising
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from automl.atomic import atomic_path
 from automl.records import record_of
 from automl.report.predictions import Predictions
 
@@ -97,13 +97,11 @@ def _save(fig: Any, path: Path, size: tuple[float, float] | None = None) -> Path
     plt = _pyplot()
     if size is not None:
         fig.set_size_inches(*size)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fig.savefig(tmp, dpi=_DPI, bbox_inches="tight", format="png")
-        os.replace(tmp, path)  # a reader never sees half a PNG
+        with atomic_path(path) as tmp:  # a reader never sees half a PNG
+            fig.savefig(tmp, dpi=_DPI, bbox_inches="tight", format="png")
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path
 
 
