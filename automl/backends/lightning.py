@@ -33,6 +33,9 @@ __all__ = ["LightningBackend", "MODEL_FILE"]
 MODEL_FILE = "model.pt"
 PREFLIGHT_ROWS = 32
 _log = logging.getLogger("automl.backends")
+# The settings that decide the device and the strategy; probed once per process.
+_PROBED = ("accelerator", "devices", "precision", "deterministic")
+_PROBES: dict[tuple[str, ...], tuple[str, str | None]] = {}
 
 
 class LightningBackend:
@@ -55,29 +58,36 @@ class LightningBackend:
     unit: Unit = "epoch"
 
     def __init__(self, trainer_cfg: Any, loop: Literal["auto", "trainer"] = "auto") -> None:
-        from automl.backends.lightning_loop import LeanLoop, settings_unsupported
-        from automl.quiet import quiet_lightning
+        from automl.backends.lightning_loop import LeanLoop
         from automl.trial_log import check_logger
 
         self.cfg = trainer_cfg
         check_logger(self._logger_name())
-        quiet_lightning()
-        try:
-            trainer = self._trainer([])
-        except Exception as exc:  # MisconfigurationException, a missing backend package, ...
-            raise UserError(
-                f"trainer.accelerator={trainer_cfg.accelerator} "
-                f"trainer.devices={trainer_cfg.devices} "
-                f"trainer.precision={trainer_cfg.precision}: Lightning cannot train with these "
-                f"here ({reason(exc)}); trainer.accelerator=auto uses a GPU when there is one, "
-                "else the CPU"
-            ) from exc
-        # The device Lightning will train on; data tensors are placed there once.
-        self.device = str(trainer.strategy.root_device)
+        # The device Lightning will train on (data tensors are placed there once), and why
+        # the lean loop cannot honour the settings, if it cannot.
+        self.device, lean_settings = self._probe()
         self._lean = LeanLoop(self.device, bool(trainer_cfg.deterministic))
-        self._lean_settings = (
-            settings_unsupported(trainer) if loop == "auto" else "the Trainer was asked for"
-        )
+        self._lean_settings = lean_settings if loop == "auto" else "the Trainer was asked for"
+
+    def _probe(self) -> tuple[str, str | None]:
+        """A Trainer built from the settings, read once per process and settings (building
+        one costs tens of milliseconds, and ``train.fit`` creates a backend per call)."""
+        from automl.backends.lightning_loop import settings_unsupported
+
+        cfg = self.cfg
+        key = tuple(repr(getattr(cfg, n)) for n in _PROBED)
+        if key not in _PROBES:
+            try:
+                trainer = self._trainer([])
+            except Exception as exc:  # MisconfigurationException, a missing package, ...
+                raise UserError(
+                    f"trainer.accelerator={cfg.accelerator} trainer.devices={cfg.devices} "
+                    f"trainer.precision={cfg.precision}: Lightning cannot train with these "
+                    f"here ({reason(exc)}); trainer.accelerator=auto uses a GPU when there is "
+                    "one, else the CPU"
+                ) from exc
+            _PROBES[key] = (str(trainer.strategy.root_device), settings_unsupported(trainer))
+        return _PROBES[key]
 
     def loop_for(self, module: Any, log_dir: str | None = None) -> str | None:
         """Which loop trains ``module``: ``None`` for the lean loop, else why the Trainer.
@@ -111,6 +121,9 @@ class LightningBackend:
     def _trainer(self, callbacks: list, max_epochs: int | None = None, **overrides: Any) -> Any:
         import pytorch_lightning as pl
 
+        from automl.quiet import quiet_lightning
+
+        quiet_lightning()
         cfg = self.cfg
         settings: dict[str, Any] = {
             "max_epochs": max_epochs if max_epochs is not None else cfg.max_epochs,
