@@ -15,11 +15,12 @@ So one seed trains the same weights on either loop and gives the same metrics (a
 the way Lightning logs them); a test compares the two.
 
 What it trains is decided once per model (``unsupported``): instances of
-``automl.lightning.SupervisedModule``, or of subclasses that redefine nothing LightningModule
-defines except ``forward`` and ``__init__``, with automatic optimization and one optimizer,
-on one CPU, CUDA or MPS device at ``32-true`` precision. Everything else (custom
-LightningModules, manual optimization such as the GAN's, schedulers, other precisions,
-several devices, a TensorBoard logger) trains under Lightning's Trainer.
+``automl.lightning.SupervisedModule`` (automatic optimization, one optimizer, metrics computed
+once per validation epoch), or of subclasses that redefine none of LightningModule's hooks
+and methods except ``forward`` (and ``__init__``), on one CPU, CUDA or MPS device at
+``32-true`` precision. Everything else (custom LightningModules, manual optimization such as
+the GAN's, schedulers, other precisions, several devices, a TensorBoard logger) trains under
+Lightning's Trainer.
 """
 
 from __future__ import annotations
@@ -37,9 +38,6 @@ __all__ = ["LeanLoop", "EpochEnd", "settings_unsupported", "unsupported"]
 
 LEAN_PRECISIONS = ("32-true", "32")
 LEAN_DEVICE_TYPES = ("cpu", "cuda", "mps")
-# Names a SupervisedModule subclass may redefine and still train in the lean loop: neither is
-# called by the Trainer around a step (forward runs inside SupervisedModule's own steps).
-_ALLOWED = frozenset({"forward", "__init__"})
 
 EpochEnd = Callable[[int, dict[str, float], Any, int, torch.optim.Optimizer], bool]
 """``(epoch, val metrics, summed training loss or None, batches, optimizer) -> stop``."""
@@ -72,19 +70,22 @@ def unsupported(module: pl.LightningModule) -> str | None:
     if not module.automatic_optimization:
         return "manual optimization"
     for klass in cls.__mro__[: cls.__mro__.index(SupervisedModule)]:
-        redefined = sorted(n for n in vars(klass) if hasattr(pl.LightningModule, n))
-        redefined = [n for n in redefined if n not in _ALLOWED]
+        redefined = sorted(n for n in vars(klass) if _lightning_name(n) and n != "forward")
         if redefined:
             return f"{klass.__qualname__} redefines {', '.join(redefined)}"
-    patched = sorted(
-        n for n in vars(module) if hasattr(pl.LightningModule, n) and callable(vars(module)[n])
-    )
+    patched = sorted(n for n in vars(module) if _lightning_name(n) and callable(vars(module)[n]))
     if patched:
         return f"instance attributes shadow {', '.join(patched)}"
     nested = [m for m in module.modules() if m is not module and isinstance(m, pl.LightningModule)]
     if nested:
         return f"nested LightningModule {type(nested[0]).__qualname__}"
     return None
+
+
+def _lightning_name(name: str) -> bool:
+    """A hook or method LightningModule defines (dunders such as ``__init__`` aside). A
+    subclass may still redefine ``forward``: it runs inside SupervisedModule's own steps."""
+    return not name.startswith("__") and hasattr(pl.LightningModule, name)
 
 
 def _logged(value: float) -> float:
