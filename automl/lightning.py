@@ -220,6 +220,12 @@ class SupervisedModule(pl.LightningModule):
         self._targets.append(y)
 
     def on_validation_epoch_end(self) -> None:
+        self.log_dict(self._validation_metrics(), prog_bar=False)
+
+    def _validation_metrics(self) -> dict[str, float]:
+        """The validation epoch's metrics (``val_acc``, ``val_loss``, ...) from the outputs
+        ``validation_step`` collected, which are cleared. The backend's lean loop reads them
+        here; under Lightning's Trainer they are logged."""
         out, y = torch.cat(self._outputs), torch.cat(self._targets)
         self._outputs.clear()
         self._targets.clear()
@@ -227,7 +233,7 @@ class SupervisedModule(pl.LightningModule):
         pred = out.argmax(dim=1) if self.task == "classification" else out
         metrics = task_metrics(self.task, y.cpu().numpy(), pred.float().cpu().numpy())
         metrics["loss"] = loss
-        self.log_dict({f"val_{k}": float(v) for k, v in metrics.items()}, prog_bar=False)
+        return {f"val_{k}": float(v) for k, v in metrics.items()}
 
     def predict_array(self, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
         """Class ids (classification) or values (regression) for a numpy array."""

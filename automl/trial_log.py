@@ -11,8 +11,10 @@ optimizer) and ``elapsed_s``. Like Lightning's ``CSVLogger`` file, it reads with
 each trial's directory, with the trial's parameters as hparams, so
 ``tensorboard --logdir runs/<study>`` compares trials.
 
-The training backends wire these in: ``trial_logging(...)`` gives the callbacks and logger of
-one trial; ``csv_report(...)`` wraps an estimator's report function.
+The training backends wire these in: the Lightning backend's lean loop writes ``MetricsCSV``
+rows itself (``automl.backends.epoch_watch``), a Trainer gets ``trial_logging(...)``'s
+callbacks and logger (the same rows); ``csv_report(...)`` wraps an estimator's report
+function.
 """
 
 from __future__ import annotations

@@ -1,24 +1,30 @@
-"""The Lightning backend: plugins hand over a LightningModule; a quiet Trainer trains it.
+"""The Lightning backend: plugins hand over a LightningModule; automl trains it.
 
 Data that fits in memory is turned into tensors once per process and device and sliced into
-batches (``automl.lightning.TensorBatches``); no DataLoader, no worker processes. A callback
-reads the objective metric after every validation epoch, keeps the best weights in memory and
-reports to the study.
+batches (``automl.lightning.TensorBatches``); no DataLoader, no worker processes. After every
+validation epoch ``EpochWatch`` reads the objective metric, keeps the best weights in memory,
+stops a diverged fit and reports to the study.
+
+Which loop trains a model is decided once per model (``LightningBackend.loop_for``):
+SupervisedModule models train in the lean loop (``automl.backends.lightning_loop``: the same
+steps in the same order, without the Trainer's per-step machinery); every other module, and
+settings the lean loop does not implement, train under a quiet ``pl.Trainer``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from automl.backends import FitResult, Goal
+from automl.backends.epoch_watch import EpochWatch, lean_epoch_end, watch_callback
 from automl.data import Dataset
-from automl.errors import PluginError, TrialPruned, UserError, reason
+from automl.errors import PluginError, UserError, reason
 from automl.plugin import ModelPlugin, Report, resolve
 from automl.records import Unit
 
@@ -26,16 +32,23 @@ __all__ = ["LightningBackend", "MODEL_FILE"]
 
 MODEL_FILE = "model.pt"
 PREFLIGHT_ROWS = 32
+_log = logging.getLogger("automl.backends")
+# The settings that decide the device and the strategy; probed once per process.
+_PROBED = ("accelerator", "devices", "precision", "deterministic")
+_PROBES: dict[tuple[str, ...], tuple[str, str | None]] = {}
 
 
 class LightningBackend:
     """Backend for ``kind="lightning"`` plugins.
 
     Creating it builds one Trainer from the settings, so a setting this machine cannot
-    honour is one error before any trial, and the device Lightning chose is read once.
+    honour is one error before any trial, and the device Lightning chose (and whether the
+    lean loop can honour the settings) is read once.
 
     Args:
         trainer_cfg: ``TrainerConfig`` (or an equivalent object).
+        loop: ``auto`` trains supported models in the lean loop and the rest under the
+            Trainer; ``trainer`` trains every model under the Trainer.
 
     Raises:
         UserError: Lightning rejected the settings.
@@ -44,25 +57,58 @@ class LightningBackend:
     kind = "lightning"
     unit: Unit = "epoch"
 
-    def __init__(self, trainer_cfg: Any) -> None:
-        from automl.quiet import quiet_lightning
+    def __init__(self, trainer_cfg: Any, loop: Literal["auto", "trainer"] = "auto") -> None:
+        from automl.backends.lightning_loop import LeanLoop
         from automl.trial_log import check_logger
 
         self.cfg = trainer_cfg
-        check_logger(str(getattr(trainer_cfg, "logger", "csv")))
-        quiet_lightning()
-        try:
-            trainer = self._trainer([])
-        except Exception as exc:  # MisconfigurationException, a missing backend package, ...
-            raise UserError(
-                f"trainer.accelerator={trainer_cfg.accelerator} "
-                f"trainer.devices={trainer_cfg.devices} "
-                f"trainer.precision={trainer_cfg.precision}: Lightning cannot train with these "
-                f"here ({reason(exc)}); trainer.accelerator=auto uses a GPU when there is one, "
-                "else the CPU"
-            ) from exc
-        # The device Lightning will train on; data tensors are placed there once.
-        self.device = str(trainer.strategy.root_device)
+        check_logger(self._logger_name())
+        # The device Lightning will train on (data tensors are placed there once), and why
+        # the lean loop cannot honour the settings, if it cannot.
+        self.device, lean_settings = self._probe()
+        self._lean = LeanLoop(self.device, bool(trainer_cfg.deterministic))
+        self._lean_settings = lean_settings if loop == "auto" else "the Trainer was asked for"
+
+    def _probe(self) -> tuple[str, str | None]:
+        """A Trainer built from the settings, read once per process and settings (building
+        one costs tens of milliseconds, and ``train.fit`` creates a backend per call)."""
+        from automl.backends.lightning_loop import settings_unsupported
+
+        cfg = self.cfg
+        key = tuple(repr(getattr(cfg, n)) for n in _PROBED)
+        if key not in _PROBES:
+            try:
+                trainer = self._trainer([])
+            except Exception as exc:  # MisconfigurationException, a missing package, ...
+                raise UserError(
+                    f"trainer.accelerator={cfg.accelerator} trainer.devices={cfg.devices} "
+                    f"trainer.precision={cfg.precision}: Lightning cannot train with these "
+                    f"here ({reason(exc)}); trainer.accelerator=auto uses a GPU when there is "
+                    "one, else the CPU"
+                ) from exc
+            _PROBES[key] = (str(trainer.strategy.root_device), settings_unsupported(trainer))
+        return _PROBES[key]
+
+    def loop_for(self, module: Any, log_dir: str | None = None) -> str | None:
+        """Which loop trains ``module``: ``None`` for the lean loop, else why the Trainer.
+
+        Args:
+            module: The freshly built LightningModule.
+            log_dir: The trial's log directory, if any (a TensorBoard logger needs the
+                Trainer).
+        """
+        from automl.backends.lightning_loop import unsupported
+
+        why = self._lean_settings
+        if why is None and log_dir is not None and self._logger_name() == "tensorboard":
+            why = "trainer.logger=tensorboard"
+        why = why or unsupported(module)
+        _log.debug("%s trains %s", type(module).__qualname__, f"under the Trainer ({why})"
+                   if why else "in the lean loop")  # fmt: skip
+        return why
+
+    def _logger_name(self) -> str:
+        return str(getattr(self.cfg, "logger", "csv"))
 
     # -- pieces --------------------------------------------------------------------------
 
@@ -75,6 +121,9 @@ class LightningBackend:
     def _trainer(self, callbacks: list, max_epochs: int | None = None, **overrides: Any) -> Any:
         import pytorch_lightning as pl
 
+        from automl.quiet import quiet_lightning
+
+        quiet_lightning()
         cfg = self.cfg
         settings: dict[str, Any] = {
             "max_epochs": max_epochs if max_epochs is not None else cfg.max_epochs,
@@ -141,7 +190,8 @@ class LightningBackend:
     # -- the protocol --------------------------------------------------------------------
 
     def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
-        """Build ``cfg`` and run one training step on a few rows (no validation)."""
+        """Build ``cfg`` and run one training step on a few rows (no validation), in the loop
+        its trials will train in."""
         import torch
 
         from automl.lightning import TensorBatches
@@ -150,9 +200,12 @@ class LightningBackend:
         x, y = self._tensors(dataset, "train")
         n = min(PREFLIGHT_ROWS, len(y))
         batches = TensorBatches(x[:n], y[:n], n)
-        trainer = self._trainer([], max_epochs=1, max_steps=1, limit_val_batches=0)
         with torch.random.fork_rng(devices=[]):  # leave the trials' random streams untouched
-            trainer.fit(module, train_dataloaders=batches)
+            if self.loop_for(module) is None:
+                self._lean.train(module, batches, epochs=1, steps_per_epoch=1)
+            else:
+                trainer = self._trainer([], max_epochs=1, max_steps=1, limit_val_batches=0)
+                trainer.fit(module, train_dataloaders=batches)
 
     def fit(
         self,
@@ -170,38 +223,36 @@ class LightningBackend:
         start = time.perf_counter()
         module, batches = self._start(plugin, cfg, dataset, seed)
         val = TensorBatches(*self._tensors(dataset, "val"), self.cfg.eval_batch_size)
-        callback = _report_callback(goal, report)
-        callbacks, logger = [callback], False
-        if log_dir is not None:  # metrics.csv (and TensorBoard files) of a study's trial
-            from automl.trial_log import trial_logging
+        watch = EpochWatch(goal, report)
+        if self.loop_for(module, log_dir) is None:
+            on_epoch = lean_epoch_end(watch, module, log_dir)
+            self._lean.fit(module, batches, val, self.cfg.max_epochs, on_epoch)
+        else:
+            callbacks, logger = [watch_callback(watch)], False
+            if log_dir is not None:  # metrics.csv (and TensorBoard files) of a study's trial
+                from automl.trial_log import trial_logging
 
-            params = (
-                dataclasses.asdict(cfg)
-                if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type)
-                else {}
-            )
-            logs, logger = trial_logging(
-                str(getattr(self.cfg, "logger", "csv")), log_dir, params, (goal.key, "val_loss")
-            )
-            callbacks += logs
-        trainer = self._trainer(callbacks, logger=logger)
-        trainer.fit(module, train_dataloaders=batches, val_dataloaders=val)
-        if callback.non_finite:
-            raise FloatingPointError(callback.non_finite)
-        if callback.pruned is not None:
-            raise callback.pruned
-        if callback.best_state is None:
-            raise RuntimeError("training ended before the first validation epoch")
-        module.load_state_dict(callback.best_state)
+                params = (
+                    dataclasses.asdict(cfg)
+                    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type)
+                    else {}
+                )
+                logs, logger = trial_logging(
+                    self._logger_name(), log_dir, params, (goal.key, "val_loss")
+                )
+                callbacks += logs
+            trainer = self._trainer(callbacks, logger=logger)
+            trainer.fit(module, train_dataloaders=batches, val_dataloaders=val)
+        watch.finish(module)
         return FitResult(
-            value=float(callback.best),
-            metrics=callback.best_metrics,
-            epochs=callback.epochs,
+            value=float(watch.best),  # type: ignore[arg-type]
+            metrics=watch.best_metrics,
+            epochs=watch.epochs,
             n_params=_n_params(module),
             artifact=None,
             wall_time=time.perf_counter() - start,
             model=module,
-            budget={"epochs": callback.best_epoch + 1},
+            budget={"epochs": watch.best_epoch + 1},
         )
 
     def refit(
@@ -210,8 +261,11 @@ class LightningBackend:
         start = time.perf_counter()
         module, batches = self._start(plugin, cfg, dataset, seed)
         epochs = int(budget.get("epochs", self.cfg.max_epochs))
-        trainer = self._trainer([], max_epochs=epochs, limit_val_batches=0)
-        trainer.fit(module, train_dataloaders=batches)
+        if self.loop_for(module) is None:
+            self._lean.train(module, batches, epochs)
+        else:
+            trainer = self._trainer([], max_epochs=epochs, limit_val_batches=0)
+            trainer.fit(module, train_dataloaders=batches)
         module.eval()
         wall = time.perf_counter() - start
         return FitResult(
@@ -224,8 +278,11 @@ class LightningBackend:
         from automl.lightning import TensorBatches
 
         batches = TensorBatches(*self._tensors(dataset, split), self.cfg.eval_batch_size)
-        trainer = self._trainer([], max_epochs=1)
-        (logged,) = trainer.validate(model, dataloaders=batches, verbose=False)
+        if self.loop_for(model) is None:
+            logged = self._lean.evaluate(model, batches)
+        else:
+            trainer = self._trainer([], max_epochs=1)
+            (logged,) = trainer.validate(model, dataloaders=batches, verbose=False)
         return {f"{split}_{k.removeprefix('val_')}": float(v) for k, v in logged.items()}
 
     def outputs(self, model: Any, x: np.ndarray) -> np.ndarray:
@@ -295,72 +352,3 @@ class LightningBackend:
 
 def _n_params(module: Any) -> int:
     return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
-
-
-def _report_callback(goal: Goal, report: Report | None) -> Any:
-    import pytorch_lightning as pl
-
-    class ReportCallback(pl.Callback):
-        """Reports each validation epoch, keeps the best weights, stops a diverged fit.
-
-        The epoch's training loss is summed on the device and read once per epoch, so
-        watching it for NaN costs no synchronisation per step.
-        """
-
-        def __init__(self) -> None:
-            self.best: float | None = None
-            self.best_state: dict[str, Any] | None = None
-            self.best_metrics: dict[str, float] = {}
-            self.best_epoch = 0
-            self.epochs = 0
-            self.pruned: TrialPruned | None = None
-            self.non_finite: str | None = None
-            self.train_loss: float | None = None
-            self._loss_sum: Any = None
-            self._loss_n = 0
-
-        def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
-            self._loss_sum, self._loss_n = None, 0
-
-        def on_train_batch_end(
-            self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int
-        ) -> None:
-            loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-            if loss is None or not hasattr(loss, "detach"):
-                return  # manual optimisation (e.g. a GAN) returns nothing to watch
-            loss = loss.detach()
-            self._loss_sum = loss if self._loss_sum is None else self._loss_sum + loss
-            self._loss_n += 1
-
-        def on_validation_end(self, trainer: Any, module: Any) -> None:
-            epoch = trainer.current_epoch
-            self.epochs = epoch + 1
-            if self._loss_n:
-                self.train_loss = float(self._loss_sum) / self._loss_n
-                if not math.isfinite(self.train_loss):
-                    self.non_finite = f"train loss is {self.train_loss} at epoch {epoch}"
-                    trainer.should_stop = True
-                    return
-            metrics = {
-                k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")
-            }
-            if goal.key not in metrics:
-                raise KeyError(
-                    f"the model logged {sorted(metrics)} but not '{goal.key}', the metric to "
-                    "optimize; log it in validation (self.log)"
-                )
-            bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
-            if bad:
-                # Diverged: the remaining epochs are wasted, stop now and fail the trial.
-                self.non_finite = f"{bad[0]} is {metrics[bad[0]]} at epoch {epoch}"
-                trainer.should_stop = True
-                return
-            value = metrics[goal.key]
-            if goal.better(value, self.best):
-                self.best, self.best_metrics, self.best_epoch = value, metrics, epoch
-                self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            if report is not None and report(epoch, value):
-                self.pruned = TrialPruned(epoch, value)
-                trainer.should_stop = True
-
-    return ReportCallback()

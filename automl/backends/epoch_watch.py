@@ -1,0 +1,150 @@
+"""What a Lightning fit decides after every validation epoch, whichever loop trains it.
+
+``EpochWatch`` holds the decisions (a diverged fit stops, the best epoch's weights are kept
+in memory, the study hears the objective value); ``lean_epoch_end`` hands it the lean loop's
+epochs and writes the trial's ``metrics.csv`` rows, ``watch_callback`` hands it the Trainer's
+(whose ``metrics.csv`` rows come from ``automl.trial_log``'s callback).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from automl.backends import Goal
+from automl.errors import TrialPruned
+from automl.plugin import Report
+
+if TYPE_CHECKING:
+    from automl.backends.lightning_loop import EpochEnd
+
+__all__ = ["EpochWatch", "lean_epoch_end", "watch_callback"]
+
+
+class EpochWatch:
+    """What a fit decides after every validation epoch, whichever loop trains it: a diverged
+    fit stops, the best epoch's weights are kept (in memory), the study hears the value.
+
+    Args:
+        goal: The metric and direction that pick the best epoch.
+        report: The study's ``report(step, value) -> should_stop``, or ``None``.
+    """
+
+    def __init__(self, goal: Goal, report: Report | None) -> None:
+        self.goal, self.report = goal, report
+        self.best: float | None = None
+        self.best_state: dict[str, Any] | None = None
+        self.best_metrics: dict[str, float] = {}
+        self.best_epoch = 0
+        self.epochs = 0
+        self.pruned: TrialPruned | None = None
+        self.non_finite: str | None = None
+        self.train_loss: float | None = None
+
+    def end_epoch(
+        self, epoch: int, metrics: dict[str, float], loss_sum: Any, n_losses: int, module: Any
+    ) -> bool:
+        """Judge one epoch; ``True`` means stop training (pruned or diverged).
+
+        Args:
+            epoch: The epoch (0-based).
+            metrics: The epoch's validation metrics (``val_*``).
+            loss_sum: The epoch's training losses summed on their device (read here, once).
+            n_losses: How many losses were summed (0: the module returned none).
+            module: The module, whose weights are copied when the epoch is the best so far.
+
+        Raises:
+            KeyError: The model did not log the objective metric.
+        """
+        self.epochs = epoch + 1
+        if n_losses:
+            self.train_loss = float(loss_sum) / n_losses
+            if not math.isfinite(self.train_loss):
+                self.non_finite = f"train loss is {self.train_loss} at epoch {epoch}"
+                return True
+        key = self.goal.key
+        if key not in metrics:
+            raise KeyError(
+                f"the model logged {sorted(metrics)} but not '{key}', the metric to "
+                "optimize; log it in validation (self.log)"
+            )
+        bad = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+        if bad:
+            # Diverged: the remaining epochs are wasted, stop now and fail the trial.
+            self.non_finite = f"{bad[0]} is {metrics[bad[0]]} at epoch {epoch}"
+            return True
+        value = metrics[key]
+        if self.goal.better(value, self.best):
+            self.best, self.best_metrics, self.best_epoch = value, dict(metrics), epoch
+            self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        if self.report is not None and self.report(epoch, value):
+            self.pruned = TrialPruned(epoch, value)
+            return True
+        return False
+
+    def finish(self, module: Any) -> None:
+        """After training: raise how it failed, or load the best epoch's weights."""
+        if self.non_finite:
+            raise FloatingPointError(self.non_finite)
+        if self.pruned is not None:
+            raise self.pruned
+        if self.best_state is None:
+            raise RuntimeError("training ended before the first validation epoch")
+        module.load_state_dict(self.best_state)
+
+
+def lean_epoch_end(watch: EpochWatch, module: Any, log_dir: str | None) -> EpochEnd:
+    """The lean loop's end-of-epoch: the watch, then the trial's ``metrics.csv`` row (as the
+    Trainer's callbacks write it: after the watch, also for the epoch that stops)."""
+    from automl.trial_log import METRICS_FILE, MetricsCSV
+
+    log = MetricsCSV(Path(log_dir) / METRICS_FILE) if log_dir is not None else None
+
+    def on_epoch(
+        epoch: int, metrics: dict[str, float], loss_sum: Any, n: int, optimizer: Any
+    ) -> bool:
+        stop = watch.end_epoch(epoch, metrics, loss_sum, n, module)
+        if log is not None:
+            row = {"train_loss": watch.train_loss} if n else {}
+            row.update(metrics)
+            row["lr"] = float(optimizer.param_groups[0]["lr"])
+            log.write(epoch, row)
+        return stop
+
+    return on_epoch
+
+
+def watch_callback(watch: EpochWatch) -> Any:
+    """``watch`` as a Lightning callback, for modules the Trainer trains."""
+    import pytorch_lightning as pl
+
+    class WatchCallback(pl.Callback):
+        # The epoch's training loss is summed on the device and read once per epoch, so
+        # watching it for NaN costs no synchronisation per step.
+        def __init__(self) -> None:
+            self._loss_sum: Any = None
+            self._loss_n = 0
+
+        def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
+            self._loss_sum, self._loss_n = None, 0
+
+        def on_train_batch_end(
+            self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int
+        ) -> None:
+            loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+            if loss is None or not hasattr(loss, "detach"):
+                return  # manual optimisation (e.g. a GAN) returns nothing to watch
+            loss = loss.detach()
+            self._loss_sum = loss if self._loss_sum is None else self._loss_sum + loss
+            self._loss_n += 1
+
+        def on_validation_end(self, trainer: Any, module: Any) -> None:
+            metrics = {
+                k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")
+            }
+            epoch = trainer.current_epoch
+            if watch.end_epoch(epoch, metrics, self._loss_sum, self._loss_n, module):
+                trainer.should_stop = True
+
+    return WatchCallback()
