@@ -100,13 +100,18 @@ def run(cfg: DictConfig, models: Any, data: Any, console: Console | None = None)
         plan = make_plan(
             cfg, choices["model"], choices["data"], models, data, run_dir, list(hc.overrides.task)
         )
-        prepared = prepare(plan)
         console = console or Console()
+        from automl.parallel import current_role, dispatch
+
+        code = dispatch(plan, console)  # several workers, a SLURM job: automl.parallel
+        if code is not None:
+            return code
+        prepared = prepare(plan)
         if plan.sweep.engine == "none":
             return run_once(prepared, console)
         from automl.tuning import run_study
 
-        return run_study(prepared, console).exit_code
+        return run_study(prepared, console, current_role()).exit_code
     except UserError:
         remove_if_new(run_dir, Path.cwd())
         raise
