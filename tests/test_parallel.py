@@ -136,7 +136,6 @@ def test_sigterm_to_the_parent_stops_every_worker_and_writes_results(tmp_path):
 
 
 def test_the_same_study_through_slurm_jobs_on_the_local_executor(tmp_path):
-    pytest.importorskip("submitit", reason="the slurm extra (scripts/setup installs it)")
     run_dir = tmp_path / "run"
     args = [*FAST, "sweep.launcher=slurm", "sweep.slurm.executor=local", "sweep.workers=2",
             "sweep.n_trials=6", "sweep.study_name=slurm", f"hydra.run.dir={run_dir}"]  # fmt: skip
