@@ -135,12 +135,18 @@ class SlurmJobs:
                 f"see {job.paths.stdout}"
             )
             return
-        stopped_by_us = self.stopping and code in (128 + signal.SIGINT, 128 + signal.SIGTERM)
+        signalled = code in (128 + signal.SIGINT, 128 + signal.SIGTERM)
         if code == 2:
             self.refused = self.refused or (
                 f"job {job.job_id} refused to start; see {job.paths.stdout}"
             )
-        elif code != 0 and not stopped_by_us:
+        elif signalled and not self.stopping:
+            # Preempted or out of its time: its workers' trials are re-run by the others.
+            self.say(
+                f"job {job.job_id} was stopped by the cluster (exit {code}); its running "
+                "trials are re-run by the other jobs or the next run"
+            )
+        elif code != 0 and not signalled:
             self.stopped.append(f"job {job.job_id} exited {code}; see {job.paths.stdout}")
 
     def stop(self, signum: int) -> None:

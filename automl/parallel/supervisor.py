@@ -62,6 +62,14 @@ def last_message(log: Path, prefix: str = "automl: ") -> str | None:
     return None
 
 
+def _cores() -> int:
+    """CPU cores this process may use (a SLURM job's allocation, not the whole node)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def _describe_exit(code: int) -> str:
     if code < 0:
         try:
@@ -186,7 +194,7 @@ class Supervisor:
         log = logs / f"{prefix}worker-{index}.log"
         handle = open(log, "a")
         devices = self.pool.groups[group].devices
-        threads = max(1, (os.cpu_count() or 1) // max(self.target, 1))
+        threads = max(1, _cores() // max(self.target, 1))
         env = {**os.environ, **worker_env(index, devices, self.pool.shared(group), threads)}
         if self.node is not None:
             env[NODE_ENV] = str(self.node)
@@ -229,7 +237,8 @@ class Supervisor:
                 self.fleet_study.fail_lost()  # it did not stop cleanly: its trial is lost
             return
         if code == EXIT_BACKED_OFF:
-            devices = self.pool.groups[worker.group].devices or "the CPU"
+            devices = self.pool.groups[worker.group].devices
+            devices = f"GPU {devices}" if devices is not None else "the CPU"
             if self.pool.shrink(worker.group):
                 holds = self.pool.groups[worker.group].capacity
                 self.say(
