@@ -136,7 +136,9 @@ def check_packing(work: Path) -> dict[str, Any]:
     board = json.loads((run / "leaderboard.json").read_text()) if run.exists() else {}
     most = max((len(s) for s in samples), default=0)
     return {
-        "ok": out.returncode == 0 and devices[:2] == ["0", "0"] and most >= 2
+        "ok": out.returncode == 0
+        and devices[:2] == ["0", "0"]
+        and most >= 2
         and len(board.get("trials", [])) == 4,
         "worker_devices": devices,
         "most_processes_on_gpu_at_once": most,
