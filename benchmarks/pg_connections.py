@@ -40,7 +40,9 @@ def peak_connections(url: str, workers: int, trials: int, work: Path) -> int:
     stop = threading.Event()
 
     def sample() -> None:
-        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        # autocommit: inside one transaction pg_stat_activity is a frozen snapshot
+        plain = url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(plain, autocommit=True) as conn:
             while not stop.is_set():
                 row = conn.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
