@@ -14,6 +14,7 @@ import pytest
 from helpers import TESTS, make_dist, run_cli, start_cli
 from optuna.trial import TrialState
 
+from automl.parallel.parent import sqlite_note
 from automl.tuning.storage import make_storage
 
 FAST = ["model=forest", "sweep.live=false", "space.n_estimators=10"]
@@ -95,15 +96,13 @@ def test_two_workers_run_one_study_with_one_leaderboard(tmp_path):
     assert "ran" in (run_dir / "workers" / "worker-0.log").read_text()
 
 
-def test_sqlite_with_several_workers_is_said_in_one_line(tmp_path):
-    run_dir = tmp_path / "run"
-    db = f"sweep.storage=sqlite:///{tmp_path / 'lite.db'}"
-    args = [*FAST, "sweep.workers=2", "sweep.n_trials=2", "sweep.study_name=lite", db,
-            f"hydra.run.dir={run_dir}"]  # fmt: skip
-    out = run_cli(args, tmp_path)
-    assert out.returncode == 0, out.stderr
-    (note,) = [x for x in out.stdout.splitlines() if "SQLite with several writers" in x]
-    assert note.startswith("note: ") and "lose trials" in note
+def test_sqlite_with_several_workers_is_said_in_one_line():
+    note = sqlite_note("sqlite:////tmp/s.db", several=True)
+    assert note and "\n" not in note and "SQLite with several writers can lose trials" in note
+    assert sqlite_note(None, several=True) == note  # the run directory's existing study.db
+    assert sqlite_note("/tmp/s.jsonl", several=True) is None
+    assert sqlite_note("postgresql://db/s", several=True) is None
+    assert sqlite_note(None, several=False) is None
 
 
 def test_sigterm_to_the_parent_stops_every_worker_and_writes_results(tmp_path):
