@@ -105,6 +105,32 @@ def test_sqlite_with_several_workers_is_said_in_one_line():
     assert sqlite_note(None, several=False) is None
 
 
+def test_the_parents_view_shows_every_workers_trials_from_the_storage():
+    from rich.console import Console
+
+    from automl.leaderboard import Leaderboard
+    from automl.parallel.board import StudyView
+
+    study = optuna.create_study(direction="maximize")
+    done = study.ask()
+    done.set_user_attr("worker", "host/1/100")
+    study.tell(done, 0.9)
+    running = study.ask()  # another worker's trial, still training
+    console = Console(record=True, width=200, file=open(os.devnull, "w"))
+    board = Leaderboard(console, {"n_trials": 3, "direction": "maximize"}, [])
+    view = StudyView(board, study.get_trials)
+    view.refresh()
+    assert set(board.rows) == {done.number} and set(board.running) == {running.number}
+    study.tell(running, 0.95)
+    view.refresh()  # within half a second of the last read: skipped
+    assert set(board.running) == {running.number}
+    view.refresh(force=True)
+    assert board.running == {}
+    assert board.best().number == running.number
+    lines = [x for x in console.export_text().splitlines() if x.startswith("[trial")]
+    assert len(lines) == 2  # one plain line per finished trial, each once
+
+
 def test_sigterm_to_the_parent_stops_every_worker_and_writes_results(tmp_path):
     run_dir = tmp_path / "run"
     common = ["sweep.workers=2", "sweep.study_name=term", f"hydra.run.dir={run_dir}"]

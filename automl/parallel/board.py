@@ -35,10 +35,19 @@ class StudyView:
         self.board = board
         self.read = read
         self.seen: set[int] = set(board.rows)
+        self._next = 0.0
 
-    def refresh(self) -> None:
-        """Read the study once: new finished trials become rows, RUNNING ones are shown."""
+    def refresh(self, force: bool = False) -> None:
+        """Read the study once: new finished trials become rows, RUNNING ones are shown.
+
+        A read that takes long (a database with thousands of trials) is repeated less often:
+        no sooner than ten times its own duration after it began (and half a second at least).
+        """
+        begun = time.monotonic()
+        if not force and begun < self._next:
+            return
         trials = list(self.read())
+        self._next = begun + max(0.5, 10 * (time.monotonic() - begun))
         now_wall, now_mono = time.time(), time.monotonic()
         running: dict[int, float] = {}
         for trial in trials:

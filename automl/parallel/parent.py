@@ -108,6 +108,7 @@ def run_parent(plan: RunPlan, console: Console) -> Any:
     live = board.live and sweep.live
     with Live(board, console=console, refresh_per_second=4) if live else nullcontext():
         signum = drive(fleet, view.refresh)
+        view.refresh(force=True)
     if fleet.refused:
         raise UserError(fleet.refused)
     outcome = StudyOutcome(plan.study_name, run.goal.direction, run.goal.metric)
