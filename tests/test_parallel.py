@@ -47,18 +47,21 @@ def worker_pid(trial) -> int:
 
 
 def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for a reaper does not)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    return True
 
 
-def wait_for(predicate, what: str, proc, timeout: float = 120):
-    """Poll until ``predicate()`` returns something true; return it (``proc`` must live)."""
+def wait_for(predicate, what: str, proc=None, timeout: float = 120):
+    """Poll until ``predicate()`` returns something true; return it (``proc``, if given, must
+    live meanwhile)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             out, err = proc.communicate()
             raise AssertionError(f"exited {proc.returncode} before {what}:\n{out}\n{err}")
         try:
@@ -242,3 +245,28 @@ def test_out_of_memory_on_a_shared_slot_is_re_run_and_the_packing_backs_off(tmp_
     assert logs == ["worker-0.log", "worker-1.log"]
     gave_up = worker_pid(failed)
     assert all(worker_pid(t) != gave_up for t in trials if t.number > failed.number)
+
+
+@pytest.mark.slow
+def test_a_second_signal_kills_every_worker_at_once_and_a_rerun_recovers(tmp_path):
+    run_dir = tmp_path / "run"
+    common = ["sweep.workers=2", "sweep.study_name=twice", f"hydra.run.dir={run_dir}"]
+    proc = start_cli([*SLOW, *common, "sweep.n_trials=4"], tmp_path)
+
+    def both_running():
+        r = study_of("twice", run_dir).get_trials(states=(TrialState.RUNNING,))
+        return r if len(r) == 2 and all("worker" in t.user_attrs for t in r) else None
+
+    running = wait_for(both_running, "both workers in a trial", proc)
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    # SIGKILLed: gone within moments (the parent does not wait for them).
+    wait_for(lambda: not any(alive(worker_pid(t)) for t in running), "the workers' end", None, 10)
+    again = run_cli([*FAST, *common, "sweep.n_trials=4", "sweep.resume=force"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    trials = study_of("twice", run_dir).get_trials()
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    counted = [t for t in trials if t.state != TrialState.FAIL or t.user_attrs.get("counts")]
+    assert len(counted) == 4
