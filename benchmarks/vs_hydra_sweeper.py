@@ -71,6 +71,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help="retrain automl's pruned trials of a repeat that missed the target to full length",
     )
+    p.add_argument(
+        "--report", type=Path, default=None, help="print the path to the target of a results file"
+    )
     c.common_args(p)
     args = p.parse_args(argv)
     if args.trials < 1 or args.epochs < 1 or args.repeats < 1 or args.workers < 1:
@@ -88,6 +91,42 @@ def time_to_reach(trials: list[dict[str, Any]], launched: float, target: float) 
         if t["state"] == "COMPLETE" and t["value"] is not None and t["value"] >= target - 1e-9
     ]
     return min(hits) - launched if hits else None
+
+
+def path_to_target(row: dict[str, Any]) -> dict[str, Any]:
+    """How a run got to its repeat's target: the first trial (in completion order) at or above
+    it, how many trials had finished by then and how many epochs they had run."""
+    target, t0 = row["target"], row["launched"]
+    done = sorted((t for t in row["trials"] if t.get("complete")), key=lambda t: t["complete"])
+    epochs = 0
+    for i, t in enumerate(done, start=1):
+        epochs += int(t.get("epochs") or 0)
+        if t["state"] == "COMPLETE" and t["value"] is not None and t["value"] >= target - 1e-9:
+            return {"trial": t["number"], "finished_by_then": i, "epochs_by_then": epochs,
+                    "seconds": t["complete"] - t0}  # fmt: skip
+    return {"trial": None, "finished_by_then": len(done), "epochs_by_then": epochs,
+            "seconds": None}  # fmt: skip
+
+
+def report(path: Path) -> None:
+    """Print, per repeat, each side's path to the target from a results file."""
+    result = json.loads(path.read_text())
+    rows = []
+    for run in result["runs"]:
+        p = path_to_target(run)
+        first = [t["start"] for t in run["trials"] if t.get("start")]
+        rows.append([
+            str(run["repeat"]), run["variant"], str(p["trial"]), str(p["finished_by_then"]),
+            str(p["epochs_by_then"]), "-" if p["seconds"] is None else f"{p['seconds']:.1f}",
+            f"{min(first) - run['launched']:.1f}" if first else "-",
+            f"{run['load_start'][0]:.1f}",
+        ])  # fmt: skip
+    c.print_table(
+        f"path to the target ({path.name})",
+        ["repeat", "variant", "trial that reached it", "trials finished by then",
+         "epochs run by then", "s to target", "first trial started (s)", "load at start"],
+        rows,
+    )  # fmt: skip
 
 
 def run_sweeper(rep: int, args: argparse.Namespace, py: Path, data: Path) -> dict[str, Any]:
@@ -199,6 +238,9 @@ def explain_miss(row: dict[str, Any], rep: int, target: float, args) -> dict[str
 
 def main(argv=None) -> dict[str, Any]:
     args = parse_args(argv)
+    if args.report is not None:
+        report(args.report)
+        return {}
     env = c.peer_env("hydra-optuna")
     if args.print_env_commands:
         for cmd in c.env_commands(env, args.env_root):
@@ -221,6 +263,7 @@ def main(argv=None) -> dict[str, Any]:
         for name, row in pair.items():
             row.update(variant=name, repeat=rep, target=target, **digest(row))
             row["time_to_target_s"] = time_to_reach(row["trials"], row["launched"], target)
+            row["path_to_target"] = path_to_target(row)
             print(
                 f"  rep {rep} {name:<21} {row['wall_s']:6.1f} s  best {row['best_value']}  "
                 f"target {target}  reached after {row['time_to_target_s']}",

@@ -49,8 +49,8 @@ def test_tiny_configurations_parse(tmp_path):
         ["--trials", "3", "--epochs", "2", "--repeats", "1", "--target", "0.9"]
     )
     assert (h.trials, h.target, h.workers, h.explain) == (3, 0.9, 1, False)
-    h2 = load("vs_hydra_sweeper").parse_args(["--workers", "2", "--explain"])
-    assert (h2.workers, h2.explain) == (2, True)
+    h2 = load("vs_hydra_sweeper").parse_args(["--workers", "2", "--explain", "--report", "r.json"])
+    assert (h2.workers, h2.explain, h2.report.name) == (2, True, "r.json")
     w = load("workers").parse_args(["--trials", "4", "--trees", "10", "--repeats", "1"])
     assert (w.trials, w.trees, w.workers) == (4, 10, 2)
     f = load("vs_flaml").parse_args(
