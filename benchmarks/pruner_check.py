@@ -119,8 +119,10 @@ def main(argv=None) -> dict[str, Any]:
         for w in settings:
             per[str(w)].append({"repeat": run["repeat"], **replay(curves, w, run["target"])})
         actual = sorted(t["number"] for t in run["trials"] if t["state"] == "PRUNED")
-        print(f"  rep {run['repeat']}: the replay of the default prunes {per['3'][-1]['pruned']}, "
-              f"the study pruned {actual}", flush=True)  # fmt: skip
+        if "3" in per:
+            replayed = per["3"][-1]["pruned"]
+            print(f"  rep {run['repeat']}: the replay of the default prunes {replayed}, "
+                  f"the study pruned {actual}", flush=True)  # fmt: skip
     rows = []
     for w in settings:
         mine = per[str(w)]
