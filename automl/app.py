@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from automl.errors import Interrupted, TrialTimeout, UserError
-from automl.plan import make_plan
+from automl.plan import RunPlan, make_plan
 from automl.run import Run, prepare
 
 __all__ = ["run", "run_once"]
@@ -87,11 +87,10 @@ def run_once(run: Run, console: Console) -> int:
     return 1 if exported.failed else 0
 
 
-def _report(run: Run, console: Console) -> None:
+def _report(plan: RunPlan, console: Console) -> None:
     """Write ``report/`` for the study; a failing report never fails the study."""
     from automl.errors import reason
 
-    plan = run.plan
     try:
         from automl.report import write_report
 
@@ -121,16 +120,21 @@ def run(cfg: DictConfig, models: Any, data: Any, console: Console | None = None)
         plan = make_plan(
             cfg, choices["model"], choices["data"], models, data, run_dir, list(hc.overrides.task)
         )
-        prepared = prepare(plan)
         console = console or Console()
-        if plan.sweep.engine == "none":
-            return run_once(prepared, console)
-        from automl.tuning import run_study
+        from automl.parallel import current_role, dispatch
 
-        outcome = run_study(prepared, console)
-        if plan.sweep.report:
-            _report(prepared, console)
-        return outcome.exit_code
+        role = current_role()
+        code = dispatch(plan, console)  # several workers, a SLURM job: automl.parallel
+        if code is None:
+            prepared = prepare(plan)
+            if plan.sweep.engine == "none":
+                return run_once(prepared, console)
+            from automl.tuning import run_study
+
+            code = run_study(prepared, console, role).exit_code
+        if role is None and plan.sweep.report:  # once per study: not in its workers or jobs
+            _report(plan, console)
+        return code
     except UserError:
         remove_if_new(run_dir, Path.cwd())
         raise

@@ -16,9 +16,12 @@ from automl.space import space_to_node
 
 __all__ = [
     "SweepConfig",
+    "SlurmConfig",
     "TrainerConfig",
     "PRUNERS",
     "SAMPLERS",
+    "LAUNCHERS",
+    "SLURM_EXECUTORS",
     "register_configs",
     "CONFIG_PATH",
     "CONFIG_NAME",
@@ -26,6 +29,36 @@ __all__ = [
 
 CONFIG_PATH = "pkg://automl.conf"
 CONFIG_NAME = "config"
+
+LAUNCHERS = ("local", "slurm")
+SLURM_EXECUTORS = ("slurm", "local")
+
+
+@dataclass
+class SlurmConfig:
+    """The SLURM jobs of ``sweep.launcher=slurm`` (submitted through submitit).
+
+    Attributes:
+        executor: ``slurm`` submits to the cluster; ``local`` runs the same jobs as local
+            processes through submitit's local executor (to try a configuration, and in CI).
+        partition: The SLURM partition (``None``: the cluster's default).
+        time: Minutes each job may run (SLURM's time limit).
+        gpus: GPUs per job; the job runs one worker per GPU slot (``sweep.gpus_per_trial``,
+            ``sweep.trials_per_gpu``), or one worker without GPUs.
+        cpus: CPU cores per job.
+        mem_gb: Memory per job in GB (``None``: the partition's default).
+        folder: Where submitit keeps each job's files and logs (default ``<run dir>/slurm``).
+        additional: More ``sbatch`` settings by name (``{account: lab, qos: high}``).
+    """
+
+    executor: str = "slurm"
+    partition: str | None = None
+    time: int = 60
+    gpus: int = 0
+    cpus: int = 2
+    mem_gb: float | None = None
+    folder: str | None = None
+    additional: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,6 +110,18 @@ class SweepConfig:
         max_consecutive_failures: Stop the study after this many trials in a row failed by
             themselves (the message names the most common reason); 0 never stops.
         report: Write ``report/`` (figures and one HTML page) when the study ends.
+        workers: Worker processes that run the study's trials side by side; the command's
+            own process starts them, draws one leaderboard and exports the best trial. With
+            ``launcher=slurm``: the number of SLURM jobs.
+        gpus_per_trial: GPUs each worker sees (``CUDA_VISIBLE_DEVICES``) when the machine has
+            GPUs; 0 pins nothing.
+        trials_per_gpu: Workers that share one GPU (small models); reduced for the rest of the
+            study on a GPU where a trial ran out of memory.
+        worker_restarts: Workers that died (killed, crashed) the parent replaces in one
+            invocation.
+        launcher: ``local`` (worker processes on this machine) or ``slurm`` (jobs through
+            submitit, settings in ``slurm``).
+        slurm: The SLURM jobs' settings.
     """
 
     engine: str = "optuna"
@@ -103,6 +148,12 @@ class SweepConfig:
     trial_timeout: float | None = None
     max_consecutive_failures: int = 10
     report: bool = True
+    workers: int = 1
+    gpus_per_trial: int = 1
+    trials_per_gpu: int = 1
+    worker_restarts: int = 10
+    launcher: str = "local"
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
 
 @dataclass

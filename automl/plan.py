@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from automl.config import SweepConfig, TrainerConfig
 from automl.errors import UserError
 from automl.identity import check_study_name
+from automl.parallel.settings import check_settings
 from automl.plugin import DataPlugin, ModelPlugin
 from automl.registry import Registry
 from automl.search import SamplerPlan, check_pruner, plan_sampler
@@ -113,6 +114,7 @@ def make_plan(
     if trainer.max_epochs < 1:
         raise UserError(f"trainer.max_epochs={trainer.max_epochs} must be >= 1")
     _check_fault_settings(sweep)
+    check_settings(sweep)  # workers, GPUs, launcher (automl.parallel)
     check_study_name(str(sweep.study_name))
 
     space_node = OmegaConf.to_container(cfg.get("space") or {}, resolve=True)

@@ -36,22 +36,25 @@ __all__ = [
 Unit = Literal["epoch", "step", "fold"]
 """What a trial's length counts: epochs (Lightning), steps (estimator reports) or folds."""
 
-Failure = Literal["model", "timeout", "preflight", "lost", "signal", "storage"]
+Failure = Literal["model", "timeout", "preflight", "lost", "signal", "storage", "oom"]
 """Why a trial failed.
 
 ``model``: the model or its training raised, or a metric became NaN/inf. ``timeout``: it ran
 past ``sweep.trial_timeout``. ``preflight``: failed before training (e.g. its directory could
 not be written). ``lost``: its worker died (killed, out of memory, preempted, heartbeats lost).
 ``signal``: its worker was stopped by SIGTERM/SIGINT. ``storage``: the study storage failed
-under it.
+under it. ``oom``: the GPU ran out of memory; re-run (and not counted) when the worker shared
+its GPU with other workers, since a neighbour's trial may have filled it, and counted when the
+trial had the GPU to itself (the configuration does not fit); its ``counts`` says which.
 """
 
 RETRIED_FAILURES: frozenset[str] = frozenset({"lost", "signal", "storage"})
 """Infrastructure failures: the trial is re-run with the same parameters and does not count
 toward ``sweep.n_trials`` (until its retries are used up)."""
 
-COUNTED_FAILURES: frozenset[str] = frozenset(set(get_args(Failure)) - RETRIED_FAILURES)
-"""Failures of the trial itself: they count toward ``sweep.n_trials`` and are not retried."""
+COUNTED_FAILURES: frozenset[str] = frozenset(set(get_args(Failure)) - RETRIED_FAILURES - {"oom"})
+"""Failures of the trial itself: they count toward ``sweep.n_trials`` and are not retried.
+(``oom`` is either, as its record's ``counts`` says.)"""
 
 _METRIC_PREFIXES = ("val_", "test_")
 
@@ -148,8 +151,9 @@ class TrialRecord:
 
     @property
     def retried_failure(self) -> bool:
-        """A failure of the infrastructure (lost worker, signal, storage), not of the trial."""
-        return self.failure in RETRIED_FAILURES
+        """A failure of the infrastructure (lost worker, signal, storage, a shared GPU's
+        memory), not of the trial."""
+        return self.failure in RETRIED_FAILURES or (self.failure == "oom" and self.counts is False)
 
 
 def _checked(name: str, value: Any) -> Any:

@@ -34,11 +34,18 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class StopSignals:
     """Signal handling for one study invocation (a context manager; main thread only).
 
+    Args:
+        exit_on_second: A second stop signal exits at once. Off in a worker started by a
+            parent (``automl.parallel``), which may get the same signal twice (from its
+            parent and from a scheduler that signals every process of a job): its parent
+            kills it when the user insists.
+
     Attributes:
         received: The first stop signal's number, or ``None``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, exit_on_second: bool = True) -> None:
+        self.exit_on_second = exit_on_second
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
         self._in_trial = False
@@ -70,6 +77,8 @@ class StopSignals:
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None:
+            if not self.exit_on_second:
+                return
             # The second signal: the user or scheduler insists. Leave now; the storage is
             # consistent (every write is a transaction or one appended record) and the
             # running trial is found lost and re-run by the next worker or rerun.

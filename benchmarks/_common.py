@@ -77,7 +77,8 @@ def peer_env(name: str) -> PeerEnv:
     ``optuna-lightning``: plain Optuna + Lightning with optuna-integration's pruning callback
     (the callback subclasses ``lightning.pytorch.Callback``, so the ``lightning`` package of the
     same version as ``pytorch-lightning`` is installed too). ``hydra-optuna``: Hydra's Optuna
-    sweeper, which pins ``optuna<3`` (pip picks the version). ``flaml``: ``flaml[automl]``,
+    sweeper, which pins ``optuna<3`` (pip picks the version), and Hydra's joblib launcher (jobs
+    in parallel processes). ``flaml``: ``flaml[automl]``,
     which requires ``xgboost<3``; no torch needed there.
     """
     torch = (f"torch=={_v('torch').split('+')[0]}",)
@@ -105,10 +106,20 @@ def peer_env(name: str) -> PeerEnv:
                 (
                     f"hydra-core=={_v('hydra-core')}",
                     "hydra-optuna-sweeper",
+                    "hydra-joblib-launcher",
                     f"numpy=={_v('numpy')}",
                 ),
             ),
-            ("torch", "hydra-core", "hydra-optuna-sweeper", "optuna", "numpy", "sqlalchemy"),
+            (
+                "torch",
+                "hydra-core",
+                "hydra-optuna-sweeper",
+                "hydra-joblib-launcher",
+                "joblib",
+                "optuna",
+                "numpy",
+                "sqlalchemy",
+            ),
         )
     if name == "flaml":
         return PeerEnv(

@@ -67,10 +67,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def automl_command(
-    run_dir: Path, study: str, trials: int, epochs: int, seed: int, threads: int = 0
+    run_dir: Path,
+    study: str,
+    trials: int,
+    epochs: int,
+    seed: int,
+    threads: int = 0,
+    workers: int = 1,
 ) -> list[str]:
     """The automl CLI call of one repeat (own run directory and study name)."""
     extra = [f"trainer.num_threads={threads}"] if threads > 0 else []
+    if workers > 1:
+        extra.append(f"sweep.workers={workers}")
     return [
         sys.executable,
         "-m",
@@ -94,7 +102,12 @@ def read_automl_study(run_dir: Path, study: str) -> dict[str, Any]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    s = optuna.load_study(study_name=study, storage=f"sqlite:///{run_dir / 'study.db'}")
+    storage: Any = f"sqlite:///{run_dir / 'study.db'}"
+    if (run_dir / "study.jsonl").exists():  # several workers: the journal file
+        from optuna.storages.journal import JournalFileBackend
+
+        storage = optuna.storages.JournalStorage(JournalFileBackend(str(run_dir / "study.jsonl")))
+    s = optuna.load_study(study_name=study, storage=storage)
     trials = [
         {
             "number": t.number,
@@ -103,6 +116,8 @@ def read_automl_study(run_dir: Path, study: str) -> dict[str, Any]:
             "epochs": t.user_attrs.get("epochs", 0),
             "start": t.datetime_start.timestamp() if t.datetime_start else None,
             "complete": t.datetime_complete.timestamp() if t.datetime_complete else None,
+            "params": t.params,
+            "intermediate": {int(k): v for k, v in t.intermediate_values.items()},
         }
         for t in s.trials
     ]

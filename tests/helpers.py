@@ -96,12 +96,15 @@ def run_cli(
     )
 
 
-def start_cli(args: list[str], cwd: Path) -> subprocess.Popen:
-    """``python -m automl ARGS`` started in the background, stdout and stderr piped."""
+def start_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``python -m automl ARGS`` started in the background, stdout and stderr piped.
+
+    ``env`` adds to (or overrides) ``cli_env()``.
+    """
     return subprocess.Popen(
         [sys.executable, "-m", "automl", *_quick(list(args))],
         cwd=cwd,
-        env=cli_env(),
+        env=cli_env(**(env or {})),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

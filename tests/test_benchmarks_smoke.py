@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ("vs_plain_optuna", "vs_hydra_sweeper", "vs_flaml", "startup")
+SCRIPTS = ("vs_plain_optuna", "vs_hydra_sweeper", "vs_flaml", "startup", "workers")
 
 
 def load(name: str, path: Path | None = None):
@@ -48,7 +48,11 @@ def test_tiny_configurations_parse(tmp_path):
     h = load("vs_hydra_sweeper").parse_args(
         ["--trials", "3", "--epochs", "2", "--repeats", "1", "--target", "0.9"]
     )
-    assert (h.trials, h.target) == (3, 0.9)
+    assert (h.trials, h.target, h.workers, h.explain) == (3, 0.9, 1, False)
+    h2 = load("vs_hydra_sweeper").parse_args(["--workers", "2", "--explain", "--report", "r.json"])
+    assert (h2.workers, h2.explain, h2.report.name) == (2, True, "r.json")
+    w = load("workers").parse_args(["--trials", "4", "--trees", "10", "--repeats", "1"])
+    assert (w.trials, w.trees, w.workers) == (4, 10, 2)
     f = load("vs_flaml").parse_args(
         ["--budget", "10", "--repeats", "1", "--data", "wine", "--json", str(tmp_path / "r.json")]
     )

@@ -33,9 +33,10 @@ def _pid_namespace() -> str:
         return "-"
 
 
-def worker_id() -> str:
-    """``host/pid-namespace/pid`` of this process, stored on each trial it starts."""
-    return f"{socket.gethostname()}/{_pid_namespace()}/{os.getpid()}"
+def worker_id(pid: int | None = None) -> str:
+    """``host/pid-namespace/pid`` of this process (or of its child ``pid``), stored on each
+    trial it starts."""
+    return f"{socket.gethostname()}/{_pid_namespace()}/{os.getpid() if pid is None else pid}"
 
 
 def _gone(worker: str) -> bool:

@@ -8,7 +8,9 @@ parameters; ``TrialRunner.run`` trains it and tells the study how it ended, with
 - pruned: epochs and time;
 - failed by the trial itself (an exception, NaN, a timeout, an unwritable directory): the
   reason, ``error.txt`` with the traceback, and it counts toward ``sweep.n_trials``;
-- failed by the infrastructure (a signal, the storage): the reason, and it is re-run.
+- failed by the infrastructure (a signal, the storage): the reason, and it is re-run;
+- out of GPU memory: counted like its own failure when the worker had its GPU to itself,
+  re-run when it shared it (``SharedOutOfMemory`` then tells the worker to give its slot up).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from optuna.trial import TrialState
 
 from automl.errors import Interrupted, TrialPruned, TrialTimeout, reason, signal_reason
 from automl.finalize import trial_dir
+from automl.parallel.oom import is_out_of_memory
 from automl.records import Failure, TrialRecord
 from automl.run import Run
 from automl.signals import StopSignals
@@ -34,7 +37,7 @@ from automl.tuning.retry import fail_infra
 from automl.tuning.sampling import StudySampler
 from automl.tuning.storage import is_storage_error
 
-__all__ = ["TrialRunner", "StorageFailure", "StorageLost", "start_trial"]
+__all__ = ["TrialRunner", "StorageFailure", "StorageLost", "SharedOutOfMemory", "start_trial"]
 
 _STORAGE_RETRY_S = 2.0
 _RESULT_FIELDS = ("epochs", "duration_s", "train_s", "metrics", "budget", "n_params", "model_file")
@@ -46,6 +49,10 @@ class StorageFailure(Exception):
 
 class StorageLost(Exception):
     """The study storage stayed unreachable longer than the grace period."""
+
+
+class SharedOutOfMemory(Exception):
+    """A trial ran out of GPU memory on a GPU shared with other workers (it is re-run)."""
 
 
 def start_trial(run: Run, study: optuna.Study) -> tuple[optuna.Trial, dict[str, Any]]:
@@ -104,6 +111,8 @@ class TrialRunner:
         signals: Stop-signal and timeout handling.
         on_start: Called with a trial's number and parameters when it starts training.
         on_progress: Called with a trial's number, step and value after each report.
+        shared: This worker shares its GPU with other workers (``automl.parallel``): a trial
+            that runs out of GPU memory is re-run, and ``SharedOutOfMemory`` is raised.
     """
 
     def __init__(
@@ -114,6 +123,7 @@ class TrialRunner:
         signals: StopSignals,
         on_start: Callable[[int, dict[str, Any]], None] | None = None,
         on_progress: Callable[[int, int, float], None] | None = None,
+        shared: bool = False,
     ) -> None:
         self.run = run
         self.study = study
@@ -121,6 +131,7 @@ class TrialRunner:
         self.signals = signals
         self.on_start = on_start
         self.on_progress = on_progress
+        self.shared = shared
         self.sweep = run.plan.sweep
 
     # -- storage writes that survive a database restart ------------------------------------
@@ -161,6 +172,7 @@ class TrialRunner:
             Interrupted: A stop signal arrived (the trial is failed and re-run later).
             StorageLost: The storage stayed unreachable (the trial is left RUNNING: the next
                 worker or rerun finds it lost and re-runs it).
+            SharedOutOfMemory: The trial ran out of GPU memory on a shared GPU (it is re-run).
         """
         run, number = self.run, trial.number
         record = TrialRecord(worker=worker_id(), unit=run.unit)
@@ -219,6 +231,8 @@ class TrialRunner:
         except Exception as exc:
             record.duration_s = time.perf_counter() - start
             (directory / "error.txt").write_text(traceback.format_exc())
+            if is_out_of_memory(exc):
+                return self._out_of_memory(trial, record, exc)
             return self._fail(trial, record, reason(exc), "model")
         record.epochs = result.epochs
         record.duration_s = time.perf_counter() - start
@@ -230,6 +244,17 @@ class TrialRunner:
         self._attrs(trial, record, _RESULT_FIELDS)
         self._persist(lambda: self.study.tell(trial, result.value))
         return TrialState.COMPLETE
+
+    def _out_of_memory(
+        self, trial: optuna.Trial, record: TrialRecord, exc: BaseException
+    ) -> TrialState:
+        why = f"out of GPU memory ({reason(exc)})"
+        if not self.shared:
+            return self._fail(trial, record, why, "oom")
+        self._attrs(trial, record, ("duration_s",))
+        why += "; the GPU was shared with other workers"
+        self._persist(lambda: self._infra(trial, why, "oom"))
+        raise SharedOutOfMemory(why)
 
     def _infra(self, trial: optuna.Trial, why: str, failure: Failure) -> None:
         frozen = self.study._storage.get_trial(trial._trial_id)

@@ -27,13 +27,16 @@ __all__ = [
     "repair_journal",
     "is_storage_error",
     "JOURNAL_SUFFIXES",
+    "JOURNAL_FILE",
     "LOST_TRIAL",
+    "default_storage",
 ]
 
 # The reason stored on a trial whose heartbeats stopped (Optuna records none of its own).
 LOST_TRIAL = "its worker stopped sending heartbeats (killed, crashed or lost)"
 
 JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
+JOURNAL_FILE = "study.jsonl"  # the default storage of a study run by several workers
 
 _CREATE_ATTEMPTS = 5
 
@@ -162,7 +165,7 @@ def make_storage(
     grace_period: int = 120,
     *,
     max_retries: int = 2,
-    on_stale: Callable[[optuna.Study, Any], None] | None = None,
+    on_stale: Callable[[optuna.Study, Any], object] | None = None,
     notes: list[str] | None = None,
 ) -> optuna.storages.BaseStorage:
     """Open (and create if needed) the storage a study lives in.
@@ -261,3 +264,21 @@ def _open_rdb(url: str, beats: dict) -> _RDBStorage:
                 raise
             time.sleep(0.2 * (attempt + 1) + random.random() * 0.2)
     raise AssertionError("unreachable")
+
+
+def default_storage(run_dir: str | Path, several: bool) -> str | None:
+    """The storage of a study whose ``sweep.storage`` is unset; ``None``: SQLite (``study.db``).
+
+    With several workers it is the run directory's journal file (``study.jsonl``): SQLite
+    with several writers can lose trials or fail with "database is locked". A run directory
+    that already holds a study keeps it: its ``study.db`` stays in use (the caller warns when
+    several workers will write it), and a later single-process run of a study that workers
+    ran in ``study.jsonl`` continues there.
+    """
+    run_dir = Path(run_dir).resolve()
+    journal, db = run_dir / JOURNAL_FILE, run_dir / "study.db"
+    if db.exists() and not journal.exists():
+        return None
+    if several or journal.exists():
+        return str(journal)
+    return None

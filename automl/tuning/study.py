@@ -5,7 +5,9 @@ study is refused before anything runs. The loop counts the trials that count (co
 and failures of the trial itself), starts one while the total is not reached, under a lock that
 makes "count, ask, sample" one step across workers, and stops on a stop signal, the time
 budget or a streak of failures. The end is the same however the loop stopped: the leaderboard
-files, ``best/`` and the summary are written from a fresh read of the study.
+files, ``best/`` and the summary are written from a fresh read of the study (``finish_study``,
+which the parent of several workers calls too, once they are done). A worker started by such a
+parent (``automl.parallel``) runs the loop only and leaves the end to its parent.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import logging
 import math
 import time
 from collections import Counter
-from contextlib import nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +31,7 @@ from automl.errors import Interrupted, StudyError, signal_reason
 from automl.finalize import BEST_DIR, describe_budget, export, select_trial
 from automl.identity import diff
 from automl.leaderboard import Leaderboard, row_from_trial, write_leaderboard
+from automl.parallel.role import Role
 from automl.plan import RunPlan
 from automl.records import counts_toward_total, record_of
 from automl.run import Run, prepare
@@ -38,12 +42,12 @@ from automl.tuning.admission import admission
 from automl.tuning.factories import build_sampler, make_pruner
 from automl.tuning.lock import run_dir_lock
 from automl.tuning.lost import fail_lost_trials
-from automl.tuning.objective import StorageLost, TrialRunner, start_trial
+from automl.tuning.objective import SharedOutOfMemory, StorageLost, TrialRunner, start_trial
 from automl.tuning.retry import enqueue_retry
 from automl.tuning.sampling import StudySampler, distributions
 from automl.tuning.storage import make_storage
 
-__all__ = ["StudyOutcome", "run_study", "open_study", "tally"]
+__all__ = ["StudyOutcome", "run_study", "open_study", "tally", "finish_study", "study_header"]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 _log = logging.getLogger("automl.study")
@@ -65,6 +69,9 @@ class StudyOutcome:
         export_note: Why ``best/`` is not this worker's to write (the best trial's files are
             in another worker's run directory).
         export_failed: Why writing ``best/`` failed.
+        worker: The invocation is a worker of a parent (``automl.parallel``): it runs trials,
+            and the parent judges the study.
+        backed_off: The worker gave its GPU slot up after a trial ran out of memory there.
     """
 
     study_name: str
@@ -85,6 +92,8 @@ class StudyOutcome:
     stopped: str | None = None
     export_note: str | None = None
     export_failed: str | None = None
+    worker: bool = False
+    backed_off: bool = False
 
     @property
     def interrupted(self) -> bool:
@@ -95,9 +104,14 @@ class StudyOutcome:
     def exit_code(self) -> int:
         """128 + signal after a stop signal; 1 when the invocation failed to do its job (a
         failure streak, a lost storage, no trial of its own completed or pruned, no best
-        model at all, an export that could not be written); else 0."""
+        model at all, an export that could not be written); else 0. A worker says only how it
+        stopped (``automl.parallel.role``): its parent judges the study."""
         if self.signal is not None:
             return 128 + self.signal
+        if self.worker:
+            from automl.parallel.role import EXIT_BACKED_OFF, EXIT_STOPPED
+
+            return EXIT_STOPPED if self.stopped else EXIT_BACKED_OFF if self.backed_off else 0
         if self.stopped or self.export_failed:
             return 1
         if self.ran and not self.ran_ok:
@@ -145,6 +159,7 @@ def open_study(
             written to the study before this check.
     """
     plan, sweep = run.plan, run.plan.sweep
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the leaderboard reports trials
     storage = make_storage(
         sweep.storage,
         plan.run_dir,
@@ -221,7 +236,8 @@ def _total(run: Run) -> int:
     return min(run.plan.sweep.n_trials, math.prod(len(v) for v in grid.values()))
 
 
-def _header(run: Run) -> dict[str, Any]:
+def study_header(run: Run) -> dict[str, Any]:
+    """What the leaderboard's title and ``leaderboard.json`` say about the study."""
     plan = run.plan
     return {
         "study": plan.study_name,
@@ -248,12 +264,17 @@ def _refit_note(info: dict[str, Any] | None, number: int) -> str | None:
     return f"trial #{number}'s config retrained on {info['rows']} train+val rows ({budget})"
 
 
-def run_study(run: Run | RunPlan, console: Console | None = None) -> StudyOutcome:
+def run_study(
+    run: Run | RunPlan, console: Console | None = None, role: Role | None = None
+) -> StudyOutcome:
     """Run (or resume) the run's study until ``sweep.n_trials`` trials count.
 
     Args:
         run: The prepared run (a plan is prepared here).
         console: Where the leaderboard and summary go (stdout by default).
+        role: This process's role when a parent started it (``automl.parallel.role``): a
+            worker runs trials and leaves the leaderboard files, ``best/`` and the summary to
+            its parent.
 
     Returns:
         Counts, the best trial, its test metrics, and the exit code the command returns.
@@ -263,9 +284,11 @@ def run_study(run: Run | RunPlan, console: Console | None = None) -> StudyOutcom
     console = console or Console()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the leaderboard reports trials
     plan, sweep = run.plan, run.plan.sweep
+    worker = role is not None and role.kind == "worker"
     notes = [*plan.sampler.notes, *run.notes]
     study, sampler, storage = open_study(run, notes)
-    record_invocation(plan.run_dir, plan.composed, plan.overrides)
+    if not worker:  # the parent records the invocation once
+        record_invocation(plan.run_dir, plan.composed, plan.overrides)
     console.print(run.backend.describe(), highlight=False, soft_wrap=True)
     for note in notes:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
@@ -276,7 +299,7 @@ def run_study(run: Run | RunPlan, console: Console | None = None) -> StudyOutcom
 
     trials = study.get_trials(deepcopy=False)
     counted, running = tally(trials)
-    header = _header(run)
+    header = study_header(run)
     board = Leaderboard(console, header, [t for t in trials if t.state in _FINISHED], sweep.top_k)
     if counted + running >= sweep.n_trials:
         console.print(
@@ -290,8 +313,11 @@ def run_study(run: Run | RunPlan, console: Console | None = None) -> StudyOutcom
             f"{sweep.n_trials - counted} to go"
         )
 
-    outcome = StudyOutcome(plan.study_name, run.goal.direction, run.goal.metric)
-    signals = StopSignals()
+    outcome = StudyOutcome(plan.study_name, run.goal.direction, run.goal.metric, worker=worker)
+    # A worker's parent sends each stop signal it gets to every worker, and turns a second one
+    # into SIGKILL: a repeat that reaches a worker directly as well (a SLURM job's processes
+    # all get the scheduler's signal) must not cut its clean stop short.
+    signals = StopSignals(exit_on_second=not worker)
     runner = TrialRunner(
         run,
         study,
@@ -299,6 +325,7 @@ def run_study(run: Run | RunPlan, console: Console | None = None) -> StudyOutcom
         signals,
         on_start=board.trial_started,
         on_progress=board.trial_progress,
+        shared=worker and role is not None and role.shared,
     )
     live = board.live and sweep.live and counted + running < sweep.n_trials
     with signals, Live(board, console=console, refresh_per_second=4) if live else nullcontext():
@@ -308,8 +335,21 @@ def run_study(run: Run | RunPlan, console: Console | None = None) -> StudyOutcom
         # summary all use it.
         board.running.clear()
         board.rows = {t.number: row_from_trial(t) for t in study.get_trials(deepcopy=False)}
+    if worker:
+        assert role is not None
+        _worker_end(role, outcome, console)
+        return outcome
     with signals:  # a signal during the export: finish writing, then exit with its code
-        _finish(run, study, board, header, outcome, signals, console)
+        finish_study(
+            run,
+            study,
+            board,
+            header,
+            outcome,
+            console,
+            stop_signal=signals.received,
+            interruptible=signals.trial,
+        )
         outcome.signal = signals.received
     _log.info(
         "done: %d complete, %d pruned, %d failed (%d re-run); best #%s; exit code %d%s",
@@ -318,6 +358,18 @@ def run_study(run: Run | RunPlan, console: Console | None = None) -> StudyOutcom
         f"; {outcome.stopped}" if outcome.stopped else "",
     )  # fmt: skip
     return outcome
+
+
+def _worker_end(role: Role, outcome: StudyOutcome, console: Console) -> None:
+    """A worker's last lines in its log: what it ran, and why it stopped early."""
+    console.print(
+        f"{role.name}: ran {outcome.ran} trials, {outcome.ran_ok} complete or pruned",
+        highlight=False,
+    )
+    if outcome.backed_off:
+        console.print(f"{role.name}: gave its GPU slot up (out of memory)", highlight=False)
+    if outcome.stopped:
+        console.print(f"automl: stopped: {outcome.stopped}", highlight=False, soft_wrap=True)
 
 
 def _loop(
@@ -355,7 +407,11 @@ def _loop(
                     break
                 trial, params = start_trial(run, study)
             try:
-                state = runner.run_trial(trial, params)
+                try:
+                    state = runner.run_trial(trial, params)
+                except SharedOutOfMemory:
+                    # The trial is re-run by another worker; this one gives its slot up.
+                    state, outcome.backed_off = TrialState.FAIL, True
             finally:
                 outcome.ran += 1
                 frozen = study._storage.get_trial(trial._trial_id)
@@ -363,6 +419,8 @@ def _loop(
                 board.trial_finished(frozen)
                 _log.info(board.plain_line(row_from_trial(frozen)))
             record = record_of(frozen)
+            if outcome.backed_off:
+                break
             if state in (TrialState.COMPLETE, TrialState.PRUNED):
                 outcome.ran_ok += 1
                 streak.clear()
@@ -378,16 +436,29 @@ def _loop(
         )
 
 
-def _finish(
+def finish_study(
     run: Run,
     study: optuna.Study,
     board: Leaderboard,
     header: dict[str, Any],
     outcome: StudyOutcome,
-    signals: StopSignals,
     console: Console,
+    *,
+    stop_signal: int | None = None,
+    interruptible: Callable[[], AbstractContextManager[Any]] | None = None,
 ) -> None:
-    """Leaderboard files, ``best/`` and the summary, from a fresh read of the study."""
+    """Leaderboard files, ``best/`` and the summary, from a fresh read of the study.
+
+    Args:
+        run: The run (its data and backend test and export the best trial).
+        study: The open study.
+        board: The leaderboard (its rows are replaced by the fresh read).
+        header: ``study_header(run)`` (plus what the caller adds).
+        outcome: Filled in: counts, best trial, test metrics, export notes.
+        console: Where the summary goes.
+        stop_signal: The stop signal the invocation received (skips the refit).
+        interruptible: Wraps the refit so that a stop signal ends it.
+    """
     plan = run.plan
     # Workers sharing this run directory finish together: they take turns writing its files.
     with run_dir_lock(plan.run_dir):
@@ -409,7 +480,7 @@ def _finish(
             outcome.best_params = dict(best.params)
             val = dict(record_of(best).metrics)
             # After a stop signal the user wants out, not another training run.
-            outcome.refit = run.refit_wanted() and signals.received is None
+            outcome.refit = run.refit_wanted() and stop_signal is None
             selected = select_trial(run, best)
             if isinstance(selected, str):
                 outcome.export_note = selected
@@ -419,7 +490,7 @@ def _finish(
                     selected,
                     plan.run_dir / BEST_DIR,
                     refit=outcome.refit,
-                    interruptible=signals.trial,
+                    interruptible=interruptible,
                 )
                 outcome.test_metrics = exported.test
                 outcome.export_failed = exported.failed
@@ -435,9 +506,9 @@ def _finish(
                 outcome.test_metrics,
                 str(plan.run_dir),
                 outcome.best_number,
-                interrupted=signals.received is not None,
+                interrupted=stop_signal is not None,
                 refit=refit_note,
-                status=None if signals.received is None else signal_reason(signals.received),
+                status=None if stop_signal is None else signal_reason(stop_signal),
             )
         )
         for line in (

@@ -1,0 +1,164 @@
+"""The parent of a study's workers: start them, draw one leaderboard, finish the study.
+
+``python -m automl ... sweep.workers=N`` (or ``sweep.launcher=slurm``) comes here instead of
+running trials itself. In order:
+
+1. the run is prepared as for one process (data, decisions, fingerprint; the preflight runs
+   here on a machine without GPUs, in the workers otherwise, so that the parent never holds a
+   GPU), and the study is opened: a changed study is refused before any worker starts;
+2. the workers are started (local processes through ``Supervisor``, or SLURM jobs through
+   ``SlurmJobs``), each with the user's command and the run directory and storage pinned;
+3. until they are all done, the study is read from its storage twice a second and drawn as one
+   live leaderboard; stop signals are passed on (``drive``);
+4. the leaderboard files, ``best/`` and the summary are written once, through the same
+   ``finish_study`` as a single process, and the exit code covers every worker.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+
+from automl.errors import UserError
+from automl.parallel.board import StudyView
+from automl.parallel.devices import make_pool, visible_gpus
+from automl.parallel.drive import drive
+from automl.parallel.role import Role
+from automl.parallel.supervisor import Supervisor
+from automl.plan import RunPlan
+
+__all__ = ["run_parent", "run_node", "sqlite_note"]
+
+
+def sqlite_note(storage: str | None, several: bool) -> str | None:
+    """The one-line warning for several workers writing one SQLite file."""
+    if not several or (storage and not storage.startswith("sqlite")):
+        return None
+    return (
+        "several workers on one SQLite file: SQLite with several writers can lose trials or "
+        "stop with 'database is locked'; a journal file (sweep.storage=PATH.jsonl, the default "
+        "for a new study) or PostgreSQL is safer. Going on with it"
+    )
+
+
+def _settings(plan: RunPlan) -> dict[str, str]:
+    """What every worker's command pins: the run directory, and the storage when it is set."""
+    settings = {"hydra.run.dir": str(plan.run_dir.resolve())}
+    if plan.sweep.storage:
+        settings["sweep.storage"] = plan.sweep.storage
+    return settings
+
+
+def run_parent(plan: RunPlan, console: Console) -> Any:
+    """Run the study with ``sweep.workers`` workers (or SLURM jobs); returns a ``StudyOutcome``.
+
+    Raises:
+        UserError: A mistake found before any worker started (the GPUs cannot hold a trial,
+            submitit is missing, a changed study), or a worker that refused to start.
+    """
+    from automl.run import prepare
+    from automl.rundir import record_invocation
+    from automl.tuning.fleet import FleetStudy
+    from automl.tuning.study import StudyOutcome, finish_study, open_study, study_header
+
+    sweep = plan.sweep
+    slurm = sweep.launcher == "slurm"
+    gpus = visible_gpus()
+    fleet: Any
+    if slurm:
+        from automl.parallel.slurm import SlurmJobs, make_executor
+
+        executor = make_executor(sweep.slurm, plan.run_dir, plan.study_name)
+    else:
+        pool = make_pool(sweep.workers, gpus, sweep.gpus_per_trial, sweep.trials_per_gpu)
+    run = prepare(plan, preflight=not gpus)
+    notes = list(run.notes)
+    study, _, _ = open_study(run, notes)
+    record_invocation(plan.run_dir, plan.composed, plan.overrides)
+    note = sqlite_note(sweep.storage, True)
+    for line in [note, *notes] if note else notes:
+        console.print(f"note: {line}", highlight=False, soft_wrap=True)
+
+    def say(line: str) -> None:
+        console.print(f"note: {line}", highlight=False, soft_wrap=True)
+
+    fleet_study = FleetStudy(study, sweep.n_trials, sweep.max_retries)
+    argv, settings = sys.argv[1:], _settings(plan)
+    if slurm:
+        from automl.parallel.command import worker_argv
+
+        fleet = SlurmJobs(executor, worker_argv(argv, settings), sweep.workers, Path.cwd(), say)
+    else:
+        fleet = Supervisor(
+            argv, sweep.workers, settings, plan.run_dir, pool, fleet_study, sweep, say
+        )
+    header = {**study_header(run), "workers": sweep.workers, "launcher": sweep.launcher}
+    from automl.leaderboard import Leaderboard
+
+    finished = [t for t in fleet_study.trials() if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]
+    board = Leaderboard(console, header, finished, sweep.top_k)
+    view = StudyView(board, fleet_study.trials)
+    started = time.time()
+    live = board.live and sweep.live
+    with Live(board, console=console, refresh_per_second=4) if live else nullcontext():
+        signum = drive(fleet, view.refresh)
+        view.refresh(force=True)
+    if fleet.refused:
+        raise UserError(fleet.refused)
+    outcome = StudyOutcome(plan.study_name, run.goal.direction, run.goal.metric)
+    outcome.ran, outcome.ran_ok = fleet_study.ran_since(started)
+    outcome.stopped = "; ".join(fleet.stopped) or None
+    board.running.clear()
+    from automl.signals import StopSignals
+
+    with StopSignals() as signals:  # a signal during the export: finish, then exit with it
+        finish_study(
+            run,
+            study,
+            board,
+            header,
+            outcome,
+            console,
+            stop_signal=signum,
+            interruptible=signals.trial,
+        )
+    outcome.signal = signum if signum is not None else signals.received
+    return outcome
+
+
+def run_node(plan: RunPlan, role: Role, console: Console) -> int:
+    """A SLURM job's part: the workers of this machine, one per GPU slot; the exit code.
+
+    The node loads no data and trains nothing: it only starts and looks after its workers.
+    """
+    from automl.tuning.fleet import FleetStudy
+
+    sweep = plan.sweep
+    gpus = visible_gpus()
+    slots = len(gpus) // max(sweep.gpus_per_trial, 1) * sweep.trials_per_gpu if gpus else 1
+    if gpus and sweep.gpus_per_trial == 0:
+        slots = 1
+    pool = make_pool(max(slots, 1), gpus, sweep.gpus_per_trial, sweep.trials_per_gpu)
+    fleet_study = FleetStudy.load(sweep, plan.run_dir, plan.study_name)
+
+    def say(line: str) -> None:
+        console.print(f"{role.name}: {line}", highlight=False, soft_wrap=True)
+
+    supervisor = Supervisor(
+        sys.argv[1:], pool.capacity, {}, plan.run_dir, pool, fleet_study, sweep, say, node=role.node
+    )
+    signum = drive(supervisor)
+    for line in supervisor.stopped:
+        console.print(f"automl: stopped: {line}", highlight=False, soft_wrap=True)
+    if signum is not None:
+        return 128 + signum
+    if supervisor.refused:
+        console.print(f"automl: error: {supervisor.refused}", highlight=False, soft_wrap=True)
+        return 2
+    return 1 if supervisor.stopped else 0

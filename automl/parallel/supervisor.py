@@ -1,0 +1,306 @@
+"""Worker processes on this machine: started, pinned, replaced, timed out and backed off.
+
+The supervisor is the part of the parent (and of a SLURM job) that owns the worker processes:
+
+- it starts ``python -m automl <the user's command>`` once per slot of the device pool
+  (``automl.parallel.devices``), each with its ``CUDA_VISIBLE_DEVICES``, a share of the CPU
+  threads, its own session and its output in ``workers/worker-<i>.log``;
+- a worker that dies (``kill -9``, the OOM killer, a crash) is replaced, up to
+  ``sweep.worker_restarts``; its trial is failed as lost at once and re-run
+  (``automl.tuning.lost``, the same check a rerun makes);
+- a worker whose trial runs past ``sweep.trial_timeout`` plus a grace period (its in-process
+  alarm could not stop it: a C call that never returns) is killed, the trial is failed with
+  ``timeout after N s`` (it counts) and a replacement starts;
+- a worker that gave its slot up after running out of GPU memory on a shared GPU is not
+  replaced: its GPU holds one worker fewer for the rest of the study;
+- a worker that stopped on a failure streak, or refused to start (exit 2), ends the fleet's
+  growth and is reported.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from automl.parallel.command import worker_argv
+from automl.parallel.devices import DevicePool
+from automl.parallel.role import EXIT_BACKED_OFF, EXIT_STOPPED, NODE_ENV, worker_env
+
+__all__ = ["Supervisor", "WorkerProcess", "timeout_grace", "last_message", "LOG_DIR"]
+
+LOG_DIR = "workers"
+
+
+def timeout_grace(trial_timeout: float) -> float:
+    """Seconds past ``sweep.trial_timeout`` before the parent kills a trial's worker.
+
+    The in-process alarm fires ``trial_timeout`` seconds after training starts, a moment after
+    the trial's recorded start; the grace leaves it time to stop the trial itself.
+    """
+    return max(5.0, 0.1 * float(trial_timeout))
+
+
+def last_message(log: Path, prefix: str = "automl: ") -> str | None:
+    """The last line of a worker's log that starts with ``prefix`` (its error or stop reason)."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(handle.tell() - 16384, 0))
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if line.startswith(prefix):
+            return line[len(prefix) :].strip()
+    return None
+
+
+def _cores() -> int:
+    """CPU cores this process may use (a SLURM job's allocation, not the whole node)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited {code}"
+
+
+@dataclass
+class WorkerProcess:
+    """One worker process and what the supervisor knows about it."""
+
+    index: int
+    group: int
+    proc: subprocess.Popen
+    log: Path
+    handle: IO[Any]
+    worker_id: str
+    killed_for: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"worker {self.index}"
+
+
+@dataclass
+class Supervisor:
+    """Starts and looks after the worker processes of one machine (a ``drive.Fleet``).
+
+    Args:
+        argv: The user's command line (after ``python -m automl``).
+        workers: Workers to keep running (at most the pool's slots).
+        settings: Overrides every worker gets (absolute run directory, storage).
+        run_dir: The run directory (logs go to ``<run_dir>/workers``).
+        pool: The device pool (slots and their devices).
+        fleet_study: The study (``automl.tuning.fleet.FleetStudy``).
+        sweep: The sweep settings (``trial_timeout``, ``timeout``, ``worker_restarts``).
+        say: Prints one line for the user (a note).
+        node: The SLURM job's number, when this is a node (names the logs).
+        cwd: Where workers start (the user's directory: relative data paths stay valid).
+    """
+
+    argv: Sequence[str]
+    workers: int
+    settings: dict[str, str]
+    run_dir: Path
+    pool: DevicePool
+    fleet_study: Any
+    sweep: Any
+    say: Any = print
+    node: int | None = None
+    cwd: Path = field(default_factory=Path.cwd)
+    live: list[WorkerProcess] = field(default_factory=list)
+    started: list[WorkerProcess] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    refused: str | None = None
+    stopping: bool = False
+    closed: bool = False
+    restarts: int = 0
+    target: int = 0
+
+    def __post_init__(self) -> None:
+        self.target = min(self.workers, self.pool.capacity)
+        self._deadline = time.time() + self.sweep.timeout if self.sweep.timeout else None
+
+    # -- the Fleet protocol ----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start one worker per slot, up to ``sweep.workers``."""
+        if self.target < self.workers:
+            self.say(
+                f"{self.workers} workers asked for, but the GPUs hold {self.target} trials at "
+                f"a time (sweep.gpus_per_trial={self.sweep.gpus_per_trial}, "
+                f"sweep.trials_per_gpu={self.sweep.trials_per_gpu}): starting {self.target}"
+            )
+        for _ in range(self.target):
+            if self.stopping:
+                return
+            self._spawn()
+
+    def poll(self) -> bool:
+        """Reap exited workers, enforce the hard timeout, start replacements; all done?"""
+        for worker in list(self.live):
+            code = worker.proc.poll()
+            if code is not None:
+                self._reap(worker)
+                self._exited(worker, code)
+        if self.sweep.trial_timeout and not self.stopping:
+            self._enforce_timeouts(float(self.sweep.trial_timeout))
+        self._fill()
+        return not self.live
+
+    def stop(self, signum: int) -> None:
+        """Send ``signum`` to every worker; start no more."""
+        self.stopping = True
+        for worker in list(self.live):
+            try:
+                worker.proc.send_signal(signum)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        """SIGKILL every worker."""
+        self.stopping = True
+        for worker in list(self.live):
+            try:
+                worker.proc.kill()
+            except ProcessLookupError:
+                pass
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def _spawn(self) -> WorkerProcess | None:
+        group = self.pool.acquire()
+        if group is None:
+            return None
+        index = len(self.started)
+        logs = self.run_dir / LOG_DIR
+        logs.mkdir(parents=True, exist_ok=True)
+        prefix = f"node-{self.node}-" if self.node is not None else ""
+        log = logs / f"{prefix}worker-{index}.log"
+        handle = open(log, "a")
+        devices = self.pool.groups[group].devices
+        threads = max(1, _cores() // max(self.target, 1))
+        env = {**os.environ, **worker_env(index, devices, self.pool.shared(group), threads)}
+        if self.node is not None:
+            env[NODE_ENV] = str(self.node)
+        settings = dict(self.settings)
+        if self._deadline is not None:  # a replacement gets the time left, not a new budget
+            settings["sweep.timeout"] = f"{max(self._deadline - time.time(), 1.0):.1f}"
+        args = worker_argv(self.argv, settings)
+        handle.write(
+            f"== {prefix}worker {index} started {time.strftime('%Y-%m-%dT%H:%M:%S')} "
+            f"devices={devices if devices is not None else 'unpinned'}\n"
+        )
+        handle.flush()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "automl", *args],
+            cwd=self.cwd,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a terminal's Ctrl-C reaches the parent only
+        )
+        from automl.tuning.lost import worker_id
+
+        worker = WorkerProcess(index, group, proc, log, handle, worker_id(proc.pid))
+        self.live.append(worker)
+        self.started.append(worker)
+        return worker
+
+    def _reap(self, worker: WorkerProcess) -> None:
+        self.live.remove(worker)
+        self.pool.release(worker.group)
+        worker.handle.close()
+
+    def _exited(self, worker: WorkerProcess, code: int) -> None:
+        """Decide what a worker's exit means (the one place that does)."""
+        if worker.killed_for == "timeout" or code == 0:
+            return
+        if self.stopping:
+            if code not in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+                self.fleet_study.fail_lost()  # it did not stop cleanly: its trial is lost
+            return
+        if code == EXIT_BACKED_OFF:
+            devices = self.pool.groups[worker.group].devices
+            devices = f"GPU {devices}" if devices is not None else "the CPU"
+            if self.pool.shrink(worker.group):
+                holds = self.pool.groups[worker.group].capacity
+                self.say(
+                    f"{worker.name} ran out of memory on {devices}: it holds {holds} trial(s) at "
+                    "a time from now on; the trial is re-run"
+                )
+            return
+        if code == EXIT_STOPPED:
+            why = last_message(worker.log, "automl: stopped: ") or f"see {worker.log}"
+            self.stopped.append(f"{worker.name}: {why}")
+            self.closed = True
+            return
+        if code == 2:
+            self.refused = last_message(worker.log, "automl: error: ") or (
+                f"{worker.name} refused to start; see {worker.log}"
+            )
+            self.closed = True
+            self.stop(signal.SIGTERM)
+            return
+        # Died: killed from outside, out of host memory, or crashed. Its trial is lost.
+        lost = self.fleet_study.fail_lost()
+        self.restarts += 1
+        what = f"{worker.name} {_describe_exit(code)}"
+        if self.restarts > self.sweep.worker_restarts:
+            self.stopped.append(
+                f"{what} and no restarts are left (sweep.worker_restarts="
+                f"{self.sweep.worker_restarts}); see {worker.log}"
+            )
+            self.closed = True
+            return
+        self.say(
+            f"{what}; "
+            + ("its trial is re-run; " if lost else "")
+            + f"starting a replacement (see {worker.log})"
+        )
+
+    def _enforce_timeouts(self, trial_timeout: float) -> None:
+        limit = trial_timeout + timeout_grace(trial_timeout)
+        running = self.fleet_study.running()
+        now = time.time()
+        for worker in list(self.live):
+            trial = running.get(worker.worker_id)
+            if trial is None or now - trial.started <= limit:
+                continue
+            worker.killed_for = "timeout"
+            worker.proc.kill()
+            worker.proc.wait()
+            self._reap(worker)
+            if self.fleet_study.fail_timed_out(trial, trial_timeout):
+                self.say(
+                    f"trial #{trial.number} ran past sweep.trial_timeout={trial_timeout:g} s and "
+                    f"did not stop: {worker.name} was killed; starting a replacement"
+                )
+
+    def _fill(self) -> None:
+        """Start workers while the study needs them and slots are free."""
+        if self.stopping or self.closed or len(self.live) >= self.target:
+            return
+        if self._deadline is not None and time.time() >= self._deadline:
+            return
+        if not self.pool.free() or not self.fleet_study.needs_trials():
+            return
+        while len(self.live) < self.target and self.pool.free() and not self.stopping:
+            if self._spawn() is None:
+                return

@@ -1,0 +1,126 @@
+"""The study as the parent of several workers sees it: who runs what, and the trials it ends.
+
+The parent (``automl.parallel``) runs no trial itself. It reads the study to draw the
+leaderboard, to know whether the study still needs a worker, and to find a worker's running
+trial; it writes to it in two cases only: a worker that died (its trial is failed as lost and
+re-run, ``automl.tuning.lost``), and a worker it killed because its trial ran past
+``sweep.trial_timeout`` without stopping (the trial fails with ``timeout after N s`` and
+counts, as if the in-process alarm had stopped it).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from automl.errors import TrialTimeout
+from automl.records import TrialRecord, record_of
+from automl.tuning.lost import fail_lost_trials
+from automl.tuning.retry import enqueue_retry
+from automl.tuning.storage import make_storage
+
+__all__ = ["FleetStudy", "Running"]
+
+
+@dataclass(frozen=True)
+class Running:
+    """A RUNNING trial: its number, its worker and when it started (epoch seconds)."""
+
+    number: int
+    worker: str
+    started: float
+    trial: Any
+
+
+class FleetStudy:
+    """The parent's handle on a study its workers run.
+
+    Args:
+        study: The open study.
+        n_trials: ``sweep.n_trials``.
+        max_retries: ``sweep.max_retries``.
+    """
+
+    def __init__(self, study: optuna.Study, n_trials: int, max_retries: int) -> None:
+        self.study = study
+        self.n_trials = n_trials
+        self.max_retries = max_retries
+
+    @classmethod
+    def load(cls, sweep: Any, run_dir: Any, study_name: str) -> FleetStudy:
+        """Open an existing study by name (a SLURM job's node: the parent created it)."""
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        storage = make_storage(
+            sweep.storage,
+            run_dir,
+            sweep.heartbeat_interval,
+            sweep.grace_period,
+            max_retries=sweep.max_retries,
+            on_stale=lambda study, trial: enqueue_retry(study, trial, sweep.max_retries),
+        )
+        study = optuna.load_study(study_name=study_name, storage=storage)
+        return cls(study, sweep.n_trials, sweep.max_retries)
+
+    def trials(self) -> list[Any]:
+        """Every trial of the study (frozen, not copied)."""
+        return self.study.get_trials(deepcopy=False)
+
+    def running(self) -> dict[str, Running]:
+        """RUNNING trials by the worker that runs them."""
+        out: dict[str, Running] = {}
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            worker = record_of(t).worker
+            if worker and t.datetime_start is not None:
+                out[worker] = Running(t.number, worker, t.datetime_start.timestamp(), t)
+        return out
+
+    def needs_trials(self) -> bool:
+        """Whether trials that count plus running ones are still below ``sweep.n_trials``."""
+        from automl.tuning.study import tally
+
+        counted, running = tally(self.trials())
+        return counted + running < self.n_trials
+
+    def fail_lost(self) -> int:
+        """Fail (and re-run) the trials of workers that are gone from this machine."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fail_lost_trials(self.study, self.max_retries)
+
+    def fail_timed_out(self, running: Running, seconds: float) -> bool:
+        """Fail a trial whose worker was killed past ``sweep.trial_timeout`` (it counts).
+
+        Returns:
+            Whether this call failed it (``False``: it had finished meanwhile).
+        """
+        storage = self.study._storage
+        trial_id = running.trial._trial_id
+        record = TrialRecord(
+            error=str(TrialTimeout(seconds)),
+            failure="timeout",
+            counts=True,
+            note="its worker was killed: the trial did not return to Python for the alarm",
+        )
+        try:
+            for key, value in record.attrs(("error", "failure", "counts", "note")).items():
+                storage.set_trial_user_attr(trial_id, key, value)
+            return bool(storage.set_trial_state_values(trial_id, state=TrialState.FAIL))
+        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+            return False
+
+    def ran_since(self, started: float) -> tuple[int, int]:
+        """``(ran, ok)``: trials started since ``started`` (epoch seconds) that finished, and
+        those of them that completed or were pruned."""
+        ran = ok = 0
+        for t in self.trials():
+            if t.datetime_start is None or t.datetime_start.timestamp() < started:
+                continue
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+                ran, ok = ran + 1, ok + 1
+            elif t.state == TrialState.FAIL:
+                ran += 1
+        return ran, ok
