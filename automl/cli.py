@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from automl.errors import UserError
+from automl.families import AUTO, AUTO_DEFAULT_DATA
 from automl.registry import Registry
 
 __all__ = [
@@ -54,7 +55,7 @@ def print_help(argv: Sequence[str], models: Registry, data: Registry) -> int:
         cfg = compose("config", overrides=overrides)
     groups = {
         "data": data.names(),
-        "model": models.names(),
+        "model": [*models.names(), AUTO],
         "recipe": _preset_names("recipe"),
         "sweep": _preset_names("sweep"),
         "trainer": _preset_names("trainer"),
@@ -90,6 +91,8 @@ def check_choices(argv: Sequence[str], models: Registry, data: Registry) -> None
         for prefix, registry in (("model=", models), ("data=", data)):
             if arg.startswith(prefix):
                 name = arg.split("=", 1)[1]
+                if prefix == "model=" and name == AUTO:
+                    continue  # the search across model families (automl.families)
                 if name not in registry.plugins:
                     registry.get(name)  # raises PluginError: the reason, or the valid names
 
@@ -338,7 +341,9 @@ def with_default_data(argv: Sequence[str], models: Registry) -> list[str]:
     for a in args:
         if a.startswith("model="):
             model = a.split("=", 1)[1]
-    if model in models.plugins:
+    if model == AUTO:
+        args.insert(0, f"data={AUTO_DEFAULT_DATA}")
+    elif model in models.plugins:
         # First: argparse takes no positional overrides after options such as `--cfg job`.
         args.insert(0, f"data={models.plugins[model].plugin.default_data}")
     return args
