@@ -167,6 +167,7 @@ def check_overrides(argv: Sequence[str]) -> None:
     try:
         overrides = OverridesParser.create().parse_overrides(args)
     except HydraException:
+        _check_constraint_quotes(args)
         return  # a syntax error: Hydra's own message says where
     plain = [
         o
@@ -214,6 +215,23 @@ def check_overrides(argv: Sequence[str]) -> None:
         else:
             hint = f"valid keys{' under ' + scope if scope else ''}: {', '.join(siblings)}"
         raise UserError(f"{key}={value}: no such setting; {hint}")
+
+
+def _check_constraint_quotes(args: Sequence[str]) -> None:
+    """``sweep.constraints=[n_params<=2000]`` is a Hydra syntax error (``<`` must be quoted):
+    say how to write it, in one line, instead of Hydra's parser trace."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    for arg in args:
+        if arg.lstrip("+").startswith("sweep.constraints=") and any(c in arg for c in "<>"):
+            try:
+                OverridesParser.create().parse_overrides([arg])
+            except HydraException:
+                raise UserError(
+                    f"{arg}: quote each constraint, inside the shell's quotes: "
+                    "'sweep.constraints=[\"n_params<=200000\",\"latency_ms<=2\"]'"
+                ) from None
 
 
 def selected_plugins(argv: Sequence[str]) -> list[str]:
