@@ -3,9 +3,10 @@
 For each data set, repeat (seed) and time budget T, interleaved:
 
 - ``auto``: ``python -m automl model=auto data=<set> sweep.timeout=T sweep.n_trials=100000
-  sweep.seed=<repeat> trainer.num_threads=1``: every installed plugin that fits the data, defaults first, TPE, the
-  median pruner within each family; on small data (the default) each trial is judged on the
-  mean of 5 folds of the 80 % non-test rows and the chosen configuration refit on all of them.
+  sweep.seed=<repeat> trainer.num_threads=1``: every installed plugin that fits the data,
+  defaults first, TPE, the median pruner within each family; on small data (the default)
+  each trial is judged on the mean of 5 folds of the 80 % non-test rows and the chosen
+  configuration refit on all of them.
 - ``auto-holdout``: the same with ``data.folds=0``: trials train on 60 % and are judged on one
   20 % validation split (what decided the k-fold default).
 - ``flaml``: FLAML ``AutoML(time_budget=T)`` with its default estimator list, given the same
