@@ -230,7 +230,7 @@ def _check_constraint_quotes(args: Sequence[str]) -> None:
             except HydraException:
                 raise UserError(
                     f"{arg}: quote each constraint, inside the shell's quotes: "
-                    "'sweep.constraints=[\"n_params<=200000\",\"latency_ms<=2\"]'"
+                    '\'sweep.constraints=["n_params<=200000","latency_ms<=2"]\''
                 ) from None
 
 
