@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import optuna
 import pytest
 from helpers import compose
@@ -123,7 +124,7 @@ def test_auto_study_runs_several_families_and_exports_the_winner_through_its_plu
     )
     trials = study.get_trials()
     families = [t.params[FAMILY_PARAM] for t in trials]
-    # Each family's default configuration first (enqueued), then the search.
+    # Each family's default configuration first (enqueued; torch models last), then the search.
     assert families[:3] == ["linear", "xgboost", "mlp"]
     assert all(t.user_attrs["note"].startswith("default configuration") for t in trials[:3])
     assert len(set(families)) >= 2
@@ -133,6 +134,26 @@ def test_auto_study_runs_several_families_and_exports_the_winner_through_its_plu
         assert all(k == FAMILY_PARAM or k.startswith(f"{family}.") for k in t.params)
         assert t.user_attrs.get("family") == family
         assert t.user_attrs.get("unit") == ("epoch" if family == "mlp" else "step")
+
+    # Every prune was decided within the family: at the step it stopped, the trial's best so
+    # far was below the median of its own family's earlier complete trials' bests (the median
+    # pruner's rule, with 1 start-up trial and no warm-up).
+    def best_until(trial, step):
+        return max(v for k, v in trial.intermediate_values.items() if k <= step)
+
+    for t in trials:
+        if t.state != TrialState.PRUNED:
+            continue
+        step = max(t.intermediate_values)
+        mates = [
+            best_until(u, step)
+            for u in trials
+            if u.number < t.number
+            and u.state == TrialState.COMPLETE
+            and u.params[FAMILY_PARAM] == t.params[FAMILY_PARAM]
+            and any(k <= step for k in u.intermediate_values)
+        ]
+        assert mates and best_until(t, step) < np.percentile(mates, 50)
     board = json.loads((tmp_path / "run" / "leaderboard.json").read_text())
     assert board["families"] == ["linear", "xgboost", "mlp"]
     assert {row["family"] for row in board["trials"]} == set(families)

@@ -86,6 +86,15 @@ def test_two_objective_study_ranks_by_pareto_front_and_exports_the_selected_tria
     assert pareto["selected"] == chosen.number
     assert {m["trial"] for m in pareto["front"]} == {t.number for t in front}
     assert "Pareto front" in text  # the summary lists the front
+    # `watch` reads the objectives back from the study and ranks the same fronts.
+    from automl.leaderboard import Leaderboard
+    from automl.stored import open_stored
+    from automl.watch import watch_header
+
+    stored = open_stored(str(tmp_path / "run"))
+    header = watch_header(stored.load(), stored, trials)
+    board = Leaderboard(Console(file=open(os.devnull, "w")), header, trials)
+    assert {r.number: r.rank for r in board.ranked()} == expected
 
 
 def test_select_names_another_objective(tmp_path):
