@@ -85,6 +85,7 @@ class Run:
         fold_values: With k folds, report each fold's value instead of the running mean.
         notes: Lines to print before the study.
         families: Each searched family's plugin, backend, base config and unit.
+        warm: ``sweep.warm_start``'s configurations (parameters, note), read in ``prepare``.
     """
 
     plan: RunPlan
@@ -95,6 +96,7 @@ class Run:
     fold_values: bool = False
     notes: list[str] = field(default_factory=list)
     families: dict[str, RunFamily] = field(default_factory=dict)
+    warm: list[tuple[dict[str, Any], str]] = field(default_factory=list)
 
     @property
     def run_dir(self) -> Path:
@@ -171,9 +173,12 @@ class Run:
 
     def defaults(self) -> list[dict[str, Any]]:
         """Each family's default configuration as study parameters (what ``enqueue_defaults``
-        runs first): the values its base config gives the searched parameters."""
+        runs first): the values its base config gives the searched parameters. Estimators
+        come before torch models, whose trials cost the most, so a short budget still
+        covers the cheap families."""
         out = []
-        for fam in self.families.values():
+        order = sorted(self.families.values(), key=lambda f: f.backend.kind == "lightning")
+        for fam in order:
             base = fam.family.node
             values = {p: OmegaConf.select(base, p) for p in fam.family.space}
             if self.auto:
@@ -361,7 +366,14 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
     first_unit = next(iter(run_families.values())).unit
     # Pruners that compare trials fold by fold (Wilcoxon) get each fold's own value.
     fold_values = bool(dataset.folds) and pruner_wants_fold_values(plan.sweep.pruner)
-    return Run(plan, dataset, goal, first_unit, identity, fold_values, notes, run_families)
+    run = Run(plan, dataset, goal, first_unit, identity, fold_values, notes, run_families)
+    if plan.sweep.warm_start and plan.sweep.engine != "none":
+        # Read now, read-only: a target that cannot be used is refused before anything exists.
+        from automl.tuning.warm import warm_configs
+
+        run.warm, warm_notes = warm_configs(run)
+        run.notes += warm_notes
+    return run
 
 
 def _model_config(plan: RunPlan, families: dict[str, Family]) -> dict[str, Any]:

@@ -223,9 +223,7 @@ def enqueue_first(run: Run, study: optuna.Study, storage: Any, notes: list[str])
                 "start seeds a new study)"
             )
         else:
-            warm, warm_notes = warm_configs(run)
-            queue += warm
-            lines += warm_notes
+            queue += run.warm  # read by automl.run.prepare (warm_configs), notes made there
     defaults_wanted = sweep.enqueue_defaults and run.plan.sampler.name != "grid"
     if defaults_wanted:
         defaults, default_notes = _defaults(run)
