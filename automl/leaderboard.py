@@ -310,6 +310,13 @@ def _fmt_value(value: Any) -> str:
     return str(value)
 
 
+def _fmt_value_of(key: str, value: float | None) -> str:
+    """An objective's value: a count (``n_params``) as an integer, others as metrics."""
+    if key == "n_params" and value is not None and math.isfinite(value):
+        return str(int(value))
+    return _fmt_metric(value)
+
+
 def _fmt_metric(value: float | None) -> str:
     if value is None:
         return "-"
@@ -735,7 +742,7 @@ class Leaderboard:
         """``val_acc=0.9737 latency_ms=0.4123``: every objective of a row."""
         values = row.values or (row.value,)
         names = [k for k, _ in self.objectives]
-        return " ".join(f"{k}={_fmt_metric(v)}" for k, v in zip(names, values, strict=False))
+        return " ".join(f"{k}={_fmt_value_of(k, v)}" for k, v in zip(names, values, strict=False))
 
     def plain_line(self, row: Row) -> str:
         """One log line for a finished trial."""
@@ -826,7 +833,7 @@ class Leaderboard:
 
         def values(r: Row) -> list[str]:
             if self.multi and r.values is not None and r.state == "COMPLETE":
-                return [_fmt_metric(v) for v in r.values]
+                return [_fmt_value_of(k, v) for k, v in zip(names, r.values, strict=False)]
             return [_fmt_metric(r.value)] + ["-"] * (len(names) - 1)
 
         def rank(r: Row) -> str:

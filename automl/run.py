@@ -332,11 +332,15 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
     metric, direction = first.objective(dataset.spec.task)
     goal = _goal(plan, metric, direction)
     _check_latency(goal, dataset.spec.task)
-    if goal.multi and plan.sweep.pruner != "none":
+    if not goal.prunable and plan.sweep.pruner != "none":
+        why = (
+            "Optuna does not prune multi-objective studies (a trial reports one value per step)"
+            if goal.multi
+            else f"{goal.objectives[0].key} is measured once, after training"
+        )
         notes.append(
-            f"sweep.pruner={plan.sweep.pruner} is not used: Optuna does not prune "
-            "multi-objective studies (a trial reports one value per step), so every trial "
-            "trains to its end and no intermediate values are reported"
+            f"sweep.pruner={plan.sweep.pruner} is not used: {why}, so every trial trains to "
+            "its end and no intermediate values are reported"
         )
     backends: dict[str, Backend] = {}
     run_families: dict[str, RunFamily] = {}

@@ -64,6 +64,16 @@ class Goal:
         return len(self.objectives) > 1
 
     @property
+    def prunable(self) -> bool:
+        """Whether a pruner can judge trials: one objective, the metric reported each epoch.
+
+        Optuna prunes single-objective studies only, and a built-in measure such as
+        ``latency_ms`` exists only once training is over, so the epochs' values of another
+        metric say nothing about it.
+        """
+        return not self.multi and self.objectives[0].key == self.key
+
+    @property
     def directions(self) -> list[Direction]:
         """The study's directions, one per objective."""
         return [o.direction for o in self.objectives]

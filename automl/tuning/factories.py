@@ -543,7 +543,8 @@ def study_pruner(
     Args:
         name: ``sweep.pruner``.
         args: ``sweep.pruner_args``.
-        multi: Several objectives: Optuna prunes single-objective studies only (its
+        multi: Several objectives, or one that is not reported while training
+            (``Goal.prunable``): Optuna prunes single-objective studies only (its
             ``Trial.report`` refuses multi-objective trials), so nothing is pruned.
         families: A ``model=auto`` study: the pruner judges each trial against its own
             family's trials only (``automl.tuning.family_pruner``).

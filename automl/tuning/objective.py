@@ -195,9 +195,10 @@ class TrialRunner:
             return self._fail(trial, record, reason(exc), "preflight")
 
         def report(step: int, value: float) -> bool:
-            if run.goal.multi:
+            if not run.goal.prunable:
                 # Optuna prunes single-objective studies only (Trial.report refuses several
-                # objectives): the live view shows progress, the study is told nothing.
+                # objectives), and a measure such as latency_ms exists only after training:
+                # the live view shows progress, the study is told nothing.
                 if self.on_progress is not None:
                     self.on_progress(number, step, value)
                 return False

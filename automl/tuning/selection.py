@@ -39,6 +39,8 @@ def search_header(run: Run) -> dict[str, Any]:
         out["families"] = list(run.families)
     if goal.multi:
         out["pruner"] = "none (multi-objective)"
+    elif not goal.prunable:
+        out["pruner"] = f"none ({goal.objectives[0].key} is measured after training)"
     return out
 
 

@@ -160,7 +160,9 @@ def open_study(
         notes=notes,
     )
     sampler = _sampler(run)
-    pruner = study_pruner(sweep.pruner, sweep.pruner_args, multi=run.goal.multi, families=run.auto)
+    pruner = study_pruner(
+        sweep.pruner, sweep.pruner_args, multi=not run.goal.prunable, families=run.auto
+    )
     try:
         study = optuna.load_study(
             study_name=plan.study_name, storage=storage, sampler=sampler, pruner=pruner
