@@ -191,3 +191,33 @@ def test_select_rules():
         assert got.chosen.feasible
         for a, b in itertools.product([got.chosen], [c for c in pts if c.feasible]):
             assert not dominates(b.values, a.values, dirs)
+
+
+def test_the_fingerprint_includes_objectives_and_constraints():
+    from automl.identity import diff, fingerprint
+    from automl.space import Float
+
+    def identity(**extra):
+        return fingerprint(
+            model="mlp",
+            model_config={"lr": 0.1, "hidden": 8},
+            space={"lr": Float(0.01, 0.1)},
+            metric="acc",
+            direction="maximize",
+            data="wine",
+            data_config={"seed": 0},
+            data_digest="abc",
+            trainer={"max_epochs": 2},
+            **extra,
+        )
+
+    plain = identity()
+    # Without objectives or constraints the identity is the one studies always had.
+    assert plain["objective"] == "acc (maximize)" and "constraints" not in plain
+    multi = identity(objective="val_acc (maximize), latency_ms (minimize)")
+    bound = identity(constraints=["n_params<=200000"])
+    assert [str(c) for c in diff(plain, multi)] == [
+        "objective: acc (maximize) -> val_acc (maximize), latency_ms (minimize)"
+    ]
+    assert [str(c) for c in diff(plain, bound)] == ["constraints: none -> [n_params<=200000]"]
+    assert not any(c.allowed for c in diff(plain, bound) + diff(plain, multi))
