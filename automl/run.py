@@ -52,6 +52,7 @@ __all__ = [
     "LATENCY_WINDOWS",
     "AUTO_FOLDS",
     "AUTO_SMALL_ROWS",
+    "AUTO_FOLDS_MIN_TIMEOUT",
 ]
 
 LATENCY_ROWS = 32
@@ -68,6 +69,10 @@ AUTO_FOLDS = 5
 (docs/sweeps.md; measured in docs/benchmarks.md)."""
 AUTO_SMALL_ROWS = 10_000
 """Data with at most this many non-test rows counts as small for ``model=auto``'s default."""
+AUTO_FOLDS_MIN_TIMEOUT = 120.0
+"""Below this ``sweep.timeout`` (seconds) ``model=auto`` keeps one validation split: five folds
+cost five fits a trial, and in 30 s they ran little beyond each family's defaults (4-8 trials
+against 20-28) and tested 1-5 samples worse (docs/benchmarks.md)."""
 
 
 @dataclass
@@ -267,13 +272,21 @@ def _overridden(plan: RunPlan, key: str) -> bool:
 
 def _auto_dataset(plan: RunPlan, dataset: Dataset) -> tuple[Dataset, list[str]]:
     """``model=auto`` on small data selects on the mean of ``AUTO_FOLDS`` folds (unless
-    ``data.folds`` was set): one small validation split lets a search of many trials pick a
-    configuration that only fits those rows (docs/sweeps.md)."""
+    ``data.folds`` was set, or ``sweep.timeout`` is below ``AUTO_FOLDS_MIN_TIMEOUT``): one
+    small validation split lets a long search pick a configuration that only fits those rows
+    (docs/sweeps.md); a short one cannot afford five fits a trial."""
     if dataset.folds or _overridden(plan, "data.folds"):
         return dataset, []
     rows = len(dataset.train) + len(dataset.val)
     if rows > AUTO_SMALL_ROWS or not hasattr(plan.data_cfg, "folds"):
         return dataset, []
+    timeout = plan.sweep.timeout
+    if timeout is not None and timeout < AUTO_FOLDS_MIN_TIMEOUT:
+        return dataset, [
+            f"model=auto: sweep.timeout={timeout:g} s is short, so trials are judged on one "
+            f"validation split ({len(dataset.val)} rows); from {AUTO_FOLDS_MIN_TIMEOUT:g} s on "
+            f"(or with data.folds={AUTO_FOLDS}) on the mean of {AUTO_FOLDS} folds"
+        ]
     plan.data_cfg = dataclasses.replace(plan.data_cfg, folds=AUTO_FOLDS)
     note = (
         f"model=auto: small data ({rows} non-test rows): each trial is judged on the mean of "
