@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from automl.errors import UserError
+from automl.families import AUTO, AUTO_DEFAULT_DATA
 from automl.registry import Registry
 
 __all__ = [
@@ -54,7 +55,7 @@ def print_help(argv: Sequence[str], models: Registry, data: Registry) -> int:
         cfg = compose("config", overrides=overrides)
     groups = {
         "data": data.names(),
-        "model": models.names(),
+        "model": [*models.names(), AUTO],
         "recipe": _preset_names("recipe"),
         "sweep": _preset_names("sweep"),
         "trainer": _preset_names("trainer"),
@@ -90,6 +91,8 @@ def check_choices(argv: Sequence[str], models: Registry, data: Registry) -> None
         for prefix, registry in (("model=", models), ("data=", data)):
             if arg.startswith(prefix):
                 name = arg.split("=", 1)[1]
+                if prefix == "model=" and name == AUTO:
+                    continue  # the search across model families (automl.families)
                 if name not in registry.plugins:
                     registry.get(name)  # raises PluginError: the reason, or the valid names
 
@@ -164,6 +167,7 @@ def check_overrides(argv: Sequence[str]) -> None:
     try:
         overrides = OverridesParser.create().parse_overrides(args)
     except HydraException:
+        _check_constraint_quotes(args)
         return  # a syntax error: Hydra's own message says where
     plain = [
         o
@@ -211,6 +215,23 @@ def check_overrides(argv: Sequence[str]) -> None:
         else:
             hint = f"valid keys{' under ' + scope if scope else ''}: {', '.join(siblings)}"
         raise UserError(f"{key}={value}: no such setting; {hint}")
+
+
+def _check_constraint_quotes(args: Sequence[str]) -> None:
+    """``sweep.constraints=[n_params<=2000]`` is a Hydra syntax error (``<`` must be quoted):
+    say how to write it, in one line, instead of Hydra's parser trace."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    for arg in args:
+        if arg.lstrip("+").startswith("sweep.constraints=") and any(c in arg for c in "<>"):
+            try:
+                OverridesParser.create().parse_overrides([arg])
+            except HydraException:
+                raise UserError(
+                    f"{arg}: quote each constraint, inside the shell's quotes: "
+                    '\'sweep.constraints=["n_params<=200000","latency_ms<=2"]\''
+                ) from None
 
 
 def selected_plugins(argv: Sequence[str]) -> list[str]:
@@ -338,7 +359,9 @@ def with_default_data(argv: Sequence[str], models: Registry) -> list[str]:
     for a in args:
         if a.startswith("model="):
             model = a.split("=", 1)[1]
-    if model in models.plugins:
+    if model == AUTO:
+        args.insert(0, f"data={AUTO_DEFAULT_DATA}")
+    elif model in models.plugins:
         # First: argparse takes no positional overrides after options such as `--cfg job`.
         args.insert(0, f"data={models.plugins[model].plugin.default_data}")
     return args

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from automl.families import AUTO, auto_nodes
 from automl.registry import Registry
 from automl.search import PRUNERS, SAMPLERS
 from automl.space import space_to_node
@@ -122,6 +123,22 @@ class SweepConfig:
         launcher: ``local`` (worker processes on this machine) or ``slurm`` (jobs through
             submitit, settings in ``slurm``).
         slurm: The SLURM jobs' settings.
+        objectives: What the study optimizes (docs/sweeps.md): validation metrics
+            (``val_acc``) and measures every trial records (``n_params``, ``train_s``,
+            ``latency_ms``), each optionally with ``:max``/``:min``. Empty: the model's own
+            metric. Two or more make a multi-objective study ranked by Pareto fronts.
+        constraints: Bounds a trial must meet to be chosen, ``NAME<=NUMBER`` (or ``>=``,
+            ``<``, ``>``), e.g. ``["n_params<=200000", "latency_ms<=2"]``; infeasible trials
+            are recorded and never exported.
+        select: Which trial ``best/`` exports: ``auto`` (the feasible trial best on the first
+            objective; with several objectives, the Pareto-front member best on the first),
+            an objective's name (the front member best on it), or ``trial:N``.
+        enqueue_defaults: Trial 0 of a new study is the plugin's default configuration
+            (with ``model=auto``, one trial per family), so a search is never worse than
+            the defaults.
+        warm_start: A run directory or storage URL (``...:STUDY`` picks a study) of an earlier
+            study of the same model family: its best configurations run first.
+        warm_start_k: How many of them (best first).
     """
 
     engine: str = "optuna"
@@ -154,6 +171,12 @@ class SweepConfig:
     worker_restarts: int = 10
     launcher: str = "local"
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    objectives: list[str] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)
+    select: str = "auto"
+    enqueue_defaults: bool = True
+    warm_start: str | None = None
+    warm_start_k: int = 5
 
 
 @dataclass
@@ -202,7 +225,13 @@ def register_configs(models: Registry[Any], data: Registry[Any]) -> None:
     cs = ConfigStore.instance()
     cs.store(group="sweep", name="base_sweep", node=SweepConfig)
     cs.store(group="trainer", name="base_trainer", node=TrainerConfig)
+    # model=auto: every working plugin's config and space under its name (automl.families).
+    auto_model, auto_space = auto_nodes(models)
+    cs.store(group="model", name=AUTO, node=auto_model)
+    cs.store(group="space", name=AUTO, node=auto_space)
     for name, info in models.plugins.items():
+        if name == AUTO:
+            continue  # model=auto is the search across families
         cs.store(group="model", name=name, node=info.plugin.config, provider=info.package)
         cs.store(
             group="space",

@@ -99,6 +99,10 @@ class Selected:
         model_dir: The trial's directory (its model is loaded from there), or ``None``.
         model: The trained model already in memory (``sweep=none``), or ``None``.
         params: The trial's sampled parameters (empty for ``sweep=none``).
+        family: Its model family in a ``model=auto`` study (``None``: the run's only model).
+        extra: Files written into the export beside the model (name -> text), e.g. the
+            Pareto front of a multi-objective study (``pareto.json``).
+        selected_by: How the trial was chosen, in words (``best/config.yaml`` records it).
     """
 
     number: int | None
@@ -110,6 +114,9 @@ class Selected:
     model_dir: Path | None = None
     model: Any = None
     params: dict[str, Any] = field(default_factory=dict)
+    family: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+    selected_by: str | None = None
 
 
 @dataclass
@@ -138,6 +145,9 @@ def select_trial(run: Run, trial: Any) -> Selected | str:
         trial: A completed Optuna trial (frozen).
     """
     record = record_of(trial)
+    family = record.family if run.auto else None
+    if run.auto and family not in run.families:
+        return f"trial #{trial.number}'s family ({family}) is not searched by this run"
     directory = trial_dir(run.run_dir, trial.number)
     config_file = directory / "config.yaml"
     if not config_file.exists():
@@ -147,7 +157,7 @@ def select_trial(run: Run, trial: Any) -> Selected | str:
             "export from there, or give the workers one shared hydra.run.dir"
         )
     try:
-        node, cfg = load_config_file(config_file, run.plan.plugin.config)
+        node, cfg = load_config_file(config_file, run.family(family).plugin.config)
     except Exception as exc:
         return f"trial #{trial.number}'s config cannot be read ({reason(exc)})"
     return Selected(
@@ -159,6 +169,7 @@ def select_trial(run: Run, trial: Any) -> Selected | str:
         seed=run.trial_seed(trial.number),
         model_dir=directory,
         params=dict(trial.params),
+        family=family,
     )
 
 
@@ -185,14 +196,21 @@ def export(
         interruptible: Wraps the refit so that a stop signal ends it (the trial's own model
             is then exported).
     """
-    plugin, dataset = run.plan.plugin, run.dataset
+    fam = run.family(selected.family)
+    plugin, backend, dataset = fam.plugin, fam.backend, run.dataset
     model: Any = selected.model
     refit_info: dict[str, Any] | None = None
     if refit and dataset.merged is not None:
         try:
             merged = dataset.merged()
             with (interruptible or nullcontext)():
-                result = run.refit(selected.cfg, merged, selected.budget, seed=selected.seed)
+                result = run.refit(
+                    selected.cfg,
+                    merged,
+                    selected.budget,
+                    family=selected.family,
+                    seed=selected.seed,
+                )
         except Interrupted as exc:
             refit_info = {"failed": str(exc), "budget": selected.budget}
         except Exception as exc:
@@ -210,10 +228,10 @@ def export(
     if model is None:
         assert selected.model_dir is not None
         try:
-            model = run.backend.load(plugin, str(selected.model_dir), selected.cfg, dataset.spec)
+            model = backend.load(plugin, str(selected.model_dir), selected.cfg, dataset.spec)
         except Exception as exc:
             return Exported(refit=refit_info, failed=f"its model cannot be loaded ({reason(exc)})")
-    test = run.backend.evaluate(plugin, model, dataset, "test")
+    test = backend.evaluate(plugin, model, dataset, "test")
     partial = target.with_name(f".{target.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     try:
@@ -242,24 +260,30 @@ def _write(
     from automl import __version__
     from automl.plugin import resolve
 
-    plan, plugin = run.plan, run.plan.plugin
+    plan, fam = run.plan, run.family(selected.family)
+    plugin, backend = fam.plugin, fam.backend
     directory.mkdir(parents=True)
-    model_file = Path(run.backend.save(plugin, model, str(directory))).name
+    model_file = Path(backend.save(plugin, model, str(directory))).name
     spec = dataset.spec
     config = {
-        "model_name": plan.model_name,
+        # The plugin that loads the model: with model=auto the selected trial's family.
+        "model_name": fam.name,
         "data_name": plan.data_name,
         "study": plan.study_name,
         "trial": selected.number,
         "metric": run.goal.metric,
         "direction": run.goal.direction,
+        "objectives": [o.short for o in run.goal.objectives],
+        "constraints": [str(c) for c in run.goal.constraints],
+        "selected_by": selected.selected_by,
+        "search": plan.model_name,
         "model_file": model_file,
         "refit": refit_info,
         "spec": spec.to_dict(),
         "model": selected.node,
         "data": OmegaConf.structured(plan.data_cfg),
         "fingerprint": run.fingerprint,
-        "versions": {"automl": __version__, "plugin": plan.package},
+        "versions": {"automl": __version__, "plugin": fam.family.package},
     }
     OmegaConf.save(OmegaConf.create(config), directory / "config.yaml")
     (directory / "preprocessing.json").write_text(json.dumps(dataset.preprocessing, indent=2))
@@ -268,7 +292,7 @@ def _write(
         metrics["refit"] = refit_info
     (directory / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
     if spec.task in ("classification", "regression") and len(dataset.test):
-        pred = run.backend.predict(model, dataset.test.x, spec.task)
+        pred = backend.predict(model, dataset.test.x, spec.task)
         (directory / "test_predictions.csv").write_text(_predictions_csv(dataset.test.y, pred))
     if plugin.export:  # e.g. the GAN's sample grid
         resolve(plugin.export)(model, str(directory), spec)
@@ -280,11 +304,13 @@ def _write(
             "study": plan.study_name,
             "trial": selected.number,
             "params": selected.params,
-            "model": plan.model_name,
+            "model": fam.name,
             "data": plan.data_name,
             "plugin_module": plugin.build,
         },
     )
+    for name, text in selected.extra.items():
+        (directory / name).write_text(text)
 
 
 def _clean(metrics: dict[str, Any]) -> dict[str, float | None]:

@@ -68,6 +68,9 @@ def fingerprint(
     data_config: Any,
     data_digest: str,
     trainer: Mapping[str, Any],
+    objective: str | None = None,
+    constraints: list[str] | None = None,
+    families: list[str] | None = None,
 ) -> dict[str, Any]:
     """The identity of a study (JSON-ready).
 
@@ -82,16 +85,22 @@ def fingerprint(
         data_config: The data config (a dataclass or mapping).
         data_digest: ``Dataset.digest``.
         trainer: Result-changing trainer settings (``Backend.result_settings``).
+        objective: The objective(s) in words (``Goal.identity``); by default
+            ``<metric> (<direction>)``.
+        constraints: ``sweep.constraints`` as parsed (recorded only when there are some,
+            so a study without them keeps the identity it always had).
+        families: ``model=auto``'s families (every family's base config and space are in
+            ``model_config`` and ``space``, prefixed by its name).
     """
     base = {k: v for k, v in _flat(model_config).items() if k not in space}
     if dataclasses.is_dataclass(data_config) and not isinstance(data_config, type):
         settings: Mapping[str, Any] = dataclasses.asdict(data_config)
     else:
         settings = data_config
-    return {
+    out = {
         "version": FINGERPRINT_VERSION,
         "model": model,
-        "objective": f"{metric} ({direction})",
+        "objective": objective or f"{metric} ({direction})",
         "model_config": base,
         "space": {name: _param(p) for name, p in sorted(space.items())},
         "data": data,
@@ -99,6 +108,11 @@ def fingerprint(
         "data_content": data_digest,
         "trainer": dict(trainer),
     }
+    if constraints:
+        out["constraints"] = list(constraints)
+    if families is not None:
+        out["families"] = list(families)
+    return out
 
 
 @dataclass(frozen=True)
@@ -150,9 +164,9 @@ def diff(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[Change]:
     allowed change; everything else is refused unless the user forces the resume.
     """
     changes: list[Change] = []
-    for key in ("model", "objective", "data"):
+    for key in ("model", "objective", "constraints", "families", "data"):
         if stored.get(key) != current.get(key):
-            changes.append(Change(key, str(stored.get(key)), str(current.get(key))))
+            changes.append(Change(key, _text(stored.get(key)), _text(current.get(key))))
     if stored.get("data_content") != current.get("data_content"):
         changes.append(
             Change(
@@ -184,6 +198,14 @@ def diff(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[Change]:
         else:
             changes.append(Change(f"space.{name}", _describe_param(a), _describe_param(b)))
     return changes
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
 
 
 def _kind_text(p: Mapping[str, Any]) -> str:

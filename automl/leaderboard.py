@@ -28,6 +28,8 @@ from rich.table import Table
 from rich.text import Text
 
 from automl.atomic import write_text
+from automl.objectives import BUILTINS, natural_direction
+from automl.pareto import front_numbers
 from automl.records import counts_toward_total, finite_or_none, record_of
 
 __all__ = [
@@ -45,12 +47,9 @@ __all__ = [
 ]
 
 _STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
-_STATE_ORDER = {"PRUNED": 1, "RUNNING": 2, "FAIL": 3}
+# Unranked rows: complete but infeasible (or without a value) first, then the others.
+_STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "RUNNING": 2, "FAIL": 3}
 _UNIT_WORD = {"epoch": "epoch", "step": "step", "fold": "fold"}
-
-# Metric names that are minimized; everything else a model reports (acc, f1, r2, auc,
-# precision, recall) is maximized.
-_MINIMIZED = {"loss", "rmse", "mse", "mae", "mape", "fid", "error", "logloss", "nll"}
 
 WIDE = 160
 """From this console width on, a row is one line; below it, at most two."""
@@ -72,6 +71,12 @@ class Row:
         rank: 1 for the best complete trial (set by ``rank_rows``).
         started: Wall-clock start (``time.time()`` seconds) of a running trial.
         counts: Whether the trial counts toward the study's total (``sweep.n_trials``).
+        values: All objective values of a complete trial (several objectives).
+        feasible: It meets every constraint (``sweep.constraints``); an infeasible trial is
+            never ranked.
+        family: Its model family (``model=auto``).
+        measures: What automl measured beside the metrics: ``n_params``, ``train_s``,
+            ``latency_ms``.
     """
 
     number: int
@@ -85,6 +90,10 @@ class Row:
     rank: int | None = None
     started: float | None = None
     counts: bool = False
+    values: tuple[float | None, ...] | None = None
+    feasible: bool = True
+    family: str | None = None
+    measures: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -109,6 +118,10 @@ class Row:
             "params": _clean(self.params),
             "metrics": _clean(self.metrics),
             "note": self.note,
+            "values": None if self.values is None else [finite_or_none(v) for v in self.values],
+            "feasible": self.feasible,
+            "family": self.family,
+            **{k: finite_or_none(v) for k, v in self.measures.items()},
         }
 
 
@@ -142,8 +155,12 @@ def row_from_trial(trial: Any) -> Row:
     duration = record.duration_s
     started = None
     note = record.error or record.note or ""
+    values = None
     if state == "COMPLETE":
         value = _objective_value(trial)
+        values = tuple(finite_or_none(v) for v in (getattr(trial, "values", None) or []))
+        if record.unmet:
+            note = f"infeasible: {record.unmet}"
     elif state == "PRUNED":
         value = finite_or_none(last)
         note = f"pruned after {unit} {steps[-1] + 1}" if steps else "pruned"
@@ -168,16 +185,17 @@ def row_from_trial(trial: Any) -> Row:
         metrics=dict(record.metrics),
         started=started,
         counts=counts_toward_total(state, record),
+        values=values or None,
+        feasible=record.unmet is None,
+        family=record.family,
+        measures={k: v for k, v in record.measures().items() if k in BUILTINS},
     )
 
 
 def metric_direction(name: str) -> str:
-    """``minimize`` for losses and errors (``val_loss``, ``val_rmse``, ``*_std``), else
-    ``maximize``."""
-    base = name.removeprefix("val_").removeprefix("test_")
-    if base in _MINIMIZED or base.endswith(("loss", "error", "_std")):
-        return "minimize"
-    return "maximize"
+    """``minimize`` for losses and errors (``val_loss``, ``val_rmse``, ``*_std``) and the
+    measures automl records (``n_params``, ...), else ``maximize``."""
+    return natural_direction(name)
 
 
 def tiebreak_metric(primary: str, names: Iterable[str]) -> str | None:
@@ -191,24 +209,40 @@ def tiebreak_metric(primary: str, names: Iterable[str]) -> str | None:
     return candidates[0] if candidates else None
 
 
-def rank_rows(rows: Iterable[Row], direction: str, primary: str | None = None) -> list[Row]:
-    """Completed trials best first (ranked), then pruned, running and failed ones by number.
+def _ranked(row: Row) -> bool:
+    return row.state == "COMPLETE" and row.value is not None and row.feasible
+
+
+def rank_rows(
+    rows: Iterable[Row],
+    direction: str,
+    primary: str | None = None,
+    directions: Sequence[str] | None = None,
+) -> list[Row]:
+    """Completed trials best first (ranked), then infeasible, pruned, running and failed ones
+    by number.
 
     Ties on the objective are broken by the next validation metric (``tiebreak_metric``, in
-    its own direction), then by trial number. One sort: ``O(n log n)``.
+    its own direction), then by trial number. One sort: ``O(n log n)``. With several
+    objectives (``directions``) the rank is the trial's Pareto front (``rank_fronts``).
 
     Args:
-        rows: The rows; their ``rank`` is set (``None`` for trials that did not complete).
+        rows: The rows; their ``rank`` is set (``None`` for trials that did not complete or
+            miss a constraint).
         direction: ``maximize`` or ``minimize`` (the objective).
         primary: The objective's metric name (``val_acc``), to pick the tie-breaker.
+        directions: Every objective's direction, when there are several.
     """
+    if directions is not None and len(directions) > 1:
+        return rank_fronts(rows, directions)
     rows = list(rows)
     sign = -1.0 if direction == "maximize" else 1.0
     second = tiebreak_metric(primary or "", (k for r in rows for k in r.metrics))
     second_sign = -1.0 if second and metric_direction(second) == "maximize" else 1.0
 
     def key(row: Row) -> tuple:
-        if row.state == "COMPLETE" and row.value is not None:
+        if _ranked(row):
+            assert row.value is not None
             tie = row.metrics.get(second) if second else None
             missing = tie is None or not math.isfinite(tie)
             return (0, sign * row.value, missing, 0.0 if missing else second_sign * tie, row.number)
@@ -217,7 +251,7 @@ def rank_rows(rows: Iterable[Row], direction: str, primary: str | None = None) -
     ranked = sorted(rows, key=key)
     position = 0
     for row in ranked:
-        if row.state == "COMPLETE" and row.value is not None:
+        if _ranked(row):
             position += 1
             row.rank = position
         else:
@@ -225,11 +259,44 @@ def rank_rows(rows: Iterable[Row], direction: str, primary: str | None = None) -
     return ranked
 
 
+def rank_fronts(rows: Iterable[Row], directions: Sequence[str]) -> list[Row]:
+    """Rows of a multi-objective study: complete feasible trials by Pareto front (the rank),
+    within a front by the first objective, then the next ones; the others as ``rank_rows``
+    orders them."""
+    rows = list(rows)
+    scored = [
+        r
+        for r in rows
+        if _ranked(r)
+        and r.values is not None
+        and len(r.values) == len(directions)
+        and all(v is not None for v in r.values)
+    ]
+    points = [[float(v) for v in r.values or ()] for r in scored]
+    for row in rows:
+        row.rank = None
+    for row, front in zip(scored, front_numbers(points, directions), strict=True):
+        row.rank = front
+    signs = [-1.0 if d == "maximize" else 1.0 for d in directions]
+
+    def key(row: Row) -> tuple:
+        if row.rank is not None:
+            values = [s * float(v) for s, v in zip(signs, row.values or (), strict=True)]
+            return (0, row.rank, *values, row.number)
+        order = _STATE_ORDER.get(row.state, 4)
+        return (1, float(order), *([0.0] * len(directions)), row.number)
+
+    return sorted(rows, key=key)
+
+
 def rows_from_trials(
-    trials: Iterable[Any], direction: str, primary: str | None = None
+    trials: Iterable[Any],
+    direction: str,
+    primary: str | None = None,
+    directions: Sequence[str] | None = None,
 ) -> list[Row]:
     """Ranked rows for every trial of a study."""
-    return rank_rows((row_from_trial(t) for t in trials), direction, primary)
+    return rank_rows((row_from_trial(t) for t in trials), direction, primary, directions)
 
 
 def _fmt_value(value: Any) -> str:
@@ -240,6 +307,13 @@ def _fmt_value(value: Any) -> str:
             return f"{value:.4g}"
         return f"{value:.2e}"
     return str(value)
+
+
+def _fmt_value_of(key: str, value: float | None) -> str:
+    """An objective's value: a count (``n_params``) as an integer, others as metrics."""
+    if key == "n_params" and value is not None and math.isfinite(value):
+        return str(int(value))
+    return _fmt_metric(value)
 
 
 def _fmt_metric(value: float | None) -> str:
@@ -442,15 +516,24 @@ def write_leaderboard(rows: list[Row], directory: str | Path, header: Mapping[st
     path.mkdir(parents=True, exist_ok=True)
     param_names = sorted({k for r in rows for k in r.params})
     metric_names = sorted({k for r in rows for k in r.metrics})
+    objectives = _objectives(header)
+    multi = len(objectives) > 1
+    families = any(r.family for r in rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
+    # With several objectives the rank is the Pareto front, and `pareto` marks front 1.
+    extra = (["family"] if families else []) + (["pareto"] if multi else [])
     writer.writerow(
-        ["rank", "number", "state", "value", "epochs", "duration_s", "note"]
+        ["rank", "number", "state", "value", "epochs", "duration_s", "note", *extra]
+        + ["feasible", *BUILTINS]
         + metric_names
         + [f"param_{p}" for p in param_names]
     )
     for r in rows:
         value = finite_or_none(r.value)
+        cells: list[Any] = [r.family or ""] if families else []
+        if multi:
+            cells.append("yes" if r.rank == 1 else "")
         writer.writerow(
             [
                 r.rank or "",
@@ -460,13 +543,29 @@ def write_leaderboard(rows: list[Row], directory: str | Path, header: Mapping[st
                 "" if r.epochs is None else r.epochs,
                 "" if r.duration is None else round(r.duration, 3),
                 r.note,
+                *cells,
+                ("yes" if r.feasible else "no") if r.state == "COMPLETE" else "",
             ]
+            + [_csv_cell(r.measures.get(m)) for m in BUILTINS]
             + [_csv_cell(r.metrics.get(m)) for m in metric_names]
             + [_csv_cell(r.params.get(p)) for p in param_names]
         )
     write_text(path / "leaderboard.csv", buffer.getvalue())
     payload = {**_clean(dict(header)), "trials": [r.as_dict() for r in rows]}
     write_text(path / "leaderboard.json", json.dumps(payload, indent=2, allow_nan=False))
+
+
+def _objectives(header: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``[(key, direction), ...]`` from a leaderboard header; the one metric when absent."""
+    found = header.get("objectives")
+    out = []
+    if isinstance(found, (list, tuple)):
+        for item in found:
+            if isinstance(item, Mapping) and item.get("direction") in ("maximize", "minimize"):
+                out.append((str(item.get("key")), str(item.get("direction"))))
+    if out:
+        return out
+    return [(str(header.get("metric", "value")), str(header.get("direction", "maximize")))]
 
 
 def _csv_cell(value: Any) -> Any:
@@ -510,6 +609,10 @@ class Leaderboard:
         # What a trial's length counts: epochs for torch models, boosting rounds or forest
         # stages ("steps") for estimators.
         self.steps = str(header.get("steps", "epochs"))
+        # Several objectives: rows are ranked by Pareto front, one column per objective.
+        self.objectives = _objectives(header)
+        self.multi = len(self.objectives) > 1
+        self.constraints = [str(c) for c in header.get("constraints") or []]
         self._lock = threading.RLock()
         self.rows: dict[int, Row] = {}
         self.top_k = top_k
@@ -609,28 +712,48 @@ class Leaderboard:
             return sum(1 for row in list(self.rows.values()) if row.counts)
 
     def best(self) -> Row | None:
-        """The best completed row so far."""
+        """The best completed row so far (several objectives: the first of the front)."""
         ranked = self.ranked()
         return ranked[0] if ranked and ranked[0].rank == 1 else None
 
+    def _rank(self, rows: Iterable[Row]) -> list[Row]:
+        directions = [d for _, d in self.objectives] if self.multi else None
+        return rank_rows(rows, self.direction, self.metric, directions)
+
     def ranked(self) -> list[Row]:
-        """All rows, best first."""
-        return rank_rows(self.snapshot(), self.direction, self.metric)
+        """All rows, best first (several objectives: by Pareto front)."""
+        return self._rank(self.snapshot())
+
+    def _values_text(self, row: Row) -> str:
+        """``val_acc=0.9737 latency_ms=0.4123``: every objective of a row."""
+        values = row.values or (row.value,)
+        names = [k for k, _ in self.objectives]
+        return " ".join(f"{k}={_fmt_value_of(k, v)}" for k, v in zip(names, values, strict=False))
 
     def plain_line(self, row: Row) -> str:
         """One log line for a finished trial."""
         done = self.finished()
         best = self.best()
+        if self.multi:
+            ranked = self.ranked()
+            front = sum(1 for r in ranked if r.rank == 1)
+            shown = row.values is not None and row.state == "COMPLETE"
+            value = self._values_text(row) if shown else f"{self.metric}={_fmt_metric(row.value)}"
+            best_text = f"front={front}"
+        else:
+            value = f"{self.metric}={_fmt_metric(row.value)}"
+            best_text = f"best={_fmt_metric(best.value)}(#{best.number})" if best else "best=-"
         parts = [
             f"[trial {row.number:>3}] {row.state:<8}",
-            f"{self.metric}={_fmt_metric(row.value)}",
+            *([f"family={row.family}"] if row.family else []),
+            value,
             f"{self.steps}={row.epochs if row.epochs is not None else '-'}",
             f"time={_fmt_seconds(row.duration)}",
             f"done={done}/{self.header.get('n_trials', '?')}",
-            f"best={_fmt_metric(best.value)}(#{best.number})" if best else "best=-",
-            format_params(row.params),
+            best_text,
+            format_params({k: v for k, v in row.params.items() if k != "family"}),
         ]
-        if row.note and row.state != "COMPLETE":
+        if row.note and (row.state != "COMPLETE" or not row.feasible):
             parts.append(f"| {row.note}")
         return " ".join(parts)
 
@@ -645,7 +768,7 @@ class Leaderboard:
         text.append(f"  model={h.get('model')} data={h.get('data')}  ")
         if h.get("sampler") or h.get("pruner"):
             text.append(f"{h.get('sampler')}/{h.get('pruner')}  ")
-        text.append(f"{self.metric} ({'max' if self.direction == 'maximize' else 'min'})\n")
+        text.append(self._objective_text() + "\n")
         text.append(f"trials {finished}/{h.get('n_trials', '?')}  ")
         text.append(f"complete {counts['COMPLETE']}", style="green")
         text.append("  ")
@@ -654,10 +777,26 @@ class Leaderboard:
         text.append(f"failed {counts['FAIL']}", style="red")
         if counts.get("RUNNING"):
             text.append(f"  running {counts['RUNNING']}", style="cyan")
-        text.append(f"  best {_fmt_metric(best.value) if best else '-'}")
-        if best:
-            text.append(f" (#{best.number})")
+        if self.multi:
+            front = [r.number for r in ranked if r.rank == 1]
+            text.append(f"  Pareto front {len(front)}")
+            if front:
+                text.append(" (" + " ".join(f"#{n}" for n in sorted(front)[:8]))
+                text.append(" …)" if len(front) > 8 else ")")
+        else:
+            text.append(f"  best {_fmt_metric(best.value) if best else '-'}")
+            if best:
+                text.append(f" (#{best.number})")
         text.append(f"  elapsed {_fmt_seconds(elapsed)}")
+        return text
+
+    def _objective_text(self) -> str:
+        """``val_acc (max)``, ``val_acc (max), latency_ms (min)``, plus the constraints."""
+        text = ", ".join(f"{k} ({'max' if d == 'maximize' else 'min'})" for k, d in self.objectives)
+        if not self.multi and self.objectives[0][0] != self.metric:
+            text = f"{self.metric} ({'max' if self.direction == 'maximize' else 'min'})"
+        if self.constraints:
+            text += "  s.t. " + " ".join(self.constraints)
         return text
 
     def table(self, width: int | None = None, ranked: Sequence[Row] | None = None) -> Table:
@@ -675,22 +814,45 @@ class Leaderboard:
         shown = running + [r for r in ranked if r.state != "RUNNING"][: self.top_k]
         lines = 1 if width >= WIDE else 2
         now = time.time()
+        families = any(r.family for r in shown)
+        names = [k for k, _ in self.objectives] if self.multi else [self.metric]
+
+        def values(r: Row) -> list[str]:
+            if self.multi and r.values is not None and r.state == "COMPLETE":
+                return [_fmt_value_of(k, v) for k, v in zip(names, r.values, strict=False)]
+            return [_fmt_metric(r.value)] + ["-"] * (len(names) - 1)
+
+        def rank(r: Row) -> str:
+            # With several objectives the rank is the Pareto front, and front 1 is marked.
+            return f"{r.rank}*" if self.multi and r.rank == 1 else str(r.rank or "")
+
         cells = [
             (
-                str(r.rank or ""),
+                rank(r),
                 str(r.number),
                 r.state,
-                _fmt_metric(r.value),
+                *([r.family or ""] if families else []),
+                *values(r),
                 str(r.epochs) if r.epochs is not None else "-",
                 _fmt_seconds(r.elapsed(now)),
             )
             for r in shown
         ]
-        heads = ("rank", "#", "state", self.metric, self.steps, "time")
+        heads = (
+            "front" if self.multi else "rank",
+            "#",
+            "state",
+            *(["family"] if families else []),
+            *names,
+            self.steps,
+            "time",
+        )
         fixed = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(heads)]
         # "pruned at epoch 4" in the table (the files keep "pruned after epoch 4").
         notes = [
-            r.note.replace("pruned after ", "pruned at ", 1) if r.state != "COMPLETE" else ""
+            r.note.replace("pruned after ", "pruned at ", 1)
+            if r.state != "COMPLETE" or not r.feasible
+            else ""
             for r in shown
         ]
         # The note gets at most a third of what the fixed columns leave (and 40 or 22 chars).
@@ -702,7 +864,8 @@ class Leaderboard:
         # Columns are separated by one space of padding on each side (none at the edges).
         free = width - sum(fixed) - note_width - 2 * (n_cols - 1)
         params_width = max(free, 8)
-        order = param_order(shown)
+        # The family has its own column; its parameters keep their last name (max_depth).
+        order = [n for n in param_order(shown) if not (families and n == "family")]
         short = short_names(order)
         table = Table(
             box=box.SIMPLE_HEAD,
@@ -712,37 +875,72 @@ class Leaderboard:
             header_style="bold",
             collapse_padding=True,
         )
-        for name, w, justify in zip(
-            heads, fixed, ("right", "right", "left") + ("right",) * 3, strict=True
-        ):
+        justify_of = ("right", "right", "left") + (("left",) if families else ())
+        justify_of += ("right",) * (len(heads) - len(justify_of))
+        for name, w, justify in zip(heads, fixed, justify_of, strict=True):
             table.add_column(name, justify=justify, no_wrap=True, width=w)
         table.add_column("params", no_wrap=True, width=params_width)
         if note_width:
             table.add_column("note", no_wrap=True, width=note_width)
+        first_value = 4 if families else 3
         for row, cell, note in zip(shown, cells, notes, strict=True):
             style = "dim" if row.state == "RUNNING" else ""
+            params = {k: v for k, v in row.params.items() if not (families and k == "family")}
             items: list[Any] = [
-                cell[0],
+                Text(cell[0], style="bold" if self.multi and row.rank == 1 else ""),
                 cell[1],
                 Text(cell[2], style=_STATE_STYLE.get(row.state, "")),
-                Text(cell[3], style=style),
-                cell[4],
-                cell[5],
-                Text(compact_params(row.params, order, short, params_width, lines)),
+                *cell[3:first_value],
+                *(Text(c, style=style) for c in cell[first_value : first_value + len(names)]),
+                *cell[first_value + len(names) :],
+                Text(compact_params(params, order, short, params_width, lines)),
             ]
             if note_width:
                 items.append(Text(_wrap(note, note_width, lines), style="dim"))
             table.add_row(*items)
         legend = [f"{s}={n}" for n, s in short.items() if s != n]
+        if self.multi:
+            legend.insert(0, "front: Pareto front (1* = not dominated)")
         if legend:
             table.caption = _wrap(" ".join(legend), width, 2)
             table.caption_style = "dim"
             table.caption_justify = "left"
         return table
 
+    def family_lines(self) -> list[tuple[str, str]]:
+        """``model=auto``: per family, its trials, the time they took and its best trial
+        (several objectives: its Pareto-front members)."""
+        ranked = self.ranked()
+        families: dict[str, list[Row]] = {}
+        for row in ranked:
+            if row.family and row.finished:
+                families.setdefault(row.family, []).append(row)
+        if not families:
+            return []
+        total = sum(r.duration or 0.0 for rows in families.values() for r in rows) or 1.0
+        out: list[tuple[str, str]] = []
+        for name in sorted(families, key=lambda f: -sum(r.duration or 0 for r in families[f])):
+            rows = families[name]
+            counts = self._counts(rows)
+            spent = sum(r.duration or 0.0 for r in rows)
+            text = (
+                f"{name}: {len(rows)} trials ({counts['COMPLETE']} complete, "
+                f"{counts['PRUNED']} pruned, {counts['FAIL']} failed), "
+                f"{_fmt_seconds(spent)} ({100 * spent / total:.0f}% of trial time)"
+            )
+            ranked_rows = [r for r in rows if r.rank is not None]
+            if self.multi:
+                front = [f"#{r.number}" for r in ranked_rows if r.rank == 1]
+                text += f"; on the front: {' '.join(front) or '-'}"
+            elif ranked_rows:
+                top = ranked_rows[0]
+                text += f"; best {self.metric} {_fmt_metric(top.value)} (#{top.number})"
+            out.append(("family" if not out else "", text))
+        return out
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         rows = self.snapshot()
-        ranked = rank_rows(rows, self.direction, self.metric)  # once per frame
+        ranked = self._rank(rows)  # once per frame
         yield Group(
             Panel(self._title(rows, ranked), expand=False),
             self.table(options.max_width, ranked),
@@ -758,6 +956,7 @@ class Leaderboard:
         interrupted: bool = False,
         refit: str | None = None,
         status: str | None = None,
+        selection: Sequence[tuple[str, str]] = (),
     ) -> Any:
         """The end-of-study summary (a rich renderable; printed plain without a terminal).
 
@@ -771,6 +970,8 @@ class Leaderboard:
             refit: How the exported model was retrained, when it was.
             status: How the invocation ended, in words (``terminated (SIGTERM)``);
                 ``finished`` or ``interrupted`` when omitted.
+            selection: ``(label, text)`` rows on how the exported trial was chosen and,
+                with several objectives, the Pareto front.
         """
         counts = self.counts()
         grid = Table.grid(padding=(0, 2))
@@ -785,10 +986,14 @@ class Leaderboard:
             f"{counts['PRUNED']} pruned, {counts['FAIL']} failed"
             + (f"; {running} still running" if running else ""),
         )
+        for label, text in self.family_lines():
+            grid.add_row(label, text)
         if best_number is None:
             grid.add_row("best", "no trial completed")
         else:
             grid.add_row("best trial", f"#{best_number}")
+            for label, text in selection:
+                grid.add_row(label, text)
             grid.add_row("params", format_params(best_params or {}))
             grid.add_row("validation", format_params(val_metrics))
             if refit:

@@ -15,7 +15,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from automl.config import SweepConfig, TrainerConfig
 from automl.errors import UserError
+from automl.families import AUTO, Family, joint_space, plan_families
 from automl.identity import check_study_name
+from automl.objectives import (
+    Constraint,
+    ObjectiveSpec,
+    metric_key,
+    parse_constraints,
+    parse_objectives,
+)
 from automl.parallel.settings import check_settings
 from automl.plugin import DataPlugin, ModelPlugin
 from automl.registry import Registry
@@ -30,14 +38,15 @@ class RunPlan:
     """Everything one invocation needs, validated.
 
     Attributes:
-        model_name: The model plugin's name.
+        model_name: The model plugin's name (``auto`` for a search across families).
         data_name: The data plugin's name.
-        plugin: The model plugin.
+        plugin: The model plugin; ``None`` for ``model=auto`` (each family has its own).
         package: Distribution providing the model plugin, with version.
         data_plugin: The data plugin.
         model_node: The model config (structured ``DictConfig``), fixed values applied.
         data_cfg: The data config object.
-        space: Parameters to sample (pinned ones already applied to ``model_node``).
+        space: Parameters to sample (pinned ones already applied to ``model_node``); with
+            ``model=auto`` the joint space (``automl.families.joint_space``).
         sweep: Sweep settings.
         trainer: Trainer settings.
         run_dir: Results directory.
@@ -45,11 +54,16 @@ class RunPlan:
         composed: The whole composed config, as saved.
         sampler: ``sweep.sampler`` checked against the space (``auto`` resolved, notes).
         overrides: The command line's overrides (recorded in the run's history).
+        families: The model families to search: the model alone, or with ``model=auto`` every
+            candidate (``automl.run.prepare`` keeps those that fit the data).
+        families_listed: ``model.families`` named the families (a misfit is an error).
+        objectives: ``sweep.objectives``, checked (directions resolved by ``prepare``).
+        constraints: ``sweep.constraints``, parsed.
     """
 
     model_name: str
     data_name: str
-    plugin: ModelPlugin
+    plugin: ModelPlugin | None
     package: str
     data_plugin: DataPlugin
     model_node: DictConfig
@@ -62,6 +76,15 @@ class RunPlan:
     composed: DictConfig
     sampler: SamplerPlan
     overrides: list[str] = field(default_factory=list)
+    families: dict[str, Family] = field(default_factory=dict)
+    families_listed: bool = False
+    objectives: tuple[ObjectiveSpec, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+
+    @property
+    def auto(self) -> bool:
+        """A search across model families (``model=auto``)."""
+        return self.plugin is None
 
 
 def trial_config(model_node: DictConfig, params: dict[str, Any]) -> DictConfig:
@@ -86,8 +109,8 @@ def make_plan(
     Raises:
         UserError: Unknown or broken plugins, an invalid space, or bad sweep settings.
     """
-    plugin = models.get(model_name)
-    info = models.info(model_name)
+    auto = model_name == AUTO
+    plugin = None if auto else models.get(model_name)
     data_plugin = data.get(data_name)
     sweep = cast(SweepConfig, OmegaConf.to_object(cfg.sweep))
     trainer = cast(TrainerConfig, OmegaConf.to_object(cfg.trainer))
@@ -116,20 +139,35 @@ def make_plan(
     _check_fault_settings(sweep)
     check_settings(sweep)  # workers, GPUs, launcher (automl.parallel)
     check_study_name(str(sweep.study_name))
+    objectives, constraints = check_search_settings(sweep, auto)
 
-    space_node = OmegaConf.to_container(cfg.get("space") or {}, resolve=True)
-    space = parse_space(cast("dict[str, Any]", space_node))
-    model_node = copy.deepcopy(cfg.model)
-    validate_space(space, model_node)
-    pinned = {name: p.value for name, p in space.items() if isinstance(p, Fixed)}
-    model_node = trial_config(model_node, pinned)
-    searched = {name: p for name, p in space.items() if not isinstance(p, Fixed)}
+    listed = False
+    if auto:
+        families, listed = plan_families(cfg, models)
+        model_node = copy.deepcopy(cfg.model)
+        searched = joint_space(families)
+        package = "model=auto"
+    else:
+        assert plugin is not None
+        info = models.info(model_name)
+        package = f"{info.package} {info.version}"
+        space_node = OmegaConf.to_container(cfg.get("space") or {}, resolve=True)
+        space = parse_space(cast("dict[str, Any]", space_node))
+        model_node = copy.deepcopy(cfg.model)
+        validate_space(space, model_node)
+        pinned = {name: p.value for name, p in space.items() if isinstance(p, Fixed)}
+        model_node = trial_config(model_node, pinned)
+        searched = {name: p for name, p in space.items() if not isinstance(p, Fixed)}
+        families = {model_name: Family(model_name, plugin, package, model_node, searched)}
     sampler = plan_sampler(
         sweep.sampler,
         space=searched,
         n_trials=sweep.n_trials,
+        n_objectives=max(1, len(objectives)),
         args=sweep.sampler_args,
         prunes=sweep.pruner != "none",
+        conditional=auto,
+        constraints=constraints,
     )
     data_cfg = OmegaConf.to_object(cfg.data)
     check_pruner(sweep.pruner, sweep.pruner_args, folds=int(getattr(data_cfg, "folds", 0) or 0))
@@ -137,7 +175,7 @@ def make_plan(
         model_name=model_name,
         data_name=data_name,
         plugin=plugin,
-        package=f"{info.package} {info.version}",
+        package=package,
         data_plugin=data_plugin,
         model_node=model_node,
         data_cfg=data_cfg,
@@ -149,6 +187,10 @@ def make_plan(
         composed=cfg,
         sampler=sampler,
         overrides=list(overrides),
+        families=families,
+        families_listed=listed,
+        objectives=objectives,
+        constraints=constraints,
     )
 
 
@@ -167,3 +209,44 @@ def _check_fault_settings(sweep: SweepConfig) -> None:
             f"sweep.max_consecutive_failures={sweep.max_consecutive_failures} must be >= 0 "
             "(0: never stop on failures)"
         )
+
+
+SELECT_HELP = "auto, an objective's name (e.g. latency_ms) or trial:N"
+
+
+def check_search_settings(
+    sweep: SweepConfig, auto: bool
+) -> tuple[tuple[ObjectiveSpec, ...], tuple[Constraint, ...]]:
+    """Check the objectives, constraints, selection, warm start and ``model=auto`` settings.
+
+    Raises:
+        UserError: One line per mistake (``ObjectiveError`` for objectives and constraints).
+    """
+    objectives = parse_objectives(sweep.objectives)
+    constraints = parse_constraints(sweep.constraints)
+    if objectives and sweep.direction != "auto":
+        raise UserError(
+            f"sweep.direction={sweep.direction} applies to the model's own metric; with "
+            "sweep.objectives give each objective its direction (val_acc:max, latency_ms:min) "
+            "and leave sweep.direction=auto"
+        )
+    select = str(sweep.select)
+    if select != "auto" and not select.startswith("trial:"):
+        keys = [o.key for o in objectives]
+        if metric_key(select) not in keys:
+            raise UserError(
+                f"sweep.select={select!r} is not one of {SELECT_HELP}"
+                + (f" (objectives: {', '.join(keys)})" if keys else "")
+            )
+    if select.startswith("trial:") and not select[6:].isdigit():
+        raise UserError(
+            f"sweep.select={select!r}: write trial:N with N a trial number, e.g. trial:12"
+        )
+    if sweep.warm_start_k < 1:
+        raise UserError(f"sweep.warm_start_k={sweep.warm_start_k} must be >= 1")
+    if auto and sweep.engine == "none":
+        raise UserError(
+            "model=auto searches several model families in a study; sweep=none trains one "
+            "model: name it (e.g. model=xgboost sweep=none)"
+        )
+    return objectives, constraints

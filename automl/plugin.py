@@ -213,6 +213,11 @@ class BaseEstimator(abc.ABC):
         """Config overrides that make a refit train as long as this fit did (default: none)."""
         return {}
 
+    def n_params(self) -> int | None:
+        """How many fitted numbers the model holds (tree nodes, coefficients): its size, for
+        the ``n_params`` objective (``sweep.objectives``). ``None`` (default): not known."""
+        return None
+
     def evaluate(self, x: Any, y: Any, task: str) -> dict[str, float]:
         """Metrics on ``(x, y)`` without a split prefix (``acc``, ``f1``, ``rmse``, ...).
 

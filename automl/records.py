@@ -92,6 +92,11 @@ class TrialRecord:
         note: Something the user should know about the trial (e.g. a duplicate configuration
             that was run anyway).
         redrawn: Configurations drawn for this trial and rejected as duplicates of others.
+        latency_ms: Median milliseconds of one prediction call on a fixed batch of validation
+            rows, measured once after training (``automl.run.LATENCY_ROWS``).
+        family: The model family (plugin) that trained it, in a ``model=auto`` study.
+        unmet: The constraints (``sweep.constraints``) a completed trial misses, in words;
+            such a trial is never chosen as best.
     """
 
     worker: str | None = None
@@ -110,6 +115,19 @@ class TrialRecord:
     attempt: int = 0
     note: str | None = None
     redrawn: int | None = None
+    latency_ms: float | None = None
+    family: str | None = None
+    unmet: str | None = None
+
+    def measures(self) -> dict[str, float | None]:
+        """Everything a study may optimize or constrain: the validation metrics and the
+        measures every completed trial records (``automl.objectives.BUILTINS``)."""
+        return {
+            **self.metrics,
+            "n_params": None if self.n_params is None else float(self.n_params),
+            "train_s": self.train_s,
+            "latency_ms": self.latency_ms,
+        }
 
     def attrs(self, only: tuple[str, ...] | None = None) -> dict[str, Any]:
         """The user attributes that store this record (unset fields left out).
@@ -165,7 +183,7 @@ def _checked(name: str, value: Any) -> Any:
         return dict(value)
     if name in ("epochs", "n_params", "retry_of", "attempt", "redrawn"):
         return value if isinstance(value, int) and not isinstance(value, bool) else None
-    if name in ("duration_s", "train_s"):
+    if name in ("duration_s", "train_s", "latency_ms"):
         return finite_or_none(value)
     if name == "counts":
         return value if isinstance(value, bool) else None

@@ -32,6 +32,8 @@ __all__ = [
     "pruner_wants_fold_values",
     "check_pruner",
     "PATIENT_KEYS",
+    "CONSTRAINED",
+    "CONDITIONAL",
 ]
 
 SAMPLERS = ("tpe", "random", "gp", "cmaes", "qmc", "grid", "nsga2", "auto")
@@ -94,6 +96,15 @@ AUTO_GP_MIN_NUMERIC_SHARE = 2 / 3
 AUTO_NSGA2_MIN_TRIALS = 200
 """NSGA-II needs several generations (of up to 50 trials) to beat multi-objective TPE."""
 
+CONSTRAINED = ("tpe", "gp", "nsga2")
+"""Samplers that steer away from infeasible regions (they read the constraint values each
+trial sets with ``Trial.set_constraint``); the others sample as usual, and infeasible trials
+are still recorded and never chosen."""
+
+CONDITIONAL = ("tpe", "random", "nsga2")
+"""Samplers that can search a conditional space (``model=auto``): GP, CMA-ES, QMC and grid
+model or enumerate one fixed set of parameters."""
+
 
 @dataclass(frozen=True)
 class SamplerPlan:
@@ -105,6 +116,10 @@ class SamplerPlan:
         args: ``sweep.sampler_args``, checked.
         notes: One-line remarks to print before the study (never errors).
         grid: For ``grid``: parameter -> candidate values, in the space's order.
+        conditional: The space is conditional (``model=auto``: a family's parameters exist
+            only in its trials); TPE then samples them in groups (``group=True``).
+        constraints: ``sweep.constraints``; the samplers that use them (``CONSTRAINED``)
+            read each trial's constraint values (``Trial.set_constraint``).
     """
 
     name: str
@@ -112,6 +127,8 @@ class SamplerPlan:
     args: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     grid: dict[str, list[Any]] | None = None
+    conditional: bool = False
+    constraints: tuple[Any, ...] = ()
 
     @property
     def label(self) -> str:
@@ -311,6 +328,8 @@ def plan_sampler(
     n_objectives: int = 1,
     args: Mapping[str, Any] | None = None,
     prunes: bool = True,
+    conditional: bool = False,
+    constraints: tuple[Any, ...] = (),
 ) -> SamplerPlan:
     """Check ``sweep.sampler`` (and its arguments) against the space, before any study.
 
@@ -324,6 +343,9 @@ def plan_sampler(
         args: ``sweep.sampler_args``.
         prunes: Whether a pruner may stop trials (``sweep.pruner`` is not ``none``); ``auto``
             avoids GP then.
+        conditional: The space is ``model=auto``'s (families' parameters are conditional on
+            the family): only ``CONDITIONAL`` samplers, and ``auto`` picks among them.
+        constraints: ``sweep.constraints`` (a note when the sampler ignores them).
 
     Returns:
         The resolved sampler, its checked arguments, notes to print and, for ``grid``, the
@@ -342,7 +364,19 @@ def plan_sampler(
     if name == "auto":
         assert space is not None and n_trials is not None
         name = resolve_auto(space, n_trials, n_objectives, prunes=prunes)
+        if conditional and name not in CONDITIONAL:
+            name = "tpe"
+    if conditional and name not in CONDITIONAL:
+        raise UserError(
+            f"sweep.sampler={name} cannot search model=auto's conditional space (each family's "
+            f"parameters exist only in its own trials); use {', '.join(CONDITIONAL)} or auto"
+        )
     notes: list[str] = []
+    if constraints and name not in CONSTRAINED:
+        notes.append(
+            f"{name} does not use sweep.constraints while sampling ({', '.join(CONSTRAINED)} "
+            "do); infeasible trials are recorded and never chosen as best"
+        )
     grid = None
     if n_objectives > 1 and name == "cmaes":
         raise UserError(
@@ -388,6 +422,8 @@ def plan_sampler(
         args=args,
         notes=tuple(notes),
         grid=grid,
+        conditional=conditional,
+        constraints=tuple(constraints),
     )
 
 

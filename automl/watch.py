@@ -46,6 +46,19 @@ def _total(study: Any, config: dict[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _search(attrs: Any) -> dict[str, Any]:
+    """Objectives and constraints the study recorded (``sweep.objectives``), if readable."""
+    from automl.objectives import ObjectiveError, parse_constraints, parse_objectives
+
+    try:
+        specs = parse_objectives(attrs.get("objectives") or [])
+        constraints = parse_constraints(attrs.get("constraints") or [])
+    except (ObjectiveError, TypeError):  # written by hand or another tool: not trusted
+        return {}
+    objectives = [{"key": s.key, "direction": s.direction} for s in specs if s.direction]
+    return {"objectives": objectives, "constraints": [str(c) for c in constraints]}
+
+
 def watch_header(study: Any, stored: Any, trials: Sequence[Any]) -> dict[str, Any]:
     """The leaderboard header of a stored study: its user attributes, else the run's config."""
     from automl.records import record_of
@@ -65,6 +78,7 @@ def watch_header(study: Any, stored: Any, trials: Sequence[Any]) -> dict[str, An
         direction = study.directions[0].name.lower()
     units = {record_of(t).unit for t in trials} - {None}
     return {
+        **_search(attrs),
         "study": stored.name,
         "model": attrs.get("model", "?"),
         "data": attrs.get("data", "?"),

@@ -130,6 +130,10 @@ class ForestEstimator(BaseEstimator):
             raise RuntimeError("the forest is not fitted; call fit() or load() first")
         return self.model
 
+    def n_params(self) -> int:
+        """Nodes of every tree (split thresholds and leaf values)."""
+        return int(sum(tree.tree_.node_count for tree in self._fitted().estimators_))
+
     def predict(self, x: Any) -> np.ndarray:
         """Class ids (majority of tree probabilities) or mean tree values."""
         return np.asarray(self._fitted().predict(_flat(x)))

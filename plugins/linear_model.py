@@ -131,6 +131,12 @@ class LinearEstimator:
         """Nothing is early-stopped: a refit repeats the same fit on more rows."""
         return {}
 
+    def n_params(self) -> int:
+        """Coefficients and intercepts."""
+        if self.coef is None or self.intercept is None:
+            raise RuntimeError("the linear model is not fitted; call fit() or load() first")
+        return int(self.coef.size + self.intercept.size)
+
     def _decision(self, x: Any) -> np.ndarray:
         if self.coef is None or self.intercept is None:
             raise RuntimeError("the linear model is not fitted; call fit() or load() first")

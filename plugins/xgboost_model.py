@@ -195,6 +195,15 @@ class XGBoostEstimator(BaseEstimator):
         rounds = best + 1 if best is not None else model.get_booster().num_boosted_rounds()
         return {"n_estimators": int(rounds), "early_stopping_rounds": 0}
 
+    def n_params(self) -> int:
+        """Tree nodes (split thresholds and leaf values) of the rounds ``predict`` uses."""
+        model = self._fitted()
+        dumps = model.get_booster().get_dump()
+        rounds = model.get_booster().num_boosted_rounds()
+        best = getattr(model, "best_iteration", None)
+        used = len(dumps) if best is None or not rounds else (best + 1) * len(dumps) // rounds
+        return sum(len(tree.splitlines()) for tree in dumps[:used])
+
     def _fitted(self) -> xgb.XGBModel:
         if self.model is None:
             raise RuntimeError("the XGBoost model is not fitted; call fit() or load() first")

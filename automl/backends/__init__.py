@@ -8,8 +8,11 @@ the estimator's library only when it is created.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from automl.objectives import Constraint, Objective
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,25 +28,121 @@ Direction = Literal["maximize", "minimize"]
 
 @dataclass(frozen=True)
 class Goal:
-    """What selection optimizes: a validation metric and its direction.
+    """What selection optimizes: the study's objectives and constraints, and the metric that
+    picks a trial's best epoch.
 
-    Decided once per run (``automl.run``): the study's direction and the best-epoch choice
-    inside a trial both come from here.
+    Decided once per run (``automl.run``): the study's directions, the values each trial
+    reports, which trials are feasible, and the best-epoch choice inside a trial all come
+    from here.
+
+    Attributes:
+        metric: The validation metric that picks a trial's best epoch (and that pruners see):
+            the first objective that is a validation metric, else the model's own metric.
+        direction: Its direction.
+        objectives: The study's objectives, in order (``sweep.objectives``); one objective,
+            ``val_<metric>``, when none are configured.
+        constraints: Bounds a trial must meet to be chosen (``sweep.constraints``).
     """
 
     metric: str
     direction: Direction
+    objectives: tuple[Objective, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.objectives:
+            object.__setattr__(self, "objectives", (Objective(self.key, self.direction),))
 
     @property
     def key(self) -> str:
         """The validation metric's key, ``val_<metric>``."""
         return f"val_{self.metric}"
 
+    @property
+    def multi(self) -> bool:
+        """Several objectives: a Pareto front instead of one best trial."""
+        return len(self.objectives) > 1
+
+    @property
+    def prunable(self) -> bool:
+        """Whether a pruner can judge trials: one objective, the metric reported each epoch.
+
+        Optuna prunes single-objective studies only, and a built-in measure such as
+        ``latency_ms`` exists only once training is over, so the epochs' values of another
+        metric say nothing about it.
+        """
+        return not self.multi and self.objectives[0].key == self.key
+
+    @property
+    def directions(self) -> list[Direction]:
+        """The study's directions, one per objective."""
+        return [o.direction for o in self.objectives]
+
+    @property
+    def names(self) -> list[str]:
+        """The objectives' keys (``val_acc``, ``latency_ms``)."""
+        return [o.key for o in self.objectives]
+
     def better(self, value: float, best: float | None) -> bool:
-        """Whether ``value`` beats ``best`` (``None``: nothing yet)."""
+        """Whether ``value`` beats ``best`` (``None``: nothing yet) on ``metric``."""
         if best is None:
             return True
         return value > best if self.direction == "maximize" else value < best
+
+    def values(self, measures: Mapping[str, float | None]) -> list[float]:
+        """The objectives' values in a trial's measures (``TrialRecord.measures``).
+
+        Raises:
+            KeyError: A measure the trial does not have (one line naming what it has).
+        """
+        out = []
+        for objective in self.objectives:
+            value = measures.get(objective.key)
+            if value is None:
+                have = ", ".join(sorted(k for k, v in measures.items() if v is not None))
+                raise KeyError(
+                    f"objective {objective.key} was not measured for this model (it has: {have}); "
+                    "change sweep.objectives"
+                )
+            out.append(float(value))
+        return out
+
+    def violations(self, measures: Mapping[str, float | None]) -> list[float]:
+        """Each constraint's violation (``<= 0`` met), in ``constraints`` order.
+
+        Raises:
+            KeyError: A constrained measure the trial does not have.
+        """
+        out = []
+        for c in self.constraints:
+            value = measures.get(c.key)
+            if value is None:
+                have = ", ".join(sorted(k for k, v in measures.items() if v is not None))
+                raise KeyError(
+                    f"constraint {c} names {c.key}, which was not measured for this model (it "
+                    f"has: {have}); change sweep.constraints"
+                )
+            out.append(c.violation(value))
+        return out
+
+    def unmet(self, measures: Mapping[str, float | None]) -> str | None:
+        """The constraints a trial misses, in words (``n_params=250000 > 200000``), or
+        ``None`` when it meets them all."""
+        missed = []
+        for c in self.constraints:
+            if not c.satisfied(measures.get(c.key)):
+                value = measures.get(c.key)
+                shown = "missing" if value is None else f"{value:.4g}"
+                missed.append(f"{c.key}={shown} breaks {c}")
+        return "; ".join(missed) or None
+
+    def identity(self) -> str:
+        """How the study's fingerprint names its objective(s): ``acc (maximize)`` for the
+        model's own metric alone (as every study before ``sweep.objectives``), else each
+        objective's key and direction."""
+        if not self.multi and self.objectives[0].key == self.key:
+            return f"{self.metric} ({self.direction})"
+        return ", ".join(str(o) for o in self.objectives)
 
 
 @dataclass
@@ -61,6 +160,9 @@ class FitResult:
         budget: How much training reached the selected point, in a form a refit can repeat
             without validation data: ``{"epochs": n}`` for torch models, the estimator's
             ``fitted_budget()`` otherwise.
+        latency_ms: Median milliseconds of one prediction call on a fixed batch of
+            validation rows (``automl.run.LATENCY_ROWS``), measured after training; ``None``
+            for models that do not predict (generators).
     """
 
     value: float
@@ -71,6 +173,7 @@ class FitResult:
     wall_time: float
     model: Any = field(repr=False, default=None)
     budget: dict[str, Any] = field(default_factory=dict)
+    latency_ms: float | None = None
 
 
 class Backend(Protocol):

@@ -50,6 +50,10 @@ class _Contract10(BaseEstimator):
         budget = getattr(self.inner, "fitted_budget", None)
         return dict(budget()) if callable(budget) else {}
 
+    def n_params(self) -> int | None:
+        size = getattr(self.inner, "n_params", None)
+        return size() if callable(size) else None
+
     def evaluate(self, x: Any, y: Any, task: str) -> dict[str, float]:
         own = getattr(self.inner, "evaluate", None)
         return dict(own(x, y, task)) if callable(own) else super().evaluate(x, y, task)
@@ -76,6 +80,12 @@ def as_estimator(obj: Any, plugin_name: str = "?") -> BaseEstimator:
 def _own(model: BaseEstimator) -> Any:
     """The plugin's own object (results hand back what the builder returned)."""
     return model.inner if isinstance(model, _Contract10) else model
+
+
+def _size(model: BaseEstimator) -> int | None:
+    """The model's ``n_params()`` as an int, or ``None`` when it does not say."""
+    size = model.n_params()
+    return int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None
 
 
 def _pruning_report(report: Report | None, key: str) -> Report:
@@ -158,7 +168,7 @@ class EstimatorBackend:
             value=metrics[goal.key],
             metrics=metrics,
             epochs=max(steps["n"], 1),
-            n_params=None,
+            n_params=_size(model),
             artifact=None,
             wall_time=time.perf_counter() - start,
             model=_own(model),
@@ -179,7 +189,7 @@ class EstimatorBackend:
         model.fit((dataset.train.x, dataset.train.y), None, None)
         wall = time.perf_counter() - start
         # One fit call; the budget says how many rounds or trees it grew.
-        return FitResult(float("nan"), {}, 1, None, None, wall, _own(model), dict(budget))
+        return FitResult(float("nan"), {}, 1, _size(model), None, wall, _own(model), dict(budget))
 
     def _metrics(self, model: BaseEstimator, dataset: Dataset, split: str) -> dict[str, float]:
         part = getattr(dataset, split)

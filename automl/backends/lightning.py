@@ -13,9 +13,11 @@ settings the lean loop does not implement, train under a quiet ``pl.Trainer``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -301,6 +303,20 @@ class LightningBackend:
                 )
                 outs.append(model(xb).float().cpu())
         return torch.cat(outs).numpy() if outs else np.zeros((0,), np.float32)
+
+    @contextlib.contextmanager
+    def one_thread(self) -> Iterator[None]:
+        """torch on one intra-op thread for a while (timing ``latency_ms``): with several,
+        a call waits for every thread, and on a busy machine one of them is often stalled
+        for a scheduler time slice (a 0.1 ms call measured 24 ms on 2 shared cores)."""
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     def predict(self, model: Any, x: np.ndarray, task: str) -> np.ndarray:
         out = self.outputs(model, x)

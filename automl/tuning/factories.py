@@ -17,6 +17,7 @@ automl's own subclasses of Optuna's:
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -50,6 +51,7 @@ __all__ = [
     "make_sampler",
     "build_sampler",
     "make_pruner",
+    "study_pruner",
     "sampler_keeps_state",
     "pruner_wants_fold_values",
     "check_pruner",
@@ -393,8 +395,16 @@ def build_sampler(
     space: Mapping[str, Param] | None = None,
     n_trials: int | None = None,
 ) -> optuna.samplers.BaseSampler:
-    """The Optuna sampler of a checked ``SamplerPlan``."""
+    """The Optuna sampler of a checked ``SamplerPlan``.
+
+    A conditional space (``model=auto``) has TPE sample each family's parameters as a group;
+    constraints go to the samplers that take them (``automl.search.CONSTRAINED``).
+    """
     kwargs = {**SAMPLER_DEFAULTS[plan.name], **plan.args}
+    if plan.conditional and plan.name == "tpe":
+        kwargs = {"group": True, **kwargs}
+    # Constraints reach TPE, GP and NSGA-II through each trial's own constraint values
+    # (``Trial.set_constraint``, set by the objective), not a constraints_func.
     # Experimental flags (QMC, pruned trials in CMA-ES) are chosen on purpose and documented.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
@@ -523,3 +533,27 @@ def _pruner(name: str, args: Mapping[str, Any] | None) -> optuna.pruners.BasePru
             f"sweep.pruner_args {dict(args or {})} do not fit the {name} pruner ({exc}); "
             f"see optuna.pruners.{classes[name].__name__}"
         ) from None
+
+
+def study_pruner(
+    name: str, args: Mapping[str, Any] | None, *, multi: bool, families: bool
+) -> optuna.pruners.BasePruner:
+    """The pruner a study is created with.
+
+    Args:
+        name: ``sweep.pruner``.
+        args: ``sweep.pruner_args``.
+        multi: Several objectives, or one that is not reported while training
+            (``Goal.prunable``): Optuna prunes single-objective studies only (its
+            ``Trial.report`` refuses multi-objective trials), so nothing is pruned.
+        families: A ``model=auto`` study: the pruner judges each trial against its own
+            family's trials only (``automl.tuning.family_pruner``).
+    """
+    if multi:
+        return optuna.pruners.NopPruner()
+    if families and name != "none":
+        from automl.tuning.family_pruner import FamilyPruner
+
+        make_pruner(name, args)  # its arguments are checked now, not at the first report
+        return FamilyPruner(functools.partial(make_pruner, name, args))
+    return make_pruner(name, args)

@@ -27,6 +27,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.errors import Interrupted, TrialPruned, TrialTimeout, reason, signal_reason
+from automl.families import family_of
 from automl.finalize import trial_dir
 from automl.parallel.oom import is_out_of_memory
 from automl.records import Failure, TrialRecord
@@ -40,7 +41,17 @@ from automl.tuning.storage import is_storage_error
 __all__ = ["TrialRunner", "StorageFailure", "StorageLost", "SharedOutOfMemory", "start_trial"]
 
 _STORAGE_RETRY_S = 2.0
-_RESULT_FIELDS = ("epochs", "duration_s", "train_s", "metrics", "budget", "n_params", "model_file")
+_RESULT_FIELDS = (
+    "epochs",
+    "duration_s",
+    "train_s",
+    "metrics",
+    "budget",
+    "n_params",
+    "model_file",
+    "latency_ms",
+    "unmet",
+)
 
 
 class StorageFailure(Exception):
@@ -66,8 +77,7 @@ def start_trial(run: Run, study: optuna.Study) -> tuple[optuna.Trial, dict[str, 
         # itself (``_Heartbeat``).
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
         trial = study.ask()
-    params = {name: p.suggest(trial, name) for name, p in run.plan.space.items()}
-    return trial, params
+    return trial, run.sample(trial)
 
 
 class _Heartbeat:
@@ -175,7 +185,8 @@ class TrialRunner:
             SharedOutOfMemory: The trial ran out of GPU memory on a shared GPU (it is re-run).
         """
         run, number = self.run, trial.number
-        record = TrialRecord(worker=worker_id(), unit=run.unit)
+        record = TrialRecord(worker=worker_id(), unit=run.unit_of(params))
+        record.family = family_of(params) if run.auto else None
         redrawn = self.sampler.redrawn.pop(number, 0)
         record.redrawn = redrawn or None
         if number in self.sampler.duplicates:
@@ -196,6 +207,13 @@ class TrialRunner:
             return self._fail(trial, record, reason(exc), "preflight")
 
         def report(step: int, value: float) -> bool:
+            if not run.goal.prunable:
+                # Optuna prunes single-objective studies only (Trial.report refuses several
+                # objectives), and a measure such as latency_ms exists only after training:
+                # the live view shows progress, the study is told nothing.
+                if self.on_progress is not None:
+                    self.on_progress(number, step, value)
+                return False
             try:
                 with self.signals.critical():
                     trial.report(value, step)
@@ -211,7 +229,13 @@ class TrialRunner:
         storage = self.study._storage
         try:
             with _Heartbeat(storage, trial._trial_id), self.signals.trial(self.sweep.trial_timeout):
-                result = run.fit(cfg, report=report, workdir=directory, seed=run.trial_seed(number))
+                result = run.fit(
+                    cfg,
+                    family=record.family,
+                    report=report,
+                    workdir=directory,
+                    seed=run.trial_seed(number),
+                )
         except TrialPruned as exc:
             record.epochs, record.duration_s = exc.epoch + 1, time.perf_counter() - start
             self._attrs(trial, record, ("epochs", "duration_s"))
@@ -241,8 +265,20 @@ class TrialRunner:
         record.budget = dict(result.budget)
         record.n_params = result.n_params
         record.model_file = _name(result.artifact)
+        record.latency_ms = result.latency_ms
+        measures = record.measures()
+        try:
+            values = run.goal.values(measures)
+            violations = run.goal.violations(measures)
+        except KeyError as exc:  # a measure this model does not give (n_params, ...)
+            self._attrs(trial, record, _RESULT_FIELDS)
+            return self._fail(trial, record, str(exc.args[0]), "model")
+        record.unmet = run.goal.unmet(measures)
         self._attrs(trial, record, _RESULT_FIELDS)
-        self._persist(lambda: self.study.tell(trial, result.value))
+        for constraint, violation in zip(run.goal.constraints, violations, strict=True):
+            # Optuna's constrained samplers (TPE, GP, NSGA-II) read these (<= 0: met).
+            self._persist(functools.partial(trial.set_constraint, str(constraint), violation))
+        self._persist(lambda: self.study.tell(trial, values))
         return TrialState.COMPLETE
 
     def _out_of_memory(

@@ -16,6 +16,7 @@ import functools
 import logging
 import math
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -39,13 +40,15 @@ from automl.rundir import record_invocation
 from automl.search import sampler_keeps_state
 from automl.signals import StopSignals
 from automl.tuning.admission import admission
-from automl.tuning.factories import build_sampler, make_pruner
+from automl.tuning.factories import build_sampler, study_pruner
 from automl.tuning.lock import run_dir_lock
 from automl.tuning.lost import fail_lost_trials
 from automl.tuning.objective import SharedOutOfMemory, StorageLost, TrialRunner, start_trial
 from automl.tuning.retry import enqueue_retry
 from automl.tuning.sampling import StudySampler, distributions
+from automl.tuning.selection import choose_best, search_attrs, search_header
 from automl.tuning.storage import make_storage
+from automl.tuning.warm import enqueue_first
 
 __all__ = ["StudyOutcome", "run_study", "open_study", "tally", "finish_study", "study_header"]
 
@@ -132,10 +135,12 @@ def _sampler(run: Run) -> StudySampler:
     plan = run.plan
     chosen = plan.sampler
     one_seed = sampler_keeps_state(chosen.name)
+    # A conditional space (model=auto) has no one set of parameters to redraw whole.
+    redraw = chosen.name not in _NO_REDRAW and not chosen.conditional
     return StudySampler(
         functools.partial(build_sampler, chosen, space=plan.space, n_trials=plan.sweep.n_trials),
         plan.sweep.seed,
-        None if chosen.name in _NO_REDRAW else distributions(plan.space),
+        distributions(plan.space) if redraw else None,
         per_trial_seed=not one_seed,
     )
 
@@ -170,7 +175,9 @@ def open_study(
         notes=notes,
     )
     sampler = _sampler(run)
-    pruner = make_pruner(sweep.pruner, sweep.pruner_args)
+    pruner = study_pruner(
+        sweep.pruner, sweep.pruner_args, multi=not run.goal.prunable, families=run.auto
+    )
     try:
         study = optuna.load_study(
             study_name=plan.study_name, storage=storage, sampler=sampler, pruner=pruner
@@ -181,10 +188,14 @@ def open_study(
             study_name=plan.study_name,
             sampler=sampler,
             pruner=pruner,
-            direction=run.goal.direction,
+            directions=run.goal.directions,
             load_if_exists=True,  # another worker may create it at the same moment
         )
     _check_identity(run, study, notes)
+    if run.goal.multi:
+        with warnings.catch_warnings():  # experimental in Optuna since 3.2, still there in 5
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(run.goal.names)
     for key, value in {
         "model": plan.model_name,
         "data": plan.data_name,
@@ -192,6 +203,7 @@ def open_study(
         "direction": run.goal.direction,
         "n_trials": sweep.n_trials,
         "fingerprint": run.fingerprint,
+        **search_attrs(run),
     }.items():
         study.set_user_attr(key, value)
     fail_lost_trials(study, sweep.max_retries)
@@ -200,11 +212,11 @@ def open_study(
 
 def _check_identity(run: Run, study: optuna.Study, notes: list[str]) -> None:
     plan = run.plan
-    existing = study.direction.name.lower()
-    if existing != run.goal.direction:
+    existing = [d.name.lower() for d in study.directions]
+    if existing != run.goal.directions:
         raise StudyError(
-            f"study '{plan.study_name}' in this storage optimizes {existing}, not "
-            f"{run.goal.direction}; choose another sweep.study_name"
+            f"study '{plan.study_name}' in this storage optimizes {', '.join(existing)}, not "
+            f"{', '.join(run.goal.directions)}; choose another sweep.study_name"
         )
     stored = study.user_attrs.get("fingerprint")
     if not isinstance(stored, dict):
@@ -251,6 +263,7 @@ def study_header(run: Run) -> dict[str, Any]:
         "device": run.backend.device,
         "n_trials": plan.sweep.n_trials,
         "results": str(plan.run_dir),
+        **search_header(run),
     }
 
 
@@ -287,6 +300,7 @@ def run_study(
     worker = role is not None and role.kind == "worker"
     notes = [*plan.sampler.notes, *run.notes]
     study, sampler, storage = open_study(run, notes)
+    enqueue_first(run, study, storage, notes)
     if not worker:  # the parent records the invocation once
         record_invocation(plan.run_dir, plan.composed, plan.overrides)
     console.print(run.backend.describe(), highlight=False, soft_wrap=True)
@@ -474,9 +488,12 @@ def finish_study(
             for t in trials
         )
         best, refit_note, val = None, None, {}
-        if outcome.n_complete:
-            best = study.best_trial
-            outcome.best_number, outcome.best_value = best.number, best.value
+        choice = choose_best(run, study, trials)
+        if choice.why:
+            outcome.export_note = choice.why
+        if choice.trial is not None:
+            best = choice.trial
+            outcome.best_number, outcome.best_value = best.number, best.values[0]
             outcome.best_params = dict(best.params)
             val = dict(record_of(best).metrics)
             # After a stop signal the user wants out, not another training run.
@@ -485,6 +502,7 @@ def finish_study(
             if isinstance(selected, str):
                 outcome.export_note = selected
             else:
+                choice.attach(selected)
                 exported = export(
                     run,
                     selected,
@@ -509,6 +527,7 @@ def finish_study(
                 interrupted=stop_signal is not None,
                 refit=refit_note,
                 status=None if stop_signal is None else signal_reason(stop_signal),
+                selection=choice.lines(),
             )
         )
         for line in (

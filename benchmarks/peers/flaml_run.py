@@ -24,8 +24,23 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-jobs", type=int, default=1, help="FLAML n_jobs (its default is -1)")
     p.add_argument("--log", required=True, help="FLAML's per-trial log file")
+    p.add_argument(
+        "--task",
+        default="classification",
+        choices=("classification", "regression"),
+        help="classification (metric accuracy) or regression (metric rmse)",
+    )
     p.add_argument("--out", required=True)
     return p.parse_args(argv)
+
+
+def _per_estimator(trials: list[dict]) -> dict[str, int]:
+    """Trials FLAML ran per estimator (learner), from its log records."""
+    out: dict[str, int] = {}
+    for r in trials:
+        name = str(r.get("learner", "?"))
+        out[name] = out.get(name, 0) + 1
+    return out
 
 
 def main(argv=None) -> None:
@@ -36,9 +51,10 @@ def main(argv=None) -> None:
     x = np.concatenate([d["x_train"], d["x_val"]])
     y = np.concatenate([d["y_train"], d["y_val"]])
     automl = AutoML()
+    classify = args.task == "classification"
     settings = {
-        "task": "classification",
-        "metric": "accuracy",
+        "task": args.task,
+        "metric": "accuracy" if classify else "rmse",
         "time_budget": args.budget,
         "seed": args.seed,
         "verbose": 0,
@@ -51,16 +67,24 @@ def main(argv=None) -> None:
     t0 = time.time()
     automl.fit(x, y, **settings)
     fit_s = time.time() - t0
-    test_acc = float((automl.predict(d["x_test"]) == d["y_test"]).mean())
+    pred = automl.predict(d["x_test"])
+    if classify:
+        test_acc, test_rmse = float((pred == d["y_test"]).mean()), None
+    else:
+        test_acc = None
+        test_rmse = float(np.sqrt(np.mean((np.asarray(pred, float) - d["y_test"]) ** 2)))
     with open(args.log) as f:
         records = [json.loads(line) for line in f if line.strip().startswith("{")]
     trials = [r for r in records if "record_id" in r]
     out = {
         "fit_s": fit_s,
-        "best_value": 1.0 - float(automl.best_loss),
+        # FLAML minimizes a loss: 1 - accuracy, or the RMSE itself.
+        "best_value": 1.0 - float(automl.best_loss) if classify else float(automl.best_loss),
         "best_estimator": automl.best_estimator,
         "best_config": automl.best_config,
         "test_acc": test_acc,
+        "test_rmse": test_rmse,
+        "estimator_trials": _per_estimator(trials),
         "n_trials": len(trials),
         "eval_method": getattr(automl._state, "eval_method", None),
         "estimators": list(automl.estimator_list),

@@ -1,0 +1,152 @@
+"""Which trial a study exports, and what the header, summary and ``best/pareto.json`` say.
+
+One study, one rule (``automl.pareto``): with one objective and no constraints the best trial
+(Optuna's ``best_trial``, as always); otherwise the trial ``sweep.select`` picks among the
+feasible complete trials, from the Pareto front when there are several objectives. A trial that
+misses a constraint (``Goal.unmet``) is never chosen.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from automl.finalize import Selected
+from automl.leaderboard import format_params
+from automl.pareto import Candidate, select
+from automl.records import finite_or_none, record_of
+from automl.run import Run
+
+__all__ = ["Choice", "choose_best", "search_header", "search_attrs", "PARETO_FILE"]
+
+PARETO_FILE = "pareto.json"
+"""The Pareto front of a multi-objective study, in ``best/``."""
+
+
+def search_header(run: Run) -> dict[str, Any]:
+    """What the leaderboard shows about the search beyond the model: objectives, constraints,
+    families, and that a multi-objective study prunes nothing."""
+    goal = run.goal
+    out: dict[str, Any] = {
+        "objectives": [{"key": o.key, "direction": o.direction} for o in goal.objectives],
+        "constraints": [str(c) for c in goal.constraints],
+    }
+    if run.auto:
+        out["families"] = list(run.families)
+    if goal.multi:
+        out["pruner"] = "none (multi-objective)"
+    elif not goal.prunable:
+        out["pruner"] = f"none ({goal.objectives[0].key} is measured after training)"
+    return out
+
+
+def search_attrs(run: Run) -> dict[str, Any]:
+    """Study user attributes that let other tools (``watch``, ``report``) read the search."""
+    out: dict[str, Any] = {
+        "objectives": [o.short for o in run.goal.objectives],
+        "constraints": [str(c) for c in run.goal.constraints],
+    }
+    if run.auto:
+        out["families"] = list(run.families)
+    return out
+
+
+@dataclass
+class Choice:
+    """The trial to export (or why there is none), and the front it was chosen from."""
+
+    run: Run
+    trial: FrozenTrial | None = None
+    why: str | None = None
+    rule: str | None = None
+    front: list[FrozenTrial] = field(default_factory=list)
+
+    def _values(self, trial: FrozenTrial) -> dict[str, float | None]:
+        return {
+            name: finite_or_none(v)
+            for name, v in zip(self.run.goal.names, trial.values or [], strict=False)
+        }
+
+    def pareto(self) -> dict[str, Any]:
+        """``best/pareto.json``: the objectives, the rule, and every front member."""
+        goal = self.run.goal
+        return {
+            "objectives": [{"name": o.key, "direction": o.direction} for o in goal.objectives],
+            "constraints": [str(c) for c in goal.constraints],
+            "selected": self.trial.number if self.trial is not None else None,
+            "rule": self.rule,
+            "front": [
+                {
+                    "trial": t.number,
+                    "values": self._values(t),
+                    "family": record_of(t).family,
+                    "params": {k: _plain(v) for k, v in t.params.items()},
+                    "metrics": {k: finite_or_none(v) for k, v in record_of(t).metrics.items()},
+                }
+                for t in self.front
+            ],
+        }
+
+    def attach(self, selected: Selected) -> None:
+        """Record the rule on the export, and add ``pareto.json`` to it (several objectives)."""
+        selected.selected_by = self.rule
+        if self.run.goal.multi:
+            selected.extra[PARETO_FILE] = json.dumps(self.pareto(), indent=2, allow_nan=False)
+
+    def lines(self) -> list[tuple[str, str]]:
+        """Summary rows: how the trial was chosen and, with several objectives, the front."""
+        goal = self.run.goal
+        plain = not goal.multi and not goal.constraints and self.run.plan.sweep.select == "auto"
+        if self.trial is None or self.rule is None or plain:
+            return []
+        rows = [("selected", self.rule)]
+        if self.run.goal.multi:
+            members = [f"#{t.number} " + format_params(self._values(t)) for t in self.front]
+            rows.append((f"Pareto front ({len(self.front)})", "\n".join(members)))
+        return rows
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, (bool, int, float, str)) or value is None else str(value)
+
+
+def choose_best(run: Run, study: optuna.Study, trials: list[FrozenTrial]) -> Choice:
+    """The trial ``best/`` exports under ``sweep.select`` (see ``automl.pareto``)."""
+    goal, rule = run.goal, str(run.plan.sweep.select)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+    choice = Choice(run)
+    if not complete:
+        return choice
+    if not goal.multi and not goal.constraints and rule == "auto":
+        choice.trial = study.best_trial
+        choice.rule = f"best {goal.names[0]}"
+        return choice
+    candidates = [
+        Candidate(
+            t.number,
+            tuple(float(v) for v in t.values),
+            goal.unmet(record_of(t).measures()) is None,
+            t,
+        )
+        for t in complete
+        if len(t.values) == len(goal.names)
+    ]
+    key = rule if rule == "auto" or rule.startswith("trial:") else _key(rule)
+    picked = select(candidates, goal.names, goal.directions, key)
+    if isinstance(picked, str):
+        choice.why = picked
+        return choice
+    choice.trial = picked.chosen.item
+    choice.rule = picked.rule
+    choice.front = [c.item for c in picked.front]
+    return choice
+
+
+def _key(name: str) -> str:
+    from automl.objectives import metric_key
+
+    return metric_key(name)
