@@ -4,11 +4,15 @@ For each data set, repeat (seed) and time budget T, interleaved:
 
 - ``auto``: ``python -m automl model=auto data=<set> sweep.timeout=T sweep.n_trials=100000
   sweep.seed=<repeat> trainer.num_threads=1``: every installed plugin that fits the data,
-  defaults first, TPE, the median pruner within each family; on small data (the default)
-  each trial is judged on the mean of 5 folds of the 80 % non-test rows and the chosen
-  configuration refit on all of them.
+  defaults first, TPE, the median pruner within each family, with model=auto's default
+  protocol on small data: one 20 % validation split when T is below 120 s, otherwise each
+  trial judged on the mean of 5 folds of the 80 % non-test rows and the chosen configuration
+  refit on all of them (``automl.run.AUTO_FOLDS_MIN_TIMEOUT``). Runs before commit 98c328f
+  used the 5 folds at every budget.
 - ``auto-holdout``: the same with ``data.folds=0``: trials train on 60 % and are judged on one
-  20 % validation split (what decided the k-fold default).
+  20 % validation split at any budget.
+- ``auto-folds``: the same with ``data.folds=5``: 5 folds and a refit at any budget (what
+  ``auto`` meant at 30 s before 98c328f).
 - ``flaml``: FLAML ``AutoML(time_budget=T)`` with its default estimator list, given the same
   80 % non-test rows (it validates internally and retrains the winner on them).
 
@@ -18,10 +22,11 @@ diabetes, and ``make_classification`` tables (``synth3``: 3 classes, 2,000 rows,
 ``synth5``: 5 classes, 3,000 rows, 20 features), written as npz files.
 
     nice -n 10 python benchmarks/auto_vs_flaml.py --budget 30 --repeats 3 \\
-        --json benchmarks/results/auto_vs_flaml_30.json
+        --variants auto,flaml --json benchmarks/results/auto_vs_flaml_30.json
 
-The time budget counts the search only (automl: from the first trial, not Python's start-up;
-FLAML: its ``time_budget``); wall time and trials completed per family are reported.
+The time budget counts the search only (automl: it stops starting trials T seconds after the
+first, not counting Python's start-up, and lets the running trial finish; FLAML: its
+``time_budget``); wall time and trials completed per family are reported.
 """
 
 from __future__ import annotations
@@ -38,7 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as c  # noqa: E402
 
-VARIANTS = ("auto", "auto-holdout", "flaml")
+VARIANTS = ("auto", "auto-holdout", "auto-folds", "flaml")
+DEFAULT_VARIANTS = ("auto", "auto-holdout", "flaml")
+# What each automl variant adds to the command line (the protocol it fixes).
+VARIANT_OVERRIDES = {"auto": [], "auto-holdout": ["data.folds=0"], "auto-folds": ["data.folds=5"]}
 DATA = ("breast_cancer", "wine", "diabetes", "synth3", "synth5")
 SYNTH = {"synth3": (2000, 3, 1), "synth5": (3000, 5, 2)}  # rows, classes, generator seed
 
@@ -47,7 +55,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--budget", type=float, default=30.0, help="seconds of search per run")
     p.add_argument("--data", default=",".join(DATA), help="comma-separated data sets")
-    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variants")
+    p.add_argument(
+        "--variants",
+        default=",".join(DEFAULT_VARIANTS),
+        help=f"comma-separated variants of {', '.join(VARIANTS)}",
+    )
     p.add_argument("--flaml-n-jobs", type=int, default=1, help="FLAML's n_jobs (default 1)")
     c.common_args(p)
     args = p.parse_args(argv)
@@ -140,9 +152,8 @@ def run_automl(variant: str, data: str, rep: int, args: argparse.Namespace) -> d
         # One thread, as FLAML's n_jobs=1: the same compute on both sides.
         "trainer.num_threads=1",
         f"hydra.run.dir={work}",
+        *VARIANT_OVERRIDES[variant],
     ]
-    if variant == "auto-holdout":
-        cmd.append("data.folds=0")
     timed = c.run_timed(cmd, log=work / "log.txt")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = optuna.load_study(study_name=study, storage=f"sqlite:///{work / 'study.db'}")

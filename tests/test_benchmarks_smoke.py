@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ("vs_plain_optuna", "vs_hydra_sweeper", "vs_flaml", "startup", "workers")
+SCRIPTS = ("vs_plain_optuna", "vs_hydra_sweeper", "vs_flaml", "auto_vs_flaml", "startup", "workers")
 
 
 def load(name: str, path: Path | None = None):
@@ -233,3 +233,17 @@ def test_sampler_benchmark_arguments(tmp_path):
         with pytest.raises(SystemExit) as exc:
             bench.parse_args(bad)
         assert exc.value.code == 2
+
+
+def test_auto_vs_flaml_variants_fix_their_protocol(tmp_path):
+    m = load("auto_vs_flaml")
+    a = m.parse_args(["--budget", "30", "--variants", "auto-folds,flaml", "--data", "wine"])
+    assert (a.budget, a.variants, a.data) == (30.0, ["auto-folds", "flaml"], ["wine"])
+    assert m.parse_args([]).variants == ["auto", "auto-holdout", "flaml"]
+    # Every automl variant names the folds it runs with, except `auto` (model=auto's default).
+    assert set(m.VARIANT_OVERRIDES) == set(m.VARIANTS) - {"flaml"}
+    assert m.VARIANT_OVERRIDES["auto-holdout"] == ["data.folds=0"]
+    assert m.VARIANT_OVERRIDES["auto-folds"] == ["data.folds=5"]
+    with pytest.raises(SystemExit) as exc:
+        m.parse_args(["--variants", "auto,autogluon"])
+    assert exc.value.code == 2
