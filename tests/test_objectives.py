@@ -221,3 +221,36 @@ def test_the_fingerprint_includes_objectives_and_constraints():
     ]
     assert [str(c) for c in diff(plain, bound)] == ["constraints: none -> [n_params<=200000]"]
     assert not any(c.allowed for c in diff(plain, bound) + diff(plain, multi))
+
+
+def test_a_tie_exports_the_trial_the_leaderboard_ranks_first():
+    """Equal objective values: best/ gets leaderboard rank 1 (the lower val_loss), not
+    Optuna's first best trial."""
+    from types import SimpleNamespace
+
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    from automl.leaderboard import rank_rows, row_from_trial
+    from automl.records import TrialRecord
+    from automl.tuning.selection import choose_best
+
+    study = optuna.create_study(direction="maximize")
+    for loss in (0.30, 0.50, 0.10, 0.20):  # every trial reaches val_acc 1.0
+        record = TrialRecord(metrics={"val_acc": 1.0, "val_loss": loss}, epochs=3)
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"lr": 0.1},
+                distributions={"lr": FloatDistribution(0.01, 1.0)},
+                value=1.0,
+                user_attrs=record.attrs(),
+            )
+        )
+    run = SimpleNamespace(
+        goal=Goal("acc", "maximize"), plan=SimpleNamespace(sweep=SimpleNamespace(select="auto"))
+    )
+    trials = study.get_trials()
+    assert study.best_trial.number == 0  # Optuna's rule: the first of equal values
+    choice = choose_best(run, study, trials)  # type: ignore[arg-type]
+    ranked = rank_rows([row_from_trial(t) for t in trials], "maximize", "val_acc")
+    assert choice.trial is not None and choice.trial.number == ranked[0].number == 2

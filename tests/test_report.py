@@ -107,7 +107,13 @@ def test_report_of_a_real_study_is_one_offline_page_and_a_png_per_figure(run_dir
     assert "pruned here" in page and "pruned after epoch" in page  # the pruning points
     assert "digit 3" in page and "macro avg" in page  # class names from preprocessing.json
     assert "Pareto" not in page  # one objective
-    best = study.best_trial
+    # The best trial is the one exported to best/ (the leaderboard's rank 1; on a tie that
+    # need not be Optuna's best_trial, the first of equal values).
+    exported = study.user_attrs["best_test_metrics"]["trial"]
+    ranked = json.loads((run_dir / "leaderboard.json").read_text())["trials"]
+    assert ranked[0]["number"] == exported
+    best = study.trials[exported]
+    assert best.value == study.best_value
     assert f"#{best.number}: val_acc = {best.value:.4g}" in page
     test = json.loads((run_dir / "best" / "metrics.json").read_text())["test"]
     assert f"test_acc={test['test_acc']:.4g}" in page  # the exported model's test metrics

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.atomic import write_text
+from automl.leaderboard import rank_rows, row_from_trial
 from automl.records import finite_or_none, record_of
 from automl.report.figures import Context, Figure, build_figures
 from automl.report.predictions import load_predictions
@@ -68,6 +69,22 @@ def _pairs(mapping: dict[str, Any]) -> str:
     return ", ".join(f"{html.escape(str(k))}={_fmt(v)}" for k, v in mapping.items()) or "-"
 
 
+def best_number(study: Any, trials: list[Any], names: list[str]) -> int | None:
+    """The trial the report calls best: the one the study exported (its number is stored with
+    the test metrics), else the leaderboard's rank 1 (``rank_rows``: ties broken as there), so
+    the report, the leaderboard and ``best/`` name the same trial; ``None`` with several
+    objectives or no complete trial."""
+    if len(study.directions) != 1:
+        return None
+    complete = {t.number: t for t in trials if t.state.name == "COMPLETE"}
+    stored = study.user_attrs.get("best_test_metrics")
+    if isinstance(stored, dict) and stored.get("trial") in complete:
+        return int(stored["trial"])
+    direction = study.directions[0].name.lower()
+    ranked = rank_rows([row_from_trial(t) for t in complete.values()], direction, names[0])
+    return next((r.number for r in ranked if r.rank == 1), None)
+
+
 def _test_metrics(study: Any, run_dir: Path | None) -> dict[str, Any]:
     if run_dir is not None and (run_dir / "best" / "metrics.json").is_file():
         try:
@@ -103,14 +120,17 @@ def _summary(study: Any, trials: list[Any], names: list[str], run_dir: Path | No
         ),
     ]
     complete = [t for t in trials if t.state.name == "COMPLETE"]
-    if complete and len(study.directions) == 1:
-        best = study.best_trial
+    number = best_number(study, trials, names)
+    if number is not None:
+        best = next(t for t in complete if t.number == number)
         rows += [
             ("best trial", f"#{best.number}: {names[0]} = {_fmt(best.value)}"),
             ("parameters", _pairs(best.params)),
             ("validation", _pairs(record_of(best).metrics)),
             ("test", _pairs(_test_metrics(study, run_dir))),
         ]
+    elif complete and len(study.directions) == 1:
+        rows.append(("best trial", "no complete trial meets sweep.constraints"))
     elif complete:
         front = study.best_trials
         rows.append(("Pareto front", ", ".join(f"#{t.number}" for t in front)))
@@ -184,10 +204,7 @@ def write_report(
     trials = study.get_trials(deepcopy=False)
     names = objective_names(study)
     predictions, why = load_predictions(run, names[0])
-    best_number = None
-    if len(study.directions) == 1 and any(t.state.name == "COMPLETE" for t in trials):
-        best_number = study.best_trial.number
-    ctx = Context(study, trials, names, out, predictions, best_number)
+    ctx = Context(study, trials, names, out, predictions, best_number(study, trials, names))
     figures = build_figures(ctx, why)
     written = {f.png.name for f in figures if f.png is not None}
     for stale in out.glob("*.png"):  # figures an earlier report drew and this one left out

@@ -1,7 +1,9 @@
 """Which trial a study exports, and what the header, summary and ``best/pareto.json`` say.
 
-One study, one rule (``automl.pareto``): with one objective and no constraints the best trial
-(Optuna's ``best_trial``, as always); otherwise the trial ``sweep.select`` picks among the
+One study, one rule (``automl.pareto``): with one objective and ``sweep.select=auto`` the
+leaderboard's first feasible trial (``automl.leaderboard.rank_rows``: best value, ties broken by
+the next validation metric, then the trial number), so the exported trial is the one ranked 1;
+otherwise the trial ``sweep.select`` picks among the
 feasible complete trials, from the Pareto front when there are several objectives. A trial that
 misses a constraint (``Goal.unmet``) is never chosen.
 """
@@ -16,7 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.finalize import Selected
-from automl.leaderboard import format_params
+from automl.leaderboard import format_params, rank_rows, row_from_trial
 from automl.pareto import Candidate, select
 from automl.records import finite_or_none, record_of
 from automl.run import Run
@@ -121,10 +123,16 @@ def choose_best(run: Run, study: optuna.Study, trials: list[FrozenTrial]) -> Cho
     choice = Choice(run)
     if not complete:
         return choice
-    if not goal.multi and not goal.constraints and rule == "auto":
-        choice.trial = study.best_trial
-        choice.rule = f"best {goal.names[0]}"
-        return choice
+    if not goal.multi and rule == "auto":
+        # The leaderboard's rank decides ties too: Optuna's best_trial (the first of equal
+        # values) could export another trial than the one ranked 1.
+        ranked = rank_rows([row_from_trial(t) for t in complete], goal.directions[0], goal.names[0])
+        by_number = {t.number: t for t in complete}
+        first = next((r for r in ranked if r.rank == 1), None)
+        if first is not None:
+            choice.trial = by_number[first.number]
+            choice.rule = f"best {goal.names[0]}"
+            return choice
     candidates = [
         Candidate(
             t.number,
