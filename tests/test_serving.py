@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -301,6 +302,14 @@ def test_several_workers_share_one_set_of_metrics(xgb_run):
     """`--workers 2`: both processes serve; /metrics (from either) counts every request."""
     rows = load_breast_cancer().data[:3].tolist()
     for server in start_server(xgb_run, "--workers", "2"):
+        # Each worker loads the model itself and answers 503 until it has: readiness from
+        # one worker says nothing about the other, so poll fresh connections until 20 in a
+        # row (spread over both by the accept queue) say ready.
+        deadline, streak = time.monotonic() + 120, 0
+        while streak < 20:
+            assert time.monotonic() < deadline, "both workers not ready in time"
+            with type(server.client)(base_url=server.url, timeout=60) as fresh:
+                streak = streak + 1 if fresh.get("/v2/health/ready").status_code == 200 else 0
         before = metrics(server)
         for _ in range(12):  # spread over both workers by the kernel's accept queue
             assert server.client.post("/predict", json={"instances": rows}).status_code == 200
