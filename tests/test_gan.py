@@ -25,6 +25,7 @@ from automl.plugin import DataSpec
 from automl.registry import discover_data, discover_models
 
 gan_model = pytest.importorskip("automl_plugins.gan_model")
+gan_fd = pytest.importorskip("automl_plugins.gan_fd")  # the FD feature network's cache
 
 # One torch thread: on a shared 2-core machine two threads of a tiny model spin-wait.
 TRAINER = TrainerConfig(max_epochs=2, accelerator="cpu", num_threads=1)
@@ -135,10 +136,10 @@ def test_feature_net_is_trained_once_per_data_set_and_classifies_held_out_digits
 ):
     result, _ = trained
     x, y = torch.as_tensor(digits.train.x), torch.as_tensor(digits.train.y)
-    size = len(gan_model._FEATURE_CACHE)
+    size = len(gan_fd._FEATURE_CACHE)
     # A cache hit: the trial trained it on the data set's reference rows (the holdout's).
     cached = gan_model.feature_net_for_data(digits.spec.fingerprint, x[:10], y[:10], 10)
-    assert len(gan_model._FEATURE_CACHE) == size
+    assert len(gan_fd._FEATURE_CACHE) == size
     assert gan_model.feature_net_for(x, y, 10, key=digits.spec.fingerprint) is cached
     for name, value in result.model.feature_net.state_dict().items():
         assert torch.equal(value, cached[name])
@@ -156,7 +157,7 @@ def test_folds_and_the_refit_measure_fd_with_one_feature_network(plugin):
     one_epoch = replace(TRAINER, max_epochs=1)
     nets = [train.fit(plugin, cfg, fold, one_epoch).model.feature_net for fold in folded.folds]
     merged = folded.merged()
-    gan_model._FEATURE_CACHE.clear()  # as a fresh process that only refits would start
+    gan_fd._FEATURE_CACHE.clear()  # as a fresh process that only refits would start
     nets.append(train.refit(plugin, cfg, merged, one_epoch, {"epochs": 1}).model.feature_net)
     assert len({f.spec.fingerprint for f in [*folded.folds, merged]}) == 1
     first = nets[0].state_dict()

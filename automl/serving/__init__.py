@@ -1,7 +1,10 @@
 """Serving an exported model over HTTP: ``python -m automl serve RUN_DIR``.
 
-- ``automl.serving.app``: the FastAPI app (Open Inference Protocol v2, ``/predict``,
-  ``/invocations``, ``/generate``, ``/metadata``, ``/metrics``), limits and validation;
+- ``automl.serving.app``: the FastAPI app and its routes (Open Inference Protocol v2,
+  ``/predict``, ``/invocations``, ``/generate``, ``/metadata``, ``/metrics``);
+- ``automl.serving.server``: the served model (loading, readiness, limits, model calls, drift);
+- ``automl.serving.http``: JSON and error answers, the request-metrics middleware, bodies;
+- ``automl.serving.protocol``: request and response bodies (numpy only);
 - ``automl.serving.batching``: adaptive batching of concurrent requests;
 - ``automl.serving.metrics``: Prometheus metrics, drift included;
 - ``automl.serving.cli``: the ``serve`` command and its uvicorn runner.

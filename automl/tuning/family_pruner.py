@@ -70,7 +70,7 @@ class FamilyPruner(optuna.pruners.BasePruner):
     """Prunes a trial only by comparison with trials of the same family.
 
     Args:
-        factory: Builds the wrapped pruner (``automl.tuning.factories.make_pruner``); called
+        factory: Builds the wrapped pruner (``automl.tuning.pruners.make_pruner``); called
             once per family, the first time a trial of that family reports.
     """
 

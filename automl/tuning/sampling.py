@@ -23,7 +23,7 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.tuning.factories import distributions
+from automl.tuning.samplers import distributions
 
 __all__ = ["StudySampler", "derive_seed", "distributions", "MAX_RESAMPLES"]
 # ``distributions`` is re-exported: the duplicate check and the samplers need the same ones.

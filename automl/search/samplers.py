@@ -1,52 +1,35 @@
-"""Samplers and pruners by name: their arguments, the checks run before a study, ``auto``, grids.
-
-Every decision about *which* search runs lives here, without Optuna (a plan can be checked
-before Optuna is imported); ``automl.tuning.factories`` builds the Optuna objects from it.
+"""Samplers by name: their arguments, ``auto``, and the check of a sampler against a space.
 
 ``plan_sampler`` is the one check of a sampler against a space: it resolves ``auto``, rejects
 arguments the sampler does not take and spaces it cannot search (one line each, a
 ``UserError``), and returns notes worth printing before the study (what CMA-ES does with
-categorical parameters, how much of a grid the budget covers).
+categorical parameters, how much of a grid the budget covers). No Optuna here: a plan is
+checked before Optuna is imported.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from automl.errors import UserError
-from automl.space import Choice, Fixed, Float, Int, Param
+from automl.search.grid import categorical_names, grid_size, grid_values, numeric_names
+from automl.space import Fixed, Param
 
 __all__ = [
     "SAMPLERS",
-    "PRUNERS",
     "SAMPLER_ARGS",
     "CROSSOVERS",
     "SamplerPlan",
     "plan_sampler",
     "resolve_auto",
-    "grid_values",
     "sampler_keeps_state",
-    "pruner_wants_fold_values",
-    "check_pruner",
-    "PATIENT_KEYS",
     "CONSTRAINED",
     "CONDITIONAL",
 ]
 
 SAMPLERS = ("tpe", "random", "gp", "cmaes", "qmc", "grid", "nsga2", "auto")
-PRUNERS = (
-    "median",
-    "percentile",
-    "successive_halving",
-    "hyperband",
-    "patient",
-    "wilcoxon",
-    "threshold",
-    "none",
-)
 
 CROSSOVERS = ("uniform", "blxalpha", "sbx", "vsbx", "undx", "spx")
 """NSGA-II crossover operators by name (``sweep.sampler_args.crossover``)."""
@@ -155,16 +138,6 @@ def sampler_keeps_state(name: str) -> bool:
     return name in ("qmc", "grid")
 
 
-def pruner_wants_fold_values(name: str) -> bool:
-    """Whether a k-fold trial must report each fold's own value at step = fold index.
-
-    The other pruners compare trials step by step on the running mean over folds; the
-    Wilcoxon pruner tests the per-fold differences between a trial and the best trial, so it
-    needs the folds' own values (and the trial's value must be their mean).
-    """
-    return name == "wilcoxon"
-
-
 def _type_ok(spec: Any, value: Any) -> bool:
     if spec is bool:
         return isinstance(value, bool)
@@ -206,14 +179,6 @@ def _check_args(name: str, args: Mapping[str, Any]) -> dict[str, Any]:
     return dict(args)
 
 
-def _numeric(space: Mapping[str, Param]) -> list[str]:
-    return [n for n, p in space.items() if isinstance(p, (Float, Int))]
-
-
-def _categorical(space: Mapping[str, Param]) -> list[str]:
-    return [n for n, p in space.items() if isinstance(p, Choice)]
-
-
 def resolve_auto(
     space: Mapping[str, Param], n_trials: int, n_objectives: int = 1, *, prunes: bool = True
 ) -> str:
@@ -227,97 +192,11 @@ def resolve_auto(
     if n_objectives > 1:
         return "nsga2" if n_trials >= AUTO_NSGA2_MIN_TRIALS else "tpe"
     searched = [p for p in space.values() if not isinstance(p, Fixed)]
-    numeric = _numeric(space)
+    numeric = numeric_names(space)
     if searched and len(numeric) / len(searched) >= AUTO_GP_MIN_NUMERIC_SHARE:
         if n_trials <= AUTO_GP_MAX_TRIALS and not prunes:
             return "gp"
     return "tpe"
-
-
-def _evenly(param: Float | Int, k: int) -> list[Any]:
-    """``k`` values from ``low`` to ``high`` (log-spaced for log parameters), on the step."""
-    low, high = param.low, param.high
-    if k == 1:
-        points = [low]
-    elif param.log:
-        points = [low * (high / low) ** (i / (k - 1)) for i in range(k)]
-        points[-1] = high
-    else:
-        points = [low + (high - low) * i / (k - 1) for i in range(k)]
-        points[-1] = high
-    step = param.step
-    if isinstance(param, Int):
-        top = high - (high - low) % step  # the largest value on the step
-        values: list[Any] = [min(low + round((v - low) / step) * step, top) for v in points]
-    elif step is not None:
-        values = [_clean(low + round((v - low) / step) * step) for v in points]
-    else:
-        values = [_clean(v) for v in points]
-    return list(dict.fromkeys(values))  # rounding onto a step can merge neighbours
-
-
-def _clean(value: float) -> float:
-    """Drop float noise (``0.30000000000000004`` -> ``0.3``) so grids print and compare cleanly."""
-    return float(f"{value:.12g}")
-
-
-def _all_values(param: Float | Int) -> list[Any] | None:
-    """Every value a discrete numeric parameter can take; ``None`` for a continuous one."""
-    if isinstance(param, Int):
-        return list(range(param.low, param.high + 1, param.step))
-    if param.step is None:
-        return None
-    count = int(math.floor((param.high - param.low) / param.step + 1e-9)) + 1
-    return [_clean(param.low + i * param.step) for i in range(count)]
-
-
-def grid_values(space: Mapping[str, Param], grid_points: Any = None) -> dict[str, list[Any]]:
-    """The grid of a space: candidate values per parameter.
-
-    Choices keep their options; int parameters and floats with a ``step`` take every value
-    on their step; floats without a step need ``grid_points``. ``grid_points: N`` puts N
-    evenly spaced values (log-spaced for log parameters) on every numeric parameter with more
-    than N values; ``grid_points: {lr: 5}`` does it for the named parameters only.
-
-    Raises:
-        UserError: A continuous float without ``grid_points``, or ``grid_points`` naming a
-            parameter that is not searched.
-    """
-    per_param = dict(grid_points) if isinstance(grid_points, Mapping) else {}
-    everywhere = grid_points if not isinstance(grid_points, Mapping) else None
-    unknown = sorted(set(per_param) - {n for n, p in space.items() if isinstance(p, (Float, Int))})
-    if unknown:
-        raise UserError(
-            f"sweep.sampler_args.grid_points names {', '.join(unknown)}, which is not a searched "
-            f"numeric parameter (numeric: {', '.join(_numeric(space)) or 'none'})"
-        )
-    grid: dict[str, list[Any]] = {}
-    continuous = []
-    for name, param in space.items():
-        if isinstance(param, Fixed):
-            continue
-        if isinstance(param, Choice):
-            grid[name] = list(param.options)
-            continue
-        k = per_param.get(name, everywhere)
-        values = _all_values(param)
-        if values is None and k is None:
-            continuous.append(name)
-            continue
-        thin = k is not None and (values is None or len(values) > k)
-        grid[name] = _evenly(param, k) if thin else values
-    if continuous:
-        names = ", ".join(continuous)
-        raise UserError(
-            f"sweep.sampler=grid cannot enumerate continuous float parameters ({names}); give "
-            f"them a step (space.{continuous[0]}.step=...) or set "
-            "sweep.sampler_args.grid_points (e.g. '+sweep.sampler_args.grid_points=5')"
-        )
-    return grid
-
-
-def _grid_size(grid: Mapping[str, list[Any]]) -> int:
-    return math.prod(len(v) for v in grid.values())
 
 
 def plan_sampler(
@@ -384,7 +263,7 @@ def plan_sampler(
             "random, qmc or auto"
         )
     if name == "cmaes" and space is not None:
-        numeric, categorical = _numeric(space), _categorical(space)
+        numeric, categorical = numeric_names(space), categorical_names(space)
         if space and not numeric:
             raise UserError(
                 f"sweep.sampler=cmaes searches numeric parameters only and every searched "
@@ -399,7 +278,7 @@ def plan_sampler(
     if name == "grid":
         assert space is not None
         grid = grid_values(space, args.get("grid_points"))
-        size = _grid_size(grid)
+        size = grid_size(grid)
         if n_trials is not None and n_trials > size:
             notes.append(
                 f"grid: {size} points; the study stops once each has run "
@@ -425,47 +304,3 @@ def plan_sampler(
         conditional=conditional,
         constraints=tuple(constraints),
     )
-
-
-PATIENT_KEYS = ("wrapped", "patience", "min_delta")
-"""``sweep.pruner_args`` keys the patient pruner takes itself; the rest go to the wrapped one."""
-
-
-def check_pruner(name: str, args: Mapping[str, Any] | None = None, *, folds: int | None) -> None:
-    """Check a pruner against the data protocol (the constructor checks its arguments).
-
-    Args:
-        name: ``sweep.pruner``.
-        args: ``sweep.pruner_args``.
-        folds: ``data.folds`` (``None`` or 0 without k-fold cross-validation).
-
-    Raises:
-        UserError: ``wilcoxon`` without k-fold data, or with too few folds to ever prune;
-            ``patient`` wrapping itself or ``wilcoxon``.
-    """
-    if name not in PRUNERS:
-        raise UserError(f"sweep.pruner={name!r} is not one of {', '.join(PRUNERS)}")
-    args = dict(args or {})
-    if name == "patient":
-        wrapped = args.get("wrapped", "median")
-        if wrapped in ("patient", "wilcoxon") or wrapped not in PRUNERS:
-            valid = ", ".join(p for p in PRUNERS if p not in ("patient", "wilcoxon"))
-            raise UserError(
-                f"sweep.pruner_args.wrapped={wrapped!r}: the patient pruner wraps one of {valid}"
-            )
-    if name == "wilcoxon":
-        if not folds:
-            raise UserError(
-                "sweep.pruner=wilcoxon compares a trial's per-fold results with the best "
-                "trial's, so it needs k-fold data: set data.folds=5 (or more), or use median"
-            )
-        p = float(args.get("p_threshold", 0.1))
-        # n folds' differences all of one sign give the smallest one-sided p-value, 2^-n;
-        # pruning after the last fold saves nothing, so folds - 1 must be able to go below p.
-        if p <= 0 or 2.0 ** -(folds - 1) >= p:
-            need = math.floor(math.log2(1 / p)) + 2 if p > 0 else "more"
-            raise UserError(
-                f"sweep.pruner=wilcoxon with data.folds={folds} can never prune at "
-                f"p_threshold={p} (n folds reach p >= 2^-n); use data.folds>={need} "
-                "or a larger sweep.pruner_args.p_threshold"
-            )
