@@ -44,6 +44,10 @@ def test_wheel_ships_conf_and_recipes_and_runs_from_it(tmp_path):
         "automl/backends/lightning.py",
     ):
         assert required in names, required
+    # pyproject.toml lists packages by hand: every package folder of the source must ship.
+    for init in sorted((ROOT / "automl").rglob("__init__.py")):
+        shipped = init.relative_to(ROOT).as_posix()
+        assert shipped in names, f"{shipped}: add its package to [tool.setuptools] packages"
     metadata = (
         zipfile.ZipFile(wheel)
         .read(next(n for n in names if n.endswith(".dist-info/METADATA")))
