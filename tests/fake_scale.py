@@ -4,6 +4,8 @@
 sleeps, as a C call that never returns to Python would: only its parent can stop it.
 ``oom``: the first trial to train raises ``torch.cuda.OutOfMemoryError`` when ``oom_once`` is
 set; with ``oom_always`` every trial does.
+``gated``: every trial waits, before it trains, until the file ``AUTOML_TEST_GATE`` names
+exists (a test decides when trials may finish).
 """
 
 from __future__ import annotations
@@ -37,6 +39,17 @@ OOM = ModelPlugin(
     config=ScaleConfig,
     search_space={"lr": Float(0.01, 0.1, log=True)},
     build="fake_scale_model:build_oom",
+    load="fake_scale_model:load",
+    kind="estimator",
+    tasks=("classification",),
+    default_data="wine",
+)
+
+GATED = ModelPlugin(
+    name="gated",
+    config=ScaleConfig,
+    search_space={"lr": Float(0.01, 0.1, log=True)},
+    build="fake_scale_model:build_gated",
     load="fake_scale_model:load",
     kind="estimator",
     tasks=("classification",),

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import optuna
-from helpers import cli_env, start_cli
+from helpers import TESTS, cli_env, make_dist, start_cli
 
 
 def _watch(args: list[str], cwd: Path, **kw) -> subprocess.Popen:
@@ -44,27 +44,37 @@ def _wait_for_study(db: Path, timeout: float = 180) -> None:
 
 
 def test_watch_follows_a_study_another_process_runs_and_exits_at_its_total(tmp_path):
+    # Trials of the `gated` model wait for the gate file: they finish only once the watch
+    # has started, however fast the machine (a quick real model could be done before).
+    site, gate = tmp_path / "site", tmp_path / "gate"
+    dist = make_dist(site, "watch_fakes", "0.1")
+    (dist._path / "entry_points.txt").write_text("[automl.models]\ngated = fake_scale:GATED\n")
     run_dir = tmp_path / "run"
+    env = {"PYTHONPATH": f"{TESTS}{os.pathsep}{site}", "AUTOML_TEST_GATE": str(gate)}
     study_proc = start_cli(
-        ["model=mlp", "sweep.n_trials=3", "trainer.max_epochs=3", f"hydra.run.dir={run_dir}"],
-        tmp_path,
+        ["model=gated", "sweep.n_trials=3", f"hydra.run.dir={run_dir}"], tmp_path, env
     )
     try:
         _wait_for_study(run_dir / "study.db")
         watch = _watch([str(run_dir), "--interval", "0.3"], tmp_path)
+        assert watch.stdout is not None
+        first = watch.stdout.readline()  # the watch is up and has read the study once
+        gate.touch()
         out, err = watch.communicate(timeout=300)
+        out = first + out
     finally:
+        gate.touch()
         study_out, study_err = study_proc.communicate(timeout=300)
     assert study_proc.returncode == 0, study_err
     assert watch.returncode == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith(f"watching study mlp-breast_cancer ({run_dir / 'study.db'}): ")
+    assert lines[0].startswith(f"watching study gated-wine ({run_dir / 'study.db'}): ")
     # the total comes from the run's saved config (sweep.n_trials) when the study has none
-    assert lines[0].split(": ", 1)[1].split(" finished")[0].endswith("/3")
+    assert lines[0].split(": ", 1)[1].split(" finished")[0] == "0/3"
     seen = [line for line in lines if line.startswith("[trial")]
-    assert seen, out  # trials that finished while it watched, one line each
+    assert len(seen) == 3, out  # each trial that finished while it watched, one line each
     assert all("done=" in line and "/3" in line for line in seen)
-    assert lines[-1] == "study mlp-breast_cancer holds its 3 trials"
+    assert lines[-1] == "study gated-wine holds its 3 trials"
 
     # read-only: watching the finished study changes nothing in its file
     before = hashlib.sha256((run_dir / "study.db").read_bytes()).hexdigest()
