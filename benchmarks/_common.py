@@ -298,12 +298,20 @@ def write_json(path: Path | None, result: dict[str, Any]) -> None:
     print(f"results written to {path}")
 
 
-def export_split(data: str, path: Path) -> dict[str, Any]:
-    """Write automl's split of a built-in data set to ``path`` (npz) so peers train on it.
+def export_split(
+    data: str, path: Path, plugin: str | None = None, config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Write automl's split of a data set to ``path`` (npz) so peers train on it.
 
     The split is automl's own (``automl.data.load_dataset`` with the default ``DataConfig``:
     seed 0, stratified 60/20/20, inputs standardized with training statistics), so every tool
     sees exactly the same train, validation and test samples.
+
+    Args:
+        data: The data set's name (the built-in data plugin of that name by default).
+        path: Where the npz file goes.
+        plugin: Another data plugin to load it with (``npz`` for a generated table).
+        config: Settings of that plugin's config (``{"path": ..., "task": ...}``).
 
     Returns:
         Sizes and the data description.
@@ -313,8 +321,11 @@ def export_split(data: str, path: Path) -> dict[str, Any]:
     from automl.data import load_dataset
     from automl.registry import discover_data
 
-    plugin = discover_data().get(data)
-    ds = load_dataset(plugin, plugin.config())
+    found = discover_data().get(plugin or data)
+    cfg = found.config()
+    for key, value in (config or {}).items():
+        setattr(cfg, key, value)
+    ds = load_dataset(found, cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(
         path,
@@ -327,6 +338,7 @@ def export_split(data: str, path: Path) -> dict[str, Any]:
     )
     return {
         "data": data,
+        "task": ds.spec.task,
         "train": len(ds.train),
         "val": len(ds.val),
         "test": len(ds.test),

@@ -100,35 +100,10 @@ def _data_args(data: str, work: Path) -> list[str]:
 
 def export_split(data: str, work: Path, path: Path) -> dict[str, Any]:
     """automl's own split of ``data`` (seeded, stratified 60/20/20, standardized), as npz."""
-    import numpy as np
-
-    from automl.data import load_dataset
-    from automl.registry import discover_data
-
-    plugin = discover_data().get("npz" if data in SYNTH else data)
-    cfg = plugin.config()
     if data in SYNTH:
-        cfg.path, cfg.task = str(_synth_file(data, work)), "classification"
-    ds = load_dataset(plugin, cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        path,
-        x_train=ds.train.x,
-        y_train=ds.train.y,
-        x_val=ds.val.x,
-        y_val=ds.val.y,
-        x_test=ds.test.x,
-        y_test=ds.test.y,
-    )
-    return {
-        "data": data,
-        "task": ds.spec.task,
-        "train": len(ds.train),
-        "val": len(ds.val),
-        "test": len(ds.test),
-        "features": int(ds.spec.input_shape[0]),
-        "n_classes": ds.spec.n_classes,
-    }
+        synth = str(_synth_file(data, work))
+        return c.export_split(data, path, "npz", {"path": synth, "task": "classification"})
+    return c.export_split(data, path)
 
 
 def run_automl(variant: str, data: str, rep: int, args: argparse.Namespace) -> dict[str, Any]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,30 +11,13 @@ import xgboost as xgb
 from automl_plugins.xgboost import XGBoostConfig
 
 from automl.errors import TrialPruned, UserError
+from automl.gpus import driver_gpu_count
 from automl.plugin import BaseEstimator, DataSpec
 
 __all__ = ["XGBoostEstimator", "build", "load", "resolve_device", "MODEL_FILE"]
 
 MODEL_FILE = "model.json"
 DEVICES = ("auto", "cpu", "cuda")
-
-
-@functools.lru_cache(maxsize=1)
-def _cuda_device_count() -> int:
-    """GPUs visible to the CUDA driver, asked through ``libcuda`` directly.
-
-    Importing torch only to ask ``torch.cuda.is_available()`` would cost seconds per process;
-    the driver API answers in milliseconds and honours ``CUDA_VISIBLE_DEVICES`` the same way.
-    """
-    name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
-    try:
-        lib = ctypes.CDLL(name)
-        count = ctypes.c_int(0)
-        if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
-            return 0
-        return int(count.value)
-    except (OSError, AttributeError):
-        return 0
 
 
 def resolve_device(device: str) -> str:
@@ -48,7 +28,7 @@ def resolve_device(device: str) -> str:
     """
     if device == "auto":
         cuda_build = bool(xgb.build_info().get("USE_CUDA", False))
-        return "cuda" if cuda_build and _cuda_device_count() > 0 else "cpu"
+        return "cuda" if cuda_build and (driver_gpu_count() or 0) > 0 else "cpu"
     if device == "cpu" or device.startswith("cuda"):
         return device
     raise UserError(f"model.device={device!r} is not one of {', '.join(DEVICES)} (or cuda:N)")

@@ -59,12 +59,12 @@ def test_a_pool_backs_off_one_worker_at_a_time_never_below_one():
 
 
 def test_visible_gpus_follows_the_driver_and_cuda_visible_devices(monkeypatch):
-    monkeypatch.setattr(devices_module, "_driver_count", lambda: 2)
+    monkeypatch.setattr(devices_module, "driver_gpu_count", lambda: 2)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,7")
     assert devices_module.visible_gpus() == ["3", "7"]
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert devices_module.visible_gpus() == ["0", "1"]
-    monkeypatch.setattr(devices_module, "_driver_count", lambda: 0)
+    monkeypatch.setattr(devices_module, "driver_gpu_count", lambda: 0)
     assert devices_module.visible_gpus() == []
 
 

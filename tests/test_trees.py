@@ -103,11 +103,13 @@ def test_xgboost_space_uses_log_scales_for_rates_and_penalties():
 
 
 def test_xgboost_device_resolution():
-    from automl_plugins.xgboost_model import _cuda_device_count, resolve_device
+    from automl_plugins.xgboost_model import resolve_device
+
+    from automl.gpus import driver_gpu_count
 
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("cuda:1") == "cuda:1"
-    assert resolve_device("auto") == ("cuda" if _cuda_device_count() > 0 else "cpu")
+    assert resolve_device("auto") == ("cuda" if (driver_gpu_count() or 0) > 0 else "cpu")
     with pytest.raises(UserError, match="model.device='tpu' is not one of auto, cpu, cuda"):
         resolve_device("tpu")
 

@@ -13,30 +13,16 @@ machine without GPUs the same code runs with one group, no devices, and room for
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from automl.errors import UserError
+from automl.gpus import driver_gpu_count
 
 __all__ = ["visible_gpus", "DevicePool", "SlotGroup", "assign_devices", "make_pool"]
-
-
-def _driver_count() -> int | None:
-    """GPUs the CUDA driver sees (honours ``CUDA_VISIBLE_DEVICES``); ``None``: no driver."""
-    name = "nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1"
-    try:
-        lib = ctypes.CDLL(name)
-        count = ctypes.c_int(0)
-        if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
-            return 0
-        return int(count.value)
-    except (OSError, AttributeError):
-        return None
 
 
 def _smi_count() -> int:
@@ -57,7 +43,7 @@ def visible_gpus() -> list[str]:
     Inside a SLURM job (or any process started with ``CUDA_VISIBLE_DEVICES``) the entries are
     the ones already set, so a worker's pinning stays within the job's GPUs.
     """
-    count = _driver_count()
+    count = driver_gpu_count()
     if count is None:
         count = _smi_count()
     if count <= 0:

@@ -12,269 +12,36 @@ parent (``automl.parallel``) runs the loop only and leaves the end to its parent
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
 import time
-import warnings
 from collections import Counter
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
-from typing import Any
+from contextlib import nullcontext
 
 import optuna
 from optuna.trial import TrialState
 from rich.console import Console
 from rich.live import Live
 
-from automl.errors import Interrupted, StudyError, signal_reason
-from automl.finalize import BEST_DIR, describe_budget, export, select_trial
-from automl.identity import diff
-from automl.leaderboard import Leaderboard, row_from_trial, write_leaderboard
+from automl.errors import Interrupted
+from automl.leaderboard import Leaderboard, row_from_trial
 from automl.parallel.role import Role
 from automl.plan import RunPlan
 from automl.records import counts_toward_total, record_of
 from automl.run import Run, prepare
 from automl.rundir import record_invocation
-from automl.search import sampler_keeps_state
 from automl.signals import StopSignals
 from automl.tuning.admission import admission
-from automl.tuning.factories import build_sampler, study_pruner
-from automl.tuning.lock import run_dir_lock
+from automl.tuning.finish import finish_study
 from automl.tuning.lost import fail_lost_trials
 from automl.tuning.objective import SharedOutOfMemory, StorageLost, TrialRunner, start_trial
-from automl.tuning.retry import enqueue_retry
-from automl.tuning.sampling import StudySampler, distributions
-from automl.tuning.selection import choose_best, search_attrs, search_header
-from automl.tuning.storage import make_storage
+from automl.tuning.opening import open_study, study_header, study_total
+from automl.tuning.outcome import StudyOutcome, tally
 from automl.tuning.warm import enqueue_first
 
 __all__ = ["StudyOutcome", "run_study", "open_study", "tally", "finish_study", "study_header"]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 _log = logging.getLogger("automl.study")
-# Samplers that never repeat a point by construction (grid and quasi-random sequences) or
-# whose draws must not be asked for twice in one trial (CMA-ES's generations): no redraws.
-_NO_REDRAW = ("grid", "qmc", "cmaes")
-
-
-@dataclass
-class StudyOutcome:
-    """What a study invocation left behind, and the exit code that says so.
-
-    Attributes:
-        n_complete, n_pruned, n_failed: Trials of the study by state (all workers).
-        n_retried: Failed trials whose infrastructure failed (re-run, not counted).
-        ran: Trials this invocation ran; ``ran_ok`` of them complete or pruned.
-        signal: The stop signal received, if any.
-        stopped: Why the loop stopped before the total (a failure streak, the storage).
-        export_note: Why ``best/`` is not this worker's to write (the best trial's files are
-            in another worker's run directory).
-        export_failed: Why writing ``best/`` failed.
-        worker: The invocation is a worker of a parent (``automl.parallel``): it runs trials,
-            and the parent judges the study.
-        backed_off: The worker gave its GPU slot up after a trial ran out of memory there.
-    """
-
-    study_name: str
-    direction: str
-    metric: str
-    n_complete: int = 0
-    n_pruned: int = 0
-    n_failed: int = 0
-    n_retried: int = 0
-    best_number: int | None = None
-    best_value: float | None = None
-    best_params: dict[str, Any] = field(default_factory=dict)
-    test_metrics: dict[str, float] = field(default_factory=dict)
-    signal: int | None = None
-    refit: bool = False
-    ran: int = 0
-    ran_ok: int = 0
-    stopped: str | None = None
-    export_note: str | None = None
-    export_failed: str | None = None
-    worker: bool = False
-    backed_off: bool = False
-
-    @property
-    def interrupted(self) -> bool:
-        """A stop signal (SIGINT/SIGTERM) ended the invocation."""
-        return self.signal is not None
-
-    @property
-    def exit_code(self) -> int:
-        """128 + signal after a stop signal; 1 when the invocation failed to do its job (a
-        failure streak, a lost storage, no trial of its own completed or pruned, no best
-        model at all, an export that could not be written); else 0. A worker says only how it
-        stopped (``automl.parallel.role``): its parent judges the study."""
-        if self.signal is not None:
-            return 128 + self.signal
-        if self.worker:
-            from automl.parallel.role import EXIT_BACKED_OFF, EXIT_STOPPED
-
-            return EXIT_STOPPED if self.stopped else EXIT_BACKED_OFF if self.backed_off else 0
-        if self.stopped or self.export_failed:
-            return 1
-        if self.ran and not self.ran_ok:
-            return 1
-        if self.ran and self.best_number is None:
-            return 1
-        return 0
-
-
-def tally(trials: list[Any]) -> tuple[int, int]:
-    """``(counted, running)``: trials that count toward ``sweep.n_trials``, and RUNNING ones."""
-    counted = sum(counts_toward_total(t.state.name, record_of(t)) for t in trials)
-    running = sum(t.state == TrialState.RUNNING for t in trials)
-    return counted, running
-
-
-def _sampler(run: Run) -> StudySampler:
-    plan = run.plan
-    chosen = plan.sampler
-    one_seed = sampler_keeps_state(chosen.name)
-    # A conditional space (model=auto) has no one set of parameters to redraw whole.
-    redraw = chosen.name not in _NO_REDRAW and not chosen.conditional
-    return StudySampler(
-        functools.partial(build_sampler, chosen, space=plan.space, n_trials=plan.sweep.n_trials),
-        plan.sweep.seed,
-        distributions(plan.space) if redraw else None,
-        per_trial_seed=not one_seed,
-    )
-
-
-def _retry_stale(study: optuna.Study, trial: Any, max_retries: int) -> None:
-    """Optuna's stale-trial callback: re-run a trial lost by its heartbeats."""
-    enqueue_retry(study, trial, max_retries)
-
-
-def open_study(
-    run: Run, notes: list[str]
-) -> tuple[optuna.Study, StudySampler, optuna.storages.BaseStorage]:
-    """Create the study, or load it (resume) after checking that it is the same study.
-
-    Returns:
-        The study, its sampler, and the storage as opened (Optuna wraps it in a cache).
-
-    Raises:
-        StudyError: The stored study optimizes the other direction, or its identity differs
-            in a way Optuna cannot absorb (unless ``sweep.resume=force``). Nothing is
-            written to the study before this check.
-    """
-    plan, sweep = run.plan, run.plan.sweep
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the leaderboard reports trials
-    storage = make_storage(
-        sweep.storage,
-        plan.run_dir,
-        sweep.heartbeat_interval,
-        sweep.grace_period,
-        max_retries=sweep.max_retries,
-        on_stale=functools.partial(_retry_stale, max_retries=sweep.max_retries),
-        notes=notes,
-    )
-    sampler = _sampler(run)
-    pruner = study_pruner(
-        sweep.pruner, sweep.pruner_args, multi=not run.goal.prunable, families=run.auto
-    )
-    try:
-        study = optuna.load_study(
-            study_name=plan.study_name, storage=storage, sampler=sampler, pruner=pruner
-        )
-    except KeyError:
-        study = optuna.create_study(
-            storage=storage,
-            study_name=plan.study_name,
-            sampler=sampler,
-            pruner=pruner,
-            directions=run.goal.directions,
-            load_if_exists=True,  # another worker may create it at the same moment
-        )
-    _check_identity(run, study, notes)
-    if run.goal.multi:
-        with warnings.catch_warnings():  # experimental in Optuna since 3.2, still there in 5
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(run.goal.names)
-    for key, value in {
-        "model": plan.model_name,
-        "data": plan.data_name,
-        "metric": run.goal.metric,
-        "direction": run.goal.direction,
-        "n_trials": sweep.n_trials,
-        "fingerprint": run.fingerprint,
-        **search_attrs(run),
-    }.items():
-        study.set_user_attr(key, value)
-    fail_lost_trials(study, sweep.max_retries)
-    return study, sampler, storage
-
-
-def _check_identity(run: Run, study: optuna.Study, notes: list[str]) -> None:
-    plan = run.plan
-    existing = [d.name.lower() for d in study.directions]
-    if existing != run.goal.directions:
-        raise StudyError(
-            f"study '{plan.study_name}' in this storage optimizes {', '.join(existing)}, not "
-            f"{', '.join(run.goal.directions)}; choose another sweep.study_name"
-        )
-    stored = study.user_attrs.get("fingerprint")
-    if not isinstance(stored, dict):
-        if study.get_trials(deepcopy=False):
-            notes.append(
-                f"study '{plan.study_name}' has no recorded identity (made by an older automl); "
-                "this run's is recorded now and checked from the next run on"
-            )
-        return
-    changes = diff(stored, run.fingerprint)
-    refused = [c for c in changes if not c.allowed]
-    if refused and plan.sweep.resume != "force":
-        lines = "\n".join(f"  {c}" for c in refused)
-        raise StudyError(
-            f"study '{plan.study_name}' was run with other settings; its trials are not "
-            f"comparable with this run's:\n{lines}\nStart a new study with "
-            f"sweep.study_name=NEW_NAME, or continue this one anyway with sweep.resume=force"
-        )
-    for change in changes:
-        kind = "forced" if not change.allowed else "allowed"
-        notes.append(f"study '{plan.study_name}' changed ({kind}): {change}")
-
-
-def _total(run: Run) -> int:
-    """``sweep.n_trials``, or the grid's size when a grid has fewer points."""
-    grid = run.plan.sampler.grid
-    if grid is None:
-        return run.plan.sweep.n_trials
-    return min(run.plan.sweep.n_trials, math.prod(len(v) for v in grid.values()))
-
-
-def study_header(run: Run) -> dict[str, Any]:
-    """What the leaderboard's title and ``leaderboard.json`` say about the study."""
-    plan = run.plan
-    return {
-        "study": plan.study_name,
-        "model": plan.model_name,
-        "data": plan.data_name,
-        "sampler": plan.sampler.label,
-        "pruner": plan.sweep.pruner,
-        "metric": run.goal.key,
-        "direction": run.goal.direction,
-        "steps": run.steps_label,
-        "device": run.backend.device,
-        "n_trials": plan.sweep.n_trials,
-        "results": str(plan.run_dir),
-        **search_header(run),
-    }
-
-
-def _refit_note(info: dict[str, Any] | None, number: int) -> str | None:
-    """One line on what the exported model was trained on, or why the refit failed."""
-    if not info:
-        return None
-    if "failed" in info:
-        return f"failed ({info['failed']}); exported trial #{number}'s own model"
-    budget = describe_budget(info["budget"])
-    return f"trial #{number}'s config retrained on {info['rows']} train+val rows ({budget})"
 
 
 def run_study(
@@ -417,7 +184,7 @@ def _loop(
             with admission(storage, run.plan.study_name):
                 fail_lost_trials(study, sweep.max_retries)
                 counted, running = tally(study.get_trials(deepcopy=False))
-                if counted + running >= _total(run):
+                if counted + running >= study_total(run):
                     break
                 trial, params = start_trial(run, study)
             try:
@@ -448,92 +215,3 @@ def _loop(
             f"{sweep.grace_period} s ({exc}); the running trial is re-run when the study is next "
             "opened"
         )
-
-
-def finish_study(
-    run: Run,
-    study: optuna.Study,
-    board: Leaderboard,
-    header: dict[str, Any],
-    outcome: StudyOutcome,
-    console: Console,
-    *,
-    stop_signal: int | None = None,
-    interruptible: Callable[[], AbstractContextManager[Any]] | None = None,
-) -> None:
-    """Leaderboard files, ``best/`` and the summary, from a fresh read of the study.
-
-    Args:
-        run: The run (its data and backend test and export the best trial).
-        study: The open study.
-        board: The leaderboard (its rows are replaced by the fresh read).
-        header: ``study_header(run)`` (plus what the caller adds).
-        outcome: Filled in: counts, best trial, test metrics, export notes.
-        console: Where the summary goes.
-        stop_signal: The stop signal the invocation received (skips the refit).
-        interruptible: Wraps the refit so that a stop signal ends it.
-    """
-    plan = run.plan
-    # Workers sharing this run directory finish together: they take turns writing its files.
-    with run_dir_lock(plan.run_dir):
-        trials = study.get_trials(deepcopy=False)
-        board.rows = {t.number: row_from_trial(t) for t in trials}
-        write_leaderboard(board.ranked(), plan.run_dir, header)
-        counts = Counter(t.state for t in trials)
-        outcome.n_complete = counts[TrialState.COMPLETE]
-        outcome.n_pruned = counts[TrialState.PRUNED]
-        outcome.n_failed = counts[TrialState.FAIL]
-        outcome.n_retried = sum(
-            t.state == TrialState.FAIL and not counts_toward_total("FAIL", record_of(t))
-            for t in trials
-        )
-        best, refit_note, val = None, None, {}
-        choice = choose_best(run, study, trials)
-        if choice.why:
-            outcome.export_note = choice.why
-        if choice.trial is not None:
-            best = choice.trial
-            outcome.best_number, outcome.best_value = best.number, best.values[0]
-            outcome.best_params = dict(best.params)
-            val = dict(record_of(best).metrics)
-            # After a stop signal the user wants out, not another training run.
-            outcome.refit = run.refit_wanted() and stop_signal is None
-            selected = select_trial(run, best)
-            if isinstance(selected, str):
-                outcome.export_note = selected
-            else:
-                choice.attach(selected)
-                exported = export(
-                    run,
-                    selected,
-                    plan.run_dir / BEST_DIR,
-                    refit=outcome.refit,
-                    interruptible=interruptible,
-                )
-                outcome.test_metrics = exported.test
-                outcome.export_failed = exported.failed
-                if exported.test:
-                    refit_note = _refit_note(exported.refit, best.number)
-                    study.set_user_attr(
-                        "best_test_metrics", {"trial": best.number, **outcome.test_metrics}
-                    )
-        console.print(
-            board.summary(
-                outcome.best_params,
-                val,
-                outcome.test_metrics,
-                str(plan.run_dir),
-                outcome.best_number,
-                interrupted=stop_signal is not None,
-                refit=refit_note,
-                status=None if stop_signal is None else signal_reason(stop_signal),
-                selection=choice.lines(),
-            )
-        )
-        for line in (
-            outcome.stopped and f"stopped: {outcome.stopped}",
-            outcome.export_note and f"best/ not written here: {outcome.export_note}",
-            outcome.export_failed and f"best/ not written: {outcome.export_failed}",
-        ):
-            if line:
-                console.print(f"automl: {line}", highlight=False, soft_wrap=True)
