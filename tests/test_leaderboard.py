@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from automl.leaderboard import Leaderboard
+from automl.records import TrialRecord
 
 HEADER = {"study": "s", "model": "m", "data": "d", "metric": "val_acc", "n_trials": 6}
 
@@ -52,6 +53,19 @@ def test_a_running_trial_is_not_counted_as_finished_and_the_summary_says_so():
     board.console.print(board.summary({"x": 0.5}, {"val_acc": 0.9}, {}, "/r", 1))
     text = out.getvalue()
     assert "4 finished: 2 complete, 1 pruned, 1 failed; 1 still running" in text
+
+
+def test_a_lost_trial_is_said_apart_in_the_summary_and_not_counted():
+    study = _study()
+    lost = study.ask()
+    for key, value in TrialRecord(error="terminated (SIGTERM)", failure="signal").attrs().items():
+        lost.set_user_attr(key, value)
+    study.tell(lost, state=TrialState.FAIL)
+    board, out = _board(study.get_trials())
+    assert board.finished() == 4 and board.lost() == 1
+    board.console.print(board.summary({"x": 0.5}, {"val_acc": 0.9}, {}, "/r", 1))
+    text = out.getvalue()
+    assert "4 finished: 2 complete, 1 pruned, 1 failed; 1 lost and re-run" in text
 
 
 def test_sync_takes_in_other_workers_finished_trials_and_plain_lines_count_them():

@@ -155,6 +155,14 @@ class Leaderboard:
         with self._lock:
             return sum(1 for row in list(self.rows.values()) if row.counts)
 
+    def lost(self) -> int:
+        """Failed trials that do not count: lost to a worker, a signal or the storage, and
+        re-run with the same parameters."""
+        with self._lock:
+            return sum(
+                1 for row in list(self.rows.values()) if row.state == "FAIL" and not row.counts
+            )
+
     def best(self) -> Row | None:
         """The best completed row so far (several objectives: the first of the front)."""
         ranked = self.ranked()

@@ -118,10 +118,14 @@ def summary(
     status = status or ("interrupted" if interrupted else "finished")
     grid.add_row("study", f"{board.header.get('study')} ({status})")
     running = counts.get("RUNNING", 0)  # other workers' trials, or a lost one not yet failed
+    # Trials lost to a worker, a signal or the storage are re-run and do not count: said apart,
+    # so that "N finished" adds up.
+    lost = board.lost()
     grid.add_row(
         "trials",
         f"{board.finished()} finished: {counts['COMPLETE']} complete, "
-        f"{counts['PRUNED']} pruned, {counts['FAIL']} failed"
+        f"{counts['PRUNED']} pruned, {counts['FAIL'] - lost} failed"
+        + (f"; {lost} lost and re-run with the same parameters (not counted)" if lost else "")
         + (f"; {running} still running" if running else ""),
     )
     for label, text in family_lines(board):
