@@ -154,6 +154,7 @@ def test_mlp_on_tabular_and_single_run(tmp_path):
     assert not (tmp_path / "o" / "study.db").exists()
 
 
+@pytest.mark.slow  # Ctrl-C mid-trial is in the default run through tests/test_faults.py
 def test_ctrl_c_leaves_storage_consistent_and_the_study_resumes(tmp_path):
     run_dir = tmp_path / "run"
     args = ["model=cnn", "trainer.max_epochs=200", "sweep.pruner=none", f"hydra.run.dir={run_dir}"]

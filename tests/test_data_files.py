@@ -695,6 +695,7 @@ def test_cli_csv_end_to_end_then_predict_raw_rows(tmp_path):
     assert predictor.predict(rows).shape == (6,)
 
 
+@pytest.mark.slow  # CSV and image folders cover file data end to end in the default run
 def test_cli_npz_end_to_end(tmp_path):
     rng = np.random.default_rng(10)
     y = np.arange(120) % 3

@@ -151,6 +151,7 @@ def test_a_refused_command_leaves_nothing_behind(tmp_path):
     assert len(history) == 1 and "sweep.n_trials=1" in json.loads(history[0])["overrides"]
 
 
+@pytest.mark.slow  # three CLI runs
 def test_each_invocation_is_appended_to_the_history(tmp_path):
     run_dir = tmp_path / "run"
     for n in (1, 2):
@@ -165,6 +166,7 @@ def test_each_invocation_is_appended_to_the_history(tmp_path):
     assert (run_dir / ".hydra" / "config.yaml").exists() and (run_dir / "automl.log").exists()
 
 
+@pytest.mark.slow  # a changed file under one name is refused in the default run
 def test_two_data_files_get_their_own_study(tmp_path):
     import numpy as np
 

@@ -107,6 +107,7 @@ def test_study_with_refit_exports_the_model_trained_on_train_and_val(tmp_path):
     assert (predictor.predict(x) == y).mean() > 0.95
 
 
+@pytest.mark.slow  # two k-fold studies; refit and k-fold each have a quick test
 def test_kfold_study_refits_by_default_and_refit_false_turns_it_off(tmp_path):
     common = ["model=forest", "data=wine", "data.folds=3", "sweep.n_trials=2"]
     on = run_cli([*common, f"hydra.run.dir={tmp_path / 'on'}"], tmp_path)

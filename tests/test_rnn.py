@@ -134,6 +134,7 @@ def test_spec_module_does_not_import_torch():
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.slow  # the RNN trains in the unit tests above
 def test_cli_study_end_to_end(tmp_path):
     run_dir = tmp_path / "run"
     proc = run_cli(

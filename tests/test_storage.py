@@ -28,7 +28,15 @@ def _trial_dirs(run_dir) -> set[int]:
     return {int(p.name) for p in (run_dir / "trials").iterdir()}
 
 
-@pytest.fixture(params=["postgres", "journal", "sqlite"])
+# Two terminals on one SQLite file stay in the default run; journal and PostgreSQL with several
+# workers are in it too (tests/test_workers.py), so their two-worker resume here is slow.
+@pytest.fixture(
+    params=[
+        pytest.param("postgres", marks=pytest.mark.slow),
+        pytest.param("journal", marks=pytest.mark.slow),
+        "sqlite",
+    ]
+)
 def shared_storage(request, tmp_path):
     if request.param == "postgres":
         return request.getfixturevalue("postgres_url")
@@ -118,7 +126,7 @@ def _worker_args(name: str, run_dir, url: str | None, *extra: str) -> list[str]:
             f"hydra.run.dir={run_dir}", *storage, *extra]  # fmt: skip
 
 
-@pytest.mark.parametrize("storage", ["sqlite", "journal"])
+@pytest.mark.parametrize("storage", ["sqlite", pytest.param("journal", marks=pytest.mark.slow)])
 def test_a_worker_killed_on_this_machine_is_failed_at_once_on_rerun(storage, tmp_path):
     name, run_dir = f"gone-{storage}-{time.monotonic_ns()}", tmp_path / "run"
     url = str(tmp_path / "study.jsonl") if storage == "journal" else None
@@ -128,7 +136,7 @@ def test_a_worker_killed_on_this_machine_is_failed_at_once_on_rerun(storage, tmp
     _resume_and_check(common, name, run_dir, study, GONE_TRIAL, "process is gone", tmp_path)
 
 
-@pytest.mark.parametrize("storage", ["sqlite", "postgres"])
+@pytest.mark.parametrize("storage", [pytest.param("sqlite", marks=pytest.mark.slow), "postgres"])
 def test_a_worker_lost_elsewhere_is_failed_by_its_heartbeats(storage, request, tmp_path):
     name, run_dir = f"lost-{storage}-{time.monotonic_ns()}", tmp_path / "run"
     url = request.getfixturevalue("postgres_url") if storage == "postgres" else None
@@ -178,6 +186,7 @@ def test_heartbeat_settings_are_checked(tmp_path):
     assert not (tmp_path / "study.db").exists()
 
 
+@pytest.mark.slow  # 20 s of two full studies; the parent of sweep.workers writes once instead
 def test_workers_sharing_a_run_dir_take_turns_writing_it(tmp_path):
     import fcntl
 
