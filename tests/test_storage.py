@@ -126,7 +126,8 @@ def _worker_args(name: str, run_dir, url: str | None, *extra: str) -> list[str]:
             f"hydra.run.dir={run_dir}", *storage, *extra]  # fmt: skip
 
 
-@pytest.mark.parametrize("storage", ["sqlite", pytest.param("journal", marks=pytest.mark.slow)])
+@pytest.mark.slow  # kill -9 of a worker and its retry run by default in tests/test_faults.py
+@pytest.mark.parametrize("storage", ["sqlite", "journal"])
 def test_a_worker_killed_on_this_machine_is_failed_at_once_on_rerun(storage, tmp_path):
     name, run_dir = f"gone-{storage}-{time.monotonic_ns()}", tmp_path / "run"
     url = str(tmp_path / "study.jsonl") if storage == "journal" else None
