@@ -291,7 +291,8 @@ def _write(
     if refit_info is not None:
         metrics["refit"] = refit_info
     (directory / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
-    if spec.task in ("classification", "regression") and len(dataset.test):
+    predicts = spec.task in ("classification", "regression") and not backend.generates(model)
+    if predicts and len(dataset.test):
         pred = backend.predict(model, dataset.test.x, spec.task)
         (directory / "test_predictions.csv").write_text(_predictions_csv(dataset.test.y, pred))
     if plugin.export:  # e.g. the GAN's sample grid

@@ -98,7 +98,7 @@ class Predictor:
     @property
     def generative(self) -> bool:
         """True for a generator (a GAN): it samples, it does not predict."""
-        return self.task == "generation"
+        return bool(self.backend.generates(self.model))
 
     def _check_predicts(self) -> None:
         if self.generative:

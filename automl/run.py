@@ -227,6 +227,8 @@ class Run:
         task = self.dataset.spec.task
         if model is None or task not in ("classification", "regression"):
             return None
+        if fam.backend.generates(model):
+            return None
         data = self.dataset.folds[0] if self.dataset.folds else self.dataset
         x = data.val.x[:LATENCY_ROWS] if len(data.val) else data.train.x[:LATENCY_ROWS]
         best = float("inf")

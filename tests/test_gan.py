@@ -365,3 +365,24 @@ def test_trained_model_saves_its_averaged_generator(trained):
     state = torch.load(directory / "model.pt", weights_only=True)
     assert int(state["ema_steps"]) > 0  # one update per generator step
     assert any(k.startswith("generator_ema.") for k in state)
+
+
+def test_a_gan_is_a_generator_and_is_never_asked_to_predict(plugin, digits, trained, tmp_path):
+    """The backend decides generator vs predictor once (a `sample` method). A GAN trial gets
+    no latency measurement: timing `predict` fed it images as noise and failed every trial."""
+    from helpers import compose
+
+    from automl.backends import backend_for
+    from automl.plan import make_plan
+    from automl.plugin import resolve
+    from automl.run import prepare
+
+    result, _ = trained
+    backend = backend_for(plugin, TRAINER)
+    cnn = discover_models().get("cnn")
+    classifier = resolve(cnn.build)(cnn.config(), digits.spec)
+    assert backend.generates(result.model) and not backend.generates(classifier)
+    models, datas = discover_models(), discover_data()
+    cfg = compose(["model=gan", "data=digits", "trainer=fast"], models, datas)
+    run = prepare(make_plan(cfg, "gan", "digits", models, datas, tmp_path, []), preflight=False)
+    assert run.latency(run.family(None), result.model) is None

@@ -218,6 +218,10 @@ class Backend(Protocol):
     def evaluate(self, plugin: ModelPlugin, model: Any, dataset: Dataset, split: str) -> dict:
         """Metrics of ``model`` on one split, keyed ``<split>_<name>``."""
 
+    def generates(self, model: Any) -> bool:
+        """Whether ``model`` samples instead of predicting (a GAN): it is never asked to
+        predict (no test predictions, no ``latency_ms``), and a server offers ``/generate``."""
+
     def predict(self, model: Any, x: np.ndarray, task: str) -> np.ndarray:
         """Class ids or values for preprocessed inputs."""
 

@@ -199,6 +199,9 @@ class EstimatorBackend:
     def evaluate(self, plugin: ModelPlugin, model: Any, dataset: Dataset, split: str) -> dict:
         return self._metrics(as_estimator(model, plugin.name), dataset, split)
 
+    def generates(self, model: Any) -> bool:
+        return False  # an estimator's duty is predict (docs/plugins.md)
+
     def predict(self, model: Any, x: np.ndarray, task: str) -> np.ndarray:
         return np.asarray(model.predict(x))
 

@@ -318,6 +318,11 @@ class LightningBackend:
         finally:
             torch.set_num_threads(before)
 
+    def generates(self, model: Any) -> bool:
+        # The documented mark of a generator module (docs/plugins.md): a `sample(n, labels,
+        # seed)` method. Its forward maps noise to images, so it has no predictions.
+        return callable(getattr(model, "sample", None))
+
     def predict(self, model: Any, x: np.ndarray, task: str) -> np.ndarray:
         out = self.outputs(model, x)
         if task == "classification":
