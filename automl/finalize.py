@@ -237,7 +237,7 @@ def export(
     try:
         _write(run, selected, model, dataset, test, refit_info, partial)
         replace_dir(partial, target)
-    except OSError as exc:
+    except Exception as exc:  # a full disk, or a plugin's export hook or model that raises
         shutil.rmtree(partial, ignore_errors=True)
         return Exported(
             test,

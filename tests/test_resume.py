@@ -285,22 +285,27 @@ def test_a_diverged_training_loss_fails_the_trial(registries, tmp_path):
     assert not (tmp_path / "best").exists()
 
 
-def test_a_full_disk_while_exporting_keeps_the_previous_best(registries, tmp_path, monkeypatch):
-    import errno
-
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(28, "No space left on device"),  # the disk fills up half-way through
+        RuntimeError("mat1 and mat2 shapes cannot be multiplied"),  # a model that cannot predict
+    ],
+)
+def test_a_failed_export_keeps_the_previous_best(registries, tmp_path, monkeypatch, error):
     from automl import finalize
 
     run_study(plan_for(registries, tmp_path, overrides=["sweep.n_trials=1"]), quiet())
     best = tmp_path / "best"
     before = {p.name: p.read_bytes() for p in best.iterdir()}
 
-    def full_disk(*args, **kwargs):  # the disk fills up half-way through the new export
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def fails(*args, **kwargs):
+        raise error
 
-    monkeypatch.setattr(finalize, "_predictions_csv", full_disk)
+    monkeypatch.setattr(finalize, "_predictions_csv", fails)
     console = recorded()
     outcome = run_study(plan_for(registries, tmp_path, overrides=["sweep.n_trials=2"]), console)
-    assert outcome.exit_code == 1 and "No space left on device" in outcome.export_failed
+    assert outcome.exit_code == 1 and str(error.args[-1]) in outcome.export_failed
     assert {p.name: p.read_bytes() for p in best.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".best", "best"))) == [
         "best"
