@@ -74,6 +74,22 @@ def test_one_uninterrupted_worker_reproduces_its_study(registries, tmp_path):
     assert [t.params for t in trials_of(c)] != [t.params for t in a]
 
 
+def test_a_trial_whose_worker_died_while_starting_it_is_re_run(registries, tmp_path):
+    """A worker killed inside the admission lock, after Optuna created its trial but before
+    anything else was written, leaves a RUNNING trial with no owner: the next worker that
+    holds the lock fails it and re-runs its parameters, and the total still counts."""
+    run_study(plan_for(registries, tmp_path, overrides=["sweep.n_trials=1"]), quiet())
+    study = optuna.load_study(study_name="good-t", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    orphan = study.ask()  # what the killed worker left: created, nothing recorded
+    outcome = run_study(plan_for(registries, tmp_path, overrides=["sweep.n_trials=3"]), quiet())
+    trials = trials_of(tmp_path)
+    lost = trials[orphan.number]
+    assert lost.state.name == "FAIL" and lost.user_attrs["failure"] == "lost"
+    assert "died while starting it" in lost.user_attrs["error"]
+    assert [t.state.name for t in trials].count("RUNNING") == 0
+    assert [t.state.name for t in trials].count("COMPLETE") == 3 and outcome.exit_code == 0
+
+
 def test_trial_seeds_differ_per_trial_and_per_study_seed():
     seeds = {derive_seed(s, n) for s in range(3) for n in range(50)}
     assert len(seeds) == 150

@@ -18,10 +18,12 @@ from optuna.trial import TrialState
 from automl.records import record_of
 from automl.tuning.retry import fail_infra
 
-__all__ = ["GONE_TRIAL", "worker_id", "fail_lost_trials"]
+__all__ = ["GONE_TRIAL", "UNOWNED_TRIAL", "worker_id", "fail_lost_trials"]
 
 # Reason stored on a trial whose process is gone from this machine.
 GONE_TRIAL = "its worker process is gone (killed or crashed)"
+# Reason stored on a trial whose process died while starting it (no owner recorded).
+UNOWNED_TRIAL = "its worker died while starting it (killed or crashed)"
 
 
 def _pid_namespace() -> str:
@@ -58,18 +60,30 @@ def _gone(worker: str) -> bool:
     return False
 
 
-def fail_lost_trials(study: optuna.Study, max_retries: int) -> int:
+def fail_lost_trials(study: optuna.Study, max_retries: int, *, admitted: bool = False) -> int:
     """Fail (and retry) RUNNING trials whose worker is gone: its process here, or heartbeats.
 
     Optuna checks heartbeats before each new trial; doing both checks when a study is opened
     and before each trial means a rerun after a crash counts and retries the lost trial at once.
 
+    Args:
+        study: The study.
+        max_retries: How often a lost trial is re-run.
+        admitted: The caller holds the admission lock. A trial's owner is recorded inside
+            that lock as it is created (``objective.start_trial``), so a RUNNING trial without
+            one was left by a process that died there (on any machine: the lock outlives no
+            process) and is failed too; without the lock it may be another worker's, a moment
+            before its owner is written.
+
     Returns:
-        How many trials this process failed as gone from this machine.
+        How many trials this process failed as gone.
     """
     failed = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if _gone(str(record_of(trial).worker or "")):
+        worker = record_of(trial).worker
+        if worker is None and admitted:
+            failed += fail_infra(study, trial, UNOWNED_TRIAL, "lost", max_retries)
+        elif _gone(str(worker or "")):
             failed += fail_infra(study, trial, GONE_TRIAL, "lost", max_retries)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -70,13 +70,17 @@ def start_trial(run: Run, study: optuna.Study) -> tuple[optuna.Trial, dict[str, 
     """Ask for a trial (a waiting retry first) and sample its parameters at once.
 
     Sampling right away, inside the admission lock, means the next worker's duplicate check
-    already sees these values.
+    already sees these values. The trial's owner is recorded first, in the same section: a
+    RUNNING trial without one, seen under the lock, was left by a process that died inside
+    it (``automl.tuning.lost``).
     """
     with warnings.catch_warnings():
         # Optuna warns that heartbeats are meant for Study.optimize; this loop records them
         # itself (``_Heartbeat``).
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
         trial = study.ask()
+    for key, value in TrialRecord(worker=worker_id()).attrs().items():
+        trial.set_user_attr(key, value)
     return trial, run.sample(trial)
 
 

@@ -182,7 +182,7 @@ def _loop(
                 )
                 break
             with admission(storage, run.plan.study_name):
-                fail_lost_trials(study, sweep.max_retries)
+                fail_lost_trials(study, sweep.max_retries, admitted=True)
                 counted, running = tally(study.get_trials(deepcopy=False))
                 if counted + running >= study_total(run):
                     break
