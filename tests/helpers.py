@@ -109,3 +109,21 @@ def start_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> 
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def main_with_imports(args: list[str], modules: tuple[str, ...], cwd: Path):
+    """Run ``automl.__main__.main(args)`` in a fresh interpreter; its stdout ends with
+    ``HEAVY [...]``: which of ``modules`` it imported."""
+    code = (
+        f"import sys; from automl.__main__ import main; rc = main({args!r}); "
+        f"heavy = [m for m in {modules!r} if m in sys.modules]; "
+        "print('HEAVY', heavy); sys.exit(rc)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=60,
+    )

@@ -4,34 +4,20 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 import optuna
 import pytest
-from helpers import run_cli, start_cli
+from helpers import main_with_imports, run_cli, start_cli
 
 
 @pytest.mark.parametrize("command", ["plugins", "--help"])
 def test_listing_and_help_do_not_import_heavy_libraries(tmp_path, command):
-    code = (
-        f"import sys; from automl.__main__ import main; rc = main([{command!r}]); "
-        "heavy = [m for m in ('torch', 'pytorch_lightning', 'xgboost', 'sklearn', 'optuna', "
-        "'plotly', 'matplotlib', 'pandas') "
-        "if m in sys.modules]; print('HEAVY', heavy); sys.exit(rc)"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "COLUMNS": "200"},
-        timeout=60,
-    )
+    heavy = ("torch", "pytorch_lightning", "xgboost", "sklearn", "optuna", "plotly",
+             "matplotlib", "pandas")  # fmt: skip
+    out = main_with_imports([command], heavy, tmp_path)
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
     for name in ("cnn", "mlp", "digits", "breast_cancer"):

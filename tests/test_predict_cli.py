@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import main_with_imports, run_cli
 from serving_fixtures import write_table
 from sklearn.datasets import load_breast_cancer, load_digits
 
@@ -115,19 +114,8 @@ def test_version_and_help_list_the_subcommands(tmp_path):
 
 @pytest.mark.parametrize("command", ["serve", "predict"])
 def test_subcommand_help_imports_nothing_heavy(tmp_path, command):
-    code = (
-        f"import sys; from automl.__main__ import main; rc = main([{command!r}, '--help']); "
-        "heavy = [m for m in ('torch', 'pytorch_lightning', 'xgboost', 'sklearn', 'optuna', "
-        "'fastapi', 'uvicorn') if m in sys.modules]; print('HEAVY', heavy); sys.exit(rc)"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "COLUMNS": "200"},
-        timeout=60,
-    )
+    heavy = ("torch", "pytorch_lightning", "xgboost", "sklearn", "optuna", "fastapi", "uvicorn")
+    out = main_with_imports([command, "--help"], heavy, tmp_path)
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout and "RUN_DIR" in out.stdout
 
