@@ -4,9 +4,9 @@ Every variant trains the CNN plugin's default network on digits (same split, pre
 batch size, optimizer, seed and epochs) and evaluates the validation split after every epoch:
 
 - ``plain``: a hand-written PyTorch loop over in-memory tensors (the baseline);
-- ``automl``: ``automl.train.fit`` without a directory (Lightning backend, per-epoch report
+- ``automl``: ``automl.study.train.fit`` without a directory (Lightning backend, per-epoch report
   to a no-op function, best weights kept in memory);
-- ``automl_files``: ``automl.train.fit`` with a trial directory, as a study trial writes it
+- ``automl_files``: ``automl.study.train.fit`` with a trial directory, as a study trial writes it
   (``metrics.csv`` row per epoch, the weights file at the end);
 - ``automl_study``: the whole study path of one trial: a ``Run`` prepared from a composed plan
   (space emptied: the plugin's default config), the SQLite study opened with
@@ -85,8 +85,8 @@ class Clock:
 def setup(threads: int):
     import torch
 
+    from automl.core.registry import discover_data, discover_models
     from automl.data import load_dataset
-    from automl.registry import discover_data, discover_models
 
     if threads:
         torch.set_num_threads(threads)
@@ -131,8 +131,8 @@ def plain_loop(plugin, dataset, epochs: int, seed: int) -> tuple[float, float, f
 
 
 def _fit(plugin, dataset, epochs: int, seed: int, workdir) -> tuple[float, float, float]:
-    from automl import train
-    from automl.config import TrainerConfig
+    from automl.study import train
+    from automl.study.config import TrainerConfig
 
     trainer = TrainerConfig(max_epochs=epochs, accelerator="cpu")
     reports = []
@@ -159,7 +159,7 @@ def automl_trial(plugin, dataset, epochs: int, seed: int) -> tuple[float, float,
 def automl_files_trial(plugin, dataset, epochs: int, seed: int) -> tuple[float, float, float]:
     """``train.fit`` into a trial directory: ``metrics.csv`` per epoch and the weights file."""
     from automl.backends.lightning import MODEL_FILE
-    from automl.trial_log import METRICS_FILE
+    from automl.backends.trial_log import METRICS_FILE
 
     with tempfile.TemporaryDirectory(prefix="automl-bench-files-") as directory:
         result = _fit(plugin, dataset, epochs, seed, directory)
@@ -175,9 +175,9 @@ def _study_plan(epochs: int, seed: int, run_dir: Path, pruner: str = "none"):
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
 
-    from automl.config import register_configs
-    from automl.plan import make_plan
-    from automl.registry import discover_data, discover_models
+    from automl.core.registry import discover_data, discover_models
+    from automl.study.config import register_configs
+    from automl.study.plan import make_plan
 
     models, data = discover_models(), discover_data()
     register_configs(models, data)
@@ -211,9 +211,9 @@ def automl_study_trial(
     import optuna
     from optuna.trial import TrialState
 
-    from automl.run import prepare
-    from automl.signals import StopSignals
+    from automl.study.run import prepare
     from automl.tuning.objective import TrialRunner, start_trial
+    from automl.tuning.signals import StopSignals
     from automl.tuning.study import open_study
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -243,7 +243,7 @@ def lightning_defaults(plugin, dataset, epochs: int, seed: int) -> tuple[float, 
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    from automl.quiet import quiet_lightning
+    from automl.backends.quiet import quiet_lightning
 
     quiet_lightning()
     pl.seed_everything(seed, verbose=False)

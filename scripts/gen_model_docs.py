@@ -19,9 +19,9 @@ BLOCK = re.compile(
 
 def table(name: str) -> str:
     """Markdown table of a plugin's config fields, defaults and default search space."""
-    from automl.plugin import TASK_METRICS
-    from automl.registry import discover_models
-    from automl.space import describe
+    from automl.core.plugin import TASK_METRICS
+    from automl.core.registry import discover_models
+    from automl.core.space import describe
 
     plugin = discover_models().get(name)
     metric = (

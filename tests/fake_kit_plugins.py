@@ -13,10 +13,10 @@ import numpy as np
 from fake_plugins import TinyConfig
 from torch import nn
 
-from automl.errors import TrialPruned
-from automl.metrics import task_metrics
-from automl.plugin import ModelPlugin
-from automl.space import Choice
+from automl.core.errors import TrialPruned
+from automl.core.metrics import task_metrics
+from automl.core.plugin import ModelPlugin
+from automl.core.space import Choice
 
 
 @dataclass

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from automl import train
-from automl.config import TrainerConfig
+from automl.core.registry import discover_models
 from automl.data import DataConfig, RawData
 from automl.data.split import make_dataset
-from automl.registry import discover_models
+from automl.study import train
+from automl.study.config import TrainerConfig
 
 TRAINER = TrainerConfig(max_epochs=8, accelerator="cpu", num_threads=1)
 

@@ -14,10 +14,11 @@ import pytest
 import pytorch_lightning  # noqa: F401
 import sklearn.model_selection  # noqa: F401
 
+import automl.study.train  # noqa: F401
+
 # pytester's in-process runs drop modules first imported inside them; C extensions (numpy,
 # torch) cannot be imported twice, so everything the suite loads is imported here first.
 import automl.testing.contract  # noqa: F401
-import automl.train  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
@@ -94,7 +95,7 @@ def test_checks_and_tiny_data_import_without_pytest():
         "import sys; sys.modules['pytest'] = None\n"
         "import automl.testing as t\n"
         "from automl.testing import check_declaration, check_prunes, tiny_dataset\n"
-        "from automl.registry import discover_models\n"
+        "from automl.core.registry import discover_models\n"
         "plugin = discover_models().get('xgboost')\n"
         "check_declaration(plugin)\n"
         "check_prunes(plugin, plugin.config(), tiny_dataset(plugin))\n"

@@ -20,14 +20,14 @@ from PIL import Image
 
 import automl.data.preprocess as preprocess_mod
 import automl.data.split as split_mod
+from automl.core.errors import DataError
+from automl.core.registry import discover_data
 from automl.data import DataConfig, RawData, clear_cache, load_dataset
 from automl.data.images import IMAGES, ImagesConfig
 from automl.data.npz import NPZ, NpzConfig, load_npz
 from automl.data.preprocess import apply_preprocessing, fit_standardizer
 from automl.data.split import make_dataset, split_indices
 from automl.data.table import CSV, CsvConfig, load_csv, read_rows
-from automl.errors import DataError
-from automl.registry import discover_data
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -452,7 +452,7 @@ def test_image_folder_given_test_split_and_prediction_from_paths(tmp_path):
 def test_batch_augment_crops_and_flips_only_training_batches():
     import torch
 
-    from automl.lightning import BatchAugment, TensorBatches, make_augment
+    from automl.backends.supervised import BatchAugment, TensorBatches, make_augment
 
     x = torch.arange(4 * 1 * 3 * 3, dtype=torch.float32).reshape(4, 1, 3, 3)
     flipped = BatchAugment(flip=True, crop_padding=0, seed=1)(x)

@@ -15,14 +15,14 @@ from torch import nn
 
 from automl.backends import Goal
 from automl.backends.lightning import LightningBackend
-from automl.config import TrainerConfig
+from automl.backends.supervised import SupervisedModule
+from automl.backends.trial_log import METRICS_FILE
+from automl.core.errors import TrialPruned
+from automl.core.registry import discover_models
 from automl.data import clear_cache, load_dataset
 from automl.data.npz import NPZ, NpzConfig
-from automl.errors import TrialPruned
-from automl.lightning import SupervisedModule
-from automl.registry import discover_models
+from automl.study.config import TrainerConfig
 from automl.testing import tiny_dataset
-from automl.trial_log import METRICS_FILE
 
 TRAINER = TrainerConfig(max_epochs=3, accelerator="cpu", num_threads=1)
 

@@ -12,8 +12,8 @@ from helpers import run_cli
 from sklearn.datasets import make_classification, make_regression
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from automl.errors import TrialPruned, UserError
-from automl.plugin import DataSpec
+from automl.core.errors import TrialPruned, UserError
+from automl.core.plugin import DataSpec
 
 
 def spec(task, n_features, n_classes=None):

@@ -10,12 +10,12 @@ import pytest
 from helpers import run_cli
 from sklearn.datasets import load_wine
 
-from automl import train
-from automl.config import TrainerConfig
+from automl.core.plugin import DataSpec
+from automl.core.registry import discover_models
 from automl.data import clear_cache, load_dataset
 from automl.data.npz import NPZ, NpzConfig
-from automl.plugin import DataSpec
-from automl.registry import discover_models
+from automl.study import train
+from automl.study.config import TrainerConfig
 
 TRAINER = TrainerConfig(max_epochs=5, accelerator="cpu", num_threads=1)
 

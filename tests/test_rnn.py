@@ -13,13 +13,13 @@ import pytest
 import torch
 from helpers import run_cli
 
-from automl import train
-from automl.config import TrainerConfig
+from automl.core.errors import PluginError
+from automl.core.registry import discover_data, discover_models
 from automl.data import DataConfig, RawData, load_dataset
 from automl.data.builtin import DigitsSeqConfig, TabularConfig
 from automl.data.split import make_dataset
-from automl.errors import PluginError
-from automl.registry import discover_data, discover_models
+from automl.study import train
+from automl.study.config import TrainerConfig
 
 # One torch thread: on a shared 2-core machine two threads of a tiny model spin-wait.
 TRAINER = TrainerConfig(max_epochs=2, accelerator="cpu", num_threads=1)

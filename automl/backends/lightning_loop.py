@@ -15,7 +15,8 @@ So one seed trains the same weights on either loop and gives the same metrics (a
 the way Lightning logs them); a test compares the two.
 
 What it trains is decided once per model (``unsupported``): instances of
-``automl.lightning.SupervisedModule`` (automatic optimization, one optimizer, metrics computed
+``automl.backends.supervised.SupervisedModule`` (automatic optimization, one optimizer, metrics
+computed
 once per validation epoch), or of subclasses that redefine none of LightningModule's hooks
 and methods except ``forward`` (and ``__init__``), on one CPU, CUDA or MPS device at
 ``32-true`` precision. Everything else (custom LightningModules, manual optimization such as
@@ -32,7 +33,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from automl.lightning import SupervisedModule
+from automl.backends.supervised import SupervisedModule
 
 __all__ = ["LeanLoop", "EpochEnd", "settings_unsupported", "unsupported"]
 

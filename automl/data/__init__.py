@@ -36,8 +36,8 @@ def load_dataset(plugin: Any, cfg: Any) -> Dataset:
     """
     from omegaconf import OmegaConf
 
+    from automl.core.plugin import resolve
     from automl.data.split import make_dataset
-    from automl.plugin import resolve
 
     node = OmegaConf.structured(cfg) if not OmegaConf.is_config(cfg) else cfg
     key = f"{plugin.name}:{OmegaConf.to_yaml(node)}"

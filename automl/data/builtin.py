@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from automl.core.errors import DataError
+from automl.core.plugin import DataPlugin
 from automl.data.types import DataConfig, RawData
-from automl.errors import DataError
-from automl.plugin import DataPlugin
 
 __all__ = [
     "DigitsConfig",

@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from automl.core.errors import DataError
+from automl.core.plugin import DataPlugin
 from automl.data.files import check_choice, encode_target, resolve_path
 from automl.data.types import DataConfig, RawData
-from automl.errors import DataError
-from automl.plugin import DataPlugin
 
 __all__ = ["NpzConfig", "NPZ", "load_npz", "open_arrays", "auto_layout", "LAYOUTS"]
 

@@ -13,7 +13,8 @@ pixels), ``layout`` (the stored per-sample shape to the one models see), then ``
 Regression data also records ``"target": {"kind": "standardize", "mean": [m], "std": [s]}``,
 the training split's target statistics (also in ``DataSpec.target_mean``/``target_std``).
 Targets in the splits stay in their original units; a torch model built on
-``automl.lightning.SupervisedModule`` trains on standardized targets and maps its outputs back
+``automl.backends.supervised.SupervisedModule`` trains on standardized targets and maps its outputs
+back
 itself (the statistics are buffers saved with its weights), so ``apply_preprocessing`` never
 applies ``target``: predictions come out in the original units.
 """

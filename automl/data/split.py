@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from automl.core.errors import DataError
+from automl.core.plugin import DataSpec
 from automl.data.preprocess import (
     CHUNK_BYTES,
     apply_preprocessing,
@@ -24,8 +26,6 @@ from automl.data.preprocess import (
 )
 from automl.data.reference import register_reference
 from automl.data.types import DataConfig, Dataset, RawData, Split
-from automl.errors import DataError
-from automl.plugin import DataSpec
 
 __all__ = ["make_dataset", "split_indices", "assemble", "check_targets"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.plugin import DataSpec
+from automl.core.plugin import DataSpec
 
 __all__ = ["DataConfig", "RawData", "Split", "Dataset"]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from automl.core.errors import PluginError, TrialPruned, reason
+from automl.core.plugin import NAME_PATTERN, TASKS, Estimator, ModelPlugin, resolve
 from automl.data import Dataset
-from automl.errors import PluginError, TrialPruned, reason
-from automl.plugin import NAME_PATTERN, TASKS, Estimator, ModelPlugin, resolve
 from automl.testing.data import tiny_trainer
 
 __all__ = [
@@ -100,7 +100,7 @@ def sample_configs(plugin: ModelPlugin, n: int, seed: int = 0) -> list[Any]:
     import optuna
     from omegaconf import OmegaConf
 
-    from automl.plan import trial_config
+    from automl.study.families import trial_config
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
@@ -126,9 +126,9 @@ def fit_checked(
     trainer_cfg: Any = None,
     **kwargs: Any,
 ) -> Any:
-    """``automl.train.fit``, with a failure turned into a message naming the plugin, the
+    """``automl.study.train.fit``, with a failure turned into a message naming the plugin, the
     config and what was expected; ``TrialPruned`` passes through. Returns the ``FitResult``."""
-    from automl import train
+    from automl.study import train
 
     trainer_cfg = trainer_cfg if trainer_cfg is not None else tiny_trainer()
     metric, _ = plugin.objective(dataset.spec.task)
@@ -149,7 +149,7 @@ def fit_checked(
         ) from exc
     except Exception as exc:
         raise AssertionError(
-            f"{who(plugin, cfg)}: automl.train.fit raised {reason(exc)}; expected a FitResult"
+            f"{who(plugin, cfg)}: automl.study.train.fit raised {reason(exc)}; expected a FitResult"
         ) from exc
     assert math.isfinite(result.value), (
         f"{who(plugin, cfg)}: {key} is {result.value}; expected a finite number"
@@ -198,8 +198,8 @@ def check_predictions(
 
 
 def check_prunes(plugin: ModelPlugin, cfg: Any, dataset: Dataset, seed: int = 0) -> None:
-    """A ``report`` that returns ``True`` stops training: ``automl.train.fit`` raises
-    ``automl.errors.TrialPruned`` and nothing is reported after that first ``True``."""
+    """A ``report`` that returns ``True`` stops training: ``automl.study.train.fit`` raises
+    ``automl.core.errors.TrialPruned`` and nothing is reported after that first ``True``."""
     calls: list[tuple[int, float]] = []
 
     def report(step: int, value: float) -> bool:
@@ -214,7 +214,7 @@ def check_prunes(plugin: ModelPlugin, cfg: Any, dataset: Dataset, seed: int = 0)
         raise AssertionError(
             f"{who(plugin, cfg)}: training finished although report returned True "
             f"{len(calls)} time(s) (steps {[s for s, _ in calls][:5]}); expected it to stop at "
-            "the first True and automl.train.fit to raise automl.errors.TrialPruned"
+            "the first True and automl.study.train.fit to raise automl.errors.TrialPruned"
         )
     assert calls, f"{who(plugin, cfg)}: pruned without ever calling report"
     assert len(calls) == 1, (

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from automl.core.plugin import ModelPlugin
 from automl.data import Dataset
-from automl.plugin import ModelPlugin
 from automl.testing.checks import (
     build_checked,
     check_declaration,
@@ -66,7 +66,7 @@ class ModelPluginContract:
     def test_trains_reports_and_reloads(
         self, plugin: ModelPlugin, dataset: Dataset, tmp_path: Path
     ) -> None:
-        from automl import train
+        from automl.study import train
 
         cfg = plugin.config()
         reports: list[tuple[int, float]] = []
@@ -124,7 +124,7 @@ class ModelPluginContract:
         self, plugin: ModelPlugin, dataset: Dataset, tmp_path: Path
     ) -> None:
         """The selected config retrains for its budget with ``val=None`` (``sweep.refit``)."""
-        from automl import train
+        from automl.study import train
 
         cfg = plugin.config()
         result = fit_checked(plugin, cfg, dataset, seed=0)
@@ -154,7 +154,7 @@ class ModelPluginContract:
         from hydra.core.config_store import ConfigStore
         from omegaconf import OmegaConf
 
-        from automl.space import parse_space, space_to_node
+        from automl.core.space import parse_space, space_to_node
 
         ConfigStore.instance().store(group="contract_model", name=plugin.name, node=plugin.config)
         with initialize(version_base="1.3", config_path=None):
