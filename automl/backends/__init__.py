@@ -3,7 +3,7 @@
 The kind of a model plugin (``lightning`` or ``estimator``) is looked at exactly once, in
 ``backend_for``; everything else (the holdout/k-fold/refit protocol, the export, the loader)
 talks to a ``Backend``. Importing this package is cheap: a backend imports torch, Lightning or
-the estimator's library only when it is created.
+the estimator's library only when it is created. It may import ``data`` and ``core``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Data: built-in sets, user files (npz, csv, image folders), splits, preprocessing, the cache.
 
 The file formats are data plugins like any other (``automl.data.npz``, ``automl.data.table``,
-``automl.data.images``); see ``docs/data.md``.
+``automl.data.images``); see ``docs/data.md``. It may import only ``automl.core``: data
+never sees a model, a study or a result.
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ leaderboard from the study's storage (``board``), passes stop signals on (``driv
 finishes the study once they are done. ``sweep.launcher=slurm`` submits the workers as SLURM
 jobs through submitit (``slurm``). Which part a process plays is its ``role``.
 
-Importing this package is cheap (no torch, Lightning or Optuna).
+It may import ``tuning`` (the study its workers run), ``results``, ``study``, ``backends``,
+``data`` and ``core``; never ``serving``, ``testing`` or the command line, whose ``main`` a
+SLURM job receives as an argument. Importing this package is cheap (no torch, Lightning or
+Optuna).
 """
 
 from __future__ import annotations

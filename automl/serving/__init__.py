@@ -9,7 +9,8 @@
 - ``automl.serving.metrics``: Prometheus metrics, drift included;
 - ``automl.serving.cli``: the ``serve`` command and its uvicorn runner.
 
-Importing this package is cheap; FastAPI, uvicorn and prometheus-client (the ``serve``
+It may import ``results`` (loading ``best/``), ``study``, ``backends``, ``data`` and
+``core``, never ``tuning``. Importing this package is cheap; FastAPI, uvicorn and prometheus-client (the ``serve``
 extra: ``pip install 'automl[serve]'``) load with the modules that need them.
 """
 

@@ -12,6 +12,9 @@ one fixture::
         def plugin(self):
             return PLUGIN
 
+The kits drive the real study path, so this package sits above ``parallel`` and everything
+below it, under the command line only.
+
 ``tiny_dataset``, ``tiny_trainer`` and the ``check_*`` functions need no pytest: importing
 ``automl.testing`` does not import it; only ``ModelPluginContract`` does, when first used.
 """
