@@ -296,16 +296,5 @@ class SupervisedModule(pl.LightningModule):
             metrics[name] = float(fn(predicted, truth))
         return {f"val_{k}": float(v) for k, v in metrics.items()}
 
-    def predict_array(self, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
-        """Class ids (classification) or values (regression) for a numpy array."""
-        self.eval()
-        outs = []
-        with torch.no_grad():
-            for start in range(0, len(x), batch_size):
-                xb = torch.as_tensor(x[start : start + batch_size], device=self.device)
-                out = self(xb)
-                outs.append(out.argmax(dim=1) if self.task == "classification" else out)
-        return torch.cat(outs).cpu().numpy()
-
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return make_optimizer(self.parameters(), self.optimizer_name, self.lr, self.weight_decay)

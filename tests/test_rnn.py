@@ -14,6 +14,7 @@ import torch
 from helpers import run_cli
 
 from automl import train
+from automl.backends.lightning import LightningBackend
 from automl.config import TrainerConfig
 from automl.data import DataConfig, RawData, load_dataset
 from automl.data.builtin import DigitsSeqConfig, TabularConfig
@@ -58,8 +59,10 @@ def test_defaults_train_on_digits_seq_and_reload_identically(plugin, digits_seq,
     result.model.eval()
     with torch.no_grad():
         assert torch.equal(result.model(x), loaded(x))
+    backend = LightningBackend(TRAINER)
     np.testing.assert_array_equal(
-        loaded.predict_array(digits_seq.test.x), result.model.predict_array(digits_seq.test.x)
+        backend.predict(loaded, digits_seq.test.x, "classification"),
+        backend.predict(result.model, digits_seq.test.x, "classification"),
     )
 
 

@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from automl.testing.checks import (
     CONTRACT_VERSION,
+    backend_of,
     build_checked,
     check_declaration,
     check_predictions,
     check_prunes,
+    check_samples,
     check_seeded,
     fit_checked,
     sample_configs,
@@ -38,10 +40,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CONTRACT_VERSION",
     "ModelPluginContract",
+    "backend_of",
     "build_checked",
     "check_declaration",
     "check_predictions",
     "check_prunes",
+    "check_samples",
     "check_seeded",
     "fit_checked",
     "sample_configs",
