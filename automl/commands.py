@@ -31,6 +31,9 @@ COMMANDS: dict[str, Command] = {
     "predict": Command("predict a CSV, npz or image folder", "automl.batch_predict:main"),
     "report": Command("write a study's report (HTML + PNG figures)", "automl.report.cli:main"),
     "watch": Command("draw the live leaderboard of a running study", "automl.watch:main"),
+    "storage-proxy": Command(
+        "serve a study database to many workers (gRPC)", "automl.tuning.grpc_proxy:main"
+    ),
 }
 
 
