@@ -32,7 +32,7 @@ COMMANDS: dict[str, Command] = {
     "report": Command("write a study's report (HTML + PNG figures)", "automl.report.cli:main"),
     "watch": Command("draw the live leaderboard of a running study", "automl.watch:main"),
     "storage-proxy": Command(
-        "serve a study database to many workers (gRPC)", "automl.tuning.grpc_proxy:main"
+        "serve a study database to many workers (gRPC)", "automl.storage_proxy:main"
     ),
 }
 

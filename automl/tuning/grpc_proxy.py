@@ -1,4 +1,4 @@
-"""``python -m automl storage-proxy URL --port N``: one process between every worker and the database.
+"""The storage proxy's server: one process between every worker of a study and its database.
 
 Each worker that talks to PostgreSQL directly holds two or three connections, so about 40
 workers reach PostgreSQL's default ``max_connections=100``. This command runs Optuna's gRPC
@@ -16,7 +16,7 @@ worker needed a database connection for beyond reading and writing trials.
   ``fail_stale_trials``.
 
 Messages are JSON; the service needs no generated code (gRPC's generic handlers). The client
-side is ``automl.tuning.grpc_storage``.
+side is ``automl.tuning.grpc_storage``; the command, ``automl.storage_proxy``.
 """
 
 from __future__ import annotations
@@ -26,18 +26,18 @@ import signal
 import threading
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from automl.errors import UserError
 
-__all__ = ["SERVICE", "FairLock", "CoordinationService", "make_server", "main"]
+__all__ = ["SERVICE", "SPARE_THREADS", "FairLock", "CoordinationService", "make_server", "serve"]
 
 SERVICE = "automl.Coordination"
 # Server threads kept free for storage calls: a lock waiter holds a thread, and the holder
 # must always find one to finish its admission.
-_SPARE_THREADS = 16
+SPARE_THREADS = 16
 
 
 class FairLock:
@@ -107,7 +107,7 @@ class CoordinationService:
 
         key = str(json.loads(next(requests))["key"])
         with self._mutex:
-            if self._holding >= self.threads - _SPARE_THREADS:
+            if self._holding >= self.threads - SPARE_THREADS:
                 context.abort(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     f"more workers wait for admission than the proxy has threads "
@@ -184,9 +184,7 @@ def make_server(url: str, host: str, port: int, threads: int) -> Any:
         from optuna.storages._grpc.auto_generated import api_pb2_grpc
         from optuna.storages._grpc.servicer import OptunaStorageProxyService
     except ImportError as exc:
-        raise UserError(
-            f"storage-proxy needs gRPC ({exc}): pip install 'automl[grpc]'"
-        ) from None
+        raise UserError(f"storage-proxy needs gRPC ({exc}): pip install 'automl[grpc]'") from None
     import optuna
 
     from automl.tuning.storage import make_storage
@@ -224,46 +222,17 @@ def make_server(url: str, host: str, port: int, threads: int) -> Any:
     return server
 
 
-def main(argv: Sequence[str]) -> int:
-    """``python -m automl storage-proxy URL [--host H] [--port N] [--threads T]``."""
-    from automl.commands import ArgumentParser
-
-    parser = ArgumentParser(
-        prog="python -m automl storage-proxy",
-        description=(
-            "Serve a study database to many workers through one process (Optuna's gRPC "
-            "storage proxy, plus automl's admission lock and heartbeats). Workers use "
-            "sweep.storage=grpc://HOST:PORT. Runs until SIGINT or SIGTERM."
-        ),
-    )
-    parser.add_argument("url", help="the database: postgresql://user:pass@host/db")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: all)")
-    parser.add_argument("--port", type=int, default=13000, help="port to listen on (13000)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=512,
-        help="server threads; each worker waiting for admission holds one (512)",
-    )
-    args = parser.parse_args(argv)
-    if args.threads <= _SPARE_THREADS or not 0 < args.port < 65536:
-        raise UserError(
-            f"storage-proxy: --threads={args.threads} must be > {_SPARE_THREADS} and "
-            f"--port={args.port} within 1..65535"
-        )
+def serve(url: str, host: str, port: int, threads: int) -> None:
+    """Serve ``url`` on ``host:port`` until SIGINT or SIGTERM, then stop (5 s of grace)."""
     from automl.tuning.storage import display_url
 
-    server = make_server(args.url, args.host, args.port, args.threads)
+    server = make_server(url, host, port, threads)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     server.start()
-    print(
-        f"automl storage proxy: {display_url(args.url)} served on grpc://{args.host}:{args.port}",
-        flush=True,
-    )
+    print(f"automl storage proxy: {display_url(url)} served on grpc://{host}:{port}", flush=True)
     while not stop.wait(0.5):
         pass
     server.stop(grace=5).wait()
     print("automl storage proxy: stopped", flush=True)
-    return 0

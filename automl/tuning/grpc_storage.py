@@ -29,7 +29,7 @@ __all__ = ["GrpcStorage", "parse_grpc_url", "GRPC_PREFIX", "open_grpc"]
 
 GRPC_PREFIX = "grpc://"
 _SERVICE = "/automl.Coordination/"
-_CONNECT_TIMEOUT = 15.0
+_CONNECT_TIMEOUT = 10.0
 
 
 def parse_grpc_url(url: str) -> tuple[str, int]:

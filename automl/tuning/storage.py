@@ -117,7 +117,8 @@ class _RDBStorage(optuna.storages.RDBStorage):
             stale = [
                 t.trial_id
                 for t in running
-                if t.heartbeats and now - t.heartbeats[0].heartbeat > timedelta(seconds=grace_period)
+                if t.heartbeats
+                and now - t.heartbeats[0].heartbeat > timedelta(seconds=grace_period)
             ]
         for trial_id in stale:
             try:
@@ -204,9 +205,9 @@ def make_storage(
     Args:
         url: ``None`` for the default SQLite file; an SQLAlchemy URL (``sqlite:///...``,
             ``postgresql://...``); ``grpc://HOST:PORT`` for a database behind
-            ``python -m automl storage-proxy``; or a file path ending in ``.log``/``.jsonl``/``.journal``
-            (optionally prefixed ``journal:``) for Optuna's journal storage, which suits many
-            workers on a shared file system.
+            ``python -m automl storage-proxy``; or a file path ending in
+            ``.log``/``.jsonl``/``.journal`` (optionally prefixed ``journal:``) for Optuna's
+            journal storage, which suits many workers on a shared file system.
         run_dir: The run directory.
         heartbeat_interval: Seconds between a running trial's heartbeats (database storages);
             0 turns heartbeats off.
