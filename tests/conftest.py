@@ -45,8 +45,8 @@ def grpc_url(postgres_url):
     try:
         import grpc  # noqa: F401
     except ImportError:
-        if os.environ.get("AUTOML_REQUIRE_POSTGRES"):
-            pytest.fail("grpcio is not installed (pip install 'automl[grpc]')")
+        if os.environ.get("AUTOML_REQUIRE_EXTRAS"):
+            pytest.fail("grpcio is not installed (pip install 'automl[grpc]'); CI installs it")
         pytest.skip("the gRPC extra is not installed (pip install 'automl[grpc]')")
     port = free_port()
     proxy = subprocess.Popen(
