@@ -14,9 +14,11 @@ interleaved (the two storages of one size back to back). Reported per run, from 
 stored:
 
 - admitted/s: trials started per second, first start to last start;
-- wait p50/p99: the time from a worker's trial ending to its next trial starting (it counts
-  the admission lock's queue, the count, the sampling and the trial's creation; a worker's
-  first trial, which waited for its process to start, is left out);
+- wait p50/p99: the seconds a trial's worker waited for the admission lock (its record's
+  ``admission_s``; "nan" for code that does not record it);
+- gap p50/p99: the time from a worker's trial ending to its next trial starting (the lock's
+  queue, the lost-trial check, the draw and the trial's creation; a worker's first trial,
+  which waited for its process to start, is left out);
 - DB conns: most client connections to the database at once (the proxy's included);
 - lost: trials failed as lost (``failure=lost``); dup: parameter sets run twice (retries of
   the same trial excepted); RUNNING: trials left RUNNING; total: trials that count, against
@@ -24,6 +26,7 @@ stored:
 - ratios proxy/direct for admitted/s and connections, measured in the same run.
 
     python benchmarks/scale_load.py --workers 8 32 64 --json benchmarks/results/scale_load.json
+    python benchmarks/scale_load.py --workers 64 --code before=../old-checkout after=.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,6 +58,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--step-ms", type=float, default=5.0)
     p.add_argument("--max-connections", type=int, default=400)
+    p.add_argument(
+        "--code",
+        nargs="+",
+        default=[],
+        metavar="NAME=DIR",
+        help="run each size and storage once per automl checkout (DIR first on the workers' "
+        "PYTHONPATH; the baseline first), e.g. before=/tmp/old after=. (default: the "
+        "installed automl only)",
+    )
     p.add_argument("--json", type=Path, default=None)
     return p.parse_args(argv)
 
@@ -133,14 +144,14 @@ def measure(study) -> dict:
     for t in trials:
         if t.datetime_start and t.user_attrs.get("worker"):
             by_worker[t.user_attrs["worker"]].append(t)
-    waits = []
+    gaps = []
     for own in by_worker.values():
         own.sort(key=lambda t: t.datetime_start)
         for before, after in zip(own, own[1:], strict=False):
             if before.datetime_complete is not None:
-                waits.append(
-                    after.datetime_start.timestamp() - before.datetime_complete.timestamp()
-                )
+                gaps.append(after.datetime_start.timestamp() - before.datetime_complete.timestamp())
+    # The lock's own queue, as each trial's record says (automl records it since drafts).
+    waits = [t.user_attrs["admission_s"] for t in trials if "admission_s" in t.user_attrs]
     seen: dict[str, int] = defaultdict(int)
     for t in trials:
         if t.user_attrs.get("retry_of") is None and t.params:
@@ -156,6 +167,8 @@ def measure(study) -> dict:
         "wait_p50_s": percentile(waits, 50),
         "wait_p99_s": percentile(waits, 99),
         "wait_max_s": max(waits, default=float("nan")),
+        "gap_p50_s": percentile(gaps, 50),
+        "gap_p99_s": percentile(gaps, 99),
         "lost": sum(t.user_attrs.get("failure") == "lost" for t in trials),
         "failed": sum(t.state == TrialState.FAIL for t in trials),
         "duplicates": sum(n - 1 for n in seen.values() if n > 1),
@@ -164,14 +177,16 @@ def measure(study) -> dict:
     }
 
 
-def run_one(storage: str, url: str, db_url: str, workers: int, args, work: Path) -> dict:
+def run_one(
+    storage: str, url: str, db_url: str, workers: int, args, work: Path, code: tuple[str, str]
+) -> dict:
     import optuna
 
     from automl.tuning.storage import make_storage
 
     name = f"load-{storage}-{workers}-{time.monotonic_ns()}"
     n_trials = workers * args.trials_per_worker
-    path = os.pathsep.join(p for p in (str(PLUGIN_DIR), os.environ.get("PYTHONPATH")) if p)
+    path = os.pathsep.join(p for p in (str(PLUGIN_DIR), code[1], os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path}
     cmd = [sys.executable, "-m", "automl", "model=sleepy", f"model.steps={args.steps}",
            f"model.step_ms={args.step_ms}", "sweep.sampler=random", "sweep.pruner=none",
@@ -187,6 +202,7 @@ def run_one(storage: str, url: str, db_url: str, workers: int, args, work: Path)
         print(done.stdout[-3000:], done.stderr[-3000:], file=sys.stderr)
     study = optuna.load_study(study_name=name, storage=make_storage(db_url, work))
     result = {
+        "code": code[0],
         "storage": storage,
         "workers": workers,
         "n_trials": n_trials,
@@ -202,8 +218,9 @@ def run_one(storage: str, url: str, db_url: str, workers: int, args, work: Path)
 
 def row(r: dict) -> str:
     return (
-        f"{r['storage']:>8} {r['workers']:>4} {r['counted']:>5}/{r['n_trials']:<5} "
-        f"{r['admitted_per_s']:>9.1f} {r['wait_p50_s']:>8.3f} {r['wait_p99_s']:>8.3f} "
+        f"{r['code']:>7} {r['storage']:>8} {r['workers']:>4} {r['counted']:>5}/{r['n_trials']:<5} "
+        f"{r['admitted_per_s']:>10.1f} {r['wait_p50_s']:>8.3f} {r['wait_p99_s']:>8.3f} "
+        f"{r['gap_p50_s']:>7.3f} {r['gap_p99_s']:>7.3f} "
         f"{r['db_connections_peak']:>8} {r['lost']:>4} {r['duplicates']:>4} {r['running']:>7} "
         f"{r['exit']:>4} {r['wall_s']:>7.1f}  load {r['load_before']} -> {r['load_after']}"
     )
@@ -219,10 +236,14 @@ def main(argv=None) -> None:
     result: dict = {"machine": machine_info(), "args": vars(args) | {"json": None}, "runs": []}
     settings = {"max_connections": str(args.max_connections)}
     header = (
-        f"{'storage':>8} {'N':>4} {'total':>11} {'admitted/s':>9} {'wait p50':>8} "
-        f"{'wait p99':>8} {'DB conns':>8} {'lost':>4} {'dup':>4} {'RUNNING':>7} {'exit':>4} "
-        f"{'wall s':>7}"
+        f"{'code':>7} {'storage':>8} {'N':>4} {'total':>11} {'admitted/s':>10} {'wait p50':>8} "
+        f"{'wait p99':>8} {'gap p50':>7} {'gap p99':>7} {'DB conns':>8} {'lost':>4} {'dup':>4} "
+        f"{'RUNNING':>7} {'exit':>4} {'wall s':>7}"
     )
+    codes = [tuple(c.split("=", 1)) for c in args.code] or [("-", "")]
+    for name, where in codes:
+        if where and not (Path(where) / "automl" / "__init__.py").is_file():
+            raise SystemExit(f"--code {name}={where}: no automl checkout there")
     with postgres_server(bindir, fsync=True, settings=settings) as server, \
             tempfile.TemporaryDirectory() as tmp:  # fmt: skip
         db_url = server.url
@@ -233,24 +254,37 @@ def main(argv=None) -> None:
             print(header, flush=True)
             for workers in args.workers:
                 for storage in args.storages:
-                    url = db_url if storage == "postgres" else url_of
-                    r = run_one(storage, url, db_url, workers, args, Path(tmp))
-                    result["runs"].append(r)
-                    print(row(r), flush=True)
+                    for code in codes:
+                        url = db_url if storage == "postgres" else url_of
+                        r = run_one(storage, url, db_url, workers, args, Path(tmp), code)
+                        result["runs"].append(r)
+                        print(row(r), flush=True)
         finally:
             if proxy is not None:
                 proxy.terminate()
                 proxy.communicate(timeout=60)
-    by = {(r["storage"], r["workers"]): r for r in result["runs"]}
+    by = {(r["code"], r["storage"], r["workers"]): r for r in result["runs"]}
     for workers in args.workers:
-        direct, proxied = by.get(("postgres", workers)), by.get(("grpc", workers))
-        if direct and proxied:
-            print(
-                f"N={workers}: proxy/direct admitted/s x"
-                f"{proxied['admitted_per_s'] / direct['admitted_per_s']:.2f}, DB connections "
-                f"{proxied['db_connections_peak']} vs {direct['db_connections_peak']}",
-                flush=True,
-            )
+        for name, _ in codes:
+            direct, proxied = by.get((name, "postgres", workers)), by.get((name, "grpc", workers))
+            if direct and proxied:
+                print(
+                    f"{name} N={workers}: proxy/direct admitted/s x"
+                    f"{proxied['admitted_per_s'] / direct['admitted_per_s']:.2f}, DB connections "
+                    f"{proxied['db_connections_peak']} vs {direct['db_connections_peak']}",
+                    flush=True,
+                )
+        for storage in args.storages:
+            base = by.get((codes[0][0], storage, workers))
+            for name, _ in codes[1:]:
+                other = by.get((name, storage, workers))
+                if base and other:
+                    print(
+                        f"{storage} N={workers}: {name}/{codes[0][0]} admitted/s x"
+                        f"{other['admitted_per_s'] / base['admitted_per_s']:.2f}, gap p99 "
+                        f"{other['gap_p99_s']:.2f} s vs {base['gap_p99_s']:.2f} s",
+                        flush=True,
+                    )
     write_json(args.json, result)
 
 
