@@ -13,7 +13,9 @@ the same proxy serves (``automl.tuning.grpc_proxy``):
 from __future__ import annotations
 
 import json
+import random
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -107,26 +109,41 @@ class GrpcStorage(GrpcStorageProxy, BaseHeartbeat):
 
     @contextmanager
     def admission(self, key: str) -> Iterator[None]:
-        """Hold the proxy's lock ``key`` (first come, first served) for the block."""
-        release = threading.Event()
+        """Hold the proxy's lock ``key`` (first come, first served) for the block.
 
-        def requests() -> Iterator[bytes]:
-            yield json.dumps({"key": key}).encode()
-            release.wait()  # then the stream ends: the proxy releases the lock
+        A proxy with no thread to spare for one more waiter says so; the worker then asks
+        again a moment later rather than failing.
+        """
+        import grpc
 
-        call = self._channel.stream_stream(_SERVICE + "Hold")(requests())
-        try:
-            next(call)  # granted
-        except BaseException:
-            release.set()
-            call.cancel()
-            raise
+        while True:
+            release = threading.Event()
+            call = self._channel.stream_stream(_SERVICE + "Hold")(_hold_requests(key, release))
+            try:
+                next(call)  # granted
+                break
+            except grpc.RpcError as exc:
+                release.set()
+                call.cancel()
+                if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    raise
+                time.sleep(0.2 + random.random())
+            except BaseException:
+                release.set()
+                call.cancel()
+                raise
         try:
             yield
         finally:
             release.set()
             for _ in call:  # the proxy has released it when the call ends
                 pass
+
+
+def _hold_requests(key: str, release: threading.Event) -> Iterator[bytes]:
+    """The ``Hold`` stream's messages: the lock's key, then nothing until ``release``."""
+    yield json.dumps({"key": key}).encode()
+    release.wait()  # then the stream ends: the proxy releases the lock
 
 
 def open_grpc(
