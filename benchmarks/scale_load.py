@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -230,6 +231,8 @@ def main(argv=None) -> None:
     from postgres import postgres_bin, postgres_server
 
     args = parse_args(argv)
+    # SIGTERM ends the run through the finally blocks: the proxy and the server are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bindir = postgres_bin()
     if bindir is None:
         raise SystemExit("no PostgreSQL server binaries (Debian: apt-get install postgresql)")

@@ -199,7 +199,10 @@ class StudySampler(BaseSampler):
         view._storage = _DraftStorage(study._storage)  # type: ignore[assignment]
         seen = {_key(t.params) for t in trials if t.state in _SEEN and t.params}
         for attempt in range(MAX_RESAMPLES + 1):
-            params = self._draw(view, stand_in, inner)
+            try:
+                params = self._draw(view, stand_in, inner)
+            except Exception:  # a sampler that needs its trial after all: sample it in the trial
+                return None  # (the old path raises again if the sampler itself is broken)
             if _key(params) not in seen:
                 return Draft(number, params, dict(self._space), attempt)
         return None  # the space looks full: the old path records the repeat
