@@ -252,6 +252,8 @@ def automl_run(
         for t in trials:
             rec = record_of(t)
             row: dict[str, Any] = {"epochs": rec.epochs or 0, "state": t.state.name}
+            if t.intermediate_values:  # its best epoch, full-length or not
+                row["best"] = max(t.intermediate_values.values())
             if t.state.name == "COMPLETE":
                 row["values"] = list(t.values)
                 row["metrics"] = {k: v for k, v in (rec.metrics or {}).items() if k == "val_time"}
@@ -287,6 +289,7 @@ def dehb_run(
             {
                 "epochs": e["fidelity"],
                 "state": "COMPLETE" if full else "PRUNED",
+                "best": e["value"],
                 **({"values": [e["value"]]} if full else {}),
             }
         )
