@@ -144,3 +144,17 @@ def test_two_objective_study_prunes_on_its_first_objective(bench, tmp_path):
         ["sweep.n_trials=6", "sweep.pruner=none", "sweep.objectives=[accuracy,time:min]"],
     )
     assert all(t.state.name == "COMPLETE" for t in plain.get_trials())
+
+
+def test_benchmark_arguments(bench):
+    a = bench.parse_args(
+        ["--quick", "--variant", "w10=sweep.pruner=median;+sweep.pruner_args.n_warmup_steps=10"]
+    )
+    assert a.tasks == ",".join(bench.QUICK_TASKS) and a.seeds == 2
+    assert "gp" not in a.methods and "dehb" in a.methods and a.methods[-1] == "w10"
+    assert a.variant == [("w10", ["sweep.pruner=median", "+sweep.pruner_args.n_warmup_steps=10"])]
+    assert bench.parse_args(["--mo"]).methods == list(bench.MO_METHODS)
+    for bad in (["--methods", "random,smac"], ["--seeds", "0"], ["--variant", "nothing"]):
+        with pytest.raises(SystemExit) as exc:
+            bench.parse_args(bad)
+        assert exc.value.code == 2
