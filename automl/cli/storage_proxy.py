@@ -17,7 +17,7 @@ _MIN_THREADS = 32
 
 def main(argv: Sequence[str]) -> int:
     """``python -m automl storage-proxy URL [--host H] [--port N] [--threads T]``."""
-    from automl.cli.commands import ArgumentParser
+    from automl.core.args import ArgumentParser
 
     parser = ArgumentParser(
         prog="python -m automl storage-proxy",
