@@ -39,11 +39,16 @@ def _parser() -> ArgumentParser:
     return parser
 
 
+def _sweep(config: dict[str, Any]) -> dict[str, Any]:
+    """The run config's ``sweep`` section; empty when it is missing or not a mapping."""
+    sweep = config.get("sweep")
+    return sweep if isinstance(sweep, dict) else {}
+
+
 def _total(study: Any, config: dict[str, Any]) -> int | None:
     value = study.user_attrs.get("n_trials")
     if value is None:
-        sweep = config.get("sweep") if isinstance(config.get("sweep"), dict) else {}
-        value = sweep.get("n_trials")
+        value = _sweep(config).get("n_trials")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -67,7 +72,7 @@ def watch_header(study: Any, stored: Any, trials: Sequence[Any]) -> dict[str, An
 
     attrs = study.user_attrs
     config = run_config(stored.run_dir)
-    sweep = config.get("sweep") if isinstance(config.get("sweep"), dict) else {}
+    sweep = _sweep(config)
     metric = attrs.get("metric")
     names = list(getattr(study, "metric_names", None) or [])
     if not isinstance(metric, str) or not metric:
@@ -77,7 +82,7 @@ def watch_header(study: Any, stored: Any, trials: Sequence[Any]) -> dict[str, An
     direction = attrs.get("direction")
     if direction not in ("maximize", "minimize"):
         direction = study.directions[0].name.lower()
-    units = {record_of(t).unit for t in trials} - {None}
+    units = {unit for t in trials if (unit := record_of(t).unit) is not None}
     return {
         **_search(attrs),
         "study": stored.name,
@@ -136,13 +141,13 @@ def _run(stored: Any, interval: float, console: Any) -> int:
     try:
         while not done():
             time.sleep(interval)  # polling a storage another process writes: nothing to wait on
-            trials = _read(study)
-            if trials is None:
+            fresh = _read(study)
+            if fresh is None:
                 continue
             total = _total(study, config)
             if total is not None:
                 board.header["n_trials"] = total
-            for row in sorted(board.sync(trials), key=lambda r: r.number):
+            for row in sorted(board.sync(fresh), key=lambda r: r.number):
                 if plain:
                     console.print(
                         board.plain_line(row), markup=False, highlight=False, soft_wrap=True

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from automl.serving.metrics import ServingMetrics
 from automl.serving.protocol import HTTPError
@@ -62,17 +63,17 @@ def endpoint_of(path: str) -> str:
 class ObserveMiddleware:
     """Pure ASGI middleware: request metrics, and a 413 for a declared oversized body."""
 
-    def __init__(self, app: Any, metrics: ServingMetrics, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServingMetrics, max_body: int) -> None:
         self.app, self.metrics, self.max_body = app, metrics, max_body
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         endpoint = endpoint_of(scope["path"])
         status = [500]
 
-        async def send_status(message: dict) -> None:
+        async def send_status(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)

@@ -102,7 +102,7 @@ def v2_tensor(spec: Any, i: int) -> tuple[str, np.ndarray]:
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise HTTPError(422, f"{where}.shape must be a list of sizes", f"{where}.shape")
     try:
-        data = np.asarray(spec["data"], dtype=dtype)
+        data: np.ndarray = np.asarray(spec["data"], dtype=dtype)
     except (TypeError, ValueError):
         raise HTTPError(
             422,

@@ -27,11 +27,12 @@ def history(ctx: Context) -> Figure:
     if not ctx.complete:
         fig.note = "no trial completed yet"
         return fig
-    kwargs = {"target": ctx.target, "target_name": ctx.names[0]}
-    fig.plotly = style(vis.plot_optimization_history(ctx.study, **kwargs), fig.title)
+    target, name = ctx.target, ctx.names[0]
+    plot = vis.plot_optimization_history(ctx.study, target=target, target_name=name)
+    fig.plotly = style(plot, fig.title)
     plt = pyplot()
     with quiet(), plt.style.context("ggplot"):
-        axes = vis_mpl.plot_optimization_history(ctx.study, **kwargs)
+        axes = vis_mpl.plot_optimization_history(ctx.study, target=target, target_name=name)
         fig.png = save_png(figure_of(axes), ctx.out_dir / "history.png", (8, 4.5))
     return fig
 

@@ -80,8 +80,10 @@ def parallel(ctx: Context, order: Sequence[str]) -> Figure:
         fig.note = "needs a complete trial with searched parameters"
         return fig
     params = list(order)[:10]
-    kwargs = {"params": params, "target": ctx.target, "target_name": ctx.names[0]}
-    fig.plotly = style(vis.plot_parallel_coordinate(ctx.study, **kwargs), fig.title, 500)
+    plot = vis.plot_parallel_coordinate(
+        ctx.study, params=params, target=ctx.target, target_name=ctx.names[0]
+    )
+    fig.plotly = style(plot, fig.title, 500)
     fig.png = _parallel_png(ctx, params, ctx.out_dir / "parallel_coordinates.png")
     if len(order) > len(params):
         fig.note = f"the {len(params)} most important of {len(order)} parameters"
@@ -102,8 +104,8 @@ def slices(ctx: Context, order: Sequence[str], top: int = 4) -> Figure:
     if not ctx.complete or not params:
         fig.note = "needs a complete trial with searched parameters"
         return fig
-    kwargs = {"params": params, "target": ctx.target, "target_name": ctx.names[0]}
-    fig.plotly = style(vis.plot_slice(ctx.study, **kwargs), fig.title, 420)
+    plot = vis.plot_slice(ctx.study, params=params, target=ctx.target, target_name=ctx.names[0])
+    fig.plotly = style(plot, fig.title, 420)
     fig.png = _slice_png(ctx, params, ctx.out_dir / "slice.png")
     return fig
 
@@ -144,7 +146,7 @@ def _parallel_png(ctx: Context, params: Sequence[str], path: Path) -> Path:
         if log:
             values = np.log10(values)
         if categories is not None:
-            low, high = 0.0, max(len(categories) - 1, 1)
+            low, high = 0.0, float(max(len(categories) - 1, 1))
             positions = [(i - low) / (high - low) for i in range(len(categories))]
             ticks.append((positions, categories))
         else:
