@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from automl.core.objectives import Constraint, Objective
 
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 __all__ = ["Backend", "FitResult", "Goal", "Direction"]
 
 Direction = Literal["maximize", "minimize"]
+
+ConfigT_contra = TypeVar("ConfigT_contra", contravariant=True)
+"""A backend's model config type (the plugin's config; ``Any`` where the core cannot know it)."""
+ModelT = TypeVar("ModelT")
+"""The type of the models a backend trains, saves and loads."""
 
 
 @dataclass(frozen=True)
@@ -175,8 +180,12 @@ class FitResult:
     latency_ms: float | None = None
 
 
-class Backend(Protocol):
+class Backend(Protocol[ConfigT_contra, ModelT]):
     """How one kind of model is built, trained, evaluated, saved and loaded.
+
+    Generic over the config it builds from and the model type it trains (``LightningBackend``
+    is a ``Backend[Any, LightningModule]``, ``EstimatorBackend`` a ``Backend[Any,
+    BaseEstimator]``); code that serves every kind uses ``Backend[Any, Any]``.
 
     Attributes:
         kind: The plugin kind this backend serves.
@@ -191,13 +200,13 @@ class Backend(Protocol):
     def describe(self) -> str:
         """Where trials train, in one line."""
 
-    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
+    def preflight(self, plugin: ModelPlugin, cfg: ConfigT_contra, dataset: Dataset) -> None:
         """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure."""
 
     def fit(
         self,
         plugin: ModelPlugin,
-        cfg: Any,
+        cfg: ConfigT_contra,
         dataset: Dataset,
         goal: Goal,
         *,
@@ -210,29 +219,37 @@ class Backend(Protocol):
         ``log_dir``, write the trial's per-epoch (per-report) ``metrics.csv`` there."""
 
     def refit(
-        self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int
+        self,
+        plugin: ModelPlugin,
+        cfg: ConfigT_contra,
+        dataset: Dataset,
+        budget: dict[str, Any],
+        *,
+        seed: int,
     ) -> FitResult:
         """Train on ``dataset.train`` for ``budget``, without validation data."""
 
-    def evaluate(self, plugin: ModelPlugin, model: Any, dataset: Dataset, split: str) -> dict:
+    def evaluate(self, plugin: ModelPlugin, model: ModelT, dataset: Dataset, split: str) -> dict:
         """Metrics of ``model`` on one split, keyed ``<split>_<name>``."""
 
-    def generates(self, model: Any) -> bool:
+    def generates(self, model: ModelT) -> bool:
         """Whether ``model`` samples instead of predicting (a GAN): it is never asked to
         predict (no test predictions, no ``latency_ms``), and a server offers ``/generate``."""
 
-    def predict(self, model: Any, x: np.ndarray, task: str) -> np.ndarray:
+    def predict(self, model: ModelT, x: np.ndarray, task: str) -> np.ndarray:
         """Class ids or values for preprocessed inputs."""
 
     def predict_with_proba(
-        self, model: Any, x: np.ndarray, task: str
+        self, model: ModelT, x: np.ndarray, task: str
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Predictions and class probabilities (``None`` where the model gives none)."""
 
-    def save(self, plugin: ModelPlugin, model: Any, directory: str) -> str:
+    def save(self, plugin: ModelPlugin, model: ModelT, directory: str) -> str:
         """Write ``model`` into ``directory``; return the file's path."""
 
-    def load(self, plugin: ModelPlugin, directory: str, cfg: Any, spec: DataSpec) -> Any:
+    def load(
+        self, plugin: ModelPlugin, directory: str, cfg: ConfigT_contra, spec: DataSpec
+    ) -> ModelT:
         """Rebuild a model that ``save`` wrote."""
 
     def result_settings(self) -> dict[str, Any]:
