@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from automl.core.errors import PluginError, SpaceError, UserError
@@ -79,9 +79,10 @@ class Family:
     space: Mapping[str, Param]
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunFamily:
-    """A family as a run trains it: its plan, its backend and the unit its steps count.
+    """A family as a run trains it: its plan, its backend, the unit its steps count and the
+    device its models train on.
 
     Decided once, in ``automl.study.run.prepare``.
     """
@@ -89,7 +90,7 @@ class RunFamily:
     family: Family
     backend: Any
     unit: Unit
-    notes: list[str] = field(default_factory=list)
+    device: str = "cpu"
 
     @property
     def name(self) -> str:

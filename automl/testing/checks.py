@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from automl.core.errors import PluginError, TrialPruned, reason
-from automl.core.plugin import NAME_PATTERN, TASKS, Estimator, ModelPlugin, resolve
+from automl.core.plugin import NAME_PATTERN, TASKS, ModelPlugin, resolve
 from automl.data import Dataset
 from automl.testing.data import tiny_trainer
 
@@ -38,8 +38,6 @@ __all__ = [
 CONTRACT_VERSION = "1.1"
 """1.1 added: builder return types checked with isinstance, pruning honoured, same seed gives
 the same metric, prediction shapes checked, messages that name plugin, config and expectation."""
-
-_ESTIMATOR_METHODS = ("fit", "predict", "save")
 
 
 def who(plugin: ModelPlugin, cfg: Any = None) -> str:
@@ -73,44 +71,24 @@ def build_checked(plugin: ModelPlugin, cfg: Any, spec: Any) -> Any:
     """
     model = resolve(plugin.build)(cfg, spec)
     got = "None" if model is None else f"a {type(model).__module__}.{type(model).__qualname__}"
-    if plugin.kind == "lightning":
-        import pytorch_lightning as pl
-
-        if not isinstance(model, pl.LightningModule):
-            hint = ""
-            if model is not None and any(c.__name__ == "Module" for c in type(model).__mro__):
-                hint = " (a plain torch.nn.Module: wrap it, e.g. automl.lightning.SupervisedModule)"
-            raise AssertionError(
-                f"{who(plugin, cfg)}: build returned {got}{hint}; a kind='lightning' builder must "
-                "return a pytorch_lightning.LightningModule"
-            )
-    else:
-        missing = [m for m in _ESTIMATOR_METHODS if not callable(getattr(model, m, None))]
-        if missing or not isinstance(model, Estimator):
-            raise AssertionError(
-                f"{who(plugin, cfg)}: build returned {got}, which lacks {', '.join(missing)}; a "
-                "kind='estimator' builder must return an object with fit(train, val, report), "
-                "predict(x) and save(directory)"
-            )
+    why = _backend(plugin).check_built(model)
+    if why is not None:
+        raise AssertionError(f"{who(plugin, cfg)}: build returned {got}{why}")
     return model
 
 
 def sample_configs(plugin: ModelPlugin, n: int, seed: int = 0) -> list[Any]:
     """``n`` configs sampled from the plugin's space (random sampler), as trials get them."""
-    import optuna
     from omegaconf import OmegaConf
 
     from automl.study.families import trial_config
+    from automl.tuning.sampling import random_params
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     base = OmegaConf.structured(plugin.config)
-    configs = []
-    for _ in range(n):
-        trial = study.ask()
-        params = {name: p.suggest(trial, name) for name, p in plugin.search_space.items()}
-        configs.append(OmegaConf.to_object(trial_config(base, params)))
-        study.tell(trial, 0.0)
+    configs = [
+        OmegaConf.to_object(trial_config(base, params))
+        for params in random_params(plugin.search_space, n, seed)
+    ]
     for cfg in configs:
         assert isinstance(cfg, plugin.config), (
             f"{who(plugin)}: a sampled config is a {type(cfg).__name__}, expected "
@@ -157,21 +135,27 @@ def fit_checked(
     return result
 
 
-def predictions(plugin: ModelPlugin, model: Any, x: np.ndarray) -> np.ndarray | None:
-    """What the model predicts for ``x``: ``predict`` (estimators) or ``predict_array``
-    (automl's Lightning modules); ``None`` for a module without ``predict_array``."""
-    if plugin.kind == "estimator":
-        return np.asarray(model.predict(x))
-    if hasattr(model, "predict_array"):
-        return np.asarray(model.predict_array(x))
-    return None
+def predictions(plugin: ModelPlugin, model: Any, x: np.ndarray, task: str) -> np.ndarray | None:
+    """What the model predicts for ``x``, as the study's export and the server get it (its
+    backend's ``predict``); ``None`` for a generator, which samples instead."""
+    backend = _backend(plugin)
+    if backend.generates(model):
+        return None
+    return np.asarray(backend.predict(model, x, task))
+
+
+def _backend(plugin: ModelPlugin) -> Any:
+    """The backend of the plugin's kind, on the CPU (``automl.backends.backend_for``)."""
+    from automl.backends import backend_for
+
+    return backend_for(plugin, tiny_trainer())
 
 
 def check_predictions(
     plugin: ModelPlugin, cfg: Any, model: Any, x: np.ndarray, spec: Any
 ) -> np.ndarray | None:
     """One prediction per sample: a class id in ``[0, n_classes)`` or a finite value."""
-    out = predictions(plugin, model, x)
+    out = predictions(plugin, model, x, spec.task)
     if out is None:
         return None
     n = len(x)

@@ -97,7 +97,7 @@ class ModelPluginContract:
         before = check_predictions(plugin, cfg, result.model, dataset.test.x, dataset.spec)
         reloaded = train.load_model(plugin, tmp_path, cfg, dataset.spec)
         if before is not None:
-            after = predictions(plugin, reloaded, dataset.test.x)
+            after = predictions(plugin, reloaded, dataset.test.x, dataset.spec.task)
             np.testing.assert_array_equal(
                 before, after, err_msg=f"{who(plugin, cfg)}: predictions changed on reload"
             )
@@ -145,7 +145,7 @@ class ModelPluginContract:
         if before is not None:
             np.testing.assert_array_equal(
                 before,
-                predictions(plugin, reloaded, merged.test.x),
+                predictions(plugin, reloaded, merged.test.x, merged.spec.task),
                 err_msg=f"{who(plugin, cfg)}: the refitted model predicts differently reloaded",
             )
 

@@ -19,6 +19,7 @@ import optuna
 
 from automl.core.errors import StudyError, UserError, reason
 from automl.core.records import TrialRecord
+from automl.tuning.internals import StaleHookRDBStorage
 
 __all__ = [
     "make_storage",
@@ -75,7 +76,7 @@ def display_url(url: str) -> str:
         return url
 
 
-class _RDBStorage(optuna.storages.RDBStorage):
+class _RDBStorage(StaleHookRDBStorage):
     """Optuna's RDB storage that stores why a lost trial failed.
 
     Optuna fails a trial whose heartbeats stopped but records no reason, and once it is FAIL
@@ -87,11 +88,10 @@ class _RDBStorage(optuna.storages.RDBStorage):
 
     max_retries = 2
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+    def before_failing_stale(self, trial_ids: list[int]) -> None:
         from automl.tuning.retry import infra_failure_attrs
 
-        stale = super()._get_stale_trial_ids(study_id)
-        for trial_id in stale:
+        for trial_id in trial_ids:
             try:
                 record = TrialRecord.from_attrs(self.get_trial(trial_id).user_attrs)
                 attrs = infra_failure_attrs(record, LOST_TRIAL, "lost", self.max_retries)
@@ -99,7 +99,6 @@ class _RDBStorage(optuna.storages.RDBStorage):
                     self.set_trial_user_attr(trial_id, key, value)
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass  # another worker failed it first (and wrote the same record)
-        return stale
 
 
 def is_storage_error(exc: BaseException) -> bool:
