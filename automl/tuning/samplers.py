@@ -225,6 +225,20 @@ class TicketGridSampler(GridSamplerBase):
             )
         return super().sample_independent(study, trial, param_name, param_distribution)
 
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        try:
+            super().after_trial(study, trial, state, values)
+        except RuntimeError:
+            # Optuna's stops ``study.optimize`` once every point is taken, and ``Study.stop``
+            # raises outside it; automl's own loop stops at the grid's size (its total).
+            pass
+
     def unvisited_points(self, study: optuna.Study) -> list[int]:
         """Points no trial holds, in any state (Optuna's re-offers RUNNING and FAILED ones)."""
         taken = {
