@@ -136,7 +136,7 @@ class EstimatorBackend:
         if not missing and isinstance(model, Estimator):
             return None
         return (
-            f"which lacks {', '.join(missing)}; a kind='estimator' builder must return an "
+            f", which lacks {', '.join(missing)}; a kind='estimator' builder must return an "
             "object with fit(train, val, report), predict(x) and save(directory)"
         )
 
