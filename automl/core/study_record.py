@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from automl.core.objectives import ObjectiveError, parse_constraints, parse_objectives
-from automl.core.records import finite_or_none, record_of, steps_label
+from automl.core.records import record_of, steps_label
 
 __all__ = ["StudyRecord", "StudyHeader", "StudySnapshot", "Direction"]
 
@@ -274,7 +274,7 @@ class StudyHeader:
             out["workers"] = self.workers
         if self.launcher is not None:
             out["launcher"] = self.launcher
-        return {k: finite_or_none(v) if isinstance(v, float) else v for k, v in out.items()}
+        return out
 
 
 @dataclass(frozen=True)
