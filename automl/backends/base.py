@@ -199,6 +199,10 @@ class Backend(Protocol):
         """Why ``model`` is not what a builder of this kind must return (the words after
         ``build returned <type>``), or ``None`` when it is."""
 
+    def reload_differs(self, model: Any, reloaded: Any) -> str | None:
+        """How ``reloaded`` (``load`` of what ``save`` wrote) differs from ``model`` in its
+        state, in words; ``None`` when it does not, or the backend cannot tell."""
+
     def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
         """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure."""
 

@@ -130,6 +130,10 @@ class EstimatorBackend:
         XGBoost picks CUDA with ``model.device=auto`` when it can)."""
         return as_estimator(resolve(plugin.build)(cfg, spec), plugin.name).device()
 
+    def reload_differs(self, model: Any, reloaded: Any) -> str | None:
+        """``None``: an estimator's state is its own format; its predictions are compared."""
+        return None
+
     def check_built(self, model: Any) -> str | None:
         """Why ``model`` is not what an estimator builder must return, or ``None``."""
         missing = [m for m in ("fit", "predict", "save") if not callable(getattr(model, m, None))]

@@ -62,7 +62,7 @@ class LightningBackend:
     expensive = True  # torch training: a study's most costly trials
 
     def __init__(self, trainer_cfg: Any, loop: Literal["auto", "trainer"] = "auto") -> None:
-        from automl.backends.lightning_loop import LeanLoop
+        from automl.backends.lightning_loop import LeanLoop, config_unsupported
         from automl.backends.trial_log import check_logger
 
         self.cfg = trainer_cfg
@@ -71,6 +71,7 @@ class LightningBackend:
         # the lean loop cannot honour the settings, if it cannot.
         self.device, lean_settings = self._probe()
         self._lean = LeanLoop(self.device, bool(trainer_cfg.deterministic))
+        lean_settings = config_unsupported(trainer_cfg) or lean_settings
         self._lean_settings = lean_settings if loop == "auto" else "the Trainer was asked for"
 
     def _probe(self) -> tuple[str, str | None]:
@@ -196,6 +197,16 @@ class LightningBackend:
     def device_for(self, plugin: ModelPlugin, cfg: Any, spec: Any) -> str:
         """Where a model trains: the device Lightning chose for the trainer settings."""
         return self.device
+
+    def reload_differs(self, model: Any, reloaded: Any) -> str | None:
+        """The first weight that differs between ``model`` and its reload, in words."""
+        trained, loaded = model.state_dict(), reloaded.state_dict()
+        if list(trained) != list(loaded):
+            return f"reloaded state has {list(loaded)[:5]}..., trained {list(trained)[:5]}..."
+        for key, value in trained.items():
+            if not np.array_equal(value.cpu().numpy(), loaded[key].cpu().numpy()):
+                return f"weight {key} differs after reload"
+        return None
 
     def check_built(self, model: Any) -> str | None:
         """Why ``model`` is not what a Lightning builder must return, or ``None``."""

@@ -81,8 +81,8 @@ class Family:
 
 @dataclass(frozen=True)
 class RunFamily:
-    """A family as a run trains it: its plan, its backend, the unit its steps count and the
-    device its models train on.
+    """A family as a run trains it: its plan, its backend, the unit its steps count, the
+    device its models train on and the data in the layout it reads.
 
     Decided once, in ``automl.study.run.prepare``.
     """
@@ -91,6 +91,9 @@ class RunFamily:
     backend: Any
     unit: Unit
     device: str = "cpu"
+    dataset: Any = None
+    """The data as this family reads it (``automl.data.layout``: rank-2 samples transposed
+    for a model that reads them the other way); ``None``: the run's data as loaded."""
 
     @property
     def name(self) -> str:

@@ -30,6 +30,7 @@ from automl.core.objectives import resolve_objectives
 from automl.core.records import steps_label
 from automl.core.study_record import StudyRecord
 from automl.data import Dataset, load_dataset
+from automl.data.layout import as_layout, fit_layout
 from automl.study.families import (
     Family,
     RunFamily,
@@ -264,13 +265,19 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
         if kind not in backends:
             backends[kind] = backend_for(fam.plugin, plan.trainer)
         backend = backends[kind]
+        # How this family reads the samples (a signal is steps x channels to an RNN): decided
+        # here, once; its view of the data is what it trains, is tested and exported with.
+        layout = fit_layout(fam.plugin, dataset.spec)
+        if layout.note:
+            notes.append(layout.note)
+        view = as_layout(dataset, layout)
         cfg = OmegaConf.to_object(fam.node)
         if preflight:
-            _checked(fam, partial(backend.preflight, fam.plugin, cfg, _first_fold(dataset)))
+            _checked(fam, partial(backend.preflight, fam.plugin, cfg, _first_fold(view)))
         # With k folds a trial reports once per fold, whatever its backend counts.
         unit = "fold" if dataset.folds else backend.unit
-        device = _checked(fam, partial(backend.device_for, fam.plugin, cfg, dataset.spec))
-        run_families[name] = RunFamily(fam, backend, unit, device)
+        device = _checked(fam, partial(backend.device_for, fam.plugin, cfg, view.spec))
+        run_families[name] = RunFamily(fam, backend, unit, device, dataset=view)
     identity = fingerprint(
         model=plan.model_name,
         model_config=_model_config(plan, families),

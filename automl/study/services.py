@@ -87,6 +87,11 @@ class Services:
             return next(iter(self.families.values()))
         return self.families[name]
 
+    def dataset_of(self, family: str | None = None) -> Dataset:
+        """The data as ``family`` reads it (``None``: the run's only family)."""
+        fam = self.family(family)
+        return fam.dataset if fam.dataset is not None else self.dataset
+
     def family_of(self, params: Mapping[str, Any]) -> RunFamily:
         """The family a trial's parameters belong to."""
         return self.family(family_of(params) if self.auto else None)
@@ -143,7 +148,7 @@ class Services:
             fam.backend,
             fam.plugin,
             cfg,
-            self.dataset,
+            self.dataset_of(family),
             self.goal,
             report=report,
             workdir=workdir,
@@ -164,7 +169,8 @@ class Services:
             return None
         if fam.backend.generates(model):
             return None
-        data = self.dataset.folds[0] if self.dataset.folds else self.dataset
+        data = self.dataset_of(fam.name)
+        data = data.folds[0] if data.folds else data
         x = data.val.x[:LATENCY_ROWS] if len(data.val) else data.train.x[:LATENCY_ROWS]
         best = float("inf")
         # One thread where the backend can say so (torch): a model's latency, not the
