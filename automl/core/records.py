@@ -97,6 +97,9 @@ class TrialRecord:
         family: The model family (plugin) that trained it, in a ``model=auto`` study.
         unmet: The constraints (``sweep.constraints``) a completed trial misses, in words;
             such a trial is never chosen as best.
+        resumed: The steps (epochs, estimator steps or folds) a re-run took over from the
+            checkpoint of the trial it re-runs: it trained from there on (``epochs`` still
+            counts them all).
     """
 
     worker: str | None = None
@@ -118,6 +121,7 @@ class TrialRecord:
     latency_ms: float | None = None
     family: str | None = None
     unmet: str | None = None
+    resumed: int | None = None
 
     def measures(self) -> dict[str, float | None]:
         """Everything a study may optimize or constrain: the validation metrics and the
@@ -181,7 +185,7 @@ def _checked(name: str, value: Any) -> Any:
         if name == "metrics":
             return {str(k): float(v) for k, v in value.items() if finite_or_none(v) is not None}
         return dict(value)
-    if name in ("epochs", "n_params", "retry_of", "attempt", "redrawn"):
+    if name in ("epochs", "n_params", "retry_of", "attempt", "redrawn", "resumed"):
         return value if isinstance(value, int) and not isinstance(value, bool) else None
     if name in ("duration_s", "train_s", "latency_ms"):
         return finite_or_none(value)

@@ -24,6 +24,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from automl.backends import Backend, FitResult, Goal, backend_for
+from automl.backends.checkpoint import TrialCheckpoint
 from automl.backends.protocol import fit_config, refit_config
 from automl.core.errors import PluginError, UserError, reason
 from automl.core.objectives import resolve_objectives
@@ -205,9 +206,11 @@ class Run:
         report: Report | None = None,
         workdir: str | Path | None = None,
         seed: int = 0,
+        checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
         """Train one configuration (holdout or k-fold) toward the run's goal, then measure its
-        prediction latency (``latency_ms``)."""
+        prediction latency (``latency_ms``); ``checkpoint`` keeps its training state as it
+        goes and continues a lost trial's (``automl.backends.checkpoint``)."""
         fam = self.family(family)
         result = fit_config(
             fam.backend,
@@ -219,6 +222,7 @@ class Run:
             workdir=workdir,
             seed=seed,
             fold_values=self.fold_values,
+            checkpoint=checkpoint,
         )
         result.latency_ms = self.latency(fam, result.model)
         return result
