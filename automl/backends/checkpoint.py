@@ -228,10 +228,13 @@ class TrialCheckpoint:
         self.notes: list[str] = notes if notes is not None else []
         self.on_note = on_note
         self.chain: list[Path] = []
+        self.parent: TrialCheckpoint | None = None
         self.resumed: int | None = None
         self._steps = 0
         self._since = time.monotonic()
-        self._cost = 0.0
+        self._last: tuple[float, float] | None = None
+        self._model, self._grows = "", False
+        self.attempt_save_s = 0.0  # seconds this attempt spent writing checkpoints
         self._save_s = saved.save_s if saved is not None else 0.0
         self._saves = saved.saves if saved is not None else 0
         self._train_s = 0.0  # training before this attempt, once a backend continues
@@ -318,6 +321,7 @@ class TrialCheckpoint:
             notes=self.notes,
             on_note=self.on_note,
         )
+        child.parent = self
         return child
 
     def drop_scope(self, name: str) -> None:
@@ -326,13 +330,39 @@ class TrialCheckpoint:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def begin(self) -> None:
-        """Training starts (or continues): the clock of ``due`` and ``train_s`` starts."""
+    def begin(self, model: str = "", grows: bool = False) -> None:
+        """Training starts (or continues): the clock of ``due`` and ``train_s`` starts.
+
+        Args:
+            model: What trains (``lean:mlp``, ``estimator:forest``): ``auto`` expects a
+                trial's first checkpoint to cost what the last one of the same model did.
+            grows: The state grows as it trains (trees, boosting rounds), so a checkpoint
+                costs in proportion to the training it holds; a network's does not.
+        """
         now = time.monotonic()
         self._since, self._begun = now, now
+        self._model, self._grows = model, grows
+
+    def _held(self) -> float:
+        """Seconds of training the state holds now (a resumed one's earlier ones too)."""
+        return self._train_s + (time.monotonic() - (self._begun or time.monotonic()))
+
+    def _expected_cost(self) -> float:
+        """Seconds the next checkpoint is expected to take: the last one's (this trial's, or
+        else the last trial's of the same model in this process), scaled by the training it
+        holds when the state grows; 0 when nothing is known yet (it is written, and timed)."""
+        last = self._last or _LAST_SAVES.get(self._model)
+        if last is None:
+            return 0.0
+        cost, held = last
+        return cost * self._held() / max(held, 1e-9) if self._grows else cost
 
     def due(self) -> bool:
-        """One more step ended, and the fit goes on: whether to write a checkpoint now."""
+        """One more step ended, and the fit goes on: whether to write a checkpoint now.
+
+        ``auto``: the training since the last checkpoint is at least ``AUTO_MIN_S`` and
+        ``AUTO_FACTOR`` times what this one is expected to cost (``_expected_cost``).
+        """
         self._steps += 1
         every = self.every
         if every.off:
@@ -342,7 +372,7 @@ class TrialCheckpoint:
         since = time.monotonic() - self._since
         if every.mode == "seconds":
             return since >= every.value
-        return since >= max(AUTO_MIN_S, AUTO_FACTOR * self._cost)
+        return since >= max(AUTO_MIN_S, AUTO_FACTOR * self._expected_cost())
 
     def save(
         self,
@@ -392,7 +422,16 @@ class TrialCheckpoint:
             if old.is_dir() and old.name != name and old.name.startswith(f"{kind}-"):
                 shutil.rmtree(old, ignore_errors=True)
         cost = time.monotonic() - start
-        self._cost, self._save_s, self._saves = cost, self._save_s + cost, self._saves + 1
+        self._last = _LAST_SAVES[self._model] = (cost, max(self._held(), 1e-9))
+        self._save_s, self._saves, self.attempt_save_s = (
+            self._save_s + cost,
+            self._saves + 1,
+            self.attempt_save_s + cost,
+        )
+        part = self.parent
+        while part is not None:  # a fold's checkpoints are its trial's
+            part.attempt_save_s += cost
+            part = part.parent
         self._steps, self._since = 0, time.monotonic()
         return True
 
@@ -431,6 +470,10 @@ class TrialCheckpoint:
         self._note(f"the checkpoint of trial #{number} was refused ({why}); started over")
         self.source = self.saved = None
 
+    def note(self, text: str) -> None:
+        """Something the trial's record should say about its checkpoints."""
+        self._note(text)
+
     def _note(self, text: str) -> None:
         self.notes.append(text)
         if self.on_note is not None:
@@ -446,6 +489,11 @@ class TrialCheckpoint:
         """Seconds of training before this attempt (restored), for the record."""
         return self._train_s if self.resumed is not None else 0.0
 
+
+_LAST_SAVES: dict[str, tuple[float, float]] = {}
+"""The last checkpoint written in this process per model (``TrialCheckpoint.begin``): its
+cost and the training it held, which ``auto`` expects the next trial's first one to cost
+(a forest's file costs about 0.4 s per second of training, a network's a few milliseconds)."""
 
 _KINDS = {
     "lean": "the lean loop",

@@ -226,16 +226,18 @@ class EstimatorBackend:
         model = self._build(plugin, cfg, dataset.spec, seed)
         if checkpoint is None:
             return model, -1, []
-        checkpoint.begin()
+        checkpoint.begin(f"estimator:{plugin.name}", grows=True)
+        if not resumable(model):
+            if checkpoint.chain:  # a re-run of a lost trial, with nothing to continue from
+                checkpoint.note(
+                    f"model '{plugin.name}' has no checkpoint/resume hooks (docs/plugins.md), "
+                    "so this re-run of a lost trial started over"
+                )
+            return model, -1, []
         found = checkpoint.restore("estimator", f"model '{plugin.name}'")
         if found is None:
             return model, -1, []
         folder, saved = found
-        if not resumable(model):
-            checkpoint.refused(
-                f"model '{plugin.name}' has no checkpoint/resume hooks (docs/plugins.md)"
-            )
-            return model, -1, []
         try:
             model.resume(str(folder))
         except Exception as exc:  # the plugin refuses the state: a fresh build starts over

@@ -261,7 +261,7 @@ class LightningBackend:
             if checkpoint is not None:  # last: after the epoch's metrics.csv row
                 from automl.backends.lightning_state import trainer_state
 
-                saver, ckpt_path = trainer_state(checkpoint, batches, watch, log)
+                saver, ckpt_path = trainer_state(checkpoint, module, batches, watch, log)
                 callbacks.append(saver)
             trainer = self._trainer(callbacks, logger=logger)
             trainer.fit(

@@ -114,7 +114,7 @@ class LeanState:
 
     def start(self, optimizer: torch.optim.Optimizer) -> int:
         """Restore the source's state (if the lean loop wrote it); the first epoch to train."""
-        self.checkpoint.begin()
+        self.checkpoint.begin(f"lean:{type(self.module).__qualname__}")
         found = self.checkpoint.restore("lean", "the lean loop")
         if found is None:
             return 0
@@ -163,7 +163,11 @@ class LeanState:
 
 
 def trainer_state(
-    checkpoint: TrialCheckpoint, batches: Any, watch: EpochWatch, log: MetricsCSV | None
+    checkpoint: TrialCheckpoint,
+    module: Any,
+    batches: Any,
+    watch: EpochWatch,
+    log: MetricsCSV | None,
 ) -> tuple[Any, str | None]:
     """The Trainer's checkpoint callback, and the checkpoint to continue from (or ``None``).
 
@@ -175,7 +179,7 @@ def trainer_state(
     """
     import pytorch_lightning as pl
 
-    checkpoint.begin()
+    checkpoint.begin(f"trainer:{type(module).__qualname__}")
     restored: dict[str, Any] | None = None
     ckpt_path: str | None = None
     found = checkpoint.restore("trainer", "Lightning's Trainer")

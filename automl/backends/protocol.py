@@ -129,7 +129,7 @@ class _FoldCheckpoints:
         checkpoint = self.checkpoint
         if checkpoint is None:
             return [], []
-        checkpoint.begin()
+        checkpoint.begin(f"folds:{self.plugin.name}")
         found = checkpoint.restore("folds", "the k-fold protocol")
         if found is None:
             return [], []
@@ -146,10 +146,10 @@ class _FoldCheckpoints:
         return results, reports
 
     def save(self, fold: int, results: list[FitResult], reports: list[tuple[int, float]]) -> None:
-        """Fold ``fold`` is done: keep every fold's result so far (fold checkpoints are cheap
-        beside a fold's training, so one is written after each, whatever the policy)."""
+        """Fold ``fold`` is done: keep every fold's result so far and fold 0's model (when a
+        checkpoint is due)."""
         checkpoint = self.checkpoint
-        if checkpoint is None or checkpoint.every.off:
+        if checkpoint is None or not checkpoint.due():
             return
         values = {
             "folds": [

@@ -100,6 +100,8 @@ class TrialRecord:
         resumed: The steps (epochs, estimator steps or folds) a re-run took over from the
             checkpoint of the trial it re-runs: it trained from there on (``epochs`` still
             counts them all).
+        checkpoint_s: Seconds this run of the trial spent writing checkpoints
+            (``sweep.checkpoint_every``), part of ``train_s``.
     """
 
     worker: str | None = None
@@ -122,6 +124,7 @@ class TrialRecord:
     family: str | None = None
     unmet: str | None = None
     resumed: int | None = None
+    checkpoint_s: float | None = None
 
     def measures(self) -> dict[str, float | None]:
         """Everything a study may optimize or constrain: the validation metrics and the
@@ -187,7 +190,7 @@ def _checked(name: str, value: Any) -> Any:
         return dict(value)
     if name in ("epochs", "n_params", "retry_of", "attempt", "redrawn", "resumed"):
         return value if isinstance(value, int) and not isinstance(value, bool) else None
-    if name in ("duration_s", "train_s", "latency_ms"):
+    if name in ("duration_s", "train_s", "latency_ms", "checkpoint_s"):
         return finite_or_none(value)
     if name == "counts":
         return value if isinstance(value, bool) else None

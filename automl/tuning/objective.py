@@ -58,6 +58,7 @@ _RESULT_FIELDS = (
     "model_file",
     "latency_ms",
     "unmet",
+    "checkpoint_s",
 )
 
 
@@ -320,7 +321,8 @@ class TrialRunner:
                 )
         except TrialPruned as exc:
             record.epochs, record.duration_s = exc.epoch + 1, time.perf_counter() - start
-            self._attrs(trial, record, ("epochs", "duration_s"))
+            record.checkpoint_s = checkpoint.attempt_save_s or None
+            self._attrs(trial, record, ("epochs", "duration_s", "checkpoint_s"))
             self._persist(lambda: self.study.tell(trial, state=TrialState.PRUNED))
             return TrialState.PRUNED
         except TrialTimeout as exc:
@@ -348,6 +350,7 @@ class TrialRunner:
         record.n_params = result.n_params
         record.model_file = _name(result.artifact)
         record.latency_ms = result.latency_ms
+        record.checkpoint_s = checkpoint.attempt_save_s or None
         measures = record.measures()
         try:
             values = run.goal.values(measures)
