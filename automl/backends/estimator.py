@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 
 from automl.backends.base import FitResult, Goal
-from automl.core.errors import PluginError, TrialPruned
+from automl.backends.checkpoint import TrialCheckpoint
+from automl.core.errors import PluginError, TrialPruned, reason
 from automl.core.plugin import BaseEstimator, Estimator, ModelPlugin, Report, resolve
 from automl.core.records import Unit
 from automl.data import Dataset
 
-__all__ = ["EstimatorBackend", "as_estimator"]
+__all__ = ["EstimatorBackend", "as_estimator", "resumable"]
 
 
 class _Contract10(BaseEstimator):
@@ -62,6 +63,12 @@ class _Contract10(BaseEstimator):
         own = getattr(self.inner, "evaluate", None)
         return dict(own(x, y, task)) if callable(own) else super().evaluate(x, y, task)
 
+    def checkpoint(self, directory: str) -> bool:
+        return bool(self.inner.checkpoint(directory))
+
+    def resume(self, directory: str) -> None:
+        self.inner.resume(directory)
+
 
 def as_estimator(obj: Any, plugin_name: str = "?") -> BaseEstimator:
     """``obj`` as a ``BaseEstimator``, checking that it is an estimator at all.
@@ -84,6 +91,19 @@ def as_estimator(obj: Any, plugin_name: str = "?") -> BaseEstimator:
 def _own(model: BaseEstimator) -> Any:
     """The plugin's own object (results hand back what the builder returned)."""
     return model.inner if isinstance(model, _Contract10) else model
+
+
+def resumable(model: BaseEstimator) -> bool:
+    """Whether ``model`` implements the optional ``checkpoint`` and ``resume`` hooks."""
+    if isinstance(model, _Contract10):
+        inner = model.inner
+        return callable(getattr(inner, "checkpoint", None)) and callable(
+            getattr(inner, "resume", None)
+        )
+    kind = type(model)
+    return (
+        kind.checkpoint is not BaseEstimator.checkpoint and kind.resume is not BaseEstimator.resume
+    )
 
 
 def _size(model: BaseEstimator) -> int | None:
@@ -162,19 +182,36 @@ class EstimatorBackend:
         report: Report | None,
         seed: int,
         log_dir: str | None = None,
+        checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
-        start = time.perf_counter()
-        model = self._build(plugin, cfg, dataset.spec, seed)
-        steps = {"n": 0}
-        if log_dir is not None:  # one metrics.csv row per report
-            from automl.backends.trial_log import METRICS_FILE, csv_report
+        from automl.backends.trial_log import METRICS_FILE, MetricsCSV
 
-            report = csv_report(report, Path(log_dir) / METRICS_FILE, goal.key)
+        start = time.perf_counter()
+        log = MetricsCSV(Path(log_dir) / METRICS_FILE) if log_dir is not None else None
+        model, resumed, reports = self._resumed(plugin, cfg, dataset, seed, checkpoint, log)
+        steps = {"n": resumed + 1}
         checked = _pruning_report(report, goal.key)
+        saving = checkpoint is not None and resumable(model)
+
+        def save(folder: Path) -> bool:
+            return bool(model.checkpoint(str(folder)))
 
         def counting(step: int, value: float) -> bool:
+            if step <= resumed:
+                raise PluginError(
+                    f"model '{plugin.name}' reported step {step} after resuming at step "
+                    f"{resumed + 1}: after resume() its fit must report the steps it has not "
+                    "reported yet (docs/plugins.md)"
+                )
             steps["n"] = step + 1
-            return checked(step, value)
+            reports.append((step, float(value)))
+            if log is not None:  # one metrics.csv row per report
+                log.write(step, {goal.key: float(value)})
+            checked(step, value)
+            if saving and checkpoint is not None and checkpoint.due():
+                values = {"reports": reports, "rows": log.rows if log is not None else []}
+                checkpoint.save("estimator", step, values, save)
+            return False
 
         train, val = dataset.train, dataset.val
         model.fit((train.x, train.y), (val.x, val.y), counting)
@@ -193,10 +230,47 @@ class EstimatorBackend:
             epochs=max(steps["n"], 1),
             n_params=_size(model),
             artifact=None,
-            wall_time=time.perf_counter() - start,
+            wall_time=time.perf_counter() - start + (checkpoint.train_s if checkpoint else 0.0),
             model=_own(model),
             budget=dict(model.fitted_budget()),
         )
+
+    def _resumed(
+        self,
+        plugin: ModelPlugin,
+        cfg: Any,
+        dataset: Dataset,
+        seed: int,
+        checkpoint: TrialCheckpoint | None,
+        log: Any,
+    ) -> tuple[BaseEstimator, int, list[tuple[int, float]]]:
+        """A built model, continued from the checkpoint when it can be; the last step the
+        checkpoint holds (-1: from the start) and the reports it had sent."""
+        model = self._build(plugin, cfg, dataset.spec, seed)
+        if checkpoint is None:
+            return model, -1, []
+        checkpoint.begin(f"estimator:{plugin.name}", grows=True)
+        if not resumable(model):
+            if checkpoint.chain:  # a re-run of a lost trial, with nothing to continue from
+                checkpoint.note(
+                    f"model '{plugin.name}' has no checkpoint/resume hooks (docs/plugins.md), "
+                    "so this re-run of a lost trial started over"
+                )
+            return model, -1, []
+        found = checkpoint.restore("estimator", f"model '{plugin.name}'")
+        if found is None:
+            return model, -1, []
+        folder, saved = found
+        try:
+            model.resume(str(folder))
+        except Exception as exc:  # the plugin refuses the state: a fresh build starts over
+            checkpoint.refused(f"model '{plugin.name}' refused it: {reason(exc)}")
+            return self._build(plugin, cfg, dataset.spec, seed), -1, []
+        if log is not None:
+            log.restore(saved.values.get("rows", []))
+        reports = [(int(s), float(v)) for s, v in saved.values.get("reports", [])]
+        checkpoint.resumed_at(saved.step, reports)
+        return model, saved.step, reports
 
     def refit(
         self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int

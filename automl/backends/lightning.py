@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from automl.backends.base import FitResult, Goal
+from automl.backends.checkpoint import TrialCheckpoint
 from automl.backends.epoch_watch import EpochWatch, lean_epoch_end, watch_callback
 from automl.core.errors import PluginError, UserError, reason
 from automl.core.plugin import ModelPlugin, Report, resolve
@@ -247,6 +248,7 @@ class LightningBackend:
         report: Report | None,
         seed: int,
         log_dir: str | None = None,
+        checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
         from automl.backends.supervised import TensorBatches
 
@@ -254,11 +256,20 @@ class LightningBackend:
         module, batches = self._start(plugin, cfg, dataset, seed)
         val = TensorBatches(*self._tensors(dataset, "val"), self.cfg.eval_batch_size)
         watch = EpochWatch(goal, report)
+        max_epochs = self.cfg.max_epochs
         if self.loop_for(module, log_dir) is None:
-            on_epoch = lean_epoch_end(watch, module, log_dir)
-            self._lean.fit(module, batches, val, self.cfg.max_epochs, on_epoch)
+            from automl.backends.trial_log import METRICS_FILE, MetricsCSV
+
+            log = MetricsCSV(Path(log_dir) / METRICS_FILE) if log_dir is not None else None
+            on_epoch, begin = lean_epoch_end(watch, module, log), None
+            if checkpoint is not None:  # saved after each epoch's row; restored before epoch 0
+                from automl.backends.lightning_state import LeanState
+
+                state = LeanState(checkpoint, module, batches, watch, log, max_epochs)
+                on_epoch, begin = state.wrap(on_epoch), state.start
+            self._lean.fit(module, batches, val, max_epochs, on_epoch, begin)
         else:
-            callbacks, logger = [watch_callback(watch)], False
+            callbacks, logger, log = [watch_callback(watch)], False, None
             if log_dir is not None:  # metrics.csv (and TensorBoard files) of a study's trial
                 from automl.backends.trial_log import trial_logging
 
@@ -271,16 +282,30 @@ class LightningBackend:
                     self._logger_name(), log_dir, params, (goal.key, "val_loss")
                 )
                 callbacks += logs
+                log = getattr(logs[0], "csv", None)
+            ckpt_path = None
+            if checkpoint is not None:  # last: after the epoch's metrics.csv row
+                from automl.backends.lightning_state import trainer_state
+
+                saver, ckpt_path = trainer_state(checkpoint, module, batches, watch, log)
+                callbacks.append(saver)
             trainer = self._trainer(callbacks, logger=logger)
-            trainer.fit(module, train_dataloaders=batches, val_dataloaders=val)
+            trainer.fit(
+                module,
+                train_dataloaders=batches,
+                val_dataloaders=val,
+                ckpt_path=ckpt_path,
+                weights_only=True if ckpt_path else None,
+            )
         watch.finish(module)
+        before = checkpoint.train_s if checkpoint is not None else 0.0
         return FitResult(
             value=float(watch.best),  # type: ignore[arg-type]
             metrics=watch.best_metrics,
             epochs=watch.epochs,
             n_params=_n_params(module),
             artifact=None,
-            wall_time=time.perf_counter() - start,
+            wall_time=time.perf_counter() - start + before,
             model=module,
             budget={"epochs": watch.best_epoch + 1},
         )

@@ -210,6 +210,11 @@ class BaseEstimator(abc.ABC):
     3. reads ``fitted_budget()`` (config overrides that repeat the training length a refit
        should use), ``evaluate`` for validation and test metrics, and ``save``/the plugin's
        ``load`` to keep the model.
+
+    Optional, for trials that resume where they stopped (``sweep.checkpoint_every``): an
+    estimator that overrides both ``checkpoint`` and ``resume`` is asked, right after a
+    ``report`` that did not stop it, to write its training state; a re-run of a lost trial
+    then calls ``resume`` before ``fit``. One that does not starts such a re-run over.
     """
 
     seed: int = 0
@@ -235,6 +240,30 @@ class BaseEstimator(abc.ABC):
     def fitted_budget(self) -> dict[str, Any]:
         """Config overrides that make a refit train as long as this fit did (default: none)."""
         return {}
+
+    def checkpoint(self, directory: str) -> bool:
+        """Write the training state reached at the ``report`` being made into ``directory``.
+
+        Called from inside ``report`` (after the study heard the value and did not stop the
+        trial), so the state is the one an uninterrupted ``fit`` goes on from. Write with
+        the library's own format (no pickle) into ``directory``, an empty folder; the core
+        makes it a checkpoint only once this returns.
+
+        Returns:
+            Whether a state was written; ``False`` (the default: no checkpoints) when there
+            is nothing to continue from at this point (the fit ends here anyway).
+        """
+        return False
+
+    def resume(self, directory: str) -> None:
+        """Before ``fit``: continue from the state ``checkpoint`` wrote into ``directory``.
+
+        ``fit`` is then called as usual and trains what is left, reporting from the step
+        after the checkpoint's on: the same steps an uninterrupted fit reports next (the
+        core already told the study the earlier ones). Raise anything to refuse the state:
+        the trial then starts over from a fresh build, with a note.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot resume a fit")
 
     def n_params(self) -> int | None:
         """How many fitted numbers the model holds (tree nodes, coefficients): its size, for

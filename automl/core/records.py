@@ -121,6 +121,11 @@ class TrialRecord:
             such a trial is never chosen as best.
         admission_s: Seconds its worker waited for the study's admission lock before starting
             it (how much the workers contend; ``docs/distributed.md``).
+        resumed: The steps (epochs, estimator steps or folds) a re-run took over from the
+            checkpoint of the trial it re-runs: it trained from there on (``epochs`` still
+            counts them all).
+        checkpoint_s: Seconds this run of the trial spent writing checkpoints
+            (``sweep.checkpoint_every``), part of ``train_s``.
     """
 
     worker: str | None = None
@@ -143,6 +148,8 @@ class TrialRecord:
     family: str | None = None
     unmet: str | None = None
     admission_s: float | None = None
+    resumed: int | None = None
+    checkpoint_s: float | None = None
 
     def measures(self) -> dict[str, float | None]:
         """Everything a study may optimize or constrain: the validation metrics and the
@@ -206,9 +213,9 @@ def _checked(name: str, value: Any) -> Any:
         if name == "metrics":
             return {str(k): float(v) for k, v in value.items() if finite_or_none(v) is not None}
         return dict(value)
-    if name in ("epochs", "n_params", "retry_of", "attempt", "redrawn"):
+    if name in ("epochs", "n_params", "retry_of", "attempt", "redrawn", "resumed"):
         return value if isinstance(value, int) and not isinstance(value, bool) else None
-    if name in ("duration_s", "train_s", "latency_ms", "admission_s"):
+    if name in ("duration_s", "train_s", "latency_ms", "admission_s", "checkpoint_s"):
         return finite_or_none(value)
     if name == "counts":
         return value if isinstance(value, bool) else None

@@ -129,6 +129,12 @@ class SweepConfig:
             whose identity changed.
         max_retries: How often a trial lost to its worker, a signal or the storage is re-run
             with the same parameters before its failure counts.
+        checkpoint_every: When each trial writes its training state to
+            ``trials/NNNN/checkpoint/``, which the re-run of a lost trial continues from:
+            ``auto`` (as often as costs at most 3 % of the training: at least 2 s apart and 32
+            times as long as the last write took), ``N`` (every N epochs, estimator steps or
+            folds), ``Ns`` (every N seconds of training) or ``0`` (never: a lost trial starts
+            over).
         trial_timeout: Seconds a trial may train; it then fails with ``timeout after N s``
             (and counts). ``None``: no limit.
         max_consecutive_failures: Stop the study after this many trials in a row failed by
@@ -187,6 +193,7 @@ class SweepConfig:
     top_k: int = 15
     resume: str = "auto"
     max_retries: int = 2
+    checkpoint_every: str = "auto"
     trial_timeout: float | None = None
     max_consecutive_failures: int = 10
     report: bool = True

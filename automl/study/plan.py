@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
+from automl.backends.checkpoint import parse_every
 from automl.core.errors import UserError
 from automl.core.objectives import (
     Constraint,
@@ -192,6 +193,10 @@ def _check_fault_settings(sweep: SweepConfig) -> None:
         raise UserError(f"sweep.resume={sweep.resume!r} is not one of auto, force")
     if sweep.max_retries < 0:
         raise UserError(f"sweep.max_retries={sweep.max_retries} must be >= 0 (0: never re-run)")
+    try:
+        parse_every(sweep.checkpoint_every)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     if sweep.trial_timeout is not None and sweep.trial_timeout <= 0:
         raise UserError(
             f"sweep.trial_timeout={sweep.trial_timeout} must be a number of seconds > 0, or "

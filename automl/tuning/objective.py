@@ -21,14 +21,21 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from automl.backends.checkpoint import (
+    CHECKPOINT_DIR,
+    TrialCheckpoint,
+    parse_every,
+    study_digest,
+)
 from automl.backends.oom import is_out_of_memory
 from automl.core.errors import Interrupted, TrialPruned, TrialTimeout, reason, signal_reason
-from automl.core.records import Failure, TrialRecord
+from automl.core.records import Failure, TrialRecord, counts_toward_total, record_of
 from automl.results.finalize import trial_dir
 from automl.study.run import Run
 from automl.tuning.internals import read_trial, storage_of, trial_id
@@ -51,6 +58,7 @@ _RESULT_FIELDS = (
     "model_file",
     "latency_ms",
     "unmet",
+    "checkpoint_s",
 )
 
 
@@ -151,6 +159,7 @@ class TrialRunner:
         self.on_progress = on_progress
         self.shared = shared
         self.sweep = run.plan.sweep
+        self._checkpoint: TrialCheckpoint | None = None
 
     # -- storage writes that survive a database restart ------------------------------------
 
@@ -186,12 +195,80 @@ class TrialRunner:
     def run_trial(self, trial: optuna.Trial, params: dict[str, Any]) -> TrialState:
         """Train ``trial`` with ``params`` and tell the study how it ended.
 
+        A trial that ended for good (complete, pruned, or a failure that counts) leaves no
+        checkpoint behind; one that is re-run keeps its own for the re-run to continue.
+
         Raises:
             Interrupted: A stop signal arrived (the trial is failed and re-run later).
             StorageLost: The storage stayed unreachable (the trial is left RUNNING: the next
                 worker or rerun finds it lost and re-runs it).
             SharedOutOfMemory: The trial ran out of GPU memory on a shared GPU (it is re-run).
         """
+        self._checkpoint = None
+        state = self._run_trial(trial, params)
+        if self._checkpoint is not None and self._ended(trial, state):
+            self._checkpoint.discard()
+        return state
+
+    def _ended(self, trial: optuna.Trial, state: TrialState) -> bool:
+        """Whether ``trial`` ended for good (it will not be re-run)."""
+        if state != TrialState.FAIL:
+            return True
+        frozen = self._persist(lambda: read_trial(self.study, trial))
+        return counts_toward_total("FAIL", record_of(frozen))
+
+    def _open_checkpoint(
+        self, trial: optuna.Trial, params: dict[str, Any], directory: Path, record: TrialRecord
+    ) -> TrialCheckpoint:
+        """The trial's checkpointing; a re-run continues from the newest checkpoint of the
+        trials it re-runs, whose reports the study then hears again (once each)."""
+        run, number = self.run, trial.number
+
+        def note(text: str) -> None:
+            record.note = f"{record.note}; {text}" if record.note else text
+            self._attrs(trial, record, ("note",))
+
+        def on_resume(step: int, reports: list[tuple[int, float]]) -> None:
+            if run.goal.prunable:  # the pruner judged these steps already: no should_prune
+                for done, value in reports:
+                    self._persist(functools.partial(trial.report, value, done))
+            if self.on_progress is not None and reports:
+                self.on_progress(number, *reports[-1])
+            record.resumed = step + 1
+            self._attrs(trial, record, ("resumed",))
+            source = checkpoint.saved.trial if checkpoint.saved is not None else "?"
+            note(
+                f"resumed from the checkpoint of trial #{source}: {step + 1} {record.unit}(s) done"
+            )
+
+        checkpoint = TrialCheckpoint.open(
+            directory / CHECKPOINT_DIR,
+            {"params": params, "study": study_digest(run.fingerprint)},
+            parse_every(self.sweep.checkpoint_every),
+            seed=run.seeds.trial(number),
+            trial=number,
+            sources=self._retried(trial),
+            on_resume=on_resume,
+        )
+        for text in checkpoint.notes:
+            note(text)
+        checkpoint.on_note = note
+        return checkpoint
+
+    def _retried(self, trial: optuna.Trial) -> list[tuple[int, Path]]:
+        """The checkpoint folders of the trials ``trial`` re-runs, the newest first."""
+        number = record_of(trial).retry_of
+        if number is None:
+            return []
+        trials = {t.number: t for t in self.study.get_trials(deepcopy=False)}
+        chain: list[tuple[int, Path]] = []
+        while number is not None and number not in dict(chain) and len(chain) < 100:
+            chain.append((number, trial_dir(self.run.plan.run_dir, number) / CHECKPOINT_DIR))
+            earlier = trials.get(number)
+            number = record_of(earlier).retry_of if earlier is not None else None
+        return chain
+
+    def _run_trial(self, trial: optuna.Trial, params: dict[str, Any]) -> TrialState:
         run, services, number = self.run, self.run.services, trial.number
         family = services.family_of(params)
         record = TrialRecord(worker=worker_id(), unit=family.unit)
@@ -211,6 +288,7 @@ class TrialRunner:
             directory.mkdir(parents=True, exist_ok=True)
             _save_config(node, directory / "config.yaml")
             cfg = _to_object(node)
+            checkpoint = self._checkpoint = self._open_checkpoint(trial, params, directory, record)
         except Exception as exc:  # a full disk, an unwritable run directory, a bad value
             record.duration_s = time.perf_counter() - start
             return self._fail(trial, record, reason(exc), "preflight")
@@ -245,11 +323,13 @@ class TrialRunner:
                     family=record.family,
                     report=report,
                     workdir=directory,
-                    seed=run.seeds.trial(number),
+                    seed=checkpoint.seed,  # a re-run that continues keeps its trial's seed
+                    checkpoint=checkpoint,
                 )
         except TrialPruned as exc:
             record.epochs, record.duration_s = exc.epoch + 1, time.perf_counter() - start
-            self._attrs(trial, record, ("epochs", "duration_s"))
+            record.checkpoint_s = checkpoint.attempt_save_s or None
+            self._attrs(trial, record, ("epochs", "duration_s", "checkpoint_s"))
             self._persist(lambda: self.study.tell(trial, state=TrialState.PRUNED))
             return TrialState.PRUNED
         except TrialTimeout as exc:
@@ -277,6 +357,7 @@ class TrialRunner:
         record.n_params = result.n_params
         record.model_file = _name(result.artifact)
         record.latency_ms = result.latency_ms
+        record.checkpoint_s = checkpoint.attempt_save_s or None
         measures = record.measures()
         try:
             values = run.goal.values(measures)
@@ -296,9 +377,8 @@ class TrialRunner:
         """``trial.report`` + ``trial.should_prune`` for a multi-objective study, which
         Optuna's ``Trial`` refuses: the first objective's value goes to the storage as the
         step's intermediate value, and the study's ``FirstObjectivePruner`` judges it."""
-        storage = self.study._storage
-        storage.set_trial_intermediate_value(trial._trial_id, step, value)
-        frozen = storage.get_trial(trial._trial_id)
+        storage_of(self.study).set_trial_intermediate_value(trial_id(trial), step, value)
+        frozen = read_trial(self.study, trial)
         return bool(self.study.pruner.prune(self.study, frozen))
 
     def _out_of_memory(
@@ -332,6 +412,4 @@ def _to_object(node: Any) -> Any:
 
 
 def _name(path: str | None) -> str | None:
-    from pathlib import Path
-
     return Path(path).name if path else None
