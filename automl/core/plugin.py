@@ -29,6 +29,7 @@ __all__ = [
     "KINDS",
     "DIRECTIONS",
     "TASK_METRICS",
+    "TASK_METRIC_NAMES",
     "NAME_PATTERN",
     "check_name",
     "DataSpec",
@@ -61,6 +62,13 @@ TASK_METRICS: Mapping[str, tuple[str, Direction]] = {
     "regression": ("rmse", "minimize"),
 }
 """The metric a plugin optimizes on each task unless it declares its own."""
+
+TASK_METRIC_NAMES: Mapping[str, tuple[str, ...]] = {
+    "classification": ("acc", "f1", "precision", "recall"),
+    "regression": ("rmse", "mae", "r2"),
+}
+"""The validation metrics automl computes for every model of a task (``automl.core.metrics``);
+a study may optimize or constrain any of them (``val_f1``, ``val_mae``)."""
 
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 """What a plugin name may look like: it is an entry-point name, a Hydra option
@@ -290,6 +298,11 @@ class ModelPlugin:
             (``acc`` for classification, ``rmse`` for regression).
         direction: ``"maximize"``/``"minimize"`` for a custom ``metric``.
         default_data: Data plugin used when the user names none.
+        metrics: The validation metrics the model reports (names without ``val_``): what
+            ``sweep.objectives`` and ``sweep.constraints`` may name besides automl's own
+            measures. ``None``: the task's standard metrics (``TASK_METRIC_NAMES``), ``loss``
+            for a ``lightning`` model, and ``metric``. A study naming anything else is refused
+            before it trains.
         load: ``"module:function"``; ``function(directory, cfg, spec)`` reloads a model saved by
             a trial. ``None`` for Lightning models (their weights reload into ``build``'s module).
         export: Optional ``"module:function"``; ``function(model, directory, spec)`` writes extra
@@ -308,6 +321,7 @@ class ModelPlugin:
     metric: str | None = None
     direction: Direction | None = None
     default_data: str = "digits"
+    metrics: tuple[str, ...] | None = None
     load: str | None = None
     export: str | None = None
     api_version: int = API_VERSION
@@ -337,6 +351,14 @@ class ModelPlugin:
             raise PluginError(f"{owner}: task 'generation' has no standard metric; set metric")
         if ":" not in self.build:
             raise PluginError(f"{owner}: build must be 'module:function', got {self.build!r}")
+        if self.metrics is not None and (
+            isinstance(self.metrics, str)
+            or not all(isinstance(m, str) and m.isidentifier() for m in self.metrics)
+        ):
+            raise PluginError(
+                f"{owner}: metrics must be a tuple of metric names without val_, e.g. "
+                f"('acc', 'f1'), got {self.metrics!r}"
+            )
         node = _check_config_class(owner, self.config)
         # The space must fit the config here, not only after the user's edits: a typo in a
         # field name makes the plugin a FAILED row instead of an error on every run.
@@ -350,6 +372,17 @@ class ModelPlugin:
         if self.metric is not None and self.direction is not None:
             return self.metric, self.direction
         return TASK_METRICS[task]
+
+    def reported_metrics(self, task: str) -> tuple[str, ...]:
+        """The validation metrics (without ``val_``) this plugin's models report on ``task``."""
+        if self.metrics is not None:
+            names = tuple(self.metrics)
+        else:
+            names = TASK_METRIC_NAMES.get(task, ())
+            names += ("loss",) if self.kind == "lightning" else ()
+        if self.metric is not None and self.metric not in names:
+            names += (self.metric,)
+        return names
 
     def check_data(self, spec: DataSpec) -> None:
         """Raise ``PluginError`` if this model cannot train on data described by ``spec``."""

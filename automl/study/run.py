@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from automl.backends import Backend, FitResult, Goal, backend_for
 from automl.backends.protocol import fit_config, refit_config
 from automl.core.errors import PluginError, UserError, reason
-from automl.core.objectives import resolve_objectives
+from automl.core.objectives import check_reported, resolve_objectives
 from automl.core.plugin import Report
 from automl.core.records import Unit
 from automl.data import Dataset, load_dataset
@@ -346,6 +346,11 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
     metric, direction = first.objective(dataset.spec.task)
     goal = _goal(plan, metric, direction)
     _check_latency(goal, dataset.spec.task)
+    for fam in families.values():  # a metric no trial would report fails every trial
+        reported = [f"val_{m}" for m in fam.plugin.reported_metrics(dataset.spec.task)]
+        if dataset.folds:
+            reported.append(f"{goal.key}_std")  # the spread over folds (automl.backends.protocol)
+        check_reported(goal.objectives, goal.constraints, fam.name, reported, dataset.spec.task)
     if not goal.prunable and plan.sweep.pruner != "none":
         why = (
             "Optuna does not prune multi-objective studies (a trial reports one value per step)"
