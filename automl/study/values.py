@@ -64,7 +64,9 @@ def check_values(owner: str, prefix: str, node: Any, space: Mapping[str, Param])
             f"{_named(prefix, str(exc))} ({owner} refuses it); set a valid value, nothing has run"
         ) from None
     except Exception as exc:
-        raise PluginError(f"{owner}: its config check failed ({type(exc).__name__}: {exc})") from exc
+        raise PluginError(
+            f"{owner}: its config check failed ({type(exc).__name__}: {exc})"
+        ) from exc
     for name, param in space.items():
         for value in _ends(param):
             try:
