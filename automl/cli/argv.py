@@ -262,10 +262,11 @@ def _check_value(failure: BaseException, overrides: Sequence[Any], cfg: Any) -> 
     if error is None or not key:
         return  # not a value of a known key: Hydra's message stands
     msg = str(getattr(error, "msg", "") or str(error)).strip().splitlines()[0]
-    given = next(
-        (o.get_value_element_as_str() for o in overrides if o.key_or_group.lstrip("+~") == key),
-        None,
-    )
+    quoted = re.search(r"'(.*?)'", msg)
+    values = [o.get_value_element_as_str() for o in overrides if o.key_or_group == key]
+    # The refused one of the overrides that set the key (Hydra applies them in order).
+    given = next((v for v in values if quoted and v == quoted.group(1)), None)
+    given = given if given is not None else (values[-1] if values else None)
     choices = re.fullmatch(r"Invalid value '(.*)', expected one of \[(.*)\]", msg)
     if choices:
         value = given if given is not None else choices.group(1)
