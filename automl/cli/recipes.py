@@ -36,8 +36,8 @@ CODE_KEYS = (
 )
 """The keys under ``hydra`` that name code or files (``hydra.<key>``, and any ``_target_``)."""
 
-_FROM_FILES = ("+recipe=", "recipe=", "++recipe=", "--config-dir", "-cd", "--config-name")
-_FROM_FILES += ("-cn", "--config-path", "-cp")
+_FROM_FILES: tuple[str, ...] = ("+recipe=", "recipe=", "++recipe=", "--config-dir", "-cd")
+_FROM_FILES += ("--config-name", "-cn", "--config-path", "-cp")
 
 
 def _from_files(argv: Sequence[str]) -> bool:
@@ -66,11 +66,11 @@ def _code_items(node: Any, path: str) -> Iterator[tuple[str, Any]]:
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
     if isinstance(node, DictConfig):
-        for key in node.keys():
+        for key in map(str, node.keys()):
             child_path = f"{path}.{key}"
-            child = node._get_node(key)
+            child: Any = node._get_node(key)
             relative = child_path.removeprefix("hydra.")
-            if relative in CODE_KEYS or str(key) == "_target_":
+            if relative in CODE_KEYS or key == "_target_":
                 plain = isinstance(child, (DictConfig, ListConfig))
                 yield child_path, OmegaConf.to_container(child) if plain else child._value()
             else:
@@ -86,7 +86,7 @@ def _composed_hydra(overrides: list[str]) -> Any:
 
 def _differs(old: Any, new: Any) -> bool:
     """Whether a code key's value changed; an empty mapping or list is the same as none."""
-    empty = (None, {}, [])
+    empty: tuple[Any, ...] = (None, {}, [])
     return not (old == new or (old in empty and new in empty))
 
 

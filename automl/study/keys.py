@@ -65,10 +65,10 @@ def _walk(node: Any, path: str, owner: str) -> None:
     from omegaconf import DictConfig
 
     fields = _fields(node)
-    for key in node.keys():
-        child = node._get_node(key)
+    for key in map(str, node.keys()):
+        child: Any = node._get_node(key)
         where = f"{path}.{key}"
-        if fields is not None and str(key) not in fields:
+        if fields is not None and key not in fields:
             raise _refuse(where, child._value(), fields, owner)
         if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
             _walk(child, where, owner)
@@ -91,9 +91,9 @@ def check_keys(
     """
     from omegaconf import DictConfig
 
-    for key in cfg.keys():
-        if str(key) not in TOP_LEVEL:
-            raise _refuse(str(key), cfg._get_node(key)._value(), TOP_LEVEL[:-1], "the config")
+    for key in map(str, cfg.keys()):
+        if key not in TOP_LEVEL:
+            raise _refuse(key, cfg._get_node(key)._value(), TOP_LEVEL[:-1], "the config")
     groups = {
         "sweep": "sweep",
         "trainer": "trainer",
@@ -106,9 +106,9 @@ def check_keys(
             continue
         if group == "model" and auto_keys is not None:
             allowed = list(auto_keys)
-            for key in node.keys():
-                child = node._get_node(key)
-                if str(key) not in allowed:
+            for key in map(str, node.keys()):
+                child: Any = node._get_node(key)
+                if key not in allowed:
                     raise _refuse(f"model.{key}", child._value(), allowed, owner)
                 if isinstance(child, DictConfig):
                     _walk(child, f"model.{key}", f"model {key}")
