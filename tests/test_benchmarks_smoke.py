@@ -247,3 +247,14 @@ def test_auto_vs_flaml_variants_fix_their_protocol(tmp_path):
     with pytest.raises(SystemExit) as exc:
         m.parse_args(["--variants", "auto,autogluon"])
     assert exc.value.code == 2
+
+
+def test_wide_inputs_writes_its_files_and_rejects_bad_sizes(tmp_path):
+    wide = load("wide_inputs")
+    args = wide.parse_args(["--columns", "5", "--header-mb", "1", "--work", str(tmp_path)])
+    files = wide.write_files(args.work, args.columns, args.header_mb)
+    assert files["wide"].read_text().splitlines()[0] == "c0,c1,c2,c3,c4,y"
+    assert files["long_header"].stat().st_size == 2**20 + 3  # the header, "\n1\n"
+    assert len(files["narrow"].read_text().splitlines()) == 201
+    with pytest.raises(SystemExit):
+        wide.parse_args(["--columns", "1"])

@@ -185,6 +185,11 @@ def check_overrides(argv: Sequence[str]) -> None:
         and o.key_or_group not in _GROUPS
         and "/" not in o.key_or_group
     ]
+    if all(
+        o.key_or_group in _GROUPS and o.key_or_group != "recipe" and not o.is_add()
+        for o in overrides
+    ):
+        return  # group choices only (model=forest): check_choices named them; nothing to type
     with initialize_config_module("automl.conf", version_base="1.3"):
         try:
             compose("config", overrides=args)

@@ -11,13 +11,13 @@ naming the setting to change.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from automl.core.errors import PluginError, UserError
 from automl.core.space import Choice, Fixed, Param
-from automl.study.families import trial_config
 
 __all__ = ["check_values"]
 
@@ -67,10 +67,16 @@ def check_values(owner: str, prefix: str, node: Any, space: Mapping[str, Param])
         raise PluginError(
             f"{owner}: its config check failed ({type(exc).__name__}: {exc})"
         ) from exc
+    from omegaconf import OmegaConf
+
+    probe = copy.deepcopy(node)  # one copy, each value set and put back (a copy per value
+    # cost most of a model=auto plan)
     for name, param in space.items():
+        before = OmegaConf.select(probe, name)
         for value in _ends(param):
             try:
-                _build(trial_config(node, {name: value}))
+                OmegaConf.update(probe, name, value, merge=True)
+                _build(probe)
             except (ValueError, UserError) as exc:
                 shown = "null" if value is None else value
                 raise UserError(
@@ -80,3 +86,4 @@ def check_values(owner: str, prefix: str, node: Any, space: Mapping[str, Param])
                 ) from None
             except Exception:
                 continue  # a type the field refuses: validate_space names it
+        OmegaConf.update(probe, name, before, merge=False)
