@@ -24,6 +24,10 @@ __all__ = [
     "SUPPORTED_API_VERSIONS",
     "Kind",
     "Task",
+    "SampleLayout",
+    "SAMPLE_LAYOUTS",
+    "LAYOUT_RANKS",
+    "ReadLayout",
     "Direction",
     "TASKS",
     "KINDS",
@@ -52,6 +56,17 @@ Task = Literal["classification", "regression", "generation"]
 """What a data set asks of a model."""
 Direction = Literal["maximize", "minimize"]
 """Which way a metric improves."""
+
+SampleLayout = Literal["flat", "sequence", "signal", "image"]
+"""What the axes of one sample are: ``flat`` a vector of features, ``sequence`` steps x
+features, ``signal`` channels x length, ``image`` channels x height x width."""
+ReadLayout = Literal["sequence", "signal"]
+"""How a model reads a rank-2 sample: as ``sequence`` (steps x features: an RNN) or as
+``signal`` (channels x length: a Conv1d)."""
+
+SAMPLE_LAYOUTS: tuple[SampleLayout, ...] = get_args(SampleLayout)
+LAYOUT_RANKS: Mapping[str, int] = {"flat": 1, "sequence": 2, "signal": 2, "image": 3}
+"""The per-sample rank of each layout."""
 
 TASKS: tuple[Task, ...] = get_args(Task)
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -105,6 +120,11 @@ class DataSpec:
         fingerprint: Names the data set (source and options), the same for its holdout
             split, every fold and a refit's merged rows; ``automl.data.reference_split`` gives
             its fixed reference rows (for instruments such as the GAN's FD network).
+        layout: What the axes of one sample are (``SampleLayout``): ``flat``, ``sequence``
+            (steps x features), ``signal`` (channels x length) or ``image``; ``None`` when
+            the data plugin did not say (a rank-2 sample of such data is read as each model
+            reads rank 2). A model that reads rank-2 samples the other way gets them
+            transposed (``automl.data.layout``).
     """
 
     name: str
@@ -116,6 +136,7 @@ class DataSpec:
     target_mean: tuple[float, ...] | None = None
     target_std: tuple[float, ...] | None = None
     fingerprint: str | None = None
+    layout: SampleLayout | None = None
 
     @property
     def rank(self) -> int:
@@ -148,6 +169,7 @@ class DataSpec:
             target_mean=tuple_or_none("target_mean"),
             target_std=tuple_or_none("target_std"),
             fingerprint=fields.get("fingerprint"),
+            layout=fields.get("layout"),
         )
 
 
@@ -307,6 +329,10 @@ class ModelPlugin:
             a trial. ``None`` for Lightning models (their weights reload into ``build``'s module).
         export: Optional ``"module:function"``; ``function(model, directory, spec)`` writes extra
             artifacts of the best model (a sample grid, a plot) into ``best/``.
+        layout: How the model reads a rank-2 sample (``ReadLayout``): ``signal`` (channels x
+            length, e.g. a Conv1d), ``sequence`` (steps x features, e.g. an RNN), or ``None``
+            (it flattens it, or any order fits). Data whose ``DataSpec.layout`` is the other
+            one is handed to it transposed, the same in training, ``best/`` and serving.
         api_version: Plugin API the plugin was written for.
         description: One line for ``python -m automl plugins``.
     """
@@ -324,6 +350,7 @@ class ModelPlugin:
     metrics: tuple[str, ...] | None = None
     load: str | None = None
     export: str | None = None
+    layout: ReadLayout | None = None
     api_version: int = API_VERSION
     description: str = ""
 
@@ -358,6 +385,11 @@ class ModelPlugin:
             raise PluginError(
                 f"{owner}: metrics must be a tuple of metric names without val_, e.g. "
                 f"('acc', 'f1'), got {self.metrics!r}"
+            )
+        if self.layout is not None and self.layout not in get_args(ReadLayout):
+            raise PluginError(
+                f"{owner}: layout must be 'sequence' (steps x features), 'signal' (channels x "
+                f"length) or None, got {self.layout!r}"
             )
         node = _check_config_class(owner, self.config)
         # The space must fit the config here, not only after the user's edits: a typo in a
