@@ -179,3 +179,14 @@ def test_an_overlong_line_is_refused_without_being_read_whole(tmp_path):
     cfg = CsvConfig(path=str(path), target="y", max_line_chars=1000)
     with pytest.raises(DataError, match=r"data.max_line_chars=1000.*raise data.max_line_chars"):
         load_csv(cfg)
+
+
+def test_the_task_metric_names_are_the_metrics_automl_computes():
+    import numpy as np
+
+    from automl.core.metrics import task_metrics
+    from automl.core.plugin import TASK_METRIC_NAMES
+
+    y = np.array([0, 1, 1, 0])
+    for task, names in TASK_METRIC_NAMES.items():
+        assert tuple(task_metrics(task, y, y)) == names

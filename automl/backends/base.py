@@ -190,8 +190,12 @@ class Backend(Protocol):
     def describe(self) -> str:
         """Where trials train, in one line."""
 
-    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
-        """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure."""
+    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> tuple[str, ...] | None:
+        """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure.
+
+        Returns the validation metrics (names without ``val_``) the built model reports when
+        the backend can tell from the model itself (a ``SupervisedModule``, an estimator with
+        the default ``evaluate``), else ``None``."""
 
     def fit(
         self,

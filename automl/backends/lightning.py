@@ -27,7 +27,7 @@ import numpy as np
 from automl.backends.base import FitResult, Goal
 from automl.backends.epoch_watch import EpochWatch, lean_epoch_end, watch_callback
 from automl.core.errors import ExportError, PluginError, UserError, reason
-from automl.core.plugin import ModelPlugin, Report, resolve
+from automl.core.plugin import TASK_METRIC_NAMES, ModelPlugin, Report, resolve
 from automl.core.records import Unit
 from automl.data import Dataset
 
@@ -193,11 +193,12 @@ class LightningBackend:
 
     # -- the protocol --------------------------------------------------------------------
 
-    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
+    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> tuple[str, ...] | None:
         """Build ``cfg`` and run one training step on a few rows (no validation), in the loop
-        its trials will train in."""
+        its trials will train in; return the metrics the module reports, when known."""
         import torch
 
+        from automl.backends.lightning_loop import unsupported
         from automl.backends.supervised import TensorBatches
 
         module = self._build(plugin, cfg, dataset)
@@ -210,6 +211,11 @@ class LightningBackend:
             else:
                 trainer = self._trainer([], max_epochs=1, max_steps=1, limit_val_batches=0)
                 trainer.fit(module, train_dataloaders=batches)
+        if unsupported(module) is not None:
+            return None  # its own validation code logs what it logs
+        # A SupervisedModule as automl wrote it: the task's metrics, the loss and its extras.
+        task_names = TASK_METRIC_NAMES.get(dataset.spec.task, ())
+        return (*task_names, "loss", *module.extra_metrics)
 
     def fit(
         self,

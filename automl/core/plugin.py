@@ -322,9 +322,11 @@ class ModelPlugin:
         default_data: Data plugin used when the user names none.
         metrics: The validation metrics the model reports (names without ``val_``): what
             ``sweep.objectives`` and ``sweep.constraints`` may name besides automl's own
-            measures. ``None``: the task's standard metrics (``TASK_METRIC_NAMES``), ``loss``
-            for a ``lightning`` model, and ``metric``. A study naming anything else is refused
-            before it trains.
+            measures. ``None``: read from a model built before the study (a
+            ``SupervisedModule``: the task's metrics, ``loss`` and its ``metrics=``; an
+            estimator with the default ``evaluate``: the task's), plus ``metric``. A study
+            naming anything else is refused before it trains; a model automl cannot read
+            (its own validation code) is not checked unless it declares them.
         load: ``"module:function"``; ``function(directory, cfg, spec)`` reloads a model saved by
             a trial. ``None`` for Lightning models (their weights reload into ``build``'s module).
         export: Optional ``"module:function"``; ``function(model, directory, spec)`` writes extra
@@ -405,13 +407,20 @@ class ModelPlugin:
             return self.metric, self.direction
         return TASK_METRICS[task]
 
-    def reported_metrics(self, task: str) -> tuple[str, ...]:
-        """The validation metrics (without ``val_``) this plugin's models report on ``task``."""
-        if self.metrics is not None:
-            names = tuple(self.metrics)
-        else:
-            names = TASK_METRIC_NAMES.get(task, ())
-            names += ("loss",) if self.kind == "lightning" else ()
+    def reported_metrics(self, built: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        """The validation metrics (without ``val_``) this plugin's models report.
+
+        Args:
+            built: What the backend read from a model built with the default config (the
+                preflight's answer), or ``None`` when it could not tell.
+
+        Returns:
+            ``metrics`` when the plugin declares them, else ``built``; with ``metric`` added.
+            ``None`` when neither says (nothing can be checked before training).
+        """
+        names = tuple(self.metrics) if self.metrics is not None else built
+        if names is None:
+            return None
         if self.metric is not None and self.metric not in names:
             names += (self.metric,)
         return names

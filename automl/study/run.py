@@ -353,11 +353,6 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
     metric, direction = first.objective(dataset.spec.task)
     goal = _goal(plan, metric, direction)
     _check_latency(goal, dataset.spec.task)
-    for fam in families.values():  # a metric no trial would report fails every trial
-        reported = [f"val_{m}" for m in fam.plugin.reported_metrics(dataset.spec.task)]
-        if dataset.folds:
-            reported.append(f"{goal.key}_std")  # the spread over folds (automl.backends.protocol)
-        check_reported(goal.objectives, goal.constraints, fam.name, reported, dataset.spec.task)
     if not goal.prunable and plan.sweep.pruner != "none":
         why = (
             "Optuna does not prune multi-objective studies (a trial reports one value per step)"
@@ -383,8 +378,8 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
             notes.append(layout.note)
         view = as_layout(dataset, layout)
         run_families[name] = RunFamily(fam, backend, unit, dataset=view)
-        if preflight:
-            _preflight(fam, backend, OmegaConf.to_object(fam.node), view)
+        built = _preflight(fam, backend, OmegaConf.to_object(fam.node), view) if preflight else None
+        _check_metrics(goal, fam, built, dataset)
     identity = fingerprint(
         model=plan.model_name,
         model_config=_model_config(plan, families),
@@ -420,10 +415,23 @@ def _result_settings(backends: dict[str, Backend]) -> dict[str, Any]:
     return settings
 
 
-def _preflight(fam: Family, backend: Backend, cfg: Any, dataset: Dataset) -> None:
-    """Build the default config and train one tiny step before any trial or file exists."""
+def _check_metrics(goal: Goal, fam: Family, built: tuple[str, ...] | None, data: Dataset) -> None:
+    """Refuse objectives and constraints that name a metric the family never reports (every
+    trial would fail on it); unchecked when neither the plugin nor its built model says."""
+    names = fam.plugin.reported_metrics(built)
+    if names is None:
+        return
+    reported = [f"val_{m}" for m in names]
+    if data.folds:
+        reported.append(f"{goal.key}_std")  # the spread over folds (automl.backends.protocol)
+    check_reported(goal.objectives, goal.constraints, fam.name, reported, data.spec.task)
+
+
+def _preflight(fam: Family, backend: Backend, cfg: Any, dataset: Dataset) -> tuple[str, ...] | None:
+    """Build the default config and train one tiny step before any trial or file exists;
+    return the metrics the built model reports, when the backend can tell."""
     try:
-        backend.preflight(fam.plugin, cfg, dataset.folds[0] if dataset.folds else dataset)
+        return backend.preflight(fam.plugin, cfg, dataset.folds[0] if dataset.folds else dataset)
     except UserError:
         raise  # already one line that says what to do (a bad device, a bad setting)
     except Exception as exc:
