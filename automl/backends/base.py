@@ -205,8 +205,12 @@ class Backend(Protocol):
         """How ``reloaded`` (``load`` of what ``save`` wrote) differs from ``model`` in its
         state, in words; ``None`` when it does not, or the backend cannot tell."""
 
-    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
-        """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure."""
+    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> tuple[str, ...] | None:
+        """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure.
+
+        Returns the validation metrics (names without ``val_``) the built model reports when
+        the backend can tell from the model itself (a ``SupervisedModule``, an estimator with
+        the default ``evaluate``), else ``None``."""
 
     def fit(
         self,

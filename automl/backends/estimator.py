@@ -18,7 +18,14 @@ import numpy as np
 from automl.backends.base import FitResult, Goal
 from automl.backends.checkpoint import TrialCheckpoint
 from automl.core.errors import PluginError, TrialPruned, reason
-from automl.core.plugin import BaseEstimator, Estimator, ModelPlugin, Report, resolve
+from automl.core.plugin import (
+    TASK_METRIC_NAMES,
+    BaseEstimator,
+    Estimator,
+    ModelPlugin,
+    Report,
+    resolve,
+)
 from automl.core.records import Unit
 from automl.data import Dataset
 
@@ -106,6 +113,16 @@ def resumable(model: BaseEstimator) -> bool:
     )
 
 
+def _reported(model: BaseEstimator, task: str) -> tuple[str, ...] | None:
+    """The metrics ``evaluate`` gives: the task's standard ones, unless the model computes its
+    own (then only its training can tell: ``None``)."""
+    if isinstance(model, _Contract10):
+        custom = callable(getattr(model.inner, "evaluate", None))
+    else:
+        custom = type(model).evaluate is not BaseEstimator.evaluate
+    return None if custom else tuple(TASK_METRIC_NAMES.get(task, ()))
+
+
 def _size(model: BaseEstimator) -> int | None:
     """The model's ``n_params()`` as an int, or ``None`` when it does not say."""
     size = model.n_params()
@@ -164,13 +181,13 @@ class EstimatorBackend:
             "object with fit(train, val, report), predict(x) and save(directory)"
         )
 
-    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
-        """Build ``cfg`` and check that it is an estimator.
+    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> tuple[str, ...] | None:
+        """Build ``cfg`` and check that it is an estimator; return the metrics it reports.
 
         No fit: an estimator's cost is set by its config (a forest of 50,000 trees trains as
         long on a few rows as a trial), so fitting here could cost as much as a trial.
         """
-        self._build(plugin, cfg, dataset.spec, 0)
+        return _reported(self._build(plugin, cfg, dataset.spec, 0), dataset.spec.task)
 
     def fit(
         self,

@@ -74,9 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--help" in args or "-h" in args:
         return print_help(args, models, data)
     try:
-        from automl.cli.recipes import check_recipe_callbacks
+        from automl.cli.recipes import check_hydra_code
 
-        check_recipe_callbacks(args)
+        check_hydra_code(args)  # a recipe is configuration: no Hydra key that runs code
         check_overrides(args)  # a typo is one line naming the closest key, not Hydra's advice
     except UserError as exc:
         _error(exc)

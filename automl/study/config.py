@@ -8,10 +8,20 @@ which extends the schema stored here so Hydra type-checks it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 
 from automl.core.registry import Registry
 from automl.core.space import space_to_node
+from automl.study.choices import (
+    Direction,
+    Engine,
+    Launcher,
+    Pruner,
+    Resume,
+    Sampler,
+    SlurmExecutor,
+    names,
+)
 from automl.study.families import AUTO, auto_nodes
 from automl.study.search import PRUNERS, SAMPLERS
 
@@ -33,11 +43,8 @@ __all__ = [
 CONFIG_PATH = "pkg://automl.conf"
 CONFIG_NAME = "config"
 
-Launcher = Literal["local", "slurm", "ray"]
-"""Where a study's workers run (``sweep.launcher``); Hydra's schema holds it as ``str``
-(OmegaConf has no ``Literal``) and ``automl.study.settings`` checks it against this."""
-LAUNCHERS: tuple[str, ...] = get_args(Launcher)
-SLURM_EXECUTORS = ("slurm", "local")
+LAUNCHERS = names(Launcher)
+SLURM_EXECUTORS = names(SlurmExecutor)
 
 
 @dataclass
@@ -57,7 +64,7 @@ class SlurmConfig:
         additional: More ``sbatch`` settings by name (``{account: lab, qos: high}``).
     """
 
-    executor: str = "slurm"
+    executor: SlurmExecutor = SlurmExecutor.slurm
     partition: str | None = None
     time: int = 60
     gpus: int = 0
@@ -88,6 +95,10 @@ class RayConfig:
 @dataclass
 class SweepConfig:
     """How the study runs.
+
+    The string choices (``engine``, ``sampler``, ``pruner``, ``direction``, ``resume``,
+    ``launcher``, ``slurm.executor``) are ``automl.study.choices`` enums: Hydra refuses a name
+    that is not one of them when it composes the config, before anything runs.
 
     Attributes:
         engine: ``optuna`` runs a study; ``none`` trains once with the model defaults.
@@ -172,13 +183,13 @@ class SweepConfig:
         warm_start_k: How many of them (best first).
     """
 
-    engine: str = "optuna"
+    engine: Engine = Engine.optuna
     n_trials: int = 20
     timeout: float | None = None
-    sampler: str = "tpe"
+    sampler: Sampler = Sampler.tpe
     sampler_args: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
-    pruner: str = "median"
+    pruner: Pruner = Pruner.median
     pruner_args: dict[str, Any] = field(default_factory=dict)
     storage: str | None = None
     heartbeat_interval: int = 30
@@ -187,11 +198,11 @@ class SweepConfig:
         "${automl_study:${hydra:runtime.choices.model},${hydra:runtime.choices.data},"
         "${oc.select:data.path,''}}"
     )
-    direction: str = "auto"
+    direction: Direction = Direction.auto
     refit: bool | None = None
     live: bool = True
     top_k: int = 15
-    resume: str = "auto"
+    resume: Resume = Resume.auto
     max_retries: int = 2
     checkpoint_every: str = "auto"
     trial_timeout: float | None = None
@@ -201,7 +212,7 @@ class SweepConfig:
     gpus_per_trial: int = 1
     trials_per_gpu: int = 1
     worker_restarts: int = 10
-    launcher: str = "local"
+    launcher: Launcher = Launcher.local
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     objectives: list[str] = field(default_factory=list)

@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 
 from automl.backends import Backend, Goal, backend_for
 from automl.core.errors import PluginError, UserError, reason
-from automl.core.objectives import resolve_objectives
+from automl.core.objectives import check_reported, resolve_objectives
 from automl.core.records import steps_label
 from automl.core.study_record import StudyRecord
 from automl.data import Dataset, load_dataset
@@ -275,12 +275,14 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
             notes.append(layout.note)
         view = as_layout(dataset, layout)
         cfg = OmegaConf.to_object(fam.node)
+        built: tuple[str, ...] | None = None
         if preflight:
-            _checked(fam, partial(backend.preflight, fam.plugin, cfg, _first_fold(view)))
+            built = _checked(fam, partial(backend.preflight, fam.plugin, cfg, _first_fold(view)))
         # With k folds a trial reports once per fold, whatever its backend counts.
         unit = "fold" if dataset.folds else backend.unit
         device = _checked(fam, partial(backend.device_for, fam.plugin, cfg, view.spec))
         run_families[name] = RunFamily(fam, backend, unit, device, dataset=view)
+        _check_metrics(goal, fam, built, dataset)
     identity = fingerprint(
         model=plan.model_name,
         model_config=_model_config(plan, families),
@@ -394,6 +396,18 @@ def _result_settings(backends: dict[str, Backend]) -> dict[str, Any]:
     for backend in backends.values():
         settings.update(backend.result_settings())
     return settings
+
+
+def _check_metrics(goal: Goal, fam: Family, built: tuple[str, ...] | None, data: Dataset) -> None:
+    """Refuse objectives and constraints that name a metric the family never reports (every
+    trial would fail on it); unchecked when neither the plugin nor its built model says."""
+    names = fam.plugin.reported_metrics(built)
+    if names is None:
+        return
+    reported = [f"val_{m}" for m in names]
+    if data.folds:
+        reported.append(f"{goal.key}_std")  # the spread over folds (automl.backends.protocol)
+    check_reported(goal.objectives, goal.constraints, fam.name, reported, data.spec.task)
 
 
 def _first_fold(dataset: Dataset) -> Dataset:

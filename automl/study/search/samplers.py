@@ -15,6 +15,7 @@ from typing import Any
 
 from automl.core.errors import UserError
 from automl.core.space import Fixed, Param
+from automl.study.choices import Sampler, names
 from automl.study.search.grid import categorical_names, grid_size, grid_values, numeric_names
 
 __all__ = [
@@ -29,7 +30,8 @@ __all__ = [
     "CONDITIONAL",
 ]
 
-SAMPLERS = ("tpe", "random", "gp", "cmaes", "qmc", "grid", "nsga2", "auto")
+SAMPLERS = names(Sampler)
+"""``sweep.sampler``'s names (``automl.study.choices.Sampler``)."""
 
 CROSSOVERS = ("uniform", "blxalpha", "sbx", "vsbx", "undx", "spx")
 """NSGA-II crossover operators by name (``sweep.sampler_args.crossover``)."""
