@@ -237,8 +237,10 @@ def export(
     try:
         _write(run, selected, model, dataset, test, refit_info, partial)
         replace_dir(partial, target)
-    except Exception as exc:  # a full disk, or a plugin's export hook or model that raises
+    except BaseException as exc:  # a full disk, a plugin's hook that raises, a time bound
         shutil.rmtree(partial, ignore_errors=True)
+        if not isinstance(exc, Exception):
+            raise
         return Exported(
             test,
             refit_info,

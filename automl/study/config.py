@@ -91,6 +91,10 @@ class SweepConfig:
         grace_period: Seconds without a heartbeat after which a RUNNING trial counts as lost
             (its worker was killed or its node went away) and is failed, with that reason, by
             the next worker or rerun of the study.
+        storage_wait: Seconds a process rides out an outage of a database storage (a server
+            restart, a network blip): every read and write is retried with backoff until the
+            storage answers or this long has passed since it stopped answering, then the
+            process stops with one line (exit 1). 0 turns the retries off.
         study_name: Study name; default ``<model>-<data>`` (plus ``-<file stem>`` for data read
             from a file), which also names the run directory.
         direction: ``auto`` takes it from the plugin's metric; or ``maximize``/``minimize``.
@@ -152,6 +156,7 @@ class SweepConfig:
     storage: str | None = None
     heartbeat_interval: int = 30
     grace_period: int = 120
+    storage_wait: float = 120.0
     study_name: str = (
         "${automl_study:${hydra:runtime.choices.model},${hydra:runtime.choices.data},"
         "${oc.select:data.path,''}}"

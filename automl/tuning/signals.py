@@ -133,6 +133,20 @@ class StopSignals:
             self._in_trial, self._pending, self._timeout = False, None, None
 
     @contextmanager
+    def bounded(self, seconds: float) -> Iterator[None]:
+        """Work that must end within ``seconds`` even after a stop signal (the export after
+        one): the alarm raises ``TrialTimeout`` inside it; a first stop signal arriving inside
+        it raises ``Interrupted``, a second one exits as ever."""
+        self._in_trial, self._pending, self._timeout = True, None, seconds
+        try:
+            if self._active and hasattr(signal, "setitimer"):
+                signal.setitimer(signal.ITIMER_REAL, float(seconds))
+            yield
+        finally:
+            self._disarm()
+            self._in_trial, self._pending, self._timeout = False, None, None
+
+    @contextmanager
     def critical(self) -> Iterator[None]:
         """A storage write inside a trial: an arriving stop is raised when it is done."""
         self._critical += 1
