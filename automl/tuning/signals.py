@@ -135,8 +135,9 @@ class StopSignals:
     @contextmanager
     def bounded(self, seconds: float) -> Iterator[None]:
         """Work that must end within ``seconds`` even after a stop signal (the export after
-        one): the alarm raises ``TrialTimeout`` inside it; a first stop signal arriving inside
-        it raises ``Interrupted``, a second one exits as ever."""
+        one): when the alarm fires, ``Interrupted`` (a signal was received) or
+        ``TrialTimeout`` is raised inside it; a first stop signal arriving inside it raises
+        ``Interrupted``, a second one exits as ever."""
         self._in_trial, self._pending, self._timeout = True, None, seconds
         try:
             if self._active and hasattr(signal, "setitimer"):
