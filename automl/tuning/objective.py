@@ -205,7 +205,7 @@ class TrialRunner:
             return write()
         except Exception as exc:
             if is_disk_full(exc):
-                raise DiskFull(storage_reason(exc)) from exc
+                raise DiskFull(_full_line("the study storage", storage_reason(exc))) from exc
             if is_storage_error(exc):
                 raise StorageLost(storage_reason(exc)) from exc
             raise
@@ -277,7 +277,7 @@ class TrialRunner:
                 raise StorageLost(str(exc)) from exc
             except Exception as exc:
                 if is_disk_full(exc):
-                    raise DiskFull(storage_reason(exc)) from exc
+                    raise DiskFull(_full_line("the study storage", storage_reason(exc))) from exc
                 raise StorageFailure(storage_reason(exc)) from exc
             if self.on_progress is not None:
                 self.on_progress(number, step, value)
@@ -368,16 +368,19 @@ class TrialRunner:
             DiskFull: Always, with the sentence that says what to free.
         """
         _remove_partials(directory)
-        free = _free_mb(directory)
         why = f"the disk was full ({reason(exc)})"
-        self._attrs(trial, record, ("duration_s",))
-        self._persist(lambda: self._infra(trial, why, "disk"))
+        try:
+            self._attrs(trial, record, ("duration_s",))
+            self._persist(lambda: self._infra(trial, why, "disk"))
+        except DiskFull:  # the storage is on the full disk too: the next opening finds it
+            pass
+        run_dir = self.run.run_dir
         raise DiskFull(
-            f"the disk holding {self.run.run_dir} is full ({reason(exc)}; {free} free): free "
-            f"space there (each trial keeps its model in {self.run.run_dir}/trials/NNNN/; old "
-            "run directories and the models of trials you do not need can go), or give the "
-            f"study a run directory on another disk (hydra.run.dir=...), then run the same "
-            f"command again: trial #{trial.number} is re-run first"
+            _full_line(str(run_dir), f"{reason(exc)}; {_free_mb(directory)} free")
+            + f" (each trial keeps its model in {run_dir}/trials/NNNN/; old run directories "
+            "and the models of trials you do not need can go), or give the study a run "
+            f"directory on another disk (hydra.run.dir=...), then run the same command again: "
+            f"trial #{trial.number} is re-run first"
         )
 
     def _last_word(self, trial: optuna.Trial, why: str) -> None:
@@ -387,6 +390,10 @@ class TrialRunner:
             self._infra(trial, why, "storage")
         except Exception:  # still unreachable: nothing more can be said to it
             pass
+
+
+def _full_line(where: str, why: str) -> str:
+    return f"the disk holding {where} is full ({why}): free space there"
 
 
 def _write_error(directory: Path) -> None:
