@@ -172,3 +172,12 @@ def test_a_journal_damaged_in_the_middle_is_one_line_and_exit_2(tmp_path):
     (line,) = out.stderr.strip().splitlines()
     assert f"sweep.storage={journal}: a record of the journal does not parse (line 4)" in line
     assert "Restore it from a backup" in line
+
+
+def test_a_negative_storage_wait_is_one_line(tmp_path):
+    out = run_cli(["model=forest", "sweep.storage_wait=-1", f"hydra.run.dir={tmp_path / 'r'}"],
+                  tmp_path)  # fmt: skip
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert "sweep.storage_wait=-1.0 must be a number of seconds >= 0" in line
+    assert not (tmp_path / "r").exists()
