@@ -41,6 +41,7 @@ __all__ = [
     "BEST_DIR",
     "REFIT_DIR",
     "SINGLE_DIR",
+    "partial_dir",
 ]
 
 BEST_DIR = "best"
@@ -232,7 +233,7 @@ def export(
         except Exception as exc:
             return Exported(refit=refit_info, failed=f"its model cannot be loaded ({reason(exc)})")
     test = backend.evaluate(plugin, model, dataset, "test")
-    partial = target.with_name(f".{target.name}.partial")
+    partial = partial_dir(target)
     shutil.rmtree(partial, ignore_errors=True)
     try:
         _write(run, selected, model, dataset, test, refit_info, partial)
@@ -248,6 +249,11 @@ def export(
             f"{target.name}/ is unchanged",
         )
     return Exported(test, refit_info, target)
+
+
+def partial_dir(target: Path) -> Path:
+    """Where ``export`` writes ``target`` before swapping it into place."""
+    return target.with_name(f".{target.name}.partial")
 
 
 def _write(

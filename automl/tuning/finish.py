@@ -13,6 +13,7 @@ next run of the command); the report is skipped (``automl.cli.app``).
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -25,7 +26,14 @@ from rich.console import Console
 
 from automl.core.errors import Interrupted, TrialTimeout, reason, signal_reason
 from automl.core.records import counts_toward_total, record_of
-from automl.results.finalize import BEST_DIR, Exported, describe_budget, export, select_trial
+from automl.results.finalize import (
+    BEST_DIR,
+    Exported,
+    describe_budget,
+    export,
+    partial_dir,
+    select_trial,
+)
 from automl.results.leaderboard import Leaderboard, row_from_trial, write_leaderboard
 from automl.study.run import Run
 from automl.tuning.lock import run_dir_lock
@@ -169,6 +177,8 @@ def _finish(
                         with bounded(STOP_EXPORT_S):
                             exported = export(run, selected, target, refit=False)
                     except (TrialTimeout, Interrupted):
+                        # Outside the alarm: export's own cleanup may have been cut short.
+                        shutil.rmtree(partial_dir(target), ignore_errors=True)
                         exported = Exported()
                         outcome.export_note = (
                             f"exporting trial #{best.number} takes longer than the "
