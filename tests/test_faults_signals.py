@@ -182,7 +182,7 @@ def test_one_of_four_postgres_workers_killed_is_replaced_and_its_trial_re_run(
     tmp_path, postgres_url
 ):
     run_dir, name = tmp_path / "run", f"four-{time.monotonic_ns()}"
-    args = ["model=forest", "sweep.live=false", "space.n_estimators=2000", "sweep.workers=4",
+    args = ["model=forest", "sweep.live=false", "space.n_estimators=400", "sweep.workers=4",
             "sweep.n_trials=8", f"sweep.storage={postgres_url}", f"sweep.study_name={name}",
             f"hydra.run.dir={run_dir}"]  # fmt: skip
     proc = start_cli(args, tmp_path)

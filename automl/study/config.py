@@ -108,8 +108,8 @@ class SweepConfig:
         resume: ``auto`` resumes a study only if it is the same study (same data, settings,
             model config and space; a searched range may move); ``force`` continues a study
             whose identity changed.
-        max_retries: How often a trial lost to its worker, a signal or the storage is re-run
-            with the same parameters before its failure counts.
+        max_retries: How often a trial lost to its worker, a signal, the storage or a full
+            disk is re-run with the same parameters before its failure counts.
         trial_timeout: Seconds a trial may train; it then fails with ``timeout after N s``
             (and counts). ``None``: no limit.
         max_consecutive_failures: Stop the study after this many trials in a row failed by
