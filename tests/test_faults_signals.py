@@ -127,13 +127,13 @@ def test_sigterm_keeps_a_best_dir_that_holds_the_chosen_trial_and_skips_the_repo
 def test_sigterm_bounds_the_export_of_a_large_model(tmp_path):
     run_dir, name = tmp_path / "run", "large"
     common = ["model=forest", "sweep.live=false", f"sweep.study_name={name}",
-              f"hydra.run.dir={run_dir}", "sweep.report=true"]  # fmt: skip
+              f"hydra.run.dir={run_dir}"]  # fmt: skip
     proc = start_cli([*common, "space.n_estimators=3000", "sweep.n_trials=1"], tmp_path)
     stdout, stderr = proc.communicate(timeout=1800)
     assert proc.returncode == 0, stderr
     (run_dir / "best" / "metrics.json").unlink()  # best/ no longer known to hold trial 0
     proc = start_cli([*common, "space.n_estimators=50000", "sweep.n_trials=3",
-                      "sweep.resume=force"], tmp_path)  # fmt: skip
+                      "sweep.resume=force", "sweep.report=true"], tmp_path)  # fmt: skip
     _wait(_running(name, run_dir), "trial 1 inside its fit", proc)
     start = time.monotonic()
     proc.send_signal(signal.SIGTERM)
