@@ -98,20 +98,24 @@ class SharedOutOfMemory(Exception):
     """A trial ran out of GPU memory on a GPU shared with other workers (it is re-run)."""
 
 
-def start_trial(run: Run, study: optuna.Study) -> tuple[optuna.Trial, dict[str, Any]]:
-    """Ask for a trial (a waiting retry first) and sample its parameters at once.
+def start_trial(
+    run: Run, study: optuna.Study, waited: float | None = None
+) -> tuple[optuna.Trial, dict[str, Any]]:
+    """Ask for a trial (a waiting retry first) and sample its parameters at once: the way a
+    trial starts when no draft of it could be claimed (``automl.tuning.drafts``).
 
     Sampling right away, inside the admission lock, means the next worker's duplicate check
     already sees these values. The trial's owner is recorded first, in the same section: a
     RUNNING trial without one, seen under the lock, was left by a process that died inside
-    it (``automl.tuning.lost``).
+    it (``automl.tuning.lost``). ``waited``: seconds the admission lock took to get.
     """
     with warnings.catch_warnings():
         # Optuna warns that heartbeats are meant for Study.optimize; this loop records them
         # itself (``_Heartbeat``).
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
         trial = study.ask()
-    for key, value in TrialRecord(worker=worker_id()).attrs().items():
+    record = TrialRecord(worker=worker_id(), admission_s=round(waited, 4) if waited else None)
+    for key, value in record.attrs().items():
         trial.set_user_attr(key, value)
     try:
         return trial, run.sample(trial)
