@@ -265,16 +265,18 @@ class TrialRunner:
 
         def report(step: int, value: float) -> bool:
             if not run.goal.prunable:
-                # Optuna prunes single-objective studies only (Trial.report refuses several
-                # objectives), and a measure such as latency_ms exists only after training:
-                # the live view shows progress, the study is told nothing.
+                # A first objective such as latency_ms exists only after training: the live
+                # view shows progress, the study is told nothing.
                 if self.on_progress is not None:
                     self.on_progress(number, step, value)
                 return False
             try:
                 with self.signals.critical():
-                    trial.report(value, step)
-                    prune = trial.should_prune()
+                    if run.goal.multi:
+                        prune = self._report_first_objective(trial, step, value)
+                    else:
+                        trial.report(value, step)
+                        prune = trial.should_prune()
             except (Interrupted, TrialTimeout):
                 raise
             except StorageUnreachable as exc:  # already waited sweep.storage_wait for it
@@ -346,6 +348,15 @@ class TrialRunner:
             self._persist(functools.partial(trial.set_constraint, str(constraint), violation))
         self._persist(lambda: self.study.tell(trial, values))
         return TrialState.COMPLETE
+
+    def _report_first_objective(self, trial: optuna.Trial, step: int, value: float) -> bool:
+        """``trial.report`` + ``trial.should_prune`` for a multi-objective study, which
+        Optuna's ``Trial`` refuses: the first objective's value goes to the storage as the
+        step's intermediate value, and the study's ``FirstObjectivePruner`` judges it."""
+        storage = self.study._storage
+        storage.set_trial_intermediate_value(trial._trial_id, step, value)
+        frozen = storage.get_trial(trial._trial_id)
+        return bool(self.study.pruner.prune(self.study, frozen))
 
     def _out_of_memory(
         self, trial: optuna.Trial, record: TrialRecord, exc: BaseException

@@ -91,7 +91,11 @@ def open_study(
     )
     sampler = _sampler(run)
     pruner = study_pruner(
-        sweep.pruner, sweep.pruner_args, multi=not run.goal.prunable, families=run.auto
+        sweep.pruner,
+        sweep.pruner_args,
+        prunable=run.goal.prunable,
+        multi=run.goal.multi,
+        families=run.auto,
     )
     with admission(storage, plan.study_name):
         try:

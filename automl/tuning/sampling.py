@@ -25,6 +25,7 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from automl.tuning.objective_pruner import without_pruned
 from automl.tuning.samplers import distributions
 
 __all__ = ["StudySampler", "Draft", "derive_seed", "distributions", "MAX_RESAMPLES"]
@@ -135,14 +136,14 @@ class StudySampler(BaseSampler):
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
         if self._space is None:
-            return self._inner.infer_relative_search_space(study, trial)
+            return self._inner.infer_relative_search_space(without_pruned(study), trial)
         return dict(self._space)
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         if self._space is None:
-            return self._inner.sample_relative(study, trial, search_space)
+            return self._inner.sample_relative(without_pruned(study), trial, search_space)
         fixed = dict(trial.system_attrs.get("fixed_params") or {})
         if fixed:  # an enqueued trial (a retry, a warm start): its values are given
             return {}
@@ -168,6 +169,7 @@ class StudySampler(BaseSampler):
         """One whole configuration: the inner sampler's joint draw, the rest one by one."""
         assert self._space is not None
         inner = inner or self._inner
+        study = without_pruned(study)  # multi-objective samplers do not score pruned trials
         inner_space = inner.infer_relative_search_space(study, trial)
         params = dict(inner.sample_relative(study, trial, inner_space))
         for name, dist in self._space.items():
@@ -219,7 +221,9 @@ class StudySampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+        return self._inner.sample_independent(
+            without_pruned(study), trial, param_name, param_distribution
+        )
 
     def after_trial(
         self,
