@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ def run_parent(
     def say(line: str) -> None:
         console.print(f"note: {line}", highlight=False, soft_wrap=True)
 
-    fleet_study = FleetStudy(study, sweep.n_trials, sweep.max_retries)
+    fleet_study = FleetStudy(study, run.budget.total, sweep.max_retries)
     argv, settings = sys.argv[1:], _settings(plan)
     if slurm:
         from automl.parallel.command import worker_argv
@@ -118,7 +119,7 @@ def run_parent(
         fleet = Supervisor(
             argv, sweep.workers, settings, plan.run_dir, pool, fleet_study, sweep, say
         )
-    header = {**study_header(run), "workers": sweep.workers, "launcher": sweep.launcher}
+    header = replace(study_header(run), workers=sweep.workers, launcher=sweep.launcher)
     from automl.results.leaderboard import Leaderboard
 
     finished = [t for t in fleet_study.trials() if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]

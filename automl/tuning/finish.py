@@ -26,6 +26,7 @@ from rich.console import Console
 
 from automl.core.errors import Interrupted, TrialTimeout, reason, signal_reason
 from automl.core.records import counts_toward_total, record_of
+from automl.core.study_record import StudyHeader, StudyRecord
 from automl.results.finalize import (
     BEST_DIR,
     Exported,
@@ -86,7 +87,7 @@ def finish_study(
     run: Run,
     study: optuna.Study,
     board: Leaderboard,
-    header: dict[str, Any],
+    header: StudyHeader,
     outcome: StudyOutcome,
     console: Console,
     *,
@@ -103,7 +104,7 @@ def finish_study(
         run: The run (its data and backend test and export the best trial).
         study: The open study.
         board: The leaderboard (its rows are replaced by the fresh read).
-        header: ``study_header(run)`` (plus what the caller adds).
+        header: ``study_header(run)`` (with the parent's workers and launcher).
         outcome: Filled in: counts, best trial, test metrics, export notes.
         console: Where the summary goes.
         stop_signal: The stop signal the invocation received (skips the refit).
@@ -128,7 +129,7 @@ def _finish(
     run: Run,
     study: optuna.Study,
     board: Leaderboard,
-    header: dict[str, Any],
+    header: StudyHeader,
     outcome: StudyOutcome,
     console: Console,
     stop_signal: int | None,
@@ -162,7 +163,7 @@ def _finish(
             outcome.best_params = dict(best.params)
             val = dict(record_of(best).metrics)
             # After a stop signal the user wants out, not another training run.
-            outcome.refit = run.refit_wanted() and stop_signal is None
+            outcome.refit = run.refit and stop_signal is None
             selected = select_trial(run, best)
             known = _exported_test(plan.run_dir / BEST_DIR, plan.study_name, best.number)
             if isinstance(selected, str):
@@ -194,9 +195,11 @@ def _finish(
                 outcome.export_failed = outcome.export_failed or exported.failed
                 if exported.test:
                     refit_note = _refit_note(exported.refit, best.number)
-                    study.set_user_attr(
-                        "best_test_metrics", {"trial": best.number, **outcome.test_metrics}
+                    tested = StudyRecord(
+                        best_test_metrics={"trial": best.number, **outcome.test_metrics}
                     )
+                    for key, value in tested.attrs(("best_test_metrics",)).items():
+                        study.set_user_attr(key, value)
         console.print(
             board.summary(
                 outcome.best_params,

@@ -1,19 +1,19 @@
-"""Open a study: create or load it, and refuse a changed one.
+"""Open a study: create or load it, refuse a changed one, and write its record.
 
-Also the study's sampler, the total it runs to (``sweep.n_trials``, or a smaller grid) and
-what the leaderboard's title says about it.
+Also the study's sampler and its header (what the leaderboard's title says about it, built
+from the run's ``StudyRecord``).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import warnings
 from typing import Any
 
 import optuna
 
 from automl.core.errors import StudyError
+from automl.core.study_record import StudyHeader, StudyRecord
 from automl.study.identity import diff
 from automl.study.role import current_role
 from automl.study.run import Run
@@ -23,10 +23,9 @@ from automl.tuning.factories import build_sampler, study_pruner
 from automl.tuning.lost import fail_lost_trials
 from automl.tuning.retry import enqueue_retry
 from automl.tuning.sampling import StudySampler, distributions
-from automl.tuning.selection import search_attrs, search_header
 from automl.tuning.storage import make_storage
 
-__all__ = ["open_study", "study_header", "study_total"]
+__all__ = ["open_study", "study_header"]
 
 # Samplers that never repeat a point by construction (grid and quasi-random sequences) or
 # whose draws must not be asked for twice in one trial (CMA-ES's generations): no redraws.
@@ -44,7 +43,7 @@ def _sampler(run: Run) -> StudySampler:
     redraw = chosen.name not in _NO_REDRAW and not chosen.conditional
     return StudySampler(
         functools.partial(build_sampler, chosen, space=plan.space, n_trials=plan.sweep.n_trials),
-        plan.sweep.seed,
+        run.seeds.sampling,
         distributions(plan.space) if redraw else None,
         per_trial_seed=not one_seed,
         drafts=chosen.name in _DRAFTS,
@@ -116,15 +115,7 @@ def open_study(
             with warnings.catch_warnings():  # experimental in Optuna since 3.2, still in 5
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.set_metric_names(run.goal.names)
-        for key, value in {
-            "model": plan.model_name,
-            "data": plan.data_name,
-            "metric": run.goal.metric,
-            "direction": run.goal.direction,
-            "n_trials": sweep.n_trials,
-            "fingerprint": run.fingerprint,
-            **search_attrs(run),
-        }.items():
+        for key, value in run.record.attrs().items():  # the study's record: its one writer
             study.set_user_attr(key, value)
         fail_lost_trials(study, sweep.max_retries, admitted=True)
     return study, sampler, storage
@@ -138,9 +129,9 @@ def _check_identity(run: Run, study: optuna.Study, notes: list[str]) -> None:
             f"study '{plan.study_name}' in this storage optimizes {', '.join(existing)}, not "
             f"{', '.join(run.goal.directions)}; choose another sweep.study_name"
         )
-    stored = study.user_attrs.get("fingerprint")
+    stored = StudyRecord.from_attrs(study.user_attrs).fingerprint
     unstorable = _unstorable(run, study)
-    if not isinstance(stored, dict):
+    if stored is None:
         if unstorable:
             raise StudyError(
                 f"study '{plan.study_name}' cannot take this run's trials: {unstorable[0][1]}, "
@@ -153,7 +144,7 @@ def _check_identity(run: Run, study: optuna.Study, notes: list[str]) -> None:
                 "this run's is recorded now and checked from the next run on"
             )
         return
-    changes = diff(stored, run.fingerprint)
+    changes = diff(stored, dict(run.fingerprint))
     refused = [c for c in changes if not c.allowed]
     if refused and plan.sweep.resume != "force":
         lines = "\n".join(f"  {c}" for c in refused)
@@ -214,28 +205,7 @@ def _dist_text(dist: Any) -> str:
     return f"{kind} on a log scale" if dist.log else f"{kind} on a linear scale"
 
 
-def study_total(run: Run) -> int:
-    """``sweep.n_trials``, or the grid's size when a grid has fewer points."""
-    grid = run.plan.sampler.grid
-    if grid is None:
-        return run.plan.sweep.n_trials
-    return min(run.plan.sweep.n_trials, math.prod(len(v) for v in grid.values()))
-
-
-def study_header(run: Run) -> dict[str, Any]:
-    """What the leaderboard's title and ``leaderboard.json`` say about the study."""
-    plan = run.plan
-    return {
-        "study": plan.study_name,
-        "model": plan.model_name,
-        "data": plan.data_name,
-        "sampler": plan.sampler.label,
-        "pruner": plan.sweep.pruner,
-        "metric": run.goal.key,
-        "direction": run.goal.direction,
-        "steps": run.steps_label,
-        "device": run.backend.device,
-        "n_trials": plan.sweep.n_trials,
-        "results": str(plan.run_dir),
-        **search_header(run),
-    }
+def study_header(run: Run) -> StudyHeader:
+    """What the leaderboard's title and ``leaderboard.json`` say about the study: its record
+    (``Run.record``), its name and its run directory."""
+    return StudyHeader.of(run.record, run.plan.study_name, results=str(run.plan.run_dir))

@@ -31,6 +31,7 @@ import optuna
 
 from automl.core.errors import StudyError, UserError, reason
 from automl.core.records import TrialRecord
+from automl.tuning.internals import PRIVATE_STORAGE_CALLS, StaleHookRDBStorage
 
 __all__ = [
     "make_storage",
@@ -165,13 +166,10 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and not (is_disk_full(exc) or _damaged(exc))
 
 
-# The storage calls Optuna and automl make (Optuna's cache calls the private ones); each is
-# retried through an outage.
+# The public storage calls Optuna and automl make, and the private ones Optuna's cache makes
+# (``PRIVATE_STORAGE_CALLS``); each is retried through an outage.
 _RETRIED = (
-    "_create_new_trial",
-    "_set_trial_param",
-    "_get_trials",
-    "_get_best_trial_id",
+    *PRIVATE_STORAGE_CALLS,
     "create_new_study",
     "delete_study",
     "set_study_user_attr",
@@ -196,7 +194,6 @@ _RETRIED = (
     "get_all_trials",
     "get_best_trial",
     "record_heartbeat",
-    "_get_stale_trial_ids",
 )
 
 
@@ -208,7 +205,7 @@ def _retried(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-class _RDBStorage(optuna.storages.RDBStorage):
+class _RDBStorage(StaleHookRDBStorage):
     """Optuna's RDB storage that rides out outages and stores why a lost trial failed.
 
     Every call in ``_RETRIED`` is retried through an outage (the module's docstring). A
@@ -272,39 +269,20 @@ class _RDBStorage(optuna.storages.RDBStorage):
         """Record one heartbeat, without waiting through an outage (the heartbeat thread)."""
         optuna.storages.RDBStorage.record_heartbeat(self, trial_id)
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        assert self.heartbeat_interval is not None
-        grace = self.grace_period or 2 * self.heartbeat_interval
-        return self.stale_trials(study_id, grace, self.max_retries)
+    def before_failing_stale(self, trial_ids: list[int]) -> None:
+        self._record_lost(trial_ids, self.max_retries)
 
     def stale_trials(self, study_id: int, grace_period: float, max_retries: int) -> list[int]:
         """RUNNING trials of the study whose last heartbeat is older than ``grace_period``,
         each recorded as lost (the storage proxy asks with its worker's grace period)."""
-        from datetime import timedelta
+        stale = self.heartbeats_older_than(study_id, grace_period)
+        self._record_lost(stale, max_retries)
+        return stale
 
-        import sqlalchemy
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-        from sqlalchemy import orm
-
+    def _record_lost(self, trial_ids: list[int], max_retries: int) -> None:
         from automl.tuning.retry import infra_failure_attrs
 
-        with _create_scoped_session(self.scoped_session, True) as session:
-            now = session.execute(sqlalchemy.func.now()).scalar_one().replace(tzinfo=None)
-            running = (
-                session.query(models.TrialModel)
-                .options(orm.selectinload(models.TrialModel.heartbeats))
-                .filter(models.TrialModel.state == optuna.trial.TrialState.RUNNING)
-                .filter(models.TrialModel.study_id == study_id)
-                .all()
-            )
-            stale = [
-                t.trial_id
-                for t in running
-                if t.heartbeats
-                and now - t.heartbeats[0].heartbeat > timedelta(seconds=grace_period)
-            ]
-        for trial_id in stale:
+        for trial_id in trial_ids:
             try:
                 record = TrialRecord.from_attrs(self.get_trial(trial_id).user_attrs)
                 attrs = infra_failure_attrs(record, LOST_TRIAL, "lost", max_retries)
@@ -312,7 +290,6 @@ class _RDBStorage(optuna.storages.RDBStorage):
                     self.set_trial_user_attr(trial_id, key, value)
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass  # another worker failed it first (and wrote the same record)
-        return stale
 
 
 for _name in _RETRIED:

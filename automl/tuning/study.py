@@ -41,7 +41,7 @@ from automl.tuning.objective import (
     TrialRunner,
     start_trial,
 )
-from automl.tuning.opening import open_study, study_header, study_total
+from automl.tuning.opening import open_study, study_header
 from automl.tuning.outcome import StudyOutcome, tally
 from automl.tuning.signals import StopSignals
 from automl.tuning.storage import StorageUnreachable
@@ -83,19 +83,20 @@ def run_study(
     enqueue_first(run, study, storage, notes, warm)
     if not worker:  # the parent records the invocation once
         record_invocation(plan.run_dir, plan.composed, plan.overrides)
-    console.print(run.backend.describe(), highlight=False, soft_wrap=True)
+    console.print(run.describe, highlight=False, soft_wrap=True)
     for note in notes:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
         _log.info("note: %s", note)
     _log.info("study %s: model=%s data=%s device=%s sweep.n_trials=%d",
-              plan.study_name, plan.model_name, plan.data_name, run.backend.device,
+              plan.study_name, plan.model_name, plan.data_name, run.device,
               sweep.n_trials)  # fmt: skip
 
     trials = study.get_trials(deepcopy=False)
     counted, running = tally(trials)
     header = study_header(run)
     board = Leaderboard(console, header, [t for t in trials if t.state in _FINISHED], sweep.top_k)
-    if counted + running >= sweep.n_trials:
+    total = run.budget.total
+    if counted + running >= total:
         console.print(
             f"study '{plan.study_name}' already has {counted} finished trials "
             f"(sweep.n_trials={sweep.n_trials}); raise sweep.n_trials to run more"
@@ -103,8 +104,7 @@ def run_study(
         )
     elif counted:
         console.print(
-            f"resuming study '{plan.study_name}': {counted} trials done, "
-            f"{sweep.n_trials - counted} to go"
+            f"resuming study '{plan.study_name}': {counted} trials done, {total - counted} to go"
         )
 
     outcome = StudyOutcome(plan.study_name, run.goal.direction, run.goal.metric, worker=worker)
@@ -121,7 +121,7 @@ def run_study(
         on_progress=board.trial_progress,
         shared=worker and role is not None and role.shared,
     )
-    live = board.live and sweep.live and counted + running < sweep.n_trials
+    live = board.live and sweep.live and counted + running < total
     with signals, Live(board, console=console, refresh_per_second=4) if live else nullcontext():
         _loop(run, study, storage, runner, signals, board, outcome)
         outcome.signal = signals.received
@@ -197,7 +197,8 @@ def _loop(
 ) -> None:
     """Start trials until the total counts, a stop signal, the time budget or a streak."""
     sweep = run.plan.sweep
-    deadline = time.monotonic() + sweep.timeout if sweep.timeout else None
+    timeout = run.budget.timeout
+    deadline = time.monotonic() + timeout if timeout else None
     streak: Counter[str] = Counter()
     try:
         while signals.received is None:
@@ -225,7 +226,7 @@ def _loop(
                 if fail_unowned(study, trials, sweep.max_retries):
                     trials, draft = study.get_trials(deepcopy=False), None  # a retry waits
                 counted, running = tally(trials)
-                if counted + running >= study_total(run):
+                if counted + running >= run.budget.total:
                     break
                 claimed = claim(study, runner.sampler, draft, trials, waited)
                 if claimed is None:
@@ -241,8 +242,10 @@ def _loop(
                     state, outcome.backed_off = TrialState.FAIL, True
             finally:
                 outcome.ran += 1
-                frozen = study._storage.get_trial(trial._trial_id)
-                board.sync(study.get_trials(deepcopy=False, states=_FINISHED))
+                # One read: the ended trial, and other workers' trials finished meanwhile.
+                trials = study.get_trials(deepcopy=False)
+                frozen = next(t for t in trials if t.number == trial.number)
+                board.sync([t for t in trials if t.state in _FINISHED])
                 board.trial_finished(frozen)
                 _log.info(board.plain_line(row_from_trial(frozen)))
             record = record_of(frozen)
