@@ -180,8 +180,11 @@ class ForestEstimator(BaseEstimator):
         target = Path(path) / MODEL_FILE
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{MODEL_FILE}.{os.getpid()}.tmp")
-        skops.io.dump(self._fitted(), partial)
-        os.replace(partial, target)
+        try:
+            skops.io.dump(self._fitted(), partial)
+            os.replace(partial, target)
+        finally:  # a full disk: the half-written file would hold the space that ran out
+            partial.unlink(missing_ok=True)
         return str(target)
 
 

@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ("vs_plain_optuna", "vs_hydra_sweeper", "vs_flaml", "auto_vs_flaml", "startup", "workers")
+SCRIPTS = (
+    "vs_plain_optuna",
+    "vs_hydra_sweeper",
+    "vs_flaml",
+    "auto_vs_flaml",
+    "startup",
+    "workers",
+    "stop_time",
+)
 
 
 def load(name: str, path: Path | None = None):

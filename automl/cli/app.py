@@ -136,15 +136,21 @@ def run(
 
         role = current_role()
         plan = with_storage(plan)
-        code = dispatch(plan, console, entry)  # several workers, a SLURM job: automl.parallel
-        if code is None:
+        # Several workers, a SLURM job: automl.parallel (the parent's StudyOutcome, or a
+        # job's exit code).
+        outcome = dispatch(plan, console, entry)
+        if outcome is None:
             prepared = prepare(plan)
             if prepared.plan.sweep.engine == "none":
                 return run_once(prepared, console)
             from automl.tuning import run_study
 
-            code = run_study(prepared, console, role).exit_code
-        if role is None and plan.sweep.report:  # once per study: not in its workers or jobs
+            outcome = run_study(prepared, console, role)
+        code = outcome if isinstance(outcome, int) else outcome.exit_code
+        # Once per study, not in its workers or jobs; not after a stop signal (a scheduler's
+        # SIGKILL follows it) nor without a storage to read.
+        wanted = not isinstance(outcome, int) and outcome.report_wanted
+        if role is None and plan.sweep.report and wanted:
             _report(plan, console)
         return code
     except UserError:

@@ -58,19 +58,20 @@ def steps_label(units: Iterable[Unit | str | None]) -> str:
     return _UNIT_LABELS[unit] if unit is not None else "length"
 
 
-Failure = Literal["model", "timeout", "preflight", "lost", "signal", "storage", "oom"]
+Failure = Literal["model", "timeout", "preflight", "lost", "signal", "storage", "disk", "oom"]
 """Why a trial failed.
 
 ``model``: the model or its training raised, or a metric became NaN/inf. ``timeout``: it ran
 past ``sweep.trial_timeout``. ``preflight``: failed before training (e.g. its directory could
 not be written). ``lost``: its worker died (killed, out of memory, preempted, heartbeats lost).
 ``signal``: its worker was stopped by SIGTERM/SIGINT. ``storage``: the study storage failed
-under it. ``oom``: the GPU ran out of memory; re-run (and not counted) when the worker shared
+under it. ``disk``: a disk it wrote to was full (the study stops; re-run once there is room).
+``oom``: the GPU ran out of memory; re-run (and not counted) when the worker shared
 its GPU with other workers, since a neighbour's trial may have filled it, and counted when the
 trial had the GPU to itself (the configuration does not fit); its ``counts`` says which.
 """
 
-RETRIED_FAILURES: frozenset[str] = frozenset({"lost", "signal", "storage"})
+RETRIED_FAILURES: frozenset[str] = frozenset({"lost", "signal", "storage", "disk"})
 """Infrastructure failures: the trial is re-run with the same parameters and does not count
 toward ``sweep.n_trials`` (until its retries are used up)."""
 

@@ -125,6 +125,10 @@ class SweepConfig:
         grace_period: Seconds without a heartbeat after which a RUNNING trial counts as lost
             (its worker was killed or its node went away) and is failed, with that reason, by
             the next worker or rerun of the study.
+        storage_wait: Seconds a process rides out an outage of a database storage (a server
+            restart, a network blip): every read and write is retried with backoff until the
+            storage answers or this long has passed since it stopped answering, then the
+            process stops with one line (exit 1). 0 turns the retries off.
         study_name: Study name; default ``<model>-<data>`` (plus ``-<file stem>`` for data read
             from a file), which also names the run directory.
         direction: ``auto`` takes it from the plugin's metric; or ``maximize``/``minimize``.
@@ -138,8 +142,8 @@ class SweepConfig:
         resume: ``auto`` resumes a study only if it is the same study (same data, settings,
             model config and space; a searched range may move); ``force`` continues a study
             whose identity changed.
-        max_retries: How often a trial lost to its worker, a signal or the storage is re-run
-            with the same parameters before its failure counts.
+        max_retries: How often a trial lost to its worker, a signal, the storage or a full
+            disk is re-run with the same parameters before its failure counts.
         checkpoint_every: When each trial writes its training state to
             ``trials/NNNN/checkpoint/``, which the re-run of a lost trial continues from:
             ``auto`` (as often as costs at most 3 % of the training: at least 2 s apart and 32
@@ -194,6 +198,7 @@ class SweepConfig:
     storage: str | None = None
     heartbeat_interval: int = 30
     grace_period: int = 120
+    storage_wait: float = 120.0
     study_name: str = (
         "${automl_study:${hydra:runtime.choices.model},${hydra:runtime.choices.data},"
         "${oc.select:data.path,''}}"

@@ -208,6 +208,11 @@ def _check_fault_settings(sweep: SweepConfig) -> None:
             f"sweep.trial_timeout={sweep.trial_timeout} must be a number of seconds > 0, or "
             "null for no limit"
         )
+    if sweep.storage_wait < 0:
+        raise UserError(
+            f"sweep.storage_wait={sweep.storage_wait} must be a number of seconds >= 0 (0: do not "
+            "wait for an unreachable storage)"
+        )
     if sweep.max_consecutive_failures < 0:
         raise UserError(
             f"sweep.max_consecutive_failures={sweep.max_consecutive_failures} must be >= 0 "
