@@ -227,6 +227,19 @@ class TicketGridSampler(GridSampler):
             )
         return super().sample_independent(study, trial, param_name, param_distribution)
 
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        # Optuna's version calls study.stop() once every point is taken, which raises outside
+        # study.optimize: automl's loop (ask and tell) crashed at a grid's last trial. That
+        # loop stops by itself at the grid's size (tuning.opening.study_total).
+        if not self._get_unvisited_grid_ids(study):
+            _stop(study)
+
     def _get_unvisited_grid_ids(self, study: optuna.Study) -> list[int]:
         """Points no trial holds, in any state (Optuna's re-offers RUNNING and FAILED ones)."""
         taken = {
