@@ -3,8 +3,9 @@
 Draws the live leaderboard of a study that other processes (or machines) are running, from
 its storage, refreshing as trials run and finish. Read-only: the storage is opened as
 ``automl.stored`` opens it (SQLite in read-only mode, no table creation). Exits 0 once the
-study holds its total (the study attribute ``n_trials``, else ``sweep.n_trials`` of the run's
-saved config), 130 on Ctrl-C. Without a terminal it prints one line per newly finished trial.
+study holds its total (the study attribute ``total``: ``sweep.n_trials``, or a smaller grid or
+space; else ``sweep.n_trials`` of the run's saved config), 130 on Ctrl-C. Without a terminal
+it prints one line per newly finished trial.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _total(study: Any, config: dict[str, Any]) -> int | None:
-    value = study.user_attrs.get("n_trials")
+    # ``total`` is what the study runs to (a grid smaller than sweep.n_trials ends it early).
+    value = study.user_attrs.get("total", study.user_attrs.get("n_trials"))
     if value is None:
         sweep = config.get("sweep") if isinstance(config.get("sweep"), dict) else {}
         value = sweep.get("n_trials")

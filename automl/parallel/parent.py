@@ -65,7 +65,13 @@ def run_parent(plan: RunPlan, console: Console) -> Any:
     from automl.run import prepare
     from automl.rundir import record_invocation
     from automl.tuning.fleet import FleetStudy
-    from automl.tuning.study import StudyOutcome, finish_study, open_study, study_header
+    from automl.tuning.study import (
+        StudyOutcome,
+        finish_study,
+        open_study,
+        study_header,
+        study_total,
+    )
 
     sweep = plan.sweep
     slurm = sweep.launcher == "slurm"
@@ -88,7 +94,7 @@ def run_parent(plan: RunPlan, console: Console) -> Any:
     def say(line: str) -> None:
         console.print(f"note: {line}", highlight=False, soft_wrap=True)
 
-    fleet_study = FleetStudy(study, sweep.n_trials, sweep.max_retries)
+    fleet_study = FleetStudy(study, study_total(run), sweep.max_retries)
     argv, settings = sys.argv[1:], _settings(plan)
     if slurm:
         from automl.parallel.command import worker_argv

@@ -41,7 +41,7 @@ class FleetStudy:
 
     Args:
         study: The open study.
-        n_trials: ``sweep.n_trials``.
+        n_trials: What the study runs to (``automl.tuning.opening.study_total``).
         max_retries: ``sweep.max_retries``.
     """
 
@@ -63,7 +63,9 @@ class FleetStudy:
             on_stale=lambda study, trial: enqueue_retry(study, trial, sweep.max_retries),
         )
         study = optuna.load_study(study_name=study_name, storage=storage)
-        return cls(study, sweep.n_trials, sweep.max_retries)
+        # The total the parent recorded (a grid or space smaller than sweep.n_trials ends early).
+        total = study.user_attrs.get("total", sweep.n_trials)
+        return cls(study, int(total), sweep.max_retries)
 
     def trials(self) -> list[Any]:
         """Every trial of the study (frozen, not copied)."""
@@ -79,7 +81,7 @@ class FleetStudy:
         return out
 
     def needs_trials(self) -> bool:
-        """Whether trials that count plus running ones are still below ``sweep.n_trials``."""
+        """Whether trials that count plus running ones are still below the study's total."""
         from automl.tuning.study import tally
 
         counted, running = tally(self.trials())

@@ -102,6 +102,8 @@ def open_study(
         "metric": run.goal.metric,
         "direction": run.goal.direction,
         "n_trials": sweep.n_trials,
+        # What the study runs to: a smaller grid or space ends it early (``watch`` stops there).
+        "total": study_total(run),
         "fingerprint": run.fingerprint,
         **search_attrs(run),
     }.items():
@@ -141,11 +143,15 @@ def _check_identity(run: Run, study: optuna.Study, notes: list[str]) -> None:
 
 
 def study_total(run: Run) -> int:
-    """``sweep.n_trials``, or the grid's size when a grid has fewer points."""
+    """``sweep.n_trials``, or fewer when the space has fewer points: a grid's size, or one
+    trial when nothing is searched (every parameter pinned)."""
+    n_trials = run.plan.sweep.n_trials
+    if not run.plan.space:
+        return min(n_trials, 1)
     grid = run.plan.sampler.grid
     if grid is None:
-        return run.plan.sweep.n_trials
-    return min(run.plan.sweep.n_trials, math.prod(len(v) for v in grid.values()))
+        return n_trials
+    return min(n_trials, math.prod(len(v) for v in grid.values()))
 
 
 def study_header(run: Run) -> dict[str, Any]:

@@ -38,7 +38,15 @@ from automl.tuning.opening import open_study, study_header, study_total
 from automl.tuning.outcome import StudyOutcome, tally
 from automl.tuning.warm import enqueue_first
 
-__all__ = ["StudyOutcome", "run_study", "open_study", "tally", "finish_study", "study_header"]
+__all__ = [
+    "StudyOutcome",
+    "run_study",
+    "open_study",
+    "tally",
+    "finish_study",
+    "study_header",
+    "study_total",
+]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 _log = logging.getLogger("automl.study")
@@ -82,16 +90,21 @@ def run_study(
     counted, running = tally(trials)
     header = study_header(run)
     board = Leaderboard(console, header, [t for t in trials if t.state in _FINISHED], sweep.top_k)
-    if counted + running >= sweep.n_trials:
+    total = study_total(run)
+    if counted + running >= total:
+        more = (
+            "raise sweep.n_trials to run more"
+            if total == sweep.n_trials
+            else f"the space has no point left to run ({total} in all)"
+        )
         console.print(
             f"study '{plan.study_name}' already has {counted} finished trials "
-            f"(sweep.n_trials={sweep.n_trials}); raise sweep.n_trials to run more"
+            f"(sweep.n_trials={sweep.n_trials}); {more}"
             + (f"; {running} still running in other workers" if running else "")
         )
     elif counted:
         console.print(
-            f"resuming study '{plan.study_name}': {counted} trials done, "
-            f"{sweep.n_trials - counted} to go"
+            f"resuming study '{plan.study_name}': {counted} trials done, {total - counted} to go"
         )
 
     outcome = StudyOutcome(plan.study_name, run.goal.direction, run.goal.metric, worker=worker)
@@ -108,7 +121,7 @@ def run_study(
         on_progress=board.trial_progress,
         shared=worker and role is not None and role.shared,
     )
-    live = board.live and sweep.live and counted + running < sweep.n_trials
+    live = board.live and sweep.live and counted + running < total
     with signals, Live(board, console=console, refresh_per_second=4) if live else nullcontext():
         _loop(run, study, storage, runner, signals, board, outcome)
         outcome.signal = signals.received
