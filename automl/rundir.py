@@ -46,10 +46,23 @@ def record_invocation(
     }
     with open(run_dir / HISTORY_FILE, "a") as handle:
         handle.write(json.dumps(line) + "\n")
-    handler = logging.FileHandler(run_dir / LOG_FILE)
-    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    _log_to(run_dir / LOG_FILE)
+
+
+_handler: logging.FileHandler | None = None
+"""The handler writing this process's run log; a later run in the same process (a notebook,
+the tests) replaces it, so one run's lines never land in another run's ``automl.log``."""
+
+
+def _log_to(path: Path) -> None:
+    global _handler
     root = logging.getLogger()
-    root.addHandler(handler)
+    if _handler is not None:
+        root.removeHandler(_handler)
+        _handler.close()
+    _handler = logging.FileHandler(path)
+    _handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    root.addHandler(_handler)
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)
 
