@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from automl.errors import Interrupted, TrialTimeout, UserError
+from automl.errors import Interrupted, PluginCodeError, TrialTimeout, UserError
 from automl.plan import RunPlan, make_plan
 from automl.run import Run, prepare
 
@@ -135,6 +135,12 @@ def run(cfg: DictConfig, models: Any, data: Any, console: Console | None = None)
         if role is None and plan.sweep.report:  # once per study: not in its workers or jobs
             _report(plan, console)
         return code
-    except UserError:
+    except UserError as exc:
         remove_if_new(run_dir, Path.cwd())
+        if isinstance(exc, PluginCodeError):
+            from automl.plugin_code import save_details
+
+            # An existing study's directory keeps the traceback in its log; a new one is
+            # gone again, so the line says which file holds it.
+            save_details(exc, run_dir if run_dir.is_dir() else None)
         raise

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import statistics
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from automl.backends import Backend, FitResult, Goal, backend_for
 from automl.data import Dataset, load_dataset
-from automl.errors import PluginError, UserError, reason
+from automl.errors import PluginCodeError, PluginError, UserError, reason
 from automl.families import (
     FAMILY_PARAM,
     Family,
@@ -359,15 +360,34 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
         )
     backends: dict[str, Backend] = {}
     run_families: dict[str, RunFamily] = {}
+    failed: list[tuple[Family, PluginError]] = []
     for name, fam in families.items():
         kind = fam.plugin.kind
         if kind not in backends:
             backends[kind] = backend_for(fam.plugin, plan.trainer)
         backend = backends[kind]
         unit: Unit = "fold" if dataset.folds else backend.unit
-        run_families[name] = RunFamily(fam, backend, unit)
         if preflight:
-            _preflight(fam, backend, OmegaConf.to_object(fam.node), dataset)
+            try:
+                _preflight(fam, backend, OmegaConf.to_object(fam.node), dataset)
+            except PluginError as exc:
+                # model=auto: one broken plugin must not stop a search nobody asked it into.
+                if not plan.auto or plan.families_listed:
+                    raise
+                failed.append((fam, exc))
+                continue
+        run_families[name] = RunFamily(fam, backend, unit)
+    if failed:
+        if not run_families:
+            raise failed[0][1]
+        families = {name: families[name] for name in run_families}
+        plan.families, plan.space = families, joint_space(families)
+        notes += [
+            f"model=auto: {fam.name} ({fam.package}) left out: its preflight failed "
+            f"({reason(exc.__cause__) if exc.__cause__ else exc}); model={fam.name} shows "
+            "the whole error"
+            for fam, exc in failed
+        ]
     identity = fingerprint(
         model=plan.model_name,
         model_config=_model_config(plan, families),
@@ -417,8 +437,9 @@ def _preflight(fam: Family, backend: Backend, cfg: Any, dataset: Dataset) -> Non
     except UserError:
         raise  # already one line that says what to do (a bad device, a bad setting)
     except Exception as exc:
-        raise PluginError(
+        raise PluginCodeError(
             f"model '{fam.name}' ({fam.package}) failed its preflight, a build with its "
             f"default config and one training step on a few rows: {reason(exc)}; fix the "
-            "plugin or its config (see docs/plugins.md) and run again"
+            "plugin or its config (see docs/plugins.md) and run again",
+            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         ) from exc

@@ -19,7 +19,7 @@ from automl.backends import FitResult, Goal
 from automl.data import Dataset
 from automl.errors import PluginError, TrialPruned
 from automl.plugin import BaseEstimator, ModelPlugin, Report, resolve
-from automl.records import Unit
+from automl.records import SWALLOWED_PRUNE, Unit
 
 __all__ = ["EstimatorBackend", "as_estimator"]
 
@@ -88,18 +88,36 @@ def _size(model: BaseEstimator) -> int | None:
     return int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None
 
 
-def _pruning_report(report: Report | None, key: str) -> Report:
-    """The ``report`` handed to an estimator: checks values, raises the prune itself."""
+class _PruningReport:
+    """The ``report`` handed to an estimator: checks values, raises the prune itself, and
+    remembers what it raised, so an estimator that catches it (``except Exception`` around
+    ``report``) cannot turn a stopped trial into a complete one."""
 
-    def wrapped(step: int, value: float) -> bool:
-        value = float(value)
-        if not math.isfinite(value):
-            raise FloatingPointError(f"{key} is {value} at step {step}")
-        if report is not None and report(step, value):
-            raise TrialPruned(step, value)
+    def __init__(self, report: Report | None, key: str) -> None:
+        self.report, self.key = report, key
+        self.raised: Exception | None = None
+
+    def __call__(self, step: int, value: float) -> bool:
+        if self.raised is not None:
+            raise self.raised  # the trial ended at the first one; nothing more is reported
+        try:
+            value = float(value)
+            if not math.isfinite(value):
+                raise FloatingPointError(f"{self.key} is {value} at step {step}")
+            if self.report is not None and self.report(step, value):
+                raise TrialPruned(step, value)
+        except Exception as exc:
+            self.raised = exc
+            raise
         return False
 
-    return wrapped
+    def swallowed(self) -> None:
+        """Raise again what ``fit`` swallowed, once it has returned (a prune with a note)."""
+        exc = self.raised
+        if isinstance(exc, TrialPruned):
+            raise TrialPruned(exc.epoch, exc.value, note=SWALLOWED_PRUNE) from exc
+        if exc is not None:
+            raise exc
 
 
 class EstimatorBackend:
@@ -147,7 +165,7 @@ class EstimatorBackend:
             from automl.trial_log import METRICS_FILE, csv_report
 
             report = csv_report(report, Path(log_dir) / METRICS_FILE, goal.key)
-        checked = _pruning_report(report, goal.key)
+        checked = _PruningReport(report, goal.key)
 
         def counting(step: int, value: float) -> bool:
             steps["n"] = step + 1
@@ -155,6 +173,7 @@ class EstimatorBackend:
 
         train, val = dataset.train, dataset.val
         model.fit((train.x, train.y), (val.x, val.y), counting)
+        checked.swallowed()
         metrics = self._metrics(model, dataset, "val")
         if goal.key not in metrics:
             raise KeyError(

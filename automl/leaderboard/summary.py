@@ -11,6 +11,7 @@ from rich.table import Table
 
 from automl.leaderboard.rows import Row, state_counts
 from automl.leaderboard.text import fmt_metric, fmt_seconds, fmt_value_of, format_params
+from automl.records import SWALLOWED_PRUNE
 
 if TYPE_CHECKING:  # the board imports this module to print itself
     from automl.leaderboard.board import Leaderboard
@@ -130,6 +131,9 @@ def summary(
     )
     for label, text in family_lines(board):
         grid.add_row(label, text)
+    swallowed = sum(1 for r in board.rows.values() if SWALLOWED_PRUNE in r.note)
+    if swallowed:
+        grid.add_row("warning", f"{swallowed} trial(s): {SWALLOWED_PRUNE}")
     if best_number is None:
         grid.add_row("best", "no trial completed")
     else:

@@ -242,7 +242,8 @@ class TrialRunner:
                 )
         except TrialPruned as exc:
             record.epochs, record.duration_s = exc.epoch + 1, time.perf_counter() - start
-            self._attrs(trial, record, ("epochs", "duration_s"))
+            record.note = exc.note or record.note
+            self._attrs(trial, record, ("epochs", "duration_s", "note"))
             self._persist(lambda: self.study.tell(trial, state=TrialState.PRUNED))
             return TrialState.PRUNED
         except TrialTimeout as exc:
