@@ -191,6 +191,37 @@ def check_overrides(argv: Sequence[str]) -> None:
             cfg = compose("config", overrides=choices, return_hydra_config=True)
         except (HydraException, OmegaConfBaseException):
             return  # the failure is not about a key: Hydra's message stands
+        _check_keys(plain, cfg)
+        # Every key exists: a value its field's type refuses (data.noise=abc).
+        for o in plain:
+            try:
+                compose("config", overrides=[*choices, o.input_line])
+            except (HydraException, OmegaConfBaseException) as exc:
+                raise UserError(_value_message(o, exc, cfg)) from None
+
+
+def _value_message(override: Any, exc: BaseException, cfg: Any) -> str:
+    """One line for a value a typed setting refuses, naming what it takes."""
+    key, value = override.key_or_group, override.get_value_element_as_str()
+    cause = exc.__cause__ or exc
+    node = cfg
+    for part in key.split("."):
+        node = node._get_node(part)
+    kinds = {
+        "FloatNode": "a number",
+        "IntegerNode": "an integer",
+        "BooleanNode": "true or false",
+        "StringNode": "a string",
+    }
+    kind = kinds.get(type(node).__name__)
+    if kind is None:
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        return f"{key}={value}: {first}"
+    return f"{key}={value}: {key} takes {kind}, not {value!r}; fix the value"
+
+
+def _check_keys(plain: Sequence[Any], cfg: Any) -> None:
+    """A key of ``plain`` that ``cfg`` lacks: one line naming the closest valid one."""
     for o in plain:
         key, value = o.key_or_group, o.get_value_element_as_str()
         parts = key.split(".")
@@ -336,6 +367,19 @@ def print_plugins(models: Registry, data: Registry, console: Console | None = No
     for name, (package, version) in sorted(data.skipped.items()):
         dtable.add_row(name, f"{package} {version}", "[dim]not loaded (autoload disabled)[/dim]")
     console.print(dtable)
+    from automl.registry import closest_group, lookalike_groups
+
+    for group, eps in sorted(lookalike_groups().items()):
+        names = ", ".join(name for name, _, _ in eps)
+        packages = ", ".join(sorted({f"{p} {v}" for _, p, v in eps}))
+        console.print(
+            f"note: {packages} declares entry points in group '{group}' ({names}), which automl "
+            f"does not read; did you mean '{closest_group(group)}'? Rename the group in the "
+            "package's pyproject.toml and reinstall it",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     return 0
 
 

@@ -19,3 +19,41 @@ def test_a_second_study_in_one_process_does_not_log_into_the_first_ones_automl_l
     second = (tmp_path / "second" / "automl.log").read_text()
     assert "study first:" in first and "study second:" not in first
     assert "study second:" in second and "study first:" not in second
+
+
+def test_a_value_a_typed_setting_refuses_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for arg, expected in [
+        ("data.seed=abc", "data.seed=abc: data.seed takes an integer, not 'abc'; fix the value"),
+        ("data.val_fraction=lots", "data.val_fraction=lots: data.val_fraction takes a number"),
+        ("sweep.live=maybe", "sweep.live=maybe: sweep.live takes true or false"),
+    ]:
+        ran = run_main(["model=linear", "data=wine", arg], capsys)
+        assert ran.rc == 2, ran.tail()
+        (line,) = ran.err.strip().splitlines()
+        assert line.startswith(f"automl: error: {expected}"), line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_plugins_names_a_misspelt_entry_point_group(tmp_path, capsys, monkeypatch):
+    from helpers import install_entry_points
+
+    site = install_entry_points(
+        tmp_path / "site",
+        "automl-typo",
+        "0.3",
+        {"automl.model": {"tcn2": "typo:PLUGIN"}, "automl_datasets": {"waves2": "typo:DATA"}},
+    )
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("COLUMNS", "300")
+    ran = run_main(["plugins"], capsys)
+    assert ran.rc == 0, ran.tail()
+    notes = [line for line in ran.out.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: automl-typo 0.3 declares entry points in group 'automl.model' (tcn2), which "
+        "automl does not read; did you mean 'automl.models'? Rename the group in the "
+        "package's pyproject.toml and reinstall it",
+        "note: automl-typo 0.3 declares entry points in group 'automl_datasets' (waves2), which "
+        "automl does not read; did you mean 'automl.data'? Rename the group in the "
+        "package's pyproject.toml and reinstall it",
+    ]
