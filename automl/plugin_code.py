@@ -38,8 +38,8 @@ def code_error(group: str, name: str, action: str, exc: BaseException) -> Plugin
     kind = _KINDS.get(group, "a")
     message = (
         f"{kind} plugin '{name}' from package {provider(group, name)} failed in {action}: "
-        f"{reason(exc)}; this is the plugin's code, not your settings, unless its message says "
-        "otherwise: report it to the plugin's author"
+        f"{reason(exc)}; a bug in the plugin unless that message names one of its settings: "
+        "report it to the plugin's author"
     )
     details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return PluginCodeError(message, details)
