@@ -195,7 +195,7 @@ def check_overrides(argv: Sequence[str]) -> None:
         # Every key exists: a value its field's type refuses (data.noise=abc).
         for o in plain:
             try:
-                compose("config", overrides=[*choices, o.input_line])
+                compose("config", overrides=[*choices, str(o.input_line)])
             except (HydraException, OmegaConfBaseException) as exc:
                 raise UserError(_value_message(o, exc, cfg)) from None
 
@@ -370,10 +370,10 @@ def print_plugins(models: Registry, data: Registry, console: Console | None = No
     from automl.registry import closest_group, lookalike_groups
 
     for group, eps in sorted(lookalike_groups().items()):
-        names = ", ".join(name for name, _, _ in eps)
-        packages = ", ".join(sorted({f"{p} {v}" for _, p, v in eps}))
+        who = ", ".join(sorted({f"{p} {v}" for _, p, v in eps}))
         console.print(
-            f"note: {packages} declares entry points in group '{group}' ({names}), which automl "
+            f"note: {who} declares entry points in group '{group}' "
+            f"({', '.join(n for n, _, _ in eps)}), which automl "
             f"does not read; did you mean '{closest_group(group)}'? Rename the group in the "
             "package's pyproject.toml and reinstall it",
             markup=False,

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from automl.backends import Backend, FitResult, Goal, backend_for
 from automl.data import Dataset, load_dataset
-from automl.errors import PluginCodeError, PluginError, UserError, reason
+from automl.errors import PluginCodeError, UserError, reason
 from automl.families import (
     FAMILY_PARAM,
     Family,
@@ -360,7 +360,7 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
         )
     backends: dict[str, Backend] = {}
     run_families: dict[str, RunFamily] = {}
-    failed: list[tuple[Family, PluginError]] = []
+    failed: list[tuple[Family, UserError]] = []
     for name, fam in families.items():
         kind = fam.plugin.kind
         if kind not in backends:
@@ -370,8 +370,9 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
         if preflight:
             try:
                 _preflight(fam, backend, OmegaConf.to_object(fam.node), dataset)
-            except PluginError as exc:
-                # model=auto: one broken plugin must not stop a search nobody asked it into.
+            except UserError as exc:
+                # model=auto: one broken plugin (or one that cannot run here) must not stop a
+                # search nobody asked it into.
                 if not plan.auto or plan.families_listed:
                     raise
                 failed.append((fam, exc))
