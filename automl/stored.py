@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.errors import UserError
+from automl.rundir import HISTORY_FILE, LOG_FILE
 
 __all__ = ["StoredStudy", "open_stored", "study_names", "run_config", "JOURNAL_SUFFIXES"]
 
@@ -21,7 +22,8 @@ JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
 """File endings of Optuna journal storages (as ``sweep.storage`` accepts them)."""
 
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
-_NOT_JOURNALS = {"automl.log"}  # Hydra's log of the run, next to a journal in a run directory
+# automl's own files next to a journal in a run directory: the run's log and its history.
+_NOT_JOURNALS = {LOG_FILE, HISTORY_FILE}
 
 
 @dataclass

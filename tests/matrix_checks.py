@@ -97,8 +97,9 @@ def _data_config(plugin: Any, case: Case, files: Path) -> Any:
 
     node = OmegaConf.structured(plugin.config)
     for a in case.args:
-        key, _, value = a.format(files=files).partition("=")
+        key, _, value = a.partition("=")
         if key.startswith("data."):
+            value = value.format(files=files)
             OmegaConf.update(node, key.removeprefix("data."), OmegaConf.create({"v": value}).v)
     return OmegaConf.to_object(node)
 

@@ -57,3 +57,20 @@ def test_plugins_names_a_misspelt_entry_point_group(tmp_path, capsys, monkeypatc
         "automl does not read; did you mean 'automl.data'? Rename the group in the "
         "package's pyproject.toml and reinstall it",
     ]
+
+
+def test_watch_and_report_find_a_journal_storage_beside_the_history_file(
+    tmp_path, capsys, monkeypatch
+):
+    # A journal file in the run directory (the default with sweep.workers > 1) sits next to
+    # history.jsonl, which is not a journal: `watch RUN_DIR` refused ("several journal files").
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    ran = run_main(["model=linear", "data=wine", "sweep.n_trials=2", "sweep.report=false",
+                    f"sweep.storage={run_dir}/study.jsonl", f"hydra.run.dir={run_dir}"],
+                   capsys)  # fmt: skip
+    assert ran.rc == 0, ran.tail()
+    assert sorted(p.name for p in run_dir.glob("*.jsonl")) == ["history.jsonl", "study.jsonl"]
+    watched = run_main(["watch", str(run_dir), "--interval", "0.1"], capsys)
+    assert watched.rc == 0, watched.tail()
+    assert watched.out.strip().splitlines()[-1] == "study linear-wine holds its 2 trials"
