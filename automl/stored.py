@@ -185,6 +185,12 @@ def open_stored(target: str, study: str | None = None) -> StoredStudy:
     names = study_names(storage)
     if not names:
         raise UserError(f"{where}: the storage holds no study yet")
+    if study is None and len(names) > 1 and run_dir is not None and Path(target).is_dir():
+        # A run directory names its own study (a database may hold many, as PostgreSQL does):
+        # its saved sweep.study_name, or its own name (runs/<study_name> by default).
+        sweep = run_config(run_dir).get("sweep") or {}
+        own = [sweep.get("study_name") if isinstance(sweep, dict) else None, run_dir.name]
+        study = next((str(n) for n in own if n in names), None)
     if study is not None:
         if study not in names:
             raise UserError(f"{where}: no study named '{study}'; studies there: {', '.join(names)}")

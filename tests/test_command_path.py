@@ -74,3 +74,22 @@ def test_watch_and_report_find_a_journal_storage_beside_the_history_file(
     watched = run_main(["watch", str(run_dir), "--interval", "0.1"], capsys)
     assert watched.rc == 0, watched.tail()
     assert watched.out.strip().splitlines()[-1] == "study linear-wine holds its 2 trials"
+
+
+def test_watch_on_a_run_directory_picks_its_own_study_in_a_shared_storage(
+    tmp_path, capsys, monkeypatch
+):
+    # One database, several studies (as on a PostgreSQL server): the run directory's saved
+    # config names its study; `watch RUN_DIR` asked for --study instead.
+    monkeypatch.chdir(tmp_path)
+    shared = f"sqlite:///{tmp_path}/shared.db"
+    for name, trials in (("one", 1), ("two", 2)):
+        ran = run_main(["model=linear", "data=wine", f"sweep.n_trials={trials}",
+                        "sweep.report=false", f"sweep.storage={shared}",
+                        f"sweep.study_name={name}", f"hydra.run.dir={tmp_path / name}"],
+                       capsys)  # fmt: skip
+        assert ran.rc == 0, ran.tail()
+    for name, trials in (("one", 1), ("two", 2)):
+        watched = run_main(["watch", str(tmp_path / name), "--interval", "0.1"], capsys)
+        assert watched.rc == 0, watched.tail()
+        assert watched.out.strip().splitlines()[-1] == f"study {name} holds its {trials} trials"
