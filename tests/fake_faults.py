@@ -86,3 +86,35 @@ def load_broken(cfg: BrokenConfig) -> RawData:
 
 
 BROKEN = DataPlugin(name="broken", config=BrokenConfig, load="fake_faults:load_broken")
+
+
+class Picky(Swallows):
+    """Trains and predicts like ``Swallows``, but its ``predict`` breaks on batches of 7 rows
+    (a bug only some inputs reach, after training and the test went fine)."""
+
+    def predict(self, x) -> np.ndarray:
+        if len(x) == 7:
+            raise ValueError("operands could not be broadcast together with shapes (7,) (8,)")
+        return super().predict(x)
+
+
+def build_picky(cfg, spec) -> Picky:
+    return Picky(cfg, spec)
+
+
+def load_picky(directory, cfg, spec) -> Picky:
+    model = Picky(cfg, spec)
+    model.centers = np.load(Path(directory) / "centers.npy")
+    return model
+
+
+PICKY = ModelPlugin(
+    name="picky",
+    config=TinyConfig,
+    search_space={"hidden": Choice([4, 8])},
+    build="fake_faults:build_picky",
+    load="fake_faults:load_picky",
+    kind="estimator",
+    tasks=("classification",),
+    default_data="wine",
+)

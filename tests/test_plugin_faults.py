@@ -24,6 +24,7 @@ def fakes(tmp_path, monkeypatch):
         "automl.models": {
             "not_lightning": "fake_plugins:NOT_LIGHTNING",
             "swallows": "fake_faults:SWALLOWS",
+            "picky": "fake_faults:PICKY",
         },
         "automl.data": {"broken": "fake_faults:BROKEN"},
     }
@@ -130,3 +131,23 @@ def test_a_resumed_study_keeps_the_plugins_traceback_in_its_log(fakes, capsys):
     log = (run_dir / "automl.log").read_text()
     assert "data plugin 'broken'" in log and "load_broken" in log
     assert len(stored_trials(run_dir)) == 1  # the study is as it was
+
+
+def test_a_models_predict_that_raises_is_one_line_naming_the_plugin(fakes, capsys):
+    import numpy as np
+    from sklearn.datasets import load_wine
+
+    run_dir = fakes / "picky"
+    ran = run_main(["model=picky", "data=wine", "sweep.n_trials=1", "sweep.report=false",
+                    f"hydra.run.dir={run_dir}"], capsys)  # fmt: skip
+    assert ran.rc == 0, ran.tail()
+    np.savez(fakes / "rows.npz", x=load_wine().data[:7])
+    out = run_main(["predict", str(run_dir), str(fakes / "rows.npz")], capsys)
+    assert out.rc == 2, out.tail()
+    (line,) = out.err.strip().splitlines()
+    assert line.startswith(
+        "automl: error: model plugin 'picky' from package matrix-fakes 0.1 failed in predict: "
+        "ValueError: operands could not be broadcast together"
+    )
+    assert "fake_faults.py" in _traceback_file(line).read_text()
+    assert not (fakes / "predictions.csv").exists()
