@@ -30,8 +30,9 @@ objective kind in exactly one):
 - **engine**: ``sweep=none`` for a torch and an estimator family.
 - **results**: every case that exports runs ``predict`` and ``watch`` on its run directory
   and loads ``best/`` (or ``single/``) with ``automl.predictor.load_best``; ``serve`` (a real
-  server, a real HTTP client) and ``report`` run on the cases that list them (a
-  classifier, a regressor, a generator, ``model=auto``, a Pareto front, a grid).
+  server, a real HTTP client) runs on a classifier (on PostgreSQL), a regressor, a generator
+  (``/generate``), ``model=auto`` and ``sweep=none``; ``report`` on a pruned torch study, a
+  Pareto front, a grid and ``model=auto``.
 - **edges**: a grid run to its last point, a grid smaller than ``sweep.n_trials``, a budget
   smaller than the grid, a space of one point, a study whose every trial fails.
 
@@ -270,13 +271,13 @@ def _fleet_cases() -> Iterator[Case]:
 
 
 def _engine_cases() -> Iterator[Case]:
-    for model in ("cnn", "xgboost"):
+    for model, commands in (("cnn", ("predict", "serve")), ("xgboost", ("predict",))):
         yield Case(
             f"none-{model}",
             (*_family_args(model), "sweep=none"),
             trials=0,
             export="single",
-            commands=("predict", "serve"),
+            commands=commands,
         )
 
 
@@ -292,6 +293,8 @@ def _data_cases() -> Iterator[Case]:
         yield Case(
             f"data-{name}-{model}",
             (*_family_args(model, name), *extra, "sweep.n_trials=2"),
+            # A regressor behind a real server (diabetes is the regression data set).
+            commands=(*RESULTS, "serve") if name == "diabetes" else RESULTS,
         )
 
 
@@ -319,7 +322,6 @@ def _edge_cases() -> Iterator[Case]:
          "sweep.n_trials=3"),
         trials=1,
         notes=("the search space is one point",),
-        commands=("predict", "watch", "serve"),
     )  # fmt: skip
     yield Case(
         "every-trial-fails",
