@@ -4,8 +4,8 @@ Importing ``automl`` is cheap: torch, Lightning, Optuna and XGBoost load only wh
 is trained or a study runs.
 """
 
-from automl.errors import DataError, PluginError, SpaceError, TrialPruned, UserError
-from automl.plugin import (
+from automl.core.errors import DataError, PluginError, SpaceError, TrialPruned, UserError
+from automl.core.plugin import (
     API_VERSION,
     BaseEstimator,
     DataPlugin,
@@ -13,8 +13,8 @@ from automl.plugin import (
     Estimator,
     ModelPlugin,
 )
-from automl.registry import discover_data, discover_models
-from automl.space import Choice, Float, Int
+from automl.core.registry import discover_data, discover_models
+from automl.core.space import Choice, Float, Int
 
 __version__ = "0.1.0"
 

@@ -318,8 +318,8 @@ def export_split(
     """
     import numpy as np
 
+    from automl.core.registry import discover_data
     from automl.data import load_dataset
-    from automl.registry import discover_data
 
     found = discover_data().get(plugin or data)
     cfg = found.config()

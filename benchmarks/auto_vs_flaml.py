@@ -7,7 +7,7 @@ For each data set, repeat (seed) and time budget T, interleaved:
   defaults first, TPE, the median pruner within each family, with model=auto's default
   protocol on small data: one 20 % validation split when T is below 120 s, otherwise each
   trial judged on the mean of 5 folds of the 80 % non-test rows and the chosen configuration
-  refit on all of them (``automl.run.AUTO_FOLDS_MIN_TIMEOUT``). Runs before commit 98c328f
+  refit on all of them (``automl.study.run.AUTO_FOLDS_MIN_TIMEOUT``). Runs before commit 98c328f
   used the 5 folds at every budget.
 - ``auto-holdout``: the same with ``data.folds=0``: trials train on 60 % and are judged on one
   20 % validation split at any budget.

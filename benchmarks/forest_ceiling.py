@@ -25,8 +25,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from automl.core.registry import discover_data
 from automl.data import load_dataset
-from automl.registry import discover_data
 
 GRID = {
     "algorithm": {"random_forest": RandomForestClassifier, "extra_trees": ExtraTreesClassifier},

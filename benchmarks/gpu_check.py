@@ -10,7 +10,7 @@ Checks, each with the evidence it read:
 3. ``sweep.workers=2 sweep.trials_per_gpu=2`` packs trials on one GPU: both workers' logs say
    ``devices=0`` (their ``CUDA_VISIBLE_DEVICES``), ``nvidia-smi`` sampled during the study shows
    both worker processes on the GPU at the same time, and the study ends with 4 trials.
-4. Samples per second of one trial (``automl.train.fit`` on the GPU, Lightning) against a
+4. Samples per second of one trial (``automl.study.train.fit`` on the GPU, Lightning) against a
    plain PyTorch loop on the GPU training the same CNN on the same data for the same epochs.
 
 Without a GPU it stops at once: one line, exit code 2. ``benchmarks/gpu_check.sh`` runs it.
@@ -153,10 +153,10 @@ def samples_per_second(epochs: int) -> dict[str, Any]:
     from automl_plugins.cnn_model import make_net
     from torch import nn
 
-    from automl import train
-    from automl.config import TrainerConfig
+    from automl.core.registry import discover_data, discover_models
     from automl.data import load_dataset
-    from automl.registry import discover_data, discover_models
+    from automl.study import train
+    from automl.study.config import TrainerConfig
 
     plugin = discover_models().get("cnn")
     data_plugin = discover_data().get("digits")

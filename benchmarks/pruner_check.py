@@ -45,11 +45,11 @@ def full_trajectories(run: dict[str, Any], epochs: int, threads: int) -> dict[in
     """Per trial, its validation accuracy after each of ``epochs`` epochs."""
     from omegaconf import OmegaConf
 
-    from automl.config import TrainerConfig
+    from automl.core.registry import discover_data, discover_models
     from automl.data import load_dataset
-    from automl.plan import trial_config
-    from automl.registry import discover_data, discover_models
-    from automl.train import fit
+    from automl.study.config import TrainerConfig
+    from automl.study.plan import trial_config
+    from automl.study.train import fit
 
     plugin = discover_models().get("cnn")
     data_plugin = discover_data().get("digits")

@@ -56,9 +56,9 @@ def linear_baseline_rmse(seed: int = 0) -> float:
     """Linear regression fitted on automl's diabetes training split, scored on its test split."""
     import numpy as np
 
+    from automl.core.metrics import regression_metrics
+    from automl.core.registry import discover_data
     from automl.data import load_dataset
-    from automl.metrics import regression_metrics
-    from automl.registry import discover_data
 
     plugin = discover_data().get("diabetes")
     ds = load_dataset(plugin, plugin.config(seed=seed))

@@ -225,7 +225,7 @@ def model_call_ms(run: Path, body: bytes, threads: int) -> dict[str, float]:
     """
     code = (
         "import json, statistics, sys, time, numpy as np\n"
-        "from automl.predictor import load_best\n"
+        "from automl.results.predictor import load_best\n"
         "p = load_best(sys.argv[1]); one = p.prepare(json.loads(sys.argv[2])['instances'])\n"
         "many = np.repeat(one, 64, axis=0); out = {}\n"
         "for name, x in (('1', one), ('64', many)):\n"

@@ -189,11 +189,11 @@ def explain_miss(row: dict[str, Any], rep: int, target: float, args) -> dict[str
     """
     from omegaconf import OmegaConf
 
-    from automl.config import TrainerConfig
+    from automl.core.registry import discover_data, discover_models
     from automl.data import load_dataset
-    from automl.plan import trial_config
-    from automl.registry import discover_data, discover_models
-    from automl.train import fit
+    from automl.study.config import TrainerConfig
+    from automl.study.plan import trial_config
+    from automl.study.train import fit
 
     plugin = discover_models().get("cnn")
     data_plugin = discover_data().get("digits")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from automl import Choice, Float, Int
 from automl.plugin import ModelPlugin
-from automl.space import Choice, Float, Int
 
 __all__ = ["ForestConfig", "PLUGIN", "ALGORITHMS"]
 

@@ -23,8 +23,8 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 
+from automl.core.metrics import task_metrics
 from automl.errors import ExportError, TrialPruned, UserError
-from automl.metrics import task_metrics
 from automl.plugin import BaseEstimator, DataSpec
 
 __all__ = ["ForestEstimator", "build", "load", "stage_sizes", "MODEL_FILE", "LOAD_TYPES"]
@@ -99,7 +99,7 @@ class ForestEstimator(BaseEstimator):
     ) -> None:
         """Grow the forest in ``stages`` stages, reporting the validation metric after each.
 
-        The reported value is the study metric (accuracy or RMSE from ``automl.metrics``);
+        The reported value is the study metric (accuracy or RMSE from ``automl.core.metrics``);
         the step is the stage index, so trials of different sizes compare at equal shares
         of their budget.
 

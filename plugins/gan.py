@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from automl import Choice, Float
 from automl.plugin import ModelPlugin
-from automl.space import Choice, Float
 
 __all__ = ["GANConfig", "PLUGIN", "ARCHS", "LOSSES"]
 

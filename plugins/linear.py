@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from automl import Float
 from automl.plugin import ModelPlugin
-from automl.space import Float
 
 __all__ = ["LinearConfig", "PLUGIN", "CLASS_WEIGHTS"]
 

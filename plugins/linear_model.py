@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from automl_plugins.linear import CLASS_WEIGHTS, LinearConfig
 
+from automl.core.metrics import task_metrics
 from automl.errors import TrialPruned, UserError
-from automl.metrics import task_metrics
 from automl.plugin import DataSpec
 
 __all__ = ["LinearEstimator", "build", "load", "MODEL_FILE"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from automl import Choice, Float, Int
 from automl.plugin import ModelPlugin
-from automl.space import Choice, Float, Int
 
 __all__ = ["RNNConfig", "PLUGIN", "CELLS", "POOLINGS"]
 
@@ -62,6 +62,7 @@ PLUGIN = ModelPlugin(
     kind="lightning",
     tasks=("classification", "regression"),
     input_ranks=(2,),
+    layout="sequence",  # a sample is steps x features
     default_data="digits_seq",
     description="LSTM/GRU over sequences (length x features)",
 )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from automl import Float, Int
 from automl.plugin import ModelPlugin
-from automl.space import Float, Int
 
 __all__ = ["XGBoostConfig", "PLUGIN"]
 

@@ -10,8 +10,8 @@ import numpy as np
 import xgboost as xgb
 from automl_plugins.xgboost import XGBoostConfig
 
+from automl.core.gpus import driver_gpu_count
 from automl.errors import TrialPruned, UserError
-from automl.gpus import driver_gpu_count
 from automl.plugin import BaseEstimator, DataSpec
 
 __all__ = ["XGBoostEstimator", "build", "load", "resolve_device", "MODEL_FILE"]
@@ -56,7 +56,7 @@ class _Reporter(xgb.callback.TrainingCallback):
     The value is read from XGBoost's own evaluation log (computed from the cached predictions
     of the round, so no extra prediction pass): ``1 - error`` (binary, threshold 0.5) or
     ``1 - merror`` (multiclass, argmax) is exactly the accuracy of ``predict``, and ``rmse``
-    is the RMSE of ``automl.metrics``.
+    is the RMSE of ``automl.core.metrics``.
     """
 
     def __init__(

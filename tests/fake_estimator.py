@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from automl.metrics import classification_metrics
+from automl.core.metrics import classification_metrics
 
 
 class CentroidEstimator:

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from fake_plugins import TinyConfig
 
+from automl.core.errors import DataError
+from automl.core.plugin import BaseEstimator, DataPlugin, ModelPlugin
+from automl.core.space import Choice
 from automl.data import DataConfig, RawData
-from automl.errors import DataError
-from automl.plugin import BaseEstimator, DataPlugin, ModelPlugin
-from automl.space import Choice
 
 
 class Swallows(BaseEstimator):

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from automl.lightning import SupervisedModule
+from automl.backends.supervised import SupervisedModule
 
 
 class FlakyModule(SupervisedModule):
@@ -43,6 +43,6 @@ def build_plain(cfg, spec):
 
 
 def build_refusing(cfg, spec):
-    from automl.errors import UserError
+    from automl.core.errors import UserError
 
     raise UserError("model.device=tpu is not available on this machine; use model.device=cpu")

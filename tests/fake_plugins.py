@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from automl.plugin import ModelPlugin
-from automl.space import Choice, Float
+from automl.core.plugin import ModelPlugin
+from automl.core.space import Choice, Float
 
 raise_on_import = False
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from automl.plugin import ModelPlugin
-from automl.space import Float
+from automl.core.plugin import ModelPlugin
+from automl.core.space import Float
 
 
 @dataclass

@@ -17,7 +17,7 @@ import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from automl.space import Choice, Float
+from automl.core.space import Choice, Float
 from automl.tuning.factories import make_sampler
 
 # The grid: 5 x 3 = 15 points. QMC: x continuous, so every point of the sequence differs.

@@ -46,8 +46,8 @@ def compose(overrides: list[str], models=None, data=None):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
-    from automl.config import register_configs
-    from automl.registry import discover_data, discover_models
+    from automl.core.registry import discover_data, discover_models
+    from automl.study.config import register_configs
 
     models = models or discover_models()
     data = data or discover_data()

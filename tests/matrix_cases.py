@@ -47,8 +47,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from automl.registry import BUILTIN_PACKAGE, discover_data, discover_models
-from automl.search import PRUNERS, SAMPLERS
+from automl.core.registry import BUILTIN_PACKAGE, discover_data, discover_models
+from automl.study.search import PRUNERS, SAMPLERS
 
 __all__ = [
     "Case",

@@ -3,7 +3,7 @@
 A case runs ``automl.__main__.main`` in the test's process (a subprocess adds seconds of
 imports and is not the point; worker processes, SLURM jobs and the server are real processes
 the product or the test starts). Afterwards everything is read back the way a user reads it:
-the storage (``automl.stored.open_stored`` on the run directory, whatever the storage),
+the storage (``automl.results.stored.open_stored`` on the run directory, whatever the storage),
 ``leaderboard.csv``/``.json`` parsed, ``best/`` loaded with ``automl.predictor.load_best``,
 and ``predict``, ``watch``, ``report`` and ``serve`` run on the run directory.
 """
@@ -107,9 +107,9 @@ def _data_config(plugin: Any, case: Case, files: Path) -> Any:
 def raw_inputs(case: Case, files: Path, scratch: Path) -> tuple[Any, Path, int]:
     """Inputs as a user has them (for ``load_best``), a file of them (for ``predict``), and
     how many samples the file holds."""
+    from automl.core.plugin import resolve
+    from automl.core.registry import discover_data
     from automl.data.table import read_rows
-    from automl.plugin import resolve
-    from automl.registry import discover_data
 
     data = case.arg("data")
     if data == "csv":
@@ -138,7 +138,7 @@ def check_refused(case: Case, ran: Ran, run_dir: Path) -> None:
 
 def stored_trials(run_dir: Path) -> list[Any]:
     """The study's trials, read from whatever storage the run used."""
-    from automl.stored import open_stored
+    from automl.results.stored import open_stored
 
     return open_stored(str(run_dir)).load().get_trials()
 
@@ -173,7 +173,7 @@ def _check_leaderboard(run_dir: Path, trials: list[Any]) -> None:
 
 
 def _check_predictions(case: Case, run_dir: Path, files: Path, scratch: Path, capsys) -> None:
-    from automl.predictor import load_best
+    from automl.results.predictor import load_best
 
     predictor = load_best(run_dir)
     if predictor.generative:

@@ -15,11 +15,11 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 from rich.console import Console
 
-from automl.families import AUTO, FAMILY_PARAM
-from automl.identity import diff
-from automl.plan import make_plan
-from automl.registry import discover_data, discover_models
-from automl.run import AUTO_FOLDS, prepare
+from automl.core.registry import discover_data, discover_models
+from automl.study.families import AUTO, FAMILY_PARAM
+from automl.study.identity import diff
+from automl.study.plan import make_plan
+from automl.study.run import AUTO_FOLDS, prepare
 from automl.tuning import run_study
 from automl.tuning.factories import make_pruner
 from automl.tuning.family_pruner import FamilyPruner
@@ -160,7 +160,7 @@ def test_auto_study_runs_several_families_and_exports_the_winner_through_its_plu
     best = next(t for t in trials if t.number == outcome.best_number)
     config = (tmp_path / "run" / "best" / "config.yaml").read_text()
     assert f"model_name: {best.params[FAMILY_PARAM]}" in config and "search: auto" in config
-    from automl.predictor import load_best
+    from automl.results.predictor import load_best
 
     predictor = load_best(tmp_path / "run")
     rows = predictor.prepare([[0.0] * 30, [1.0] * 30])
@@ -204,7 +204,7 @@ def test_auto_keeps_the_families_that_fit_the_data(tmp_path):
     assert {"linear", "xgboost", "forest", "mlp"} <= set(run.families)
     assert not {"cnn", "gan", "rnn"} & set(run.families)
     assert any("left out" in n and "cnn" in n for n in run.notes)
-    from automl.errors import PluginError
+    from automl.core.errors import PluginError
 
     with pytest.raises(PluginError, match="model.families"):
         prepare(_plan(tmp_path, ["model.families=[linear,cnn]", "data.folds=0"]), preflight=False)
@@ -243,7 +243,7 @@ def test_auto_is_a_model_option_and_help_stays_light(tmp_path):
 
 
 def test_auto_refuses_samplers_that_need_one_fixed_space(tmp_path):
-    from automl.errors import UserError
+    from automl.core.errors import UserError
 
     with pytest.raises(UserError, match="conditional space"):
         _plan(tmp_path, ["sweep.sampler=cmaes"])

@@ -130,7 +130,7 @@ def test_peer_network_copy_matches_the_cnn_plugin(overrides):
     from automl_plugins.cnn import CNNConfig
     from automl_plugins.cnn_model import make_net
 
-    from automl.plugin import DataSpec
+    from automl.core.plugin import DataSpec
 
     cnn_net = load("cnn_net", BENCH / "peers" / "cnn_net.py")
     spec = DataSpec(name="digits", task="classification", input_shape=(1, 8, 8), n_classes=10)
@@ -142,7 +142,7 @@ def test_peer_network_copy_matches_the_cnn_plugin(overrides):
 def test_peer_space_matches_the_cnn_plugin():
     from automl_plugins.cnn import PLUGIN, CNNConfig
 
-    from automl.space import Choice, Float, Int
+    from automl.core.space import Choice, Float, Int
 
     cnn_net = load("cnn_net", BENCH / "peers" / "cnn_net.py")
     assert list(cnn_net.SPACE) == list(PLUGIN.search_space)  # same order: same TPE draws

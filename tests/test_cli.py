@@ -29,8 +29,8 @@ def test_listing_and_help_do_not_import_heavy_libraries(tmp_path, command):
 def test_plugins_fit_100_columns_without_cutting_names():
     from rich.console import Console
 
-    from automl.cli import print_plugins
-    from automl.registry import discover_data, discover_models
+    from automl.cli.argv import print_plugins
+    from automl.core.registry import discover_data, discover_models
 
     models, data = discover_models(), discover_data()
     console = Console(record=True, width=100, file=io.StringIO())

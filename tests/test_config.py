@@ -8,9 +8,9 @@ import pytest
 from helpers import compose
 from omegaconf import OmegaConf
 
-from automl.cli import with_default_data
-from automl.config import SweepConfig, TrainerConfig
-from automl.registry import discover_models
+from automl.cli.argv import with_default_data
+from automl.core.registry import discover_models
+from automl.study.config import SweepConfig, TrainerConfig
 
 SWEEPS = Path(__file__).parents[1] / "sweeps"
 

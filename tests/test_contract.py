@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from automl.registry import discover_models
+from automl.core.registry import discover_models
 from automl.testing import ModelPluginContract
 
 REGISTRY = discover_models()

@@ -14,10 +14,11 @@ import pytest
 import pytorch_lightning  # noqa: F401
 import sklearn.model_selection  # noqa: F401
 
+import automl.study.train  # noqa: F401
+
 # pytester's in-process runs drop modules first imported inside them; C extensions (numpy,
 # torch) cannot be imported twice, so everything the suite loads is imported here first.
 import automl.testing.contract  # noqa: F401
-import automl.train  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
@@ -66,6 +67,17 @@ def run_suite(pytester, attr: str, *args: str):
             "test_trains_reports_and_reloads",
             "became NaN or infinite (val_rmse is nan at step 0); expected a finite val_rmse",
         ),
+        # LightningModules that are not SupervisedModules: the kit skipped their predictions
+        (
+            "NOISY_FORWARD_PLUGIN",
+            "test_trains_reports_and_reloads",
+            "two predictions of the same inputs differ",
+        ),
+        (
+            "WIDE_OUTPUT_PLUGIN",
+            "test_trains_reports_and_reloads",
+            "returned an array of shape (89, 2); expected (89,): one value per sample",
+        ),
     ],
 )
 def test_the_kit_catches_each_broken_plugin_with_a_message_that_says_why(
@@ -82,7 +94,9 @@ def test_the_kit_catches_each_broken_plugin_with_a_message_that_says_why(
         assert f"with config {plugin.config.__name__}(" in out
 
 
-@pytest.mark.parametrize("attr", ["GOOD_ESTIMATOR", "GOOD_REGRESSOR"])
+@pytest.mark.parametrize(
+    "attr", ["GOOD_ESTIMATOR", "GOOD_REGRESSOR", "GOOD_LIGHTNING", "GOOD_LIGHTNING_REGRESSOR"]
+)
 def test_a_plugin_that_keeps_every_rule_passes_the_whole_kit(pytester, attr):
     result = run_suite(pytester, attr)
     result.assert_outcomes(passed=9)
@@ -94,7 +108,7 @@ def test_checks_and_tiny_data_import_without_pytest():
         "import sys; sys.modules['pytest'] = None\n"
         "import automl.testing as t\n"
         "from automl.testing import check_declaration, check_prunes, tiny_dataset\n"
-        "from automl.registry import discover_models\n"
+        "from automl.core.registry import discover_models\n"
         "plugin = discover_models().get('xgboost')\n"
         "check_declaration(plugin)\n"
         "check_prunes(plugin, plugin.config(), tiny_dataset(plugin))\n"

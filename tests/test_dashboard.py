@@ -14,17 +14,17 @@ from pathlib import Path
 import optuna
 import pytest
 
-from automl import train
-from automl.config import TrainerConfig
-from automl.records import TrialRecord
+from automl.core.records import TrialRecord
+from automl.study import train
+from automl.study.config import TrainerConfig
 
 
 @pytest.fixture(scope="module")
 def finished_study(tmp_path_factory):
     """A real tiny study: the MLP trained on breast_cancer, what automl stores on each trial
     written through TrialRecord (metrics also as separate attributes)."""
+    from automl.core.registry import discover_data, discover_models
     from automl.data import load_dataset
-    from automl.registry import discover_data, discover_models
 
     plugin = discover_models().get("mlp")
     data = discover_data().get("breast_cancer")

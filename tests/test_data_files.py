@@ -20,14 +20,14 @@ from PIL import Image
 
 import automl.data.preprocess as preprocess_mod
 import automl.data.split as split_mod
+from automl.core.errors import DataError
+from automl.core.registry import discover_data
 from automl.data import DataConfig, RawData, clear_cache, load_dataset
 from automl.data.images import IMAGES, ImagesConfig
 from automl.data.npz import NPZ, NpzConfig, load_npz
 from automl.data.preprocess import apply_preprocessing, fit_standardizer
 from automl.data.split import make_dataset, split_indices
 from automl.data.table import CSV, CsvConfig, load_csv, read_rows
-from automl.errors import DataError
-from automl.registry import discover_data
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -452,7 +452,7 @@ def test_image_folder_given_test_split_and_prediction_from_paths(tmp_path):
 def test_batch_augment_crops_and_flips_only_training_batches():
     import torch
 
-    from automl.lightning import BatchAugment, TensorBatches, make_augment
+    from automl.backends.supervised import BatchAugment, TensorBatches, make_augment
 
     x = torch.arange(4 * 1 * 3 * 3, dtype=torch.float32).reshape(4, 1, 3, 3)
     flipped = BatchAugment(flip=True, crop_padding=0, seed=1)(x)
@@ -686,7 +686,7 @@ def test_cli_csv_end_to_end_then_predict_raw_rows(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     _assert_study_finished(run_dir)
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     predictor = load_best(run_dir / "best")
     rows = read_rows(tmp_path / "my.csv")[:6]
@@ -716,7 +716,7 @@ def test_cli_npz_end_to_end(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     _assert_study_finished(run_dir)
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     predictor = load_best(run_dir / "best")
     assert predictor.predict(x[:4]).shape == (4,)  # stored H x W shape accepted
@@ -740,7 +740,7 @@ def test_cli_images_end_to_end_with_augmentation(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     _assert_study_finished(run_dir)
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     predictor = load_best(run_dir / "best")
     pics = sorted((tmp_path / "pics" / "light").iterdir())[:3]

@@ -13,13 +13,13 @@ import torch
 from helpers import compose, entry_point, make_dist
 from rich.console import Console
 
-from automl.errors import UserError
+from automl.core.errors import UserError
+from automl.core.registry import MODEL_GROUP, discover_data, discover_models
 from automl.parallel import assign_devices, is_out_of_memory, make_pool
 from automl.parallel import devices as devices_module
 from automl.parallel.command import worker_argv
 from automl.parallel.supervisor import timeout_grace
-from automl.plan import make_plan
-from automl.registry import MODEL_GROUP, discover_data, discover_models
+from automl.study.plan import make_plan
 from automl.tuning import run_study
 
 

@@ -28,7 +28,7 @@ def test_plugin_guide_shows_the_example_package():
     "doc", ["README.md", "docs/quickstart.md", "docs/sweeps.md", "docs/plugins.md"]
 )
 def test_documented_recipes_and_models_exist(doc):
-    from automl.registry import discover_models
+    from automl.core.registry import discover_models
 
     text = (ROOT / doc).read_text()
     recipes = {p.stem for p in (ROOT / "sweeps").glob("*.yaml")}
@@ -36,7 +36,7 @@ def test_documented_recipes_and_models_exist(doc):
         assert name in recipes or name in ("mine", "NAME"), name
     models = set(discover_models().names())
     for name in re.findall(r"model=(\w+)", text):
-        # model=auto is the search across families (automl.families), not a plugin.
+        # model=auto is the search across families (automl.study.families), not a plugin.
         assert name in models or name in ("their", "name", "auto"), name
 
 
@@ -44,7 +44,7 @@ def test_models_page_covers_every_builtin_and_is_current():
     import subprocess
     import sys
 
-    from automl.registry import discover_models
+    from automl.core.registry import discover_models
 
     text = (ROOT / "docs" / "models.md").read_text()
     builtin = [
@@ -67,7 +67,7 @@ def test_the_skops_example_saves_and_loads_a_model_without_pickle(tmp_path):
     from sklearn.datasets import load_wine
     from sklearn.tree import DecisionTreeClassifier
 
-    from automl.errors import ExportError
+    from automl.core.errors import ExportError
 
     text = (ROOT / "docs" / "plugins.md").read_text()
     section = text.split("### Saving a scikit-learn model without pickle", 1)[1]

@@ -16,13 +16,13 @@ import torch
 from helpers import run_cli
 from PIL import Image
 
-from automl import train
-from automl.config import TrainerConfig
+from automl.core.errors import PluginError
+from automl.core.plugin import DataSpec
+from automl.core.registry import discover_data, discover_models
 from automl.data import load_dataset
 from automl.data.builtin import DigitsConfig, DigitsSeqConfig, TabularConfig
-from automl.errors import PluginError
-from automl.plugin import DataSpec
-from automl.registry import discover_data, discover_models
+from automl.study import train
+from automl.study.config import TrainerConfig
 
 gan_model = pytest.importorskip("automl_plugins.gan_model")
 gan_fd = pytest.importorskip("automl_plugins.gan_fd")  # the FD feature network's cache
@@ -373,9 +373,9 @@ def test_a_gan_is_a_generator_and_is_never_asked_to_predict(plugin, digits, trai
     from helpers import compose
 
     from automl.backends import backend_for
-    from automl.plan import make_plan
-    from automl.plugin import resolve
-    from automl.run import prepare
+    from automl.core.plugin import resolve
+    from automl.study.plan import make_plan
+    from automl.study.run import prepare
 
     result, _ = trained
     backend = backend_for(plugin, TRAINER)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from helpers import run_cli
 
-from automl import train
-from automl.config import TrainerConfig
+from automl.core.errors import TrialPruned
+from automl.core.registry import discover_data, discover_models
 from automl.data import load_dataset
-from automl.errors import TrialPruned
-from automl.registry import discover_data, discover_models
+from automl.study import train
+from automl.study.config import TrainerConfig
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def wine_folds():
 
 @pytest.mark.parametrize("folds", [1, -2])
 def test_fewer_than_two_folds_is_a_clear_error(folds):
-    from automl.errors import DataError
+    from automl.core.errors import DataError
 
     plugin = discover_data().get("wine")
     with pytest.raises(DataError, match=rf"data.folds={folds}: .* at least 2 folds"):

@@ -9,8 +9,8 @@ import pytest
 from optuna.trial import TrialState
 from rich.console import Console
 
-from automl.leaderboard import Leaderboard
-from automl.records import TrialRecord
+from automl.core.records import TrialRecord
+from automl.results.leaderboard import Leaderboard
 
 HEADER = {"study": "s", "model": "m", "data": "d", "metric": "val_acc", "n_trials": 6}
 
@@ -96,7 +96,7 @@ WIDE_HEADER = {**HEADER, "direction": "maximize", "n_trials": 20, "sampler": "tp
 
 
 def _record(trial, **fields) -> None:
-    from automl.records import TrialRecord
+    from automl.core.records import TrialRecord
 
     for key, value in TrialRecord(**fields).attrs().items():
         trial.set_user_attr(key, value)
@@ -216,7 +216,7 @@ def test_ties_are_broken_by_val_loss_then_by_trial_number():
 
 
 def test_a_frame_ranks_once(monkeypatch):
-    import automl.leaderboard.board as lb  # where the board looks rank_rows up
+    import automl.results.leaderboard.board as lb  # where the board looks rank_rows up
 
     calls = []
     real = lb.rank_rows
@@ -274,7 +274,7 @@ def test_drawing_from_another_thread_while_rows_are_added_is_safe():
 def test_leaderboard_files_are_strict_json_and_written_atomically(tmp_path):
     import json
 
-    from automl.leaderboard import rows_from_trials, write_leaderboard
+    from automl.results.leaderboard import rows_from_trials, write_leaderboard
 
     study = optuna.create_study(direction="minimize")
     trial = study.ask({"x": CNN_SPACE["dropout"]})

@@ -12,8 +12,8 @@ from helpers import run_cli
 from sklearn.datasets import make_classification, make_regression
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from automl.errors import TrialPruned, UserError
-from automl.plugin import DataSpec
+from automl.core.errors import TrialPruned, UserError
+from automl.core.plugin import DataSpec
 
 
 def spec(task, n_features, n_classes=None):
@@ -136,7 +136,7 @@ def test_linear_study_through_the_cli(tmp_path):
     assert metrics["test"]["test_acc"] > 0.9
     from sklearn.datasets import load_breast_cancer
 
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     x, y = load_breast_cancer(return_X_y=True)  # raw features: the stored scaling applies
     assert (load_best(best).predict(x) == y).mean() > 0.9

@@ -25,7 +25,7 @@ from matrix_cases import (
 )
 from matrix_checks import check_case, fill, install_fakes, make_data_files, run_main
 
-from automl.search import SAMPLERS
+from automl.study.search import SAMPLERS
 
 CASES = cases()
 

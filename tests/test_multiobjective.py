@@ -11,9 +11,9 @@ import yaml
 from helpers import compose
 from rich.console import Console
 
-from automl.pareto import dominates
-from automl.plan import make_plan
-from automl.registry import discover_data, discover_models
+from automl.core.registry import discover_data, discover_models
+from automl.results.pareto import dominates
+from automl.study.plan import make_plan
 from automl.tuning import run_study
 
 
@@ -87,9 +87,9 @@ def test_two_objective_study_ranks_by_pareto_front_and_exports_the_selected_tria
     assert {m["trial"] for m in pareto["front"]} == {t.number for t in front}
     assert "Pareto front" in text  # the summary lists the front
     # `watch` reads the objectives back from the study and ranks the same fronts.
-    from automl.leaderboard import Leaderboard
-    from automl.stored import open_stored
-    from automl.watch import watch_header
+    from automl.results.leaderboard import Leaderboard
+    from automl.results.stored import open_stored
+    from automl.results.watch import watch_header
 
     stored = open_stored(str(tmp_path / "run"))
     header = watch_header(stored.load(), stored, trials)

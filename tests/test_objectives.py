@@ -10,7 +10,7 @@ import pytest
 from helpers import run_cli
 
 from automl.backends import Goal
-from automl.objectives import (
+from automl.core.objectives import (
     Constraint,
     Objective,
     ObjectiveError,
@@ -19,7 +19,7 @@ from automl.objectives import (
     parse_objectives,
     resolve_objectives,
 )
-from automl.pareto import Candidate, dominates, front_numbers, select
+from automl.results.pareto import Candidate, dominates, front_numbers, select
 
 
 def test_objectives_parse_names_and_directions():
@@ -194,8 +194,8 @@ def test_select_rules():
 
 
 def test_the_fingerprint_includes_objectives_and_constraints():
-    from automl.identity import diff, fingerprint
-    from automl.space import Float
+    from automl.core.space import Float
+    from automl.study.identity import diff, fingerprint
 
     def identity(**extra):
         return fingerprint(
@@ -231,8 +231,8 @@ def test_a_tie_exports_the_trial_the_leaderboard_ranks_first():
     import optuna
     from optuna.distributions import FloatDistribution
 
-    from automl.leaderboard import rank_rows, row_from_trial
-    from automl.records import TrialRecord
+    from automl.core.records import TrialRecord
+    from automl.results.leaderboard import rank_rows, row_from_trial
     from automl.tuning.selection import choose_best
 
     study = optuna.create_study(direction="maximize")

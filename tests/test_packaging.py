@@ -40,7 +40,7 @@ def test_wheel_ships_conf_and_recipes_and_runs_from_it(tmp_path):
         "automl_plugins/cnn.py",
         "automl/py.typed",  # PEP 561: type checkers use automl's annotations
         "automl/testing/checks.py",
-        "automl/report/build.py",
+        "automl/results/report/build.py",
         "automl/backends/lightning.py",
     ):
         assert required in names, required

@@ -111,8 +111,8 @@ def test_sqlite_with_several_workers_is_said_in_one_line():
 def test_the_parents_view_shows_every_workers_trials_from_the_storage():
     from rich.console import Console
 
-    from automl.leaderboard import Leaderboard
     from automl.parallel.board import StudyView
+    from automl.results.leaderboard import Leaderboard
 
     study = optuna.create_study(direction="maximize")
     done = study.ask()

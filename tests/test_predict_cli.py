@@ -12,7 +12,7 @@ from helpers import main_with_imports, run_cli
 from serving_fixtures import write_table
 from sklearn.datasets import load_breast_cancer, load_digits
 
-from automl.predictor import load_best
+from automl.results.predictor import load_best
 
 
 def read_csv(path):
@@ -123,10 +123,12 @@ def test_subcommand_help_imports_nothing_heavy(tmp_path, command):
 def test_serving_never_imports_the_tuning_layer_and_the_export_side_stays_light():
     code = (
         "import sys\n"
-        "import automl.model_card, automl.schema, automl.drift, automl.exported\n"
+        "import automl.results.model_card, automl.results.schema, automl.results.drift\n"
+        "import automl.results.exported\n"
         "light = [m for m in ('torch', 'fastapi', 'uvicorn', 'prometheus_client') "
         "if m in sys.modules]\n"
-        "import automl.serving.app, automl.serving.cli, automl.predictor, automl.batch_predict\n"
+        "import automl.serving.app, automl.serving.cli, automl.results.predictor\n"
+        "import automl.serving.batch_predict\n"
         "tuning = [m for m in ('automl.tuning', 'optuna') if m in sys.modules]\n"
         "print('LIGHT', light, 'TUNING', tuning)\n"
     )

@@ -10,10 +10,10 @@ import pytest
 from helpers import compose, entry_point
 from rich.console import Console
 
-from automl.errors import UserError
-from automl.plan import make_plan
-from automl.registry import MODEL_GROUP, discover_data, discover_models
-from automl.search import PRUNERS, check_pruner, pruner_wants_fold_values
+from automl.core.errors import UserError
+from automl.core.registry import MODEL_GROUP, discover_data, discover_models
+from automl.study.plan import make_plan
+from automl.study.search import PRUNERS, check_pruner, pruner_wants_fold_values
 from automl.tuning import run_study
 from automl.tuning.factories import make_pruner
 

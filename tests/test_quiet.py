@@ -7,7 +7,7 @@ import sys
 
 from helpers import run_cli
 
-from automl.quiet import NOISE
+from automl.backends.quiet import NOISE
 
 
 def test_a_typo_in_an_override_names_the_closest_key_and_exits_2(tmp_path):
@@ -60,7 +60,7 @@ def test_quiet_lightning_holds_when_a_level_is_reset_after_it(tmp_path):
 import io, logging
 stream = io.StringIO()
 logging.basicConfig(level=logging.INFO, stream=stream)  # a root handler, as Hydra installs
-from automl.quiet import quiet_lightning, NOISE
+from automl.backends.quiet import quiet_lightning, NOISE
 quiet_lightning()
 import pytorch_lightning as pl
 pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
@@ -88,8 +88,8 @@ print("NOISY" if any(n in text for n in NOISE) else "QUIET", "kept" in text)
 def test_accelerator_line_says_where_trials_train():
     import torch
 
-    from automl.config import TrainerConfig
-    from automl.quiet import accelerator_line
+    from automl.backends.quiet import accelerator_line
+    from automl.study.config import TrainerConfig
 
     line = accelerator_line(TrainerConfig(accelerator="auto", num_threads=2))
     if torch.cuda.is_available():

@@ -9,11 +9,11 @@ import pytest
 from helpers import run_cli
 from omegaconf import OmegaConf
 
-from automl import train
-from automl.config import TrainerConfig
+from automl.backends.protocol import mean_budget
+from automl.core.registry import discover_data, discover_models
 from automl.data import load_dataset
-from automl.protocol import mean_budget
-from automl.registry import discover_data, discover_models
+from automl.study import train
+from automl.study.config import TrainerConfig
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_study_with_refit_exports_the_model_trained_on_train_and_val(tmp_path):
     # the exported model is the refitted one, and it reloads to the same test accuracy
     from sklearn.datasets import load_breast_cancer
 
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     predictor = load_best(best)
     rounds = predictor.model.model.get_booster().num_boosted_rounds()
@@ -135,7 +135,7 @@ def test_single_run_refits_too_when_asked(tmp_path):
     metrics = json.loads((tmp_path / "r" / "single" / "metrics.json").read_text())
     assert metrics["test"]["test_acc"] > 0.9 and metrics["refit"]["rows"] == 455
     # sweep=none's output loads like a study's best/.
-    from automl.predictor import load_best
+    from automl.results.predictor import load_best
 
     predictor = load_best(tmp_path / "r" / "single")
     assert predictor.predict(np.zeros((2, 30), np.float32)).shape == (2,)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers import entry_point
 
-from automl.errors import PluginError
-from automl.registry import MODEL_GROUP, discover_data, discover_models
+from automl.core.errors import PluginError
+from automl.core.registry import MODEL_GROUP, discover_data, discover_models
 
 
 def test_builtins_register_through_entry_points():
@@ -134,7 +134,7 @@ def test_ctrl_c_during_a_plugin_import_is_not_swallowed(dist_factory):
 
 
 def test_plugin_names_must_be_usable_as_options(dist_factory):
-    from automl.plugin import ModelPlugin, check_name
+    from automl.core.plugin import ModelPlugin, check_name
 
     for good in ("cnn", "my-model", "my_model2", "_x"):
         check_name("p", good)

@@ -10,10 +10,10 @@ import pytest
 from helpers import compose, entry_point
 from rich.console import Console
 
-from automl.errors import StudyError, UserError
-from automl.identity import diff
-from automl.plan import make_plan
-from automl.registry import MODEL_GROUP, discover_data, discover_models
+from automl.core.errors import StudyError, UserError
+from automl.core.registry import MODEL_GROUP, discover_data, discover_models
+from automl.study.identity import diff
+from automl.study.plan import make_plan
 from automl.tuning import run_study
 from automl.tuning.sampling import StudySampler, derive_seed, distributions
 
@@ -97,7 +97,7 @@ def test_trial_seeds_differ_per_trial_and_per_study_seed():
 
 
 def test_a_duplicate_configuration_is_drawn_again_then_run_with_a_note():
-    from automl.space import Choice
+    from automl.core.space import Choice
 
     space = {"a": Choice([1, 2])}
     sampler = StudySampler(
@@ -115,7 +115,7 @@ def test_a_duplicate_configuration_is_drawn_again_then_run_with_a_note():
 
 
 def test_a_retry_keeps_its_parameters_through_the_sampler():
-    from automl.space import Float
+    from automl.core.space import Float
 
     space = {"x": Float(0.0, 1.0)}
     sampler = StudySampler(
@@ -170,8 +170,8 @@ def test_a_moved_range_is_allowed_with_a_note_and_force_continues(registries, tm
 
 
 def test_diff_tells_a_range_change_from_a_type_change():
-    from automl.identity import fingerprint
-    from automl.space import Float, Int
+    from automl.core.space import Float, Int
+    from automl.study.identity import fingerprint
 
     def fp(space):
         return fingerprint(model="m", model_config={"a": 1}, space=space, metric="acc",
@@ -263,13 +263,13 @@ def test_the_export_finds_files_from_the_run_dir_never_from_storage(registries, 
     )
     assert (tmp_path / "best" / "model.pt").exists()
     (trial,) = trials_of(tmp_path)
-    from automl.records import record_of
+    from automl.core.records import record_of
 
     assert record_of(trial).model_file is None  # a path is not a file name: not trusted
 
 
 def test_a_config_that_cannot_build_is_refused_before_the_study(registries, tmp_path):
-    from automl.errors import PluginError
+    from automl.core.errors import PluginError
 
     with pytest.raises(PluginError, match="failed its preflight.*crash requested by config"):
         run_study(plan_for(registries, tmp_path, "flaky", ["space.crash=true"]), quiet())
@@ -309,7 +309,7 @@ def test_a_diverged_training_loss_fails_the_trial(registries, tmp_path):
     ],
 )
 def test_a_failed_export_keeps_the_previous_best(registries, tmp_path, monkeypatch, error):
-    from automl import finalize
+    from automl.results import finalize
 
     run_study(plan_for(registries, tmp_path, overrides=["sweep.n_trials=1"]), quiet())
     best = tmp_path / "best"
@@ -337,7 +337,7 @@ def test_a_failed_export_keeps_the_previous_best(registries, tmp_path, monkeypat
     ],
 )
 def test_a_wrong_builder_is_caught_before_the_study(tmp_path, dist_factory, model, message):
-    from automl.errors import PluginError
+    from automl.core.errors import PluginError
 
     dist = dist_factory("automl-fakes", "0.1")
     eps = list(entry_points(group=MODEL_GROUP)) + [

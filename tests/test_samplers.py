@@ -15,19 +15,20 @@ import optuna
 import pytest
 from helpers import compose, entry_point, run_cli
 
-from automl import train
+from automl.core.errors import TrialPruned, UserError
+from automl.core.registry import MODEL_GROUP, discover_data, discover_models
+from automl.core.space import Choice, Float, Int
 from automl.data import load_dataset
-from automl.errors import TrialPruned, UserError
-from automl.plan import make_plan, trial_config
-from automl.registry import MODEL_GROUP, discover_data, discover_models
-from automl.search import (
+from automl.study import train
+from automl.study.families import trial_config
+from automl.study.plan import make_plan
+from automl.study.search import (
     SAMPLERS,
     grid_values,
     plan_sampler,
     resolve_auto,
     sampler_keeps_state,
 )
-from automl.space import Choice, Float, Int
 from automl.tuning.factories import SafeCmaEsSampler, make_pruner, make_sampler
 
 TESTS = Path(__file__).parent

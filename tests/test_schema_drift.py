@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from automl.drift import MIN_SAMPLES, DriftMonitor, DriftReference
-from automl.errors import ExportError, InputError
-from automl.plugin import DataSpec
-from automl.schema import InputSchema
+from automl.core.errors import ExportError, InputError
+from automl.core.plugin import DataSpec
+from automl.results.drift import MIN_SAMPLES, DriftMonitor, DriftReference
+from automl.results.input_validation import validate_inputs
+from automl.results.schema import InputSchema
 
 
 def spec(shape, names=None, task="classification"):
@@ -22,12 +23,12 @@ def test_an_image_schema_accepts_its_own_and_the_datas_familiar_shapes():
     assert schema.accepted == ((1, 8, 8), (8, 8), (64,))
     x = np.arange(2 * 64, dtype=float).reshape(2, 8, 8)
     for form in (x, x[:, None], x.reshape(2, 64), x.tolist()):
-        out = schema.validate(form)
+        out = validate_inputs(schema, form)
         assert out.shape == (2, 1, 8, 8) and np.array_equal(out[:, 0], x)
     with pytest.raises(InputError, match=r"per-sample shape \(8, 7\); expected \(1, 8, 8\)"):
-        schema.validate(x[:, :, :7])
+        validate_inputs(schema, x[:, :, :7])
     with pytest.raises(InputError, match="single sample must still be wrapped"):
-        schema.validate(x[0])
+        validate_inputs(schema, x[0])
 
 
 def test_a_layout_schema_passes_the_models_shape_through_unchanged():
@@ -36,24 +37,24 @@ def test_a_layout_schema_passes_the_models_shape_through_unchanged():
     schema = InputSchema.build(spec((3, 8, 8)), steps)
     assert schema.accepted == ((8, 8, 3), (3, 8, 8))
     chw = np.random.default_rng(0).normal(size=(2, 3, 8, 8))
-    assert np.array_equal(schema.validate(chw), chw)  # not reshaped into (8, 8, 3)
+    assert np.array_equal(validate_inputs(schema, chw), chw)  # not reshaped into (8, 8, 3)
     hwc = chw.transpose(0, 2, 3, 1)
-    assert np.array_equal(schema.validate(hwc), hwc)
+    assert np.array_equal(validate_inputs(schema, hwc), hwc)
 
 
 def test_named_rows_and_nan_only_where_training_had_it():
     schema = InputSchema.build(spec((3,), ["a", "b", "c"]), {}, nan_allowed=[False, True, False])
-    out = schema.validate([{"c": 3, "a": 1, "b": float("nan")}, [4, 5, 6]])
+    out = validate_inputs(schema, [{"c": 3, "a": 1, "b": float("nan")}, [4, 5, 6]])
     assert out[0, 0] == 1 and math.isnan(out[0, 1]) and out[1, 2] == 6
     with pytest.raises(InputError, match=r"\[0\]\[2\] \('c'\) is nan; the training data had no"):
-        schema.validate([[1, 2, float("nan")]])
+        validate_inputs(schema, [[1, 2, float("nan")]])
     with pytest.raises(InputError, match="expected a finite number") as err:
-        schema.validate([[1, float("inf"), 2]])
+        validate_inputs(schema, [[1, float("inf"), 2]])
     assert err.value.field == "instances[0][1]"
     with pytest.raises(InputError, match="unknown feature"):
-        schema.validate([{"a": 1, "b": 2, "c": 3, "d": 4}])
+        validate_inputs(schema, [{"a": 1, "b": 2, "c": 3, "d": 4}])
     with pytest.raises(InputError, match="lacks feature"):
-        schema.validate([{"a": 1}])
+        validate_inputs(schema, [{"a": 1}])
 
 
 def test_table_rows_check_columns_numbers_and_levels():
@@ -64,7 +65,9 @@ def test_table_rows_check_columns_numbers_and_levels():
         "feature_names": ["age", "city=Lyon", "city=Paris"]}  # fmt: skip
     schema = InputSchema.build(spec((3,)), {"steps": [step]})
     assert schema.form == "table" and schema.input_names() == ["age", "city"]
-    assert schema.validate([{"age": "41", "city": " Paris ", "target": 1}]) == [["41", " Paris "]]
+    assert validate_inputs(schema, [{"age": "41", "city": " Paris ", "target": 1}]) == [
+        ["41", " Paris "]
+    ]
     cases = [
         ([{"age": 1, "city": "Rome"}], "instances[0].city", "not a level seen in training"),
         ([{"age": 1}], "instances[0].city", "lacks column"),
@@ -74,7 +77,7 @@ def test_table_rows_check_columns_numbers_and_levels():
     ]
     for rows, field, words in cases:
         with pytest.raises(InputError, match=words) as err:
-            schema.validate(rows)
+            validate_inputs(schema, rows)
         assert err.value.field == field
 
 

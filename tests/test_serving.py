@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from serving_fixtures import start_server
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 
-from automl.predictor import load_best
+from automl.results.predictor import load_best
 
 
 def metrics(server) -> dict[tuple[str, tuple], float]:

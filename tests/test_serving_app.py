@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from serving_fixtures import free_port
 from sklearn.datasets import load_breast_cancer
 
-from automl.predictor import load_best
+from automl.results.predictor import load_best
 from automl.serving import ServeOptions, create_app
 
 

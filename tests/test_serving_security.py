@@ -16,8 +16,8 @@ from helpers import cli_env, make_dist, run_cli
 from serving_fixtures import copy_export, free_port
 from sklearn.datasets import load_diabetes
 
-from automl.errors import ExportError
-from automl.predictor import load_best
+from automl.core.errors import ExportError
+from automl.results.predictor import load_best
 
 
 class Payload:

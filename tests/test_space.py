@@ -8,8 +8,8 @@ from automl_plugins.cnn import PLUGIN as CNN
 from automl_plugins.cnn import CNNConfig
 from omegaconf import OmegaConf
 
-from automl.errors import SpaceError
-from automl.space import Choice, Fixed, Float, Int, parse_space, space_to_node, validate_space
+from automl.core.errors import SpaceError
+from automl.core.space import Choice, Fixed, Float, Int, parse_space, space_to_node, validate_space
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 from helpers import compose, entry_point
 from rich.console import Console
 
-from automl.plan import make_plan
-from automl.registry import MODEL_GROUP, discover_data, discover_models
+from automl.core.registry import MODEL_GROUP, discover_data, discover_models
+from automl.study.plan import make_plan
 from automl.tuning import run_study
 
 
@@ -111,7 +111,7 @@ def test_rerun_resumes_to_the_new_total_and_exports_best(registries, tmp_path):
 def test_best_model_reloads_and_predicts_raw_inputs(registries, tmp_path):
     from sklearn.datasets import load_wine
 
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     models, _ = registries
     run_study(
@@ -146,7 +146,7 @@ def test_a_failing_refit_keeps_the_study_result_and_exports_the_trial_model(regi
 
 
 def test_a_bad_timeout_is_refused_before_anything_runs(registries, tmp_path):
-    from automl.errors import UserError
+    from automl.core.errors import UserError
 
     with pytest.raises(UserError, match=r"sweep.timeout=0(\.0)? must be a number of seconds > 0"):
         plan_for(registries, tmp_path, "good", ["sweep.timeout=0"])
@@ -159,7 +159,7 @@ def test_a_bad_timeout_is_refused_before_anything_runs(registries, tmp_path):
 def test_trainer_settings_lightning_rejects_stop_the_study_before_it_starts(
     registries, tmp_path, override, why
 ):
-    from automl.errors import UserError
+    from automl.core.errors import UserError
 
     plan = plan_for(registries, tmp_path, "mlp", [override])
     with pytest.raises(UserError, match="Lightning cannot train with these here") as err:

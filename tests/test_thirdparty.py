@@ -8,8 +8,8 @@ import sys
 import pytest
 from helpers import entry_point, run_cli
 
-from automl.errors import PluginError
-from automl.registry import MODEL_GROUP, discover_models
+from automl.core.errors import PluginError
+from automl.core.registry import MODEL_GROUP, discover_models
 
 
 def test_autoload_disabled_imports_no_third_party_code(tmp_path, dist_factory, monkeypatch):

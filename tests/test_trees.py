@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from helpers import run_cli
 
-from automl import train
-from automl.config import TrainerConfig
+from automl.core.errors import TrialPruned, UserError
+from automl.core.registry import discover_data, discover_models
 from automl.data import load_dataset
-from automl.errors import TrialPruned, UserError
-from automl.registry import discover_data, discover_models
+from automl.study import train
+from automl.study.config import TrainerConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,7 +74,7 @@ class Recorder:
 def test_tree_plugins_are_discovered_without_importing_heavy_code():
     code = (
         "import sys\n"
-        "from automl.registry import discover_models, discover_data\n"
+        "from automl.core.registry import discover_models, discover_data\n"
         "m, d = discover_models(), discover_data()\n"
         "assert {'xgboost', 'forest'} <= set(m.names()), (m.names(), m.failures)\n"
         "assert 'diabetes' in d.names(), d.names()\n"
@@ -105,7 +105,7 @@ def test_xgboost_space_uses_log_scales_for_rates_and_penalties():
 def test_xgboost_device_resolution():
     from automl_plugins.xgboost_model import resolve_device
 
-    from automl.gpus import driver_gpu_count
+    from automl.core.gpus import driver_gpu_count
 
     assert resolve_device("cpu") == "cpu"
     assert resolve_device("cuda:1") == "cuda:1"
@@ -129,7 +129,7 @@ def test_xgboost_breast_cancer_accuracy_and_reported_metric():
     assert booster.num_boosted_rounds() < 500
     assert [s for s, _ in report.calls] == list(range(booster.num_boosted_rounds()))
     # The reported value is the study metric itself: at the kept (best) round it equals
-    # the validation accuracy computed by automl.metrics from predict().
+    # the validation accuracy computed by automl.core.metrics from predict().
     best = result.model.model.best_iteration
     assert report.calls[best][1] == pytest.approx(result.value, abs=1e-9)
     assert result.value == result.metrics["val_acc"]
@@ -270,7 +270,7 @@ def test_diabetes_is_a_float_regression_split():
 def test_regression_metrics_match_scikit_learn():
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-    from automl.metrics import regression_metrics
+    from automl.core.metrics import regression_metrics
 
     rng = np.random.default_rng(0)
     y, p = rng.normal(size=50), rng.normal(size=50)
@@ -286,8 +286,8 @@ def test_regression_metrics_match_scikit_learn():
 def _plan(tmp_path, model: str, data: str, *overrides: str):
     from hydra import compose, initialize_config_module
 
-    from automl.config import register_configs
-    from automl.plan import make_plan
+    from automl.study.config import register_configs
+    from automl.study.plan import make_plan
 
     models, datas = _registries()
     register_configs(models, datas)
@@ -379,7 +379,7 @@ def test_cli_xgboost_study_end_to_end(tmp_path):
     assert len(board["trials"]) == 3
     assert (run_dir / "best" / "model.json").exists()
 
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     predictor = load_best(run_dir / "best", _registries()[0])
     from sklearn.datasets import load_breast_cancer

@@ -8,16 +8,16 @@ import sys
 
 import pytest
 
-from automl import train
-from automl.config import TrainerConfig
-from automl.errors import TrialPruned, UserError
-from automl.trial_log import MetricsCSV, check_logger, csv_report, trial_logging
+from automl.backends.trial_log import MetricsCSV, check_logger, csv_report, trial_logging
+from automl.core.errors import TrialPruned, UserError
+from automl.study import train
+from automl.study.config import TrainerConfig
 
 
 @pytest.fixture(scope="module")
 def digits():
+    from automl.core.registry import discover_data, discover_models
     from automl.data import load_dataset
-    from automl.registry import discover_data, discover_models
 
     data = discover_data().get("digits")
     return discover_models().get("mlp"), load_dataset(data, data.config())
@@ -65,7 +65,7 @@ def test_a_pruned_lightning_trial_keeps_one_row_per_epoch_it_ran(tmp_path, digit
 
 
 def test_estimator_reports_become_rows(tmp_path, digits):
-    from automl.registry import discover_models
+    from automl.core.registry import discover_models
 
     _, dataset = digits
     plugin = discover_models().get("xgboost")
@@ -114,8 +114,8 @@ def test_tensorboard_logger_writes_hparams_and_epoch_scalars(tmp_path, digits):
 def test_missing_tensorboard_is_one_line_naming_the_extra():
     code = (
         "import sys; sys.modules['tensorboard'] = None\n"
-        "from automl.trial_log import check_logger\n"
-        "from automl.errors import UserError\n"
+        "from automl.backends.trial_log import check_logger\n"
+        "from automl.core.errors import UserError\n"
         "try:\n    check_logger('tensorboard')\nexcept UserError as e:\n    print(e)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -132,7 +132,7 @@ def test_the_callback_does_not_read_the_loss_per_step(tmp_path):
     the step's loss to a tensor on the same device and reads it once, at the epoch's end."""
     import torch
 
-    from automl.trial_log import metrics_csv_callback
+    from automl.backends.trial_log import metrics_csv_callback
 
     reads = []
 

@@ -9,10 +9,10 @@ import pytest
 from helpers import compose
 from rich.console import Console
 
-from automl.errors import UserError
-from automl.plan import make_plan
-from automl.registry import discover_data, discover_models
-from automl.space import Choice, Float, Int
+from automl.core.errors import UserError
+from automl.core.registry import discover_data, discover_models
+from automl.core.space import Choice, Float, Int
+from automl.study.plan import make_plan
 from automl.tuning import run_study
 from automl.tuning.warm import fit_to_space, split_target
 

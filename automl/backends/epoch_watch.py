@@ -3,7 +3,7 @@
 ``EpochWatch`` holds the decisions (a diverged fit stops, the best epoch's weights are kept
 in memory, the study hears the objective value); ``lean_epoch_end`` hands it the lean loop's
 epochs and writes the trial's ``metrics.csv`` rows, ``watch_callback`` hands it the Trainer's
-(whose ``metrics.csv`` rows come from ``automl.trial_log``'s callback).
+(whose ``metrics.csv`` rows come from ``automl.backends.trial_log``'s callback).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automl.backends import Goal
-from automl.errors import TrialPruned
-from automl.plugin import Report
+from automl.backends.base import Goal
+from automl.core.errors import TrialPruned
+from automl.core.plugin import Report
 
 if TYPE_CHECKING:
     from automl.backends.lightning_loop import EpochEnd
@@ -97,7 +97,7 @@ class EpochWatch:
 def lean_epoch_end(watch: EpochWatch, module: Any, log_dir: str | None) -> EpochEnd:
     """The lean loop's end-of-epoch: the watch, then the trial's ``metrics.csv`` row (as the
     Trainer's callbacks write it: after the watch, also for the epoch that stops)."""
-    from automl.trial_log import METRICS_FILE, MetricsCSV
+    from automl.backends.trial_log import METRICS_FILE, MetricsCSV
 
     log = MetricsCSV(Path(log_dir) / METRICS_FILE) if log_dir is not None else None
 

@@ -1,6 +1,6 @@
 """The estimator backend: trees and other models with ``fit``/``predict``/``save``.
 
-Builders return an ``automl.plugin.BaseEstimator`` (contract 1.1) or, from plugins written for
+Builders return an ``automl.core.plugin.BaseEstimator`` (contract 1.1) or, from plugins written for
 contract 1.0, any object with ``fit``, ``predict`` and ``save``; the latter are wrapped once in
 ``_Contract10`` so nothing else asks what an estimator has.
 """
@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from automl.backends import FitResult, Goal
+from automl.backends.base import FitResult, Goal
+from automl.core.errors import PluginError, TrialPruned
+from automl.core.plugin import BaseEstimator, ModelPlugin, Report, resolve
+from automl.core.records import SWALLOWED_PRUNE, Unit
 from automl.data import Dataset
-from automl.errors import PluginError, TrialPruned
-from automl.plugin import BaseEstimator, ModelPlugin, Report, resolve
-from automl.records import SWALLOWED_PRUNE, Unit
 
 __all__ = ["EstimatorBackend", "as_estimator"]
 
@@ -72,7 +72,7 @@ def as_estimator(obj: Any, plugin_name: str = "?") -> BaseEstimator:
         raise PluginError(
             f"model '{plugin_name}': build returned {type(obj).__module__}."
             f"{type(obj).__qualname__}, which has no {', '.join(missing)} method; an "
-            "estimator-kind builder returns an automl.plugin.BaseEstimator"
+            "estimator-kind builder returns an automl.BaseEstimator"
         )
     return _Contract10(obj)
 
@@ -162,7 +162,7 @@ class EstimatorBackend:
         model = self._build(plugin, cfg, dataset.spec, seed)
         steps = {"n": 0}
         if log_dir is not None:  # one metrics.csv row per report
-            from automl.trial_log import METRICS_FILE, csv_report
+            from automl.backends.trial_log import METRICS_FILE, csv_report
 
             report = csv_report(report, Path(log_dir) / METRICS_FILE, goal.key)
         checked = _PruningReport(report, goal.key)

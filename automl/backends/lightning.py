@@ -1,7 +1,8 @@
 """The Lightning backend: plugins hand over a LightningModule; automl trains it.
 
 Data that fits in memory is turned into tensors once per process and device and sliced into
-batches (``automl.lightning.TensorBatches``); no DataLoader, no worker processes. After every
+batches (``automl.backends.supervised.TensorBatches``); no DataLoader, no worker processes. After
+every
 validation epoch ``EpochWatch`` reads the objective metric, keeps the best weights in memory,
 stops a diverged fit and reports to the study.
 
@@ -23,12 +24,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from automl.backends import FitResult, Goal
+from automl.backends.base import FitResult, Goal
 from automl.backends.epoch_watch import EpochWatch, lean_epoch_end, watch_callback
+from automl.core.errors import PluginError, UserError, reason
+from automl.core.plugin import ModelPlugin, Report, resolve
+from automl.core.records import Unit
 from automl.data import Dataset
-from automl.errors import PluginError, UserError, reason
-from automl.plugin import ModelPlugin, Report, resolve
-from automl.records import Unit
 
 __all__ = ["LightningBackend", "MODEL_FILE"]
 
@@ -60,8 +61,8 @@ class LightningBackend:
     unit: Unit = "epoch"
 
     def __init__(self, trainer_cfg: Any, loop: Literal["auto", "trainer"] = "auto") -> None:
-        from automl.backends.lightning_loop import LeanLoop
-        from automl.trial_log import check_logger
+        from automl.backends.lightning_loop import LeanLoop, config_unsupported
+        from automl.backends.trial_log import check_logger
 
         self.cfg = trainer_cfg
         check_logger(self._logger_name())
@@ -69,6 +70,7 @@ class LightningBackend:
         # the lean loop cannot honour the settings, if it cannot.
         self.device, lean_settings = self._probe()
         self._lean = LeanLoop(self.device, bool(trainer_cfg.deterministic))
+        lean_settings = config_unsupported(trainer_cfg) or lean_settings
         self._lean_settings = lean_settings if loop == "auto" else "the Trainer was asked for"
 
     def _probe(self) -> tuple[str, str | None]:
@@ -116,14 +118,14 @@ class LightningBackend:
 
     def describe(self) -> str:
         """Where trials train, in one line (the header shows it)."""
-        from automl.quiet import accelerator_line
+        from automl.backends.quiet import accelerator_line
 
         return accelerator_line(self.cfg)
 
     def _trainer(self, callbacks: list, max_epochs: int | None = None, **overrides: Any) -> Any:
         import pytorch_lightning as pl
 
-        from automl.quiet import quiet_lightning
+        from automl.backends.quiet import quiet_lightning
 
         quiet_lightning()
         cfg = self.cfg
@@ -161,7 +163,7 @@ class LightningBackend:
         import pytorch_lightning as pl
         import torch
 
-        from automl.lightning import TensorBatches, make_augment
+        from automl.backends.supervised import TensorBatches, make_augment
 
         if self.cfg.num_threads:
             torch.set_num_threads(int(self.cfg.num_threads))
@@ -196,7 +198,7 @@ class LightningBackend:
         its trials will train in."""
         import torch
 
-        from automl.lightning import TensorBatches
+        from automl.backends.supervised import TensorBatches
 
         module = self._build(plugin, cfg, dataset)
         x, y = self._tensors(dataset, "train")
@@ -220,7 +222,7 @@ class LightningBackend:
         seed: int,
         log_dir: str | None = None,
     ) -> FitResult:
-        from automl.lightning import TensorBatches
+        from automl.backends.supervised import TensorBatches
 
         start = time.perf_counter()
         module, batches = self._start(plugin, cfg, dataset, seed)
@@ -232,7 +234,7 @@ class LightningBackend:
         else:
             callbacks, logger = [watch_callback(watch)], False
             if log_dir is not None:  # metrics.csv (and TensorBoard files) of a study's trial
-                from automl.trial_log import trial_logging
+                from automl.backends.trial_log import trial_logging
 
                 params = (
                     dataclasses.asdict(cfg)
@@ -277,7 +279,7 @@ class LightningBackend:
     def evaluate(self, plugin: ModelPlugin, model: Any, dataset: Dataset, split: str) -> dict:
         """Metrics from the module's own validation logic (so custom metrics such as a GAN's
         Frechet distance work the same way on the test split)."""
-        from automl.lightning import TensorBatches
+        from automl.backends.supervised import TensorBatches
 
         batches = TensorBatches(*self._tensors(dataset, split), self.cfg.eval_batch_size)
         if self.loop_for(model) is None:
@@ -343,7 +345,7 @@ class LightningBackend:
     def save(self, plugin: ModelPlugin, model: Any, directory: str) -> str:
         import torch
 
-        from automl.atomic import atomic_path
+        from automl.core.atomic import atomic_path
 
         target = Path(directory) / MODEL_FILE
         with atomic_path(target) as partial:

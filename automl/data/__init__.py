@@ -1,7 +1,8 @@
 """Data: built-in sets, user files (npz, csv, image folders), splits, preprocessing, the cache.
 
 The file formats are data plugins like any other (``automl.data.npz``, ``automl.data.table``,
-``automl.data.images``); see ``docs/data.md``.
+``automl.data.images``); see ``docs/data.md``. It may import only ``automl.core``: data
+never sees a model, a study or a result.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ def load_dataset(plugin: Any, cfg: Any) -> Dataset:
     """
     from omegaconf import OmegaConf
 
+    from automl.core.plugin_code import call_plugin
+    from automl.core.registry import DATA_GROUP
     from automl.data.split import make_dataset
-    from automl.plugin_code import call_plugin
-    from automl.registry import DATA_GROUP
 
     node = OmegaConf.structured(cfg) if not OmegaConf.is_config(cfg) else cfg
     key = f"{plugin.name}:{OmegaConf.to_yaml(node)}"

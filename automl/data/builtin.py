@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from automl.core.errors import DataError
+from automl.core.plugin import DataPlugin
 from automl.data.types import DataConfig, RawData
-from automl.errors import DataError
-from automl.plugin import DataPlugin
 
 __all__ = [
     "DigitsConfig",
@@ -67,6 +67,7 @@ def load_digits(cfg: DigitsConfig) -> RawData:
         y=bunch.target,
         task="classification",
         class_names=tuple(str(c) for c in bunch.target_names),
+        layout=cfg.view,  # image, sequence (8 rows as steps of 8 pixels) or flat
     )
 
 

@@ -3,7 +3,8 @@
 The CSV data plugin decides the schema (which columns are numeric, which categorical) from the
 whole file; this module fits what depends on the data (medians, most frequent values, the
 category lists) on the training rows only, and re-applies that fitted step to any rows later:
-the validation and test splits, and raw rows given to ``automl.predictor.Predictor.predict``.
+the validation and test splits, and raw rows given to
+``automl.results.predictor.Predictor.predict``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.errors import DataError
+from automl.core.errors import DataError
 
 __all__ = [
     "NA_VALUES",

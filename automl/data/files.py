@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.errors import DataError
+from automl.core.errors import DataError
 
 __all__ = [
     "TASK_OPTIONS",

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from automl.core.errors import DataError
+from automl.core.plugin import DataPlugin
 from automl.data.types import DataConfig, RawData
-from automl.errors import DataError
-from automl.plugin import DataPlugin
 
 __all__ = ["ImagesConfig", "IMAGES", "load_images", "read_images", "IMAGE_SUFFIXES"]
 

@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from automl.core.errors import DataError
+from automl.core.plugin import DataPlugin
 from automl.data.files import check_choice, encode_target, resolve_path
 from automl.data.types import DataConfig, RawData
-from automl.errors import DataError
-from automl.plugin import DataPlugin
 
 __all__ = ["NpzConfig", "NPZ", "load_npz", "open_arrays", "auto_layout", "LAYOUTS"]
 
@@ -272,6 +272,9 @@ def load_npz(cfg: NpzConfig) -> RawData:
         y_test=y_test_codes,
         source=where,
         input_step=step,
+        # auto: rank 1 is flat and rank 3 an image (automl.data.split.sample_layout); rank 2
+        # never gets here (auto_layout asks which it is).
+        layout=None if cfg.layout == "auto" else cfg.layout,
     )
 
 

@@ -13,7 +13,8 @@ pixels), ``layout`` (the stored per-sample shape to the one models see), then ``
 Regression data also records ``"target": {"kind": "standardize", "mean": [m], "std": [s]}``,
 the training split's target statistics (also in ``DataSpec.target_mean``/``target_std``).
 Targets in the splits stay in their original units; a torch model built on
-``automl.lightning.SupervisedModule`` trains on standardized targets and maps its outputs back
+``automl.backends.supervised.SupervisedModule`` trains on standardized targets and maps its outputs
+back
 itself (the statistics are buffers saved with its weights), so ``apply_preprocessing`` never
 applies ``target``: predictions come out in the original units.
 """
@@ -98,10 +99,11 @@ def standardize_inplace(x: np.ndarray, step: dict[str, Any]) -> np.ndarray:
 def apply_layout(x: np.ndarray, step: dict[str, Any]) -> np.ndarray:
     """Turn samples stored as ``step["stored"]`` into ``step["shape"]`` (a view when possible).
 
-    Inputs already in the model's shape pass through unchanged.
+    Inputs already in the model's shape pass through unchanged, unless that shape is also the
+    stored one (a square sample transposed: inputs are read as stored).
     """
     stored, shape = tuple(step["stored"]), tuple(step["shape"])
-    if tuple(x.shape[1:]) == shape:
+    if tuple(x.shape[1:]) == shape and shape != stored:
         return x
     if tuple(x.shape[1:]) != stored:
         raise ValueError(

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from automl.core.errors import DataError
+from automl.core.plugin import DataPlugin
 from automl.data.encode import (
     ENCODINGS,
     MISSING_POLICIES,
@@ -27,8 +29,6 @@ from automl.data.encode import (
 )
 from automl.data.files import check_choice, encode_target, resolve_path
 from automl.data.types import DataConfig, RawData
-from automl.errors import DataError
-from automl.plugin import DataPlugin
 
 __all__ = ["CsvConfig", "CSV", "load_csv", "read_rows"]
 

@@ -6,16 +6,20 @@ leaderboard from the study's storage (``board``), passes stop signals on (``driv
 finishes the study once they are done. ``sweep.launcher=slurm`` submits the workers as SLURM
 jobs through submitit (``slurm``). Which part a process plays is its ``role``.
 
-Importing this package is cheap (no torch, Lightning or Optuna).
+It may import ``tuning`` (the study its workers run), ``results``, ``study``, ``backends``,
+``data`` and ``core``; never ``serving``, ``testing`` or the command line, whose ``main`` a
+SLURM job receives as an argument. Importing this package is cheap (no torch, Lightning or
+Optuna).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from automl.backends.oom import is_out_of_memory
 from automl.parallel.devices import DevicePool, assign_devices, make_pool, visible_gpus
-from automl.parallel.oom import is_out_of_memory
-from automl.parallel.role import Role, current_role
+from automl.study.role import Role, current_role
 
 __all__ = [
     "DevicePool",
@@ -29,8 +33,12 @@ __all__ = [
 ]
 
 
-def dispatch(plan: Any, console: Any) -> int | None:
+def dispatch(
+    plan: Any, console: Any, entry: Callable[[list[str]], int] | None = None
+) -> int | None:
     """Run a study that is not one plain process; ``None``: run it in this process.
+
+    ``entry`` is the command line's ``main``, which a SLURM job runs on its node.
 
     Decides the study's default storage too (a journal file in the run directory with several
     workers, ``automl.tuning.storage.default_storage``), for every role.
@@ -41,7 +49,7 @@ def dispatch(plan: Any, console: Any) -> int | None:
 
     role = current_role()
     if role is not None and role.kind == "worker":
-        from automl.parallel.role import watch_parent
+        from automl.study.role import watch_parent
 
         watch_parent()  # an orphaned worker stops (SIGTERM to itself)
     several = plan.sweep.workers > 1 or plan.sweep.launcher == "slurm"
@@ -54,5 +62,5 @@ def dispatch(plan: Any, console: Any) -> int | None:
     if role is None and several:
         from automl.parallel.parent import run_parent
 
-        return run_parent(plan, console).exit_code
+        return run_parent(plan, console, entry).exit_code
     return None

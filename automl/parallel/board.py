@@ -1,7 +1,8 @@
 """The parent's one live leaderboard: every worker's trials, read from the study's storage.
 
 Workers write their trials to the storage; the parent reads it about twice a second and feeds
-``automl.leaderboard.Leaderboard``: finished trials become rows (a plain line each when stdout
+``automl.results.leaderboard.Leaderboard``: finished trials become rows (a plain line each when
+stdout
 is not a terminal), RUNNING trials are shown with their elapsed time. Nothing here imports
 Optuna; trials are read through a function the caller passes.
 """
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from automl.leaderboard import Leaderboard
+from automl.results.leaderboard import Leaderboard
 
 __all__ = ["StudyView"]
 

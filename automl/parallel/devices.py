@@ -19,8 +19,8 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from automl.errors import UserError
-from automl.gpus import driver_gpu_count
+from automl.core.errors import UserError
+from automl.core.gpus import driver_gpu_count
 
 __all__ = ["visible_gpus", "DevicePool", "SlotGroup", "assign_devices", "make_pool"]
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -25,13 +26,13 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from automl.errors import UserError
+from automl.core.errors import UserError
 from automl.parallel.board import StudyView
 from automl.parallel.devices import make_pool, visible_gpus
 from automl.parallel.drive import drive
-from automl.parallel.role import Role
 from automl.parallel.supervisor import Supervisor
-from automl.plan import RunPlan
+from automl.study.plan import RunPlan
+from automl.study.role import Role
 
 __all__ = ["run_parent", "run_node", "sqlite_note"]
 
@@ -55,15 +56,17 @@ def _settings(plan: RunPlan) -> dict[str, str]:
     return settings
 
 
-def run_parent(plan: RunPlan, console: Console) -> Any:
+def run_parent(
+    plan: RunPlan, console: Console, entry: Callable[[list[str]], int] | None = None
+) -> Any:
     """Run the study with ``sweep.workers`` workers (or SLURM jobs); returns a ``StudyOutcome``.
 
     Raises:
         UserError: A mistake found before any worker started (the GPUs cannot hold a trial,
             submitit is missing, a changed study), or a worker that refused to start.
     """
-    from automl.run import prepare
-    from automl.rundir import record_invocation
+    from automl.study.run import prepare
+    from automl.study.rundir import record_invocation
     from automl.tuning.fleet import FleetStudy
     from automl.tuning.study import (
         StudyOutcome,
@@ -72,6 +75,7 @@ def run_parent(plan: RunPlan, console: Console) -> Any:
         study_header,
         study_total,
     )
+    from automl.tuning.warm import warm_configs
 
     sweep = plan.sweep
     slurm = sweep.launcher == "slurm"
@@ -85,6 +89,8 @@ def run_parent(plan: RunPlan, console: Console) -> Any:
         pool = make_pool(sweep.workers, gpus, sweep.gpus_per_trial, sweep.trials_per_gpu)
     run = prepare(plan, preflight=not gpus)
     notes = list(run.notes)
+    if sweep.warm_start:  # refused before anything exists; the workers enqueue it
+        notes += warm_configs(run)[1]
     study, _, _ = open_study(run, notes)
     record_invocation(plan.run_dir, plan.composed, plan.overrides)
     note = sqlite_note(sweep.storage, True)
@@ -99,13 +105,15 @@ def run_parent(plan: RunPlan, console: Console) -> Any:
     if slurm:
         from automl.parallel.command import worker_argv
 
-        fleet = SlurmJobs(executor, worker_argv(argv, settings), sweep.workers, Path.cwd(), say)
+        fleet = SlurmJobs(
+            executor, worker_argv(argv, settings), sweep.workers, Path.cwd(), say, entry
+        )
     else:
         fleet = Supervisor(
             argv, sweep.workers, settings, plan.run_dir, pool, fleet_study, sweep, say
         )
     header = {**study_header(run), "workers": sweep.workers, "launcher": sweep.launcher}
-    from automl.leaderboard import Leaderboard
+    from automl.results.leaderboard import Leaderboard
 
     finished = [t for t in fleet_study.trials() if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]
     board = Leaderboard(console, header, finished, sweep.top_k)
@@ -121,7 +129,7 @@ def run_parent(plan: RunPlan, console: Console) -> Any:
     outcome.ran, outcome.ran_ok = fleet_study.ran_since(started)
     outcome.stopped = "; ".join(fleet.stopped) or None
     board.running.clear()
-    from automl.signals import StopSignals
+    from automl.tuning.signals import StopSignals
 
     with StopSignals() as signals:  # a signal during the export: finish, then exit with it
         finish_study(

@@ -25,28 +25,30 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from automl.errors import UserError
+from automl.core.errors import UserError
 
 __all__ = ["SlurmJobs", "run_node", "make_executor", "SLURM_DIR"]
 
 SLURM_DIR = "slurm"
 
 
-def run_node(argv: Sequence[str], cwd: str, index: int) -> int:
-    """A SLURM job's body: the user's command in the node role; returns its exit code."""
-    from automl.parallel.role import NODE_ENV, ROLE_ENV
+def run_node(entry: Callable[[list[str]], int], argv: Sequence[str], cwd: str, index: int) -> int:
+    """A SLURM job's body: the user's command in the node role; returns its exit code.
+
+    ``entry`` is the command line's own ``main`` (``automl.cli.main.main``), handed down by
+    the command line so this layer never imports it.
+    """
+    from automl.study.role import NODE_ENV, ROLE_ENV
 
     os.chdir(cwd)
     os.environ[ROLE_ENV] = "node"
     os.environ[NODE_ENV] = str(index)
-    from automl.__main__ import main
-
-    return main(list(argv))
+    return entry(list(argv))
 
 
 def make_executor(slurm: Any, run_dir: Path, study_name: str) -> Any:
@@ -94,6 +96,7 @@ class SlurmJobs:
         count: Jobs to submit (``sweep.workers``).
         cwd: The directory the user started in (jobs start there).
         say: Prints one line for the user.
+        entry: The command line's ``main``, run on each node (``run_node``).
     """
 
     executor: Any
@@ -101,6 +104,7 @@ class SlurmJobs:
     count: int
     cwd: Path
     say: Any = print
+    entry: Callable[[list[str]], int] | None = None
     jobs: list[Any] = field(default_factory=list)
     done: dict[int, Any] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)
@@ -111,7 +115,7 @@ class SlurmJobs:
         """Submit the jobs as one array."""
         n = self.count
         self.jobs = self.executor.map_array(
-            run_node, [list(self.argv)] * n, [str(self.cwd)] * n, list(range(n))
+            run_node, [self.entry] * n, [list(self.argv)] * n, [str(self.cwd)] * n, list(range(n))
         )
         ids = ", ".join(str(j.job_id) for j in self.jobs)
         self.say(f"submitted {n} job(s): {ids} (logs in {self.executor.folder})")

@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from automl.parallel.command import worker_argv
 from automl.parallel.devices import DevicePool
-from automl.parallel.role import EXIT_BACKED_OFF, EXIT_STOPPED, NODE_ENV, worker_env
+from automl.study.role import EXIT_BACKED_OFF, EXIT_STOPPED, NODE_ENV, worker_env
 
 __all__ = ["Supervisor", "WorkerProcess", "timeout_grace", "last_message", "LOG_DIR"]
 

@@ -9,8 +9,10 @@
 - ``automl.serving.metrics``: Prometheus metrics, drift included;
 - ``automl.serving.cli``: the ``serve`` command and its uvicorn runner.
 
-Importing this package is cheap; FastAPI, uvicorn and prometheus-client (the ``serve``
-extra: ``pip install 'automl[serve]'``) load with the modules that need them.
+It may import ``results`` (loading ``best/``), ``study``, ``backends``, ``data`` and
+``core``, never ``tuning``. Importing this package is cheap; FastAPI, uvicorn and
+prometheus-client (the ``serve`` extra: ``pip install 'automl[serve]'``) load with the
+modules that need them.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from automl.errors import InputError
+from automl.core.errors import InputError
 from automl.serving.http import ObserveMiddleware, error_response, json_response, read_json
 from automl.serving.protocol import (
     HTTPError,

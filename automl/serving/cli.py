@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from automl.errors import UserError
+from automl.core.errors import UserError
 
 __all__ = ["main", "serve", "app_from_env", "require_serving"]
 
@@ -34,7 +34,7 @@ def require_serving() -> None:
 
 
 def _parser():
-    from automl.commands import ArgumentParser
+    from automl.core.args import ArgumentParser
 
     p = ArgumentParser(
         prog="python -m automl serve",
@@ -122,7 +122,7 @@ def app_from_env():
     """The app of one uvicorn worker process (``--workers N``): options from the environment."""
     import json
 
-    from automl.predictor import load_best
+    from automl.results.predictor import load_best
     from automl.serving.app import ServeOptions, create_app
 
     options = json.loads(os.environ[ENV_OPTIONS])
@@ -142,7 +142,7 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, worker
     require_serving()
     import uvicorn
 
-    from automl.predictor import load_best
+    from automl.results.predictor import load_best
     from automl.serving.app import ServeOptions, create_app
 
     options = options or ServeOptions()

@@ -105,7 +105,7 @@ class ServingMetrics:
             classes: Class labels (classification) or ``None`` (regression, generation).
             value_buckets: Bucket bounds of ``automl_prediction_value`` (regression; empty:
                 Prometheus's defaults); ``None`` for no value histogram.
-            drift_names: Drift feature names (``automl.drift``), empty without a reference.
+            drift_names: Drift feature names (``automl.results.drift``), empty without a reference.
         """
         reg = self._reg
         self.classes = classes

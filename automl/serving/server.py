@@ -112,7 +112,7 @@ class ModelServer:
 
     # -- lifecycle
     def _load(self) -> None:
-        from automl.drift import DriftMonitor
+        from automl.results.drift import DriftMonitor
 
         predictor = self.loader()
         # Warm-up: one real prediction (or sample), so the first client pays no lazy setup.

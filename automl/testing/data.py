@@ -7,9 +7,9 @@ import dataclasses
 
 import numpy as np
 
-from automl.config import TrainerConfig
+from automl.core.plugin import ModelPlugin
 from automl.data import Dataset, Split, load_dataset
-from automl.plugin import ModelPlugin
+from automl.study.config import TrainerConfig
 
 __all__ = ["tiny_dataset", "tiny_trainer"]
 
@@ -26,7 +26,7 @@ def tiny_dataset(plugin: ModelPlugin, n_train: int = 240, n_eval: int = 120) -> 
         A ``Dataset`` whose ``merged()`` gives what a refit trains on (training and
         validation rows together, an empty validation split).
     """
-    from automl.registry import discover_data
+    from automl.core.registry import discover_data
 
     data_plugin = discover_data().get(plugin.default_data)
     full = load_dataset(data_plugin, data_plugin.config())

@@ -1,7 +1,7 @@
 """Samplers and pruners by name, from the ``sweep`` config: the study's one entry point.
 
 Which sampler runs, with which arguments, and whether it can search the space is decided in
-``automl.search`` (no Optuna there); this module builds the Optuna sampler of such a plan.
+``automl.study.search`` (no Optuna there); this module builds the Optuna sampler of such a plan.
 automl's own sampler classes (CMA-ES without pickles, grid and QMC points by ticket) are in
 ``automl.tuning.samplers``, pruner construction in ``automl.tuning.pruners``; both are
 re-exported here.
@@ -16,15 +16,15 @@ from typing import Any
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
-from automl.errors import UserError
-from automl.search import (
+from automl.core.errors import UserError
+from automl.core.space import Param
+from automl.study.search import (
     SamplerPlan,
     check_pruner,
     plan_sampler,
     pruner_wants_fold_values,
     sampler_keeps_state,
 )
-from automl.space import Param
 from automl.tuning.pruners import PRUNER_DEFAULTS, make_pruner, study_pruner
 from automl.tuning.samplers import (
     GridExhausted,
@@ -81,7 +81,7 @@ def make_sampler(
     args: Mapping[str, Any] | None = None,
     prunes: bool = True,
 ) -> optuna.samplers.BaseSampler:
-    """A sampler by name, seeded, checked against the space (``automl.search.plan_sampler``).
+    """A sampler by name, seeded, checked against the space (``automl.study.search.plan_sampler``).
 
     Cheap and deterministic in ``seed``: a study may build one per trial with a seed derived
     from the trial, except for samplers where ``sampler_keeps_state(name)`` (build those once
@@ -116,7 +116,7 @@ def build_sampler(
     """The Optuna sampler of a checked ``SamplerPlan``.
 
     A conditional space (``model=auto``) has TPE sample each family's parameters as a group;
-    constraints go to the samplers that take them (``automl.search.CONSTRAINED``).
+    constraints go to the samplers that take them (``automl.study.search.CONSTRAINED``).
     """
     kwargs = {**SAMPLER_DEFAULTS[plan.name], **plan.args}
     if plan.conditional and plan.name == "tpe":

@@ -18,7 +18,7 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.families import FAMILY_PARAM
+from automl.study.families import FAMILY_PARAM
 
 __all__ = ["FamilyPruner", "FamilyStorage"]
 

@@ -15,11 +15,11 @@ import optuna
 from optuna.trial import TrialState
 from rich.console import Console
 
-from automl.errors import signal_reason
-from automl.finalize import BEST_DIR, describe_budget, export, select_trial
-from automl.leaderboard import Leaderboard, row_from_trial, write_leaderboard
-from automl.records import counts_toward_total, record_of
-from automl.run import Run
+from automl.core.errors import signal_reason
+from automl.core.records import counts_toward_total, record_of
+from automl.results.finalize import BEST_DIR, describe_budget, export, select_trial
+from automl.results.leaderboard import Leaderboard, row_from_trial, write_leaderboard
+from automl.study.run import Run
 from automl.tuning.lock import run_dir_lock
 from automl.tuning.outcome import StudyOutcome
 from automl.tuning.selection import choose_best

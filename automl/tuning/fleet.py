@@ -17,8 +17,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from automl.errors import TrialTimeout
-from automl.records import TrialRecord, record_of
+from automl.core.errors import TrialTimeout
+from automl.core.records import TrialRecord, record_of
 from automl.tuning.lost import fail_lost_trials
 from automl.tuning.retry import enqueue_retry
 from automl.tuning.storage import make_storage

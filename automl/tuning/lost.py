@@ -15,7 +15,7 @@ import warnings
 import optuna
 from optuna.trial import TrialState
 
-from automl.records import record_of
+from automl.core.records import record_of
 from automl.tuning.retry import fail_infra
 
 __all__ = ["GONE_TRIAL", "UNOWNED_TRIAL", "worker_id", "fail_lost_trials"]

@@ -26,16 +26,16 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from automl.errors import Interrupted, TrialPruned, TrialTimeout, reason, signal_reason
-from automl.families import family_of
-from automl.finalize import trial_dir
-from automl.parallel.oom import is_out_of_memory
-from automl.records import Failure, TrialRecord
-from automl.run import Run
-from automl.signals import StopSignals
+from automl.backends.oom import is_out_of_memory
+from automl.core.errors import Interrupted, TrialPruned, TrialTimeout, reason, signal_reason
+from automl.core.records import Failure, TrialRecord
+from automl.results.finalize import trial_dir
+from automl.study.families import family_of
+from automl.study.run import Run
 from automl.tuning.lost import worker_id
 from automl.tuning.retry import fail_infra
 from automl.tuning.sampling import StudySampler
+from automl.tuning.signals import StopSignals
 from automl.tuning.storage import is_storage_error
 
 __all__ = ["TrialRunner", "StorageFailure", "StorageLost", "SharedOutOfMemory", "start_trial"]
@@ -305,7 +305,7 @@ class TrialRunner:
 def _save_config(node: Any, path: Any) -> None:
     from omegaconf import OmegaConf
 
-    from automl.atomic import write_text
+    from automl.core.atomic import write_text
 
     write_text(path, OmegaConf.to_yaml(node))
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import optuna
 
-from automl.errors import StudyError
-from automl.identity import diff
-from automl.run import Run
-from automl.search import sampler_keeps_state
+from automl.core.errors import StudyError
+from automl.study.identity import diff
+from automl.study.run import Run
+from automl.study.search import sampler_keeps_state
 from automl.tuning.factories import build_sampler, study_pruner
 from automl.tuning.lost import fail_lost_trials
 from automl.tuning.retry import enqueue_retry

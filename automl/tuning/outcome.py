@@ -7,7 +7,7 @@ from typing import Any
 
 from optuna.trial import TrialState
 
-from automl.records import counts_toward_total, record_of
+from automl.core.records import counts_toward_total, record_of
 
 __all__ = ["StudyOutcome", "tally"]
 
@@ -61,11 +61,11 @@ class StudyOutcome:
         """128 + signal after a stop signal; 1 when the invocation failed to do its job (a
         failure streak, a lost storage, no trial of its own completed or pruned, no best
         model at all, an export that could not be written); else 0. A worker says only how it
-        stopped (``automl.parallel.role``): its parent judges the study."""
+        stopped (``automl.study.role``): its parent judges the study."""
         if self.signal is not None:
             return 128 + self.signal
         if self.worker:
-            from automl.parallel.role import EXIT_BACKED_OFF, EXIT_STOPPED
+            from automl.study.role import EXIT_BACKED_OFF, EXIT_STOPPED
 
             return EXIT_STOPPED if self.stopped else EXIT_BACKED_OFF if self.backed_off else 0
         if self.stopped or self.export_failed:

@@ -1,6 +1,6 @@
 """Pruners by name, from ``sweep.pruner`` and ``sweep.pruner_args``.
 
-Whether a pruner fits the data protocol is decided in ``automl.search`` (no Optuna there);
+Whether a pruner fits the data protocol is decided in ``automl.study.search`` (no Optuna there);
 this module builds the Optuna objects, with automl's defaults under the user's arguments.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 import optuna
 from optuna.exceptions import ExperimentalWarning
 
-from automl.errors import UserError
-from automl.search import PATIENT_KEYS, PRUNERS, check_pruner
+from automl.core.errors import UserError
+from automl.study.search import PATIENT_KEYS, PRUNERS, check_pruner
 
 __all__ = ["make_pruner", "study_pruner", "PRUNER_DEFAULTS"]
 
@@ -43,7 +43,7 @@ def make_pruner(name: str, args: Mapping[str, Any] | None = None) -> optuna.prun
     ``patient`` takes ``wrapped`` (another pruner's name, or ``none`` for plain patience),
     ``patience`` and ``min_delta``; its other arguments go to the wrapped pruner. Whether a
     pruner fits the data protocol (``wilcoxon`` needs k-fold data) is
-    ``automl.search.check_pruner``.
+    ``automl.study.search.check_pruner``.
 
     Raises:
         UserError: An unknown pruner, or arguments its constructor rejects.

@@ -15,7 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from automl.records import Failure, TrialRecord, record_of
+from automl.core.records import Failure, TrialRecord, record_of
 
 __all__ = ["infra_failure_attrs", "enqueue_retry", "fail_infra"]
 

@@ -10,7 +10,7 @@
   *k* counts the study's earlier trials: trial numbers are handed out atomically by every
   storage, so no two trials of any number of workers get the same point.
 
-Which sampler runs, with which arguments, is decided in ``automl.search``; the factory that
+Which sampler runs, with which arguments, is decided in ``automl.study.search``; the factory that
 builds these is ``automl.tuning.factories``.
 """
 
@@ -32,7 +32,7 @@ from optuna.samplers import CmaEsSampler, GridSampler, QMCSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.space import Choice, Fixed, Float, Int, Param
+from automl.core.space import Choice, Fixed, Float, Int, Param
 
 __all__ = [
     "distributions",

@@ -1,7 +1,8 @@
 """Which trial a study exports, and what the header, summary and ``best/pareto.json`` say.
 
-One study, one rule (``automl.pareto``): with one objective and ``sweep.select=auto`` the
-leaderboard's first feasible trial (``automl.leaderboard.rank_rows``: best value, ties broken by
+One study, one rule (``automl.results.pareto``): with one objective and ``sweep.select=auto`` the
+leaderboard's first feasible trial (``automl.results.leaderboard.rank_rows``: best value, ties
+broken by
 the next validation metric, then the trial number), so the exported trial is the one ranked 1;
 otherwise the trial ``sweep.select`` picks among the
 feasible complete trials, from the Pareto front when there are several objectives. A trial that
@@ -17,11 +18,11 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.finalize import Selected
-from automl.leaderboard import format_params, rank_rows, row_from_trial
-from automl.pareto import Candidate, select
-from automl.records import finite_or_none, record_of
-from automl.run import Run
+from automl.core.records import finite_or_none, record_of
+from automl.results.finalize import Selected
+from automl.results.leaderboard import format_params, rank_rows, row_from_trial
+from automl.results.pareto import Candidate, select
+from automl.study.run import Run
 
 __all__ = ["Choice", "choose_best", "search_header", "search_attrs", "PARETO_FILE"]
 
@@ -117,7 +118,7 @@ def _plain(value: Any) -> Any:
 
 
 def choose_best(run: Run, study: optuna.Study, trials: list[FrozenTrial]) -> Choice:
-    """The trial ``best/`` exports under ``sweep.select`` (see ``automl.pareto``)."""
+    """The trial ``best/`` exports under ``sweep.select`` (see ``automl.results.pareto``)."""
     goal, rule = run.goal, str(run.plan.sweep.select)
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
     choice = Choice(run)
@@ -155,6 +156,6 @@ def choose_best(run: Run, study: optuna.Study, trials: list[FrozenTrial]) -> Cho
 
 
 def _key(name: str) -> str:
-    from automl.objectives import metric_key
+    from automl.core.objectives import metric_key
 
     return metric_key(name)

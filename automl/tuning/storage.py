@@ -17,8 +17,8 @@ from typing import Any
 
 import optuna
 
-from automl.errors import StudyError, UserError, reason
-from automl.records import TrialRecord
+from automl.core.errors import StudyError, UserError, reason
+from automl.core.records import TrialRecord
 
 __all__ = [
     "make_storage",

@@ -1,6 +1,6 @@
 """Run an Optuna study in-process: one study across reruns and workers.
 
-Opening checks the study's identity (``automl.identity``) against what is stored, so a changed
+Opening checks the study's identity (``automl.study.identity``) against what is stored, so a changed
 study is refused before anything runs. The loop counts the trials that count (complete, pruned,
 and failures of the trial itself), starts one while the total is not reached, under a lock that
 makes "count, ask, sample" one step across workers, and stops on a stop signal, the time
@@ -22,21 +22,21 @@ from optuna.trial import TrialState
 from rich.console import Console
 from rich.live import Live
 
-from automl.errors import Interrupted
-from automl.leaderboard import Leaderboard, row_from_trial
-from automl.parallel.role import Role
-from automl.plan import RunPlan
-from automl.records import counts_toward_total, record_of
-from automl.run import Run, prepare
-from automl.rundir import record_invocation
-from automl.signals import StopSignals
+from automl.core.errors import Interrupted
+from automl.core.records import counts_toward_total, record_of
+from automl.results.leaderboard import Leaderboard, row_from_trial
+from automl.study.plan import RunPlan
+from automl.study.role import Role
+from automl.study.run import Run, prepare
+from automl.study.rundir import record_invocation
 from automl.tuning.admission import admission
 from automl.tuning.finish import finish_study
 from automl.tuning.lost import fail_lost_trials
 from automl.tuning.objective import SharedOutOfMemory, StorageLost, TrialRunner, start_trial
 from automl.tuning.opening import open_study, study_header, study_total
 from automl.tuning.outcome import StudyOutcome, tally
-from automl.tuning.warm import enqueue_first
+from automl.tuning.signals import StopSignals
+from automl.tuning.warm import enqueue_first, warm_configs
 
 __all__ = [
     "StudyOutcome",
@@ -60,7 +60,7 @@ def run_study(
     Args:
         run: The prepared run (a plan is prepared here).
         console: Where the leaderboard and summary go (stdout by default).
-        role: This process's role when a parent started it (``automl.parallel.role``): a
+        role: This process's role when a parent started it (``automl.study.role``): a
             worker runs trials and leaves the leaderboard files, ``best/`` and the summary to
             its parent.
 
@@ -74,8 +74,12 @@ def run_study(
     plan, sweep = run.plan, run.plan.sweep
     worker = role is not None and role.kind == "worker"
     notes = [*plan.sampler.notes, *run.notes]
+    # Read before the study opens, read-only: a target that cannot be used is refused
+    # before anything exists.
+    warm, warm_notes = warm_configs(run) if sweep.warm_start else ([], [])
+    notes += warm_notes
     study, sampler, storage = open_study(run, notes)
-    enqueue_first(run, study, storage, notes)
+    enqueue_first(run, study, storage, notes, warm)
     if not worker:  # the parent records the invocation once
         record_invocation(plan.run_dir, plan.composed, plan.overrides)
     console.print(run.backend.describe(), highlight=False, soft_wrap=True)

@@ -6,7 +6,7 @@ retry never enqueues them again):
 
 - ``sweep.warm_start=<run dir or storage URL>[:study]``: the best ``sweep.warm_start_k``
   complete, feasible configurations of an earlier study of the same model family, best first
-  (read read-only through ``automl.stored``);
+  (read read-only through ``automl.results.stored``);
 - ``sweep.enqueue_defaults`` (on by default): the plugin's default configuration (with
   ``model=auto``, each family's), so a search is never worse than the defaults.
 
@@ -26,13 +26,13 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from automl.errors import UserError
-from automl.families import FAMILY_PARAM, family_of, own_params, prefixed
-from automl.identity import check_study_name
-from automl.pareto import front_numbers
-from automl.records import record_of
-from automl.run import Run
-from automl.space import Choice, Fixed, Float, Int, Param
+from automl.core.errors import UserError
+from automl.core.records import record_of
+from automl.core.space import Choice, Fixed, Float, Int, Param
+from automl.results.pareto import front_numbers
+from automl.study.families import FAMILY_PARAM, family_of, own_params, prefixed
+from automl.study.identity import check_study_name
+from automl.study.run import Run
 from automl.tuning.admission import admission
 
 __all__ = ["enqueue_first", "fit_to_space", "split_target", "warm_configs", "DEFAULTS_NOTE"]
@@ -156,7 +156,7 @@ def warm_configs(run: Run) -> tuple[list[tuple[dict[str, Any], str]], list[str]]
     Raises:
         UserError: The target cannot be opened, or its study searched another model family.
     """
-    from automl.stored import open_stored
+    from automl.results.stored import open_stored
 
     sweep = run.plan.sweep
     target, name = split_target(str(sweep.warm_start))
@@ -208,8 +208,16 @@ def _defaults(run: Run) -> tuple[list[tuple[dict[str, Any], str]], list[str]]:
     return configs, notes
 
 
-def enqueue_first(run: Run, study: optuna.Study, storage: Any, notes: list[str]) -> None:
+def enqueue_first(
+    run: Run,
+    study: optuna.Study,
+    storage: Any,
+    notes: list[str],
+    warm: list[tuple[dict[str, Any], str]] | None = None,
+) -> None:
     """Enqueue the warm-start configurations, then the defaults, into a study with no trial.
+
+    ``warm`` is what ``warm_configs`` read (``sweep.warm_start``), before the study opened.
 
     Appends a note per enqueued group and per changed parameter to ``notes``.
     """
@@ -223,7 +231,7 @@ def enqueue_first(run: Run, study: optuna.Study, storage: Any, notes: list[str])
                 "start seeds a new study)"
             )
         else:
-            queue += run.warm  # read by automl.run.prepare (warm_configs), notes made there
+            queue += warm or []
     defaults_wanted = sweep.enqueue_defaults and run.plan.sampler.name != "grid"
     if defaults_wanted:
         defaults, default_notes = _defaults(run)

@@ -22,7 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from automl.predictor import load_best
+from automl.results.predictor import load_best
 
 predictor = load_best(sys.argv[1])
 app = FastAPI()

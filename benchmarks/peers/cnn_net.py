@@ -1,6 +1,7 @@
 """The CNN plugin's network and optimizers, copied so peer environments need no automl.
 
-Kept identical to ``automl_plugins.cnn_model.make_net`` and ``automl.lightning.make_optimizer``
+Kept identical to ``automl_plugins.cnn_model.make_net`` and
+``automl.backends.supervised.make_optimizer``
 (``tests/test_benchmarks_smoke.py`` checks that both build the same layers). Also the shared
 search space and the data loading of the peer scripts.
 """

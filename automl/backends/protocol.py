@@ -1,0 +1,136 @@
+"""How a configuration is judged and retrained: holdout, k-fold, and the refit.
+
+``fit_config`` trains one configuration on a holdout split, or once per fold with the running
+mean (or each fold's value, for pruners that compare folds) reported after every fold.
+``refit_config`` retrains a selected configuration on every non-test row for the budget its
+trial recorded. Both save the model once, at the end, when given a directory. Backends do the
+training; this module never looks at a model's kind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl.backends.base import Backend, FitResult, Goal
+from automl.core.errors import TrialPruned
+from automl.core.plugin import ModelPlugin, Report
+from automl.data import Dataset
+
+__all__ = ["fit_config", "refit_config", "mean_budget"]
+
+
+def fit_config(
+    backend: Backend,
+    plugin: ModelPlugin,
+    cfg: Any,
+    dataset: Dataset,
+    goal: Goal,
+    *,
+    report: Report | None = None,
+    workdir: str | Path | None = None,
+    seed: int = 0,
+    fold_values: bool = False,
+) -> FitResult:
+    """Train one configuration and return its validation result.
+
+    Args:
+        backend: The backend of the plugin's kind.
+        plugin: The model plugin.
+        cfg: The model config (sampled values applied).
+        dataset: The data; with ``dataset.folds`` each fold is trained in turn.
+        goal: The metric and direction that pick the best epoch.
+        report: Called after every validation epoch / step (holdout) or fold (k-fold);
+            returning ``True`` stops training with ``TrialPruned``.
+        workdir: Where to save the model (fold 0's with k-fold).
+        seed: Training seed.
+        fold_values: With k-fold, report each fold's own value at step = fold index instead
+            of the running mean (pruners that compare folds, e.g. Wilcoxon).
+
+    Raises:
+        TrialPruned: ``report`` asked to stop.
+        FloatingPointError: A metric or the training loss became NaN or infinite.
+    """
+    plugin.check_data(dataset.spec)
+    log = str(workdir) if workdir is not None else None
+    if not dataset.folds:
+        result = backend.fit(plugin, cfg, dataset, goal, report=report, seed=seed, log_dir=log)
+        return _saved(backend, plugin, result, workdir)
+    results: list[FitResult] = []
+    for i, fold in enumerate(dataset.folds):
+        plugin.check_data(fold.spec)
+        # Each fold's epochs go to their own metrics.csv (fold0/, fold1/, ...).
+        fold_log = str(Path(log) / f"fold{i}") if log is not None else None
+        results.append(
+            backend.fit(plugin, cfg, fold, goal, report=None, seed=seed, log_dir=fold_log)
+        )
+        if i == 0:  # fold 0's model is the trial's model (saved, exported without refit)
+            _saved(backend, plugin, results[0], workdir)
+        value = results[-1].value if fold_values else float(np.mean([r.value for r in results]))
+        if report is not None and report(i, value):
+            raise TrialPruned(i, value)
+    metrics = {
+        key: float(np.mean([r.metrics[key] for r in results]))
+        for key in results[0].metrics
+        if all(key in r.metrics for r in results)
+    }
+    metrics[f"{goal.key}_std"] = float(np.std([r.value for r in results]))
+    first = results[0]
+    return FitResult(
+        value=float(np.mean([r.value for r in results])),
+        metrics=metrics,
+        epochs=sum(r.epochs for r in results),
+        n_params=first.n_params,
+        artifact=first.artifact,
+        wall_time=sum(r.wall_time for r in results),
+        model=first.model,
+        budget=mean_budget([r.budget for r in results]),
+    )
+
+
+def refit_config(
+    backend: Backend,
+    plugin: ModelPlugin,
+    cfg: Any,
+    dataset: Dataset,
+    budget: dict[str, Any],
+    *,
+    workdir: str | Path | None = None,
+    seed: int = 0,
+) -> FitResult:
+    """Train ``cfg`` on ``dataset.train`` for a fixed budget, without validation data.
+
+    The selection already chose how long to train, so nothing is early-stopped or picked on
+    a validation split here, and the final weights are kept.
+
+    Returns:
+        A ``FitResult`` without validation metrics (``value`` is NaN).
+    """
+    plugin.check_data(dataset.spec)
+    result = backend.refit(plugin, cfg, dataset, budget, seed=seed)
+    return _saved(backend, plugin, result, workdir)
+
+
+def _saved(
+    backend: Backend, plugin: ModelPlugin, result: FitResult, workdir: str | Path | None
+) -> FitResult:
+    if workdir is not None:
+        result.artifact = backend.save(plugin, result.model, str(workdir))
+    return result
+
+
+def mean_budget(budgets: list[dict[str, Any]]) -> dict[str, Any]:
+    """The folds' budgets combined: numbers averaged (rounded for integers), others from fold 0."""
+    merged: dict[str, Any] = {}
+    for key, first in budgets[0].items():
+        values = [b.get(key, first) for b in budgets]
+        if isinstance(first, bool) or not isinstance(first, int | float):
+            merged[key] = first
+        else:
+            mean = float(np.mean(values))
+            # round() of a mean of integers never falls below their minimum: an epoch count
+            # stays >= 1 and a switch that every fold set to 0 stays 0.
+            merged[key] = round(mean) if isinstance(first, int) else mean
+    return merged

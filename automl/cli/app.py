@@ -1,0 +1,158 @@
+"""The Hydra task: a composed config -> a run -> a study (``sweep=optuna``) or one fit (``none``).
+
+Every check (plugins, space, sweep settings, data, preflight, the study's identity) runs before
+anything is written; a refused invocation removes the run directory Hydra made for it when it
+is still empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+
+from automl.core.errors import Interrupted, PluginCodeError, TrialTimeout, UserError
+from automl.study.plan import RunPlan, make_plan
+from automl.study.run import Run, prepare
+
+__all__ = ["run", "run_once"]
+
+
+def run_once(run: Run, console: Console) -> int:
+    """Train the model once with its (possibly overridden) config; export it to ``single/``.
+
+    ``single/`` has the layout of a study's ``best/`` (``automl.results.predictor.load_best`` loads
+    it). Returns the exit code (128 + signal when stopped).
+    """
+    from automl.results.finalize import SINGLE_DIR, Selected, describe_budget, export
+    from automl.results.leaderboard import format_params
+    from automl.study.rundir import record_invocation
+    from automl.tuning.signals import StopSignals
+
+    plan = run.plan
+    record_invocation(plan.run_dir, plan.composed, plan.overrides)
+    for note in run.notes:  # e.g. how the model reads the data's samples
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+    cfg = OmegaConf.to_object(plan.model_node)
+    seed = int(plan.trainer.seed)
+    with StopSignals() as signals:
+        try:
+            with signals.trial(plan.sweep.trial_timeout):
+                result = run.fit(cfg, seed=seed)
+        except Interrupted as exc:
+            console.print(f"stopped: {exc}; nothing exported", highlight=False)
+            return exc.exit_code
+        except TrialTimeout as exc:  # sweep.trial_timeout bounds the one fit too
+            console.print(
+                f"stopped: {exc} (sweep.trial_timeout); nothing exported", highlight=False
+            )
+            return 1
+        selected = Selected(
+            number=None,
+            node=plan.model_node,
+            cfg=cfg,
+            budget=result.budget,
+            val_metrics=result.metrics,
+            seed=seed,
+            model=result.model,
+        )
+        refit = run.refit_wanted() and run.dataset.merged is not None
+        exported = export(
+            run, selected, plan.run_dir / SINGLE_DIR, refit=refit, interruptible=signals.trial
+        )
+    refit_line = []
+    if exported.refit and "rows" in exported.refit:
+        budget = describe_budget(result.budget)
+        refit_line = [
+            f"refit:      retrained on {exported.refit['rows']} train+val rows ({budget})"
+        ]
+    elif exported.refit:
+        refit_line = [
+            f"refit:      failed ({exported.refit['failed']}); exported the fit's own model"
+        ]
+    lines = [
+        f"model={plan.model_name} data={plan.data_name} {run.steps_label}={result.epochs} "
+        f"time={result.wall_time:.1f}s",
+        f"validation: {format_params(result.metrics)}",
+        *refit_line,
+        f"test:       {format_params(exported.test)}",
+        f"results:    {exported.directory or plan.run_dir}",
+    ]
+    if exported.failed:
+        lines.append(f"automl: {SINGLE_DIR}/ not written: {exported.failed}")
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
+    if signals.received is not None:
+        return 128 + signals.received
+    return 1 if exported.failed else 0
+
+
+def _report(plan: RunPlan, console: Console) -> None:
+    """Write ``report/`` for the study; a failing report never fails the study."""
+    from automl.core.errors import reason
+
+    try:
+        from automl.results.report import write_report
+
+        storage = plan.sweep.storage or str(plan.run_dir)
+        index = write_report(storage, plan.study_name, plan.run_dir)
+    except Exception as exc:  # plotting is a courtesy; the study's results are written
+        console.print(f"automl: report not written ({reason(exc)})", highlight=False)
+        return
+    console.print(f"report:     {index}", highlight=False, soft_wrap=True)
+
+
+def run(
+    cfg: DictConfig,
+    models: Any,
+    data: Any,
+    console: Console | None = None,
+    entry: Callable[[list[str]], int] | None = None,
+) -> int:
+    """Run the composed config; return the process exit code.
+
+    ``entry`` is the command line's ``main``, handed to SLURM jobs (``automl.parallel``).
+
+    Raises:
+        UserError: A mistake found before anything was written (the run directory Hydra
+            created for this invocation is removed again if it is empty).
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    from automl.study.rundir import remove_if_new
+
+    hc = HydraConfig.get()
+    choices = hc.runtime.choices
+    run_dir = Path(hc.runtime.output_dir)
+    try:
+        plan = make_plan(
+            cfg, choices["model"], choices["data"], models, data, run_dir, list(hc.overrides.task)
+        )
+        console = console or Console()
+        from automl.parallel import current_role, dispatch
+
+        role = current_role()
+        code = dispatch(plan, console, entry)  # several workers, a SLURM job: automl.parallel
+        if code is None:
+            prepared = prepare(plan)
+            if plan.sweep.engine == "none":
+                return run_once(prepared, console)
+            from automl.tuning import run_study
+
+            code = run_study(prepared, console, role).exit_code
+        if role is None and plan.sweep.report:  # once per study: not in its workers or jobs
+            _report(plan, console)
+        return code
+    except UserError as exc:
+        remove_if_new(run_dir, Path.cwd())
+        if isinstance(exc, PluginCodeError):
+            from automl.core.plugin_code import save_details
+            from automl.study.rundir import LOG_FILE
+
+            # An existing study's directory keeps the traceback in its log; a new one is
+            # gone again, so the line says which file holds it.
+            save_details(exc, run_dir / LOG_FILE if run_dir.is_dir() else None)
+        raise

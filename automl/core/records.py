@@ -1,0 +1,227 @@
+"""What automl stores on a trial beside Optuna's own fields: one writer, one reader.
+
+Optuna keeps a trial's number, state, parameters, value and intermediate values. Everything
+else automl needs about a trial (how long it trained, why it failed, which worker ran it,
+whether it repeats a lost trial) is a ``TrialRecord``, stored as the trial's user attributes.
+``TrialRecord.attrs`` is the only writer's form and ``TrialRecord.from_attrs`` the only reader;
+the leaderboard, the export, the lost-trial check, the report and the server all read trials
+through it, never by string key.
+
+Validation metrics are stored twice: as one ``metrics`` mapping, and as one attribute per metric
+(``val_acc``, ``val_loss``, ...), so tools that list user attributes (optuna-dashboard,
+``study.trials_dataframe()``) can sort and filter by them.
+
+This module imports neither Optuna nor any training code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+__all__ = [
+    "TrialRecord",
+    "Unit",
+    "Failure",
+    "COUNTED_FAILURES",
+    "RETRIED_FAILURES",
+    "record_of",
+    "finite_or_none",
+    "counts_toward_total",
+    "SWALLOWED_PRUNE",
+]
+
+Unit = Literal["epoch", "step", "fold"]
+"""What a trial's length counts: epochs (Lightning), steps (estimator reports) or folds."""
+
+Failure = Literal["model", "timeout", "preflight", "lost", "signal", "storage", "oom"]
+"""Why a trial failed.
+
+``model``: the model or its training raised, or a metric became NaN/inf. ``timeout``: it ran
+past ``sweep.trial_timeout``. ``preflight``: failed before training (e.g. its directory could
+not be written). ``lost``: its worker died (killed, out of memory, preempted, heartbeats lost).
+``signal``: its worker was stopped by SIGTERM/SIGINT. ``storage``: the study storage failed
+under it. ``oom``: the GPU ran out of memory; re-run (and not counted) when the worker shared
+its GPU with other workers, since a neighbour's trial may have filled it, and counted when the
+trial had the GPU to itself (the configuration does not fit); its ``counts`` says which.
+"""
+
+RETRIED_FAILURES: frozenset[str] = frozenset({"lost", "signal", "storage"})
+"""Infrastructure failures: the trial is re-run with the same parameters and does not count
+toward ``sweep.n_trials`` (until its retries are used up)."""
+
+COUNTED_FAILURES: frozenset[str] = frozenset(set(get_args(Failure)) - RETRIED_FAILURES - {"oom"})
+"""Failures of the trial itself: they count toward ``sweep.n_trials`` and are not retried.
+(``oom`` is either, as its record's ``counts`` says.)"""
+
+SWALLOWED_PRUNE = (
+    "the model's fit swallowed the pruning signal (an except around report) and trained on; "
+    "it is pruned where it was told to stop: let automl.errors.TrialPruned propagate "
+    "(docs/plugins.md)"
+)
+"""The note of a pruned trial whose estimator caught the ``TrialPruned`` its ``report`` raised
+(written by the estimator backend, counted by the summary)."""
+
+_METRIC_PREFIXES = ("val_", "test_")
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``float(value)`` when it is a finite number, else ``None`` (strict JSON has no NaN)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+@dataclass
+class TrialRecord:
+    """Everything automl records about one trial (all fields optional while it runs).
+
+    Attributes:
+        worker: ``host/pid-namespace/pid`` of the process that ran it.
+        unit: What ``epochs`` counts (``epoch``, ``step`` or ``fold``).
+        epochs: Epochs, reports or folds the trial ran (pruned trials included).
+        duration_s: Wall time of the whole trial.
+        train_s: Time spent training (excludes setup and saving).
+        n_params: Trainable parameters (torch models).
+        metrics: Validation metrics at the selected epoch, keyed ``val_<name>``.
+        budget: How much training reached the selected point, in a form a refit repeats.
+        model_file: The saved model's file name inside the trial's directory (a name, never a
+            path: files are found from the run directory and the trial number).
+        error: Why the trial failed (one line).
+        failure: The kind of failure (see ``Failure``).
+        counts: Whether this failed trial counts toward ``sweep.n_trials``: true for a trial's
+            own failures and for infrastructure failures whose retries are used up.
+        retry_of: The number of the trial this one re-runs with the same parameters.
+        attempt: 0 for a first run; ``n`` for the n-th retry of a trial.
+        note: Something the user should know about the trial (e.g. a duplicate configuration
+            that was run anyway).
+        redrawn: Configurations drawn for this trial and rejected as duplicates of others.
+        latency_ms: Median milliseconds of one prediction call on a fixed batch of validation
+            rows, measured once after training (``automl.study.run.LATENCY_ROWS``).
+        family: The model family (plugin) that trained it, in a ``model=auto`` study.
+        unmet: The constraints (``sweep.constraints``) a completed trial misses, in words;
+            such a trial is never chosen as best.
+    """
+
+    worker: str | None = None
+    unit: Unit | None = None
+    epochs: int | None = None
+    duration_s: float | None = None
+    train_s: float | None = None
+    n_params: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    budget: dict[str, Any] = field(default_factory=dict)
+    model_file: str | None = None
+    error: str | None = None
+    failure: Failure | None = None
+    counts: bool | None = None
+    retry_of: int | None = None
+    attempt: int = 0
+    note: str | None = None
+    redrawn: int | None = None
+    latency_ms: float | None = None
+    family: str | None = None
+    unmet: str | None = None
+
+    def measures(self) -> dict[str, float | None]:
+        """Everything a study may optimize or constrain: the validation metrics and the
+        measures every completed trial records (``automl.core.objectives.BUILTINS``)."""
+        return {
+            **self.metrics,
+            "n_params": None if self.n_params is None else float(self.n_params),
+            "train_s": self.train_s,
+            "latency_ms": self.latency_ms,
+        }
+
+    def attrs(self, only: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """The user attributes that store this record (unset fields left out).
+
+        Args:
+            only: Field names to write; all set fields when omitted. ``metrics`` also writes
+                one attribute per metric.
+        """
+        names = only if only is not None else tuple(f.name for f in dataclasses.fields(self))
+        out: dict[str, Any] = {}
+        for name in names:
+            value = getattr(self, name)
+            if value is None or (name in ("metrics", "budget") and not value):
+                continue
+            if name == "attempt" and value == 0:
+                continue
+            if name == "metrics":
+                clean = {k: finite_or_none(v) for k, v in value.items()}
+                out["metrics"] = clean
+                out.update(clean)  # one attribute per metric, for sorting in other tools
+            else:
+                out[name] = value
+        return out
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> TrialRecord:
+        """Read a record back from a trial's user attributes; unknown keys are ignored.
+
+        Values that have the wrong type (a storage written by hand, or by another tool) are
+        dropped rather than trusted.
+        """
+        record = cls()
+        for f in dataclasses.fields(cls):
+            if f.name in attrs:
+                value = _checked(f.name, attrs[f.name])
+                if value is not None:
+                    setattr(record, f.name, value)
+        return record
+
+    @property
+    def retried_failure(self) -> bool:
+        """A failure of the infrastructure (lost worker, signal, storage, a shared GPU's
+        memory), not of the trial."""
+        return self.failure in RETRIED_FAILURES or (self.failure == "oom" and self.counts is False)
+
+
+def _checked(name: str, value: Any) -> Any:
+    if name in ("metrics", "budget"):
+        if not isinstance(value, Mapping):
+            return None
+        if name == "metrics":
+            return {str(k): float(v) for k, v in value.items() if finite_or_none(v) is not None}
+        return dict(value)
+    if name in ("epochs", "n_params", "retry_of", "attempt", "redrawn"):
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if name in ("duration_s", "train_s", "latency_ms"):
+        return finite_or_none(value)
+    if name == "counts":
+        return value if isinstance(value, bool) else None
+    if name == "unit":
+        return value if value in get_args(Unit) else None
+    if name == "failure":
+        return value if value in get_args(Failure) else None
+    if name == "model_file":
+        # A file name inside the trial directory; anything with a path in it is not trusted.
+        ok = isinstance(value, str) and value and "/" not in value and "\\" not in value
+        return value if ok and value not in (".", "..") else None
+    return str(value) if value is not None else None
+
+
+def record_of(trial: Any) -> TrialRecord:
+    """The ``TrialRecord`` of an Optuna trial (frozen or live), read from its user attributes."""
+    return TrialRecord.from_attrs(dict(getattr(trial, "user_attrs", {}) or {}))
+
+
+def counts_toward_total(state: str, record: TrialRecord) -> bool:
+    """Whether a trial in ``state`` (an Optuna state name) counts toward ``sweep.n_trials``.
+
+    Complete and pruned trials count; a failed one counts unless its infrastructure failed and
+    it is (or will be) re-run. Failed trials recorded without a kind (older studies) count.
+    """
+    if state in ("COMPLETE", "PRUNED"):
+        return True
+    if state != "FAIL":
+        return False
+    if record.counts is not None:
+        return record.counts
+    return not record.retried_failure

@@ -1,0 +1,195 @@
+"""The live table: a title panel (counts, best, elapsed time) and the top rows, laid out for
+the console's width (running trials first, parameters packed under short names)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rich import box
+from rich.table import Table
+from rich.text import Text
+
+from automl.results.leaderboard.rows import Row, state_counts
+from automl.results.leaderboard.text import (
+    compact_params,
+    fmt_metric,
+    fmt_seconds,
+    fmt_value_of,
+    param_order,
+    short_names,
+    wrap,
+)
+from automl.results.leaderboard.view import BoardView
+
+_STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
+
+WIDE = 160
+"""From this console width on, a row is one line; below it, at most two."""
+
+
+def title(board: BoardView, rows: Sequence[Row], ranked: Sequence[Row]) -> Text:
+    """The lines above the table: the study and its search, trials by state, the best value
+    (several objectives: the Pareto front) and the time since the board was made.
+
+    Args:
+        board: The leaderboard.
+        rows: Its rows now (one snapshot).
+        ranked: The same rows ranked (the frame's one ranking).
+    """
+    h = board.header
+    counts = state_counts(rows)
+    best = ranked[0] if ranked and ranked[0].rank == 1 else None
+    elapsed = time.monotonic() - board.started
+    finished = sum(1 for r in rows if r.counts)
+    text = Text()
+    text.append(f"study {h.get('study')}", style="bold")
+    text.append(f"  model={h.get('model')} data={h.get('data')}  ")
+    if h.get("sampler") or h.get("pruner"):
+        text.append(f"{h.get('sampler')}/{h.get('pruner')}  ")
+    text.append(_objective_text(board) + "\n")
+    text.append(f"trials {finished}/{h.get('n_trials', '?')}  ")
+    text.append(f"complete {counts['COMPLETE']}", style="green")
+    text.append("  ")
+    text.append(f"pruned {counts['PRUNED']}", style="yellow")
+    text.append("  ")
+    text.append(f"failed {counts['FAIL']}", style="red")
+    if counts.get("RUNNING"):
+        text.append(f"  running {counts['RUNNING']}", style="cyan")
+    if board.multi:
+        front = [r.number for r in ranked if r.rank == 1]
+        text.append(f"  Pareto front {len(front)}")
+        if front:
+            text.append(" (" + " ".join(f"#{n}" for n in sorted(front)[:8]))
+            text.append(" …)" if len(front) > 8 else ")")
+    else:
+        text.append(f"  best {fmt_metric(best.value) if best else '-'}")
+        if best:
+            text.append(f" (#{best.number})")
+    text.append(f"  elapsed {fmt_seconds(elapsed)}")
+    return text
+
+
+def _objective_text(board: BoardView) -> str:
+    """``val_acc (max)``, ``val_acc (max), latency_ms (min)``, plus the constraints."""
+    text = ", ".join(f"{k} ({'max' if d == 'maximize' else 'min'})" for k, d in board.objectives)
+    if not board.multi and board.objectives[0][0] != board.metric:
+        text = f"{board.metric} ({'max' if board.direction == 'maximize' else 'min'})"
+    if board.constraints:
+        text += "  s.t. " + " ".join(board.constraints)
+    return text
+
+
+def table(board: BoardView, width: int | None = None, ranked: Sequence[Row] | None = None) -> Table:
+    """The table of the top rows (running trials first), laid out for ``width`` columns.
+
+    Below ``WIDE`` (160) columns a row takes at most two lines, from there one: the
+    parameters are packed into what the other columns leave (short names, 3 significant
+    digits, the most varied first, the rest counted), and the note column is only there
+    when a shown row has a note.
+
+    Args:
+        board: The leaderboard.
+        width: Console columns (the board's console width by default).
+        ranked: The rows ranked, when the caller has ranked them for this frame already.
+    """
+    width = width or board.console.width
+    if ranked is None:
+        ranked = board.ranked()
+    running = sorted((r for r in ranked if r.state == "RUNNING"), key=lambda r: r.number)
+    shown = running + [r for r in ranked if r.state != "RUNNING"][: board.top_k]
+    lines = 1 if width >= WIDE else 2
+    now = time.time()
+    families = any(r.family for r in shown)
+    names = [k for k, _ in board.objectives] if board.multi else [board.metric]
+
+    def values(r: Row) -> list[str]:
+        if board.multi and r.values is not None and r.state == "COMPLETE":
+            return [fmt_value_of(k, v) for k, v in zip(names, r.values, strict=False)]
+        return [fmt_metric(r.value)] + ["-"] * (len(names) - 1)
+
+    def rank(r: Row) -> str:
+        # With several objectives the rank is the Pareto front, and front 1 is marked.
+        return f"{r.rank}*" if board.multi and r.rank == 1 else str(r.rank or "")
+
+    cells = [
+        (
+            rank(r),
+            str(r.number),
+            r.state,
+            *([r.family or ""] if families else []),
+            *values(r),
+            str(r.epochs) if r.epochs is not None else "-",
+            fmt_seconds(r.elapsed(now)),
+        )
+        for r in shown
+    ]
+    heads = (
+        "front" if board.multi else "rank",
+        "#",
+        "state",
+        *(["family"] if families else []),
+        *names,
+        board.steps,
+        "time",
+    )
+    fixed = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(heads)]
+    # "pruned at epoch 4" in the table (the files keep "pruned after epoch 4").
+    notes = [
+        r.note.replace("pruned after ", "pruned at ", 1)
+        if r.state != "COMPLETE" or not r.feasible
+        else ""
+        for r in shown
+    ]
+    # The note gets at most a third of what the fixed columns leave (and 40 or 22 chars).
+    cap = min(40 if lines == 1 else 22, (width - sum(fixed) - 2 * len(heads)) // 3)
+    note_width = min(max((len(n) for n in notes), default=0), cap)
+    if note_width:
+        note_width = max(note_width, 4)
+    n_cols = len(heads) + 1 + (1 if note_width else 0)
+    # Columns are separated by one space of padding on each side (none at the edges).
+    free = width - sum(fixed) - note_width - 2 * (n_cols - 1)
+    params_width = max(free, 8)
+    # The family has its own column; its parameters keep their last name (max_depth).
+    order = [n for n in param_order(shown) if not (families and n == "family")]
+    short = short_names(order)
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1),
+        header_style="bold",
+        collapse_padding=True,
+    )
+    justify_of = ("right", "right", "left") + (("left",) if families else ())
+    justify_of += ("right",) * (len(heads) - len(justify_of))
+    for name, w, justify in zip(heads, fixed, justify_of, strict=True):
+        table.add_column(name, justify=justify, no_wrap=True, width=w)
+    table.add_column("params", no_wrap=True, width=params_width)
+    if note_width:
+        table.add_column("note", no_wrap=True, width=note_width)
+    first_value = 4 if families else 3
+    for row, cell, note in zip(shown, cells, notes, strict=True):
+        style = "dim" if row.state == "RUNNING" else ""
+        params = {k: v for k, v in row.params.items() if not (families and k == "family")}
+        items: list[Any] = [
+            Text(cell[0], style="bold" if board.multi and row.rank == 1 else ""),
+            cell[1],
+            Text(cell[2], style=_STATE_STYLE.get(row.state, "")),
+            *cell[3:first_value],
+            *(Text(c, style=style) for c in cell[first_value : first_value + len(names)]),
+            *cell[first_value + len(names) :],
+            Text(compact_params(params, order, short, params_width, lines)),
+        ]
+        if note_width:
+            items.append(Text(wrap(note, note_width, lines), style="dim"))
+        table.add_row(*items)
+    legend = [f"{s}={n}" for n, s in short.items() if s != n]
+    if board.multi:
+        legend.insert(0, "front: Pareto front (1* = not dominated)")
+    if legend:
+        table.caption = wrap(" ".join(legend), width, 2)
+        table.caption_style = "dim"
+        table.caption_justify = "left"
+    return table

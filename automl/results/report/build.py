@@ -1,0 +1,216 @@
+"""``write_report``: read a stored study and write ``report/index.html`` and one PNG per figure.
+
+The report reads the storage (and ``<run dir>/best/`` for the test split); it imports no
+training code. The HTML page is one file that opens offline: plotly.js is embedded once.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from automl.core.atomic import write_text
+from automl.core.records import finite_or_none, record_of
+from automl.results.leaderboard import rank_rows, row_from_trial
+from automl.results.report.figures import Context, Figure, build_figures
+from automl.results.report.predictions import load_predictions
+
+__all__ = ["write_report", "REPORT_DIR", "objective_names"]
+
+REPORT_DIR = "report"
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
+max-width:1100px;padding:0 1rem;color:#222}
+h1{margin-bottom:.2rem}h2{margin-top:2.5rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.2rem .7rem;text-align:left;
+border-bottom:1px solid #eee;font-variant-numeric:tabular-nums}th{background:#f6f6f6}
+.caption{color:#555}.note{color:#8a5a00;background:#fff6e0;padding:.4rem .7rem;
+border-left:3px solid #e0a800}.muted{color:#777;font-size:.9em}nav a{margin-right:.8rem}
+code{background:#f4f4f4;padding:0 .2rem}
+"""
+
+
+def objective_names(study: Any) -> list[str]:
+    """Display names of the study's objectives (``val_acc``; ``objective 0``, ... if unknown)."""
+    names = list(getattr(study, "metric_names", None) or [])
+    n = len(study.directions)
+    if len(names) == n:
+        return [str(x) for x in names]
+    metric = study.user_attrs.get("metric")
+    if n == 1 and isinstance(metric, str) and metric:
+        return [metric if metric.startswith("val_") else f"val_{metric}"]
+    return ["objective"] if n == 1 else [f"objective {i}" for i in range(n)]
+
+
+def _open(storage: Any, study_name: str) -> tuple[Any, Path | None]:
+    """The study, from a storage object or a target string (run dir, URL, journal)."""
+    if isinstance(storage, (str, os.PathLike)):
+        from automl.results.stored import open_stored
+
+        stored = open_stored(str(storage), study_name)
+        return stored.load(), stored.run_dir
+    import optuna
+
+    return optuna.load_study(study_name=study_name, storage=storage), None
+
+
+def _fmt(value: Any) -> str:
+    number = finite_or_none(value) if not isinstance(value, (bool, str)) else None
+    if number is not None and not isinstance(value, int):
+        return f"{number:.4g}"
+    return html.escape(str(value))
+
+
+def _pairs(mapping: dict[str, Any]) -> str:
+    return ", ".join(f"{html.escape(str(k))}={_fmt(v)}" for k, v in mapping.items()) or "-"
+
+
+def best_number(study: Any, trials: list[Any], names: list[str]) -> int | None:
+    """The trial the report calls best: the one the study exported (its number is stored with
+    the test metrics), else the leaderboard's rank 1 (``rank_rows``: ties broken as there), so
+    the report, the leaderboard and ``best/`` name the same trial; ``None`` with several
+    objectives or no complete trial."""
+    if len(study.directions) != 1:
+        return None
+    complete = {t.number: t for t in trials if t.state.name == "COMPLETE"}
+    stored = study.user_attrs.get("best_test_metrics")
+    if isinstance(stored, dict) and stored.get("trial") in complete:
+        return int(stored["trial"])
+    direction = study.directions[0].name.lower()
+    ranked = rank_rows([row_from_trial(t) for t in complete.values()], direction, names[0])
+    return next((r.number for r in ranked if r.rank == 1), None)
+
+
+def _test_metrics(study: Any, run_dir: Path | None) -> dict[str, Any]:
+    if run_dir is not None and (run_dir / "best" / "metrics.json").is_file():
+        try:
+            data = json.loads((run_dir / "best" / "metrics.json").read_text())
+            if isinstance(data, dict) and isinstance(data.get("test"), dict):
+                data = data["test"]  # {"validation": {...}, "test": {...}}
+            if isinstance(data, dict):
+                return {k: v for k, v in data.items() if str(k).startswith("test_")}
+        except (ValueError, OSError):
+            pass
+    stored = study.user_attrs.get("best_test_metrics")
+    if isinstance(stored, dict):
+        return {k: v for k, v in stored.items() if str(k).startswith("test_")}
+    return {}
+
+
+def _summary(study: Any, trials: list[Any], names: list[str], run_dir: Path | None) -> str:
+    attrs = study.user_attrs
+    states: dict[str, int] = {}
+    for t in trials:
+        states[t.state.name] = states.get(t.state.name, 0) + 1
+    directions = ", ".join(
+        f"{n} ({d.name.lower()})" for n, d in zip(names, study.directions, strict=True)
+    )
+    rows = [
+        ("model / data", f"{attrs.get('model', '?')} / {attrs.get('data', '?')}"),
+        ("objective", directions),
+        (
+            "trials",
+            f"{len(trials)}: "
+            + ", ".join(f"{k.lower()} {v}" for k, v in sorted(states.items()))
+            + (f" (total asked: {attrs['n_trials']})" if "n_trials" in attrs else ""),
+        ),
+    ]
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    number = best_number(study, trials, names)
+    if number is not None:
+        best = next(t for t in complete if t.number == number)
+        rows += [
+            ("best trial", f"#{best.number}: {names[0]} = {_fmt(best.value)}"),
+            ("parameters", _pairs(best.params)),
+            ("validation", _pairs(record_of(best).metrics)),
+            ("test", _pairs(_test_metrics(study, run_dir))),
+        ]
+    elif complete and len(study.directions) == 1:
+        rows.append(("best trial", "no complete trial meets sweep.constraints"))
+    elif complete:
+        front = study.best_trials
+        rows.append(("Pareto front", ", ".join(f"#{t.number}" for t in front)))
+    else:
+        rows.append(("best trial", "no trial completed yet"))
+    if run_dir is not None:
+        rows.append(("run directory", str(run_dir)))
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _section(fig: Figure) -> str:
+    parts = [f'<section id="{fig.name}"><h2>{html.escape(fig.title)}</h2>']
+    if fig.caption and fig.plotly is not None:
+        parts.append(f'<p class="caption">{html.escape(fig.caption)}</p>')
+    if fig.note:
+        parts.append(f'<p class="note">{html.escape(fig.note)}</p>')
+    if fig.plotly is not None:
+        parts.append(
+            fig.plotly.to_html(
+                full_html=False,
+                include_plotlyjs=False,
+                div_id=f"fig-{fig.name}",
+                config={"displaylogo": False, "responsive": True},
+            )
+        )
+    parts.append(fig.html)
+    if fig.png is not None:
+        parts.append(f'<p class="muted">PNG: <a href="{fig.png.name}">{fig.png.name}</a></p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _page(title: str, summary: str, figures: list[Figure]) -> str:
+    from plotly.offline import get_plotlyjs
+
+    nav = "".join(f'<a href="#{f.name}">{html.escape(f.title)}</a>' for f in figures)
+    sections = "".join(_section(f) for f in figures)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
+        # plotly.js inline: the page opens offline, from a file, with no CDN.
+        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>'
+        f"<h1>{html.escape(title)}</h1>{summary}<nav>{nav}</nav>{sections}"
+        '<p class="muted">Written by <code>python -m automl report</code>.</p>'
+        "</body></html>\n"
+    )
+
+
+def write_report(
+    storage: Any, study_name: str, run_dir: str | Path | None, out_dir: str | Path | None = None
+) -> Path:
+    """Write the report of a stored study.
+
+    Args:
+        storage: An Optuna storage object, or what ``python -m automl report`` accepts: a run
+            directory, an SQLAlchemy URL or a journal file (opened read-only).
+        study_name: The study.
+        run_dir: The run directory (for ``best/``: test predictions and metrics; and the
+            default output place). ``None`` with a string ``storage`` uses the one it names.
+        out_dir: Where to write; default ``<run dir>/report`` (``runs/<study>/report``
+            without a run directory).
+
+    Returns:
+        The path of ``index.html``.
+    """
+    study, found_dir = _open(storage, study_name)
+    run = Path(run_dir) if run_dir is not None else found_dir
+    out = Path(out_dir) if out_dir is not None else (run or Path("runs") / study_name) / REPORT_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    trials = study.get_trials(deepcopy=False)
+    names = objective_names(study)
+    predictions, why = load_predictions(run, names[0])
+    ctx = Context(study, trials, names, out, predictions, best_number(study, trials, names))
+    figures = build_figures(ctx, why)
+    written = {f.png.name for f in figures if f.png is not None}
+    for stale in out.glob("*.png"):  # figures an earlier report drew and this one left out
+        if stale.name not in written:
+            stale.unlink()
+    title = f"automl report: {study_name}"
+    index = out / "index.html"
+    write_text(index, _page(title, _summary(study, trials, names, run), figures))
+    return index

@@ -1,0 +1,243 @@
+"""Typed configs for the ``sweep`` and ``trainer`` groups and their registration with Hydra.
+
+The ``model``, ``space`` and ``data`` groups are filled from plugins at start-up
+(``register_configs``); ``conf/`` holds the primary config and the YAML presets, each of
+which extends the schema stored here so Hydra type-checks it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from automl.core.registry import Registry
+from automl.core.space import space_to_node
+from automl.study.families import AUTO, auto_nodes
+from automl.study.search import PRUNERS, SAMPLERS
+
+__all__ = [
+    "SweepConfig",
+    "SlurmConfig",
+    "TrainerConfig",
+    "PRUNERS",
+    "SAMPLERS",
+    "LAUNCHERS",
+    "SLURM_EXECUTORS",
+    "register_configs",
+    "CONFIG_PATH",
+    "CONFIG_NAME",
+]
+
+CONFIG_PATH = "pkg://automl.conf"
+CONFIG_NAME = "config"
+
+LAUNCHERS = ("local", "slurm")
+SLURM_EXECUTORS = ("slurm", "local")
+
+
+@dataclass
+class SlurmConfig:
+    """The SLURM jobs of ``sweep.launcher=slurm`` (submitted through submitit).
+
+    Attributes:
+        executor: ``slurm`` submits to the cluster; ``local`` runs the same jobs as local
+            processes through submitit's local executor (to try a configuration, and in CI).
+        partition: The SLURM partition (``None``: the cluster's default).
+        time: Minutes each job may run (SLURM's time limit).
+        gpus: GPUs per job; the job runs one worker per GPU slot (``sweep.gpus_per_trial``,
+            ``sweep.trials_per_gpu``), or one worker without GPUs.
+        cpus: CPU cores per job.
+        mem_gb: Memory per job in GB (``None``: the partition's default).
+        folder: Where submitit keeps each job's files and logs (default ``<run dir>/slurm``).
+        additional: More ``sbatch`` settings by name (``{account: lab, qos: high}``).
+    """
+
+    executor: str = "slurm"
+    partition: str | None = None
+    time: int = 60
+    gpus: int = 0
+    cpus: int = 2
+    mem_gb: float | None = None
+    folder: str | None = None
+    additional: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SweepConfig:
+    """How the study runs.
+
+    Attributes:
+        engine: ``optuna`` runs a study; ``none`` trains once with the model defaults.
+        n_trials: Total number of finished trials the study should reach (a rerun resumes
+            and only runs the difference).
+        timeout: Stop starting new trials after this many seconds of this invocation.
+        sampler: ``tpe`` (default; multivariate, 5 random start-up trials), ``random``,
+            ``gp`` (Gaussian process), ``cmaes``, ``qmc`` (scrambled Sobol), ``grid``,
+            ``nsga2`` or ``auto`` (GP for small budgets of mostly numeric spaces, TPE
+            otherwise; see docs/sweeps.md). Checked against the space before the study.
+        sampler_args: Keyword arguments for the sampler over automl's defaults (e.g.
+            ``{n_startup_trials: 10}`` for ``gp``, ``{grid_points: 5}`` for ``grid``,
+            ``{population_size: 20}`` for ``nsga2``); unknown keys are an error that lists
+            the valid ones.
+        seed: Sampler seed; also offsets each trial's training seed.
+        pruner: ``median``, ``percentile``, ``successive_halving``, ``hyperband``, ``patient``,
+            ``wilcoxon`` (k-fold data only), ``threshold`` or ``none``.
+        pruner_args: Keyword arguments for the pruner (e.g. ``{n_startup_trials: 3}``;
+            ``patient``: ``{wrapped: median, patience: 3}``).
+        storage: Optuna storage URL; default ``sqlite:///<run dir>/study.db``. A path ending in
+            ``.log`` or ``.jsonl`` selects Optuna's journal file storage.
+        heartbeat_interval: Seconds between heartbeats of a running trial in a database
+            storage; 0 turns them off. Journal files have no heartbeats.
+        grace_period: Seconds without a heartbeat after which a RUNNING trial counts as lost
+            (its worker was killed or its node went away) and is failed, with that reason, by
+            the next worker or rerun of the study.
+        study_name: Study name; default ``<model>-<data>`` (plus ``-<file stem>`` for data read
+            from a file), which also names the run directory.
+        direction: ``auto`` takes it from the plugin's metric; or ``maximize``/``minimize``.
+        refit: After the search, retrain the best configuration on every non-test row
+            (training plus validation, or all folds) for the length the selection found
+            (best epoch, XGBoost's best round) and test and export that model instead of the
+            trial's. ``None`` (default) refits exactly when ``data.folds`` >= 2, where the
+            trial's own model saw only one fold's training rows.
+        live: Draw the live leaderboard when stdout is a terminal.
+        top_k: Rows shown in the live table.
+        resume: ``auto`` resumes a study only if it is the same study (same data, settings,
+            model config and space; a searched range may move); ``force`` continues a study
+            whose identity changed.
+        max_retries: How often a trial lost to its worker, a signal or the storage is re-run
+            with the same parameters before its failure counts.
+        trial_timeout: Seconds a trial may train; it then fails with ``timeout after N s``
+            (and counts). ``None``: no limit.
+        max_consecutive_failures: Stop the study after this many trials in a row failed by
+            themselves (the message names the most common reason); 0 never stops.
+        report: Write ``report/`` (figures and one HTML page) when the study ends.
+        workers: Worker processes that run the study's trials side by side; the command's
+            own process starts them, draws one leaderboard and exports the best trial. With
+            ``launcher=slurm``: the number of SLURM jobs.
+        gpus_per_trial: GPUs each worker sees (``CUDA_VISIBLE_DEVICES``) when the machine has
+            GPUs; 0 pins nothing.
+        trials_per_gpu: Workers that share one GPU (small models); reduced for the rest of the
+            study on a GPU where a trial ran out of memory.
+        worker_restarts: Workers that died (killed, crashed) the parent replaces in one
+            invocation.
+        launcher: ``local`` (worker processes on this machine) or ``slurm`` (jobs through
+            submitit, settings in ``slurm``).
+        slurm: The SLURM jobs' settings.
+        objectives: What the study optimizes (docs/sweeps.md): validation metrics
+            (``val_acc``) and measures every trial records (``n_params``, ``train_s``,
+            ``latency_ms``), each optionally with ``:max``/``:min``. Empty: the model's own
+            metric. Two or more make a multi-objective study ranked by Pareto fronts.
+        constraints: Bounds a trial must meet to be chosen, ``NAME<=NUMBER`` (or ``>=``,
+            ``<``, ``>``), e.g. ``["n_params<=200000", "latency_ms<=2"]``; infeasible trials
+            are recorded and never exported.
+        select: Which trial ``best/`` exports: ``auto`` (the feasible trial best on the first
+            objective; with several objectives, the Pareto-front member best on the first),
+            an objective's name (the front member best on it), or ``trial:N``.
+        enqueue_defaults: Trial 0 of a new study is the plugin's default configuration
+            (with ``model=auto``, one trial per family), so a search is never worse than
+            the defaults.
+        warm_start: A run directory or storage URL (``...:STUDY`` picks a study) of an earlier
+            study of the same model family: its best configurations run first.
+        warm_start_k: How many of them (best first).
+    """
+
+    engine: str = "optuna"
+    n_trials: int = 20
+    timeout: float | None = None
+    sampler: str = "tpe"
+    sampler_args: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    pruner: str = "median"
+    pruner_args: dict[str, Any] = field(default_factory=dict)
+    storage: str | None = None
+    heartbeat_interval: int = 30
+    grace_period: int = 120
+    study_name: str = (
+        "${automl_study:${hydra:runtime.choices.model},${hydra:runtime.choices.data},"
+        "${oc.select:data.path,''}}"
+    )
+    direction: str = "auto"
+    refit: bool | None = None
+    live: bool = True
+    top_k: int = 15
+    resume: str = "auto"
+    max_retries: int = 2
+    trial_timeout: float | None = None
+    max_consecutive_failures: int = 10
+    report: bool = True
+    workers: int = 1
+    gpus_per_trial: int = 1
+    trials_per_gpu: int = 1
+    worker_restarts: int = 10
+    launcher: str = "local"
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    objectives: list[str] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)
+    select: str = "auto"
+    enqueue_defaults: bool = True
+    warm_start: str | None = None
+    warm_start_k: int = 5
+
+
+@dataclass
+class TrainerConfig:
+    """Lightning ``Trainer`` settings shared by every torch model.
+
+    Attributes:
+        max_epochs: Epochs per trial (pruning may stop a trial earlier).
+        accelerator: ``auto`` uses a GPU when one is present; ``cpu``/``gpu`` force one.
+        devices: Devices per trial (one trial trains on one device by default).
+        precision: Lightning precision string, e.g. ``32-true``, ``bf16-mixed``.
+        seed: Base seed of every trial's training.
+        deterministic: Ask torch for deterministic kernels (slower on GPU).
+        eval_batch_size: Batch size for validation and test passes.
+        num_threads: torch intra-op threads; 0 leaves torch's default.
+        logger: Per-trial training logs: ``csv`` writes ``trials/NNNN/metrics.csv``;
+            ``tensorboard`` also writes TensorBoard event files there (extra
+            ``automl[tensorboard]``).
+    """
+
+    max_epochs: int = 20
+    accelerator: str = "auto"
+    devices: int = 1
+    precision: str = "32-true"
+    seed: int = 0
+    deterministic: bool = False
+    eval_batch_size: int = 2048
+    num_threads: int = 0
+    logger: str = "csv"
+
+
+def register_configs(models: Registry[Any], data: Registry[Any]) -> None:
+    """Store schemas and every working plugin's config in Hydra's ``ConfigStore``.
+
+    Args:
+        models: Discovered model plugins; each becomes ``model/<name>`` and ``space/<name>``.
+        data: Discovered data plugins; each becomes ``data/<name>``.
+    """
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    from automl.study.identity import default_study_name
+
+    if not OmegaConf.has_resolver("automl_study"):
+        OmegaConf.register_new_resolver("automl_study", default_study_name)
+    cs = ConfigStore.instance()
+    cs.store(group="sweep", name="base_sweep", node=SweepConfig)
+    cs.store(group="trainer", name="base_trainer", node=TrainerConfig)
+    # model=auto: every working plugin's config and space under its name (automl.study.families).
+    auto_model, auto_space = auto_nodes(models)
+    cs.store(group="model", name=AUTO, node=auto_model)
+    cs.store(group="space", name=AUTO, node=auto_space)
+    for name, info in models.plugins.items():
+        if name == AUTO:
+            continue  # model=auto is the search across families
+        cs.store(group="model", name=name, node=info.plugin.config, provider=info.package)
+        cs.store(
+            group="space",
+            name=name,
+            node=space_to_node(info.plugin.search_space),
+            provider=info.package,
+        )
+    for name, info in data.plugins.items():
+        cs.store(group="data", name=name, node=info.plugin.config, provider=info.package)

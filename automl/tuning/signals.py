@@ -1,0 +1,145 @@
+"""SIGTERM, SIGINT and the per-trial timeout, delivered where they leave the study consistent.
+
+Schedulers stop jobs with SIGTERM (SLURM, Kubernetes) and users with Ctrl-C; both mean the
+same here. The first signal stops the running trial at once (it is failed with the signal as
+its reason and re-run later) and the study then writes its leaderboard, summary and ``best/``;
+a second signal exits at once (exit code 128 + signal). The timeout of a trial is an alarm
+that fails the trial with ``timeout after N s``.
+
+Stopping "at once" means raising in the main thread wherever it is, which is safe inside
+training but not halfway through a write to the study storage: ``critical()`` marks the
+storage writes made while a trial trains (its reports), and an exception that arrives inside
+one is raised when it ends. Outside a trial's training nothing is raised; the study loop polls
+``received`` between trials.
+
+A raise can be lost: when the signal lands while Python runs a finalizer or a weakref
+callback (a library's ``__del__``), the interpreter prints "Exception ignored" and goes on.
+So after a stop signal inside a trial the alarm repeats every ``REDELIVER_S`` seconds and
+raises again until the trial's section is left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+from automl.core.errors import Interrupted, TrialTimeout
+
+__all__ = ["StopSignals"]
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+REDELIVER_S = 0.5
+"""After a stop signal inside a trial, the stop is raised again this often until it lands."""
+
+
+class StopSignals:
+    """Signal handling for one study invocation (a context manager; main thread only).
+
+    Args:
+        exit_on_second: A second stop signal exits at once. Off in a worker started by a
+            parent (``automl.parallel``), which may get the same signal twice (from its
+            parent and from a scheduler that signals every process of a job): its parent
+            kills it when the user insists.
+
+    Attributes:
+        received: The first stop signal's number, or ``None``.
+    """
+
+    def __init__(self, exit_on_second: bool = True) -> None:
+        self.exit_on_second = exit_on_second
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+        self._in_trial = False
+        self._critical = 0
+        self._pending: BaseException | None = None
+        self._timeout: float | None = None
+        self._active = threading.current_thread() is threading.main_thread()
+
+    def __enter__(self) -> StopSignals:
+        if self._active:
+            for signum in _SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+            if hasattr(signal, "SIGALRM"):
+                self._previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._on_alarm)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._disarm()
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    @property
+    def exit_code(self) -> int | None:
+        """128 + the received signal's number (130 for SIGINT, 143 for SIGTERM), or ``None``."""
+        return None if self.received is None else 128 + self.received
+
+    # -- delivery ------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            if not self.exit_on_second:
+                return
+            # The second signal: the user or scheduler insists. Leave now; the storage is
+            # consistent (every write is a transaction or one appended record) and the
+            # running trial is found lost and re-run by the next worker or rerun.
+            sys.stdout.flush()
+            os._exit(128 + signum)
+        self.received = signum
+        if self._in_trial and self._active and hasattr(signal, "setitimer"):
+            # Raised again until it lands (a raise inside a finalizer is swallowed).
+            signal.setitimer(signal.ITIMER_REAL, REDELIVER_S, REDELIVER_S)
+        self._deliver(Interrupted(signum))
+
+    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        if self._in_trial and self.received is not None:
+            self._deliver(Interrupted(self.received))
+        elif self._in_trial and self._timeout is not None:
+            self._deliver(TrialTimeout(self._timeout))
+
+    def _deliver(self, exc: BaseException) -> None:
+        if not self._in_trial:
+            return  # between trials: the loop sees ``received``
+        if self._critical:
+            self._pending = self._pending or exc
+            return
+        raise exc
+
+    def _disarm(self) -> None:
+        if self._active and hasattr(signal, "setitimer"):
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    # -- sections ------------------------------------------------------------------------
+
+    @contextmanager
+    def trial(self, timeout: float | None = None) -> Iterator[None]:
+        """A trial's training: a stop signal or the timeout raise inside it, at once."""
+        self._in_trial, self._pending, self._timeout = True, None, timeout
+        try:
+            if self.received is not None:
+                raise Interrupted(self.received)
+            if timeout and self._active and hasattr(signal, "setitimer"):
+                signal.setitimer(signal.ITIMER_REAL, float(timeout))
+            yield
+        finally:
+            self._disarm()
+            self._in_trial, self._pending, self._timeout = False, None, None
+
+    @contextmanager
+    def critical(self) -> Iterator[None]:
+        """A storage write inside a trial: an arriving stop is raised when it is done."""
+        self._critical += 1
+        try:
+            yield
+        finally:
+            self._critical -= 1
+            if not self._critical and self._pending is not None and self._in_trial:
+                exc, self._pending = self._pending, None
+                raise exc
