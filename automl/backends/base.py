@@ -63,13 +63,14 @@ class Goal:
 
     @property
     def prunable(self) -> bool:
-        """Whether a pruner can judge trials: one objective, the metric reported each epoch.
+        """Whether a pruner can judge trials: the first objective is the metric reported
+        each epoch.
 
-        Optuna prunes single-objective studies only, and a built-in measure such as
-        ``latency_ms`` exists only once training is over, so the epochs' values of another
-        metric say nothing about it.
+        A built-in measure such as ``latency_ms`` exists only once training is over, so the
+        epochs' values of another metric say nothing about it. With several objectives the
+        pruner judges the first one (``automl.tuning.objective_pruner``).
         """
-        return not self.multi and self.objectives[0].key == self.key
+        return self.objectives[0].key == self.key
 
     @property
     def directions(self) -> list[Direction]:

@@ -31,6 +31,9 @@ COMMANDS: dict[str, Command] = {
         "write a study's report (HTML + PNG figures)", "automl.results.report.cli:main"
     ),
     "watch": Command("draw the live leaderboard of a running study", "automl.results.watch:main"),
+    "storage-proxy": Command(
+        "serve a study database to many workers (gRPC)", "automl.cli.storage_proxy:main"
+    ),
 }
 
 

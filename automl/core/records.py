@@ -106,6 +106,8 @@ class TrialRecord:
         family: The model family (plugin) that trained it, in a ``model=auto`` study.
         unmet: The constraints (``sweep.constraints``) a completed trial misses, in words;
             such a trial is never chosen as best.
+        admission_s: Seconds its worker waited for the study's admission lock before starting
+            it (how much the workers contend; ``docs/distributed.md``).
     """
 
     worker: str | None = None
@@ -127,6 +129,7 @@ class TrialRecord:
     latency_ms: float | None = None
     family: str | None = None
     unmet: str | None = None
+    admission_s: float | None = None
 
     def measures(self) -> dict[str, float | None]:
         """Everything a study may optimize or constrain: the validation metrics and the
@@ -192,7 +195,7 @@ def _checked(name: str, value: Any) -> Any:
         return dict(value)
     if name in ("epochs", "n_params", "retry_of", "attempt", "redrawn"):
         return value if isinstance(value, int) and not isinstance(value, bool) else None
-    if name in ("duration_s", "train_s", "latency_ms"):
+    if name in ("duration_s", "train_s", "latency_ms", "admission_s"):
         return finite_or_none(value)
     if name == "counts":
         return value if isinstance(value, bool) else None

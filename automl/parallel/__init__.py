@@ -4,7 +4,8 @@
 processes of the same command (``supervisor``), pins them to GPUs (``devices``), draws one
 leaderboard from the study's storage (``board``), passes stop signals on (``drive``) and
 finishes the study once they are done. ``sweep.launcher=slurm`` submits the workers as SLURM
-jobs through submitit (``slurm``). Which part a process plays is its ``role``.
+jobs through submitit (``slurm``); ``sweep.launcher=ray`` runs them as Ray actors (``ray``).
+Which part a process plays is its ``role``.
 
 It may import ``tuning`` (the study its workers run), ``results``, ``study``, ``backends``,
 ``data`` and ``core``; never ``serving``, ``testing`` or the command line, whose ``main`` a
@@ -48,11 +49,13 @@ def dispatch(
     from automl.tuning.storage import default_storage
 
     role = current_role()
-    if role is not None and role.kind == "worker":
+    ray = plan.sweep.launcher == "ray"
+    if role is not None and (role.kind == "worker" or ray):
         from automl.study.role import watch_parent
 
-        watch_parent()  # an orphaned worker stops (SIGTERM to itself)
-    several = plan.sweep.workers > 1 or plan.sweep.launcher == "slurm"
+        # An orphaned worker stops (SIGTERM to itself); so does a Ray node whose actor died.
+        watch_parent()
+    several = plan.sweep.workers > 1 or plan.sweep.launcher in ("slurm", "ray")
     if not plan.sweep.storage:
         plan.sweep.storage = default_storage(plan.run_dir, several)
     if role is not None and role.kind == "node":

@@ -308,6 +308,7 @@ def _write(
             "model": fam.name,
             "data": plan.data_name,
             "plugin_module": plugin.build,
+            "plugin_package": fam.family.package,
         },
     )
     for name, text in selected.extra.items():

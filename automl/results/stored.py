@@ -77,11 +77,35 @@ def _journal(path: Path) -> Any:
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
+def _grpc(url: str) -> Any:
+    """A study behind ``python -m automl storage-proxy`` (read through the proxy)."""
+    import warnings
+
+    import optuna
+
+    host, _, port = url.removeprefix("grpc://").rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"{url}: a storage proxy's URL is grpc://HOST:PORT")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.GrpcStorageProxy(host=host.strip("[]"), port=int(port))
+        storage.wait_server_ready(timeout=15)
+    except (ImportError, ConnectionError) as exc:
+        raise UserError(
+            f"{url}: cannot reach the storage proxy ({type(exc).__name__}: {exc}); check that "
+            "python -m automl storage-proxy runs there (pip install 'automl[grpc]')"
+        ) from exc
+    return storage
+
+
 def _url(url: str) -> Any:
     import optuna
 
     if url.startswith("sqlite:///"):
         return _sqlite_readonly(Path(url.removeprefix("sqlite:///").split("?", 1)[0]))
+    if url.startswith("grpc://"):
+        return _grpc(url)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:

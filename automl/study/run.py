@@ -355,14 +355,17 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
     goal = _goal(plan, metric, direction)
     _check_latency(goal, dataset.spec.task)
     if not goal.prunable and plan.sweep.pruner != "none":
-        why = (
-            "Optuna does not prune multi-objective studies (a trial reports one value per step)"
-            if goal.multi
-            else f"{goal.objectives[0].key} is measured once, after training"
-        )
         notes.append(
-            f"sweep.pruner={plan.sweep.pruner} is not used: {why}, so every trial trains to "
-            "its end and no intermediate values are reported"
+            f"sweep.pruner={plan.sweep.pruner} is not used: {goal.objectives[0].key} is "
+            "measured once, after training, so every trial trains to its end and no "
+            "intermediate values are reported"
+            + ("; put a validation metric first to prune on it" if goal.multi else "")
+        )
+    elif goal.multi and plan.sweep.pruner != "none":
+        notes.append(
+            f"sweep.pruner={plan.sweep.pruner} judges the first objective, {goal.key}, of "
+            "this multi-objective study; a pruned trial is on no Pareto front "
+            "(sweep.pruner=none trains every trial to its end)"
         )
     backends: dict[str, Backend] = {}
     run_families: dict[str, RunFamily] = {}

@@ -66,20 +66,24 @@ class SharedOutOfMemory(Exception):
     """A trial ran out of GPU memory on a GPU shared with other workers (it is re-run)."""
 
 
-def start_trial(run: Run, study: optuna.Study) -> tuple[optuna.Trial, dict[str, Any]]:
-    """Ask for a trial (a waiting retry first) and sample its parameters at once.
+def start_trial(
+    run: Run, study: optuna.Study, waited: float | None = None
+) -> tuple[optuna.Trial, dict[str, Any]]:
+    """Ask for a trial (a waiting retry first) and sample its parameters at once: the way a
+    trial starts when no draft of it could be claimed (``automl.tuning.drafts``).
 
     Sampling right away, inside the admission lock, means the next worker's duplicate check
     already sees these values. The trial's owner is recorded first, in the same section: a
     RUNNING trial without one, seen under the lock, was left by a process that died inside
-    it (``automl.tuning.lost``).
+    it (``automl.tuning.lost``). ``waited``: seconds the admission lock took to get.
     """
     with warnings.catch_warnings():
         # Optuna warns that heartbeats are meant for Study.optimize; this loop records them
         # itself (``_Heartbeat``).
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
         trial = study.ask()
-    for key, value in TrialRecord(worker=worker_id()).attrs().items():
+    record = TrialRecord(worker=worker_id(), admission_s=round(waited, 4) if waited else None)
+    for key, value in record.attrs().items():
         trial.set_user_attr(key, value)
     return trial, run.sample(trial)
 
@@ -212,16 +216,18 @@ class TrialRunner:
 
         def report(step: int, value: float) -> bool:
             if not run.goal.prunable:
-                # Optuna prunes single-objective studies only (Trial.report refuses several
-                # objectives), and a measure such as latency_ms exists only after training:
-                # the live view shows progress, the study is told nothing.
+                # A first objective such as latency_ms exists only after training: the live
+                # view shows progress, the study is told nothing.
                 if self.on_progress is not None:
                     self.on_progress(number, step, value)
                 return False
             try:
                 with self.signals.critical():
-                    trial.report(value, step)
-                    prune = trial.should_prune()
+                    if run.goal.multi:
+                        prune = self._report_first_objective(trial, step, value)
+                    else:
+                        trial.report(value, step)
+                        prune = trial.should_prune()
             except (Interrupted, TrialTimeout):
                 raise
             except Exception as exc:
@@ -285,6 +291,15 @@ class TrialRunner:
             self._persist(functools.partial(trial.set_constraint, str(constraint), violation))
         self._persist(lambda: self.study.tell(trial, values))
         return TrialState.COMPLETE
+
+    def _report_first_objective(self, trial: optuna.Trial, step: int, value: float) -> bool:
+        """``trial.report`` + ``trial.should_prune`` for a multi-objective study, which
+        Optuna's ``Trial`` refuses: the first objective's value goes to the storage as the
+        step's intermediate value, and the study's ``FirstObjectivePruner`` judges it."""
+        storage = self.study._storage
+        storage.set_trial_intermediate_value(trial._trial_id, step, value)
+        frozen = storage.get_trial(trial._trial_id)
+        return bool(self.study.pruner.prune(self.study, frozen))
 
     def _out_of_memory(
         self, trial: optuna.Trial, record: TrialRecord, exc: BaseException

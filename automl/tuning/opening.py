@@ -29,6 +29,9 @@ __all__ = ["open_study", "study_header", "study_total"]
 # Samplers that never repeat a point by construction (grid and quasi-random sequences) or
 # whose draws must not be asked for twice in one trial (CMA-ES's generations): no redraws.
 _NO_REDRAW = ("grid", "qmc", "cmaes")
+# Samplers that can draw a trial's configuration before the trial exists (automl.tuning.drafts):
+# they read the study and write nothing to the trial (NSGA-II records its generation there).
+_DRAFTS = ("tpe", "random", "gp")
 
 
 def _sampler(run: Run) -> StudySampler:
@@ -42,6 +45,7 @@ def _sampler(run: Run) -> StudySampler:
         plan.sweep.seed,
         distributions(plan.space) if redraw else None,
         per_trial_seed=not one_seed,
+        drafts=chosen.name in _DRAFTS,
     )
 
 
@@ -76,7 +80,11 @@ def open_study(
     )
     sampler = _sampler(run)
     pruner = study_pruner(
-        sweep.pruner, sweep.pruner_args, multi=not run.goal.prunable, families=run.auto
+        sweep.pruner,
+        sweep.pruner_args,
+        prunable=run.goal.prunable,
+        multi=run.goal.multi,
+        families=run.auto,
     )
     try:
         study = optuna.load_study(

@@ -32,7 +32,7 @@ PARETO_FILE = "pareto.json"
 
 def search_header(run: Run) -> dict[str, Any]:
     """What the leaderboard shows about the search beyond the model: objectives, constraints,
-    families, and that a multi-objective study prunes nothing."""
+    families, and what the pruner judges when it cannot judge the study's only objective."""
     goal = run.goal
     out: dict[str, Any] = {
         "objectives": [{"key": o.key, "direction": o.direction} for o in goal.objectives],
@@ -40,10 +40,10 @@ def search_header(run: Run) -> dict[str, Any]:
     }
     if run.auto:
         out["families"] = list(run.families)
-    if goal.multi:
-        out["pruner"] = "none (multi-objective)"
-    elif not goal.prunable:
+    if not goal.prunable:
         out["pruner"] = f"none ({goal.objectives[0].key} is measured after training)"
+    elif goal.multi and run.plan.sweep.pruner != "none":
+        out["pruner"] = f"{run.plan.sweep.pruner} (on {goal.key}, the first objective)"
     return out
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -88,13 +89,41 @@ class _RDBStorage(optuna.storages.RDBStorage):
     max_retries = 2
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        assert self.heartbeat_interval is not None
+        grace = self.grace_period or 2 * self.heartbeat_interval
+        return self.stale_trials(study_id, grace, self.max_retries)
+
+    def stale_trials(self, study_id: int, grace_period: float, max_retries: int) -> list[int]:
+        """RUNNING trials of the study whose last heartbeat is older than ``grace_period``,
+        each recorded as lost (the storage proxy asks with its worker's grace period)."""
+        from datetime import timedelta
+
+        import sqlalchemy
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+        from sqlalchemy import orm
+
         from automl.tuning.retry import infra_failure_attrs
 
-        stale = super()._get_stale_trial_ids(study_id)
+        with _create_scoped_session(self.scoped_session, True) as session:
+            now = session.execute(sqlalchemy.func.now()).scalar_one().replace(tzinfo=None)
+            running = (
+                session.query(models.TrialModel)
+                .options(orm.selectinload(models.TrialModel.heartbeats))
+                .filter(models.TrialModel.state == optuna.trial.TrialState.RUNNING)
+                .filter(models.TrialModel.study_id == study_id)
+                .all()
+            )
+            stale = [
+                t.trial_id
+                for t in running
+                if t.heartbeats
+                and now - t.heartbeats[0].heartbeat > timedelta(seconds=grace_period)
+            ]
         for trial_id in stale:
             try:
                 record = TrialRecord.from_attrs(self.get_trial(trial_id).user_attrs)
-                attrs = infra_failure_attrs(record, LOST_TRIAL, "lost", self.max_retries)
+                attrs = infra_failure_attrs(record, LOST_TRIAL, "lost", max_retries)
                 for key, value in attrs.items():
                     self.set_trial_user_attr(trial_id, key, value)
             except optuna.exceptions.UpdateFinishedTrialError:
@@ -108,6 +137,9 @@ def is_storage_error(exc: BaseException) -> bool:
         from sqlalchemy.exc import SQLAlchemyError
     except ImportError:  # pragma: no cover - SQLAlchemy comes with Optuna
         SQLAlchemyError = ()  # type: ignore[assignment,misc]  # noqa: N806
+    grpc = sys.modules.get("grpc")  # the storage proxy's client: loaded only when in use
+    if grpc is not None and isinstance(exc, grpc.RpcError):
+        return True
     return isinstance(exc, SQLAlchemyError | optuna.exceptions.StorageInternalError)
 
 
@@ -172,9 +204,10 @@ def make_storage(
 
     Args:
         url: ``None`` for the default SQLite file; an SQLAlchemy URL (``sqlite:///...``,
-            ``postgresql://...``); or a file path ending in ``.log``/``.jsonl``/``.journal``
-            (optionally prefixed ``journal:``) for Optuna's journal storage, which suits many
-            workers on a shared file system.
+            ``postgresql://...``); ``grpc://HOST:PORT`` for a database behind
+            ``python -m automl storage-proxy``; or a file path ending in
+            ``.log``/``.jsonl``/``.journal`` (optionally prefixed ``journal:``) for Optuna's
+            journal storage, which suits many workers on a shared file system.
         run_dir: The run directory.
         heartbeat_interval: Seconds between a running trial's heartbeats (database storages);
             0 turns heartbeats off.
@@ -189,6 +222,10 @@ def make_storage(
         UserError: The database driver is missing, or the database cannot be reached.
         StudyError: The storage file is damaged.
     """
+    if url and url.startswith("grpc://"):
+        from automl.tuning.grpc_storage import open_grpc
+
+        return open_grpc(url, heartbeat_interval, grace_period, max_retries, on_stale)
     if url and (url.startswith("journal:") or url.endswith(JOURNAL_SUFFIXES)):
         from optuna.storages.journal import JournalFileBackend
 

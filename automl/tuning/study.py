@@ -3,7 +3,8 @@
 Opening checks the study's identity (``automl.study.identity``) against what is stored, so a changed
 study is refused before anything runs. The loop counts the trials that count (complete, pruned,
 and failures of the trial itself), starts one while the total is not reached, under a lock that
-makes "count, ask, sample" one step across workers, and stops on a stop signal, the time
+makes "count, start" one step across workers (the configuration drawn just before it,
+``automl.tuning.drafts``), and stops on a stop signal, the time
 budget or a streak of failures. The end is the same however the loop stopped: the leaderboard
 files, ``best/`` and the summary are written from a fresh read of the study (``finish_study``,
 which the parent of several workers calls too, once they are done). A worker started by such a
@@ -30,8 +31,9 @@ from automl.study.role import Role
 from automl.study.run import Run, prepare
 from automl.study.rundir import record_invocation
 from automl.tuning.admission import admission
+from automl.tuning.drafts import claim, open_claimed
 from automl.tuning.finish import finish_study
-from automl.tuning.lost import fail_lost_trials
+from automl.tuning.lost import fail_lost_trials, fail_unowned
 from automl.tuning.objective import SharedOutOfMemory, StorageLost, TrialRunner, start_trial
 from automl.tuning.opening import open_study, study_header, study_total
 from automl.tuning.outcome import StudyOutcome, tally
@@ -198,12 +200,25 @@ def _loop(
                     f"common reason ({count}x): {why}"
                 )
                 break
+            # Outside the lock: lost trials (gone processes, stale heartbeats) and the draft of
+            # the next configuration; inside it only the count and one write (tuning.drafts).
+            fail_lost_trials(study, sweep.max_retries)
+            draft = runner.sampler.draft(study, study.get_trials(deepcopy=False))
+            asked = time.monotonic()
             with admission(storage, run.plan.study_name):
-                fail_lost_trials(study, sweep.max_retries, admitted=True)
-                counted, running = tally(study.get_trials(deepcopy=False))
+                waited = time.monotonic() - asked
+                trials = study.get_trials(deepcopy=False)
+                if fail_unowned(study, trials, sweep.max_retries):
+                    trials, draft = study.get_trials(deepcopy=False), None  # a retry waits
+                counted, running = tally(trials)
                 if counted + running >= study_total(run):
                     break
-                trial, params = start_trial(run, study)
+                claimed = claim(study, runner.sampler, draft, trials, waited)
+                if claimed is None:
+                    trial, params = start_trial(run, study, waited)
+            if claimed is not None:
+                assert draft is not None
+                trial, params = open_claimed(run, study, runner.sampler, claimed, draft)
             try:
                 try:
                     state = runner.run_trial(trial, params)
