@@ -33,6 +33,7 @@ so an interrupted benchmark resumes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import math
@@ -227,11 +228,12 @@ def automl_run(
             ]
         )
         plan = make_plan(cfg, "lcbench", "lcbench", models, data, work / "run")
-        run = prepare(plan)
         quiet = Console(file=io.StringIO(), width=200)
         n, chunks, study_s = budget // MAX_EPOCH, 0, 0.0
         while True:
-            run.plan.sweep.n_trials = n
+            # A plan is frozen: each chunk is the same study prepared with a larger total.
+            plan = dataclasses.replace(plan, sweep=dataclasses.replace(plan.sweep, n_trials=n))
+            run = prepare(plan)
             start = time.perf_counter()
             outcome = run_study(run, quiet)
             study_s += time.perf_counter() - start

@@ -3,7 +3,7 @@
 A case runs ``automl.__main__.main`` in the test's process (a subprocess adds seconds of
 imports and is not the point; worker processes, SLURM jobs and the server are real processes
 the product or the test starts). Afterwards everything is read back the way a user reads it:
-the storage (``automl.results.stored.open_stored`` on the run directory, whatever the storage),
+the storage (``automl.tuning.stored.open_stored`` on the run directory, whatever the storage),
 ``leaderboard.csv``/``.json`` parsed, ``best/`` loaded with ``automl.predictor.load_best``,
 and ``predict``, ``watch``, ``report`` and ``serve`` run on the run directory.
 """
@@ -138,7 +138,7 @@ def check_refused(case: Case, ran: Ran, run_dir: Path) -> None:
 
 def stored_trials(run_dir: Path) -> list[Any]:
     """The study's trials, read from whatever storage the run used."""
-    from automl.results.stored import open_stored
+    from automl.tuning.stored import open_stored
 
     return open_stored(str(run_dir)).load().get_trials()
 

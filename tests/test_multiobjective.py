@@ -89,11 +89,10 @@ def test_two_objective_study_ranks_by_pareto_front_and_exports_the_selected_tria
     assert "Pareto front" in text  # the summary lists the front
     # `watch` reads the objectives back from the study and ranks the same fronts.
     from automl.results.leaderboard import Leaderboard
-    from automl.results.stored import open_stored
     from automl.results.watch import watch_header
+    from automl.tuning.stored import open_stored
 
-    stored = open_stored(str(tmp_path / "run"))
-    header = watch_header(stored.load(), stored, trials)
+    header = watch_header(open_stored(str(tmp_path / "run")).snapshot())
     board = Leaderboard(Console(file=open(os.devnull, "w")), header, trials)
     assert {r.number: r.rank for r in board.ranked()} == expected
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -32,10 +32,32 @@ __all__ = [
     "finite_or_none",
     "counts_toward_total",
     "SWALLOWED_PRUNE",
+    "common_unit",
+    "steps_label",
 ]
 
 Unit = Literal["epoch", "step", "fold"]
 """What a trial's length counts: epochs (Lightning), steps (estimator reports) or folds."""
+
+_UNIT_LABELS: dict[str, str] = {"epoch": "epochs", "step": "steps", "fold": "folds"}
+
+
+def common_unit(units: Iterable[Unit | str | None]) -> Unit | None:
+    """The unit every one of ``units`` counts in; ``None`` when they differ or none is known.
+
+    The one rule for a study's step unit: its families' units when the run knows them, its
+    trials' recorded units when a tool reads a stored study.
+    """
+    known = {u for u in units if u in _UNIT_LABELS}
+    return known.pop() if len(known) == 1 else None  # type: ignore[return-value]
+
+
+def steps_label(units: Iterable[Unit | str | None]) -> str:
+    """How the leaderboard names a trial's length: ``epochs``, ``steps``, ``folds``, or
+    ``length`` when the units differ (``model=auto`` without folds) or none is known."""
+    unit = common_unit(units)
+    return _UNIT_LABELS[unit] if unit is not None else "length"
+
 
 Failure = Literal["model", "timeout", "preflight", "lost", "signal", "storage", "oom"]
 """Why a trial failed.

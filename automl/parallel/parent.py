@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +70,7 @@ def run_parent(
     from automl.study.run import prepare
     from automl.study.rundir import record_invocation
     from automl.tuning.fleet import FleetStudy
-    from automl.tuning.study import (
-        StudyOutcome,
-        finish_study,
-        open_study,
-        study_header,
-        study_total,
-    )
+    from automl.tuning.study import StudyOutcome, finish_study, open_study, study_header
     from automl.tuning.warm import warm_configs
 
     sweep = plan.sweep
@@ -105,7 +100,7 @@ def run_parent(
     def say(line: str) -> None:
         console.print(f"note: {line}", highlight=False, soft_wrap=True)
 
-    fleet_study = FleetStudy(study, study_total(run), sweep.max_retries)
+    fleet_study = FleetStudy(study, run.budget.total, sweep.max_retries)
     argv, settings = sys.argv[1:], _settings(plan)
     if slurm:
         from automl.parallel.command import worker_argv
@@ -124,7 +119,7 @@ def run_parent(
         fleet = Supervisor(
             argv, sweep.workers, settings, plan.run_dir, pool, fleet_study, sweep, say
         )
-    header = {**study_header(run), "workers": sweep.workers, "launcher": sweep.launcher}
+    header = replace(study_header(run), workers=sweep.workers, launcher=sweep.launcher)
     from automl.results.leaderboard import Leaderboard
 
     finished = [t for t in fleet_study.trials() if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]

@@ -77,4 +77,4 @@ def open_claimed(
     trial = optuna.Trial(study, trial_id)
     if draft.redrawn:
         sampler.redrawn[trial.number] = draft.redrawn
-    return trial, run.sample(trial)
+    return trial, run.services.sample(trial)

@@ -25,10 +25,18 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from automl.core.space import Param
 from automl.tuning.objective_pruner import without_pruned
 from automl.tuning.samplers import distributions
 
-__all__ = ["StudySampler", "Draft", "derive_seed", "distributions", "MAX_RESAMPLES"]
+__all__ = [
+    "StudySampler",
+    "Draft",
+    "derive_seed",
+    "distributions",
+    "random_params",
+    "MAX_RESAMPLES",
+]
 # ``distributions`` is re-exported: the duplicate check and the samplers need the same ones.
 
 MAX_RESAMPLES = 8
@@ -40,6 +48,19 @@ def derive_seed(seed: int, number: int) -> int:
     """A 32-bit seed for trial ``number`` of a study sampled with ``sweep.seed=seed``."""
     digest = hashlib.blake2b(f"automl/{seed}/{number}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "little")
+
+
+def random_params(space: Mapping[str, Param], n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` parameter sets drawn from ``space`` as a study's trials draw them (each
+    parameter's ``suggest`` on a trial), by a seeded random sampler in an in-memory study."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        out.append({name: p.suggest(trial, name) for name, p in space.items()})
+        study.tell(trial, 0.0)
+    return out
 
 
 def _key(params: Mapping[str, Any]) -> tuple:

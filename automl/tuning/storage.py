@@ -20,6 +20,7 @@ import optuna
 
 from automl.core.errors import StudyError, UserError, reason
 from automl.core.records import TrialRecord
+from automl.tuning.internals import StaleHookRDBStorage
 
 __all__ = [
     "make_storage",
@@ -76,7 +77,7 @@ def display_url(url: str) -> str:
         return url
 
 
-class _RDBStorage(optuna.storages.RDBStorage):
+class _RDBStorage(StaleHookRDBStorage):
     """Optuna's RDB storage that stores why a lost trial failed.
 
     Optuna fails a trial whose heartbeats stopped but records no reason, and once it is FAIL
@@ -88,39 +89,20 @@ class _RDBStorage(optuna.storages.RDBStorage):
 
     max_retries = 2
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        assert self.heartbeat_interval is not None
-        grace = self.grace_period or 2 * self.heartbeat_interval
-        return self.stale_trials(study_id, grace, self.max_retries)
+    def before_failing_stale(self, trial_ids: list[int]) -> None:
+        self._record_lost(trial_ids, self.max_retries)
 
     def stale_trials(self, study_id: int, grace_period: float, max_retries: int) -> list[int]:
         """RUNNING trials of the study whose last heartbeat is older than ``grace_period``,
         each recorded as lost (the storage proxy asks with its worker's grace period)."""
-        from datetime import timedelta
+        stale = self.heartbeats_older_than(study_id, grace_period)
+        self._record_lost(stale, max_retries)
+        return stale
 
-        import sqlalchemy
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-        from sqlalchemy import orm
-
+    def _record_lost(self, trial_ids: list[int], max_retries: int) -> None:
         from automl.tuning.retry import infra_failure_attrs
 
-        with _create_scoped_session(self.scoped_session, True) as session:
-            now = session.execute(sqlalchemy.func.now()).scalar_one().replace(tzinfo=None)
-            running = (
-                session.query(models.TrialModel)
-                .options(orm.selectinload(models.TrialModel.heartbeats))
-                .filter(models.TrialModel.state == optuna.trial.TrialState.RUNNING)
-                .filter(models.TrialModel.study_id == study_id)
-                .all()
-            )
-            stale = [
-                t.trial_id
-                for t in running
-                if t.heartbeats
-                and now - t.heartbeats[0].heartbeat > timedelta(seconds=grace_period)
-            ]
-        for trial_id in stale:
+        for trial_id in trial_ids:
             try:
                 record = TrialRecord.from_attrs(self.get_trial(trial_id).user_attrs)
                 attrs = infra_failure_attrs(record, LOST_TRIAL, "lost", max_retries)
@@ -128,7 +110,6 @@ class _RDBStorage(optuna.storages.RDBStorage):
                     self.set_trial_user_attr(trial_id, key, value)
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass  # another worker failed it first (and wrote the same record)
-        return stale
 
 
 def is_storage_error(exc: BaseException) -> bool:

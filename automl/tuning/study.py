@@ -35,20 +35,12 @@ from automl.tuning.drafts import claim, open_claimed
 from automl.tuning.finish import finish_study
 from automl.tuning.lost import fail_lost_trials, fail_unowned
 from automl.tuning.objective import SharedOutOfMemory, StorageLost, TrialRunner, start_trial
-from automl.tuning.opening import open_study, study_header, study_total
+from automl.tuning.opening import open_study, study_header
 from automl.tuning.outcome import StudyOutcome, tally
 from automl.tuning.signals import StopSignals
 from automl.tuning.warm import enqueue_first, warm_configs
 
-__all__ = [
-    "StudyOutcome",
-    "run_study",
-    "open_study",
-    "tally",
-    "finish_study",
-    "study_header",
-    "study_total",
-]
+__all__ = ["StudyOutcome", "run_study", "open_study", "tally", "finish_study", "study_header"]
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 _log = logging.getLogger("automl.study")
@@ -84,19 +76,19 @@ def run_study(
     enqueue_first(run, study, storage, notes, warm)
     if not worker:  # the parent records the invocation once
         record_invocation(plan.run_dir, plan.composed, plan.overrides)
-    console.print(run.backend.describe(), highlight=False, soft_wrap=True)
+    console.print(run.describe, highlight=False, soft_wrap=True)
     for note in notes:
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
         _log.info("note: %s", note)
     _log.info("study %s: model=%s data=%s device=%s sweep.n_trials=%d",
-              plan.study_name, plan.model_name, plan.data_name, run.backend.device,
+              plan.study_name, plan.model_name, plan.data_name, run.device,
               sweep.n_trials)  # fmt: skip
 
     trials = study.get_trials(deepcopy=False)
     counted, running = tally(trials)
     header = study_header(run)
     board = Leaderboard(console, header, [t for t in trials if t.state in _FINISHED], sweep.top_k)
-    total = study_total(run)
+    total = run.budget.total
     if counted + running >= total:
         more = (
             "raise sweep.n_trials to run more"
@@ -183,7 +175,8 @@ def _loop(
 ) -> None:
     """Start trials until the total counts, a stop signal, the time budget or a streak."""
     sweep = run.plan.sweep
-    deadline = time.monotonic() + sweep.timeout if sweep.timeout else None
+    timeout = run.budget.timeout
+    deadline = time.monotonic() + timeout if timeout else None
     streak: Counter[str] = Counter()
     try:
         while signals.received is None:
@@ -211,7 +204,7 @@ def _loop(
                 if fail_unowned(study, trials, sweep.max_retries):
                     trials, draft = study.get_trials(deepcopy=False), None  # a retry waits
                 counted, running = tally(trials)
-                if counted + running >= study_total(run):
+                if counted + running >= run.budget.total:
                     break
                 claimed = claim(study, runner.sampler, draft, trials, waited)
                 if claimed is None:
@@ -227,8 +220,10 @@ def _loop(
                     state, outcome.backed_off = TrialState.FAIL, True
             finally:
                 outcome.ran += 1
-                frozen = study._storage.get_trial(trial._trial_id)
-                board.sync(study.get_trials(deepcopy=False, states=_FINISHED))
+                # One read: the ended trial, and other workers' trials finished meanwhile.
+                trials = study.get_trials(deepcopy=False)
+                frozen = next(t for t in trials if t.number == trial.number)
+                board.sync([t for t in trials if t.state in _FINISHED])
                 board.trial_finished(frozen)
                 _log.info(board.plain_line(row_from_trial(frozen)))
             record = record_of(frozen)
