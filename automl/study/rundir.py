@@ -46,25 +46,27 @@ def record_invocation(
     }
     with open(run_dir / HISTORY_FILE, "a") as handle:
         handle.write(json.dumps(line) + "\n")
-    _log_to(run_dir / LOG_FILE)
-
-
-_handler: logging.FileHandler | None = None
-"""The handler writing this process's run log; a later run in the same process (a notebook,
-the tests) replaces it, so one run's lines never land in another run's ``automl.log``."""
-
-
-def _log_to(path: Path) -> None:
-    global _handler
     root = logging.getLogger()
-    if _handler is not None:
-        root.removeHandler(_handler)
-        _handler.close()
-    _handler = logging.FileHandler(path)
-    _handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
-    root.addHandler(_handler)
+    # One run log per process: a process that runs several studies (the API, a benchmark,
+    # the tests) writes each run's lines to that run's log only, not to every earlier one.
+    for old in [h for h in root.handlers if isinstance(h, _RunLog)]:
+        root.removeHandler(old)
+        old.close()
+    handler = _RunLog(run_dir / LOG_FILE)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    root.addHandler(handler)
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)
+
+
+class _RunLog(logging.FileHandler):
+    """The run directory's ``automl.log``; a run directory removed under it costs no trial."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            super().emit(record)
+        except OSError:  # FileHandler reopens a closed log outside its own guard
+            self.handleError(record)
 
 
 def remove_if_new(run_dir: Path, stop_at: Path) -> None:
