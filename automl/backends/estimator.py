@@ -26,7 +26,7 @@ from automl.core.plugin import (
     Report,
     resolve,
 )
-from automl.core.records import Unit
+from automl.core.records import SWALLOWED_PRUNE, Unit
 from automl.data import Dataset
 
 __all__ = ["EstimatorBackend", "as_estimator", "resumable"]
@@ -129,18 +129,36 @@ def _size(model: BaseEstimator) -> int | None:
     return int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None
 
 
-def _pruning_report(report: Report | None, key: str) -> Report:
-    """The ``report`` handed to an estimator: checks values, raises the prune itself."""
+class _PruningReport:
+    """The ``report`` handed to an estimator: checks values, raises the prune itself, and
+    remembers what it raised, so an estimator that catches it (``except Exception`` around
+    ``report``) cannot turn a stopped trial into a complete one."""
 
-    def wrapped(step: int, value: float) -> bool:
-        value = float(value)
-        if not math.isfinite(value):
-            raise FloatingPointError(f"{key} is {value} at step {step}")
-        if report is not None and report(step, value):
-            raise TrialPruned(step, value)
+    def __init__(self, report: Report | None, key: str) -> None:
+        self.report, self.key = report, key
+        self.raised: Exception | None = None
+
+    def __call__(self, step: int, value: float) -> bool:
+        if self.raised is not None:
+            raise self.raised  # the trial ended at the first one; nothing more is reported
+        try:
+            value = float(value)
+            if not math.isfinite(value):
+                raise FloatingPointError(f"{self.key} is {value} at step {step}")
+            if self.report is not None and self.report(step, value):
+                raise TrialPruned(step, value)
+        except Exception as exc:
+            self.raised = exc
+            raise
         return False
 
-    return wrapped
+    def swallowed(self) -> None:
+        """Raise again what ``fit`` swallowed, once it has returned (a prune with a note)."""
+        exc = self.raised
+        if isinstance(exc, TrialPruned):
+            raise TrialPruned(exc.epoch, exc.value, note=SWALLOWED_PRUNE) from exc
+        if exc is not None:
+            raise exc
 
 
 class EstimatorBackend:
@@ -207,7 +225,7 @@ class EstimatorBackend:
         log = MetricsCSV(Path(log_dir) / METRICS_FILE) if log_dir is not None else None
         model, resumed, reports = self._resumed(plugin, cfg, dataset, seed, checkpoint, log)
         steps = {"n": resumed + 1}
-        checked = _pruning_report(report, goal.key)
+        checked = _PruningReport(report, goal.key)
         saving = checkpoint is not None and resumable(model)
 
         def save(folder: Path) -> bool:
@@ -232,6 +250,7 @@ class EstimatorBackend:
 
         train, val = dataset.train, dataset.val
         model.fit((train.x, train.y), (val.x, val.y), counting)
+        checked.swallowed()
         metrics = self._metrics(model, dataset, "val")
         if goal.key not in metrics:
             raise KeyError(

@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from automl.core.errors import Interrupted, TrialTimeout, UserError
+from automl.core.errors import Interrupted, PluginCodeError, TrialTimeout, UserError
 from automl.study.plan import RunPlan, make_plan
 from automl.study.run import Run, prepare
 
@@ -153,6 +153,13 @@ def run(
         if role is None and plan.sweep.report and wanted:
             _report(plan, console)
         return code
-    except UserError:
+    except UserError as exc:
         remove_if_new(run_dir, Path.cwd())
+        if isinstance(exc, PluginCodeError):
+            from automl.core.plugin_code import save_details
+            from automl.study.rundir import LOG_FILE
+
+            # An existing study's directory keeps the traceback in its log; a new one is
+            # gone again, so the line says which file holds it.
+            save_details(exc, run_dir / LOG_FILE if run_dir.is_dir() else None)
         raise

@@ -412,6 +412,19 @@ def print_plugins(models: Registry, data: Registry, console: Console | None = No
     for name, (package, version) in sorted(data.skipped.items()):
         dtable.add_row(name, f"{package} {version}", "[dim]not loaded (autoload disabled)[/dim]")
     console.print(dtable)
+    from automl.core.registry import closest_group, lookalike_groups
+
+    for group, eps in sorted(lookalike_groups().items()):
+        who = ", ".join(sorted({f"{p} {v}" for _, p, v in eps}))
+        console.print(
+            f"note: {who} declares entry points in group '{group}' "
+            f"({', '.join(n for n, _, _ in eps)}), which automl "
+            f"does not read; did you mean '{closest_group(group)}'? Rename the group in the "
+            "package's pyproject.toml and reinstall it",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     return 0
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "record_of",
     "finite_or_none",
     "counts_toward_total",
+    "SWALLOWED_PRUNE",
     "common_unit",
     "steps_label",
 ]
@@ -78,6 +79,14 @@ toward ``sweep.n_trials`` (until its retries are used up)."""
 COUNTED_FAILURES: frozenset[str] = frozenset(set(get_args(Failure)) - RETRIED_FAILURES - {"oom"})
 """Failures of the trial itself: they count toward ``sweep.n_trials`` and are not retried.
 (``oom`` is either, as its record's ``counts`` says.)"""
+
+SWALLOWED_PRUNE = (
+    "the model's fit swallowed the pruning signal (an except around report) and trained on; "
+    "it is pruned where it was told to stop: let automl.errors.TrialPruned propagate "
+    "(docs/plugins.md)"
+)
+"""The note of a pruned trial whose estimator caught the ``TrialPruned`` its ``report`` raised
+(written by the estimator backend, counted by the summary)."""
 
 _METRIC_PREFIXES = ("val_", "test_")
 

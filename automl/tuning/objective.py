@@ -381,7 +381,8 @@ class TrialRunner:
         except TrialPruned as exc:
             record.epochs, record.duration_s = exc.epoch + 1, time.perf_counter() - start
             record.checkpoint_s = checkpoint.attempt_save_s or None
-            self._attrs(trial, record, ("epochs", "duration_s", "checkpoint_s"))
+            record.note = exc.note or record.note
+            self._attrs(trial, record, ("epochs", "duration_s", "checkpoint_s", "note"))
             self._persist(lambda: self.study.tell(trial, state=TrialState.PRUNED))
             return TrialState.PRUNED
         except TrialTimeout as exc:

@@ -97,9 +97,14 @@ def run_study(
     board = Leaderboard(console, header, [t for t in trials if t.state in _FINISHED], sweep.top_k)
     total = run.budget.total
     if counted + running >= total:
+        more = (
+            "raise sweep.n_trials to run more"
+            if total == sweep.n_trials
+            else f"the space has no point left to run ({total} in all)"
+        )
         console.print(
             f"study '{plan.study_name}' already has {counted} finished trials "
-            f"(sweep.n_trials={sweep.n_trials}); raise sweep.n_trials to run more"
+            f"(sweep.n_trials={sweep.n_trials}); {more}"
             + (f"; {running} still running in other workers" if running else "")
         )
     elif counted:

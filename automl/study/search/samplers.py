@@ -291,6 +291,11 @@ def plan_sampler(
                 f"grid: sweep.n_trials={n_trials} covers {n_trials} of the grid's {size} points "
                 "(a seeded random order)"
             )
+    if space is not None and not space and n_trials is not None and n_trials > 1:
+        notes.append(
+            f"the search space is one point (every parameter is pinned): the study runs it "
+            f"once, not sweep.n_trials={n_trials} times (sweep=none trains once without a study)"
+        )
     if name == "nsga2" and "crossover" in args and args["crossover"] in ("undx", "spx"):
         if args.get("population_size", 3) < 3:
             raise UserError(
