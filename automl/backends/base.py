@@ -161,6 +161,9 @@ class FitResult:
         latency_ms: Median milliseconds of one prediction call on a fixed batch of
             validation rows (``automl.study.run.LATENCY_ROWS``), measured after training; ``None``
             for models that do not predict (generators).
+        stopped: Where training stopped at its deadline before its full length, in words
+            (``after epoch 7 of 20``); ``None`` when it ran its course. The result is the best
+            step so far.
     """
 
     value: float
@@ -172,6 +175,7 @@ class FitResult:
     model: Any = field(repr=False, default=None)
     budget: dict[str, Any] = field(default_factory=dict)
     latency_ms: float | None = None
+    stopped: str | None = None
 
 
 class Backend(Protocol):
@@ -203,10 +207,13 @@ class Backend(Protocol):
         report: Report | None,
         seed: int,
         log_dir: str | None = None,
+        deadline: float | None = None,
     ) -> FitResult:
         """Train on ``dataset.train``, select on ``dataset.val``; raise ``TrialPruned`` when
         ``report`` asks to stop and ``FloatingPointError`` when training diverges. With
-        ``log_dir``, write the trial's per-epoch (per-report) ``metrics.csv`` there."""
+        ``log_dir``, write the trial's per-epoch (per-report) ``metrics.csv`` there. Past
+        ``deadline`` (``time.monotonic()``), stop at the next report and return the best step
+        so far, with ``FitResult.stopped`` saying where."""
 
     def refit(
         self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int

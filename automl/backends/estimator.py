@@ -88,18 +88,42 @@ def _size(model: BaseEstimator) -> int | None:
     return int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None
 
 
-def _pruning_report(report: Report | None, key: str) -> Report:
-    """The ``report`` handed to an estimator: checks values, raises the prune itself."""
+class _Reporter:
+    """The ``report`` handed to an estimator: checks values, raises the prune itself, and
+    past the deadline asks the estimator to stop (returns ``True``), keeping what it fitted.
 
-    def wrapped(step: int, value: float) -> bool:
+    Args:
+        report: The study's report, or ``None``.
+        key: The metric's key (for the message of a non-finite value).
+        deadline: ``time.monotonic()`` past which the fit stops at its next report.
+    """
+
+    def __init__(self, report: Report | None, key: str, deadline: float | None) -> None:
+        self.report, self.key, self.deadline = report, key, deadline
+        self.steps = 0
+        self.stopped_at: int | None = None
+
+    def __call__(self, step: int, value: float) -> bool:
+        self.steps = step + 1
         value = float(value)
         if not math.isfinite(value):
-            raise FloatingPointError(f"{key} is {value} at step {step}")
-        if report is not None and report(step, value):
+            raise FloatingPointError(f"{self.key} is {value} at step {step}")
+        if self.report is not None and self.report(step, value):
             raise TrialPruned(step, value)
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.stopped_at = step
+            return True
         return False
 
-    return wrapped
+
+def _threads(trainer_cfg: Any) -> Any:
+    """OpenMP and BLAS (XGBoost, scikit-learn's native code) limited to a trial's threads
+    (``automl.core.cpus``) while it fits; a model's own ``n_jobs`` still applies within it."""
+    from threadpoolctl import threadpool_limits
+
+    from automl.core.cpus import trial_threads
+
+    return threadpool_limits(limits=trial_threads(int(getattr(trainer_cfg, "num_threads", 0) or 0)))
 
 
 class EstimatorBackend:
@@ -114,7 +138,14 @@ class EstimatorBackend:
 
     def describe(self) -> str:
         """Where trials train, in one line (the header shows it)."""
-        return "trials train on CPU unless the model's own config picks a device (model.device)"
+        from automl.backends.quiet import threads_text
+        from automl.core.cpus import trial_threads
+
+        threads = threads_text(trial_threads(int(self.cfg.num_threads or 0)), self.cfg)
+        return (
+            f"trials train on CPU ({threads}) unless the model's own config picks a device "
+            "(model.device)"
+        )
 
     def _build(self, plugin: ModelPlugin, cfg: Any, spec: Any, seed: int) -> BaseEstimator:
         model = as_estimator(resolve(plugin.build)(cfg, spec), plugin.name)
@@ -139,22 +170,27 @@ class EstimatorBackend:
         report: Report | None,
         seed: int,
         log_dir: str | None = None,
+        deadline: float | None = None,
     ) -> FitResult:
         start = time.perf_counter()
         model = self._build(plugin, cfg, dataset.spec, seed)
-        steps = {"n": 0}
         if log_dir is not None:  # one metrics.csv row per report
             from automl.backends.trial_log import METRICS_FILE, csv_report
 
             report = csv_report(report, Path(log_dir) / METRICS_FILE, goal.key)
-        checked = _pruning_report(report, goal.key)
-
-        def counting(step: int, value: float) -> bool:
-            steps["n"] = step + 1
-            return checked(step, value)
-
+        reporter = _Reporter(report, goal.key, deadline)
         train, val = dataset.train, dataset.val
-        model.fit((train.x, train.y), (val.x, val.y), counting)
+        try:
+            with _threads(self.cfg):
+                model.fit((train.x, train.y), (val.x, val.y), reporter)
+        except TrialPruned:
+            # Asked to stop at the deadline, the estimator stopped the way it stops when
+            # pruned (XGBoost, the forest raise): what it fitted so far is the result.
+            if reporter.stopped_at is None:
+                raise
+        stopped = None
+        if reporter.stopped_at is not None:
+            stopped = f"after {self.unit} {reporter.stopped_at + 1}"
         metrics = self._metrics(model, dataset, "val")
         if goal.key not in metrics:
             raise KeyError(
@@ -167,12 +203,13 @@ class EstimatorBackend:
         return FitResult(
             value=metrics[goal.key],
             metrics=metrics,
-            epochs=max(steps["n"], 1),
+            epochs=max(reporter.steps, 1),
             n_params=_size(model),
             artifact=None,
             wall_time=time.perf_counter() - start,
             model=_own(model),
             budget=dict(model.fitted_budget()),
+            stopped=stopped,
         )
 
     def refit(
@@ -186,7 +223,8 @@ class EstimatorBackend:
                 f"{plugin.name}: fitted_budget() names {unknown}, which are not config fields"
             )
         model = self._build(plugin, dataclasses.replace(cfg, **budget), dataset.spec, seed)
-        model.fit((dataset.train.x, dataset.train.y), None, None)
+        with _threads(self.cfg):
+            model.fit((dataset.train.x, dataset.train.y), None, None)
         wall = time.perf_counter() - start
         # One fit call; the budget says how many rounds or trees it grew.
         return FitResult(float("nan"), {}, 1, _size(model), None, wall, _own(model), dict(budget))

@@ -9,6 +9,7 @@ training; this module never looks at a model's kind.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ def fit_config(
     workdir: str | Path | None = None,
     seed: int = 0,
     fold_values: bool = False,
+    deadline: float | None = None,
 ) -> FitResult:
     """Train one configuration and return its validation result.
 
@@ -48,6 +50,9 @@ def fit_config(
         seed: Training seed.
         fold_values: With k-fold, report each fold's own value at step = fold index instead
             of the running mean (pruners that compare folds, e.g. Wilcoxon).
+        deadline: ``time.monotonic()`` past which training stops at its next report (an
+            epoch, a boosting report, a fold's end) and keeps its best step so far
+            (``FitResult.stopped``). With k folds the result is the mean of the folds so far.
 
     Raises:
         TrialPruned: ``report`` asked to stop.
@@ -56,21 +61,40 @@ def fit_config(
     plugin.check_data(dataset.spec)
     log = str(workdir) if workdir is not None else None
     if not dataset.folds:
-        result = backend.fit(plugin, cfg, dataset, goal, report=report, seed=seed, log_dir=log)
+        result = backend.fit(
+            plugin, cfg, dataset, goal, report=report, seed=seed, log_dir=log, deadline=deadline
+        )
         return _saved(backend, plugin, result, workdir)
     results: list[FitResult] = []
+    stopped = None
+    k = len(dataset.folds)
     for i, fold in enumerate(dataset.folds):
         plugin.check_data(fold.spec)
         # Each fold's epochs go to their own metrics.csv (fold0/, fold1/, ...).
         fold_log = str(Path(log) / f"fold{i}") if log is not None else None
         results.append(
-            backend.fit(plugin, cfg, fold, goal, report=None, seed=seed, log_dir=fold_log)
+            backend.fit(
+                plugin,
+                cfg,
+                fold,
+                goal,
+                report=None,
+                seed=seed,
+                log_dir=fold_log,
+                deadline=deadline,
+            )  # fmt: skip
         )
         if i == 0:  # fold 0's model is the trial's model (saved, exported without refit)
             _saved(backend, plugin, results[0], workdir)
+        if results[-1].stopped:  # a cut fold is not reported: its value is not comparable
+            stopped = f"in fold {i + 1} of {k} ({results[-1].stopped})"
+            break
         value = results[-1].value if fold_values else float(np.mean([r.value for r in results]))
         if report is not None and report(i, value):
             raise TrialPruned(i, value)
+        if deadline is not None and i + 1 < k and time.monotonic() >= deadline:
+            stopped = f"after fold {i + 1} of {k}"
+            break
     metrics = {
         key: float(np.mean([r.metrics[key] for r in results]))
         for key in results[0].metrics
@@ -87,6 +111,7 @@ def fit_config(
         wall_time=sum(r.wall_time for r in results),
         model=first.model,
         budget=mean_budget([r.budget for r in results]),
+        stopped=stopped,
     )
 
 

@@ -95,16 +95,32 @@ def run_parent(
         console.print(f"note: {line}", highlight=False, soft_wrap=True)
 
     fleet_study = FleetStudy(study, sweep.n_trials, sweep.max_retries)
+    budget = run.budget  # one deadline for the parent and every worker
     argv, settings = sys.argv[1:], _settings(plan)
     if slurm:
         from automl.parallel.command import worker_argv
 
         fleet = SlurmJobs(
-            executor, worker_argv(argv, settings), sweep.workers, Path.cwd(), say, entry
+            executor,
+            worker_argv(argv, settings),
+            sweep.workers,
+            Path.cwd(),
+            say,
+            entry,
+            trials_end=budget.trials_end if budget else None,
         )
     else:
         fleet = Supervisor(
-            argv, sweep.workers, settings, plan.run_dir, pool, fleet_study, sweep, say
+            argv,
+            sweep.workers,
+            settings,
+            plan.run_dir,
+            pool,
+            fleet_study,
+            sweep,
+            say,
+            trials_end=budget.trials_end if budget else None,
+            grace=budget.grace if budget else 0.0,
         )
     header = {**study_header(run), "workers": sweep.workers, "launcher": sweep.launcher}
     from automl.results.leaderboard import Leaderboard
@@ -158,8 +174,21 @@ def run_node(plan: RunPlan, role: Role, console: Console) -> int:
     def say(line: str) -> None:
         console.print(f"{role.name}: {line}", highlight=False, soft_wrap=True)
 
+    from automl.core.budget import Budget
+
+    budget = Budget.plan(sweep.timeout, report=False) if sweep.timeout else None
     supervisor = Supervisor(
-        sys.argv[1:], pool.capacity, {}, plan.run_dir, pool, fleet_study, sweep, say, node=role.node
+        sys.argv[1:],
+        pool.capacity,
+        {},
+        plan.run_dir,
+        pool,
+        fleet_study,
+        sweep,
+        say,
+        node=role.node,
+        trials_end=budget.trials_end if budget else None,
+        grace=budget.grace if budget else 0.0,
     )
     signum = drive(supervisor)
     for line in supervisor.stopped:

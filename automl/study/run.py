@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from automl.backends import Backend, FitResult, Goal, backend_for
 from automl.backends.protocol import fit_config, refit_config
+from automl.core.budget import Budget
 from automl.core.errors import PluginError, UserError, reason
 from automl.core.objectives import resolve_objectives
 from automl.core.plugin import Report
@@ -91,6 +92,9 @@ class Run:
         fold_values: With k folds, report each fold's value instead of the running mean.
         notes: Lines to print before the study.
         families: Each searched family's plugin, backend, base config and unit.
+        budget: The command's time budget (``sweep.timeout``), planned once the run is
+            prepared (its reserve for the end of the study is scaled by how loaded the
+            machine was during start-up); ``None`` without one.
     """
 
     plan: RunPlan
@@ -101,6 +105,7 @@ class Run:
     fold_values: bool = False
     notes: list[str] = field(default_factory=list)
     families: dict[str, RunFamily] = field(default_factory=dict)
+    budget: Budget | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -199,9 +204,11 @@ class Run:
         report: Report | None = None,
         workdir: str | Path | None = None,
         seed: int = 0,
+        deadline: float | None = None,
     ) -> FitResult:
         """Train one configuration (holdout or k-fold) toward the run's goal, then measure its
-        prediction latency (``latency_ms``)."""
+        prediction latency (``latency_ms``). Past ``deadline`` (``time.monotonic()``) training
+        stops at its next report with its best step so far (``FitResult.stopped``)."""
         fam = self.family(family)
         result = fit_config(
             fam.backend,
@@ -213,6 +220,7 @@ class Run:
             workdir=workdir,
             seed=seed,
             fold_values=self.fold_values,
+            deadline=deadline,
         )
         result.latency_ms = self.latency(fam, result.model)
         return result
@@ -259,6 +267,15 @@ class Run:
         """Retrain ``cfg`` on ``data.train`` for ``budget`` (no validation data)."""
         fam = self.family(family)
         return refit_config(fam.backend, fam.plugin, cfg, data, budget, workdir=workdir, seed=seed)
+
+    def refit_seconds(self, train_s: float | None) -> float:
+        """About how long refitting a trial that trained ``train_s`` seconds takes (0 when
+        no refit is wanted): its training time scaled to every non-test row (k folds:
+        one fold's time x k / (k - 1); one split: x 4/3, train+val over train)."""
+        if not self.refit_wanted() or self.dataset.merged is None or not train_s:
+            return 0.0
+        k = len(self.dataset.folds)
+        return train_s / (k - 1) if k >= 2 else train_s * 4 / 3
 
     def refit_wanted(self) -> bool:
         """``sweep.refit``, where ``None`` means: refit exactly when the data has k folds."""
@@ -384,7 +401,24 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
     first_unit = next(iter(run_families.values())).unit
     # Pruners that compare trials fold by fold (Wilcoxon) get each fold's own value.
     fold_values = bool(dataset.folds) and pruner_wants_fold_values(plan.sweep.pruner)
-    return Run(plan, dataset, goal, first_unit, identity, fold_values, notes, run_families)
+    budget = _budget(plan, notes)
+    return Run(plan, dataset, goal, first_unit, identity, fold_values, notes, run_families, budget)
+
+
+def _budget(plan: RunPlan, notes: list[str]) -> Budget | None:
+    """``sweep.timeout`` as this process's budget, planned now that start-up is measured; a
+    note when the report does not fit in it."""
+    sweep = plan.sweep
+    if not sweep.timeout:
+        return None
+    budget = Budget.plan(float(sweep.timeout), report=bool(sweep.report))
+    if sweep.report and not budget.report and budget.given_end is None:
+        notes.append(
+            f"sweep.timeout={sweep.timeout:g} s: report/ is not written within the budget (it "
+            f"takes about {budget.report_seconds:.0f} s on this machine now); draw it "
+            f"afterwards with: python -m automl report {plan.run_dir}"
+        )
+    return budget
 
 
 def _model_config(plan: RunPlan, families: dict[str, Family]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from automl.core.errors import signal_reason
-from automl.core.records import counts_toward_total, record_of
+from automl.core.records import counts_toward_total, ranked_values, record_of
 from automl.results.finalize import BEST_DIR, describe_budget, export, select_trial
 from automl.results.leaderboard import Leaderboard, row_from_trial, write_leaderboard
 from automl.study.run import Run
@@ -35,6 +35,23 @@ def _refit_note(info: dict[str, Any] | None, number: int) -> str | None:
         return f"failed ({info['failed']}); exported trial #{number}'s own model"
     budget = describe_budget(info["budget"])
     return f"trial #{number}'s config retrained on {info['rows']} train+val rows ({budget})"
+
+
+def _refit_skipped(run: Run, best: Any) -> str | None:
+    """Why the refit is skipped: it would not end within the time budget (``None``: it fits,
+    or there is no budget)."""
+    budget = run.budget
+    if budget is None:
+        return None
+    need = run.refit_seconds(record_of(best).train_s)
+    spare = budget.left() - budget.export_seconds - (budget.report_seconds if budget.report else 0)
+    if need <= spare:
+        return None
+    return (
+        f"skipped: it would take about {need:.0f} s and the time budget "
+        f"(sweep.timeout={budget.seconds:g} s) has {max(spare, 0):.0f} s left; exported trial "
+        f"#{best.number}'s own model"
+    )
 
 
 def finish_study(
@@ -80,11 +97,15 @@ def finish_study(
             outcome.export_note = choice.why
         if choice.trial is not None:
             best = choice.trial
-            outcome.best_number, outcome.best_value = best.number, best.values[0]
+            outcome.best_number = best.number
+            outcome.best_value = (ranked_values(best) or [float("nan")])[0]
             outcome.best_params = dict(best.params)
             val = dict(record_of(best).metrics)
             # After a stop signal the user wants out, not another training run.
             outcome.refit = run.refit_wanted() and stop_signal is None
+            skipped = _refit_skipped(run, best) if outcome.refit else None
+            if skipped:
+                outcome.refit, refit_note = False, skipped
             selected = select_trial(run, best)
             if isinstance(selected, str):
                 outcome.export_note = selected
@@ -99,7 +120,7 @@ def finish_study(
                 )
                 outcome.test_metrics = exported.test
                 outcome.export_failed = exported.failed
-                if exported.test:
+                if exported.test and exported.refit:
                     refit_note = _refit_note(exported.refit, best.number)
                     study.set_user_attr(
                         "best_test_metrics", {"trial": best.number, **outcome.test_metrics}
