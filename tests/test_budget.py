@@ -24,7 +24,14 @@ import optuna
 import pytest
 from helpers import TESTS, cli_env, install_entry_points
 
-from automl.core.cpus import TRIALS_ENV, cgroup_cpu_limit, trial_threads, usable_cpus
+from automl.core.budget import startup_contention
+from automl.core.cpus import (
+    DEFAULT_MAX_THREADS,
+    TRIALS_ENV,
+    cgroup_cpu_limit,
+    trial_threads,
+    usable_cpus,
+)
 from automl.core.records import TrialRecord, ranked_values
 from automl.results.leaderboard.rows import STOPPED, rank_rows, row_from_trial
 
@@ -194,15 +201,15 @@ def test_a_process_limited_to_one_cpu_trains_with_one_thread(tmp_path, budget_en
     probe = tmp_path / "threads.txt"
     run_dir = tmp_path / "run"
     out, _ = _timed_cli(
-        ["model=threads_probe", "sweep.n_trials=1", "trainer.max_epochs=1", f"hydra.run.dir={run_dir}",
-         "sweep.report=false"],
+        ["model=threads_probe", "sweep.n_trials=1", "trainer.max_epochs=1",
+         f"hydra.run.dir={run_dir}", "sweep.report=false"],
         tmp_path,
         {**budget_env, "AUTOML_TEST_PROBE": str(probe)},
         preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}),
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     assert probe.read_text() == "1"  # what torch reported inside the trial
-    assert "1 thread per trial (1 CPU, 1 trial at a time)" in out.stdout
+    assert "1 thread per trial (1 CPU, 1 trial at a time, machine busy x" in out.stdout
 
 
 def _cgroup_v1_with_quota(cpus: float) -> Path | None:
@@ -242,7 +249,7 @@ def test_a_cgroup_quota_of_one_cpu_trains_with_one_thread(tmp_path, budget_env):
         group.rmdir()
     assert out.returncode == 0, out.stdout + out.stderr
     assert probe.read_text() == "1"
-    assert "1 thread per trial (1 CPU, 1 trial at a time)" in out.stdout
+    assert "1 thread per trial (1 CPU, 1 trial at a time, machine busy x" in out.stdout
 
 
 def test_cgroup_quotas_are_read_from_v2_and_v1_trees(tmp_path):
@@ -270,9 +277,10 @@ def test_cgroup_quotas_are_read_from_v2_and_v1_trees(tmp_path):
 
 
 def test_threads_per_trial_share_the_cpus_and_num_threads_overrides(monkeypatch):
-    cpus = usable_cpus()
+    cpus, busy = usable_cpus(), startup_contention()
+    assert trial_threads() == max(1, min(round(cpus / busy), DEFAULT_MAX_THREADS))
     monkeypatch.setenv(TRIALS_ENV, "2")
-    assert trial_threads() == max(1, min(cpus // 2, 4))
-    assert trial_threads(3) == 3
+    assert trial_threads() == max(1, min(round(cpus / 2 / busy), DEFAULT_MAX_THREADS))
+    assert trial_threads(3) == 3  # trainer.num_threads
     monkeypatch.setenv(TRIALS_ENV, str(cpus * 2))
     assert trial_threads() == 1

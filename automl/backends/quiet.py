@@ -83,6 +83,7 @@ def quiet_lightning() -> None:
 def threads_text(threads: int, trainer_cfg: Any) -> str:
     """``2 threads per trial (2 CPUs, 1 trial at a time)``: what the header says of threads
     (``automl.core.cpus``)."""
+    from automl.core.budget import startup_contention
     from automl.core.cpus import trials_at_once, usable_cpus
 
     def count(n: int, word: str) -> str:
@@ -92,7 +93,11 @@ def threads_text(threads: int, trainer_cfg: Any) -> str:
     if int(getattr(trainer_cfg, "num_threads", 0) or 0):
         return f"{per_trial} (trainer.num_threads)"
     at_once = count(trials_at_once(), "trial")
-    return f"{per_trial} ({count(usable_cpus(), 'CPU')}, {at_once} at a time)"
+    busy = startup_contention()
+    return (
+        f"{per_trial} ({count(usable_cpus(), 'CPU')}, {at_once} at a time, machine busy "
+        f"x{busy:.1f})"
+    )
 
 
 def accelerator_line(trainer_cfg: Any) -> str:

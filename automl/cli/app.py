@@ -7,6 +7,7 @@ is still empty.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -126,6 +127,7 @@ def _report(plan: RunPlan, console: Console) -> None:
         )
         return
 
+    wall, cpu = time.perf_counter(), time.process_time()
     try:
         from automl.results.report import write_report
 
@@ -134,6 +136,10 @@ def _report(plan: RunPlan, console: Console) -> None:
     except Exception as exc:  # plotting is a courtesy; the study's results are written
         console.print(f"automl: report not written ({reason(exc)})", highlight=False)
         return
+    # What the time budget reserves for it (automl.core.budget.REPORT_CPU_S) is measured here.
+    logging.getLogger("automl.study").info(
+        "report/: %.2f s, %.2f s CPU", time.perf_counter() - wall, time.process_time() - cpu
+    )
     console.print(f"report:     {index}", highlight=False, soft_wrap=True)
 
 

@@ -34,7 +34,9 @@ __all__ = [
     "REPORT_SHARE_MAX",
     "process_start",
     "planned",
+    "plan_budget",
     "contention",
+    "startup_contention",
     "wall_to_monotonic",
 ]
 
@@ -59,10 +61,19 @@ so a short budget goes to the search and the export."""
 
 _CONTENTION_MAX = 8.0
 _PLANNED: Budget | None = None
+_STARTUP: float | None = None
 
 
 def planned() -> Budget | None:
-    """The budget this process planned (``Budget.plan``), or ``None``."""
+    """The budget of this command, as ``plan_budget`` last planned it (``None``: none)."""
+    return _PLANNED
+
+
+def plan_budget(seconds: float | None, *, report: bool) -> Budget | None:
+    """Plan this command's budget (``Budget.plan``), or none without ``seconds``, and keep it
+    for the end of the command (``planned``: the report is written or skipped by it)."""
+    global _PLANNED
+    _PLANNED = Budget.plan(float(seconds), report=report) if seconds else None
     return _PLANNED
 
 
@@ -104,6 +115,15 @@ def contention(since: float | None = None) -> float:
     return min(max(wall / cpu, 1.0), _CONTENTION_MAX)
 
 
+def startup_contention() -> float:
+    """``contention`` measured once, the first time it is asked for (after start-up: the
+    imports, the data and the preflight), and the same for the rest of the process."""
+    global _STARTUP
+    if _STARTUP is None:
+        _STARTUP = contention()
+    return _STARTUP
+
+
 def wall_to_monotonic(wall: float) -> float:
     """A wall-clock time as a ``time.monotonic()`` time of this process."""
     return time.monotonic() + (wall - time.time())
@@ -137,16 +157,14 @@ class Budget:
         preflight run), so that ``contention`` has measured the machine.
 
         A worker (``TRIALS_END_ENV`` set by its parent) reserves nothing: its trials end
-        when the parent's do, and the parent does the export and the report. The planned
-        budget is kept for the end of the command (``planned``).
+        when the parent's do, and the parent does the export and the report.
 
         Args:
             seconds: ``sweep.timeout``.
             report: ``sweep.report``: the report is wanted.
         """
-        global _PLANNED
         start = process_start()
-        factor = contention(start)
+        factor = startup_contention()
         given = _given_end()
         if given is not None:
             budget = cls(seconds, start, factor, 0.0, False, given)
@@ -155,7 +173,6 @@ class Budget:
             budget = cls(seconds, start, factor, 0.0, report)
             reserve = budget.export_seconds + (budget.report_seconds if report else 0.0)
             budget = cls(seconds, start, factor, reserve, report)
-        _PLANNED = budget
         return budget
 
     @property

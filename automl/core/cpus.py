@@ -9,9 +9,15 @@ for a descheduled partner at every parallel region cost far more than they gain
 So a trial's intra-op threads default to the CPUs this process may use (its affinity mask,
 and a cgroup CPU quota: ``cpu.max`` in cgroup v2, ``cpu.cfs_quota_us`` in v1) divided by
 the trials running at once on this machine (``sweep.workers`` local workers; 1 otherwise),
-at most ``DEFAULT_MAX_THREADS``. ``trainer.num_threads`` overrides it. This module decides
-the number; the backends apply it (torch's ``set_num_threads``, an OpenMP/BLAS limit around
-an estimator's fit) and the header says it.
+and divided again by how busy the machine was while this process started
+(``automl.core.budget.startup_contention``: wall seconds per CPU second of its start-up,
+about 1 when idle, 1.5 beside one CPU hog per core, 2 beside a second study): other
+processes hold part of the CPUs too, and threads that wait for a descheduled partner cost
+more than they gain. Rounded, between 1 and ``DEFAULT_MAX_THREADS``; decided once per
+process. ``trainer.num_threads`` overrides it. The measurements behind this rule are in
+docs/benchmarks.md ("Threads"). This module decides the number; the backends apply it
+(torch's ``set_num_threads``, an OpenMP/BLAS limit around an estimator's fit) and the header
+says it.
 """
 
 from __future__ import annotations
@@ -124,8 +130,12 @@ def trials_at_once() -> int:
 def trial_threads(num_threads: int = 0, trials: int | None = None) -> int:
     """Intra-op threads for one trial: ``num_threads`` (``trainer.num_threads``) when set,
     else the usable CPUs divided by the trials at once (``trials``, by default
-    ``trials_at_once()``), between 1 and ``DEFAULT_MAX_THREADS``."""
+    ``trials_at_once()``) and by the start-up's contention, rounded, between 1 and
+    ``DEFAULT_MAX_THREADS``."""
     if num_threads and num_threads > 0:
         return int(num_threads)
+    from automl.core.budget import startup_contention
+
     at_once = trials if trials is not None else trials_at_once()
-    return max(1, min(usable_cpus() // max(at_once, 1), DEFAULT_MAX_THREADS))
+    share = usable_cpus() / max(at_once, 1) / startup_contention()
+    return max(1, min(round(share), DEFAULT_MAX_THREADS))

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from automl.backends import Backend, FitResult, Goal, backend_for
 from automl.backends.protocol import fit_config, refit_config
-from automl.core.budget import Budget
+from automl.core.budget import Budget, plan_budget
 from automl.core.errors import PluginError, UserError, reason
 from automl.core.objectives import resolve_objectives
 from automl.core.plugin import Report
@@ -409,9 +409,9 @@ def _budget(plan: RunPlan, notes: list[str]) -> Budget | None:
     """``sweep.timeout`` as this process's budget, planned now that start-up is measured; a
     note when the report does not fit in it."""
     sweep = plan.sweep
-    if not sweep.timeout:
+    budget = plan_budget(sweep.timeout, report=bool(sweep.report))
+    if budget is None:
         return None
-    budget = Budget.plan(float(sweep.timeout), report=bool(sweep.report))
     if sweep.report and not budget.report and budget.given_end is None:
         notes.append(
             f"sweep.timeout={sweep.timeout:g} s: report/ is not written within the budget (it "

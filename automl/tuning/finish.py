@@ -6,6 +6,8 @@ process and the parent of several workers (``automl.parallel``) both end here.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -25,6 +27,8 @@ from automl.tuning.outcome import StudyOutcome
 from automl.tuning.selection import choose_best
 
 __all__ = ["finish_study"]
+
+_log = logging.getLogger("automl.study")
 
 
 def _refit_note(info: dict[str, Any] | None, number: int) -> str | None:
@@ -78,6 +82,7 @@ def finish_study(
         interruptible: Wraps the refit so that a stop signal ends it.
     """
     plan = run.plan
+    wall, cpu = time.perf_counter(), time.process_time()
     # Workers sharing this run directory finish together: they take turns writing its files.
     with run_dir_lock(plan.run_dir):
         trials = study.get_trials(deepcopy=False)
@@ -145,3 +150,10 @@ def finish_study(
         ):
             if line:
                 console.print(f"automl: {line}", highlight=False, soft_wrap=True)
+    # What the time budget reserves for this (automl.core.budget.EXPORT_CPU_S) is measured here.
+    _log.info(
+        "end of the study (leaderboard files, test, best/%s): %.2f s, %.2f s CPU",
+        ", refit" if outcome.refit else "",
+        time.perf_counter() - wall,
+        time.process_time() - cpu,
+    )

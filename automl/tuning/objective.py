@@ -308,7 +308,8 @@ class TrialRunner:
         if result.stopped:
             record.stopped = times.why_stopped()
             record.values = values
-            record.note = _join(record.note, times.note(result.stopped, record.unit))
+            before = record.note or trial.user_attrs.get("note")  # "default configuration"
+            record.note = _join(before, times.note(result.stopped, record.unit))
         self._attrs(trial, record, _STOPPED_FIELDS if result.stopped else _RESULT_FIELDS)
         for constraint, violation in zip(run.goal.constraints, violations, strict=True):
             # Optuna's constrained samplers (TPE, GP, NSGA-II) read these (<= 0: met).
@@ -405,9 +406,10 @@ class _TrialTimes:
         self.stop_at, self.cut_at, self.end, self.share = stop_at, cut_at, end, share
 
     def why_stopped(self) -> Stop:
-        """``budget`` past the budget's end, ``share`` when only the trial's share was used."""
-        if self.share is not None and self.end is not None and time.monotonic() < self.end:
-            return "share"
+        """``share`` when the trial's share ended before the budget's end for trials, else
+        ``budget``."""
+        if self.share is not None and self.stop_at is not None and self.end is not None:
+            return "share" if self.stop_at < self.end else "budget"
         return "budget"
 
     def note(self, where: str, unit: str | None) -> str:
