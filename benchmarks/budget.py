@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -127,6 +128,8 @@ def _score(row: dict[str, Any], data: str) -> float | None:
 
 def main(argv=None) -> dict[str, Any]:
     args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the hogs started here are killed on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     env = c.peer_env("flaml")
     if args.print_env_commands:
         for cmd in c.env_commands(env, args.env_root):

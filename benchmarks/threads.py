@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import statistics
 import subprocess
 import sys
@@ -123,6 +124,8 @@ def run_once(variant: str, condition: str, rep: int, args: argparse.Namespace) -
 
 def main(argv=None) -> dict[str, Any]:
     args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the hogs started here are killed on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     cores = len(os.sched_getaffinity(0))
     runs: list[dict[str, Any]] = []
     turn = 0

@@ -36,6 +36,7 @@ from automl.study.families import (
     Family,
     RunFamily,
     compatible_families,
+    default_order,
     family_of,
     joint_space,
     own_params,
@@ -182,12 +183,11 @@ class Run:
 
     def defaults(self) -> list[dict[str, Any]]:
         """Each family's default configuration as study parameters (what ``enqueue_defaults``
-        runs first): the values its base config gives the searched parameters. Estimators
-        come before torch models, whose trials cost the most, so a short budget still
-        covers the cheap families."""
+        runs first): the values its base config gives the searched parameters, cheapest
+        family first (``families.default_order``: estimators before torch models, whose
+        trials cost the most), so a short budget still covers the cheap families."""
         out = []
-        order = sorted(self.families.values(), key=lambda f: f.backend.kind == "lightning")
-        for fam in order:
+        for fam in default_order(list(self.families.values())):
             base = fam.family.node
             values = {p: OmegaConf.select(base, p) for p in fam.family.space}
             if self.auto:
