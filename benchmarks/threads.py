@@ -78,7 +78,9 @@ def _command(variant: str, args: argparse.Namespace, work: Path) -> list[str]:
 def _start(cmd: list[str], log: Path) -> tuple[subprocess.Popen, float, Any]:
     handle = open(log, "w")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env)
+    # Started in the run's folder, not in a checkout: `python -m automl` puts the current
+    # folder first on sys.path, so a checkout there would shadow the variant's own automl.
+    proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=log.parent)
     return proc, time.perf_counter(), handle
 
 
@@ -92,7 +94,7 @@ def _wait(proc: subprocess.Popen, t0: float, handle: Any) -> tuple[float, float,
 
 
 def run_once(variant: str, condition: str, rep: int, args: argparse.Namespace) -> dict:
-    work = args.work / "threads" / condition / f"rep{rep}" / variant
+    work = (args.work / "threads" / condition / f"rep{rep}" / variant).resolve()
     c.fresh_dir(work)
     hogs: list[subprocess.Popen] = []
     if condition == "hogs":
