@@ -90,7 +90,9 @@ def _size(model: BaseEstimator) -> int | None:
 
 class _Reporter:
     """The ``report`` handed to an estimator: checks values, raises the prune itself, and
-    past the deadline asks the estimator to stop (returns ``True``), keeping what it fitted.
+    past the deadline asks the estimator to stop (returns ``True``: XGBoost stops boosting
+    cleanly, the forest stops growing), keeping what it fitted. An estimator that reports
+    again after that is stopped by raising ``TrialPruned`` at that report.
 
     Args:
         report: The study's report, or ``None``.
@@ -104,6 +106,8 @@ class _Reporter:
         self.stopped_at: int | None = None
 
     def __call__(self, step: int, value: float) -> bool:
+        if self.stopped_at is not None:  # asked to stop at the deadline, and still going
+            raise TrialPruned(step, float(value))
         self.steps = step + 1
         value = float(value)
         if not math.isfinite(value):
@@ -180,16 +184,16 @@ class EstimatorBackend:
             report = csv_report(report, Path(log_dir) / METRICS_FILE, goal.key)
         reporter = _Reporter(report, goal.key, deadline)
         train, val = dataset.train, dataset.val
+        stopped = None
         try:
             with _threads(self.cfg):
                 model.fit((train.x, train.y), (val.x, val.y), reporter)
         except TrialPruned:
             # Asked to stop at the deadline, the estimator stopped the way it stops when
-            # pruned (XGBoost, the forest raise): what it fitted so far is the result.
+            # pruned (XGBoost, the forest raise): what it fitted so far is the result. One
+            # that returns instead had reported its last step (a linear model reports once).
             if reporter.stopped_at is None:
                 raise
-        stopped = None
-        if reporter.stopped_at is not None:
             stopped = f"after {self.unit} {reporter.stopped_at + 1}"
         metrics = self._metrics(model, dataset, "val")
         if goal.key not in metrics:
