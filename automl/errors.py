@@ -1,35 +1,9 @@
 """Public import path for the errors a plugin raises and a user sees (docs/plugins.md).
 
-The code lives in ``automl.core.errors``; this module only re-exports it, so code written against
-the documented path keeps working. Nothing inside automl imports this module.
+The code lives in ``automl.core.errors``; this module re-exports every
+name of its ``__all__``, so code written against the documented path keeps working.
+Nothing inside automl imports it.
 """
 
-from automl.core.errors import (
-    DataError,
-    ExportError,
-    InputError,
-    Interrupted,
-    PluginError,
-    SpaceError,
-    StudyError,
-    TrialPruned,
-    TrialTimeout,
-    UserError,
-    reason,
-    signal_reason,
-)
-
-__all__ = [
-    "UserError",
-    "PluginError",
-    "SpaceError",
-    "DataError",
-    "StudyError",
-    "TrialPruned",
-    "TrialTimeout",
-    "Interrupted",
-    "InputError",
-    "ExportError",
-    "reason",
-    "signal_reason",
-]
+from automl.core.errors import *  # noqa: F403
+from automl.core.errors import __all__ as __all__

@@ -1,47 +1,9 @@
 """Public import path for the plugin contracts (docs/plugins.md).
 
-The code lives in ``automl.core.plugin``; this module only re-exports it, so code written against
-the documented path keeps working. Nothing inside automl imports this module.
+The code lives in ``automl.core.plugin``; this module re-exports every
+name of its ``__all__``, so code written against the documented path keeps working.
+Nothing inside automl imports it.
 """
 
-from automl.core.plugin import (
-    API_VERSION,
-    DIRECTIONS,
-    KINDS,
-    NAME_PATTERN,
-    SUPPORTED_API_VERSIONS,
-    TASK_METRICS,
-    TASKS,
-    BaseEstimator,
-    DataPlugin,
-    DataSpec,
-    Direction,
-    Estimator,
-    Kind,
-    ModelPlugin,
-    Report,
-    Task,
-    check_name,
-    resolve,
-)
-
-__all__ = [
-    "API_VERSION",
-    "SUPPORTED_API_VERSIONS",
-    "Kind",
-    "Task",
-    "Direction",
-    "TASKS",
-    "KINDS",
-    "DIRECTIONS",
-    "TASK_METRICS",
-    "NAME_PATTERN",
-    "check_name",
-    "DataSpec",
-    "ModelPlugin",
-    "DataPlugin",
-    "Estimator",
-    "BaseEstimator",
-    "Report",
-    "resolve",
-]
+from automl.core.plugin import *  # noqa: F403
+from automl.core.plugin import __all__ as __all__

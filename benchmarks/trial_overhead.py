@@ -15,7 +15,10 @@ batch size, optimizer, seed and epochs) and evaluates the validation split after
   ``metrics.csv``, the weights file, the trial's record), with ``--pruner`` (``none`` by
   default, as the issue's baseline was measured; ``median``, the study default, also reads
   the storage in every epoch's ``should_prune``);
-- ``lightning_defaults``: Lightning as its docs start you off (default Trainer, DataLoader).
+- ``lightning_defaults``: Lightning as its docs start you off (default Trainer, DataLoader);
+- ``fabric``: the lean loop's steps (``automl.backends.lightning_loop``), the per-epoch watch
+  and the same batches, with Lightning Fabric owning the device and the precision
+  (``Fabric.setup``, ``fabric.backward``): what automl's loop would cost written on Fabric.
 
 Variants run interleaved (drift and other jobs hit every variant alike) after one untimed
 1-epoch warm-up each. Reported: median, min and max seconds over ``--repeats``, the ratio of
@@ -38,7 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
-VARIANTS = ("plain", "automl", "automl_files", "automl_study", "lightning_defaults")
+VARIANTS = ("plain", "automl", "automl_files", "automl_study", "lightning_defaults", "fabric")
 
 
 def parse_args(argv=None):
@@ -265,12 +268,64 @@ def lightning_defaults(plugin, dataset, epochs: int, seed: int) -> tuple[float, 
     return wall, cpu, float(trainer.callback_metrics["val_acc"])
 
 
+def fabric_trial(plugin, dataset, epochs: int, seed: int) -> tuple[float, float, float]:
+    """The lean loop's steps with Lightning Fabric handling device and precision."""
+    import pytorch_lightning as pl
+    import torch
+    from lightning_fabric import Fabric
+
+    from automl.backends import Goal
+    from automl.backends.epoch_watch import EpochWatch
+    from automl.backends.quiet import quiet_lightning
+    from automl.backends.supervised import TensorBatches
+
+    quiet_lightning()
+    pl.seed_everything(seed, verbose=False)
+    cfg = plugin.config()
+    module = __import__("automl_plugins.cnn_model", fromlist=["build"]).build(cfg, dataset.spec)
+    fabric = Fabric(accelerator="cpu", devices=1, precision="32-true")
+
+    def tensors(part):
+        x = torch.as_tensor(part.x, dtype=torch.float32).to(fabric.device)
+        return x, torch.as_tensor(part.y).to(fabric.device)
+
+    batches = TensorBatches(*tensors(dataset.train), cfg.batch_size, shuffle=True, seed=seed)
+    val = TensorBatches(*tensors(dataset.val), 2048)
+    watch = EpochWatch(Goal("acc", "maximize"), lambda step, value: False)
+    clock = Clock()
+    model, optimizer = fabric.setup(module, module.configure_optimizers())
+    for epoch in range(epochs):
+        total, n = None, 0
+        for batch_idx, batch in enumerate(batches):
+            loss = model.training_step(batch, batch_idx)
+            optimizer.zero_grad()
+            fabric.backward(loss)
+            optimizer.step()
+            loss = loss.detach()
+            total = loss if total is None else total + loss
+            n += 1
+        modes = {name: m.training for name, m in module.named_modules()}
+        module.eval()
+        with torch.inference_mode():
+            for batch_idx, batch in enumerate(val):
+                model.validation_step(batch, batch_idx)
+            metrics = {k: float(torch.tensor(v)) for k, v in module._validation_metrics().items()}
+        for name, m in module.named_modules():
+            m.training = modes.get(name, m.training)
+        if watch.end_epoch(epoch, metrics, total, n, module):
+            break
+    watch.finish(module)
+    wall, cpu = clock.read()
+    return wall, cpu, float(watch.best)  # type: ignore[arg-type]
+
+
 RUNNERS = {
     "plain": plain_loop,
     "automl": automl_trial,
     "automl_files": automl_files_trial,
     "automl_study": automl_study_trial,
     "lightning_defaults": lightning_defaults,
+    "fabric": fabric_trial,
 }
 
 

@@ -57,6 +57,7 @@ PLUGIN = ModelPlugin(
     kind="lightning",
     tasks=("classification",),
     input_ranks=(2, 3),
+    layout="signal",  # a rank-2 sample is channels x length (Conv1d)
     default_data="digits",
     description="Conv2d for images (C x H x W), Conv1d for signals (C x L)",
 )

@@ -62,6 +62,7 @@ PLUGIN = ModelPlugin(
     kind="lightning",
     tasks=("classification", "regression"),
     input_ranks=(2,),
+    layout="sequence",  # a sample is steps x features
     default_data="digits_seq",
     description="LSTM/GRU over sequences (length x features)",
 )

@@ -31,9 +31,11 @@ def table(name: str) -> str:
             f"`{TASK_METRICS[t][0]}` ({TASK_METRICS[t][1]}) for {t}" for t in plugin.tasks
         )
     )
+    reads = {"signal": "channels x length", "sequence": "steps x features"}
+    layout = f" (rank 2 read as {reads[plugin.layout]})" if plugin.layout else ""
     lines = [
         f"kind `{plugin.kind}` · tasks {', '.join(plugin.tasks)} · per-sample rank "
-        f"{'/'.join(map(str, plugin.input_ranks))} · metric {metric} · default data "
+        f"{'/'.join(map(str, plugin.input_ranks))}{layout} · metric {metric} · default data "
         f"`{plugin.default_data}`",
         "",
         "| field | default | searched over |",

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytorch_lightning as pl
+import torch
 from fake_plugins import TinyConfig
 from torch import nn
+from torch.nn import functional as F
 
 from automl.core.errors import TrialPruned
 from automl.core.metrics import task_metrics
@@ -135,6 +138,57 @@ def build_plain_module(cfg, spec):
     return nn.Sequential(nn.Flatten(), nn.Linear(width, spec.n_classes))
 
 
+class OwnLightning(pl.LightningModule):
+    """A LightningModule of its own (not a SupervisedModule): its own steps and logging.
+
+    ``noisy`` keeps dropout on in eval mode, so predictions are random; ``wide`` gives a
+    regression two output columns where serving reads one value per sample.
+    """
+
+    def __init__(self, spec, hidden: int, noisy: bool = False, wide: bool = False) -> None:
+        super().__init__()
+        self.task, self.noisy = spec.task, noisy
+        n_out = spec.n_classes if spec.task == "classification" else (2 if wide else 1)
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(int(np.prod(spec.input_shape)), hidden), nn.ReLU(),
+            nn.Linear(hidden, n_out),
+        )  # fmt: skip
+
+    def forward(self, x):
+        out = self.net(x)
+        return F.dropout(out, 0.5, training=True) if self.noisy else out
+
+    def _loss(self, x, y):
+        if self.task == "classification":
+            return F.cross_entropy(self(x), y)
+        return F.mse_loss(self(x)[:, 0], y)
+
+    def training_step(self, batch, batch_idx):
+        return self._loss(*batch)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        if self.task == "classification":
+            self.log("val_acc", (self(x).argmax(dim=1) == y).float().mean())
+        else:
+            self.log("val_rmse", self._loss(x, y).sqrt())
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=0.01)
+
+
+def build_own(cfg, spec):
+    return OwnLightning(spec, cfg.hidden)
+
+
+def build_noisy(cfg, spec):
+    return OwnLightning(spec, cfg.hidden, noisy=True)
+
+
+def build_wide(cfg, spec):
+    return OwnLightning(spec, cfg.hidden, wide=True)
+
+
 def load_centroids(directory, cfg, spec):
     model = Centroids(cfg, spec)
     with np.load(Path(directory) / "centroids.npz") as saved:
@@ -157,7 +211,22 @@ def _estimator(name: str, build: str, task: str = "classification") -> ModelPlug
     )
 
 
+def _lightning(name: str, build: str, task: str = "classification") -> ModelPlugin:
+    return ModelPlugin(
+        name=name,
+        config=TinyConfig,
+        search_space={"hidden": Choice([4, 8])},
+        build=f"fake_kit_plugins:{build}",
+        tasks=(task,),  # type: ignore[arg-type]
+        default_data="wine" if task == "classification" else "diabetes",
+    )
+
+
 GOOD_ESTIMATOR = _estimator("good_estimator", "build_centroids")
+GOOD_LIGHTNING = _lightning("own_lightning", "build_own")
+GOOD_LIGHTNING_REGRESSOR = _lightning("own_lightning_regressor", "build_own", "regression")
+NOISY_FORWARD_PLUGIN = _lightning("noisy_forward", "build_noisy")
+WIDE_OUTPUT_PLUGIN = _lightning("wide_output", "build_wide", "regression")
 GOOD_REGRESSOR = _estimator("good_regressor", "build_centroids", "regression")
 BAD_NAME_PLUGIN = ModelPlugin(
     name="my model-x",  # a space: not an entry-point name nor a model= option

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from automl.backends.lightning import LightningBackend
 from automl.core.registry import discover_models
 from automl.data import DataConfig, RawData
 from automl.data.split import make_dataset
@@ -53,6 +54,8 @@ def test_cnn_uses_conv1d_and_learns_signals(dataset, tmp_path):
     test = train.evaluate(plugin, result.model, dataset, TRAINER)
     assert test["test_acc"] > 0.95
     loaded = train.load_model(plugin, tmp_path, plugin.config(), dataset.spec)
+    backend = LightningBackend(TRAINER)
     np.testing.assert_array_equal(
-        loaded.predict_array(dataset.test.x), result.model.predict_array(dataset.test.x)
+        backend.predict(loaded, dataset.test.x, "classification"),
+        backend.predict(result.model, dataset.test.x, "classification"),
     )

@@ -67,6 +67,17 @@ def run_suite(pytester, attr: str, *args: str):
             "test_trains_reports_and_reloads",
             "became NaN or infinite (val_rmse is nan at step 0); expected a finite val_rmse",
         ),
+        # LightningModules that are not SupervisedModules: the kit skipped their predictions
+        (
+            "NOISY_FORWARD_PLUGIN",
+            "test_trains_reports_and_reloads",
+            "two predictions of the same inputs differ",
+        ),
+        (
+            "WIDE_OUTPUT_PLUGIN",
+            "test_trains_reports_and_reloads",
+            "returned an array of shape (89, 2); expected (89,): one value per sample",
+        ),
     ],
 )
 def test_the_kit_catches_each_broken_plugin_with_a_message_that_says_why(
@@ -83,7 +94,9 @@ def test_the_kit_catches_each_broken_plugin_with_a_message_that_says_why(
         assert f"with config {plugin.config.__name__}(" in out
 
 
-@pytest.mark.parametrize("attr", ["GOOD_ESTIMATOR", "GOOD_REGRESSOR"])
+@pytest.mark.parametrize(
+    "attr", ["GOOD_ESTIMATOR", "GOOD_REGRESSOR", "GOOD_LIGHTNING", "GOOD_LIGHTNING_REGRESSOR"]
+)
 def test_a_plugin_that_keeps_every_rule_passes_the_whole_kit(pytester, attr):
     result = run_suite(pytester, attr)
     result.assert_outcomes(passed=9)

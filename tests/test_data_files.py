@@ -686,7 +686,7 @@ def test_cli_csv_end_to_end_then_predict_raw_rows(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     _assert_study_finished(run_dir)
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     predictor = load_best(run_dir / "best")
     rows = read_rows(tmp_path / "my.csv")[:6]
@@ -716,7 +716,7 @@ def test_cli_npz_end_to_end(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     _assert_study_finished(run_dir)
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     predictor = load_best(run_dir / "best")
     assert predictor.predict(x[:4]).shape == (4,)  # stored H x W shape accepted
@@ -740,7 +740,7 @@ def test_cli_images_end_to_end_with_augmentation(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     _assert_study_finished(run_dir)
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     predictor = load_best(run_dir / "best")
     pics = sorted((tmp_path / "pics" / "light").iterdir())[:3]

@@ -4,6 +4,7 @@ Lightning's Trainer does (same weights, metrics, reports, metrics.csv rows, refi
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 
 import numpy as np
@@ -15,6 +16,7 @@ from torch import nn
 
 from automl.backends import Goal
 from automl.backends.lightning import LightningBackend
+from automl.backends.lightning_loop import LEAN_SETTINGS
 from automl.backends.supervised import SupervisedModule
 from automl.backends.trial_log import METRICS_FILE
 from automl.core.errors import TrialPruned
@@ -76,14 +78,55 @@ def _fit_both(plugin, dataset, goal, tmp_path, report=None):
     return out
 
 
-@pytest.mark.parametrize("task", ["classification", "regression"])
-def test_the_lean_loop_trains_exactly_as_the_trainer(mlp, data, alcohol, tmp_path, task):
-    dataset, goal = (data, Goal("acc", "maximize")) if task == "classification" else (
-        alcohol, Goal("rmse", "minimize"))  # fmt: skip
+def _sequence_regression():
+    """digits_seq rows (8 steps of 8 features) -> the image's mean ink: a rank-2 regression."""
+    from sklearn.datasets import load_digits
+
+    from automl.data import DataConfig, RawData
+    from automl.data.split import make_dataset
+
+    images = load_digits().images[:400].astype(np.float32)
+    raw = RawData(x=images, y=images.mean(axis=(1, 2)), task="regression", layout="sequence")
+    return make_dataset("ink", raw, DataConfig())
+
+
+# Every built-in plugin whose model is a SupervisedModule, on each task it takes.
+PARITY = [
+    ("mlp", "classification"),
+    ("mlp", "regression"),
+    ("cnn", "classification"),
+    ("rnn", "classification"),
+    ("rnn", "regression"),
+]
+
+
+def test_parity_covers_every_builtin_supervised_module_plugin():
+    models = discover_models()
+    supervised = set()
+    for name in models.names():
+        plugin = models.get(name)
+        if plugin.kind != "lightning" or models.info(name).package != "automl":
+            continue
+        module = LightningBackend._build(plugin, plugin.config(), tiny_dataset(plugin))
+        if isinstance(module, SupervisedModule):
+            supervised |= {(name, task) for task in plugin.tasks}
+    assert supervised == set(PARITY)
+
+
+@pytest.mark.parametrize(("name", "task"), PARITY)
+def test_the_lean_loop_trains_exactly_as_the_trainer(data, alcohol, tmp_path, name, task):
+    plugin = discover_models().get(name)
+    if task == "classification":
+        dataset = data if name == "mlp" else tiny_dataset(plugin)
+        goal = Goal("acc", "maximize")
+    else:
+        dataset = alcohol if name == "mlp" else _sequence_regression()
+        goal = Goal("rmse", "minimize")
+    mlp = plugin  # the checks below were written for the MLP; they hold for every plugin
     both = _fit_both(mlp, dataset, goal, tmp_path)
     lean, trainer = both["auto"], both["trainer"]
     module = lean[1].model
-    assert lean[0].loop_for(module) is None  # the MLP (a SupervisedModule) trained lean
+    assert lean[0].loop_for(module) is None  # a SupervisedModule: trained lean
     assert trainer[0].loop_for(module) == "the Trainer was asked for"
     (_, a, a_reports, a_rows), (_, b, b_reports, b_rows) = lean, trainer
     assert (a.value, a.metrics, a.epochs, a.budget) == (b.value, b.metrics, b.epochs, b.budget)
@@ -140,8 +183,6 @@ def build_custom_step(cfg, spec):
 
 
 def _plugin_building(mlp, build):
-    import dataclasses
-
     return dataclasses.replace(mlp, build=f"{__name__}:{build}")
 
 
@@ -199,6 +240,55 @@ def test_which_loop_trains_which_model(mlp, data):
     )
     bf16 = LightningBackend(TrainerConfig(accelerator="cpu", precision="bf16-mixed"))
     assert bf16.loop_for(SupervisedModule(net(), spec)) == "precision bf16-mixed"
+
+
+class _Annealed(SupervisedModule):
+    """A forward that reads the Trainer's state: noise that shrinks with the epoch, and a
+    logged value. In the lean loop it saw epoch 0 in every epoch and its log was dropped."""
+
+    seen: list[int]
+
+    def forward(self, x):
+        if self.training:
+            self.seen.append(self.current_epoch)
+            x = x + torch.randn_like(x) / (1 + self.current_epoch)
+        else:
+            self.log("val_scale", 1.0 / (1 + self.current_epoch))
+        return super().forward(x)
+
+
+def build_annealed(cfg, spec):
+    module = _Annealed(_net(spec), spec, lr=0.05)
+    module.seen = []
+    return module
+
+
+def test_a_forward_that_reads_trainer_state_trains_under_the_trainer_and_gets_it(mlp, data):
+    plugin = _plugin_building(mlp, "build_annealed")
+    backend = LightningBackend(TRAINER)
+    module = build_annealed(None, data.spec)
+    assert backend.loop_for(module) == (
+        "_Annealed.forward reads self.current_epoch, self.log, which only Lightning's Trainer keeps"
+    )
+    result = backend.fit(plugin, mlp.config(), data, Goal("acc", "maximize"), report=None, seed=0)
+    assert sorted(set(result.model.seen)) == [0, 1, 2]  # the epoch it was in, every epoch
+    assert result.metrics["val_scale"] == pytest.approx(1 / (1 + result.budget["epochs"] - 1))
+
+
+@dataclasses.dataclass
+class _ClippingTrainer(TrainerConfig):
+    gradient_clip_val: float = 0.5  # a setting the lean loop does not implement
+
+
+def test_a_setting_the_lean_loop_does_not_implement_sends_every_model_to_the_trainer(mlp, data):
+    spec = data.spec
+    module = SupervisedModule(_net(spec), spec)
+    assert LightningBackend(TrainerConfig(accelerator="cpu")).loop_for(module) is None
+    clipping = LightningBackend(_ClippingTrainer(accelerator="cpu"))
+    assert clipping.loop_for(module) == (
+        "trainer.gradient_clip_val is not implemented by the lean loop"
+    )
+    assert set(LEAN_SETTINGS) >= {f.name for f in dataclasses.fields(TrainerConfig)}
 
 
 def test_a_model_the_lean_loop_does_not_support_trains_under_the_trainer(mlp, data):

@@ -136,7 +136,7 @@ def test_linear_study_through_the_cli(tmp_path):
     assert metrics["test"]["test_acc"] > 0.9
     from sklearn.datasets import load_breast_cancer
 
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     x, y = load_breast_cancer(return_X_y=True)  # raw features: the stored scaling applies
     assert (load_best(best).predict(x) == y).mean() > 0.9

@@ -98,7 +98,7 @@ def test_study_with_refit_exports_the_model_trained_on_train_and_val(tmp_path):
     # the exported model is the refitted one, and it reloads to the same test accuracy
     from sklearn.datasets import load_breast_cancer
 
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     predictor = load_best(best)
     rounds = predictor.model.model.get_booster().num_boosted_rounds()

@@ -10,6 +10,7 @@ import pytest
 from helpers import run_cli
 from sklearn.datasets import load_wine
 
+from automl.backends.lightning import LightningBackend
 from automl.core.plugin import DataSpec
 from automl.core.registry import discover_models
 from automl.data import clear_cache, load_dataset
@@ -57,7 +58,8 @@ def test_mlp_learns_alcohol_in_original_units(alcohol, tmp_path):
     result = train.fit(plugin, plugin.config(), data, TRAINER, workdir=tmp_path / "m", seed=0)
     assert result.metrics["val_r2"] > 0.3, result.metrics
     assert result.metrics["val_rmse"] < 1.0  # percent alcohol: well below the 0.8 spread
-    predicted = result.model.predict_array(data.test.x)
+    backend = LightningBackend(TRAINER)
+    predicted = backend.predict(result.model, data.test.x, "regression")
     assert 11.0 < float(predicted.mean()) < 15.0  # original units, not standardized ones
     test = train.evaluate(plugin, result.model, data, TRAINER, "test")
     assert test["test_rmse"] == pytest.approx(
@@ -67,7 +69,9 @@ def test_mlp_learns_alcohol_in_original_units(alcohol, tmp_path):
     # (as an older best/config.yaml describes the data) predicts the same after loading.
     bare = DataSpec(data.spec.name, "regression", data.spec.input_shape)
     reloaded = train.load_model(plugin, tmp_path / "m", plugin.config(), bare)
-    np.testing.assert_allclose(reloaded.predict_array(data.test.x), predicted, rtol=1e-6)
+    np.testing.assert_allclose(
+        backend.predict(reloaded, data.test.x, "regression"), predicted, rtol=1e-6
+    )
 
 
 def test_weights_saved_before_standardization_still_load(alcohol):
@@ -113,7 +117,7 @@ def test_study_refit_and_load_best_predict_in_original_units(alcohol):
     assert metrics["validation"]["val_rmse"] < 1.0, metrics
     saved = json.loads((run_dir / "best" / "preprocessing.json").read_text())
     assert saved["target"]["kind"] == "standardize" and 12.0 < saved["target"]["mean"][0] < 14.0
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     predicted = load_best(run_dir / "best").predict(x)
     assert predicted.shape == y.shape

@@ -13,6 +13,7 @@ import pytest
 import torch
 from helpers import run_cli
 
+from automl.backends.lightning import LightningBackend
 from automl.core.errors import PluginError
 from automl.core.registry import discover_data, discover_models
 from automl.data import DataConfig, RawData, load_dataset
@@ -58,8 +59,10 @@ def test_defaults_train_on_digits_seq_and_reload_identically(plugin, digits_seq,
     result.model.eval()
     with torch.no_grad():
         assert torch.equal(result.model(x), loaded(x))
+    backend = LightningBackend(TRAINER)
     np.testing.assert_array_equal(
-        loaded.predict_array(digits_seq.test.x), result.model.predict_array(digits_seq.test.x)
+        backend.predict(loaded, digits_seq.test.x, "classification"),
+        backend.predict(result.model, digits_seq.test.x, "classification"),
     )
 
 

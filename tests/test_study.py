@@ -111,7 +111,7 @@ def test_rerun_resumes_to_the_new_total_and_exports_best(registries, tmp_path):
 def test_best_model_reloads_and_predicts_raw_inputs(registries, tmp_path):
     from sklearn.datasets import load_wine
 
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     models, _ = registries
     run_study(

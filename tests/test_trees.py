@@ -379,7 +379,7 @@ def test_cli_xgboost_study_end_to_end(tmp_path):
     assert len(board["trials"]) == 3
     assert (run_dir / "best" / "model.json").exists()
 
-    from automl.serve import load_best
+    from automl.results.predictor import load_best
 
     predictor = load_best(run_dir / "best", _registries()[0])
     from sklearn.datasets import load_breast_cancer

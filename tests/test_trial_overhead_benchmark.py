@@ -30,10 +30,11 @@ def test_command_line_selects_variants_and_rejects_unknown_ones(capsys):
         "plain",
         "automl",
         "automl_files",
+        "fabric",
     ]
     with pytest.raises(SystemExit):
-        bench.parse_args(["--variants", "automl,fabric"])
-    assert "unknown fabric" in capsys.readouterr().err
+        bench.parse_args(["--variants", "automl,keras"])
+    assert "unknown keras" in capsys.readouterr().err
 
 
 def test_one_epoch_of_every_automl_variant_runs_and_agrees_with_the_plain_loop(tmp_path):
@@ -44,9 +45,9 @@ def test_one_epoch_of_every_automl_variant_runs_and_agrees_with_the_plain_loop(t
          "--json", str(out)]
     )  # fmt: skip
     assert json.loads(out.read_text())["ratio_vs_plain"] == result["ratio_vs_plain"]
-    assert set(result["median_s"]) == {"plain", "automl", "automl_files", "automl_study"}
+    assert set(result["median_s"]) == {"plain", "automl", "automl_files", "automl_study", "fabric"}
     accs = result["best_val_acc"]
     # One seed, one trajectory: the hand loop, train.fit and the study's trial agree exactly.
-    assert accs["automl"] == accs["automl_files"] == accs["automl_study"]
+    assert accs["automl"] == accs["automl_files"] == accs["automl_study"] == accs["fabric"]
     assert accs["plain"] == pytest.approx(accs["automl"], abs=1e-6)
     assert all(v > 0 for v in result["median_s"].values())

@@ -61,7 +61,7 @@ class LightningBackend:
     unit: Unit = "epoch"
 
     def __init__(self, trainer_cfg: Any, loop: Literal["auto", "trainer"] = "auto") -> None:
-        from automl.backends.lightning_loop import LeanLoop
+        from automl.backends.lightning_loop import LeanLoop, config_unsupported
         from automl.backends.trial_log import check_logger
 
         self.cfg = trainer_cfg
@@ -70,6 +70,7 @@ class LightningBackend:
         # the lean loop cannot honour the settings, if it cannot.
         self.device, lean_settings = self._probe()
         self._lean = LeanLoop(self.device, bool(trainer_cfg.deterministic))
+        lean_settings = config_unsupported(trainer_cfg) or lean_settings
         self._lean_settings = lean_settings if loop == "auto" else "the Trainer was asked for"
 
     def _probe(self) -> tuple[str, str | None]:

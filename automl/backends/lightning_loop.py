@@ -14,20 +14,30 @@ automl itself defines, this loop runs the same steps directly, in the Trainer's 
 So one seed trains the same weights on either loop and gives the same metrics (as float32,
 the way Lightning logs them); a test compares the two.
 
-What it trains is decided once per model (``unsupported``): instances of
-``automl.backends.supervised.SupervisedModule`` (automatic optimization, one optimizer, metrics
-computed
-once per validation epoch), or of subclasses that redefine none of LightningModule's hooks
-and methods except ``forward`` (and ``__init__``), on one CPU, CUDA or MPS device at
-``32-true`` precision. Everything else (custom LightningModules, manual optimization such as
-the GAN's, schedulers, other precisions, several devices, a TensorBoard logger) trains under
-Lightning's Trainer.
+What it trains is decided by allowlists, once per model: anything they do not name trains
+under Lightning's Trainer, so a setting or an override added later is never silently ignored.
+
+- Settings (``config_unsupported``, ``settings_unsupported``): only the ``trainer.*`` fields in
+  ``LEAN_SETTINGS``, on one CPU, CUDA or MPS device (``LEAN_DEVICE_TYPES``) at ``32-true``
+  precision (``LEAN_PRECISIONS``).
+- Models (``unsupported``): instances of ``automl.lightning.SupervisedModule`` (automatic
+  optimization, one optimizer, metrics computed once per validation epoch), or of subclasses
+  that redefine none of LightningModule's hooks and methods except ``forward`` (and
+  ``__init__``), and whose own code reads none of the state only the Trainer keeps
+  (``TRAINER_STATE``: ``self.current_epoch``, ``self.log``, ``self.trainer``, ...): a
+  ``forward`` that anneals by epoch or logs trains under the Trainer, which gives it both.
+
+Everything else (custom LightningModules, manual optimization such as the GAN's, schedulers,
+other precisions, several devices, a TensorBoard logger) trains under Lightning's Trainer.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import dis
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from types import CodeType
 from typing import Any
 
 import pytorch_lightning as pl
@@ -35,17 +45,57 @@ import torch
 
 from automl.backends.supervised import SupervisedModule
 
-__all__ = ["LeanLoop", "EpochEnd", "settings_unsupported", "unsupported"]
+__all__ = [
+    "LeanLoop",
+    "EpochEnd",
+    "LEAN_SETTINGS",
+    "TRAINER_STATE",
+    "config_unsupported",
+    "settings_unsupported",
+    "unsupported",
+]
 
 LEAN_PRECISIONS = ("32-true", "32")
 LEAN_DEVICE_TYPES = ("cpu", "cuda", "mps")
+LEAN_SETTINGS = frozenset(
+    {
+        "max_epochs",  # LeanLoop.fit's epochs
+        "accelerator",  # the probe's device, checked by settings_unsupported
+        "devices",  # one device: settings_unsupported
+        "precision",  # 32-true: settings_unsupported
+        "seed",  # seeded by the backend before the module is built
+        "deterministic",  # LeanLoop._prepare, as the Trainer applies it
+        "eval_batch_size",  # the backend's validation batches
+        "num_threads",  # the backend, before building
+        "logger",  # csv rows from epoch_watch.lean_epoch_end; tensorboard: LightningBackend
+    }
+)
+"""The ``trainer.*`` settings the lean loop implements; any other trains under the Trainer."""
 
 EpochEnd = Callable[[int, dict[str, float], Any, int, torch.optim.Optimizer], bool]
 """``(epoch, val metrics, summed training loss or None, batches, optimizer) -> stop``."""
 
 
+def config_unsupported(trainer_cfg: Any) -> str | None:
+    """The first ``trainer.*`` setting the lean loop does not implement (``LEAN_SETTINGS``),
+    as a reason, or ``None``.
+
+    Args:
+        trainer_cfg: ``TrainerConfig`` (or an equivalent object).
+    """
+    if dataclasses.is_dataclass(trainer_cfg) and not isinstance(trainer_cfg, type):
+        names = [f.name for f in dataclasses.fields(trainer_cfg)]
+    else:
+        names = [n for n in vars(trainer_cfg) if not n.startswith("_")]
+    others = [n for n in names if n not in LEAN_SETTINGS]
+    if others:
+        return f"trainer.{others[0]} is not implemented by the lean loop"
+    return None
+
+
 def settings_unsupported(trainer: pl.Trainer) -> str | None:
-    """Why the lean loop cannot honour these Trainer settings (``None``: it can).
+    """Why the lean loop cannot honour the device, strategy and precision Lightning chose
+    (``None``: it can).
 
     Args:
         trainer: A Trainer built from the settings (the backend's probe).
@@ -80,7 +130,72 @@ def unsupported(module: pl.LightningModule) -> str | None:
     nested = [m for m in module.modules() if m is not module and isinstance(m, pl.LightningModule)]
     if nested:
         return f"nested LightningModule {type(nested[0]).__qualname__}"
+    for klass in cls.__mro__[: cls.__mro__.index(SupervisedModule)]:
+        for name, value in vars(klass).items():
+            reads = sorted(_trainer_state_read(value))
+            if reads:
+                shown = ", ".join(f"self.{r}" for r in reads)
+                return (
+                    f"{klass.__qualname__}.{name} reads {shown}, which only Lightning's "
+                    "Trainer keeps"
+                )
     return None
+
+
+def _trainer_state() -> frozenset[str]:
+    """LightningModule's members whose code reads the Trainer (or Fabric) it is attached to:
+    ``current_epoch``, ``global_step``, ``log``, ``log_dict``, ``trainer``, ``optimizers``,
+    ... (read from Lightning's own code, so a new version's members are covered)."""
+    names = {"trainer", "_trainer", "fabric", "_fabric"}
+    for klass in pl.LightningModule.__mro__:
+        if klass in (torch.nn.Module, object):
+            continue
+        for name, value in vars(klass).items():
+            if not name.startswith("__") and _reads_names(value) & names:
+                names.add(name)
+    return frozenset(names)
+
+
+def _codes(value: Any) -> Iterator[CodeType]:
+    """The code objects of a function, property or static/class method, nested ones too."""
+    funcs = [value.fget, value.fset] if isinstance(value, property) else [value]
+    for func in funcs:
+        func = getattr(func, "__func__", func)
+        code = getattr(func, "__code__", None)
+        stack = [code] if isinstance(code, CodeType) else []
+        while stack:
+            code = stack.pop()
+            yield code
+            stack += [c for c in code.co_consts if isinstance(c, CodeType)]
+
+
+def _reads_names(value: Any) -> set[str]:
+    return {name for code in _codes(value) for name in code.co_names}
+
+
+def _trainer_state_read(value: Any) -> set[str]:
+    """The ``TRAINER_STATE`` attributes a function reads from its first argument (``self``)."""
+    found: set[str] = set()
+    for code in _codes(value):
+        if not code.co_varnames or not code.co_argcount:
+            continue
+        me = code.co_varnames[0]
+        previous = None
+        for ins in dis.get_instructions(code):
+            if (
+                previous is not None
+                and previous.opname in ("LOAD_FAST", "LOAD_DEREF", "LOAD_CLOSURE")
+                and previous.argval == me
+                and ins.opname in ("LOAD_ATTR", "LOAD_METHOD")
+                and ins.argval in TRAINER_STATE
+            ):
+                found.add(str(ins.argval))
+            previous = ins
+    return found
+
+
+TRAINER_STATE = _trainer_state()
+"""What a subclass's own code must not read to train in the lean loop (see ``unsupported``)."""
 
 
 def _lightning_name(name: str) -> bool:

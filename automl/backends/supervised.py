@@ -5,6 +5,7 @@ Importing this module imports torch and Lightning; only model builders and the t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,7 +18,14 @@ from torch.nn import functional as F
 from automl.core.metrics import task_metrics
 from automl.core.plugin import DataSpec
 
-__all__ = ["SupervisedModule", "TensorBatches", "BatchAugment", "make_augment", "make_optimizer"]
+__all__ = [
+    "SupervisedModule",
+    "MetricFn",
+    "TensorBatches",
+    "BatchAugment",
+    "make_augment",
+    "make_optimizer",
+]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
@@ -139,6 +147,35 @@ class TensorBatches:
                 )
 
 
+MetricFn = Callable[[np.ndarray, np.ndarray], float]
+"""An extra metric of ``SupervisedModule``: ``(preds, targets) -> float`` over one split."""
+
+_METRIC_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_BUILTIN_METRICS = ("acc", "f1", "precision", "recall", "rmse", "mae", "r2", "loss")
+
+
+def _checked_metrics(task: str, metrics: Mapping[str, MetricFn]) -> dict[str, MetricFn]:
+    """``metrics`` as a dict, each name usable as ``val_<name>`` and not a built-in's."""
+    out = dict(metrics)
+    for name, fn in out.items():
+        if not isinstance(name, str) or not _METRIC_NAME.fullmatch(name):
+            raise ValueError(
+                f"SupervisedModule metrics: {name!r} is not a usable metric name (letters, "
+                "digits and '_', starting with a letter); it is logged as val_<name>"
+            )
+        if name in _BUILTIN_METRICS:
+            raise ValueError(
+                f"SupervisedModule metrics: {name!r} is a built-in metric "
+                f"({', '.join(_BUILTIN_METRICS)}); give yours another name"
+            )
+        if not callable(fn):
+            raise ValueError(
+                f"SupervisedModule metrics: {name!r} is {type(fn).__name__}, not a function "
+                "(preds, targets) -> float"
+            )
+    return out
+
+
 def _target_stat(values: tuple[float, ...] | None, default: float) -> torch.Tensor:
     # One target today (n_targets=1); a scalar broadcasts over the flattened output.
     return torch.tensor(float(values[0]) if values else default, dtype=torch.float32)
@@ -167,12 +204,27 @@ class SupervisedModule(pl.LightningModule):
     ``forward`` maps its output back, so predictions, metrics and ``val_loss`` are in the
     target's original units. The statistics are buffers, saved and loaded with the weights.
 
+    Extra metrics need no subclass: ``metrics={"brier": fn}`` computes ``fn(preds, targets)``
+    once per validation epoch (and on the test split) and logs it as ``val_brier``
+    (``test_brier``), usable in ``sweep.objectives``; ``preds`` are class ids
+    (classification) or values in the target's units (regression), ``targets`` the true ones,
+    both numpy arrays over the whole split. A model built this way still trains in automl's
+    lean loop (docs/plugins.md).
+
+    The validation state is kept under name-mangled attributes (``self.__outputs``), so a
+    subclass may use any name of its own (``self._targets``) without touching it.
+
     Args:
         net: The network.
         spec: The data description.
         lr: Learning rate.
         weight_decay: L2 penalty.
         optimizer: One of ``adam``, ``adamw``, ``sgd``, ``rmsprop``.
+        metrics: Extra validation metrics by name: ``(preds, targets) -> float``.
+
+    Raises:
+        ValueError: A metric name that is not an identifier or that a built-in metric of the
+            task already uses.
     """
 
     target_mean: torch.Tensor
@@ -185,14 +237,18 @@ class SupervisedModule(pl.LightningModule):
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         optimizer: str = "adam",
+        metrics: Mapping[str, MetricFn] | None = None,
     ) -> None:
         super().__init__()
         self.net = net
         self.task = spec.task
         self.lr, self.weight_decay, self.optimizer_name = lr, weight_decay, optimizer
         self.loss_fn = nn.CrossEntropyLoss() if self.task == "classification" else nn.MSELoss()
-        self._outputs: list[torch.Tensor] = []
-        self._targets: list[torch.Tensor] = []
+        self.extra_metrics: dict[str, MetricFn] = _checked_metrics(self.task, metrics or {})
+        # Name-mangled (``_SupervisedModule__outputs``): a subclass's own ``_outputs`` or
+        # ``_targets`` is another attribute, never this epoch's buffer.
+        self.__outputs: list[torch.Tensor] = []
+        self.__targets: list[torch.Tensor] = []
         if self.task != "classification":
             self.register_buffer("target_mean", _target_stat(spec.target_mean, 0.0))
             self.register_buffer("target_std", _target_stat(spec.target_std, 1.0))
@@ -216,8 +272,8 @@ class SupervisedModule(pl.LightningModule):
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         x, y = batch
-        self._outputs.append(self(x).detach())
-        self._targets.append(y)
+        self.__outputs.append(self(x).detach())
+        self.__targets.append(y)
 
     def on_validation_epoch_end(self) -> None:
         self.log_dict(self._validation_metrics(), prog_bar=False)
@@ -226,25 +282,19 @@ class SupervisedModule(pl.LightningModule):
         """The validation epoch's metrics (``val_acc``, ``val_loss``, ...) from the outputs
         ``validation_step`` collected, which are cleared. The backend's lean loop reads them
         here; under Lightning's Trainer they are logged."""
-        out, y = torch.cat(self._outputs), torch.cat(self._targets)
-        self._outputs.clear()
-        self._targets.clear()
+        out, y = torch.cat(self.__outputs), torch.cat(self.__targets)
+        self.__outputs.clear()
+        self.__targets.clear()
         loss = float(self.loss_fn(out, y))
         pred = out.argmax(dim=1) if self.task == "classification" else out
-        metrics = task_metrics(self.task, y.cpu().numpy(), pred.float().cpu().numpy())
+        truth, predicted = y.cpu().numpy(), pred.float().cpu().numpy()
+        if self.task == "classification":
+            predicted = predicted.astype(np.int64)
+        metrics = task_metrics(self.task, truth, predicted)
         metrics["loss"] = loss
+        for name, fn in self.extra_metrics.items():
+            metrics[name] = float(fn(predicted, truth))
         return {f"val_{k}": float(v) for k, v in metrics.items()}
-
-    def predict_array(self, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
-        """Class ids (classification) or values (regression) for a numpy array."""
-        self.eval()
-        outs = []
-        with torch.no_grad():
-            for start in range(0, len(x), batch_size):
-                xb = torch.as_tensor(x[start : start + batch_size], device=self.device)
-                out = self(xb)
-                outs.append(out.argmax(dim=1) if self.task == "classification" else out)
-        return torch.cat(outs).cpu().numpy()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return make_optimizer(self.parameters(), self.optimizer_name, self.lr, self.weight_decay)

@@ -24,6 +24,10 @@ __all__ = [
     "SUPPORTED_API_VERSIONS",
     "Kind",
     "Task",
+    "SampleLayout",
+    "SAMPLE_LAYOUTS",
+    "LAYOUT_RANKS",
+    "ReadLayout",
     "Direction",
     "TASKS",
     "KINDS",
@@ -51,6 +55,17 @@ Task = Literal["classification", "regression", "generation"]
 """What a data set asks of a model."""
 Direction = Literal["maximize", "minimize"]
 """Which way a metric improves."""
+
+SampleLayout = Literal["flat", "sequence", "signal", "image"]
+"""What the axes of one sample are: ``flat`` a vector of features, ``sequence`` steps x
+features, ``signal`` channels x length, ``image`` channels x height x width."""
+ReadLayout = Literal["sequence", "signal"]
+"""How a model reads a rank-2 sample: as ``sequence`` (steps x features: an RNN) or as
+``signal`` (channels x length: a Conv1d)."""
+
+SAMPLE_LAYOUTS: tuple[SampleLayout, ...] = get_args(SampleLayout)
+LAYOUT_RANKS: Mapping[str, int] = {"flat": 1, "sequence": 2, "signal": 2, "image": 3}
+"""The per-sample rank of each layout."""
 
 TASKS: tuple[Task, ...] = get_args(Task)
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -97,6 +112,11 @@ class DataSpec:
         fingerprint: Names the data set (source and options), the same for its holdout
             split, every fold and a refit's merged rows; ``automl.data.reference_split`` gives
             its fixed reference rows (for instruments such as the GAN's FD network).
+        layout: What the axes of one sample are (``SampleLayout``): ``flat``, ``sequence``
+            (steps x features), ``signal`` (channels x length) or ``image``; ``None`` when
+            the data plugin did not say (a rank-2 sample of such data is read as each model
+            reads rank 2). A model that reads rank-2 samples the other way gets them
+            transposed (``automl.data.layout``).
     """
 
     name: str
@@ -108,6 +128,7 @@ class DataSpec:
     target_mean: tuple[float, ...] | None = None
     target_std: tuple[float, ...] | None = None
     fingerprint: str | None = None
+    layout: SampleLayout | None = None
 
     @property
     def rank(self) -> int:
@@ -140,6 +161,7 @@ class DataSpec:
             target_mean=tuple_or_none("target_mean"),
             target_std=tuple_or_none("target_std"),
             fingerprint=fields.get("fingerprint"),
+            layout=fields.get("layout"),
         )
 
 
@@ -294,6 +316,10 @@ class ModelPlugin:
             a trial. ``None`` for Lightning models (their weights reload into ``build``'s module).
         export: Optional ``"module:function"``; ``function(model, directory, spec)`` writes extra
             artifacts of the best model (a sample grid, a plot) into ``best/``.
+        layout: How the model reads a rank-2 sample (``ReadLayout``): ``signal`` (channels x
+            length, e.g. a Conv1d), ``sequence`` (steps x features, e.g. an RNN), or ``None``
+            (it flattens it, or any order fits). Data whose ``DataSpec.layout`` is the other
+            one is handed to it transposed, the same in training, ``best/`` and serving.
         api_version: Plugin API the plugin was written for.
         description: One line for ``python -m automl plugins``.
     """
@@ -310,6 +336,7 @@ class ModelPlugin:
     default_data: str = "digits"
     load: str | None = None
     export: str | None = None
+    layout: ReadLayout | None = None
     api_version: int = API_VERSION
     description: str = ""
 
@@ -337,6 +364,11 @@ class ModelPlugin:
             raise PluginError(f"{owner}: task 'generation' has no standard metric; set metric")
         if ":" not in self.build:
             raise PluginError(f"{owner}: build must be 'module:function', got {self.build!r}")
+        if self.layout is not None and self.layout not in get_args(ReadLayout):
+            raise PluginError(
+                f"{owner}: layout must be 'sequence' (steps x features), 'signal' (channels x "
+                f"length) or None, got {self.layout!r}"
+            )
         node = _check_config_class(owner, self.config)
         # The space must fit the config here, not only after the user's edits: a typo in a
         # field name makes the plugin a FAILED row instead of an error on every run.

@@ -67,6 +67,7 @@ def load_digits(cfg: DigitsConfig) -> RawData:
         y=bunch.target,
         task="classification",
         class_names=tuple(str(c) for c in bunch.target_names),
+        layout=cfg.view,  # image, sequence (8 rows as steps of 8 pixels) or flat
     )
 
 

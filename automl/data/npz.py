@@ -272,6 +272,9 @@ def load_npz(cfg: NpzConfig) -> RawData:
         y_test=y_test_codes,
         source=where,
         input_step=step,
+        # auto: rank 1 is flat and rank 3 an image (automl.data.split.sample_layout); rank 2
+        # never gets here (auto_layout asks which it is).
+        layout=None if cfg.layout == "auto" else cfg.layout,
     )
 
 

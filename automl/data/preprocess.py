@@ -99,10 +99,11 @@ def standardize_inplace(x: np.ndarray, step: dict[str, Any]) -> np.ndarray:
 def apply_layout(x: np.ndarray, step: dict[str, Any]) -> np.ndarray:
     """Turn samples stored as ``step["stored"]`` into ``step["shape"]`` (a view when possible).
 
-    Inputs already in the model's shape pass through unchanged.
+    Inputs already in the model's shape pass through unchanged, unless that shape is also the
+    stored one (a square sample transposed: inputs are read as stored).
     """
     stored, shape = tuple(step["stored"]), tuple(step["shape"])
-    if tuple(x.shape[1:]) == shape:
+    if tuple(x.shape[1:]) == shape and shape != stored:
         return x
     if tuple(x.shape[1:]) != stored:
         raise ValueError(

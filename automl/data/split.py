@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from automl.core.errors import DataError
-from automl.core.plugin import DataSpec
+from automl.core.plugin import LAYOUT_RANKS, SAMPLE_LAYOUTS, DataSpec
 from automl.data.preprocess import (
     CHUNK_BYTES,
     apply_preprocessing,
@@ -27,7 +27,7 @@ from automl.data.preprocess import (
 from automl.data.reference import register_reference
 from automl.data.types import DataConfig, Dataset, RawData, Split
 
-__all__ = ["make_dataset", "split_indices", "assemble", "check_targets"]
+__all__ = ["make_dataset", "split_indices", "assemble", "check_targets", "sample_layout"]
 
 
 def _where(name: str, raw: RawData) -> str:
@@ -264,15 +264,17 @@ def assemble(
     # Regression targets: statistics of the training rows only, for models that standardize
     # them (SupervisedModule); the splits keep the original units, so every metric does too.
     target = fit_target_scaler(y[train_idx]) if not classify else None
+    shape = tuple(int(d) for d in x_train.shape[1:])
     spec = DataSpec(
         name=name,
         task="classification" if classify else "regression",
-        input_shape=tuple(int(d) for d in x_train.shape[1:]),
+        input_shape=shape,
         n_classes=n_classes,
         n_targets=1,
         feature_names=feature_names,
         target_mean=tuple(target["mean"]) if target else None,
         target_std=tuple(target["std"]) if target else None,
+        layout=sample_layout(raw.layout, shape, _where(name, raw)),
     )
     preprocessing: dict[str, Any] = {"steps": steps}
     if target is not None:
@@ -287,6 +289,29 @@ def assemble(
         preprocessing=preprocessing,
         augment=dict(raw.augment),
     )
+
+
+def sample_layout(layout: str | None, shape: tuple[int, ...], where: str) -> Any:
+    """The ``DataSpec.layout`` of samples of ``shape``: the data plugin's ``RawData.layout``
+    checked against the rank, or, when it gave none, ``flat`` for rank 1, ``image`` for rank
+    3 (what every model reads them as) and ``None`` otherwise.
+
+    Raises:
+        DataError: A layout that is not one of ``SAMPLE_LAYOUTS`` or does not fit the rank.
+    """
+    if layout is None:
+        return {1: "flat", 3: "image"}.get(len(shape))
+    if layout not in SAMPLE_LAYOUTS:
+        raise DataError(
+            f"{where}: the data plugin says layout {layout!r}; RawData.layout is one of "
+            f"{', '.join(SAMPLE_LAYOUTS)} or None (fix the plugin)"
+        )
+    if LAYOUT_RANKS[layout] != len(shape):
+        raise DataError(
+            f"{where}: the data plugin says its samples are {layout} (rank "
+            f"{LAYOUT_RANKS[layout]}) but they have shape {shape}; fix RawData.layout or x"
+        )
+    return layout
 
 
 def make_dataset(name: str, raw: RawData, cfg: DataConfig) -> Dataset:

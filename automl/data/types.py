@@ -58,6 +58,10 @@ class RawData:
             ``x`` is already converted; the step is saved so prediction accepts raw inputs.
         augment: Training-only augmentation settings (``{"flip": True, "crop_padding": 4}``),
             applied per training batch by the trainer; empty means none.
+        layout: What the axes of one sample of ``x`` are: ``flat``, ``sequence`` (steps x
+            features), ``signal`` (channels x length) or ``image`` (channels x height x
+            width). Rank-2 data should say (models read rank 2 differently: docs/data.md);
+            ``None`` lets automl name rank 1 ``flat`` and rank 3 ``image``.
     """
 
     x: np.ndarray
@@ -71,6 +75,7 @@ class RawData:
     encoder: Callable[[np.ndarray], dict[str, Any]] | None = None
     input_step: dict[str, Any] | None = None
     augment: dict[str, Any] = field(default_factory=dict)
+    layout: str | None = None
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from automl.core.errors import ExportError
-from automl.core.plugin import TASKS, DataSpec
+from automl.core.plugin import LAYOUT_RANKS, SAMPLE_LAYOUTS, TASKS, DataSpec
 from automl.results.schema import MAX_SAMPLE_ELEMENTS
 
 __all__ = [
@@ -182,6 +182,11 @@ def check_spec(fields: Any, where: str = f"{CONFIG_FILE}: spec") -> DataSpec:
                 raise ValueError("feature_names must be a list of names")
             if len(dims) != 1 or len(names) != dims[0]:
                 raise ValueError(f"{len(names)} feature_names for input_shape {list(dims)}")
+        layout = fields.get("layout")
+        if layout is not None and (
+            layout not in SAMPLE_LAYOUTS or LAYOUT_RANKS[layout] != len(dims)
+        ):
+            raise ValueError(f"layout {layout!r} does not fit input_shape {list(dims)}")
         return DataSpec(
             name=str(fields.get("name", "")),
             task=task,
@@ -189,6 +194,7 @@ def check_spec(fields: Any, where: str = f"{CONFIG_FILE}: spec") -> DataSpec:
             n_classes=n_classes,
             n_targets=n_targets,
             feature_names=tuple(names) if names else None,
+            layout=layout,
         )
     except (KeyError, TypeError, ValueError) as exc:
         what = f"lacks {exc}" if isinstance(exc, KeyError) else str(exc)

@@ -197,7 +197,7 @@ def export(
             is then exported).
     """
     fam = run.family(selected.family)
-    plugin, backend, dataset = fam.plugin, fam.backend, run.dataset
+    plugin, backend, dataset = fam.plugin, fam.backend, run.dataset_of(selected.family)
     model: Any = selected.model
     refit_info: dict[str, Any] | None = None
     if refit and dataset.merged is not None:

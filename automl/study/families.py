@@ -92,7 +92,8 @@ class Family:
 
 @dataclass
 class RunFamily:
-    """A family as a run trains it: its plan, its backend and the unit its steps count.
+    """A family as a run trains it: its plan, its backend, the unit its steps count and the
+    data in the layout it reads.
 
     Decided once, in ``automl.study.run.prepare``.
     """
@@ -101,6 +102,9 @@ class RunFamily:
     backend: Any
     unit: Unit
     notes: list[str] = field(default_factory=list)
+    dataset: Any = None
+    """The data as this family reads it (``automl.data.layout``: rank-2 samples transposed
+    for a model that reads them the other way); ``None``: the run's data as loaded."""
 
     @property
     def name(self) -> str:

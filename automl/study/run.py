@@ -31,6 +31,7 @@ from automl.core.objectives import resolve_objectives
 from automl.core.plugin import Report
 from automl.core.records import Unit
 from automl.data import Dataset, load_dataset
+from automl.data.layout import as_layout, fit_layout
 from automl.study.families import (
     FAMILY_PARAM,
     Family,
@@ -156,6 +157,11 @@ class Run:
         """What the reported steps of a trial with ``params`` count."""
         return self.family_of(params).unit
 
+    def dataset_of(self, family: str | None = None) -> Dataset:
+        """The data as ``family`` reads it (``None``: the run's only family)."""
+        fam = self.family(family)
+        return fam.dataset if fam.dataset is not None else self.dataset
+
     def trial_seed(self, number: int) -> int:
         """The training seed of trial ``number``: ``trainer.seed`` + number."""
         return int(self.plan.trainer.seed) + int(number)
@@ -214,7 +220,7 @@ class Run:
             fam.backend,
             fam.plugin,
             cfg,
-            self.dataset,
+            self.dataset_of(family),
             self.goal,
             report=report,
             workdir=workdir,
@@ -236,7 +242,8 @@ class Run:
             return None
         if fam.backend.generates(model):
             return None
-        data = self.dataset.folds[0] if self.dataset.folds else self.dataset
+        data = self.dataset_of(fam.name)
+        data = data.folds[0] if data.folds else data
         x = data.val.x[:LATENCY_ROWS] if len(data.val) else data.train.x[:LATENCY_ROWS]
         best = float("inf")
         # One thread where the backend can say so (torch): a model's latency, not the
@@ -381,9 +388,15 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
             backends[kind] = backend_for(fam.plugin, plan.trainer)
         backend = backends[kind]
         unit: Unit = "fold" if dataset.folds else backend.unit
-        run_families[name] = RunFamily(fam, backend, unit)
+        # How this family reads the samples (a signal is steps x channels to an RNN): decided
+        # here, once; its view of the data is what it trains, is tested and exported with.
+        layout = fit_layout(fam.plugin, dataset.spec)
+        if layout.note:
+            notes.append(layout.note)
+        view = as_layout(dataset, layout)
+        run_families[name] = RunFamily(fam, backend, unit, dataset=view)
         if preflight:
-            _preflight(fam, backend, OmegaConf.to_object(fam.node), dataset)
+            _preflight(fam, backend, OmegaConf.to_object(fam.node), view)
     identity = fingerprint(
         model=plan.model_name,
         model_config=_model_config(plan, families),

@@ -60,9 +60,8 @@ def fit(
     """
     goal = goal or Goal(*plugin.objective(dataset.spec.task))
     backend = backend_for(plugin, trainer_cfg)
-    return fit_config(
-        backend, plugin, cfg, dataset, goal, report=report, workdir=workdir, seed=seed
-    )
+    data = _read_by(plugin, dataset)
+    return fit_config(backend, plugin, cfg, data, goal, report=report, workdir=workdir, seed=seed)
 
 
 def refit(
@@ -78,14 +77,16 @@ def refit(
     """Train ``cfg`` on ``dataset.train`` for ``budget`` (a trial's ``FitResult.budget``),
     without validation data; see ``automl.backends.protocol.refit_config``."""
     backend = backend_for(plugin, trainer_cfg)
-    return refit_config(backend, plugin, cfg, dataset, budget, workdir=workdir, seed=seed)
+    data = _read_by(plugin, dataset)
+    return refit_config(backend, plugin, cfg, data, budget, workdir=workdir, seed=seed)
 
 
 def evaluate(
     plugin: ModelPlugin, model: Any, dataset: Dataset, trainer_cfg: Any, split: str = "test"
 ) -> dict[str, float]:
     """Metrics of a trained model on one split, keyed ``<split>_<name>``."""
-    return backend_for(plugin, trainer_cfg).evaluate(plugin, model, dataset, split)
+    data = _read_by(plugin, dataset)
+    return backend_for(plugin, trainer_cfg).evaluate(plugin, model, data, split)
 
 
 def load_model(
@@ -94,8 +95,19 @@ def load_model(
     """Rebuild a model saved by ``fit`` (weights into a fresh module, or the plugin's loader)."""
     from automl.study.config import TrainerConfig
 
+    """Rebuild a model saved by ``fit`` (weights into a fresh module, or the plugin's loader);
+    ``spec`` describes the data as loaded (the model's own view of it is derived here)."""
+    from automl.data.layout import fit_layout, spec_as
+
     backend = backend_for(plugin, trainer_cfg or TrainerConfig(accelerator="cpu"))
-    return backend.load(plugin, str(directory), cfg, spec)
+    return backend.load(plugin, str(directory), cfg, spec_as(spec, fit_layout(plugin, spec)))
+
+
+def _read_by(plugin: ModelPlugin, dataset: Dataset) -> Dataset:
+    """``dataset`` as ``plugin``'s models read it (``automl.data.layout``, as a study does)."""
+    from automl.data.layout import as_layout, fit_layout
+
+    return as_layout(dataset, fit_layout(plugin, dataset.spec))
 
 
 def check_trainer(trainer_cfg: Any) -> None:

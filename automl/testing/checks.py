@@ -29,8 +29,10 @@ __all__ = [
     "build_checked",
     "sample_configs",
     "fit_checked",
+    "backend_of",
     "predictions",
     "check_predictions",
+    "check_samples",
     "check_prunes",
     "check_seeded",
 ]
@@ -157,23 +159,36 @@ def fit_checked(
     return result
 
 
-def predictions(plugin: ModelPlugin, model: Any, x: np.ndarray) -> np.ndarray | None:
-    """What the model predicts for ``x``: ``predict`` (estimators) or ``predict_array``
-    (automl's Lightning modules); ``None`` for a module without ``predict_array``."""
-    if plugin.kind == "estimator":
-        return np.asarray(model.predict(x))
-    if hasattr(model, "predict_array"):
-        return np.asarray(model.predict_array(x))
-    return None
+def backend_of(plugin: ModelPlugin, trainer_cfg: Any = None) -> Any:
+    """The backend a study, ``best/``, ``serve`` and ``predict`` use for ``plugin``
+    (``automl.backends.backend_for``), on the CPU unless ``trainer_cfg`` says otherwise."""
+    from automl.backends import backend_for
+
+    return backend_for(plugin, trainer_cfg if trainer_cfg is not None else tiny_trainer())
+
+
+def predictions(plugin: ModelPlugin, model: Any, x: np.ndarray, task: str) -> np.ndarray | None:
+    """What the model predicts for ``x``, asked exactly as ``serve`` and ``predict`` ask it:
+    through its backend (``backend.predict``); ``None`` for a generator (a model with
+    ``sample``), which is never asked to predict."""
+    backend = backend_of(plugin)
+    if backend.generates(model):
+        return None
+    return np.asarray(backend.predict(model, x, task))
 
 
 def check_predictions(
     plugin: ModelPlugin, cfg: Any, model: Any, x: np.ndarray, spec: Any
 ) -> np.ndarray | None:
-    """One prediction per sample: a class id in ``[0, n_classes)`` or a finite value."""
-    out = predictions(plugin, model, x)
-    if out is None:
+    """What ``serve``/``predict`` get from the backend: one prediction per sample (a class id
+    in ``[0, n_classes)`` or a finite value) and, where the model gives class probabilities,
+    rows of ``n_classes`` that sum to 1 and agree with the predictions. A generator's samples
+    instead (``check_samples``). Returns the predictions (``None`` for a generator)."""
+    backend = backend_of(plugin)
+    if backend.generates(model):
+        check_samples(plugin, cfg, model, spec)
         return None
+    out = np.asarray(backend.predict(model, x, spec.task))
     n = len(x)
     what = "class id" if spec.task == "classification" else "value"
     assert out.shape == (n,), (
@@ -188,6 +203,7 @@ def check_predictions(
             f"{who(plugin, cfg)}: predictions {out[:5].tolist()}... are not class ids; expected "
             f"integers in [0, {spec.n_classes}) (argmax of the logits, not probabilities)"
         )
+        _check_probabilities(plugin, cfg, backend, model, x, spec, out)
     else:
         bad = np.flatnonzero(~np.isfinite(out.astype(np.float64)))
         assert not len(bad), (
@@ -195,6 +211,69 @@ def check_predictions(
             "finite values"
         )
     return out
+
+
+def _check_probabilities(
+    plugin: ModelPlugin,
+    cfg: Any,
+    backend: Any,
+    model: Any,
+    x: np.ndarray,
+    spec: Any,
+    pred: np.ndarray,
+) -> None:
+    """``predict_with_proba`` (what ``serve`` answers with): probabilities that are
+    probabilities, and labels that are the predictions."""
+    labels, proba = backend.predict_with_proba(model, x, spec.task)
+    np.testing.assert_array_equal(
+        np.asarray(labels),
+        pred,
+        err_msg=(
+            f"{who(plugin, cfg)}: two predictions of the same inputs differ (predict_with_proba's "
+            "labels and predict's); expected the model to be deterministic in eval mode"
+        ),
+    )
+    if proba is None:
+        return  # a model without probabilities: serve answers labels only
+    proba = np.asarray(proba, dtype=np.float64)
+    n, k = len(x), spec.n_classes or 1
+    assert proba.shape == (n, k), (
+        f"{who(plugin, cfg)}: class probabilities of {n} samples have shape {proba.shape}; "
+        f"expected ({n}, {k}): one row per sample, one column per class"
+    )
+    sums = proba.sum(axis=1)
+    assert np.all(np.isfinite(proba)) and np.all(proba >= 0) and np.allclose(sums, 1, atol=1e-5), (
+        f"{who(plugin, cfg)}: class probabilities {proba[0].round(4).tolist()}... are not "
+        "finite, non-negative rows that sum to 1; expected predict_proba's probabilities"
+    )
+    top = np.sort(proba, axis=1)
+    clear = top[:, -1] - (top[:, -2] if k > 1 else 0) > 1e-9  # ties may go either way
+    differ = np.flatnonzero(clear & (proba.argmax(axis=1) != pred))
+    assert not len(differ), (
+        f"{who(plugin, cfg)}: sample {int(differ[0])} is predicted as class "
+        f"{int(pred[differ[0]])} but its most probable class is {int(proba[differ[0]].argmax())}; "
+        "expected predict to return the most probable class"
+    )
+
+
+def check_samples(plugin: ModelPlugin, cfg: Any, model: Any, spec: Any, n: int = 4) -> np.ndarray:
+    """A generator's ``sample(n, labels, seed)``, as ``serve``'s ``/generate`` calls it: ``n``
+    finite samples of the data's per-sample shape, the same for the same seed."""
+    import torch
+
+    with torch.no_grad():
+        first = np.asarray(model.sample(n, None, seed=3).cpu().numpy())
+        again = np.asarray(model.sample(n, None, seed=3).cpu().numpy())
+    shape = (n, *spec.input_shape)
+    assert first.shape == shape, (
+        f"{who(plugin, cfg)}: sample({n}, None, seed=3) returned shape {first.shape}; expected "
+        f"{shape}: {n} samples of the data's per-sample shape"
+    )
+    assert np.all(np.isfinite(first)), f"{who(plugin, cfg)}: generated samples are not finite"
+    np.testing.assert_array_equal(
+        first, again, err_msg=f"{who(plugin, cfg)}: the same seed generated other samples"
+    )
+    return first
 
 
 def check_prunes(plugin: ModelPlugin, cfg: Any, dataset: Dataset, seed: int = 0) -> None:

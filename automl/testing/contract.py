@@ -94,10 +94,11 @@ class ModelPluginContract:
         if metric in ("rmse", "mae", "fd"):
             assert result.value >= 0.0, f"{who(plugin, cfg)}: {key}={result.value} < 0"
 
+        # What best/, serve and predict do: load through the backend, predict through it.
         before = check_predictions(plugin, cfg, result.model, dataset.test.x, dataset.spec)
         reloaded = train.load_model(plugin, tmp_path, cfg, dataset.spec)
-        if before is not None:
-            after = predictions(plugin, reloaded, dataset.test.x)
+        after = check_predictions(plugin, cfg, reloaded, dataset.test.x, dataset.spec)
+        if before is not None and after is not None:
             np.testing.assert_array_equal(
                 before, after, err_msg=f"{who(plugin, cfg)}: predictions changed on reload"
             )
@@ -145,7 +146,7 @@ class ModelPluginContract:
         if before is not None:
             np.testing.assert_array_equal(
                 before,
-                predictions(plugin, reloaded, merged.test.x),
+                predictions(plugin, reloaded, merged.test.x, merged.spec.task),
                 err_msg=f"{who(plugin, cfg)}: the refitted model predicts differently reloaded",
             )
 

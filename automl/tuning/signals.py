@@ -12,6 +12,11 @@ training but not halfway through a write to the study storage: ``critical()`` ma
 storage writes made while a trial trains (its reports), and an exception that arrives inside
 one is raised when it ends. Outside a trial's training nothing is raised; the study loop polls
 ``received`` between trials.
+
+A raise can be lost: when the signal lands while Python runs a finalizer or a weakref
+callback (a library's ``__del__``), the interpreter prints "Exception ignored" and goes on.
+So after a stop signal inside a trial the alarm repeats every ``REDELIVER_S`` seconds and
+raises again until the trial's section is left.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ from automl.core.errors import Interrupted, OutOfTime, TrialTimeout
 __all__ = ["StopSignals"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+REDELIVER_S = 0.5
+"""After a stop signal inside a trial, the stop is raised again this often until it lands."""
 
 
 class StopSignals:
@@ -88,12 +96,17 @@ class StopSignals:
             sys.stdout.flush()
             os._exit(128 + signum)
         self.received = signum
+        if self._in_trial and self._active and hasattr(signal, "setitimer"):
+            # Raised again until it lands (a raise inside a finalizer is swallowed).
+            signal.setitimer(signal.ITIMER_REAL, REDELIVER_S, REDELIVER_S)
         self._deliver(Interrupted(signum))
 
     def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
         if not self._in_trial:
             return
-        if self._cut is not None and time.monotonic() >= self._cut[0] - 0.01:
+        if self.received is not None:
+            self._deliver(Interrupted(self.received))
+        elif self._cut is not None and time.monotonic() >= self._cut[0] - 0.01:
             self._deliver(OutOfTime(self._cut[1]))
         elif self._timeout is not None:
             self._deliver(TrialTimeout(self._timeout))

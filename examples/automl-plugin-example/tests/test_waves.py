@@ -1,16 +1,28 @@
-"""The data plugin: shapes, seeding, and that it is discovered through its entry point."""
+"""The data plugin: automl's data contract suite (shapes, dtypes, seeding, disjoint splits,
+labels, the layout each model family reads, bad options), and its entry point."""
 
 import numpy as np
-from automl_example.waves import WavesConfig, load
+import pytest
+from automl_example.waves import WAVES, WavesConfig, load
 
 from automl.registry import discover_data
+from automl.testing import DataPluginContract
 
 
-def test_waves_are_seeded_and_shaped():
-    a, b = load(WavesConfig(seed=1)), load(WavesConfig(seed=1))
-    assert a.x.shape == (1200, 1, 64) and a.x.dtype == np.float32
-    np.testing.assert_array_equal(a.x, b.x)
-    assert set(np.unique(a.y)) == {0, 1, 2}
+class TestWaves(DataPluginContract):
+    @pytest.fixture
+    def plugin(self):
+        return WAVES
+
+    @pytest.fixture
+    def config(self):
+        return WavesConfig(n_samples=300)  # the checks load it a dozen times
+
+
+def test_waves_are_one_channel_signals_of_three_classes():
+    raw = load(WavesConfig(seed=1))
+    assert raw.x.shape == (1200, 1, 64) and raw.layout == "signal"
+    assert set(np.unique(raw.y)) == {0, 1, 2}
 
 
 def test_waves_is_registered_by_entry_point():

@@ -33,6 +33,7 @@ PLUGIN = ModelPlugin(
     kind="lightning",
     tasks=("classification",),
     input_ranks=(2,),
+    layout="signal",
     default_data="waves",
     description="Temporal convolution network (dilated residual Conv1d) for C x L signals",
 )

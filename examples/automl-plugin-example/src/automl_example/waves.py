@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from automl.data import DataConfig, RawData
+from automl.errors import UserError
 from automl.plugin import DataPlugin
 
 
@@ -19,6 +20,12 @@ class WavesConfig(DataConfig):
 
 def load(cfg: WavesConfig) -> RawData:
     """Generate the signals (seeded by ``cfg.seed``, so every run sees the same data)."""
+    # A bad option is a UserError: automl prints its one line and exits with code 2.
+    if cfg.n_samples < 30 or cfg.length < 8 or not cfg.noise >= 0:
+        raise UserError(
+            f"data.n_samples={cfg.n_samples} data.length={cfg.length} data.noise={cfg.noise}: "
+            "waves needs n_samples >= 30, length >= 8 and noise >= 0"
+        )
     rng = np.random.default_rng(cfg.seed)
     t = np.linspace(0, 1, cfg.length, dtype=np.float32)
     y = rng.integers(0, 3, cfg.n_samples)
@@ -32,6 +39,7 @@ def load(cfg: WavesConfig) -> RawData:
         y=y,
         task="classification",
         class_names=("sine", "square", "sawtooth"),
+        layout="signal",  # 1 channel of length 64: an RNN reads it as 64 steps
     )
 
 
