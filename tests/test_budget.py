@@ -24,7 +24,7 @@ import optuna
 import pytest
 from helpers import TESTS, cli_env, install_entry_points
 
-from automl.core.budget import EXPORT_CPU_S, TRIALS_END_ENV, Budget, startup_contention
+from automl.core.budget import EXPORT_CPU_S, TRIALS_END_ENV, TimeBudget, startup_contention
 from automl.core.cpus import (
     DEFAULT_MAX_THREADS,
     TRIALS_ENV,
@@ -289,12 +289,12 @@ def test_threads_per_trial_share_the_cpus_and_num_threads_overrides(monkeypatch)
 def test_a_worker_shares_its_parents_end_and_reserves_nothing(monkeypatch):
     end = time.time() + 30
     monkeypatch.setenv(TRIALS_END_ENV, repr(end))
-    worker = Budget.plan(60, report=True)
+    worker = TimeBudget.plan(60, report=True)
     assert worker.trials_end == end and worker.reserve == 0 and not worker.report
     monkeypatch.delenv(TRIALS_END_ENV)
-    alone = Budget.plan(60, report=False)
+    alone = TimeBudget.plan(60, report=False)
     # The export's measured cost, scaled by this machine's contention, comes off the end.
     assert alone.reserve == pytest.approx(EXPORT_CPU_S * alone.factor)
     assert alone.trials_end == pytest.approx(alone.start + 60 - alone.reserve)
     assert alone.start <= time.time() and alone.tolerance == 10.0 and alone.grace == 5.0
-    assert Budget.plan(600, report=False).tolerance == 60.0
+    assert TimeBudget.plan(600, report=False).tolerance == 60.0

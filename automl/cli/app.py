@@ -39,12 +39,12 @@ def run_once(run: Run, console: Console) -> int:
     for note in run.notes:  # e.g. how the model reads the data's samples
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
     cfg = OmegaConf.to_object(plan.model_node)
-    seed = int(plan.trainer.seed)
+    seed = run.seeds.training
     with StopSignals() as signals:
         try:
             times = _once_times(run)
             with signals.trial(plan.sweep.trial_timeout, times[1]):
-                result = run.fit(cfg, seed=seed, deadline=times[0])
+                result = run.services.fit(cfg, seed=seed, deadline=times[0])
         except Interrupted as exc:
             console.print(f"stopped: {exc}; nothing exported", highlight=False)
             return exc.exit_code
@@ -65,7 +65,7 @@ def run_once(run: Run, console: Console) -> int:
             seed=seed,
             model=result.model,
         )
-        refit = run.refit_wanted() and run.dataset.merged is not None
+        refit = run.refit and run.dataset.merged is not None
         exported = export(
             run, selected, plan.run_dir / SINGLE_DIR, refit=refit, interruptible=signals.trial
         )
@@ -80,7 +80,7 @@ def run_once(run: Run, console: Console) -> int:
             f"refit:      failed ({exported.refit['failed']}); exported the fit's own model"
         ]
     lines = [
-        f"model={plan.model_name} data={plan.data_name} {run.steps_label}={result.epochs} "
+        f"model={plan.model_name} data={plan.data_name} {run.steps}={result.epochs} "
         f"time={result.wall_time:.1f}s",
         *([f"stopped:    at the time budget {result.stopped}"] if result.stopped else []),
         f"validation: {format_params(result.metrics)}",
@@ -102,11 +102,11 @@ def _once_times(run: Run) -> tuple[float | None, tuple[float, float] | None]:
     best step) and when it is cut (``StopSignals.trial``)."""
     from automl.core.budget import wall_to_monotonic
 
-    budget = run.budget
-    if budget is None:
+    clock = run.budget.clock
+    if clock is None:
         return None, None
-    end = wall_to_monotonic(budget.trials_end)
-    return end, (max(end, time.monotonic()) + budget.grace, budget.seconds)
+    end = wall_to_monotonic(clock.trials_end)
+    return end, (max(end, time.monotonic()) + clock.grace, clock.seconds)
 
 
 def _report(plan: RunPlan, console: Console) -> None:
@@ -131,7 +131,7 @@ def _report(plan: RunPlan, console: Console) -> None:
 
     wall, cpu = time.perf_counter(), time.process_time()
     try:
-        from automl.results.report import write_report
+        from automl.tuning.report import write_report
 
         storage = plan.sweep.storage or str(plan.run_dir)
         index = write_report(storage, plan.study_name, plan.run_dir)
@@ -172,13 +172,14 @@ def run(
             cfg, choices["model"], choices["data"], models, data, run_dir, list(hc.overrides.task)
         )
         console = console or Console()
-        from automl.parallel import current_role, dispatch
+        from automl.parallel import current_role, dispatch, with_storage
 
         role = current_role()
+        plan = with_storage(plan)
         code = dispatch(plan, console, entry)  # several workers, a SLURM job: automl.parallel
         if code is None:
             prepared = prepare(plan)
-            if plan.sweep.engine == "none":
+            if prepared.plan.sweep.engine == "none":
                 return run_once(prepared, console)
             from automl.tuning import run_study
 

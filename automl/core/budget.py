@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 
 __all__ = [
-    "Budget",
+    "TimeBudget",
     "TRIALS_END_ENV",
     "EXPORT_CPU_S",
     "REPORT_CPU_S",
@@ -60,20 +60,20 @@ budget; otherwise it is skipped (with a note: ``python -m automl report RUN_DIR`
 so a short budget goes to the search and the export."""
 
 _CONTENTION_MAX = 8.0
-_PLANNED: Budget | None = None
+_PLANNED: TimeBudget | None = None
 _STARTUP: float | None = None
 
 
-def planned() -> Budget | None:
+def planned() -> TimeBudget | None:
     """The budget of this command, as ``plan_budget`` last planned it (``None``: none)."""
     return _PLANNED
 
 
-def plan_budget(seconds: float | None, *, report: bool) -> Budget | None:
-    """Plan this command's budget (``Budget.plan``), or none without ``seconds``, and keep it
+def plan_budget(seconds: float | None, *, report: bool) -> TimeBudget | None:
+    """Plan this command's budget (``TimeBudget.plan``), or none without ``seconds``, and keep it
     for the end of the command (``planned``: the report is written or skipped by it)."""
     global _PLANNED
-    _PLANNED = Budget.plan(float(seconds), report=report) if seconds else None
+    _PLANNED = TimeBudget.plan(float(seconds), report=report) if seconds else None
     return _PLANNED
 
 
@@ -130,7 +130,7 @@ def wall_to_monotonic(wall: float) -> float:
 
 
 @dataclass(frozen=True)
-class Budget:
+class TimeBudget:
     """The time budget of one command.
 
     Attributes:
@@ -152,7 +152,7 @@ class Budget:
     given_end: float | None = None
 
     @classmethod
-    def plan(cls, seconds: float, *, report: bool) -> Budget:
+    def plan(cls, seconds: float, *, report: bool) -> TimeBudget:
         """The budget of this process, planned once start-up is over (the data loaded, the
         preflight run), so that ``contention`` has measured the machine.
 

@@ -84,7 +84,7 @@ class TrialTimeout(BaseException):
 
 
 class OutOfTime(BaseException):
-    """A trial was still running, without a report, ``Budget.grace`` seconds after its stop
+    """A trial was still running, without a report, ``TimeBudget.grace`` seconds after its stop
     time in the time budget (``sweep.timeout``): it is cut where it is.
 
     An alarm, like ``TrialTimeout``. A torch trial that has a best epoch keeps it (the

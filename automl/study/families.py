@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from automl.core.errors import PluginError, SpaceError, UserError
@@ -90,10 +90,10 @@ class Family:
     space: Mapping[str, Param]
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunFamily:
-    """A family as a run trains it: its plan, its backend, the unit its steps count and the
-    data in the layout it reads.
+    """A family as a run trains it: its plan, its backend, the unit its steps count, the
+    device its models train on and the data in the layout it reads.
 
     Decided once, in ``automl.study.run.prepare``.
     """
@@ -101,7 +101,7 @@ class RunFamily:
     family: Family
     backend: Any
     unit: Unit
-    notes: list[str] = field(default_factory=list)
+    device: str = "cpu"
     dataset: Any = None
     """The data as this family reads it (``automl.data.layout``: rank-2 samples transposed
     for a model that reads them the other way); ``None``: the run's data as loaded."""
@@ -280,12 +280,13 @@ def compatible_families(
 
 
 def default_order(families: list[RunFamily]) -> list[RunFamily]:
-    """``families`` in the order their default configurations run: estimators before torch
-    models, and estimators cheapest first (``DEFAULT_COST``); ties keep their order."""
+    """``families`` in the order their default configurations run: families whose trials cost
+    the most (``Backend.expensive``: torch) after the others, and those cheapest first
+    (``DEFAULT_COST``); ties keep their order."""
     return sorted(
         families,
         key=lambda f: (
-            f.backend.kind == "lightning",
+            bool(f.backend.expensive),
             DEFAULT_COST.get(f.name, _UNKNOWN_COST),
         ),
     )

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from automl.core.errors import signal_reason
 from automl.core.records import counts_toward_total, ranked_values, record_of
+from automl.core.study_record import StudyHeader, StudyRecord
 from automl.results.finalize import BEST_DIR, describe_budget, export, select_trial
 from automl.results.leaderboard import Leaderboard, row_from_trial, write_leaderboard
 from automl.study.run import Run
@@ -44,7 +45,7 @@ def _refit_note(info: dict[str, Any] | None, number: int) -> str | None:
 def _refit_skipped(run: Run, best: Any) -> str | None:
     """Why the refit is skipped: it would not end within the time budget (``None``: it fits,
     or there is no budget)."""
-    budget = run.budget
+    budget = run.budget.clock
     if budget is None:
         return None
     need = run.refit_seconds(record_of(best).train_s)
@@ -62,7 +63,7 @@ def finish_study(
     run: Run,
     study: optuna.Study,
     board: Leaderboard,
-    header: dict[str, Any],
+    header: StudyHeader,
     outcome: StudyOutcome,
     console: Console,
     *,
@@ -75,7 +76,7 @@ def finish_study(
         run: The run (its data and backend test and export the best trial).
         study: The open study.
         board: The leaderboard (its rows are replaced by the fresh read).
-        header: ``study_header(run)`` (plus what the caller adds).
+        header: ``study_header(run)`` (with the parent's workers and launcher).
         outcome: Filled in: counts, best trial, test metrics, export notes.
         console: Where the summary goes.
         stop_signal: The stop signal the invocation received (skips the refit).
@@ -107,7 +108,7 @@ def finish_study(
             outcome.best_params = dict(best.params)
             val = dict(record_of(best).metrics)
             # After a stop signal the user wants out, not another training run.
-            outcome.refit = run.refit_wanted() and stop_signal is None
+            outcome.refit = run.refit and stop_signal is None
             skipped = _refit_skipped(run, best) if outcome.refit else None
             if skipped:
                 outcome.refit, refit_note = False, skipped
@@ -127,9 +128,11 @@ def finish_study(
                 outcome.export_failed = exported.failed
                 if exported.test and exported.refit:
                     refit_note = _refit_note(exported.refit, best.number)
-                    study.set_user_attr(
-                        "best_test_metrics", {"trial": best.number, **outcome.test_metrics}
+                    tested = StudyRecord(
+                        best_test_metrics={"trial": best.number, **outcome.test_metrics}
                     )
+                    for key, value in tested.attrs(("best_test_metrics",)).items():
+                        study.set_user_attr(key, value)
         console.print(
             board.summary(
                 outcome.best_params,

@@ -21,6 +21,11 @@ def _values_text(board: BoardView, row: Row) -> str:
     return " ".join(f"{k}={fmt_value_of(k, v)}" for k, v in zip(names, values, strict=False))
 
 
+def _total(board: BoardView) -> str:
+    total = board.header.n_trials
+    return "?" if total is None else str(total)
+
+
 def plain_line(board: BoardView, row: Row) -> str:
     """One log line for a finished trial."""
     done = board.finished()
@@ -40,7 +45,7 @@ def plain_line(board: BoardView, row: Row) -> str:
         value,
         f"{board.steps}={row.epochs if row.epochs is not None else '-'}",
         f"time={fmt_seconds(row.duration)}",
-        f"done={done}/{board.header.get('n_trials', '?')}",
+        f"done={done}/{_total(board)}",
         best_text,
         format_params({k: v for k, v in row.params.items() if k != "family"}),
     ]
@@ -115,7 +120,7 @@ def summary(
     grid.add_column(style="bold")
     grid.add_column()
     status = status or ("interrupted" if interrupted else "finished")
-    grid.add_row("study", f"{board.header.get('study')} ({status})")
+    grid.add_row("study", f"{board.header.study} ({status})")
     running = counts.get("RUNNING", 0)  # other workers' trials, or a lost one not yet failed
     # Trials lost to a worker, a signal or the storage are re-run and do not count: said apart,
     # so that "N finished" adds up.
