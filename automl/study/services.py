@@ -20,6 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from automl.backends import FitResult, Goal
+from automl.backends.checkpoint import TrialCheckpoint
 from automl.backends.protocol import fit_config, refit_config
 from automl.core.plugin import Report
 from automl.core.space import Param
@@ -143,10 +144,13 @@ class Services:
         workdir: str | Path | None = None,
         seed: int = 0,
         deadline: float | None = None,
+        checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
         """Train one configuration (holdout or k-fold) toward the run's goal, then measure its
         prediction latency (``latency_ms``). Past ``deadline`` (``time.monotonic()``) training
-        stops at its next report with its best step so far (``FitResult.stopped``)."""
+        stops at its next report with its best step so far (``FitResult.stopped``);
+        ``checkpoint`` keeps its training state as it goes and continues a lost trial's
+        (``automl.backends.checkpoint``)."""
         fam = self.family(family)
         result = fit_config(
             fam.backend,
@@ -159,6 +163,7 @@ class Services:
             seed=seed,
             fold_values=self.fold_values,
             deadline=deadline,
+            checkpoint=checkpoint,
         )
         result.latency_ms = self.latency(fam, result.model)
         return result

@@ -23,6 +23,8 @@ from optuna.trial import FrozenTrial
 
 __all__ = [
     "storage_of",
+    "uncached",
+    "PRIVATE_STORAGE_CALLS",
     "trial_id",
     "read_trial",
     "set_trial_system_attr",
@@ -43,6 +45,31 @@ def storage_of(study: optuna.Study) -> BaseStorage:
     and to give a pruner a filtered view of the study (``FamilyStorage``).
     """
     return study._storage
+
+
+def uncached(storage: BaseStorage) -> BaseStorage:
+    """The storage behind Optuna's cache, or ``storage`` itself when it has none.
+
+    Private: ``_CachedStorage._backend``. ``storage_of`` gives an RDB storage wrapped in
+    Optuna's cache; the heartbeat thread calls the storage's own one-attempt heartbeat
+    (``beat_once``), which the cache does not pass through.
+    """
+    from optuna.storages._cached_storage import _CachedStorage
+
+    return storage._backend if isinstance(storage, _CachedStorage) else storage
+
+
+# Private: the storage methods Optuna's cache (``_CachedStorage``) and its stale-trial check
+# call on an RDB storage instead of the public ones. A storage that retries every call through
+# an outage (``automl.tuning.storage``) wraps these too, or a study's reads and new trials
+# would fail on the first dropped connection.
+PRIVATE_STORAGE_CALLS = (
+    "_create_new_trial",
+    "_set_trial_param",
+    "_get_trials",
+    "_get_best_trial_id",
+    "_get_stale_trial_ids",
+)
 
 
 def trial_id(trial: optuna.Trial | FrozenTrial) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 from rich.panel import Panel
 from rich.table import Table
 
+from automl.core.records import SWALLOWED_PRUNE
 from automl.results.leaderboard.rows import Row, state_counts
 from automl.results.leaderboard.text import fmt_metric, fmt_seconds, fmt_value_of, format_params
 from automl.results.leaderboard.view import BoardView
@@ -135,6 +136,9 @@ def summary(
     )
     for label, text in family_lines(board):
         grid.add_row(label, text)
+    swallowed = sum(1 for r in board.rows.values() if SWALLOWED_PRUNE in r.note)
+    if swallowed:
+        grid.add_row("warning", f"{swallowed} trial(s): {SWALLOWED_PRUNE}")
     if best_number is None:
         grid.add_row("best", "no trial completed")
     else:
