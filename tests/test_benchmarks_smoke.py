@@ -23,6 +23,8 @@ SCRIPTS = (
     "auto_vs_flaml",
     "startup",
     "workers",
+    "budget",
+    "threads",
     "stop_time",
 )
 
@@ -68,6 +70,16 @@ def test_tiny_configurations_parse(tmp_path):
     assert f.variants == ["automl", "flaml-xgboost", "flaml-default"]
     s = load("startup").parse_args(["--runs", "1", "--epochs", "2", "--repeats", "1"])
     assert (s.runs, s.epochs, s.repeats) == (1, 2, 1)
+    b = load("budget").parse_args(["--budgets", "30,60", "--data", "wine", "--loads", "hog"])
+    assert (b.budgets, b.data, b.loads, b.sides) == (
+        [30.0, 60.0],
+        ["wine"],
+        ["hog"],
+        ["auto", "flaml"],
+    )
+    t = load("threads").parse_args(["--override", "sweep.n_trials=2", "--conditions", "idle"])
+    assert (t.override, t.conditions) == (["sweep.n_trials=2"], ["idle"])
+    assert "before" not in t.variants  # no --before interpreter given
 
 
 @pytest.mark.parametrize(
@@ -78,6 +90,8 @@ def test_tiny_configurations_parse(tmp_path):
         ("vs_hydra_sweeper", ["--target", "1.5"]),
         ("vs_flaml", ["--budget", "0"]),
         ("startup", ["--runs", "0"]),
+        ("budget", ["--loads", "busy"]),
+        ("threads", ["--conditions", "crowded"]),
     ],
 )
 def test_bad_configurations_exit_2(name, argv, capsys):

@@ -95,7 +95,9 @@ def test_accelerator_line_says_where_trials_train():
     if torch.cuda.is_available():
         assert line.startswith("trials train on GPU (") and torch.cuda.get_device_name(0) in line
     else:
-        assert line.startswith("trials train on CPU (no GPU found, 2 threads;")
+        assert line.startswith(
+            "trials train on CPU (no GPU found, 2 threads per trial (trainer.num_threads);"
+        )
     assert "trainer.accelerator=auto" in line
     cpu = accelerator_line(TrainerConfig(accelerator="cpu"))
     assert cpu.startswith("trials train on CPU (") and "no GPU found" not in cpu

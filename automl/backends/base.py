@@ -164,6 +164,9 @@ class FitResult:
         latency_ms: Median milliseconds of one prediction call on a fixed batch of
             validation rows (``automl.study.run.LATENCY_ROWS``), measured after training; ``None``
             for models that do not predict (generators).
+        stopped: Where training stopped at its deadline before its full length, in words
+            (``after epoch 7 of 20``); ``None`` when it ran its course. The result is the best
+            step so far.
     """
 
     value: float
@@ -175,6 +178,7 @@ class FitResult:
     model: Any = field(repr=False, default=None)
     budget: dict[str, Any] = field(default_factory=dict)
     latency_ms: float | None = None
+    stopped: str | None = None
 
 
 class Backend(Protocol):
@@ -222,13 +226,16 @@ class Backend(Protocol):
         report: Report | None,
         seed: int,
         log_dir: str | None = None,
+        deadline: float | None = None,
         checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
         """Train on ``dataset.train``, select on ``dataset.val``; raise ``TrialPruned`` when
         ``report`` asks to stop and ``FloatingPointError`` when training diverges. With
         ``log_dir``, write the trial's per-epoch (per-report) ``metrics.csv`` there; with
         ``checkpoint``, write the training state as it goes and continue from the one it was
-        opened with (``automl.backends.checkpoint``)."""
+        opened with (``automl.backends.checkpoint``). Past ``deadline`` (``time.monotonic()``),
+        stop at the next report and return the best step so far, with ``FitResult.stopped``
+        saying where."""
 
     def refit(
         self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int

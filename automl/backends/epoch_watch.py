@@ -9,6 +9,7 @@ epochs and writes the trial's ``metrics.csv`` rows, ``watch_callback`` hands it 
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 from automl.backends.base import Goal
@@ -26,13 +27,26 @@ class EpochWatch:
     """What a fit decides after every validation epoch, whichever loop trains it: a diverged
     fit stops, the best epoch's weights are kept (in memory), the study hears the value.
 
+    Past its deadline it stops the fit at the end of the epoch, keeping the best epoch so far
+    (``stopped`` says where); a fit that was going to end at that epoch anyway is not stopped.
+
     Args:
         goal: The metric and direction that pick the best epoch.
         report: The study's ``report(step, value) -> should_stop``, or ``None``.
+        deadline: ``time.monotonic()`` past which the fit stops at its next epoch's end.
+        max_epochs: The fit's full length (to tell a stop from the last epoch).
     """
 
-    def __init__(self, goal: Goal, report: Report | None) -> None:
+    def __init__(
+        self,
+        goal: Goal,
+        report: Report | None,
+        deadline: float | None = None,
+        max_epochs: int | None = None,
+    ) -> None:
         self.goal, self.report = goal, report
+        self.deadline, self.max_epochs = deadline, max_epochs
+        self.stopped: str | None = None
         self.best: float | None = None
         self.best_state: dict[str, Any] | None = None
         self.best_metrics: dict[str, float] = {}
@@ -99,12 +113,27 @@ class EpochWatch:
         value = metrics[key]
         self.reports.append((epoch, float(value)))
         if self.goal.better(value, self.best):
-            self.best, self.best_metrics, self.best_epoch = value, dict(metrics), epoch
-            self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            # One statement: an alarm (the budget's cut) never leaves them out of step.
+            self.best_state, self.best, self.best_metrics, self.best_epoch = (
+                state,
+                value,
+                dict(metrics),
+                epoch,
+            )
         if self.report is not None and self.report(epoch, value):
             self.pruned = TrialPruned(epoch, value)
             return True
+        last = self.max_epochs is not None and epoch + 1 >= self.max_epochs
+        if self.deadline is not None and not last and time.monotonic() >= self.deadline:
+            self.stopped = self.where(epoch + 1)
+            return True
         return False
+
+    def where(self, epochs: int) -> str:
+        """``after epoch 7 of 20``: where a stopped fit stopped."""
+        of = f" of {self.max_epochs}" if self.max_epochs is not None else ""
+        return f"after epoch {epochs}{of}"
 
     def finish(self, module: Any) -> None:
         """After training: raise how it failed, or load the best epoch's weights."""

@@ -129,18 +129,36 @@ def _size(model: BaseEstimator) -> int | None:
     return int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None
 
 
-class _PruningReport:
+class _Reporter:
     """The ``report`` handed to an estimator: checks values, raises the prune itself, and
     remembers what it raised, so an estimator that catches it (``except Exception`` around
-    ``report``) cannot turn a stopped trial into a complete one."""
+    ``report``) cannot turn a stopped trial into a complete one. Past the deadline it asks
+    the estimator to stop (returns ``True``: XGBoost stops boosting cleanly, the forest stops
+    growing), keeping what it fitted; an estimator that reports again after that is stopped
+    by raising ``TrialPruned`` at that report (``cut``).
 
-    def __init__(self, report: Report | None, key: str) -> None:
-        self.report, self.key = report, key
+    Args:
+        report: The study's report, or ``None``.
+        key: The metric's key (for the message of a non-finite value).
+        deadline: ``time.monotonic()`` past which the fit stops at its next report.
+    """
+
+    def __init__(self, report: Report | None, key: str, deadline: float | None) -> None:
+        self.report, self.key, self.deadline = report, key, deadline
         self.raised: Exception | None = None
+        self.stopped_at: int | None = None
+        self.cut = False
 
-    def __call__(self, step: int, value: float) -> bool:
+    def going_on(self, step: int, value: float) -> None:
+        """Raise when the trial already ended: a prune (again), or past the deadline."""
         if self.raised is not None:
             raise self.raised  # the trial ended at the first one; nothing more is reported
+        if self.stopped_at is not None:  # asked to stop at the deadline, and still going
+            self.cut = True
+            raise TrialPruned(step, float(value))
+
+    def __call__(self, step: int, value: float) -> bool:
+        self.going_on(step, value)
         try:
             value = float(value)
             if not math.isfinite(value):
@@ -150,6 +168,9 @@ class _PruningReport:
         except Exception as exc:
             self.raised = exc
             raise
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.stopped_at = step
+            return True
         return False
 
     def swallowed(self) -> None:
@@ -159,6 +180,16 @@ class _PruningReport:
             raise TrialPruned(exc.epoch, exc.value, note=SWALLOWED_PRUNE) from exc
         if exc is not None:
             raise exc
+
+
+def _threads(trainer_cfg: Any) -> Any:
+    """OpenMP and BLAS (XGBoost, scikit-learn's native code) limited to a trial's threads
+    (``automl.core.cpus``) while it fits; a model's own ``n_jobs`` still applies within it."""
+    from threadpoolctl import threadpool_limits
+
+    from automl.core.cpus import trial_threads
+
+    return threadpool_limits(limits=trial_threads(int(getattr(trainer_cfg, "num_threads", 0) or 0)))
 
 
 class EstimatorBackend:
@@ -173,7 +204,14 @@ class EstimatorBackend:
 
     def describe(self) -> str:
         """Where trials train, in one line (the header shows it)."""
-        return "trials train on CPU unless the model's own config picks a device (model.device)"
+        from automl.backends.quiet import threads_text
+        from automl.core.cpus import trial_threads
+
+        threads = threads_text(trial_threads(int(self.cfg.num_threads or 0)), self.cfg)
+        return (
+            f"trials train on CPU ({threads}) unless the model's own config picks a device "
+            "(model.device)"
+        )
 
     def _build(self, plugin: ModelPlugin, cfg: Any, spec: Any, seed: int) -> BaseEstimator:
         model = as_estimator(resolve(plugin.build)(cfg, spec), plugin.name)
@@ -217,6 +255,7 @@ class EstimatorBackend:
         report: Report | None,
         seed: int,
         log_dir: str | None = None,
+        deadline: float | None = None,
         checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
         from automl.backends.trial_log import METRICS_FILE, MetricsCSV
@@ -225,13 +264,14 @@ class EstimatorBackend:
         log = MetricsCSV(Path(log_dir) / METRICS_FILE) if log_dir is not None else None
         model, resumed, reports = self._resumed(plugin, cfg, dataset, seed, checkpoint, log)
         steps = {"n": resumed + 1}
-        checked = _PruningReport(report, goal.key)
+        checked = _Reporter(report, goal.key, deadline)
         saving = checkpoint is not None and resumable(model)
 
         def save(folder: Path) -> bool:
             return bool(model.checkpoint(str(folder)))
 
         def counting(step: int, value: float) -> bool:
+            checked.going_on(step, value)
             if step <= resumed:
                 raise PluginError(
                     f"model '{plugin.name}' reported step {step} after resuming at step "
@@ -242,15 +282,27 @@ class EstimatorBackend:
             reports.append((step, float(value)))
             if log is not None:  # one metrics.csv row per report
                 log.write(step, {goal.key: float(value)})
-            checked(step, value)
-            if saving and checkpoint is not None and checkpoint.due():
+            stop = checked(step, value)
+            # A fit stopped at the deadline ends complete: nothing to continue from.
+            if not stop and saving and checkpoint is not None and checkpoint.due():
                 values = {"reports": reports, "rows": log.rows if log is not None else []}
                 checkpoint.save("estimator", step, values, save)
-            return False
+            return stop
 
         train, val = dataset.train, dataset.val
-        model.fit((train.x, train.y), (val.x, val.y), counting)
+        try:
+            with _threads(self.cfg):
+                model.fit((train.x, train.y), (val.x, val.y), counting)
+        except TrialPruned:
+            # Asked to stop at the deadline, the estimator stopped the way it stops when
+            # pruned (XGBoost, the forest raise): what it fitted so far is the result. One
+            # that returns instead had reported its last step (a linear model reports once).
+            if not checked.cut:
+                raise
         checked.swallowed()
+        stopped = None
+        if checked.cut and checked.stopped_at is not None:
+            stopped = f"after {self.unit} {checked.stopped_at + 1}"
         metrics = self._metrics(model, dataset, "val")
         if goal.key not in metrics:
             raise KeyError(
@@ -269,6 +321,7 @@ class EstimatorBackend:
             wall_time=time.perf_counter() - start + (checkpoint.train_s if checkpoint else 0.0),
             model=_own(model),
             budget=dict(model.fitted_budget()),
+            stopped=stopped,
         )
 
     def _resumed(
@@ -319,7 +372,8 @@ class EstimatorBackend:
                 f"{plugin.name}: fitted_budget() names {unknown}, which are not config fields"
             )
         model = self._build(plugin, dataclasses.replace(cfg, **budget), dataset.spec, seed)
-        model.fit((dataset.train.x, dataset.train.y), None, None)
+        with _threads(self.cfg):
+            model.fit((dataset.train.x, dataset.train.y), None, None)
         wall = time.perf_counter() - start
         # One fit call; the budget says how many rounds or trees it grew.
         return FitResult(float("nan"), {}, 1, _size(model), None, wall, _own(model), dict(budget))

@@ -27,7 +27,7 @@ import numpy as np
 from automl.backends.base import FitResult, Goal
 from automl.backends.checkpoint import TrialCheckpoint
 from automl.backends.epoch_watch import EpochWatch, lean_epoch_end, watch_callback
-from automl.core.errors import ExportError, PluginError, UserError, reason
+from automl.core.errors import ExportError, OutOfTime, PluginError, UserError, reason
 from automl.core.plugin import TASK_METRIC_NAMES, ModelPlugin, Report, resolve
 from automl.core.records import Unit
 from automl.data import Dataset
@@ -166,9 +166,11 @@ class LightningBackend:
         import torch
 
         from automl.backends.supervised import TensorBatches, make_augment
+        from automl.core.cpus import trial_threads
 
-        if self.cfg.num_threads:
-            torch.set_num_threads(int(self.cfg.num_threads))
+        # The CPUs this process may use, shared by the trials running at once
+        # (automl.core.cpus); trainer.num_threads overrides.
+        torch.set_num_threads(trial_threads(int(self.cfg.num_threads or 0)))
         pl.seed_everything(seed, workers=False, verbose=False)
         module = self._build(plugin, cfg, dataset)
         batch_size = int(getattr(cfg, "batch_size", 64))
@@ -254,14 +256,49 @@ class LightningBackend:
         report: Report | None,
         seed: int,
         log_dir: str | None = None,
+        deadline: float | None = None,
         checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
-        from automl.backends.supervised import TensorBatches
-
         start = time.perf_counter()
         module, batches = self._start(plugin, cfg, dataset, seed)
+        watch = EpochWatch(goal, report, deadline, int(self.cfg.max_epochs))
+        try:
+            self._fit(module, batches, dataset, goal, watch, cfg, log_dir, checkpoint)
+        except OutOfTime:
+            # Cut mid-epoch at the budget: the best epoch so far is a result worth keeping.
+            if watch.best_state is None:
+                raise
+            watch.stopped = f"during epoch {watch.epochs + 1} of {self.cfg.max_epochs}"
+        watch.finish(module)
+        before = checkpoint.train_s if checkpoint is not None else 0.0
+        return FitResult(
+            value=float(watch.best),  # type: ignore[arg-type]
+            metrics=watch.best_metrics,
+            epochs=watch.epochs,
+            n_params=_n_params(module),
+            artifact=None,
+            wall_time=time.perf_counter() - start + before,
+            model=module,
+            budget={"epochs": watch.best_epoch + 1},
+            stopped=watch.stopped,
+        )
+
+    def _fit(
+        self,
+        module: Any,
+        batches: Any,
+        dataset: Dataset,
+        goal: Goal,
+        watch: EpochWatch,
+        cfg: Any,
+        log_dir: str | None,
+        checkpoint: TrialCheckpoint | None,
+    ) -> None:
+        """Train ``module`` in its loop, ``watch`` judging every epoch (and with
+        ``checkpoint``, saving the training state after each and continuing from it)."""
+        from automl.backends.supervised import TensorBatches
+
         val = TensorBatches(*self._tensors(dataset, "val"), self.cfg.eval_batch_size)
-        watch = EpochWatch(goal, report)
         max_epochs = self.cfg.max_epochs
         if self.loop_for(module, log_dir) is None:
             from automl.backends.trial_log import METRICS_FILE, MetricsCSV
@@ -303,18 +340,6 @@ class LightningBackend:
                 ckpt_path=ckpt_path,
                 weights_only=True if ckpt_path else None,
             )
-        watch.finish(module)
-        before = checkpoint.train_s if checkpoint is not None else 0.0
-        return FitResult(
-            value=float(watch.best),  # type: ignore[arg-type]
-            metrics=watch.best_metrics,
-            epochs=watch.epochs,
-            n_params=_n_params(module),
-            artifact=None,
-            wall_time=time.perf_counter() - start + before,
-            model=module,
-            budget={"epochs": watch.best_epoch + 1},
-        )
 
     def refit(
         self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int

@@ -9,6 +9,7 @@ training; this module never looks at a model's kind.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ def fit_config(
     workdir: str | Path | None = None,
     seed: int = 0,
     fold_values: bool = False,
+    deadline: float | None = None,
     checkpoint: TrialCheckpoint | None = None,
 ) -> FitResult:
     """Train one configuration and return its validation result.
@@ -50,6 +52,9 @@ def fit_config(
         seed: Training seed.
         fold_values: With k-fold, report each fold's own value at step = fold index instead
             of the running mean (pruners that compare folds, e.g. Wilcoxon).
+        deadline: ``time.monotonic()`` past which training stops at its next report (an
+            epoch, a boosting report, a fold's end) and keeps its best step so far
+            (``FitResult.stopped``). With k folds the result is the mean of the folds so far.
         checkpoint: The trial's checkpoints (``automl.backends.checkpoint``): the holdout
             fit's own; with k folds one after each fold (its result, fold 0's model) and each
             fold's own in a sub-folder, so a re-run skips the folds done and continues the
@@ -63,13 +68,23 @@ def fit_config(
     log = str(workdir) if workdir is not None else None
     if not dataset.folds:
         result = backend.fit(
-            plugin, cfg, dataset, goal, report=report, seed=seed, log_dir=log, checkpoint=checkpoint
+            plugin,
+            cfg,
+            dataset,
+            goal,
+            report=report,
+            seed=seed,
+            log_dir=log,
+            deadline=deadline,
+            checkpoint=checkpoint,
         )
         return _saved(backend, plugin, result, workdir)
     folds = _FoldCheckpoints(backend, plugin, cfg, dataset, checkpoint)
     results, reports = folds.restore()
     if results:
         _saved(backend, plugin, results[0], workdir)
+    stopped = None
+    k = len(dataset.folds)
     for i, fold in enumerate(dataset.folds):
         if i < len(results):
             continue
@@ -79,16 +94,30 @@ def fit_config(
         part = checkpoint.scope(f"fold{i}") if checkpoint is not None else None
         results.append(
             backend.fit(
-                plugin, cfg, fold, goal, report=None, seed=seed, log_dir=fold_log, checkpoint=part
-            )
+                plugin,
+                cfg,
+                fold,
+                goal,
+                report=None,
+                seed=seed,
+                log_dir=fold_log,
+                deadline=deadline,
+                checkpoint=part,
+            )  # fmt: skip
         )
         if i == 0:  # fold 0's model is the trial's model (saved, exported without refit)
             _saved(backend, plugin, results[0], workdir)
+        if results[-1].stopped:  # a cut fold is not reported: its value is not comparable
+            stopped = f"in fold {i + 1} of {k} ({results[-1].stopped})"
+            break
         value = results[-1].value if fold_values else float(np.mean([r.value for r in results]))
         reports.append((i, value))
         if report is not None and report(i, value):
             raise TrialPruned(i, value)
-        if i + 1 < len(dataset.folds):
+        if deadline is not None and i + 1 < k and time.monotonic() >= deadline:
+            stopped = f"after fold {i + 1} of {k}"
+            break
+        if i + 1 < k:
             folds.save(i, results, reports)
     metrics = {
         key: float(np.mean([r.metrics[key] for r in results]))
@@ -108,6 +137,7 @@ def fit_config(
         wall_time=sum(r.wall_time for r in results),
         model=first.model,
         budget=mean_budget([r.budget for r in results]),
+        stopped=stopped,
     )
 
 

@@ -11,6 +11,7 @@ __all__ = [
     "StudyError",
     "TrialPruned",
     "TrialTimeout",
+    "OutOfTime",
     "Interrupted",
     "InputError",
     "ExportError",
@@ -104,6 +105,20 @@ class TrialTimeout(BaseException):
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"timeout after {seconds:g} s")
+        self.seconds = seconds
+
+
+class OutOfTime(BaseException):
+    """A trial was still running, without a report, ``TimeBudget.grace`` seconds after its stop
+    time in the time budget (``sweep.timeout``): it is cut where it is.
+
+    An alarm, like ``TrialTimeout``. A torch trial that has a best epoch keeps it (the
+    trial is stopped, not failed); any other trial fails with the reason and is re-run by a
+    later invocation (it is not its own failure).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"cut at the time budget (sweep.timeout={seconds:g} s)")
         self.seconds = seconds
 
 

@@ -101,23 +101,39 @@ def run_parent(
         console.print(f"note: {line}", highlight=False, soft_wrap=True)
 
     fleet_study = FleetStudy(study, run.budget.total, sweep.max_retries)
+    clock = run.budget.clock  # one deadline for the parent and every worker
     argv, settings = sys.argv[1:], _settings(plan)
     if slurm:
         from automl.parallel.command import worker_argv
 
         fleet = SlurmJobs(
-            executor, worker_argv(argv, settings), sweep.workers, Path.cwd(), say, entry
+            executor,
+            worker_argv(argv, settings),
+            sweep.workers,
+            Path.cwd(),
+            say,
+            entry,
+            trials_end=clock.trials_end if clock else None,
         )
     elif ray:
         from automl.parallel.command import worker_argv
 
         fleet = RayWorkers(
             sweep.ray, worker_argv(argv, settings), sweep.workers, sweep.worker_restarts,
-            Path.cwd(), plan.run_dir, say,
+            Path.cwd(), plan.run_dir, say, trials_end=clock.trials_end if clock else None,
         )  # fmt: skip
     else:
         fleet = Supervisor(
-            argv, sweep.workers, settings, plan.run_dir, pool, fleet_study, sweep, say
+            argv,
+            sweep.workers,
+            settings,
+            plan.run_dir,
+            pool,
+            fleet_study,
+            sweep,
+            say,
+            trials_end=clock.trials_end if clock else None,
+            grace=clock.grace if clock else 0.0,
         )
     header = replace(study_header(run), workers=sweep.workers, launcher=sweep.launcher)
     from automl.results.leaderboard import Leaderboard
@@ -178,8 +194,21 @@ def run_node(plan: RunPlan, role: Role, console: Console) -> int:
     def say(line: str) -> None:
         console.print(f"{role.name}: {line}", highlight=False, soft_wrap=True)
 
+    from automl.core.budget import TimeBudget
+
+    clock = TimeBudget.plan(sweep.timeout, report=False) if sweep.timeout else None
     supervisor = Supervisor(
-        sys.argv[1:], pool.capacity, {}, plan.run_dir, pool, fleet_study, sweep, say, node=role.node
+        sys.argv[1:],
+        pool.capacity,
+        {},
+        plan.run_dir,
+        pool,
+        fleet_study,
+        sweep,
+        say,
+        node=role.node,
+        trials_end=clock.trials_end if clock else None,
+        grace=clock.grace if clock else 0.0,
     )
     signum = drive(supervisor)
     for line in supervisor.stopped:

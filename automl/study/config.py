@@ -104,7 +104,10 @@ class SweepConfig:
         engine: ``optuna`` runs a study; ``none`` trains once with the model defaults.
         n_trials: Total number of finished trials the study should reach (a rerun resumes
             and only runs the difference).
-        timeout: Stop starting new trials after this many seconds of this invocation.
+        timeout: The time budget of this invocation, in seconds, from its start to its exit
+            (the export and the report included, several workers included): running trials
+            stop at their deadline with their best step so far (docs/sweeps.md, "The time
+            budget").
         sampler: ``tpe`` (default; multivariate, 5 random start-up trials), ``random``,
             ``gp`` (Gaussian process), ``cmaes``, ``qmc`` (scrambled Sobol), ``grid``,
             ``nsga2`` or ``auto`` (GP for small budgets of mostly numeric spaces, TPE
@@ -240,7 +243,9 @@ class TrainerConfig:
         seed: Base seed of every trial's training.
         deterministic: Ask torch for deterministic kernels (slower on GPU).
         eval_batch_size: Batch size for validation and test passes.
-        num_threads: torch intra-op threads; 0 leaves torch's default.
+        num_threads: Intra-op threads of each trial (torch, OpenMP, BLAS); 0 (default): the
+            CPUs this process may use (affinity, cgroup quota) divided by the trials running
+            at once on this machine, at most ``automl.core.cpus.DEFAULT_MAX_THREADS``.
         logger: Per-trial training logs: ``csv`` writes ``trials/NNNN/metrics.csv``;
             ``tensorboard`` also writes TensorBoard event files there (extra
             ``automl[tensorboard]``).

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from omegaconf import OmegaConf
 
 from automl.backends import Backend, Goal, backend_for
+from automl.core.budget import TimeBudget, plan_budget
 from automl.core.errors import PluginCodeError, UserError, reason
 from automl.core.objectives import check_reported, resolve_objectives
 from automl.core.records import steps_label
@@ -79,12 +80,18 @@ class Budget:
         total: The trials the study runs to: ``n_trials``, or fewer when the space has
             fewer points (a grid's size; one when every parameter is pinned; ``trial_total``).
             The loop, the parent, the header and ``watch`` all count to this.
-        timeout: ``sweep.timeout``: seconds after which no new trial starts (``None``: none).
+        timeout: ``sweep.timeout``: the whole command's time budget in seconds (``None``:
+            none).
+        clock: That time budget, planned once the run is prepared: its end, the end for
+            trials (a worker's is its parent's) and the reserve for the end of the study,
+            scaled by how loaded the machine was during start-up (``automl.core.budget``);
+            ``None`` without one.
     """
 
     n_trials: int
     total: int
     timeout: float | None = None
+    clock: TimeBudget | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,15 @@ class Run:
     describe: str = ""
     refit: bool = False
     fold_values: bool = False
+
+    def refit_seconds(self, train_s: float | None) -> float:
+        """About how long refitting a trial that trained ``train_s`` seconds takes (0 when
+        no refit is wanted): its training time scaled to every non-test row (k folds:
+        one fold's time x k / (k - 1); one split: x 4/3, train+val over train)."""
+        if not self.refit or self.dataset.merged is None or not train_s:
+            return 0.0
+        k = len(self.dataset.folds)
+        return train_s / (k - 1) if k >= 2 else train_s * 4 / 3
 
 
 def trial_total(plan: RunPlan) -> int:
@@ -327,7 +343,7 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
     # Pruners that compare trials fold by fold (Wilcoxon) get each fold's own value.
     fold_values = bool(dataset.folds) and pruner_wants_fold_values(plan.sweep.pruner)
     refit = plan.sweep.refit
-    budget = Budget(plan.sweep.n_trials, trial_total(plan), plan.sweep.timeout)
+    budget = Budget(plan.sweep.n_trials, trial_total(plan), plan.sweep.timeout, _clock(plan, notes))
     steps = steps_label(f.unit for f in run_families.values())
     device = _device(run_families)
     services = Services(
@@ -408,6 +424,22 @@ def _record(
         steps=steps,
         device=device,
     )
+
+
+def _clock(plan: RunPlan, notes: list[str]) -> TimeBudget | None:
+    """``sweep.timeout`` as this process's budget, planned now that start-up is measured; a
+    note when the report does not fit in it."""
+    sweep = plan.sweep
+    budget = plan_budget(sweep.timeout, report=bool(sweep.report))
+    if budget is None:
+        return None
+    if sweep.report and not budget.report and budget.given_end is None:
+        notes.append(
+            f"sweep.timeout={sweep.timeout:g} s: report/ is not written within the budget (it "
+            f"takes about {budget.report_seconds:.0f} s on this machine now); draw it "
+            f"afterwards with: python -m automl report {plan.run_dir}"
+        )
+    return budget
 
 
 def _model_config(plan: RunPlan, families: dict[str, Family]) -> dict[str, Any]:

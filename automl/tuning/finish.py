@@ -13,7 +13,9 @@ next run of the command); the report is skipped (``automl.cli.app``).
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -25,7 +27,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from automl.core.errors import Interrupted, TrialTimeout, reason, signal_reason
-from automl.core.records import counts_toward_total, record_of
+from automl.core.records import counts_toward_total, ranked_values, record_of
 from automl.core.study_record import StudyHeader, StudyRecord
 from automl.results.finalize import (
     BEST_DIR,
@@ -49,6 +51,8 @@ STOP_EXPORT_S = 10.0
 previous ``best/`` is kept): with the leaderboard and the workers' own stop, the process
 exits well within the 30 s a scheduler leaves between SIGTERM and SIGKILL."""
 
+_log = logging.getLogger("automl.study")
+
 
 def _refit_note(info: dict[str, Any] | None, number: int) -> str | None:
     """One line on what the exported model was trained on, or why the refit failed."""
@@ -58,6 +62,23 @@ def _refit_note(info: dict[str, Any] | None, number: int) -> str | None:
         return f"failed ({info['failed']}); exported trial #{number}'s own model"
     budget = describe_budget(info["budget"])
     return f"trial #{number}'s config retrained on {info['rows']} train+val rows ({budget})"
+
+
+def _refit_skipped(run: Run, best: Any) -> str | None:
+    """Why the refit is skipped: it would not end within the time budget (``None``: it fits,
+    or there is no budget)."""
+    budget = run.budget.clock
+    if budget is None:
+        return None
+    need = run.refit_seconds(record_of(best).train_s)
+    spare = budget.left() - budget.export_seconds - (budget.report_seconds if budget.report else 0)
+    if need <= spare:
+        return None
+    return (
+        f"skipped: it would take about {need:.0f} s and the time budget "
+        f"(sweep.timeout={budget.seconds:g} s) has {max(spare, 0):.0f} s left; exported trial "
+        f"#{best.number}'s own model"
+    )
 
 
 def _exported_test(best_dir: Path, study_name: str, number: int) -> dict[str, float] | None:
@@ -137,6 +158,7 @@ def _finish(
     bounded: Callable[[float], AbstractContextManager[Any]] | None,
 ) -> None:
     plan = run.plan
+    wall, cpu = time.perf_counter(), time.process_time()
     # Workers sharing this run directory finish together: they take turns writing its files.
     with run_dir_lock(plan.run_dir):
         trials = study.get_trials(deepcopy=False)
@@ -159,11 +181,15 @@ def _finish(
             outcome.export_note = choice.why
         if choice.trial is not None:
             best = choice.trial
-            outcome.best_number, outcome.best_value = best.number, best.values[0]
+            outcome.best_number = best.number
+            outcome.best_value = (ranked_values(best) or [float("nan")])[0]
             outcome.best_params = dict(best.params)
             val = dict(record_of(best).metrics)
             # After a stop signal the user wants out, not another training run.
             outcome.refit = run.refit and stop_signal is None
+            skipped = _refit_skipped(run, best) if outcome.refit else None
+            if skipped:
+                outcome.refit, refit_note = False, skipped
             selected = select_trial(run, best)
             known = _exported_test(plan.run_dir / BEST_DIR, plan.study_name, best.number)
             if isinstance(selected, str):
@@ -193,7 +219,7 @@ def _finish(
                     )
                 outcome.test_metrics = exported.test
                 outcome.export_failed = outcome.export_failed or exported.failed
-                if exported.test:
+                if exported.test and exported.refit:
                     refit_note = _refit_note(exported.refit, best.number)
                     tested = StudyRecord(
                         best_test_metrics={"trial": best.number, **outcome.test_metrics}
@@ -222,3 +248,10 @@ def _finish(
         ):
             if line:
                 console.print(f"automl: {line}", highlight=False, soft_wrap=True)
+    # What the time budget reserves for this (automl.core.budget.EXPORT_CPU_S) is measured here.
+    _log.info(
+        "end of the study (leaderboard files, test, best/%s): %.2f s, %.2f s CPU",
+        ", refit" if outcome.refit else "",
+        time.perf_counter() - wall,
+        time.process_time() - cpu,
+    )

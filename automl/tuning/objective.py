@@ -8,9 +8,13 @@ parameters; ``TrialRunner.run`` trains it and tells the study how it ended, with
 - pruned: epochs and time;
 - failed by the trial itself (an exception, NaN, a timeout, an unwritable directory): the
   reason, ``error.txt`` with the traceback, and it counts toward ``sweep.n_trials``;
-- failed by the infrastructure (a signal, the storage, a full disk): the reason, and it is
-  re-run; a full disk also stops the study (``DiskFull``): the next trial would meet the same
-  wall;
+- stopped at its deadline in the time budget (``sweep.timeout``), or after its share of it (a
+  default configuration run first): its best step so far with its metrics and model, the
+  objective values in its record, told to Optuna as PRUNED (a partial trial, see
+  ``automl.core.records.Stop``);
+- failed by the infrastructure (a signal, the storage, a full disk, the budget's cut of a
+  trial that had nothing to keep): the reason, and it is re-run; a full disk also stops the
+  study (``DiskFull``): the next trial would meet the same wall;
 - out of GPU memory: counted like its own failure when the worker had its GPU to itself,
   re-run when it shared it (``SharedOutOfMemory`` then tells the worker to give its slot up).
 """
@@ -37,19 +41,29 @@ from automl.backends.checkpoint import (
     study_digest,
 )
 from automl.backends.oom import is_out_of_memory
+from automl.core.budget import wall_to_monotonic
 from automl.core.errors import (
     Interrupted,
+    OutOfTime,
     StudyError,
     TrialPruned,
     TrialTimeout,
     reason,
     signal_reason,
 )
-from automl.core.records import Failure, TrialRecord, counts_toward_total, record_of
+from automl.core.records import (
+    Failure,
+    Stop,
+    TrialRecord,
+    counts_toward_total,
+    ranked_values,
+    record_of,
+)
 from automl.results.finalize import trial_dir
 from automl.study.run import Run
 from automl.tuning.internals import read_trial, storage_of, trial_id, uncached
 from automl.tuning.lost import worker_id
+from automl.tuning.outcome import tally
 from automl.tuning.retry import fail_infra
 from automl.tuning.sampling import StudySampler
 from automl.tuning.signals import StopSignals
@@ -87,6 +101,7 @@ _RESULT_FIELDS = (
     "unmet",
     "checkpoint_s",
 )
+_STOPPED_FIELDS = (*_RESULT_FIELDS, "stopped", "values", "note")
 
 
 class StorageFailure(Exception):
@@ -368,14 +383,20 @@ class TrialRunner:
             return prune
 
         storage = storage_of(self.study)
+        times = self._times(trial)
+        cut = (times.cut_at, float(self.sweep.timeout or 0)) if times.cut_at else None
         try:
-            with _Heartbeat(storage, trial_id(trial)), self.signals.trial(self.sweep.trial_timeout):
+            with (
+                _Heartbeat(storage, trial_id(trial)),
+                self.signals.trial(self.sweep.trial_timeout, cut),
+            ):
                 result = services.fit(
                     cfg,
                     family=record.family,
                     report=report,
                     workdir=directory,
                     seed=checkpoint.seed,  # a re-run that continues keeps its trial's seed
+                    deadline=times.stop_at,
                     checkpoint=checkpoint,
                 )
         except TrialPruned as exc:
@@ -388,6 +409,11 @@ class TrialRunner:
         except TrialTimeout as exc:
             record.duration_s = time.perf_counter() - start
             return self._fail(trial, record, str(exc), "timeout")
+        except OutOfTime as exc:
+            # Nothing to keep (no report yet): not the configuration's fault, re-run later.
+            why = f"{exc} before it had a result to keep"
+            self._persist(lambda: self._infra(trial, why, "budget"))
+            return TrialState.FAIL
         except Interrupted as stop:
             why = signal_reason(stop.signum)
             self._persist(lambda: self._infra(trial, why, "signal"))
@@ -424,10 +450,20 @@ class TrialRunner:
             self._attrs(trial, record, _RESULT_FIELDS)
             return self._fail(trial, record, str(exc.args[0]), "model")
         record.unmet = run.goal.unmet(measures)
-        self._attrs(trial, record, _RESULT_FIELDS)
+        if result.stopped:
+            record.stopped = times.why_stopped()
+            record.values = values
+            before = record.note or trial.user_attrs.get("note")  # "default configuration"
+            record.note = _join(before, times.note(result.stopped, record.unit))
+        self._attrs(trial, record, _STOPPED_FIELDS if result.stopped else _RESULT_FIELDS)
         for constraint, violation in zip(run.goal.constraints, violations, strict=True):
             # Optuna's constrained samplers (TPE, GP, NSGA-II) read these (<= 0: met).
             self._persist(functools.partial(trial.set_constraint, str(constraint), violation))
+        if result.stopped:
+            # A partial trial: PRUNED, so that samplers rank it below complete trials and
+            # pruners never compare against it (automl.core.records.Stop).
+            self._persist(lambda: self.study.tell(trial, state=TrialState.PRUNED))
+            return TrialState.PRUNED
         self._persist(lambda: self.study.tell(trial, values))
         return TrialState.COMPLETE
 
@@ -438,6 +474,54 @@ class TrialRunner:
         storage_of(self.study).set_trial_intermediate_value(trial_id(trial), step, value)
         frozen = read_trial(self.study, trial)
         return bool(self.study.pruner.prune(self.study, frozen))
+
+    # -- the time budget -------------------------------------------------------------------
+
+    def _times(self, trial: optuna.Trial) -> _TrialTimes:
+        """When ``trial`` stops (at its next report) and when it is cut, in the budget.
+
+        Every trial stops by the budget's ``trials_end``, less the time a refit of the best
+        trial so far would take. A trial run first (an enqueued default configuration or
+        warm start) stops after its share of the time left: ``left / (waiting + 2)``, the
+        queue after it and the search keeping the rest (``waiting + 1`` when no search
+        follows), so one slow default cannot take the whole budget while cheap families wait.
+        """
+        budget = self.run.budget.clock
+        if budget is None:
+            return _TrialTimes()
+        now = time.time()
+        end = budget.trials_end - self._refit_estimate()
+        stop, share = end, None
+        frozen = read_trial(self.study, trial)
+        if "fixed_params" in frozen.system_attrs and record_of(frozen).retry_of is None:
+            trials = self.study.get_trials(deepcopy=False)
+            waiting = sum(t.state == TrialState.WAITING for t in trials)
+            counted, running = tally(trials)
+            search = counted + running + waiting < self.run.budget.total
+            if waiting or search:
+                share = max(end - now, 0.0) / (waiting + 1 + int(search))
+                stop = min(end, now + share)
+        # A trial started past the end (the study had nothing to export yet) may run up to
+        # one more budget to its first report: late, but the command ends with a model.
+        cut = end + budget.grace if end > now else now + max(budget.seconds, budget.grace)
+        return _TrialTimes(
+            wall_to_monotonic(stop), wall_to_monotonic(cut), wall_to_monotonic(end), share
+        )
+
+    def _refit_estimate(self) -> float:
+        """Seconds a refit of the best trial so far would take (0 without a refit)."""
+        run = self.run
+        if not run.refit or run.dataset.merged is None:
+            return 0.0
+        sign = 1.0 if run.goal.directions[0] == "maximize" else -1.0
+        best, train_s = None, 0.0
+        for t in self.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
+        ):
+            values = ranked_values(t)
+            if values and (best is None or sign * values[0] > best):
+                best, train_s = sign * values[0], record_of(t).train_s or 0.0
+        return run.refit_seconds(train_s)
 
     def _out_of_memory(
         self, trial: optuna.Trial, record: TrialRecord, exc: BaseException
@@ -520,6 +604,44 @@ def _free_mb(directory: Path) -> str:
         except OSError:
             continue
     return "unknown"
+
+
+class _TrialTimes:
+    """A trial's times in the budget (``time.monotonic()``; all ``None`` without a budget).
+
+    Attributes:
+        stop_at: Past it the trial stops at its next report, keeping its best step.
+        cut_at: Past it a trial that has still not reported is cut (``OutOfTime``).
+        end: The budget's end for trials (the stop time when no share applies).
+        share: The share of the budget a trial run first may take, in seconds.
+    """
+
+    def __init__(
+        self,
+        stop_at: float | None = None,
+        cut_at: float | None = None,
+        end: float | None = None,
+        share: float | None = None,
+    ) -> None:
+        self.stop_at, self.cut_at, self.end, self.share = stop_at, cut_at, end, share
+
+    def why_stopped(self) -> Stop:
+        """``share`` when the trial's share ended before the budget's end for trials, else
+        ``budget``."""
+        if self.share is not None and self.stop_at is not None and self.end is not None:
+            return "share" if self.stop_at < self.end else "budget"
+        return "budget"
+
+    def note(self, where: str, unit: str | None) -> str:
+        """What the leaderboard says about a stopped trial."""
+        kept = f"its best {unit or 'step'} so far is kept"
+        if self.why_stopped() == "share":
+            return f"stopped {where}: its share of the time budget ({self.share:.0f} s); {kept}"
+        return f"stopped at the time budget {where}; {kept}"
+
+
+def _join(first: str | None, second: str) -> str:
+    return f"{first}; {second}" if first else second
 
 
 def _save_config(node: Any, path: Any) -> None:

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.live import Live
 
 from automl.core.errors import Interrupted
-from automl.core.records import counts_toward_total, record_of
+from automl.core.records import counts_toward_total, ranked_values, record_of
 from automl.results.leaderboard import Leaderboard, row_from_trial
 from automl.study.plan import RunPlan
 from automl.study.role import Role
@@ -167,6 +167,13 @@ def run_study(
     return outcome
 
 
+def _has_result(study: optuna.Study) -> bool:
+    """Whether the study holds a trial that could be exported (complete, or stopped early
+    with its best step)."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return any(ranked_values(t) for t in trials)
+
+
 def _storage_gone(outcome: StudyOutcome, console: Console) -> None:
     """The end of a study whose storage is gone: one line each for why and what to do."""
     console.print(f"automl: stopped: {outcome.stopped}", highlight=False, soft_wrap=True)
@@ -200,15 +207,20 @@ def _loop(
     board: Leaderboard,
     outcome: StudyOutcome,
 ) -> None:
-    """Start trials until the total counts, a stop signal, the time budget or a streak."""
+    """Start trials until the total counts, a stop signal, the time budget or a streak.
+
+    Past the budget's end for trials no trial starts, except one when this invocation has
+    run none and the study has nothing to export yet: it stops at its first report, so the
+    command still ends with a model (and late).
+    """
     sweep = run.plan.sweep
-    timeout = run.budget.timeout
-    deadline = time.monotonic() + timeout if timeout else None
+    clock = run.budget.clock
     streak: Counter[str] = Counter()
     try:
         while signals.received is None:
-            if deadline is not None and time.monotonic() > deadline:
-                break
+            if clock is not None and clock.trial_time_left() <= 0:
+                if outcome.ran or _has_result(study):
+                    break
             if (
                 sweep.max_consecutive_failures
                 and sum(streak.values()) >= sweep.max_consecutive_failures

@@ -34,7 +34,7 @@ def plain_line(board: BoardView, row: Row) -> str:
     if board.multi:
         ranked = board.ranked()
         front = sum(1 for r in ranked if r.rank == 1)
-        shown = row.values is not None and row.state == "COMPLETE"
+        shown = row.values is not None and row.state in ("COMPLETE", "STOPPED")
         value = _values_text(board, row) if shown else f"{board.metric}={fmt_metric(row.value)}"
         best_text = f"front={front}"
     else:
@@ -71,8 +71,9 @@ def family_lines(board: BoardView) -> list[tuple[str, str]]:
         rows = families[name]
         counts = state_counts(rows)
         spent = sum(r.duration or 0.0 for r in rows)
+        stopped = f"{counts['STOPPED']} stopped, " if counts["STOPPED"] else ""
         text = (
-            f"{name}: {len(rows)} trials ({counts['COMPLETE']} complete, "
+            f"{name}: {len(rows)} trials ({counts['COMPLETE']} complete, {stopped}"
             f"{counts['PRUNED']} pruned, {counts['FAIL']} failed), "
             f"{fmt_seconds(spent)} ({100 * spent / total:.0f}% of trial time)"
         )
@@ -128,7 +129,8 @@ def summary(
     grid.add_row(
         "trials",
         f"{board.finished()} finished: {counts['COMPLETE']} complete, "
-        f"{counts['PRUNED']} pruned, {counts['FAIL'] - lost} failed"
+        + (f"{counts['STOPPED']} stopped at the time budget, " if counts["STOPPED"] else "")
+        + f"{counts['PRUNED']} pruned, {counts['FAIL'] - lost} failed"
         + (f"; {lost} lost and re-run with the same parameters (not counted)" if lost else "")
         + (f"; {running} still running" if running else ""),
     )

@@ -23,7 +23,13 @@ from automl.results.leaderboard.text import (
 )
 from automl.results.leaderboard.view import BoardView
 
-_STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
+_STATE_STYLE = {
+    "COMPLETE": "green",
+    "STOPPED": "magenta",
+    "PRUNED": "yellow",
+    "FAIL": "red",
+    "RUNNING": "cyan",
+}
 
 WIDE = 160
 """From this console width on, a row is one line; below it, at most two."""
@@ -52,6 +58,9 @@ def title(board: BoardView, rows: Sequence[Row], ranked: Sequence[Row]) -> Text:
     text.append(f"trials {finished}/{h.n_trials if h.n_trials is not None else '?'}  ")
     text.append(f"complete {counts['COMPLETE']}", style="green")
     text.append("  ")
+    if counts.get("STOPPED"):
+        text.append(f"stopped {counts['STOPPED']}", style="magenta")
+        text.append("  ")
     text.append(f"pruned {counts['PRUNED']}", style="yellow")
     text.append("  ")
     text.append(f"failed {counts['FAIL']}", style="red")
@@ -105,7 +114,7 @@ def table(board: BoardView, width: int | None = None, ranked: Sequence[Row] | No
     names = [k for k, _ in board.objectives] if board.multi else [board.metric]
 
     def values(r: Row) -> list[str]:
-        if board.multi and r.values is not None and r.state == "COMPLETE":
+        if board.multi and r.values is not None and r.state in ("COMPLETE", "STOPPED"):
             return [fmt_value_of(k, v) for k, v in zip(names, r.values, strict=False)]
         return [fmt_metric(r.value)] + ["-"] * (len(names) - 1)
 
