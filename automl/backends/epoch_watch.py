@@ -29,10 +29,12 @@ class EpochWatch:
     Args:
         goal: The metric and direction that pick the best epoch.
         report: The study's ``report(step, value) -> should_stop``, or ``None``.
+        last_epoch: The fit's last epoch (0-based), if known: a prune asked for there is not
+            taken, because the model is fully trained (pruning it would throw it away).
     """
 
-    def __init__(self, goal: Goal, report: Report | None) -> None:
-        self.goal, self.report = goal, report
+    def __init__(self, goal: Goal, report: Report | None, last_epoch: int | None = None) -> None:
+        self.goal, self.report, self.last_epoch = goal, report, last_epoch
         self.best: float | None = None
         self.best_state: dict[str, Any] | None = None
         self.best_metrics: dict[str, float] = {}
@@ -79,6 +81,8 @@ class EpochWatch:
             self.best, self.best_metrics, self.best_epoch = value, dict(metrics), epoch
             self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
         if self.report is not None and self.report(epoch, value):
+            if self.last_epoch is not None and epoch >= self.last_epoch:
+                return False  # complete: the pruner saw the value, the model is kept
             self.pruned = TrialPruned(epoch, value)
             return True
         return False

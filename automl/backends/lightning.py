@@ -227,7 +227,7 @@ class LightningBackend:
         start = time.perf_counter()
         module, batches = self._start(plugin, cfg, dataset, seed)
         val = TensorBatches(*self._tensors(dataset, "val"), self.cfg.eval_batch_size)
-        watch = EpochWatch(goal, report)
+        watch = EpochWatch(goal, report, last_epoch=self.cfg.max_epochs - 1)
         if self.loop_for(module, log_dir) is None:
             on_epoch = lean_epoch_end(watch, module, log_dir)
             self._lean.fit(module, batches, val, self.cfg.max_epochs, on_epoch)

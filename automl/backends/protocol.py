@@ -69,7 +69,8 @@ def fit_config(
         if i == 0:  # fold 0's model is the trial's model (saved, exported without refit)
             _saved(backend, plugin, results[0], workdir)
         value = results[-1].value if fold_values else float(np.mean([r.value for r in results]))
-        if report is not None and report(i, value):
+        # The last fold's report is the trial's end: the pruner hears it, the trial completes.
+        if report is not None and report(i, value) and i < len(dataset.folds) - 1:
             raise TrialPruned(i, value)
     metrics = {
         key: float(np.mean([r.metrics[key] for r in results]))

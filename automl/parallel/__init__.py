@@ -55,6 +55,15 @@ def dispatch(
     several = plan.sweep.workers > 1 or plan.sweep.launcher == "slurm"
     if not plan.sweep.storage:
         plan.sweep.storage = default_storage(plan.run_dir, several)
+        if plan.sweep.storage and role is None:
+            # Not study.db, which the README's dashboard command opens: say which file it is.
+            console.print(
+                f"note: the study is stored in {plan.sweep.storage} (a journal file: several "
+                f"workers cannot share SQLite safely); optuna-dashboard {plan.sweep.storage} "
+                "shows it",
+                highlight=False,
+                soft_wrap=True,
+            )
     if role is not None and role.kind == "node":
         from automl.parallel.parent import run_node
 

@@ -68,6 +68,7 @@ def run_parent(
     from automl.study.run import prepare
     from automl.study.rundir import record_invocation
     from automl.tuning.fleet import FleetStudy
+    from automl.tuning.opening import mark_deadline
     from automl.tuning.study import StudyOutcome, finish_study, open_study, study_header
     from automl.tuning.warm import warm_configs
 
@@ -107,6 +108,7 @@ def run_parent(
             argv, sweep.workers, settings, plan.run_dir, pool, fleet_study, sweep, say
         )
     header = {**study_header(run), "workers": sweep.workers, "launcher": sweep.launcher}
+    mark_deadline(study, header, sweep.timeout)
     from automl.results.leaderboard import Leaderboard
 
     finished = [t for t in fleet_study.trials() if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]

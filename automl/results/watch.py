@@ -5,6 +5,11 @@ its storage, refreshing as trials run and finish. Read-only: the storage is open
 ``automl.results.stored`` opens it (SQLite in read-only mode, no table creation). Exits 0 once the
 study holds its total (the study attribute ``n_trials``, else ``sweep.n_trials`` of the run's
 saved config), 130 on Ctrl-C. Without a terminal it prints one line per newly finished trial.
+
+A watch started before the study's storage exists (the study's process is still starting)
+waits for it, up to ``--wait`` seconds. The elapsed time, trials per hour and time left it
+shows are the study's own, read from its trials (``automl.results.leaderboard.pace``), so it
+says what the study's own header says.
 """
 
 from __future__ import annotations
@@ -35,6 +40,12 @@ def _parser() -> ArgumentParser:
     parser.add_argument("--study", help="the study's name (when the storage holds several)")
     parser.add_argument(
         "--interval", type=float, default=2.0, help="seconds between reads (default 2)"
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=120.0,
+        help="seconds to wait for the study's storage to appear (default 120)",
     )
     return parser
 
@@ -89,6 +100,7 @@ def watch_header(study: Any, stored: Any, trials: Sequence[Any]) -> dict[str, An
         "direction": direction,
         "steps": _STEPS.get(units.pop(), "epochs") if len(units) == 1 else "epochs",
         "n_trials": _total(study, config) or "?",
+        **({"deadline": attrs["deadline"]} if isinstance(attrs.get("deadline"), float) else {}),
     }
 
 
@@ -106,6 +118,8 @@ def _run(stored: Any, interval: float, console: Any) -> int:
     from rich.live import Live
 
     from automl.results.leaderboard import Leaderboard
+    from automl.results.leaderboard.pace import deadline_of, pace, total_of
+    from automl.results.leaderboard.text import fmt_seconds
     from automl.results.stored import run_config
 
     study = stored.load()
@@ -115,12 +129,15 @@ def _run(stored: Any, interval: float, console: Any) -> int:
     config = run_config(stored.run_dir)
     plain = not console.is_terminal
     if plain:
-        running = sum(1 for r in board.snapshot() if r.state == "RUNNING")
+        rows = board.snapshot()
+        running = sum(1 for r in rows if r.state == "RUNNING")
         best = board.best()
+        now = pace(rows, total_of(header), deadline=deadline_of(header))
         console.print(
             f"watching study {stored.name} ({stored.where}): {board.finished()}/"
             f"{header['n_trials']} finished, {running} running, best "
-            + (f"{header['metric']}={best.value:.4f} (#{best.number})" if best else "-"),
+            + (f"{header['metric']}={best.value:.4f} (#{best.number})" if best else "-")
+            + f"; elapsed {fmt_seconds(now.elapsed)}, {now.rate_text()}, {now.left_text()}",
             markup=False,
             highlight=False,
             soft_wrap=True,
@@ -142,6 +159,9 @@ def _run(stored: Any, interval: float, console: Any) -> int:
             total = _total(study, config)
             if total is not None:
                 board.header["n_trials"] = total
+            deadline = study.user_attrs.get("deadline")
+            if isinstance(deadline, float):
+                board.header["deadline"] = deadline
             for row in sorted(board.sync(trials), key=lambda r: r.number):
                 if plain:
                     console.print(
@@ -151,12 +171,44 @@ def _run(stored: Any, interval: float, console: Any) -> int:
         if live is not None:
             live.stop()
     if plain:
+        from automl.results.leaderboard.text import trials
+
         console.print(
-            f"study {stored.name} holds its {board.finished()} trials",
+            f"study {stored.name} holds its {trials(board.finished())}",
             markup=False,
             highlight=False,
         )
     return 0
+
+
+def _open_when_there(target: str, study: str | None, wait: float, interval: float) -> Any:
+    """``open_stored``, retried while the storage or study does not exist yet (the study's
+    process is starting), for up to ``wait`` seconds; then its error."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from automl.core.errors import UserError
+    from automl.results.stored import open_stored
+
+    deadline = time.monotonic() + wait
+    said = False
+    while True:
+        try:
+            return open_stored(target, study)
+        except (UserError, SQLAlchemyError) as exc:
+            if time.monotonic() >= deadline:
+                if isinstance(exc, UserError):
+                    raise
+                raise UserError(f"{target}: the study storage cannot be read ({exc})") from exc
+            if not said:
+                print(
+                    f"automl watch: waiting up to {wait:g} s for a study at {target} "
+                    f"({str(exc).splitlines()[0]})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                said = True
+            # Nothing to wait on but the file system another process writes: poll.
+            time.sleep(min(interval, 0.5))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -165,7 +217,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
 
     from automl.core.errors import UserError
-    from automl.results.stored import open_stored
 
     if args.interval <= 0:
         print(
@@ -177,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        stored = open_stored(args.target, args.study)
+        stored = _open_when_there(args.target, args.study, max(args.wait, 0.0), args.interval)
         console = Console()
         if not console.is_terminal:  # a log: one unwrapped line per trial
             console = Console(width=200)

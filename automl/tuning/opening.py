@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 import warnings
 from typing import Any
 
@@ -24,7 +25,7 @@ from automl.tuning.sampling import StudySampler, distributions
 from automl.tuning.selection import search_attrs, search_header
 from automl.tuning.storage import make_storage
 
-__all__ = ["open_study", "study_header", "study_total"]
+__all__ = ["open_study", "study_header", "study_total", "mark_deadline"]
 
 # Samplers that never repeat a point by construction (grid and quasi-random sequences) or
 # whose draws must not be asked for twice in one trial (CMA-ES's generations): no redraws.
@@ -92,10 +93,10 @@ def open_study(
             load_if_exists=True,  # another worker may create it at the same moment
         )
     _check_identity(run, study, notes)
-    if run.goal.multi:
-        with warnings.catch_warnings():  # experimental in Optuna since 3.2, still there in 5
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(run.goal.names)
+    # Every study names its objectives, so optuna-dashboard shows "val_acc", not "Objective 0".
+    with warnings.catch_warnings():  # experimental in Optuna since 3.2, still there in 5
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(run.goal.names)
     for key, value in {
         "model": plan.model_name,
         "data": plan.data_name,
@@ -165,3 +166,12 @@ def study_header(run: Run) -> dict[str, Any]:
         "results": str(plan.run_dir),
         **search_header(run),
     }
+
+
+def mark_deadline(study: optuna.Study, header: dict[str, Any], timeout: float | None) -> None:
+    """Record when this invocation stops starting trials (``sweep.timeout``): in the header
+    (the live view's time left) and on the study (``watch`` reads it); ``None`` without one."""
+    deadline = time.time() + float(timeout) if timeout else None
+    if deadline is not None:
+        header["deadline"] = deadline
+    study.set_user_attr("deadline", deadline)

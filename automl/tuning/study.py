@@ -25,6 +25,7 @@ from rich.live import Live
 from automl.core.errors import Interrupted
 from automl.core.records import counts_toward_total, record_of
 from automl.results.leaderboard import Leaderboard, row_from_trial
+from automl.results.leaderboard.text import trials as trials_text
 from automl.study.plan import RunPlan
 from automl.study.role import Role
 from automl.study.run import Run, prepare
@@ -33,7 +34,7 @@ from automl.tuning.admission import admission
 from automl.tuning.finish import finish_study
 from automl.tuning.lost import fail_lost_trials
 from automl.tuning.objective import SharedOutOfMemory, StorageLost, TrialRunner, start_trial
-from automl.tuning.opening import open_study, study_header, study_total
+from automl.tuning.opening import mark_deadline, open_study, study_header, study_total
 from automl.tuning.outcome import StudyOutcome, tally
 from automl.tuning.signals import StopSignals
 from automl.tuning.warm import enqueue_first, warm_configs
@@ -85,16 +86,19 @@ def run_study(
     trials = study.get_trials(deepcopy=False)
     counted, running = tally(trials)
     header = study_header(run)
+    if not worker:  # a worker's parent records the invocation's deadline
+        mark_deadline(study, header, sweep.timeout)
     board = Leaderboard(console, header, [t for t in trials if t.state in _FINISHED], sweep.top_k)
     if counted + running >= sweep.n_trials:
         console.print(
-            f"study '{plan.study_name}' already has {counted} finished trials "
+            f"study '{plan.study_name}' already has {counted} finished "
+            f"{'trial' if counted == 1 else 'trials'} "
             f"(sweep.n_trials={sweep.n_trials}); raise sweep.n_trials to run more"
             + (f"; {running} still running in other workers" if running else "")
         )
     elif counted:
         console.print(
-            f"resuming study '{plan.study_name}': {counted} trials done, "
+            f"resuming study '{plan.study_name}': {trials_text(counted)} done, "
             f"{sweep.n_trials - counted} to go"
         )
 
@@ -148,7 +152,7 @@ def run_study(
 def _worker_end(role: Role, outcome: StudyOutcome, console: Console) -> None:
     """A worker's last lines in its log: what it ran, and why it stopped early."""
     console.print(
-        f"{role.name}: ran {outcome.ran} trials, {outcome.ran_ok} complete or pruned",
+        f"{role.name}: ran {trials_text(outcome.ran)}, {outcome.ran_ok} complete or pruned",
         highlight=False,
     )
     if outcome.backed_off:
