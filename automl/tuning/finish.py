@@ -19,6 +19,7 @@ from automl.core.errors import signal_reason
 from automl.core.records import counts_toward_total, record_of
 from automl.results.finalize import BEST_DIR, describe_budget, export, select_trial
 from automl.results.leaderboard import Leaderboard, row_from_trial, write_leaderboard
+from automl.results.trust import trust_warnings
 from automl.study.run import Run
 from automl.tuning.lock import run_dir_lock
 from automl.tuning.outcome import StudyOutcome
@@ -115,6 +116,9 @@ def finish_study(
                 refit=refit_note,
                 status=None if stop_signal is None else signal_reason(stop_signal),
                 selection=choice.lines(),
+                warnings=trust_warnings(
+                    board.ranked(), run.goal.names[0], header.get("n_val"), multi=run.goal.multi
+                ),
             )
         )
         for line in (

@@ -104,6 +104,7 @@ def open_study(
         "direction": run.goal.direction,
         "n_trials": sweep.n_trials,
         "fingerprint": run.fingerprint,
+        "n_val": validation_rows(run),
         **search_attrs(run),
     }.items():
         study.set_user_attr(key, value)
@@ -149,6 +150,12 @@ def study_total(run: Run) -> int:
     return min(run.plan.sweep.n_trials, math.prod(len(v) for v in grid.values()))
 
 
+def validation_rows(run: Run) -> int:
+    """The validation rows a trial is judged on (every fold's together with k folds)."""
+    data = run.dataset
+    return sum(len(f.val) for f in data.folds) if data.folds else len(data.val)
+
+
 def study_header(run: Run) -> dict[str, Any]:
     """What the leaderboard's title and ``leaderboard.json`` say about the study."""
     plan = run.plan
@@ -164,6 +171,7 @@ def study_header(run: Run) -> dict[str, Any]:
         "device": run.backend.device,
         "n_trials": plan.sweep.n_trials,
         "results": str(plan.run_dir),
+        "n_val": validation_rows(run),
         **search_header(run),
     }
 

@@ -139,7 +139,22 @@ def _summary(study: Any, trials: list[Any], names: list[str], run_dir: Path | No
     if run_dir is not None:
         rows.append(("run directory", str(run_dir)))
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
+    warnings = "".join(
+        f'<p class="note warning">warning: {html.escape(line)}</p>'
+        for line in report_warnings(study, trials, names)
+    )
+    return f"<table>{body}</table>{warnings}"
+
+
+def report_warnings(study: Any, trials: list[Any], names: list[str]) -> list[str]:
+    """The summary's trust warnings (``automl.results.trust``), from the stored study."""
+    from automl.results.trust import trust_warnings
+
+    direction = study.directions[0].name.lower()
+    ranked = rank_rows([row_from_trial(t) for t in trials], direction, names[0])
+    n_val = study.user_attrs.get("n_val")
+    n_val = n_val if isinstance(n_val, int) and not isinstance(n_val, bool) else None
+    return trust_warnings(ranked, names[0], n_val, multi=len(study.directions) > 1)
 
 
 def _section(fig: Figure) -> str:
