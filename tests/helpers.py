@@ -66,7 +66,7 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(TESTS), "COLUMNS": "200", **extra}
 
 
-_SUBCOMMANDS = ("plugins", "serve", "predict", "report", "watch")
+_SUBCOMMANDS = ("plugins", "serve", "predict", "report", "watch", "compare")
 
 
 def _quick(args: list[str]) -> list[str]:

@@ -31,6 +31,9 @@ COMMANDS: dict[str, Command] = {
         "write a study's report (HTML + PNG figures)", "automl.results.report.cli:main"
     ),
     "watch": Command("draw the live leaderboard of a running study", "automl.results.watch:main"),
+    "compare": Command(
+        "compare studies in one HTML page (+ PNGs)", "automl.results.report.compare:main"
+    ),
 }
 
 
