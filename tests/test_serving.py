@@ -91,7 +91,10 @@ def test_metadata_carries_schema_and_provenance(xgb_server):
     assert unknown.json()["error"].startswith("no such path: GET /v2/models; this server answers")
     assert "/v2/models/xgboost-breast_cancer/infer" in unknown.json()["error"]
     wrong = xgb_server.client.get("/predict")
-    assert wrong.status_code == 405 and wrong.json()["error"] == "GET /predict: method not allowed here"
+    assert (
+        wrong.status_code == 405
+        and wrong.json()["error"] == "GET /predict: method not allowed here"
+    )
     assert xgb_server.client.get("/v2/health/live").json() == {"live": True}
 
 

@@ -171,10 +171,10 @@ def _run(stored: Any, interval: float, console: Any) -> int:
         if live is not None:
             live.stop()
     if plain:
-        from automl.results.leaderboard.text import trials
+        from automl.results.leaderboard.text import trials as trials_text
 
         console.print(
-            f"study {stored.name} holds its {trials(board.finished())}",
+            f"study {stored.name} holds its {trials_text(board.finished())}",
             markup=False,
             highlight=False,
         )
