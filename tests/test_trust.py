@@ -4,6 +4,7 @@ importances from too few trials; in the summary of a real study and in the repor
 from __future__ import annotations
 
 import optuna
+import yaml
 from helpers import run_cli
 from optuna.trial import TrialState
 
@@ -82,11 +83,11 @@ def test_the_report_shows_the_warnings(tmp_path):
     assert "warning: parameter importance rests on 4 complete trials" in page
 
 
-def test_a_real_study_on_small_data_warns_in_its_summary(tmp_path):
-    # wine: 178 rows, so a few dozen validation rows.
+def test_a_real_study_on_small_data_warns_and_rechecks_its_top_three(tmp_path):
+    # wine: 178 rows, so a few dozen validation rows; the top 3 are trained twice more.
     out = run_cli(
         ["model=forest", "data=wine", "sweep.live=false", "sweep.n_trials=4",
-         "space.n_estimators=10", f"hydra.run.dir={tmp_path / 'run'}"],
+         "space.n_estimators=10", "sweep.recheck_top=3", f"hydra.run.dir={tmp_path / 'run'}"],
         tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
@@ -104,3 +105,12 @@ def test_a_real_study_on_small_data_warns_in_its_summary(tmp_path):
     complete = sum(t.state == TrialState.COMPLETE for t in study.trials)
     assert f"parameter importance rests on {complete} complete trials" in flat
     assert study.metric_names == ["val_acc"]  # what optuna-dashboard labels the objective with
+    # sweep.recheck_top=3: three configurations, each with its search value and 2 more seeds;
+    # the exported trial is the best mean, and the summary says how it was selected.
+    rechecked = {int(k): v for k, v in study.user_attrs["recheck"].items()}
+    assert len(rechecked) == 3 and all(len(v) == 3 for v in rechecked.values())
+    assert all(v[0] == study.trials[n].value for n, v in rechecked.items())
+    best = max(rechecked, key=lambda n: sum(rechecked[n]))
+    exported = yaml.safe_load((tmp_path / "run" / "best" / "config.yaml").read_text())
+    assert exported["trial"] == best
+    assert "selected    best mean val_acc over 3 seeds of the top 3 (#" in summary

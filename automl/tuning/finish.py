@@ -23,6 +23,7 @@ from automl.results.trust import trust_warnings
 from automl.study.run import Run
 from automl.tuning.lock import run_dir_lock
 from automl.tuning.outcome import StudyOutcome
+from automl.tuning.recheck import recheck
 from automl.tuning.selection import choose_best
 
 __all__ = ["finish_study"]
@@ -77,6 +78,15 @@ def finish_study(
         )
         best, refit_note, val = None, None, {}
         choice = choose_best(run, study, trials)
+        if plan.sweep.recheck_top and stop_signal is None:
+            choice = recheck(
+                run,
+                study,
+                trials,
+                choice,
+                lambda line: console.print(f"note: {line}", highlight=False, soft_wrap=True),
+                interruptible,
+            )
         if choice.why:
             outcome.export_note = choice.why
         if choice.trial is not None:
