@@ -40,16 +40,12 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def replay(run_dir: Path) -> dict[str, Any]:
     """The estimate at each finished trial of a stored study, against the time really left."""
-    import optuna
-
     from automl.results.leaderboard import row_from_trial
     from automl.results.leaderboard.pace import pace
-    from automl.results.stored import open_stored
+    from automl.tuning.stored import open_stored
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     stored = open_stored(str(run_dir))
-    study = stored.load()
-    trials = [t for t in study.get_trials() if t.datetime_complete is not None]
+    trials = [t for t in stored.snapshot().trials if t.datetime_complete is not None]
     rows = [row_from_trial(t) for t in trials]
     counted = [r for r in rows if r.counts]
     total = len(counted)

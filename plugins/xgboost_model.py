@@ -100,6 +100,11 @@ class XGBoostEstimator(BaseEstimator):
         self.model: xgb.XGBModel | None = None
         self.rounds = 0
 
+    def device(self) -> str:
+        """``cuda`` or ``cpu``: what ``model.device`` resolves to here (``auto``: CUDA when
+        this XGBoost build and a GPU are there)."""
+        return resolve_device(self.cfg.device)
+
     def _params(self, x_train: np.ndarray) -> dict[str, Any]:
         cfg = self.cfg
         return {

@@ -247,3 +247,17 @@ def test_auto_vs_flaml_variants_fix_their_protocol(tmp_path):
     with pytest.raises(SystemExit) as exc:
         m.parse_args(["--variants", "auto,autogluon"])
     assert exc.value.code == 2
+
+
+def test_the_load_test_starts_and_its_fake_trials_are_a_plugin():
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "scale_load.py"), "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "--code NAME=DIR" in done.stdout, done.stderr
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(BENCH / "scale_plugin")}
+    plugins = subprocess.run(
+        [sys.executable, "-m", "automl", "plugins"], capture_output=True, text=True, env=env
+    )
+    assert plugins.returncode == 0 and "sleepy" in plugins.stdout, plugins.stderr

@@ -12,6 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from automl.core.records import TrialRecord
+from automl.core.study_record import StudyHeader
 from automl.results.leaderboard import Leaderboard, row_from_trial
 from automl.results.leaderboard.pace import busy_seconds, pace
 
@@ -91,7 +92,7 @@ def test_lost_trials_are_not_counted_and_the_header_says_them_apart():
     study = optuna.create_study(direction="maximize")
     for trial in (_trial(0, 0, 10), _trial(1, 10, 20), lost):
         study.add_trial(trial)
-    header = {"study": "s", "model": "m", "data": "d", "metric": "val_acc", "n_trials": 4}
+    header = StudyHeader("s", model="m", data="d", metric="val_acc", n_trials=4)
     out = io.StringIO()
     board = Leaderboard(Console(file=out, width=120, force_terminal=True), header, study.trials)
     board.console.print(board)
@@ -106,7 +107,7 @@ def test_lost_trials_are_not_counted_and_the_header_says_them_apart():
 
 
 def test_log_lines_and_the_summary_say_the_pace_and_use_the_singular():
-    header = {"study": "s", "model": "m", "data": "d", "metric": "val_acc", "n_trials": 5}
+    header = StudyHeader("s", model="m", data="d", metric="val_acc", n_trials=5)
     out = io.StringIO()
     board = Leaderboard(Console(file=out, width=200, force_terminal=False), header)
     start = time.time()

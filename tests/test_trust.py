@@ -9,18 +9,18 @@ from helpers import run_cli
 from optuna.trial import TrialState
 
 from automl.core.records import TrialRecord
+from automl.core.study_record import StudyRecord
 from automl.results.leaderboard import rank_rows, row_from_trial
-from automl.results.report import write_report
 from automl.results.trust import trust_warnings
+from automl.tuning.report import write_report
 
 X = {"x": optuna.distributions.FloatDistribution(0, 1)}
 
 
 def _study(values, losses, n_val: int | None = None) -> optuna.Study:
     study = optuna.create_study(direction="maximize", study_name="t")
-    if n_val is not None:
-        study.set_user_attr("n_val", n_val)
-    study.set_user_attr("metric", "acc")
+    for key, value in StudyRecord(metric="acc", n_val=n_val).attrs().items():
+        study.set_user_attr(key, value)
     for value, loss in zip(values, losses, strict=True):
         trial = study.ask(X)
         metrics = {"val_acc": value, **({"val_loss": loss} if loss is not None else {})}
@@ -95,8 +95,9 @@ def test_a_real_study_on_small_data_warns_and_rechecks_its_top_three(tmp_path):
     flat = " ".join(line.strip(" │") for line in summary.splitlines())
     db = f"sqlite:///{tmp_path / 'run' / 'study.db'}"
     study = optuna.load_study(study_name="forest-wine", storage=db)
-    n_val = study.user_attrs["n_val"]
-    assert 20 < n_val < 40
+    record = StudyRecord.from_attrs(study.user_attrs)
+    n_val = record.n_val
+    assert n_val is not None and 20 < n_val < 40
     assert "warning" in summary
     assert (
         f"the validation split has only {n_val} rows (one row moves val_acc by {1 / n_val:.3g})"
@@ -107,7 +108,7 @@ def test_a_real_study_on_small_data_warns_and_rechecks_its_top_three(tmp_path):
     assert study.metric_names == ["val_acc"]  # what optuna-dashboard labels the objective with
     # sweep.recheck_top=3: three configurations, each with its search value and 2 more seeds;
     # the exported trial is the best mean, and the summary says how it was selected.
-    rechecked = {int(k): v for k, v in study.user_attrs["recheck"].items()}
+    rechecked = {int(k): v for k, v in (record.recheck or {}).items()}
     assert len(rechecked) == 3 and all(len(v) == 3 for v in rechecked.values())
     assert all(v[0] == study.trials[n].value for n, v in rechecked.items())
     best = max(rechecked, key=lambda n: sum(rechecked[n]))

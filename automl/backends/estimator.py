@@ -17,7 +17,7 @@ import numpy as np
 
 from automl.backends.base import FitResult, Goal
 from automl.core.errors import PluginError, TrialPruned
-from automl.core.plugin import BaseEstimator, ModelPlugin, Report, resolve
+from automl.core.plugin import BaseEstimator, Estimator, ModelPlugin, Report, resolve
 from automl.core.records import Unit
 from automl.data import Dataset
 
@@ -53,6 +53,10 @@ class _Contract10(BaseEstimator):
     def n_params(self) -> int | None:
         size = getattr(self.inner, "n_params", None)
         return size() if callable(size) else None
+
+    def device(self) -> str:
+        own = getattr(self.inner, "device", None)
+        return str(own()) if callable(own) else super().device()
 
     def evaluate(self, x: Any, y: Any, task: str) -> dict[str, float]:
         own = getattr(self.inner, "evaluate", None)
@@ -107,7 +111,7 @@ class EstimatorBackend:
 
     kind = "estimator"
     unit: Unit = "step"
-    device = "cpu"  # estimators pick their own device (XGBoost: model.device)
+    expensive = False  # a trial costs what the model's config says, usually seconds
 
     def __init__(self, trainer_cfg: Any) -> None:
         self.cfg = trainer_cfg
@@ -120,6 +124,25 @@ class EstimatorBackend:
         model = as_estimator(resolve(plugin.build)(cfg, spec), plugin.name)
         model.seed = int(seed)
         return model
+
+    def device_for(self, plugin: ModelPlugin, cfg: Any, spec: Any) -> str:
+        """Where a model of ``cfg`` trains: the estimator's own ``device()`` (a build, no fit;
+        XGBoost picks CUDA with ``model.device=auto`` when it can)."""
+        return as_estimator(resolve(plugin.build)(cfg, spec), plugin.name).device()
+
+    def reload_differs(self, model: Any, reloaded: Any) -> str | None:
+        """``None``: an estimator's state is its own format; its predictions are compared."""
+        return None
+
+    def check_built(self, model: Any) -> str | None:
+        """Why ``model`` is not what an estimator builder must return, or ``None``."""
+        missing = [m for m in ("fit", "predict", "save") if not callable(getattr(model, m, None))]
+        if not missing and isinstance(model, Estimator):
+            return None
+        return (
+            f", which lacks {', '.join(missing)}; a kind='estimator' builder must return an "
+            "object with fit(train, val, report), predict(x) and save(directory)"
+        )
 
     def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
         """Build ``cfg`` and check that it is an estimator.

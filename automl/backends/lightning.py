@@ -59,6 +59,7 @@ class LightningBackend:
 
     kind = "lightning"
     unit: Unit = "epoch"
+    expensive = True  # torch training: a study's most costly trials
 
     def __init__(self, trainer_cfg: Any, loop: Literal["auto", "trainer"] = "auto") -> None:
         from automl.backends.lightning_loop import LeanLoop, config_unsupported
@@ -192,6 +193,31 @@ class LightningBackend:
         return module
 
     # -- the protocol --------------------------------------------------------------------
+
+    def device_for(self, plugin: ModelPlugin, cfg: Any, spec: Any) -> str:
+        """Where a model trains: the device Lightning chose for the trainer settings."""
+        return self.device
+
+    def reload_differs(self, model: Any, reloaded: Any) -> str | None:
+        """The first weight that differs between ``model`` and its reload, in words."""
+        trained, loaded = model.state_dict(), reloaded.state_dict()
+        if list(trained) != list(loaded):
+            return f"reloaded state has {list(loaded)[:5]}..., trained {list(trained)[:5]}..."
+        for key, value in trained.items():
+            if not np.array_equal(value.cpu().numpy(), loaded[key].cpu().numpy()):
+                return f"weight {key} differs after reload"
+        return None
+
+    def check_built(self, model: Any) -> str | None:
+        """Why ``model`` is not what a Lightning builder must return, or ``None``."""
+        import pytorch_lightning as pl
+
+        if isinstance(model, pl.LightningModule):
+            return None
+        hint = ""
+        if model is not None and any(c.__name__ == "Module" for c in type(model).__mro__):
+            hint = " (a plain torch.nn.Module: wrap it, e.g. automl.lightning.SupervisedModule)"
+        return f"{hint}; a kind='lightning' builder must return a pytorch_lightning.LightningModule"
 
     def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
         """Build ``cfg`` and run one training step on a few rows (no validation), in the loop

@@ -82,7 +82,9 @@ def fit_config(
     return FitResult(
         value=float(np.mean([r.value for r in results])),
         metrics=metrics,
-        epochs=sum(r.epochs for r in results),
+        # The trial's length in its unit (``fold``): each fold's own epochs or rounds are in
+        # its metrics.csv, and the refit's length in ``budget``.
+        epochs=len(results),
         n_params=first.n_params,
         artifact=first.artifact,
         wall_time=sum(r.wall_time for r in results),

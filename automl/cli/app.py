@@ -37,11 +37,11 @@ def run_once(run: Run, console: Console) -> int:
     for note in run.notes:  # e.g. how the model reads the data's samples
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
     cfg = OmegaConf.to_object(plan.model_node)
-    seed = int(plan.trainer.seed)
+    seed = run.seeds.training
     with StopSignals() as signals:
         try:
             with signals.trial(plan.sweep.trial_timeout):
-                result = run.fit(cfg, seed=seed)
+                result = run.services.fit(cfg, seed=seed)
         except Interrupted as exc:
             console.print(f"stopped: {exc}; nothing exported", highlight=False)
             return exc.exit_code
@@ -59,7 +59,7 @@ def run_once(run: Run, console: Console) -> int:
             seed=seed,
             model=result.model,
         )
-        refit = run.refit_wanted() and run.dataset.merged is not None
+        refit = run.refit and run.dataset.merged is not None
         exported = export(
             run, selected, plan.run_dir / SINGLE_DIR, refit=refit, interruptible=signals.trial
         )
@@ -74,7 +74,7 @@ def run_once(run: Run, console: Console) -> int:
             f"refit:      failed ({exported.refit['failed']}); exported the fit's own model"
         ]
     lines = [
-        f"model={plan.model_name} data={plan.data_name} {run.steps_label}={result.epochs} "
+        f"model={plan.model_name} data={plan.data_name} {run.steps}={result.epochs} "
         f"time={result.wall_time:.1f}s",
         f"validation: {format_params(result.metrics)}",
         *refit_line,
@@ -90,12 +90,17 @@ def run_once(run: Run, console: Console) -> int:
     return 1 if exported.failed else 0
 
 
+def _printer(console: Console) -> Callable[[str], None]:
+    """Print a line as written (no highlighting; a long path is not broken)."""
+    return lambda line: console.print(line, highlight=False, soft_wrap=True)
+
+
 def _report(plan: RunPlan, console: Console) -> None:
     """Write ``report/`` for the study; a failing report never fails the study."""
     from automl.core.errors import reason
 
     try:
-        from automl.results.report import write_report
+        from automl.tuning.report import write_report
 
         storage = plan.sweep.storage or str(plan.run_dir)
         index = write_report(storage, plan.study_name, plan.run_dir)
@@ -132,13 +137,14 @@ def run(
             cfg, choices["model"], choices["data"], models, data, run_dir, list(hc.overrides.task)
         )
         console = console or Console()
-        from automl.parallel import current_role, dispatch
+        from automl.parallel import current_role, dispatch, with_storage
 
         role = current_role()
+        plan = with_storage(plan, None if role is not None else _printer(console))
         code = dispatch(plan, console, entry)  # several workers, a SLURM job: automl.parallel
         if code is None:
             prepared = prepare(plan)
-            if plan.sweep.engine == "none":
+            if prepared.plan.sweep.engine == "none":
                 return run_once(prepared, console)
             from automl.tuning import run_study
 

@@ -241,6 +241,11 @@ class BaseEstimator(abc.ABC):
         the ``n_params`` objective (``sweep.objectives``). ``None`` (default): not known."""
         return None
 
+    def device(self) -> str:
+        """Where this model trains and predicts (``cpu``, ``cuda``, ...), as its own config
+        decides it: the study's header and log say so. Default: ``cpu``."""
+        return "cpu"
+
     def evaluate(self, x: Any, y: Any, task: str) -> dict[str, float]:
         """Metrics on ``(x, y)`` without a split prefix (``acc``, ``f1``, ``rmse``, ...).
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -31,10 +31,32 @@ __all__ = [
     "record_of",
     "finite_or_none",
     "counts_toward_total",
+    "common_unit",
+    "steps_label",
 ]
 
 Unit = Literal["epoch", "step", "fold"]
 """What a trial's length counts: epochs (Lightning), steps (estimator reports) or folds."""
+
+_UNIT_LABELS: dict[str, str] = {"epoch": "epochs", "step": "steps", "fold": "folds"}
+
+
+def common_unit(units: Iterable[Unit | str | None]) -> Unit | None:
+    """The unit every one of ``units`` counts in; ``None`` when they differ or none is known.
+
+    The one rule for a study's step unit: its families' units when the run knows them, its
+    trials' recorded units when a tool reads a stored study.
+    """
+    known = {u for u in units if u in _UNIT_LABELS}
+    return known.pop() if len(known) == 1 else None  # type: ignore[return-value]
+
+
+def steps_label(units: Iterable[Unit | str | None]) -> str:
+    """How the leaderboard names a trial's length: ``epochs``, ``steps``, ``folds``, or
+    ``length`` when the units differ (``model=auto`` without folds) or none is known."""
+    unit = common_unit(units)
+    return _UNIT_LABELS[unit] if unit is not None else "length"
+
 
 Failure = Literal["model", "timeout", "preflight", "lost", "signal", "storage", "oom"]
 """Why a trial failed.
@@ -97,6 +119,8 @@ class TrialRecord:
         family: The model family (plugin) that trained it, in a ``model=auto`` study.
         unmet: The constraints (``sweep.constraints``) a completed trial misses, in words;
             such a trial is never chosen as best.
+        admission_s: Seconds its worker waited for the study's admission lock before starting
+            it (how much the workers contend; ``docs/distributed.md``).
     """
 
     worker: str | None = None
@@ -118,6 +142,7 @@ class TrialRecord:
     latency_ms: float | None = None
     family: str | None = None
     unmet: str | None = None
+    admission_s: float | None = None
 
     def measures(self) -> dict[str, float | None]:
         """Everything a study may optimize or constrain: the validation metrics and the
@@ -183,7 +208,7 @@ def _checked(name: str, value: Any) -> Any:
         return dict(value)
     if name in ("epochs", "n_params", "retry_of", "attempt", "redrawn"):
         return value if isinstance(value, int) and not isinstance(value, bool) else None
-    if name in ("duration_s", "train_s", "latency_ms"):
+    if name in ("duration_s", "train_s", "latency_ms", "admission_s"):
         return finite_or_none(value)
     if name == "counts":
         return value if isinstance(value, bool) else None

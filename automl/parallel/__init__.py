@@ -4,7 +4,8 @@
 processes of the same command (``supervisor``), pins them to GPUs (``devices``), draws one
 leaderboard from the study's storage (``board``), passes stop signals on (``drive``) and
 finishes the study once they are done. ``sweep.launcher=slurm`` submits the workers as SLURM
-jobs through submitit (``slurm``). Which part a process plays is its ``role``.
+jobs through submitit (``slurm``); ``sweep.launcher=ray`` runs them as Ray actors (``ray``).
+Which part a process plays is its ``role``.
 
 It may import ``tuning`` (the study its workers run), ``results``, ``study``, ``backends``,
 ``data`` and ``core``; never ``serving``, ``testing`` or the command line, whose ``main`` a
@@ -27,10 +28,43 @@ __all__ = [
     "assign_devices",
     "current_role",
     "dispatch",
+    "with_storage",
     "is_out_of_memory",
     "make_pool",
     "visible_gpus",
 ]
+
+
+def _several(plan: Any) -> bool:
+    return bool(plan.sweep.workers > 1 or plan.sweep.launcher in ("slurm", "ray"))
+
+
+def with_storage(plan: Any, say: Callable[[str], None] | None = None) -> Any:
+    """The plan with the study's storage decided: ``sweep.storage`` when set, else the
+    default (a journal file in the run directory with several workers,
+    ``automl.tuning.storage.default_storage``), for every role. ``plan`` is left as it is.
+
+    Args:
+        plan: The run's plan.
+        say: Told which file a defaulted journal storage is (the command's own process; not
+            its workers).
+    """
+    if plan.sweep.engine == "none" or plan.sweep.storage:
+        return plan
+    import dataclasses
+
+    from automl.tuning.storage import default_storage
+
+    storage = default_storage(plan.run_dir, _several(plan))
+    if storage is None:
+        return plan
+    if say is not None:
+        # Not study.db, which the README's dashboard command opens: say which file it is.
+        say(
+            f"note: the study is stored in {storage} (a journal file: several workers cannot "
+            f"share SQLite safely); optuna-dashboard {storage} shows it"
+        )
+    return dataclasses.replace(plan, sweep=dataclasses.replace(plan.sweep, storage=storage))
 
 
 def dispatch(
@@ -38,32 +72,19 @@ def dispatch(
 ) -> int | None:
     """Run a study that is not one plain process; ``None``: run it in this process.
 
-    ``entry`` is the command line's ``main``, which a SLURM job runs on its node.
-
-    Decides the study's default storage too (a journal file in the run directory with several
-    workers, ``automl.tuning.storage.default_storage``), for every role.
+    ``plan``'s storage is decided (``with_storage``). ``entry`` is the command line's
+    ``main``, which a SLURM job runs on its node.
     """
     if plan.sweep.engine == "none":
         return None
-    from automl.tuning.storage import default_storage
-
     role = current_role()
-    if role is not None and role.kind == "worker":
+    ray = plan.sweep.launcher == "ray"
+    if role is not None and (role.kind == "worker" or ray):
         from automl.study.role import watch_parent
 
-        watch_parent()  # an orphaned worker stops (SIGTERM to itself)
-    several = plan.sweep.workers > 1 or plan.sweep.launcher == "slurm"
-    if not plan.sweep.storage:
-        plan.sweep.storage = default_storage(plan.run_dir, several)
-        if plan.sweep.storage and role is None:
-            # Not study.db, which the README's dashboard command opens: say which file it is.
-            console.print(
-                f"note: the study is stored in {plan.sweep.storage} (a journal file: several "
-                f"workers cannot share SQLite safely); optuna-dashboard {plan.sweep.storage} "
-                "shows it",
-                highlight=False,
-                soft_wrap=True,
-            )
+        # An orphaned worker stops (SIGTERM to itself); so does a Ray node whose actor died.
+        watch_parent()
+    several = _several(plan)
     if role is not None and role.kind == "node":
         from automl.parallel.parent import run_node
 

@@ -131,6 +131,7 @@ class Supervisor:
     closed: bool = False
     restarts: int = 0
     target: int = 0
+    backed_off: bool = False
 
     def __post_init__(self) -> None:
         self.target = min(self.workers, self.pool.capacity)
@@ -245,6 +246,9 @@ class Supervisor:
                     f"{worker.name} ran out of memory on {devices}: it holds {holds} trial(s) at "
                     "a time from now on; the trial is re-run"
                 )
+            elif self.pool.groups[worker.group].outside:
+                # Its GPU is shared with other nodes' workers: this node gives its share up.
+                self.backed_off = self.closed = True
             return
         if code == EXIT_STOPPED:
             why = last_message(worker.log, "automl: stopped: ") or f"see {worker.log}"

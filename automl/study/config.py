@@ -8,7 +8,7 @@ which extends the schema stored here so Hydra type-checks it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from automl.core.registry import Registry
 from automl.core.space import space_to_node
@@ -18,6 +18,8 @@ from automl.study.search import PRUNERS, SAMPLERS
 __all__ = [
     "SweepConfig",
     "SlurmConfig",
+    "RayConfig",
+    "Launcher",
     "TrainerConfig",
     "PRUNERS",
     "SAMPLERS",
@@ -31,7 +33,10 @@ __all__ = [
 CONFIG_PATH = "pkg://automl.conf"
 CONFIG_NAME = "config"
 
-LAUNCHERS = ("local", "slurm")
+Launcher = Literal["local", "slurm", "ray"]
+"""Where a study's workers run (``sweep.launcher``); Hydra's schema holds it as ``str``
+(OmegaConf has no ``Literal``) and ``automl.study.settings`` checks it against this."""
+LAUNCHERS: tuple[str, ...] = get_args(Launcher)
 SLURM_EXECUTORS = ("slurm", "local")
 
 
@@ -60,6 +65,24 @@ class SlurmConfig:
     mem_gb: float | None = None
     folder: str | None = None
     additional: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RayConfig:
+    """The Ray actors of ``sweep.launcher=ray``: one worker each.
+
+    Attributes:
+        address: The Ray cluster to join (``ray://head:10001``, ``head:6379`` or ``auto``);
+            ``None`` starts a local cluster for the run and stops it at the end.
+        num_cpus: CPU cores Ray reserves for each worker (fractions allowed).
+        num_gpus: GPUs Ray reserves for each worker; a fraction (``0.5``) packs several
+            trials onto one GPU, whose out-of-memory back-off then applies. Ray pins the
+            worker with ``CUDA_VISIBLE_DEVICES``.
+    """
+
+    address: str | None = None
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
 
 
 @dataclass
@@ -113,16 +136,18 @@ class SweepConfig:
         report: Write ``report/`` (figures and one HTML page) when the study ends.
         workers: Worker processes that run the study's trials side by side; the command's
             own process starts them, draws one leaderboard and exports the best trial. With
-            ``launcher=slurm``: the number of SLURM jobs.
+            ``launcher=slurm``: the number of SLURM jobs; with ``launcher=ray``: Ray actors.
         gpus_per_trial: GPUs each worker sees (``CUDA_VISIBLE_DEVICES``) when the machine has
             GPUs; 0 pins nothing.
         trials_per_gpu: Workers that share one GPU (small models); reduced for the rest of the
             study on a GPU where a trial ran out of memory.
         worker_restarts: Workers that died (killed, crashed) the parent replaces in one
             invocation.
-        launcher: ``local`` (worker processes on this machine) or ``slurm`` (jobs through
-            submitit, settings in ``slurm``).
+        launcher: ``local`` (worker processes on this machine), ``slurm`` (jobs through
+            submitit, settings in ``slurm``) or ``ray`` (actors on a Ray cluster, settings in
+            ``ray``).
         slurm: The SLURM jobs' settings.
+        ray: The Ray actors' settings.
         objectives: What the study optimizes (docs/sweeps.md): validation metrics
             (``val_acc``) and measures every trial records (``n_params``, ``train_s``,
             ``latency_ms``), each optionally with ``:max``/``:min``. Empty: the model's own
@@ -176,6 +201,7 @@ class SweepConfig:
     worker_restarts: int = 10
     launcher: str = "local"
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
     objectives: list[str] = field(default_factory=list)
     constraints: list[str] = field(default_factory=list)
     select: str = "auto"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from automl.core.errors import PluginError, SpaceError, UserError
@@ -79,10 +79,10 @@ class Family:
     space: Mapping[str, Param]
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunFamily:
-    """A family as a run trains it: its plan, its backend, the unit its steps count and the
-    data in the layout it reads.
+    """A family as a run trains it: its plan, its backend, the unit its steps count, the
+    device its models train on and the data in the layout it reads.
 
     Decided once, in ``automl.study.run.prepare``.
     """
@@ -90,7 +90,7 @@ class RunFamily:
     family: Family
     backend: Any
     unit: Unit
-    notes: list[str] = field(default_factory=list)
+    device: str = "cpu"
     dataset: Any = None
     """The data as this family reads it (``automl.data.layout``: rank-2 samples transposed
     for a model that reads them the other way); ``None``: the run's data as loaded."""

@@ -33,9 +33,10 @@ from automl.study.settings import check_settings
 __all__ = ["RunPlan", "make_plan"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunPlan:
-    """Everything one invocation needs, validated.
+    """Everything one invocation needs, validated (frozen: a later decision makes a new plan,
+    ``dataclasses.replace``).
 
     Attributes:
         model_name: The model plugin's name (``auto`` for a search across families).
@@ -55,7 +56,7 @@ class RunPlan:
         sampler: ``sweep.sampler`` checked against the space (``auto`` resolved, notes).
         overrides: The command line's overrides (recorded in the run's history).
         families: The model families to search: the model alone, or with ``model=auto`` every
-            candidate (``automl.study.run.prepare`` keeps those that fit the data).
+            candidate (``automl.study.run.prepare``'s plan keeps those that fit the data).
         families_listed: ``model.families`` named the families (a misfit is an error).
         objectives: ``sweep.objectives``, checked (directions resolved by ``prepare``).
         constraints: ``sweep.constraints``, parsed.

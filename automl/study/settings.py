@@ -1,5 +1,6 @@
 """The checks of ``sweep.workers``, ``sweep.gpus_per_trial``, ``sweep.trials_per_gpu``,
-``sweep.worker_restarts``, ``sweep.launcher`` and ``sweep.slurm.*``: one line each, exit 2."""
+``sweep.worker_restarts``, ``sweep.launcher``, ``sweep.slurm.*`` and ``sweep.ray.*``: one line
+each, exit 2."""
 
 from __future__ import annotations
 
@@ -31,4 +32,16 @@ def check_settings(sweep: Any) -> None:
         raise UserError(
             f"sweep.slurm.time={slurm.time} (minutes), sweep.slurm.cpus={slurm.cpus} and "
             f"sweep.slurm.gpus={slurm.gpus}: time and cpus must be >= 1, gpus >= 0"
+        )
+    ray = sweep.ray
+    if not ray.num_cpus > 0 or ray.num_gpus < 0 or (ray.num_gpus > 1 and ray.num_gpus % 1):
+        raise UserError(
+            f"sweep.ray.num_cpus={ray.num_cpus} and sweep.ray.num_gpus={ray.num_gpus}: cpus must "
+            "be > 0, gpus >= 0 and either a fraction of one GPU (0.5: two trials per GPU) or a "
+            "whole number"
+        )
+    if ray.address is not None and not str(ray.address).strip():
+        raise UserError(
+            "sweep.ray.address is empty: give the cluster's address (ray://head:10001, "
+            "head:6379 or auto), or null to start a local cluster for the run"
         )

@@ -9,7 +9,9 @@ duplicate check sees every other configuration.
 
 The lock is the storage's own kind: a PostgreSQL advisory lock for a PostgreSQL study (works
 across machines), an ``flock`` next to the file for SQLite and journal files (works on one
-machine and on file systems that support locking), and none for other databases.
+machine and on file systems that support locking), the storage proxy's own lock for
+``grpc://`` (``automl storage-proxy``: a first-come-first-served lock held as a gRPC stream,
+released when its worker's connection closes), and none for other databases.
 """
 
 from __future__ import annotations
@@ -45,10 +47,13 @@ def _advisory(engine: Any, key: int) -> Iterator[None]:
 def admission(storage: Any, study_name: str) -> AbstractContextManager[None]:
     """The lock that serializes "count, then start a trial" across a study's workers."""
     url = str(getattr(storage, "url", "") or "")
+    key = f"automl/{study_name}"
+    if url.startswith("grpc://"):
+        return storage.admission(key)  # automl.tuning.grpc_storage.GrpcStorage
     if url.startswith("sqlite:///"):
         return _flock(Path(url.removeprefix("sqlite:///") + ".admit.lock"))
     if url.startswith("postgresql"):
-        digest = hashlib.blake2b(f"automl/{study_name}".encode(), digest_size=8).digest()
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
         return _advisory(storage.engine, int.from_bytes(digest, "big", signed=True))
     path = getattr(storage, "journal_path", None)  # set by make_storage on journal files
     if path:

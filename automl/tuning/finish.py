@@ -17,6 +17,7 @@ from rich.console import Console
 
 from automl.core.errors import signal_reason
 from automl.core.records import counts_toward_total, record_of
+from automl.core.study_record import StudyHeader, StudyRecord
 from automl.results.finalize import BEST_DIR, describe_budget, export, select_trial
 from automl.results.leaderboard import Leaderboard, row_from_trial, write_leaderboard
 from automl.results.trust import trust_warnings
@@ -43,7 +44,7 @@ def finish_study(
     run: Run,
     study: optuna.Study,
     board: Leaderboard,
-    header: dict[str, Any],
+    header: StudyHeader,
     outcome: StudyOutcome,
     console: Console,
     *,
@@ -56,7 +57,7 @@ def finish_study(
         run: The run (its data and backend test and export the best trial).
         study: The open study.
         board: The leaderboard (its rows are replaced by the fresh read).
-        header: ``study_header(run)`` (plus what the caller adds).
+        header: ``study_header(run)`` (with the parent's workers and launcher).
         outcome: Filled in: counts, best trial, test metrics, export notes.
         console: Where the summary goes.
         stop_signal: The stop signal the invocation received (skips the refit).
@@ -95,7 +96,7 @@ def finish_study(
             outcome.best_params = dict(best.params)
             val = dict(record_of(best).metrics)
             # After a stop signal the user wants out, not another training run.
-            outcome.refit = run.refit_wanted() and stop_signal is None
+            outcome.refit = run.refit and stop_signal is None
             selected = select_trial(run, best)
             if isinstance(selected, str):
                 outcome.export_note = selected
@@ -112,9 +113,11 @@ def finish_study(
                 outcome.export_failed = exported.failed
                 if exported.test:
                     refit_note = _refit_note(exported.refit, best.number)
-                    study.set_user_attr(
-                        "best_test_metrics", {"trial": best.number, **outcome.test_metrics}
+                    tested = StudyRecord(
+                        best_test_metrics={"trial": best.number, **outcome.test_metrics}
                     )
+                    for key, value in tested.attrs(("best_test_metrics",)).items():
+                        study.set_user_attr(key, value)
         console.print(
             board.summary(
                 outcome.best_params,
@@ -127,7 +130,7 @@ def finish_study(
                 status=None if stop_signal is None else signal_reason(stop_signal),
                 selection=choice.lines(),
                 warnings=trust_warnings(
-                    board.ranked(), run.goal.names[0], header.get("n_val"), multi=run.goal.multi
+                    board.ranked(), run.goal.names[0], header.n_val, multi=run.goal.multi
                 ),
             )
         )

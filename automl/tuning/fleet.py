@@ -19,7 +19,10 @@ from optuna.trial import TrialState
 
 from automl.core.errors import TrialTimeout
 from automl.core.records import TrialRecord, record_of
+from automl.core.study_record import StudyRecord
+from automl.tuning.internals import storage_of, trial_id
 from automl.tuning.lost import fail_lost_trials
+from automl.tuning.outcome import tally
 from automl.tuning.retry import enqueue_retry
 from automl.tuning.storage import make_storage
 
@@ -41,18 +44,19 @@ class FleetStudy:
 
     Args:
         study: The open study.
-        n_trials: ``sweep.n_trials``.
+        total: The trials the study runs to (``Budget.total``).
         max_retries: ``sweep.max_retries``.
     """
 
-    def __init__(self, study: optuna.Study, n_trials: int, max_retries: int) -> None:
+    def __init__(self, study: optuna.Study, total: int, max_retries: int) -> None:
         self.study = study
-        self.n_trials = n_trials
+        self.total = total
         self.max_retries = max_retries
 
     @classmethod
     def load(cls, sweep: Any, run_dir: Any, study_name: str) -> FleetStudy:
-        """Open an existing study by name (a SLURM job's node: the parent created it)."""
+        """Open an existing study by name (a SLURM job's node: the parent created it and
+        recorded its total)."""
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         storage = make_storage(
             sweep.storage,
@@ -63,7 +67,8 @@ class FleetStudy:
             on_stale=lambda study, trial: enqueue_retry(study, trial, sweep.max_retries),
         )
         study = optuna.load_study(study_name=study_name, storage=storage)
-        return cls(study, sweep.n_trials, sweep.max_retries)
+        total = StudyRecord.from_attrs(study.user_attrs).total
+        return cls(study, sweep.n_trials if total is None else total, sweep.max_retries)
 
     def trials(self) -> list[Any]:
         """Every trial of the study (frozen, not copied)."""
@@ -79,11 +84,9 @@ class FleetStudy:
         return out
 
     def needs_trials(self) -> bool:
-        """Whether trials that count plus running ones are still below ``sweep.n_trials``."""
-        from automl.tuning.study import tally
-
+        """Whether trials that count plus running ones are still below the total."""
         counted, running = tally(self.trials())
-        return counted + running < self.n_trials
+        return counted + running < self.total
 
     def fail_lost(self) -> int:
         """Fail (and re-run) the trials of workers that are gone from this machine."""
@@ -97,8 +100,7 @@ class FleetStudy:
         Returns:
             Whether this call failed it (``False``: it had finished meanwhile).
         """
-        storage = self.study._storage
-        trial_id = running.trial._trial_id
+        storage, number = storage_of(self.study), trial_id(running.trial)
         record = TrialRecord(
             error=str(TrialTimeout(seconds)),
             failure="timeout",
@@ -107,8 +109,8 @@ class FleetStudy:
         )
         try:
             for key, value in record.attrs(("error", "failure", "counts", "note")).items():
-                storage.set_trial_user_attr(trial_id, key, value)
-            return bool(storage.set_trial_state_values(trial_id, state=TrialState.FAIL))
+                storage.set_trial_user_attr(number, key, value)
+            return bool(storage.set_trial_state_values(number, state=TrialState.FAIL))
         except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
             return False
 

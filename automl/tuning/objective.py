@@ -30,8 +30,8 @@ from automl.backends.oom import is_out_of_memory
 from automl.core.errors import Interrupted, TrialPruned, TrialTimeout, reason, signal_reason
 from automl.core.records import Failure, TrialRecord
 from automl.results.finalize import trial_dir
-from automl.study.families import family_of
 from automl.study.run import Run
+from automl.tuning.internals import read_trial, storage_of, trial_id
 from automl.tuning.lost import worker_id
 from automl.tuning.retry import fail_infra
 from automl.tuning.sampling import StudySampler
@@ -66,32 +66,36 @@ class SharedOutOfMemory(Exception):
     """A trial ran out of GPU memory on a GPU shared with other workers (it is re-run)."""
 
 
-def start_trial(run: Run, study: optuna.Study) -> tuple[optuna.Trial, dict[str, Any]]:
-    """Ask for a trial (a waiting retry first) and sample its parameters at once.
+def start_trial(
+    run: Run, study: optuna.Study, waited: float | None = None
+) -> tuple[optuna.Trial, dict[str, Any]]:
+    """Ask for a trial (a waiting retry first) and sample its parameters at once: the way a
+    trial starts when no draft of it could be claimed (``automl.tuning.drafts``).
 
     Sampling right away, inside the admission lock, means the next worker's duplicate check
     already sees these values. The trial's owner is recorded first, in the same section: a
     RUNNING trial without one, seen under the lock, was left by a process that died inside
-    it (``automl.tuning.lost``).
+    it (``automl.tuning.lost``). ``waited``: seconds the admission lock took to get.
     """
     with warnings.catch_warnings():
         # Optuna warns that heartbeats are meant for Study.optimize; this loop records them
         # itself (``_Heartbeat``).
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
         trial = study.ask()
-    for key, value in TrialRecord(worker=worker_id()).attrs().items():
+    record = TrialRecord(worker=worker_id(), admission_s=round(waited, 4) if waited else None)
+    for key, value in record.attrs().items():
         trial.set_user_attr(key, value)
-    return trial, run.sample(trial)
+    return trial, run.services.sample(trial)
 
 
 class _Heartbeat:
     """Records a running trial's heartbeat in a database storage until stopped."""
 
-    def __init__(self, storage: Any, trial_id: int) -> None:
+    def __init__(self, storage: Any, beating: int) -> None:
         interval = (
             storage.get_heartbeat_interval() if hasattr(storage, "record_heartbeat") else None
         )
-        self._storage, self._trial_id, self._interval = storage, trial_id, interval
+        self._store, self._beating, self._interval = storage, beating, interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -104,7 +108,7 @@ class _Heartbeat:
     def _beat(self) -> None:
         while not self._stop.is_set():
             try:
-                self._storage.record_heartbeat(self._trial_id)
+                self._store.record_heartbeat(self._beating)
             except Exception:  # the storage is down: the trial reports it; keep trying
                 pass
             self._stop.wait(self._interval)
@@ -188,9 +192,10 @@ class TrialRunner:
                 worker or rerun finds it lost and re-runs it).
             SharedOutOfMemory: The trial ran out of GPU memory on a shared GPU (it is re-run).
         """
-        run, number = self.run, trial.number
-        record = TrialRecord(worker=worker_id(), unit=run.unit_of(params))
-        record.family = family_of(params) if run.auto else None
+        run, services, number = self.run, self.run.services, trial.number
+        family = services.family_of(params)
+        record = TrialRecord(worker=worker_id(), unit=family.unit)
+        record.family = family.name if run.auto else None
         redrawn = self.sampler.redrawn.pop(number, 0)
         record.redrawn = redrawn or None
         if number in self.sampler.duplicates:
@@ -200,9 +205,9 @@ class TrialRunner:
         if self.on_start is not None:
             self.on_start(number, params)
         start = time.perf_counter()
-        directory = trial_dir(run.run_dir, number)
+        directory = trial_dir(run.plan.run_dir, number)
         try:
-            node = run.config(params)
+            node = services.config(params)
             directory.mkdir(parents=True, exist_ok=True)
             _save_config(node, directory / "config.yaml")
             cfg = _to_object(node)
@@ -212,16 +217,18 @@ class TrialRunner:
 
         def report(step: int, value: float) -> bool:
             if not run.goal.prunable:
-                # Optuna prunes single-objective studies only (Trial.report refuses several
-                # objectives), and a measure such as latency_ms exists only after training:
-                # the live view shows progress, the study is told nothing.
+                # A first objective such as latency_ms exists only after training: the live
+                # view shows progress, the study is told nothing.
                 if self.on_progress is not None:
                     self.on_progress(number, step, value)
                 return False
             try:
                 with self.signals.critical():
-                    trial.report(value, step)
-                    prune = trial.should_prune()
+                    if run.goal.multi:
+                        prune = self._report_first_objective(trial, step, value)
+                    else:
+                        trial.report(value, step)
+                        prune = trial.should_prune()
             except (Interrupted, TrialTimeout):
                 raise
             except Exception as exc:
@@ -230,15 +237,15 @@ class TrialRunner:
                 self.on_progress(number, step, value)
             return prune
 
-        storage = self.study._storage
+        storage = storage_of(self.study)
         try:
-            with _Heartbeat(storage, trial._trial_id), self.signals.trial(self.sweep.trial_timeout):
-                result = run.fit(
+            with _Heartbeat(storage, trial_id(trial)), self.signals.trial(self.sweep.trial_timeout):
+                result = services.fit(
                     cfg,
                     family=record.family,
                     report=report,
                     workdir=directory,
-                    seed=run.trial_seed(number),
+                    seed=run.seeds.trial(number),
                 )
         except TrialPruned as exc:
             record.epochs, record.duration_s = exc.epoch + 1, time.perf_counter() - start
@@ -285,6 +292,15 @@ class TrialRunner:
         self._persist(lambda: self.study.tell(trial, values))
         return TrialState.COMPLETE
 
+    def _report_first_objective(self, trial: optuna.Trial, step: int, value: float) -> bool:
+        """``trial.report`` + ``trial.should_prune`` for a multi-objective study, which
+        Optuna's ``Trial`` refuses: the first objective's value goes to the storage as the
+        step's intermediate value, and the study's ``FirstObjectivePruner`` judges it."""
+        storage = self.study._storage
+        storage.set_trial_intermediate_value(trial._trial_id, step, value)
+        frozen = storage.get_trial(trial._trial_id)
+        return bool(self.study.pruner.prune(self.study, frozen))
+
     def _out_of_memory(
         self, trial: optuna.Trial, record: TrialRecord, exc: BaseException
     ) -> TrialState:
@@ -297,7 +313,7 @@ class TrialRunner:
         raise SharedOutOfMemory(why)
 
     def _infra(self, trial: optuna.Trial, why: str, failure: Failure) -> None:
-        frozen = self.study._storage.get_trial(trial._trial_id)
+        frozen = read_trial(self.study, trial)
         fail_infra(self.study, frozen, why, failure, self.sweep.max_retries)
 
 

@@ -1,13 +1,13 @@
-"""Open a study: create or load it, and refuse a changed one.
+"""Open a study: create or load it, refuse a changed one, and write its record.
 
-Also the study's sampler, the total it runs to (``sweep.n_trials``, or a smaller grid) and
-what the leaderboard's title says about it.
+Also the study's sampler and its header (what the leaderboard's title says about it, built
+from the run's ``StudyRecord``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import math
 import time
 import warnings
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 
 from automl.core.errors import StudyError
+from automl.core.study_record import StudyHeader, StudyRecord
 from automl.study.identity import diff
 from automl.study.run import Run
 from automl.study.search import sampler_keeps_state
@@ -22,14 +23,16 @@ from automl.tuning.factories import build_sampler, study_pruner
 from automl.tuning.lost import fail_lost_trials
 from automl.tuning.retry import enqueue_retry
 from automl.tuning.sampling import StudySampler, distributions
-from automl.tuning.selection import search_attrs, search_header
 from automl.tuning.storage import make_storage
 
-__all__ = ["open_study", "study_header", "study_total", "mark_deadline"]
+__all__ = ["open_study", "study_header", "mark_deadline"]
 
 # Samplers that never repeat a point by construction (grid and quasi-random sequences) or
 # whose draws must not be asked for twice in one trial (CMA-ES's generations): no redraws.
 _NO_REDRAW = ("grid", "qmc", "cmaes")
+# Samplers that can draw a trial's configuration before the trial exists (automl.tuning.drafts):
+# they read the study and write nothing to the trial (NSGA-II records its generation there).
+_DRAFTS = ("tpe", "random", "gp")
 
 
 def _sampler(run: Run) -> StudySampler:
@@ -40,9 +43,10 @@ def _sampler(run: Run) -> StudySampler:
     redraw = chosen.name not in _NO_REDRAW and not chosen.conditional
     return StudySampler(
         functools.partial(build_sampler, chosen, space=plan.space, n_trials=plan.sweep.n_trials),
-        plan.sweep.seed,
+        run.seeds.sampling,
         distributions(plan.space) if redraw else None,
         per_trial_seed=not one_seed,
+        drafts=chosen.name in _DRAFTS,
     )
 
 
@@ -77,7 +81,11 @@ def open_study(
     )
     sampler = _sampler(run)
     pruner = study_pruner(
-        sweep.pruner, sweep.pruner_args, multi=not run.goal.prunable, families=run.auto
+        sweep.pruner,
+        sweep.pruner_args,
+        prunable=run.goal.prunable,
+        multi=run.goal.multi,
+        families=run.auto,
     )
     try:
         study = optuna.load_study(
@@ -97,16 +105,7 @@ def open_study(
     with warnings.catch_warnings():  # experimental in Optuna since 3.2, still there in 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(run.goal.names)
-    for key, value in {
-        "model": plan.model_name,
-        "data": plan.data_name,
-        "metric": run.goal.metric,
-        "direction": run.goal.direction,
-        "n_trials": sweep.n_trials,
-        "fingerprint": run.fingerprint,
-        "n_val": validation_rows(run),
-        **search_attrs(run),
-    }.items():
+    for key, value in run.record.attrs().items():  # the study's record: its one writer
         study.set_user_attr(key, value)
     fail_lost_trials(study, sweep.max_retries)
     return study, sampler, storage
@@ -120,15 +119,15 @@ def _check_identity(run: Run, study: optuna.Study, notes: list[str]) -> None:
             f"study '{plan.study_name}' in this storage optimizes {', '.join(existing)}, not "
             f"{', '.join(run.goal.directions)}; choose another sweep.study_name"
         )
-    stored = study.user_attrs.get("fingerprint")
-    if not isinstance(stored, dict):
+    stored = StudyRecord.from_attrs(study.user_attrs).fingerprint
+    if stored is None:
         if study.get_trials(deepcopy=False):
             notes.append(
                 f"study '{plan.study_name}' has no recorded identity (made by an older automl); "
                 "this run's is recorded now and checked from the next run on"
             )
         return
-    changes = diff(stored, run.fingerprint)
+    changes = diff(stored, dict(run.fingerprint))
     refused = [c for c in changes if not c.allowed]
     if refused and plan.sweep.resume != "force":
         lines = "\n".join(f"  {c}" for c in refused)
@@ -142,44 +141,17 @@ def _check_identity(run: Run, study: optuna.Study, notes: list[str]) -> None:
         notes.append(f"study '{plan.study_name}' changed ({kind}): {change}")
 
 
-def study_total(run: Run) -> int:
-    """``sweep.n_trials``, or the grid's size when a grid has fewer points."""
-    grid = run.plan.sampler.grid
-    if grid is None:
-        return run.plan.sweep.n_trials
-    return min(run.plan.sweep.n_trials, math.prod(len(v) for v in grid.values()))
+def study_header(run: Run) -> StudyHeader:
+    """What the leaderboard's title and ``leaderboard.json`` say about the study: its record
+    (``Run.record``), its name and its run directory."""
+    return StudyHeader.of(run.record, run.plan.study_name, results=str(run.plan.run_dir))
 
 
-def validation_rows(run: Run) -> int:
-    """The validation rows a trial is judged on (every fold's together with k folds)."""
-    data = run.dataset
-    return sum(len(f.val) for f in data.folds) if data.folds else len(data.val)
-
-
-def study_header(run: Run) -> dict[str, Any]:
-    """What the leaderboard's title and ``leaderboard.json`` say about the study."""
-    plan = run.plan
-    return {
-        "study": plan.study_name,
-        "model": plan.model_name,
-        "data": plan.data_name,
-        "sampler": plan.sampler.label,
-        "pruner": plan.sweep.pruner,
-        "metric": run.goal.key,
-        "direction": run.goal.direction,
-        "steps": run.steps_label,
-        "device": run.backend.device,
-        "n_trials": plan.sweep.n_trials,
-        "results": str(plan.run_dir),
-        "n_val": validation_rows(run),
-        **search_header(run),
-    }
-
-
-def mark_deadline(study: optuna.Study, header: dict[str, Any], timeout: float | None) -> None:
-    """Record when this invocation stops starting trials (``sweep.timeout``): in the header
-    (the live view's time left) and on the study (``watch`` reads it); ``None`` without one."""
+def mark_deadline(study: optuna.Study, header: StudyHeader, timeout: float | None) -> StudyHeader:
+    """Record when this invocation stops starting trials (``sweep.timeout``) on the study
+    (``watch`` reads it; ``None`` without one clears an earlier invocation's) and return the
+    header with it (the live view's time left)."""
     deadline = time.time() + float(timeout) if timeout else None
-    if deadline is not None:
-        header["deadline"] = deadline
-    study.set_user_attr("deadline", deadline)
+    for key, value in StudyRecord(deadline=deadline).attrs(("deadline",), clear=True).items():
+        study.set_user_attr(key, value)
+    return dataclasses.replace(header, deadline=deadline)

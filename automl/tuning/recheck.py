@@ -6,7 +6,7 @@ the top few are often within noise of each other (``automl.results.trust``). Eac
 configuration is trained ``sweep.recheck_seeds`` more times on the same split with seeds no
 trial used, from its own saved config (``trials/NNNN/config.yaml``); the configuration with
 the best mean of its values (the search's and the rechecks') is exported, as its own trial's
-model. The values are stored on the study (user attribute ``recheck``: trial -> values).
+model. The values are stored on the study (its record's ``recheck``: trial -> values).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from automl.core.errors import Interrupted, reason
+from automl.core.study_record import StudyRecord
 from automl.results.finalize import select_trial
 from automl.results.leaderboard import rank_rows, row_from_trial
 from automl.study.run import Run
 from automl.tuning.selection import Choice
 
-__all__ = ["recheck", "RECHECK_ATTR", "SEED_STRIDE"]
+__all__ = ["recheck", "SEED_STRIDE"]
 
-RECHECK_ATTR = "recheck"
 SEED_STRIDE = 100_003
 """Recheck ``j`` of a trial trains with its seed plus ``j`` times this (no trial's seed)."""
 
@@ -66,7 +66,7 @@ def recheck(
                 found = [float(trial.values[0])]
                 for j in range(1, sweep.recheck_seeds + 1):
                     try:
-                        result = run.fit(
+                        result = run.services.fit(
                             selected.cfg,
                             family=selected.family,
                             seed=selected.seed + j * SEED_STRIDE,
@@ -83,7 +83,9 @@ def recheck(
         return choice
     if len(values) < 2:
         return choice
-    study.set_user_attr(RECHECK_ATTR, {str(k): v for k, v in values.items()})
+    stored = StudyRecord(recheck={str(k): v for k, v in values.items()})
+    for key, value in stored.attrs(("recheck",)).items():  # the study's record: its one writer
+        study.set_user_attr(key, value)
     sign = 1.0 if goal.directions[0] == "maximize" else -1.0
     # Rank order breaks ties on the mean (the search's own tie-breaking).
     order = [t.number for t in top if t.number in values]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import optuna
 
 from automl.core.errors import StudyError, UserError, reason
 from automl.core.records import TrialRecord
+from automl.tuning.internals import StaleHookRDBStorage
 
 __all__ = [
     "make_storage",
@@ -75,7 +77,7 @@ def display_url(url: str) -> str:
         return url
 
 
-class _RDBStorage(optuna.storages.RDBStorage):
+class _RDBStorage(StaleHookRDBStorage):
     """Optuna's RDB storage that stores why a lost trial failed.
 
     Optuna fails a trial whose heartbeats stopped but records no reason, and once it is FAIL
@@ -87,19 +89,27 @@ class _RDBStorage(optuna.storages.RDBStorage):
 
     max_retries = 2
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+    def before_failing_stale(self, trial_ids: list[int]) -> None:
+        self._record_lost(trial_ids, self.max_retries)
+
+    def stale_trials(self, study_id: int, grace_period: float, max_retries: int) -> list[int]:
+        """RUNNING trials of the study whose last heartbeat is older than ``grace_period``,
+        each recorded as lost (the storage proxy asks with its worker's grace period)."""
+        stale = self.heartbeats_older_than(study_id, grace_period)
+        self._record_lost(stale, max_retries)
+        return stale
+
+    def _record_lost(self, trial_ids: list[int], max_retries: int) -> None:
         from automl.tuning.retry import infra_failure_attrs
 
-        stale = super()._get_stale_trial_ids(study_id)
-        for trial_id in stale:
+        for trial_id in trial_ids:
             try:
                 record = TrialRecord.from_attrs(self.get_trial(trial_id).user_attrs)
-                attrs = infra_failure_attrs(record, LOST_TRIAL, "lost", self.max_retries)
+                attrs = infra_failure_attrs(record, LOST_TRIAL, "lost", max_retries)
                 for key, value in attrs.items():
                     self.set_trial_user_attr(trial_id, key, value)
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass  # another worker failed it first (and wrote the same record)
-        return stale
 
 
 def is_storage_error(exc: BaseException) -> bool:
@@ -108,6 +118,9 @@ def is_storage_error(exc: BaseException) -> bool:
         from sqlalchemy.exc import SQLAlchemyError
     except ImportError:  # pragma: no cover - SQLAlchemy comes with Optuna
         SQLAlchemyError = ()  # type: ignore[assignment,misc]  # noqa: N806
+    grpc = sys.modules.get("grpc")  # the storage proxy's client: loaded only when in use
+    if grpc is not None and isinstance(exc, grpc.RpcError):
+        return True
     return isinstance(exc, SQLAlchemyError | optuna.exceptions.StorageInternalError)
 
 
@@ -172,9 +185,10 @@ def make_storage(
 
     Args:
         url: ``None`` for the default SQLite file; an SQLAlchemy URL (``sqlite:///...``,
-            ``postgresql://...``); or a file path ending in ``.log``/``.jsonl``/``.journal``
-            (optionally prefixed ``journal:``) for Optuna's journal storage, which suits many
-            workers on a shared file system.
+            ``postgresql://...``); ``grpc://HOST:PORT`` for a database behind
+            ``python -m automl storage-proxy``; or a file path ending in
+            ``.log``/``.jsonl``/``.journal`` (optionally prefixed ``journal:``) for Optuna's
+            journal storage, which suits many workers on a shared file system.
         run_dir: The run directory.
         heartbeat_interval: Seconds between a running trial's heartbeats (database storages);
             0 turns heartbeats off.
@@ -189,6 +203,10 @@ def make_storage(
         UserError: The database driver is missing, or the database cannot be reached.
         StudyError: The storage file is damaged.
     """
+    if url and url.startswith("grpc://"):
+        from automl.tuning.grpc_storage import open_grpc
+
+        return open_grpc(url, heartbeat_interval, grace_period, max_retries, on_stale)
     if url and (url.startswith("journal:") or url.endswith(JOURNAL_SUFFIXES)):
         from optuna.storages.journal import JournalFileBackend
 

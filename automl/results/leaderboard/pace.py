@@ -19,26 +19,13 @@ that was actually left (docs/benchmarks.md).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from automl.results.leaderboard.rows import Row
 from automl.results.leaderboard.text import fmt_seconds
 
-__all__ = ["Pace", "pace", "busy_seconds", "total_of", "deadline_of"]
-
-
-def total_of(header: Mapping[str, Any]) -> int | None:
-    """The study's total from a leaderboard header (``n_trials``), if it is a number."""
-    value = header.get("n_trials")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def deadline_of(header: Mapping[str, Any]) -> float | None:
-    """When the study stops starting trials (``deadline``, wall-clock seconds), if it does."""
-    value = header.get("deadline")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+__all__ = ["Pace", "pace", "busy_seconds"]
 
 
 def busy_seconds(intervals: Iterable[tuple[float, float]]) -> float:

@@ -294,16 +294,3 @@ def json_safe(value: Any) -> Any:
         return [json_safe(v) for v in value]
     number = finite_or_none(value) if hasattr(value, "__float__") else None
     return number if number is not None else str(value)
-
-
-def header_objectives(header: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``[(key, direction), ...]`` from a leaderboard header; the one metric when absent."""
-    found = header.get("objectives")
-    out = []
-    if isinstance(found, (list, tuple)):
-        for item in found:
-            if isinstance(item, Mapping) and item.get("direction") in ("maximize", "minimize"):
-                out.append((str(item.get("key")), str(item.get("direction"))))
-    if out:
-        return out
-    return [(str(header.get("metric", "value")), str(header.get("direction", "maximize")))]

@@ -9,7 +9,7 @@ from typing import Any
 from rich.panel import Panel
 from rich.table import Table
 
-from automl.results.leaderboard.pace import deadline_of, pace, total_of
+from automl.results.leaderboard.pace import pace
 from automl.results.leaderboard.rows import Row, state_counts
 from automl.results.leaderboard.text import (
     fmt_metric,
@@ -30,10 +30,15 @@ def _values_text(board: BoardView, row: Row) -> str:
 
 def _eta(board: BoardView) -> list[str]:
     """``eta=4m10s`` (the study's time left) for a log line, when it can be estimated."""
-    now = pace(board.snapshot(), total_of(board.header), deadline=deadline_of(board.header))
+    now = pace(board.snapshot(), board.header.n_trials, deadline=board.header.deadline)
     if now.left is None or not now.remaining:
         return []
     return [f"eta={fmt_seconds(now.left)}"]
+
+
+def _total(board: BoardView) -> str:
+    total = board.header.n_trials
+    return "?" if total is None else str(total)
 
 
 def plain_line(board: BoardView, row: Row) -> str:
@@ -55,7 +60,7 @@ def plain_line(board: BoardView, row: Row) -> str:
         value,
         f"{board.steps}={row.epochs if row.epochs is not None else '-'}",
         f"time={fmt_seconds(row.duration)}",
-        f"done={done}/{board.header.get('n_trials', '?')}",
+        f"done={done}/{_total(board)}",
         *_eta(board),
         best_text,
         format_params({k: v for k, v in row.params.items() if k != "family"}),
@@ -67,7 +72,7 @@ def plain_line(board: BoardView, row: Row) -> str:
 
 def time_line(board: BoardView) -> str:
     """``13m10s running trials, 64 trials/h`` and, short of the total, how long the rest takes."""
-    now = pace(board.snapshot(), total_of(board.header))
+    now = pace(board.snapshot(), board.header.n_trials)
     text = f"{fmt_seconds(now.elapsed)} running trials, {now.rate_text()}"
     if now.remaining:
         rest = f"about {fmt_seconds(now.left)} more" if now.left is not None else "time unknown"
@@ -143,7 +148,7 @@ def summary(
     grid.add_column(style="bold")
     grid.add_column()
     status = status or ("interrupted" if interrupted else "finished")
-    grid.add_row("study", f"{board.header.get('study')} ({status})")
+    grid.add_row("study", f"{board.header.study} ({status})")
     running = counts.get("RUNNING", 0)  # other workers' trials, or a lost one not yet failed
     # Trials lost to a worker, a signal or the storage are re-run and do not count: said apart,
     # so that "N finished" adds up.

@@ -11,7 +11,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from automl.results.leaderboard.pace import deadline_of, pace, total_of
+from automl.results.leaderboard.pace import pace
 from automl.results.leaderboard.rows import Row, state_counts
 from automl.results.leaderboard.text import (
     compact_params,
@@ -43,18 +43,18 @@ def title(board: BoardView, rows: Sequence[Row], ranked: Sequence[Row]) -> Text:
     h = board.header
     counts = state_counts(rows)
     best = ranked[0] if ranked and ranked[0].rank == 1 else None
-    now = pace(rows, total_of(h), deadline=deadline_of(h))
+    now = pace(rows, h.n_trials, deadline=h.deadline)
     finished = sum(1 for r in rows if r.counts)
     # Trials lost to a worker, a signal or the storage are re-run and not counted: said apart
     # from the failures that count, as the summary says them.
     lost = sum(1 for r in rows if r.state == "FAIL" and not r.counts)
     text = Text()
-    text.append(f"study {h.get('study')}", style="bold")
-    text.append(f"  model={h.get('model')} data={h.get('data')}  ")
-    if h.get("sampler") or h.get("pruner"):
-        text.append(f"{h.get('sampler')}/{h.get('pruner')}  ")
+    text.append(f"study {h.study}", style="bold")
+    text.append(f"  model={h.model} data={h.data}  ")
+    if h.sampler or h.pruner:
+        text.append(f"{h.sampler}/{h.pruner}  ")
     text.append(_objective_text(board) + "\n")
-    text.append(f"trials {finished}/{h.get('n_trials', '?')}  ")
+    text.append(f"trials {finished}/{h.n_trials if h.n_trials is not None else '?'}  ")
     text.append(f"complete {counts['COMPLETE']}", style="green")
     text.append("  ")
     text.append(f"pruned {counts['PRUNED']}", style="yellow")

@@ -10,22 +10,23 @@ several stored studies side by side:
 - the config differences between the runs (every setting of ``.hydra/config.yaml`` that is not
   the same in all of them).
 
-Read-only, like ``report``: each target is opened through ``automl.results.stored``.
+Read-only, like ``report``: ``python -m automl compare`` (``automl.cli.compare``) opens each
+target through ``automl.tuning.stored`` and hands this module the studies as read
+(``compared_of``); this module draws. It imports no Optuna.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from automl.core.args import ArgumentParser
+from automl.core.study_record import StudySnapshot
 
-__all__ = ["main", "write_comparison", "Compared", "config_differences"]
+__all__ = ["write_comparison", "Compared", "compared_of", "config_differences"]
 
 # One colour per study, in the order named (matplotlib's and plotly's first colours).
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
@@ -75,29 +76,6 @@ class Compared:
         return out
 
 
-def _parser() -> ArgumentParser:
-    parser = ArgumentParser(
-        prog="python -m automl compare",
-        description="Compare studies in one offline HTML page and PNGs: optimization "
-        "histories and best-so-far curves overlaid, best value, trials, time and best "
-        "parameters side by side, and the config settings that differ.",
-    )
-    parser.add_argument(
-        "targets",
-        nargs="+",
-        metavar="RUN_DIR_OR_STORAGE_URL",
-        help="two or more run directories (runs/cnn-digits), SQLAlchemy URLs or journal files",
-    )
-    parser.add_argument(
-        "--study",
-        action="append",
-        default=[],
-        help="a study's name, once per target in order (only for storages with several)",
-    )
-    parser.add_argument("--out", default="compare", help="output directory (default: compare)")
-    return parser
-
-
 def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(node, dict):
         out: dict[str, Any] = {}
@@ -133,22 +111,24 @@ def _test_metrics(run_dir: Path | None) -> dict[str, Any]:
     return test if isinstance(test, dict) else {}
 
 
-def _load(target: str, study: str | None, letter: str) -> Compared:
-    from automl.results.report.build import objective_names
-    from automl.results.stored import open_stored, run_config
+def compared_of(snapshot: StudySnapshot, config: dict[str, Any], letter: str) -> Compared:
+    """One study as the comparison reads it.
 
-    stored = open_stored(target, study)
-    loaded = stored.load()
+    Args:
+        snapshot: The study as read (``automl.tuning.stored``).
+        config: Its run's saved config (``.hydra/config.yaml``), or ``{}``.
+        letter: How the page tells it apart (``A``).
+    """
     return Compared(
-        label=f"{letter}: {stored.name}",
-        name=stored.name,
-        where=stored.where,
-        run_dir=stored.run_dir,
-        metric=objective_names(loaded)[0],
-        direction=loaded.directions[0].name.lower(),
-        trials=loaded.get_trials(deepcopy=False),
-        config=run_config(stored.run_dir),
-        test=_test_metrics(stored.run_dir),
+        label=f"{letter}: {snapshot.name}",
+        name=snapshot.name,
+        where=snapshot.where,
+        run_dir=snapshot.run_dir,
+        metric=snapshot.objective_names()[0],
+        direction=snapshot.directions[0],
+        trials=list(snapshot.trials),
+        config=config,
+        test=_test_metrics(snapshot.run_dir),
     )
 
 
@@ -367,45 +347,3 @@ def write_comparison(studies: Sequence[Compared], out_dir: str | Path) -> Path:
     index = out / "index.html"
     write_text(index, page)
     return index
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Compare stored studies; 0, or 2 after a one-line error."""
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    from automl.core.errors import UserError
-
-    if len(args.targets) < 2:
-        print(
-            "automl compare: error: name two or more studies to compare, e.g. "
-            "python -m automl compare runs/cnn-digits runs/cnn-digits-2",
-            file=sys.stderr,
-        )
-        return 2
-    if len(args.study) > len(args.targets):
-        print(
-            f"automl compare: error: {len(args.study)} --study names for "
-            f"{len(args.targets)} targets; give at most one per target, in order",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.ERROR)
-        names = [*args.study, *[None] * (len(args.targets) - len(args.study))]
-        studies = [
-            _load(target, name, chr(ord("A") + i) if i < 26 else str(i))
-            for i, (target, name) in enumerate(zip(args.targets, names, strict=True))
-        ]
-        index = write_comparison(studies, args.out)
-    except UserError as exc:
-        print(f"automl compare: error: {exc}", file=sys.stderr)
-        return 2
-    pngs = sorted(p.name for p in index.parent.glob("compare_*.png"))
-    print(f"comparison: {index}")
-    print(f"figures: {', '.join(pngs)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
