@@ -15,6 +15,7 @@ from automl.core.objectives import Constraint, Objective
 if TYPE_CHECKING:
     import numpy as np
 
+    from automl.backends.checkpoint import TrialCheckpoint
     from automl.core.plugin import DataSpec, ModelPlugin, Report
     from automl.core.records import Unit
     from automl.data import Dataset
@@ -204,8 +205,12 @@ class Backend(Protocol):
         """How ``reloaded`` (``load`` of what ``save`` wrote) differs from ``model`` in its
         state, in words; ``None`` when it does not, or the backend cannot tell."""
 
-    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
-        """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure."""
+    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> tuple[str, ...] | None:
+        """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure.
+
+        Returns the validation metrics (names without ``val_``) the built model reports when
+        the backend can tell from the model itself (a ``SupervisedModule``, an estimator with
+        the default ``evaluate``), else ``None``."""
 
     def fit(
         self,
@@ -217,10 +222,13 @@ class Backend(Protocol):
         report: Report | None,
         seed: int,
         log_dir: str | None = None,
+        checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
         """Train on ``dataset.train``, select on ``dataset.val``; raise ``TrialPruned`` when
         ``report`` asks to stop and ``FloatingPointError`` when training diverges. With
-        ``log_dir``, write the trial's per-epoch (per-report) ``metrics.csv`` there."""
+        ``log_dir``, write the trial's per-epoch (per-report) ``metrics.csv`` there; with
+        ``checkpoint``, write the training state as it goes and continue from the one it was
+        opened with (``automl.backends.checkpoint``)."""
 
     def refit(
         self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int

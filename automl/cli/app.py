@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from automl.core.errors import Interrupted, TrialTimeout, UserError
+from automl.core.errors import Interrupted, PluginCodeError, TrialTimeout, UserError
 from automl.study.plan import RunPlan, make_plan
 from automl.study.run import Run, prepare
 
@@ -141,17 +141,30 @@ def run(
 
         role = current_role()
         plan = with_storage(plan, None if role is not None else _printer(console))
-        code = dispatch(plan, console, entry)  # several workers, a SLURM job: automl.parallel
-        if code is None:
+        # Several workers, a SLURM job: automl.parallel (the parent's StudyOutcome, or a
+        # job's exit code).
+        outcome = dispatch(plan, console, entry)
+        if outcome is None:
             prepared = prepare(plan)
             if prepared.plan.sweep.engine == "none":
                 return run_once(prepared, console)
             from automl.tuning import run_study
 
-            code = run_study(prepared, console, role).exit_code
-        if role is None and plan.sweep.report:  # once per study: not in its workers or jobs
+            outcome = run_study(prepared, console, role)
+        code = outcome if isinstance(outcome, int) else outcome.exit_code
+        # Once per study, not in its workers or jobs; not after a stop signal (a scheduler's
+        # SIGKILL follows it) nor without a storage to read.
+        wanted = not isinstance(outcome, int) and outcome.report_wanted
+        if role is None and plan.sweep.report and wanted:
             _report(plan, console)
         return code
-    except UserError:
+    except UserError as exc:
         remove_if_new(run_dir, Path.cwd())
+        if isinstance(exc, PluginCodeError):
+            from automl.core.plugin_code import save_details
+            from automl.study.rundir import LOG_FILE
+
+            # An existing study's directory keeps the traceback in its log; a new one is
+            # gone again, so the line says which file holds it.
+            save_details(exc, run_dir / LOG_FILE if run_dir.is_dir() else None)
         raise

@@ -45,7 +45,8 @@ class StudyRecord:
         metric: The model's metric, without ``val_`` (``acc``).
         direction: Its direction.
         n_trials: ``sweep.n_trials`` as the last invocation asked.
-        total: The trials the study runs to: ``n_trials``, or a grid's size when smaller.
+        total: The trials the study runs to: ``n_trials``, or fewer (a grid's size; one for a
+            space of one point).
         fingerprint: The study's identity (``automl.study.identity``).
         objectives: ``sweep.objectives`` resolved, short forms (``val_acc:max``).
         constraints: ``sweep.constraints`` (``n_params<=200000``).

@@ -67,10 +67,11 @@ def with_storage(plan: Any, say: Callable[[str], None] | None = None) -> Any:
     return dataclasses.replace(plan, sweep=dataclasses.replace(plan.sweep, storage=storage))
 
 
-def dispatch(
-    plan: Any, console: Any, entry: Callable[[list[str]], int] | None = None
-) -> int | None:
+def dispatch(plan: Any, console: Any, entry: Callable[[list[str]], int] | None = None) -> Any:
     """Run a study that is not one plain process; ``None``: run it in this process.
+
+    Returns:
+        ``None`` (run it here), a SLURM job's exit code, or the parent's ``StudyOutcome``.
 
     ``plan``'s storage is decided (``with_storage``). ``entry`` is the command line's
     ``main``, which a SLURM job runs on its node.
@@ -92,5 +93,5 @@ def dispatch(
     if role is None and several:
         from automl.parallel.parent import run_parent
 
-        return run_parent(plan, console, entry).exit_code
+        return run_parent(plan, console, entry)
     return None

@@ -150,6 +150,7 @@ def run_parent(
             console,
             stop_signal=signum,
             interruptible=signals.trial,
+            bounded=signals.bounded,
         )
     outcome.signal = signum if signum is not None else signals.received
     return outcome

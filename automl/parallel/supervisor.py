@@ -254,6 +254,9 @@ class Supervisor:
             why = last_message(worker.log, "automl: stopped: ") or f"see {worker.log}"
             self.stopped.append(f"{worker.name}: {why}")
             self.closed = True
+            # A worker that gave up on its storage may have left its trial RUNNING: its own
+            # words are the trial's reason (if the storage answers the parent now).
+            self.fleet_study.fail_worker(worker.worker_id, f"its worker stopped: {why}")
             return
         if code == 2:
             self.refused = last_message(worker.log, "automl: error: ") or (

@@ -39,6 +39,7 @@ __all__ = [
     "trial_config",
     "RunFamily",
     "auto_nodes",
+    "auto_keys",
     "plan_families",
     "joint_space",
     "family_of",
@@ -124,6 +125,11 @@ def auto_nodes(models: Any) -> tuple[Any, dict[str, Any]]:
         model[name] = OmegaConf.structured(models.plugins[name].plugin.config)
     space = {name: space_to_node(models.plugins[name].plugin.search_space) for name in names}
     return OmegaConf.create(model), space
+
+
+def auto_keys(models: Any) -> list[str]:
+    """The keys ``model=auto``'s node has: ``families`` and each working plugin's name."""
+    return ["families", *_eligible(models)]
 
 
 def _requested(node: Any, models: Any) -> list[str] | None:

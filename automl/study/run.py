@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -25,8 +26,8 @@ from typing import Any, TypeVar
 from omegaconf import OmegaConf
 
 from automl.backends import Backend, Goal, backend_for
-from automl.core.errors import PluginError, UserError, reason
-from automl.core.objectives import resolve_objectives
+from automl.core.errors import PluginCodeError, UserError, reason
+from automl.core.objectives import check_reported, resolve_objectives
 from automl.core.records import steps_label
 from automl.core.study_record import StudyRecord
 from automl.data import Dataset, load_dataset
@@ -75,9 +76,9 @@ class Budget:
 
     Attributes:
         n_trials: ``sweep.n_trials`` as asked.
-        total: The trials the study runs to: ``n_trials``, or a grid's size when it has
-            fewer points (``trial_total``). The loop, the parent, the header and ``watch``
-            all count to this.
+        total: The trials the study runs to: ``n_trials``, or fewer when the space has
+            fewer points (a grid's size; one when every parameter is pinned; ``trial_total``).
+            The loop, the parent, the header and ``watch`` all count to this.
         timeout: ``sweep.timeout``: seconds after which no new trial starts (``None``: none).
     """
 
@@ -150,12 +151,16 @@ class Run:
 
 
 def trial_total(plan: RunPlan) -> int:
-    """The trials a study runs to: ``sweep.n_trials``, or the grid's size when smaller (the
-    one rule; ``Budget.total``)."""
+    """The trials a study runs to: ``sweep.n_trials``, or fewer when the space has fewer
+    points: a grid's size, or one trial when nothing is searched (every parameter pinned)
+    (the one rule; ``Budget.total``)."""
+    n_trials = plan.sweep.n_trials
+    if not plan.space:
+        return min(n_trials, 1)
     grid = plan.sampler.grid
     if grid is None:
-        return plan.sweep.n_trials
-    return min(plan.sweep.n_trials, math.prod(len(v) for v in grid.values()))
+        return n_trials
+    return min(n_trials, math.prod(len(v) for v in grid.values()))
 
 
 def _overridden(plan: RunPlan, key: str) -> bool:
@@ -263,6 +268,7 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
         )
     backends: dict[str, Backend] = {}
     run_families: dict[str, RunFamily] = {}
+    failed: list[tuple[Family, UserError]] = []
     for name, fam in families.items():
         kind = fam.plugin.kind
         if kind not in backends:
@@ -271,16 +277,39 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
         # How this family reads the samples (a signal is steps x channels to an RNN): decided
         # here, once; its view of the data is what it trains, is tested and exported with.
         layout = fit_layout(fam.plugin, dataset.spec)
-        if layout.note:
-            notes.append(layout.note)
         view = as_layout(dataset, layout)
         cfg = OmegaConf.to_object(fam.node)
-        if preflight:
-            _checked(fam, partial(backend.preflight, fam.plugin, cfg, _first_fold(view)))
+        built: tuple[str, ...] | None = None
+        try:
+            if preflight:
+                one = _first_fold(view)
+                built = _checked(fam, partial(backend.preflight, fam.plugin, cfg, one))
+            device = _checked(fam, partial(backend.device_for, fam.plugin, cfg, view.spec))
+        except UserError as exc:
+            # model=auto: one broken plugin (or one that cannot run here) must not stop a
+            # search nobody asked it into.
+            if not plan.auto or plan.families_listed:
+                raise
+            failed.append((fam, exc))
+            continue
+        if layout.note:
+            notes.append(layout.note)
         # With k folds a trial reports once per fold, whatever its backend counts.
         unit = "fold" if dataset.folds else backend.unit
-        device = _checked(fam, partial(backend.device_for, fam.plugin, cfg, view.spec))
         run_families[name] = RunFamily(fam, backend, unit, device, dataset=view)
+        _check_metrics(goal, fam, built, dataset)
+    if failed:
+        if not run_families:
+            raise failed[0][1]
+        families = {name: families[name] for name in run_families}
+        # A new plan (it is frozen): the budget and record below are made from this one.
+        plan = dataclasses.replace(plan, families=families, space=joint_space(families))
+        notes += [
+            f"model=auto: {fam.name} ({fam.package}) left out: its preflight failed "
+            f"({reason(exc.__cause__) if exc.__cause__ else exc}); model={fam.name} shows "
+            "the whole error"
+            for fam, exc in failed
+        ]
     identity = fingerprint(
         model=plan.model_name,
         model_config=_model_config(plan, families),
@@ -403,6 +432,18 @@ def _validation_rows(dataset: Dataset) -> int:
     return sum(len(f.val) for f in dataset.folds) if dataset.folds else len(dataset.val)
 
 
+def _check_metrics(goal: Goal, fam: Family, built: tuple[str, ...] | None, data: Dataset) -> None:
+    """Refuse objectives and constraints that name a metric the family never reports (every
+    trial would fail on it); unchecked when neither the plugin nor its built model says."""
+    names = fam.plugin.reported_metrics(built)
+    if names is None:
+        return
+    reported = [f"val_{m}" for m in names]
+    if data.folds:
+        reported.append(f"{goal.key}_std")  # the spread over folds (automl.backends.protocol)
+    check_reported(goal.objectives, goal.constraints, fam.name, reported, data.spec.task)
+
+
 def _first_fold(dataset: Dataset) -> Dataset:
     return dataset.folds[0] if dataset.folds else dataset
 
@@ -413,15 +454,16 @@ def _checked(fam: Family, step: Callable[[], _T]) -> _T:
     is one line naming the plugin.
 
     Raises:
-        UserError: The step's own (a bad device, a bad setting), or a ``PluginError``.
+        UserError: The step's own (a bad device, a bad setting), or a ``PluginCodeError``.
     """
     try:
         return step()
     except UserError:
         raise  # already one line that says what to do (a bad device, a bad setting)
     except Exception as exc:
-        raise PluginError(
+        raise PluginCodeError(
             f"model '{fam.name}' ({fam.package}) failed its preflight, a build with its "
             f"default config and one training step on a few rows: {reason(exc)}; fix the "
-            "plugin or its config (see docs/plugins.md) and run again"
+            "plugin or its config (see docs/plugins.md) and run again",
+            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         ) from exc

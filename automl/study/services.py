@@ -20,6 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from automl.backends import FitResult, Goal
+from automl.backends.checkpoint import TrialCheckpoint
 from automl.backends.protocol import fit_config, refit_config
 from automl.core.plugin import Report
 from automl.core.space import Param
@@ -140,9 +141,11 @@ class Services:
         report: Report | None = None,
         workdir: str | Path | None = None,
         seed: int = 0,
+        checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
         """Train one configuration (holdout or k-fold) toward the run's goal, then measure its
-        prediction latency (``latency_ms``)."""
+        prediction latency (``latency_ms``); ``checkpoint`` keeps its training state as it
+        goes and continues a lost trial's (``automl.backends.checkpoint``)."""
         fam = self.family(family)
         result = fit_config(
             fam.backend,
@@ -154,6 +157,7 @@ class Services:
             workdir=workdir,
             seed=seed,
             fold_values=self.fold_values,
+            checkpoint=checkpoint,
         )
         result.latency_ms = self.latency(fam, result.model)
         return result

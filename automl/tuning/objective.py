@@ -8,7 +8,9 @@ parameters; ``TrialRunner.run`` trains it and tells the study how it ended, with
 - pruned: epochs and time;
 - failed by the trial itself (an exception, NaN, a timeout, an unwritable directory): the
   reason, ``error.txt`` with the traceback, and it counts toward ``sweep.n_trials``;
-- failed by the infrastructure (a signal, the storage): the reason, and it is re-run;
+- failed by the infrastructure (a signal, the storage, a full disk): the reason, and it is
+  re-run; a full disk also stops the study (``DiskFull``): the next trial would meet the same
+  wall;
 - out of GPU memory: counted like its own failure when the worker had its GPU to itself,
   re-run when it shared it (``SharedOutOfMemory`` then tells the worker to give its slot up).
 """
@@ -16,31 +18,63 @@ parameters; ``TrialRunner.run`` trains it and tells the study how it ended, with
 from __future__ import annotations
 
 import functools
+import shutil
 import threading
 import time
 import traceback
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from automl.backends.checkpoint import (
+    CHECKPOINT_DIR,
+    TrialCheckpoint,
+    parse_every,
+    study_digest,
+)
 from automl.backends.oom import is_out_of_memory
-from automl.core.errors import Interrupted, TrialPruned, TrialTimeout, reason, signal_reason
-from automl.core.records import Failure, TrialRecord
+from automl.core.errors import (
+    Interrupted,
+    StudyError,
+    TrialPruned,
+    TrialTimeout,
+    reason,
+    signal_reason,
+)
+from automl.core.records import Failure, TrialRecord, counts_toward_total, record_of
 from automl.results.finalize import trial_dir
 from automl.study.run import Run
-from automl.tuning.internals import read_trial, storage_of, trial_id
+from automl.tuning.internals import read_trial, storage_of, trial_id, uncached
 from automl.tuning.lost import worker_id
 from automl.tuning.retry import fail_infra
 from automl.tuning.sampling import StudySampler
 from automl.tuning.signals import StopSignals
-from automl.tuning.storage import is_storage_error
+from automl.tuning.storage import (
+    StorageUnreachable,
+    is_disk_full,
+    is_storage_error,
+    storage_reason,
+)
 
-__all__ = ["TrialRunner", "StorageFailure", "StorageLost", "SharedOutOfMemory", "start_trial"]
+__all__ = [
+    "TrialRunner",
+    "StorageFailure",
+    "StorageLost",
+    "SharedOutOfMemory",
+    "DiskFull",
+    "start_trial",
+]
 
-_STORAGE_RETRY_S = 2.0
+# Seconds between heartbeat attempts while the storage does not answer (the configured
+# interval once it does): a trial that rode out an outage is alive again at once.
+_HEARTBEAT_RETRY_S = 1.0
+# Files a writer leaves beside its target until it renames it into place (automl.core.atomic,
+# the forest's skops file): on a full disk they hold the space that is missing.
+_PARTIAL_SUFFIXES = (".tmp", ".partial")
 _RESULT_FIELDS = (
     "epochs",
     "duration_s",
@@ -51,6 +85,7 @@ _RESULT_FIELDS = (
     "model_file",
     "latency_ms",
     "unmet",
+    "checkpoint_s",
 )
 
 
@@ -59,7 +94,11 @@ class StorageFailure(Exception):
 
 
 class StorageLost(Exception):
-    """The study storage stayed unreachable longer than the grace period."""
+    """The study storage stayed unreachable for ``sweep.storage_wait`` (or failed for good)."""
+
+
+class DiskFull(Exception):
+    """A disk a trial wrote to is full: the trial is re-run later, the study stops now."""
 
 
 class SharedOutOfMemory(Exception):
@@ -85,7 +124,17 @@ def start_trial(
     record = TrialRecord(worker=worker_id(), admission_s=round(waited, 4) if waited else None)
     for key, value in record.attrs().items():
         trial.set_user_attr(key, value)
-    return trial, run.services.sample(trial)
+    try:
+        return trial, run.services.sample(trial)
+    except Exception as exc:  # the storage refused a value: say so on the trial, not "lost"
+        if is_storage_error(exc):
+            raise
+        why = f"its parameters could not be sampled ({reason(exc)})"
+        record = TrialRecord(error=why, failure="preflight", counts=False)
+        for key, value in record.attrs(("error", "failure", "counts")).items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, state=TrialState.FAIL)
+        raise StudyError(f"study '{study.study_name}': trial #{trial.number} {why}") from exc
 
 
 class _Heartbeat:
@@ -106,12 +155,18 @@ class _Heartbeat:
         return self
 
     def _beat(self) -> None:
+        # One attempt per beat, not the storage's patient retries: a beat missed during an
+        # outage is simply taken again a second later, and stopping never waits for it.
+        backend: Any = uncached(self._store)
+        beat = getattr(backend, "beat_once", backend.record_heartbeat)
+        interval = float(self._interval or _HEARTBEAT_RETRY_S)
         while not self._stop.is_set():
             try:
-                self._store.record_heartbeat(self._beating)
-            except Exception:  # the storage is down: the trial reports it; keep trying
-                pass
-            self._stop.wait(self._interval)
+                beat(self._beating)
+                wait = interval
+            except Exception:  # the storage is down: the trial's writes wait for it
+                wait = min(_HEARTBEAT_RETRY_S, interval)
+            self._stop.wait(wait)
 
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
@@ -151,21 +206,21 @@ class TrialRunner:
         self.on_progress = on_progress
         self.shared = shared
         self.sweep = run.plan.sweep
+        self._checkpoint: TrialCheckpoint | None = None
 
     # -- storage writes that survive a database restart ------------------------------------
 
     def _persist(self, write: Callable[[], Any]) -> Any:
-        """Run a storage write, retrying while the storage is unreachable (up to the grace)."""
-        deadline = time.monotonic() + max(float(self.sweep.grace_period), _STORAGE_RETRY_S)
-        while True:
-            try:
-                return write()
-            except Exception as exc:
-                if not is_storage_error(exc) or time.monotonic() > deadline:
-                    if is_storage_error(exc):
-                        raise StorageLost(reason(exc)) from exc
-                    raise
-                time.sleep(_STORAGE_RETRY_S)
+        """Run a storage write; a storage that is gone (its outage outlasted
+        ``sweep.storage_wait``: the storage retries by itself) or full stops the study."""
+        try:
+            return write()
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise DiskFull(_full_line("the study storage", storage_reason(exc))) from exc
+            if is_storage_error(exc):
+                raise StorageLost(storage_reason(exc)) from exc
+            raise
 
     def _attrs(
         self, trial: optuna.Trial, record: TrialRecord, only: tuple[str, ...] | None = None
@@ -186,12 +241,80 @@ class TrialRunner:
     def run_trial(self, trial: optuna.Trial, params: dict[str, Any]) -> TrialState:
         """Train ``trial`` with ``params`` and tell the study how it ended.
 
+        A trial that ended for good (complete, pruned, or a failure that counts) leaves no
+        checkpoint behind; one that is re-run keeps its own for the re-run to continue.
+
         Raises:
             Interrupted: A stop signal arrived (the trial is failed and re-run later).
             StorageLost: The storage stayed unreachable (the trial is left RUNNING: the next
                 worker or rerun finds it lost and re-runs it).
             SharedOutOfMemory: The trial ran out of GPU memory on a shared GPU (it is re-run).
         """
+        self._checkpoint = None
+        state = self._run_trial(trial, params)
+        if self._checkpoint is not None and self._ended(trial, state):
+            self._checkpoint.discard()
+        return state
+
+    def _ended(self, trial: optuna.Trial, state: TrialState) -> bool:
+        """Whether ``trial`` ended for good (it will not be re-run)."""
+        if state != TrialState.FAIL:
+            return True
+        frozen = self._persist(lambda: read_trial(self.study, trial))
+        return counts_toward_total("FAIL", record_of(frozen))
+
+    def _open_checkpoint(
+        self, trial: optuna.Trial, params: dict[str, Any], directory: Path, record: TrialRecord
+    ) -> TrialCheckpoint:
+        """The trial's checkpointing; a re-run continues from the newest checkpoint of the
+        trials it re-runs, whose reports the study then hears again (once each)."""
+        run, number = self.run, trial.number
+
+        def note(text: str) -> None:
+            record.note = f"{record.note}; {text}" if record.note else text
+            self._attrs(trial, record, ("note",))
+
+        def on_resume(step: int, reports: list[tuple[int, float]]) -> None:
+            if run.goal.prunable:  # the pruner judged these steps already: no should_prune
+                for done, value in reports:
+                    self._persist(functools.partial(trial.report, value, done))
+            if self.on_progress is not None and reports:
+                self.on_progress(number, *reports[-1])
+            record.resumed = step + 1
+            self._attrs(trial, record, ("resumed",))
+            source = checkpoint.saved.trial if checkpoint.saved is not None else "?"
+            note(
+                f"resumed from the checkpoint of trial #{source}: {step + 1} {record.unit}(s) done"
+            )
+
+        checkpoint = TrialCheckpoint.open(
+            directory / CHECKPOINT_DIR,
+            {"params": params, "study": study_digest(run.fingerprint)},
+            parse_every(self.sweep.checkpoint_every),
+            seed=run.seeds.trial(number),
+            trial=number,
+            sources=self._retried(trial),
+            on_resume=on_resume,
+        )
+        for text in checkpoint.notes:
+            note(text)
+        checkpoint.on_note = note
+        return checkpoint
+
+    def _retried(self, trial: optuna.Trial) -> list[tuple[int, Path]]:
+        """The checkpoint folders of the trials ``trial`` re-runs, the newest first."""
+        number = record_of(trial).retry_of
+        if number is None:
+            return []
+        trials = {t.number: t for t in self.study.get_trials(deepcopy=False)}
+        chain: list[tuple[int, Path]] = []
+        while number is not None and number not in dict(chain) and len(chain) < 100:
+            chain.append((number, trial_dir(self.run.plan.run_dir, number) / CHECKPOINT_DIR))
+            earlier = trials.get(number)
+            number = record_of(earlier).retry_of if earlier is not None else None
+        return chain
+
+    def _run_trial(self, trial: optuna.Trial, params: dict[str, Any]) -> TrialState:
         run, services, number = self.run, self.run.services, trial.number
         family = services.family_of(params)
         record = TrialRecord(worker=worker_id(), unit=family.unit)
@@ -211,8 +334,11 @@ class TrialRunner:
             directory.mkdir(parents=True, exist_ok=True)
             _save_config(node, directory / "config.yaml")
             cfg = _to_object(node)
+            checkpoint = self._checkpoint = self._open_checkpoint(trial, params, directory, record)
         except Exception as exc:  # a full disk, an unwritable run directory, a bad value
             record.duration_s = time.perf_counter() - start
+            if is_disk_full(exc):
+                self._disk_full(trial, record, exc, directory)
             return self._fail(trial, record, reason(exc), "preflight")
 
         def report(step: int, value: float) -> bool:
@@ -231,8 +357,12 @@ class TrialRunner:
                         prune = trial.should_prune()
             except (Interrupted, TrialTimeout):
                 raise
+            except StorageUnreachable as exc:  # already waited sweep.storage_wait for it
+                raise StorageLost(str(exc)) from exc
             except Exception as exc:
-                raise StorageFailure(reason(exc)) from exc
+                if is_disk_full(exc):
+                    raise DiskFull(_full_line("the study storage", storage_reason(exc))) from exc
+                raise StorageFailure(storage_reason(exc)) from exc
             if self.on_progress is not None:
                 self.on_progress(number, step, value)
             return prune
@@ -245,11 +375,14 @@ class TrialRunner:
                     family=record.family,
                     report=report,
                     workdir=directory,
-                    seed=run.seeds.trial(number),
+                    seed=checkpoint.seed,  # a re-run that continues keeps its trial's seed
+                    checkpoint=checkpoint,
                 )
         except TrialPruned as exc:
             record.epochs, record.duration_s = exc.epoch + 1, time.perf_counter() - start
-            self._attrs(trial, record, ("epochs", "duration_s"))
+            record.checkpoint_s = checkpoint.attempt_save_s or None
+            record.note = exc.note or record.note
+            self._attrs(trial, record, ("epochs", "duration_s", "checkpoint_s", "note"))
             self._persist(lambda: self.study.tell(trial, state=TrialState.PRUNED))
             return TrialState.PRUNED
         except TrialTimeout as exc:
@@ -259,13 +392,18 @@ class TrialRunner:
             why = signal_reason(stop.signum)
             self._persist(lambda: self._infra(trial, why, "signal"))
             raise
+        except StorageLost as lost:
+            self._last_word(trial, str(lost))
+            raise
         except StorageFailure as failure:
             why = f"storage error: {failure}"
             self._persist(lambda: self._infra(trial, why, "storage"))
             return TrialState.FAIL
         except Exception as exc:
             record.duration_s = time.perf_counter() - start
-            (directory / "error.txt").write_text(traceback.format_exc())
+            if is_disk_full(exc):
+                self._disk_full(trial, record, exc, directory)
+            _write_error(directory)
             if is_out_of_memory(exc):
                 return self._out_of_memory(trial, record, exc)
             return self._fail(trial, record, reason(exc), "model")
@@ -277,6 +415,7 @@ class TrialRunner:
         record.n_params = result.n_params
         record.model_file = _name(result.artifact)
         record.latency_ms = result.latency_ms
+        record.checkpoint_s = checkpoint.attempt_save_s or None
         measures = record.measures()
         try:
             values = run.goal.values(measures)
@@ -296,9 +435,8 @@ class TrialRunner:
         """``trial.report`` + ``trial.should_prune`` for a multi-objective study, which
         Optuna's ``Trial`` refuses: the first objective's value goes to the storage as the
         step's intermediate value, and the study's ``FirstObjectivePruner`` judges it."""
-        storage = self.study._storage
-        storage.set_trial_intermediate_value(trial._trial_id, step, value)
-        frozen = storage.get_trial(trial._trial_id)
+        storage_of(self.study).set_trial_intermediate_value(trial_id(trial), step, value)
+        frozen = read_trial(self.study, trial)
         return bool(self.study.pruner.prune(self.study, frozen))
 
     def _out_of_memory(
@@ -316,6 +454,73 @@ class TrialRunner:
         frozen = read_trial(self.study, trial)
         fail_infra(self.study, frozen, why, failure, self.sweep.max_retries)
 
+    def _disk_full(
+        self, trial: optuna.Trial, record: TrialRecord, exc: BaseException, directory: Path
+    ) -> None:
+        """A full disk under a trial: fail it (re-run later, not counted), remove its partial
+        files, and stop the study: every next trial would meet the same wall.
+
+        Raises:
+            DiskFull: Always, with the sentence that says what to free.
+        """
+        _remove_partials(directory)
+        why = f"the disk was full ({reason(exc)})"
+        try:
+            self._attrs(trial, record, ("duration_s",))
+            self._persist(lambda: self._infra(trial, why, "disk"))
+        except DiskFull:  # the storage is on the full disk too: the next opening finds it
+            pass
+        run_dir = self.run.plan.run_dir
+        raise DiskFull(
+            _full_line(str(run_dir), f"{reason(exc)}; {_free_mb(directory)} free")
+            + f" (each trial keeps its model in {run_dir}/trials/NNNN/; old run directories "
+            "and the models of trials you do not need can go), or give the study a run "
+            f"directory on another disk (hydra.run.dir=...), then run the same command again: "
+            f"trial #{trial.number} is re-run first"
+        )
+
+    def _last_word(self, trial: optuna.Trial, why: str) -> None:
+        """Record why a trial is given up on when the storage is lost, if it answers once
+        more; else the trial stays RUNNING and the next opening finds it lost."""
+        try:
+            self._infra(trial, why, "storage")
+        except Exception:  # still unreachable: nothing more can be said to it
+            pass
+
+
+def _full_line(where: str, why: str) -> str:
+    return f"the disk holding {where} is full ({why}): free space there"
+
+
+def _write_error(directory: Path) -> None:
+    """The failed trial's traceback in ``error.txt``, if the disk takes it."""
+    from automl.core.atomic import write_text
+
+    try:
+        write_text(directory / "error.txt", traceback.format_exc())
+    except OSError:  # a full disk: the reason is stored in the study all the same
+        pass
+
+
+def _remove_partials(directory: Path) -> None:
+    """Delete the temporary files writers left in a trial's directory (dot-files ending in
+    ``.tmp``/``.partial``): on a full disk they hold the space that ran out."""
+    try:
+        for path in directory.iterdir():
+            if path.name.startswith(".") and path.name.endswith(_PARTIAL_SUFFIXES):
+                path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _free_mb(directory: Path) -> str:
+    for path in (directory, *directory.parents):
+        try:
+            return f"{shutil.disk_usage(path).free / 1e6:.0f} MB"
+        except OSError:
+            continue
+    return "unknown"
+
 
 def _save_config(node: Any, path: Any) -> None:
     from omegaconf import OmegaConf
@@ -332,6 +537,4 @@ def _to_object(node: Any) -> Any:
 
 
 def _name(path: str | None) -> str | None:
-    from pathlib import Path
-
     return Path(path).name if path else None

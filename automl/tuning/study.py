@@ -35,10 +35,17 @@ from automl.tuning.admission import admission
 from automl.tuning.drafts import claim, open_claimed
 from automl.tuning.finish import finish_study
 from automl.tuning.lost import fail_lost_trials, fail_unowned
-from automl.tuning.objective import SharedOutOfMemory, StorageLost, TrialRunner, start_trial
+from automl.tuning.objective import (
+    DiskFull,
+    SharedOutOfMemory,
+    StorageLost,
+    TrialRunner,
+    start_trial,
+)
 from automl.tuning.opening import mark_deadline, open_study, study_header
 from automl.tuning.outcome import StudyOutcome, tally
 from automl.tuning.signals import StopSignals
+from automl.tuning.storage import StorageUnreachable
 from automl.tuning.warm import enqueue_first, warm_configs
 
 __all__ = ["StudyOutcome", "run_study", "open_study", "tally", "finish_study", "study_header"]
@@ -93,10 +100,15 @@ def run_study(
     board = Leaderboard(console, header, [t for t in trials if t.state in _FINISHED], sweep.top_k)
     total = run.budget.total
     if counted + running >= total:
+        more = (
+            "raise sweep.n_trials to run more"
+            if total == sweep.n_trials
+            else f"the space has no point left to run ({total} in all)"
+        )
         console.print(
             f"study '{plan.study_name}' already has {counted} finished "
             f"{'trial' if counted == 1 else 'trials'} "
-            f"(sweep.n_trials={sweep.n_trials}); raise sweep.n_trials to run more"
+            f"(sweep.n_trials={sweep.n_trials}); {more}"
             + (f"; {running} still running in other workers" if running else "")
         )
     elif counted:
@@ -126,22 +138,30 @@ def run_study(
         # One read of the final state: the live view's last frame, the files and the
         # summary all use it.
         board.running.clear()
-        board.rows = {t.number: row_from_trial(t) for t in study.get_trials(deepcopy=False)}
+        if not outcome.storage_lost:
+            try:
+                board.rows = {t.number: row_from_trial(t) for t in study.get_trials(deepcopy=False)}
+            except StorageUnreachable as exc:
+                outcome.storage_lost, outcome.stopped = True, str(exc)
     if worker:
         assert role is not None
         _worker_end(role, outcome, console)
         return outcome
     with signals:  # a signal during the export: finish writing, then exit with its code
-        finish_study(
-            run,
-            study,
-            board,
-            header,
-            outcome,
-            console,
-            stop_signal=signals.received,
-            interruptible=signals.trial,
-        )
+        if outcome.storage_lost:
+            _storage_gone(outcome, console)
+        else:
+            finish_study(
+                run,
+                study,
+                board,
+                header,
+                outcome,
+                console,
+                stop_signal=signals.received,
+                interruptible=signals.trial,
+                bounded=signals.bounded,
+            )
         outcome.signal = signals.received
     _log.info(
         "done: %d complete, %d pruned, %d failed (%d re-run); best #%s; exit code %d%s",
@@ -150,6 +170,18 @@ def run_study(
         f"; {outcome.stopped}" if outcome.stopped else "",
     )  # fmt: skip
     return outcome
+
+
+def _storage_gone(outcome: StudyOutcome, console: Console) -> None:
+    """The end of a study whose storage is gone: one line each for why and what to do."""
+    console.print(f"automl: stopped: {outcome.stopped}", highlight=False, soft_wrap=True)
+    console.print(
+        "automl: leaderboard and best/ not written (they are read from the storage); run the "
+        "same command again once the storage answers: it writes them and runs any trials "
+        "still missing",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _worker_end(role: Role, outcome: StudyOutcome, console: Console) -> None:
@@ -236,9 +268,11 @@ def _loop(
                 streak[record.error or "no reason recorded"] += 1
     except Interrupted:
         pass  # the trial is failed with the signal as its reason and will be re-run
-    except StorageLost as exc:
-        outcome.stopped = (
-            f"the study storage stayed unreachable for sweep.grace_period="
-            f"{sweep.grace_period} s ({exc}); the running trial is re-run when the study is next "
-            "opened"
-        )
+    except (StorageLost, StorageUnreachable) as exc:
+        outcome.storage_lost = True
+        text = str(exc)
+        if not text.startswith("the study storage"):
+            text = f"the study storage failed ({text})"
+        outcome.stopped = f"{text}; a trial it cut off is re-run when the study is next opened"
+    except DiskFull as exc:
+        outcome.stopped = str(exc)

@@ -138,7 +138,8 @@ def row_from_trial(trial: Any) -> Row:
             note = f"infeasible: {record.unmet}"
     elif state == "PRUNED":
         value = finite_or_none(last)
-        note = f"pruned after {unit} {steps[-1] + 1}" if steps else "pruned"
+        pruned = f"pruned after {unit} {steps[-1] + 1}" if steps else "pruned"
+        note = f"{pruned}; {note}" if note else pruned
     elif state == "RUNNING":
         value = finite_or_none(last)
         epochs = steps[-1] + 1 if steps else None

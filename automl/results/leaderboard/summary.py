@@ -9,6 +9,7 @@ from typing import Any
 from rich.panel import Panel
 from rich.table import Table
 
+from automl.core.records import SWALLOWED_PRUNE
 from automl.results.leaderboard.pace import pace
 from automl.results.leaderboard.rows import Row, state_counts
 from automl.results.leaderboard.text import (
@@ -174,7 +175,10 @@ def summary(
         if refit:
             grid.add_row("refit", refit)
         grid.add_row("test", format_params(test_metrics) or "-")
-    for i, line in enumerate(warnings):
+    # One warning block: trials whose fit swallowed the pruning signal, then the trust warnings.
+    swallowed = sum(1 for r in board.rows.values() if SWALLOWED_PRUNE in r.note)
+    lines = [f"{swallowed} trial(s): {SWALLOWED_PRUNE}"] if swallowed else []
+    for i, line in enumerate([*lines, *warnings]):
         grid.add_row("warning" if i == 0 else "", line)
     grid.add_row("results", results_dir)
     return Panel(grid, title="automl summary", expand=False)
