@@ -53,6 +53,9 @@ def test_help_and_cfg_job_work(tmp_path):
     cfg = run_cli(["model=mlp", "--cfg", "job"], tmp_path)
     assert cfg.returncode == 0
     assert "hidden: 128" in cfg.stdout and "val_fraction" in cfg.stdout
+    # Hydra's printout names no group: the first line says which model and data it composed.
+    first = cfg.stdout.splitlines()[0]
+    assert first == "# composed: model=mlp data=breast_cancer sweep=optuna trainer=default"
     assert not (tmp_path / "runs").exists()  # printing the config runs nothing
 
 

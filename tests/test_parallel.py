@@ -94,6 +94,10 @@ def test_two_workers_run_one_study_with_one_leaderboard(tmp_path):
     assert (run_dir / "best" / "config.yaml").exists()
     # The default storage of several workers is a journal file; each worker has its log.
     assert (run_dir / "study.jsonl").exists() and not (run_dir / "study.db").exists()
+    # ... and the run says so, with the dashboard command that opens it (not study.db's).
+    journal = run_dir.resolve() / "study.jsonl"
+    assert f"note: the study is stored in {journal} " in out.stdout
+    assert f"optuna-dashboard {journal} shows it" in out.stdout
     logs = sorted(p.name for p in (run_dir / "workers").iterdir())
     assert logs == ["worker-0.log", "worker-1.log"]
     assert "ran" in (run_dir / "workers" / "worker-0.log").read_text()

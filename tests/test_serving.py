@@ -85,6 +85,16 @@ def test_metadata_carries_schema_and_provenance(xgb_server):
     assert v2["platform"] == "automl-xgboost" and v2["versions"] == [str(meta["trial"])]
     assert v2["inputs"][0]["feature_names"][0] == "mean radius"
     assert xgb_server.client.get("/v2/models/other").status_code == 404
+    # A path no route answers gets the same error body as every other failure.
+    unknown = xgb_server.client.get("/v2/models")
+    assert unknown.status_code == 404 and set(unknown.json()) == {"error"}  # no "detail"
+    assert unknown.json()["error"].startswith("no such path: GET /v2/models; this server answers")
+    assert "/v2/models/xgboost-breast_cancer/infer" in unknown.json()["error"]
+    wrong = xgb_server.client.get("/predict")
+    assert (
+        wrong.status_code == 405
+        and wrong.json()["error"] == "GET /predict: method not allowed here"
+    )
     assert xgb_server.client.get("/v2/health/live").json() == {"live": True}
 
 

@@ -261,7 +261,8 @@ class LightningBackend:
     ) -> FitResult:
         start = time.perf_counter()
         module, batches = self._start(plugin, cfg, dataset, seed)
-        watch = EpochWatch(goal, report, deadline, int(self.cfg.max_epochs))
+        max_epochs = int(self.cfg.max_epochs)
+        watch = EpochWatch(goal, report, deadline, max_epochs, last_epoch=max_epochs - 1)
         try:
             self._fit(module, batches, dataset, goal, watch, cfg, log_dir, checkpoint)
         except OutOfTime:

@@ -112,7 +112,8 @@ def fit_config(
             break
         value = results[-1].value if fold_values else float(np.mean([r.value for r in results]))
         reports.append((i, value))
-        if report is not None and report(i, value):
+        # The last fold's report is the trial's end: the pruner hears it, the trial completes.
+        if report is not None and report(i, value) and i < len(dataset.folds) - 1:
             raise TrialPruned(i, value)
         if deadline is not None and i + 1 < k and time.monotonic() >= deadline:
             stopped = f"after fold {i + 1} of {k}"

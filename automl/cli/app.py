@@ -109,6 +109,11 @@ def _once_times(run: Run) -> tuple[float | None, tuple[float, float] | None]:
     return end, (max(end, time.monotonic()) + clock.grace, clock.seconds)
 
 
+def _printer(console: Console) -> Callable[[str], None]:
+    """Print a line as written (no highlighting; a long path is not broken)."""
+    return lambda line: console.print(line, highlight=False, soft_wrap=True)
+
+
 def _report(plan: RunPlan, console: Console) -> None:
     """Write ``report/`` for the study, when it fits in the time budget; a failing report
     never fails the study."""
@@ -175,7 +180,7 @@ def run(
         from automl.parallel import current_role, dispatch, with_storage
 
         role = current_role()
-        plan = with_storage(plan)
+        plan = with_storage(plan, None if role is not None else _printer(console))
         # Several workers, a SLURM job: automl.parallel (the parent's StudyOutcome, or a
         # job's exit code).
         outcome = dispatch(plan, console, entry)

@@ -462,3 +462,35 @@ def plugins_command(argv: Sequence[str]) -> int:
 
     only = set(selected_plugins(argv)) if autoload_disabled() else None
     return print_plugins(discover_models(only=only), discover_data(only=only))
+
+
+# Hydra's flags that take a value (the value is not an override).
+_VALUED_FLAGS = ("--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-dir", "-cd")
+
+
+def composed_choices(args: Sequence[str]) -> str | None:
+    """``# model=cnn data=digits sweep=optuna trainer=default``: what ``--cfg job`` composed,
+    as a YAML comment to print above Hydra's config (which names no group it chose);
+    ``None`` when the command cannot be composed (Hydra then says why)."""
+    from hydra import compose, initialize_config_module
+
+    from automl.study.config import CONFIG_NAME
+
+    overrides, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _VALUED_FLAGS:
+            skip = True
+        elif not arg.startswith("-"):
+            overrides.append(arg)
+    try:
+        with initialize_config_module("automl.conf", version_base="1.3"):
+            cfg = compose(CONFIG_NAME, overrides=overrides, return_hydra_config=True)
+        choices = dict(cfg.hydra.runtime.choices)
+    except Exception:  # a bad override: Hydra's own run reports it
+        return None
+    shown = [f"{group}={choices[group]}" for group in ("model", "data", "sweep", "trainer")
+             if choices.get(group)]  # fmt: skip
+    recipe = choices.get("recipe")
+    return "# composed: " + " ".join(shown) + (f" (recipe {recipe})" if recipe else "")

@@ -92,6 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         _error(exc)
         return 2
+    if any(a in ("--cfg", "-c") for a in args):
+        from automl.cli.argv import composed_choices
+
+        line = composed_choices(args)  # Hydra's printout names no model or data
+        if line:
+            print(line, flush=True)
     sys.argv = [sys.argv[0], *args]
     exit_code = 0
 

@@ -39,10 +39,16 @@ def _several(plan: Any) -> bool:
     return bool(plan.sweep.workers > 1 or plan.sweep.launcher in ("slurm", "ray"))
 
 
-def with_storage(plan: Any) -> Any:
+def with_storage(plan: Any, say: Callable[[str], None] | None = None) -> Any:
     """The plan with the study's storage decided: ``sweep.storage`` when set, else the
     default (a journal file in the run directory with several workers,
-    ``automl.tuning.storage.default_storage``), for every role. ``plan`` is left as it is."""
+    ``automl.tuning.storage.default_storage``), for every role. ``plan`` is left as it is.
+
+    Args:
+        plan: The run's plan.
+        say: Told which file a defaulted journal storage is (the command's own process; not
+            its workers).
+    """
     if plan.sweep.engine == "none" or plan.sweep.storage:
         return plan
     import dataclasses
@@ -52,6 +58,12 @@ def with_storage(plan: Any) -> Any:
     storage = default_storage(plan.run_dir, _several(plan))
     if storage is None:
         return plan
+    if say is not None:
+        # Not study.db, which the README's dashboard command opens: say which file it is.
+        say(
+            f"note: the study is stored in {storage} (a journal file: several workers cannot "
+            f"share SQLite safely); optuna-dashboard {storage} shows it"
+        )
     return dataclasses.replace(plan, sweep=dataclasses.replace(plan.sweep, storage=storage))
 
 

@@ -70,6 +70,7 @@ def run_parent(
     from automl.study.run import prepare
     from automl.study.rundir import record_invocation
     from automl.tuning.fleet import FleetStudy
+    from automl.tuning.opening import mark_deadline
     from automl.tuning.study import StudyOutcome, finish_study, open_study, study_header
     from automl.tuning.warm import warm_configs
 
@@ -136,6 +137,7 @@ def run_parent(
             grace=clock.grace if clock else 0.0,
         )
     header = replace(study_header(run), workers=sweep.workers, launcher=sweep.launcher)
+    header = mark_deadline(study, header, sweep.timeout)
     from automl.results.leaderboard import Leaderboard
 
     finished = [t for t in fleet_study.trials() if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]

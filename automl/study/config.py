@@ -188,6 +188,11 @@ class SweepConfig:
         warm_start: A run directory or storage URL (``...:STUDY`` picks a study) of an earlier
             study of the same model family: its best configurations run first.
         warm_start_k: How many of them (best first).
+        recheck_top: After the search, train the top ``k`` configurations again with
+            ``recheck_seeds`` other seeds each and export the one best on the mean of its
+            values (the search's one and the rechecks'); 0 (default) selects on the search's
+            single value. One objective that is the model's validation metric only.
+        recheck_seeds: Extra seeds per rechecked configuration.
     """
 
     engine: Engine = Engine.optuna
@@ -229,6 +234,8 @@ class SweepConfig:
     enqueue_defaults: bool = True
     warm_start: str | None = None
     warm_start_k: int = 5
+    recheck_top: int = 0
+    recheck_seeds: int = 2
 
 
 @dataclass

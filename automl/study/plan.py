@@ -253,6 +253,12 @@ def check_search_settings(
         )
     if sweep.warm_start_k < 1:
         raise UserError(f"sweep.warm_start_k={sweep.warm_start_k} must be >= 1")
+    if sweep.recheck_top < 0 or sweep.recheck_top == 1 or sweep.recheck_seeds < 1:
+        raise UserError(
+            f"sweep.recheck_top={sweep.recheck_top}, sweep.recheck_seeds={sweep.recheck_seeds}: "
+            "recheck_top is 0 (off) or the 2 or more best configurations to train again, "
+            "recheck_seeds >= 1, e.g. sweep.recheck_top=3"
+        )
     if auto and sweep.engine == "none":
         raise UserError(
             "model=auto searches several model families in a study; sweep=none trains one "

@@ -357,7 +357,7 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
         budget=budget,
         seeds=Seeds(int(plan.sweep.seed), int(plan.trainer.seed)),
         fingerprint=identity,
-        record=_record(plan, goal, identity, budget, run_families, steps, device),
+        record=_record(plan, goal, identity, budget, run_families, steps, device, dataset),
         services=services,
         notes=tuple(notes),
         auto=plan.auto,
@@ -406,6 +406,7 @@ def _record(
     families: Mapping[str, RunFamily],
     steps: str,
     device: str,
+    dataset: Dataset,
 ) -> StudyRecord:
     """What the study stores about itself (``tuning.opening`` writes it)."""
     return StudyRecord(
@@ -423,6 +424,7 @@ def _record(
         pruner=_pruner_label(plan, goal),
         steps=steps,
         device=device,
+        n_val=_validation_rows(dataset),
     )
 
 
@@ -455,6 +457,11 @@ def _result_settings(backends: dict[str, Backend]) -> dict[str, Any]:
     for backend in backends.values():
         settings.update(backend.result_settings())
     return settings
+
+
+def _validation_rows(dataset: Dataset) -> int:
+    """The validation rows a trial is judged on (every fold's together with k folds)."""
+    return sum(len(f.val) for f in dataset.folds) if dataset.folds else len(dataset.val)
 
 
 def _check_metrics(goal: Goal, fam: Family, built: tuple[str, ...] | None, data: Dataset) -> None:

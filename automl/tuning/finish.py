@@ -38,9 +38,11 @@ from automl.results.finalize import (
     select_trial,
 )
 from automl.results.leaderboard import Leaderboard, row_from_trial, write_leaderboard
+from automl.results.trust import trust_warnings
 from automl.study.run import Run
 from automl.tuning.lock import run_dir_lock
 from automl.tuning.outcome import StudyOutcome
+from automl.tuning.recheck import recheck
 from automl.tuning.selection import choose_best
 from automl.tuning.storage import StorageUnreachable
 
@@ -177,6 +179,15 @@ def _finish(
         )
         best, refit_note, val = None, None, {}
         choice = choose_best(run, study, trials)
+        if plan.sweep.recheck_top and stop_signal is None:
+            choice = recheck(
+                run,
+                study,
+                trials,
+                choice,
+                lambda line: console.print(f"note: {line}", highlight=False, soft_wrap=True),
+                interruptible,
+            )
         if choice.why:
             outcome.export_note = choice.why
         if choice.trial is not None:
@@ -237,6 +248,9 @@ def _finish(
                 refit=refit_note,
                 status=None if stop_signal is None else signal_reason(stop_signal),
                 selection=choice.lines(),
+                warnings=trust_warnings(
+                    board.ranked(), run.goal.names[0], header.n_val, multi=run.goal.multi
+                ),
             )
         )
         for line in (

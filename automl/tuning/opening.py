@@ -6,7 +6,9 @@ from the run's ``StudyRecord``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import time
 import warnings
 from typing import Any
 
@@ -25,7 +27,7 @@ from automl.tuning.retry import enqueue_retry
 from automl.tuning.sampling import StudySampler, distributions
 from automl.tuning.storage import make_storage
 
-__all__ = ["open_study", "study_header"]
+__all__ = ["open_study", "study_header", "mark_deadline"]
 
 # Samplers that never repeat a point by construction (grid and quasi-random sequences) or
 # whose draws must not be asked for twice in one trial (CMA-ES's generations): no redraws.
@@ -111,10 +113,10 @@ def open_study(
                 load_if_exists=True,  # a storage without the lock (MySQL) may race here
             )
         _check_identity(run, study, notes)
-        if run.goal.multi:
-            with warnings.catch_warnings():  # experimental in Optuna since 3.2, still in 5
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                study.set_metric_names(run.goal.names)
+        # Every study names its objectives, so optuna-dashboard shows "val_acc", not "Objective 0".
+        with warnings.catch_warnings():  # experimental in Optuna since 3.2, still in 5
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(run.goal.names)
         for key, value in run.record.attrs().items():  # the study's record: its one writer
             study.set_user_attr(key, value)
         fail_lost_trials(study, sweep.max_retries, admitted=True)
@@ -209,3 +211,13 @@ def study_header(run: Run) -> StudyHeader:
     """What the leaderboard's title and ``leaderboard.json`` say about the study: its record
     (``Run.record``), its name and its run directory."""
     return StudyHeader.of(run.record, run.plan.study_name, results=str(run.plan.run_dir))
+
+
+def mark_deadline(study: optuna.Study, header: StudyHeader, timeout: float | None) -> StudyHeader:
+    """Record when this invocation stops starting trials (``sweep.timeout``) on the study
+    (``watch`` reads it; ``None`` without one clears an earlier invocation's) and return the
+    header with it (the live view's time left)."""
+    deadline = time.time() + float(timeout) if timeout else None
+    for key, value in StudyRecord(deadline=deadline).attrs(("deadline",), clear=True).items():
+        study.set_user_attr(key, value)
+    return dataclasses.replace(header, deadline=deadline)

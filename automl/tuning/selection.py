@@ -75,7 +75,9 @@ class Choice:
     def lines(self) -> list[tuple[str, str]]:
         """Summary rows: how the trial was chosen and, with several objectives, the front."""
         goal = self.run.goal
-        plain = not goal.multi and not goal.constraints and self.run.plan.sweep.select == "auto"
+        sweep = self.run.plan.sweep
+        plain = not goal.multi and not goal.constraints and sweep.select == "auto"
+        plain = plain and not sweep.recheck_top
         if self.trial is None or self.rule is None or plain:
             return []
         rows = [("selected", self.rule)]

@@ -26,6 +26,7 @@ from rich.live import Live
 from automl.core.errors import Interrupted
 from automl.core.records import counts_toward_total, ranked_values, record_of
 from automl.results.leaderboard import Leaderboard, row_from_trial
+from automl.results.leaderboard.text import trials as trials_text
 from automl.study.plan import RunPlan
 from automl.study.role import Role
 from automl.study.run import Run, prepare
@@ -41,7 +42,7 @@ from automl.tuning.objective import (
     TrialRunner,
     start_trial,
 )
-from automl.tuning.opening import open_study, study_header
+from automl.tuning.opening import mark_deadline, open_study, study_header
 from automl.tuning.outcome import StudyOutcome, tally
 from automl.tuning.signals import StopSignals
 from automl.tuning.storage import StorageUnreachable
@@ -94,6 +95,8 @@ def run_study(
     trials = study.get_trials(deepcopy=False)
     counted, running = tally(trials)
     header = study_header(run)
+    if not worker:  # a worker's parent records the invocation's deadline
+        header = mark_deadline(study, header, sweep.timeout)
     board = Leaderboard(console, header, [t for t in trials if t.state in _FINISHED], sweep.top_k)
     total = run.budget.total
     if counted + running >= total:
@@ -103,13 +106,15 @@ def run_study(
             else f"the space has no point left to run ({total} in all)"
         )
         console.print(
-            f"study '{plan.study_name}' already has {counted} finished trials "
+            f"study '{plan.study_name}' already has {counted} finished "
+            f"{'trial' if counted == 1 else 'trials'} "
             f"(sweep.n_trials={sweep.n_trials}); {more}"
             + (f"; {running} still running in other workers" if running else "")
         )
     elif counted:
         console.print(
-            f"resuming study '{plan.study_name}': {counted} trials done, {total - counted} to go"
+            f"resuming study '{plan.study_name}': {trials_text(counted)} done, "
+            f"{total - counted} to go"
         )
 
     outcome = StudyOutcome(plan.study_name, run.goal.direction, run.goal.metric, worker=worker)
@@ -189,7 +194,7 @@ def _storage_gone(outcome: StudyOutcome, console: Console) -> None:
 def _worker_end(role: Role, outcome: StudyOutcome, console: Console) -> None:
     """A worker's last lines in its log: what it ran, and why it stopped early."""
     console.print(
-        f"{role.name}: ran {outcome.ran} trials, {outcome.ran_ok} complete or pruned",
+        f"{role.name}: ran {trials_text(outcome.ran)}, {outcome.ran_ok} complete or pruned",
         highlight=False,
     )
     if outcome.backed_off:

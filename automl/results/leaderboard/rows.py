@@ -44,7 +44,8 @@ class Row:
         note: Why a trial was pruned or failed.
         metrics: Validation metrics at the selected epoch.
         rank: 1 for the best complete trial (set by ``rank_rows``).
-        started: Wall-clock start (``time.time()`` seconds) of a running trial.
+        started: Wall-clock start (``time.time()`` seconds) of the trial.
+        ended: Wall-clock end of a finished trial (``None`` while running or unknown).
         counts: Whether the trial counts toward the study's total (``sweep.n_trials``).
         values: All objective values of a complete trial (several objectives).
         feasible: It meets every constraint (``sweep.constraints``); an infeasible trial is
@@ -69,6 +70,7 @@ class Row:
     feasible: bool = True
     family: str | None = None
     measures: dict[str, float | None] = field(default_factory=dict)
+    ended: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -118,6 +120,11 @@ def _started(trial: Any) -> float | None:
     return start.timestamp() if start is not None else None
 
 
+def _ended(trial: Any) -> float | None:
+    end = getattr(trial, "datetime_complete", None)
+    return end.timestamp() if end is not None else None
+
+
 def row_from_trial(trial: Any) -> Row:
     """Build a ``Row`` from an Optuna trial: finished, or running (its progress so far)."""
     record = record_of(trial)
@@ -128,7 +135,7 @@ def row_from_trial(trial: Any) -> Row:
     value: float | None = None
     epochs = record.epochs
     duration = record.duration_s
-    started = None
+    started = _started(trial)
     note = record.error or record.note or ""
     values = None
     if state == "COMPLETE":
@@ -149,7 +156,6 @@ def row_from_trial(trial: Any) -> Row:
     elif state == "RUNNING":
         value = finite_or_none(last)
         epochs = steps[-1] + 1 if steps else None
-        started = _started(trial)
     if state != "RUNNING" and duration is None and getattr(trial, "duration", None) is not None:
         duration = trial.duration.total_seconds()
     if state == "FAIL" and record.retried_failure and not record.counts:
@@ -171,6 +177,7 @@ def row_from_trial(trial: Any) -> Row:
         feasible=record.unmet is None,
         family=record.family,
         measures={k: v for k, v in record.measures().items() if k in BUILTINS},
+        ended=_ended(trial) if state != "RUNNING" else None,
     )
 
 

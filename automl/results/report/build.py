@@ -116,7 +116,21 @@ def _summary(
     if run_dir is not None:
         rows.append(("run directory", str(run_dir)))
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
+    warnings = "".join(
+        f'<p class="note warning">warning: {html.escape(line)}</p>'
+        for line in report_warnings(snapshot, names)
+    )
+    return f"<table>{body}</table>{warnings}"
+
+
+def report_warnings(snapshot: StudySnapshot, names: list[str]) -> list[str]:
+    """The summary's trust warnings (``automl.results.trust``), from the stored study."""
+    from automl.results.trust import trust_warnings
+
+    rows = [row_from_trial(t) for t in snapshot.trials]
+    ranked = rank_rows(rows, snapshot.directions[0], names[0])
+    multi = len(snapshot.directions) > 1
+    return trust_warnings(ranked, names[0], snapshot.record.n_val, multi=multi)
 
 
 def _section(fig: Figure) -> str:
