@@ -86,9 +86,13 @@ class Predictor:
     def preprocess(self, checked: Any, where: str = "inputs") -> np.ndarray:
         """Apply the stored preprocessing to inputs ``check`` returned."""
         from automl.core.errors import DataError
+        from automl.data.images import ImageReadError
 
         try:
             return apply_preprocessing(checked, self.preprocessing)
+        except ImageReadError as exc:  # sent bytes that are no image
+            at = f"{where}[{exc.index}]"
+            raise InputError(f"{at} {exc.problem}", at) from None
         except DataError as exc:  # e.g. an unreadable image file
             raise InputError(str(exc), where) from None
 
