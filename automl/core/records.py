@@ -97,6 +97,8 @@ class TrialRecord:
         family: The model family (plugin) that trained it, in a ``model=auto`` study.
         unmet: The constraints (``sweep.constraints``) a completed trial misses, in words;
             such a trial is never chosen as best.
+        tracker_run: The id of the trial's run in the experiment tracker
+            (``trainer.logger=mlflow`` or ``wandb``).
     """
 
     worker: str | None = None
@@ -118,6 +120,7 @@ class TrialRecord:
     latency_ms: float | None = None
     family: str | None = None
     unmet: str | None = None
+    tracker_run: str | None = None
 
     def measures(self) -> dict[str, float | None]:
         """Everything a study may optimize or constrain: the validation metrics and the

@@ -194,7 +194,9 @@ class TrainerConfig:
         num_threads: torch intra-op threads; 0 leaves torch's default.
         logger: Per-trial training logs: ``csv`` writes ``trials/NNNN/metrics.csv``;
             ``tensorboard`` also writes TensorBoard event files there (extra
-            ``automl[tensorboard]``).
+            ``automl[tensorboard]``); ``mlflow`` and ``wandb`` also make each trial an MLflow
+            or Weights & Biases run (extras ``automl[mlflow]``, ``automl[wandb]``; local
+            unless ``MLFLOW_TRACKING_URI`` / ``WANDB_MODE`` say otherwise).
     """
 
     max_epochs: int = 20

@@ -23,6 +23,7 @@ from automl.study.run import Run
 from automl.tuning.lock import run_dir_lock
 from automl.tuning.outcome import StudyOutcome
 from automl.tuning.selection import choose_best
+from automl.tuning.trackers import TRACKERS, open_tracker
 
 __all__ = ["finish_study"]
 
@@ -35,6 +36,25 @@ def _refit_note(info: dict[str, Any] | None, number: int) -> str | None:
         return f"failed ({info['failed']}); exported trial #{number}'s own model"
     budget = describe_budget(info["budget"])
     return f"trial #{number}'s config retrained on {info['rows']} train+val rows ({budget})"
+
+
+def _mark_best(run: Run, best: Any) -> str | None:
+    """Tag the best trial's tracker run and attach ``best/``; a line when it could not be."""
+    plan = run.plan
+    logger = plan.trainer.logger
+    if logger not in TRACKERS:
+        return None
+    run_id = record_of(best).tracker_run
+    if run_id is None:
+        return f"trainer.logger={logger}: trial #{best.number} has no tracker run to tag as best"
+    try:
+        tracker = open_tracker(logger, plan.run_dir, plan.study_name)
+        assert tracker is not None
+        tracker.mark_best(run_id, best.number, plan.run_dir / BEST_DIR)
+    except Exception as exc:  # the study's result stands; the tracker misses a tag
+        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"trainer.logger={logger}: the best run was not tagged ({line[:300]})"
+    return None
 
 
 def finish_study(
@@ -99,6 +119,10 @@ def finish_study(
                 )
                 outcome.test_metrics = exported.test
                 outcome.export_failed = exported.failed
+                if not exported.failed:
+                    tracked = _mark_best(run, best)
+                    if tracked:
+                        outcome.tracker_note = tracked
                 if exported.test:
                     refit_note = _refit_note(exported.refit, best.number)
                     study.set_user_attr(
@@ -121,6 +145,7 @@ def finish_study(
             outcome.stopped and f"stopped: {outcome.stopped}",
             outcome.export_note and f"best/ not written here: {outcome.export_note}",
             outcome.export_failed and f"best/ not written: {outcome.export_failed}",
+            outcome.tracker_note,
         ):
             if line:
                 console.print(f"automl: {line}", highlight=False, soft_wrap=True)

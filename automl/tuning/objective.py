@@ -16,6 +16,7 @@ parameters; ``TrialRunner.run`` trains it and tells the study how it ended, with
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 import traceback
@@ -27,6 +28,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.backends.oom import is_out_of_memory
+from automl.backends.trial_log import rows_to
 from automl.core.errors import Interrupted, TrialPruned, TrialTimeout, reason, signal_reason
 from automl.core.records import Failure, TrialRecord
 from automl.results.finalize import trial_dir
@@ -37,10 +39,12 @@ from automl.tuning.retry import fail_infra
 from automl.tuning.sampling import StudySampler
 from automl.tuning.signals import StopSignals
 from automl.tuning.storage import is_storage_error
+from automl.tuning.trackers import Ending, Tracker, TrialRun
 
 __all__ = ["TrialRunner", "StorageFailure", "StorageLost", "SharedOutOfMemory", "start_trial"]
 
 _STORAGE_RETRY_S = 2.0
+_log = logging.getLogger("automl.study")
 _RESULT_FIELDS = (
     "epochs",
     "duration_s",
@@ -127,6 +131,8 @@ class TrialRunner:
         on_progress: Called with a trial's number, step and value after each report.
         shared: This worker shares its GPU with other workers (``automl.parallel``): a trial
             that runs out of GPU memory is re-run, and ``SharedOutOfMemory`` is raised.
+        tracker: The experiment tracker each trial is a run of (``trainer.logger=mlflow`` or
+            ``wandb``), if any.
     """
 
     def __init__(
@@ -138,6 +144,7 @@ class TrialRunner:
         on_start: Callable[[int, dict[str, Any]], None] | None = None,
         on_progress: Callable[[int, int, float], None] | None = None,
         shared: bool = False,
+        tracker: Tracker | None = None,
     ) -> None:
         self.run = run
         self.study = study
@@ -147,6 +154,9 @@ class TrialRunner:
         self.on_progress = on_progress
         self.shared = shared
         self.sweep = run.plan.sweep
+        self.tracker = tracker
+        self._ending: Ending | None = None
+        self._tracker_failures = 0
 
     # -- storage writes that survive a database restart ------------------------------------
 
@@ -173,14 +183,46 @@ class TrialRunner:
         self, trial: optuna.Trial, record: TrialRecord, why: str, failure: Failure
     ) -> TrialState:
         record.error, record.failure, record.counts = why, failure, True
+        self._ending = Ending("failed", why, _numbers(duration_s=record.duration_s))
         self._attrs(trial, record, ("error", "failure", "counts", "duration_s"))
         self._persist(lambda: self.study.tell(trial, state=TrialState.FAIL))
         return TrialState.FAIL
 
     # -- one trial -------------------------------------------------------------------------
 
+    # -- the experiment tracker: never allowed to fail a trial ------------------------------
+
+    def _guarded(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(*args: Any) -> Any:
+            try:
+                return call(*args)
+            except Exception as exc:
+                self._tracker_failures += 1
+                if self._tracker_failures <= 3:
+                    assert self.tracker is not None
+                    _log.warning(
+                        "trainer.logger=%s: %s failed (%s); the study goes on",
+                        self.tracker.name,
+                        getattr(call, "__name__", "a call"),
+                        reason(exc),
+                    )
+                return None
+
+        return guarded
+
+    def _track(self, trial: optuna.Trial, params: dict[str, Any]) -> TrialRun | None:
+        assert self.tracker is not None
+        family = family_of(params) if self.run.auto else None
+        tracked = self._guarded(self.tracker.start)(trial.number, params, family)
+        if tracked is not None:
+            self._attrs(trial, TrialRecord(tracker_run=tracked.id), ("tracker_run",))
+        return tracked
+
     def run_trial(self, trial: optuna.Trial, params: dict[str, Any]) -> TrialState:
         """Train ``trial`` with ``params`` and tell the study how it ended.
+
+        With a tracker, the trial is also a tracker run: its parameters, every ``metrics.csv``
+        row as it is written, and how it ended.
 
         Raises:
             Interrupted: A stop signal arrived (the trial is failed and re-run later).
@@ -188,6 +230,18 @@ class TrialRunner:
                 worker or rerun finds it lost and re-runs it).
             SharedOutOfMemory: The trial ran out of GPU memory on a shared GPU (it is re-run).
         """
+        self._ending = None
+        tracked = self._track(trial, params) if self.tracker is not None else None
+        if tracked is None:
+            return self._run_trial(trial, params)
+        try:
+            with rows_to(trial_dir(self.run.run_dir, trial.number), self._guarded(tracked.row)):
+                return self._run_trial(trial, params)
+        finally:
+            ending = self._ending or Ending("interrupted", "the trial stopped unfinished")
+            self._guarded(tracked.end)(ending)
+
+    def _run_trial(self, trial: optuna.Trial, params: dict[str, Any]) -> TrialState:
         run, number = self.run, trial.number
         record = TrialRecord(worker=worker_id(), unit=run.unit_of(params))
         record.family = family_of(params) if run.auto else None
@@ -242,6 +296,11 @@ class TrialRunner:
                 )
         except TrialPruned as exc:
             record.epochs, record.duration_s = exc.epoch + 1, time.perf_counter() - start
+            self._ending = Ending(
+                "pruned",
+                f"pruned after {record.unit or 'epoch'} {exc.epoch} (value {exc.value:.6g})",
+                _numbers(epochs=record.epochs, duration_s=record.duration_s),
+            )
             self._attrs(trial, record, ("epochs", "duration_s"))
             self._persist(lambda: self.study.tell(trial, state=TrialState.PRUNED))
             return TrialState.PRUNED
@@ -250,10 +309,12 @@ class TrialRunner:
             return self._fail(trial, record, str(exc), "timeout")
         except Interrupted as stop:
             why = signal_reason(stop.signum)
+            self._ending = Ending("interrupted", f"{why}; the trial is re-run")
             self._persist(lambda: self._infra(trial, why, "signal"))
             raise
         except StorageFailure as failure:
             why = f"storage error: {failure}"
+            self._ending = Ending("interrupted", f"{why}; the trial is re-run")
             self._persist(lambda: self._infra(trial, why, "storage"))
             return TrialState.FAIL
         except Exception as exc:
@@ -283,6 +344,20 @@ class TrialRunner:
             # Optuna's constrained samplers (TPE, GP, NSGA-II) read these (<= 0: met).
             self._persist(functools.partial(trial.set_constraint, str(constraint), violation))
         self._persist(lambda: self.study.tell(trial, values))
+        several = {f"value_{n}": v for n, v in zip(run.goal.names, values, strict=True)}
+        self._ending = Ending(
+            "complete",
+            record.unmet,
+            _numbers(
+                value=values[0],
+                **(several if len(values) > 1 else {}),
+                epochs=record.epochs,
+                duration_s=record.duration_s,
+                train_s=record.train_s,
+                n_params=record.n_params,
+                latency_ms=record.latency_ms,
+            ),
+        )
         return TrialState.COMPLETE
 
     def _out_of_memory(
@@ -293,12 +368,18 @@ class TrialRunner:
             return self._fail(trial, record, why, "oom")
         self._attrs(trial, record, ("duration_s",))
         why += "; the GPU was shared with other workers"
+        self._ending = Ending("interrupted", f"{why}; the trial is re-run")
         self._persist(lambda: self._infra(trial, why, "oom"))
         raise SharedOutOfMemory(why)
 
     def _infra(self, trial: optuna.Trial, why: str, failure: Failure) -> None:
         frozen = self.study._storage.get_trial(trial._trial_id)
         fail_infra(self.study, frozen, why, failure, self.sweep.max_retries)
+
+
+def _numbers(**values: Any) -> dict[str, float]:
+    """The given values that are set, as floats (what a tracker run records at its end)."""
+    return {k: float(v) for k, v in values.items() if v is not None}
 
 
 def _save_config(node: Any, path: Any) -> None:

@@ -36,6 +36,7 @@ from automl.tuning.objective import SharedOutOfMemory, StorageLost, TrialRunner,
 from automl.tuning.opening import open_study, study_header, study_total
 from automl.tuning.outcome import StudyOutcome, tally
 from automl.tuning.signals import StopSignals
+from automl.tuning.trackers import open_tracker
 from automl.tuning.warm import enqueue_first, warm_configs
 
 __all__ = ["StudyOutcome", "run_study", "open_study", "tally", "finish_study", "study_header"]
@@ -70,6 +71,9 @@ def run_study(
     # before anything exists.
     warm, warm_notes = warm_configs(run) if sweep.warm_start else ([], [])
     notes += warm_notes
+    tracker = open_tracker(plan.trainer.logger, plan.run_dir, plan.study_name)
+    if tracker is not None:
+        notes.append(f"trainer.logger={tracker.name}: each trial is a run: {tracker.where}")
     study, sampler, storage = open_study(run, notes)
     enqueue_first(run, study, storage, notes, warm)
     if not worker:  # the parent records the invocation once
@@ -111,6 +115,7 @@ def run_study(
         on_start=board.trial_started,
         on_progress=board.trial_progress,
         shared=worker and role is not None and role.shared,
+        tracker=tracker,
     )
     live = board.live and sweep.live and counted + running < sweep.n_trials
     with signals, Live(board, console=console, refresh_per_second=4) if live else nullcontext():
