@@ -49,6 +49,10 @@ def load_dataset(plugin: Any, cfg: Any) -> Dataset:
         raw = resolve(plugin.load)(obj)
         dataset = make_dataset(plugin.name, raw, obj)
         dataset.digest, dataset.source = data_digest(raw), raw.source
+        if raw.summary is not None or raw.notes:
+            from automl.data.summary import attach_summary
+
+            attach_summary(dataset, raw)
         _CACHE[key] = dataset
     return _CACHE[key]
 

@@ -89,10 +89,10 @@ def run_parent(
     record_invocation(plan.run_dir, plan.composed, plan.overrides)
     note = sqlite_note(sweep.storage, True)
     for line in [note, *notes] if note else notes:
-        console.print(f"note: {line}", highlight=False, soft_wrap=True)
+        console.print(f"note: {line}", highlight=False, soft_wrap=True, markup=False)
 
     def say(line: str) -> None:
-        console.print(f"note: {line}", highlight=False, soft_wrap=True)
+        console.print(f"note: {line}", highlight=False, soft_wrap=True, markup=False)
 
     fleet_study = FleetStudy(study, sweep.n_trials, sweep.max_retries)
     argv, settings = sys.argv[1:], _settings(plan)

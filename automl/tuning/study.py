@@ -80,7 +80,7 @@ def run_study(
         record_invocation(plan.run_dir, plan.composed, plan.overrides)
     console.print(run.backend.describe(), highlight=False, soft_wrap=True)
     for note in notes:
-        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+        console.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
         _log.info("note: %s", note)
     _log.info("study %s: model=%s data=%s device=%s sweep.n_trials=%d",
               plan.study_name, plan.model_name, plan.data_name, run.backend.device,
