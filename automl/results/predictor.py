@@ -39,6 +39,7 @@ class Predictor:
         card: Provenance of the export (``automl.results.model_card.read_card``).
         directory: The export folder.
         drift: The training distribution for drift monitoring, if exported.
+        target: The column the model predicts, for table data (``data.target``), if known.
     """
 
     model: Any
@@ -50,6 +51,7 @@ class Predictor:
     card: dict[str, Any] = field(default_factory=dict)
     directory: Path | None = None
     drift: Any = None
+    target: str | None = None
 
     # ------------------------------------------------------------------ inputs
     def prepare(self, x: Any, where: str = "inputs", allow_paths: bool = True) -> np.ndarray:
@@ -317,7 +319,20 @@ def load_best(directory: str | Path, models: Any = None) -> Predictor:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(f"{path}: the model could not be loaded ({line[:300]})") from None
     card = read_card(path, saved, registry)
-    return Predictor(model, backend, spec.task, preprocessing, cfg, schema, card, path, drift)
+    data = saved.get("data")
+    target = data.get("target") if isinstance(data, dict) else None
+    return Predictor(
+        model,
+        backend,
+        spec.task,
+        preprocessing,
+        cfg,
+        schema,
+        card,
+        path,
+        drift,
+        target if isinstance(target, str) and target else None,
+    )
 
 
 def _cpu_backend(plugin: Any) -> Any:
