@@ -25,14 +25,17 @@ def new_images(tmp_path_factory, images_run):
     `predict` says about each file."""
     folder = write_images(tmp_path_factory.mktemp("new") / "new", per_class=4, seed=11)
     Image.open(folder / "bright" / "0.png").convert("RGB").save(folder / "bright" / "j.jpg")
-    out = run_cli(["predict", str(images_run), str(folder), "-o", str(folder.parent / "p.csv")],
-                  folder.parent)  # fmt: skip
+    out = run_cli(["predict", str(images_run), str(folder), "-o", str(folder.parent / "p.csv"),
+                   "--evaluate"], folder.parent)  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     with open(folder.parent / "p.csv", newline="") as f:
         rows = {r["id"]: r for r in csv.DictReader(f)}
     files = sorted(p for p in folder.rglob("*") if p.suffix in (".png", ".jpg"))
     assert len(rows) == len(files) == 9
     assert {r["prediction"] for r in rows.values()} == {"bright", "dark"}  # both classes
+    # --evaluate scores each file against its class sub-folder
+    acc = np.mean([r["prediction"] == i.split("/")[0] for i, r in rows.items()])
+    assert f"evaluated on 9 labelled rows: acc {acc:.4g}" in out.stdout
     return files, [rows[str(p.relative_to(folder))] for p in files]
 
 
