@@ -309,7 +309,7 @@ def test_a_diverged_training_loss_fails_the_trial(registries, tmp_path):
     ],
 )
 def test_a_failed_export_keeps_the_previous_best(registries, tmp_path, monkeypatch, error):
-    from automl import finalize
+    from automl.results import finalize
 
     run_study(plan_for(registries, tmp_path, overrides=["sweep.n_trials=1"]), quiet())
     best = tmp_path / "best"
