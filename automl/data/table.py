@@ -386,9 +386,11 @@ def load_csv(cfg: CsvConfig) -> RawData:
             "keeps it as a feature"
         )
     if not features:
+        ids = [n for n, role in roles.items() if role == "identifier"]
+        dropped = " and the data.drop columns" if cfg.drop else ""
         raise DataError(
-            f"{where}: no feature columns left besides the target and the identifier(s) "
-            f"{', '.join(roles)}; name one in data.keep=[...] to use it"
+            f"{where}: no feature columns left besides the target{dropped} and the "
+            f"identifier(s) {', '.join(ids)}; name one in data.keep=[...] to use it"
         )
     schema = _schema(cfg, features, x, lines, where)
     rows_read = len(x)
