@@ -32,6 +32,7 @@ best validation accuracy (the same seed trains the same trajectory in ``plain``,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -203,7 +204,8 @@ def _study_plan(epochs: int, seed: int, run_dir: Path, pruner: str = "none"):
         )
     HydraConfig.instance().set_config(cfg)
     plan = make_plan(cfg, "cnn", "digits", models, data, run_dir)
-    plan.space = {}  # the plugin's default config, as the other variants train
+    # The plugin's default config, as the other variants train.
+    plan = dataclasses.replace(plan, space={})
     return plan
 
 

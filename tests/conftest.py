@@ -30,3 +30,34 @@ def postgres_url():
         pytest.skip(message)
     with running_postgres(bindir) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def grpc_url(postgres_url):
+    """``grpc://...`` of a real ``python -m automl storage-proxy`` in front of the session's
+    PostgreSQL server (CI installs the gRPC extra: a missing one fails there)."""
+    import os
+    import subprocess
+    import sys
+
+    from postgres import free_port
+
+    try:
+        import grpc  # noqa: F401
+    except ImportError:
+        if os.environ.get("AUTOML_REQUIRE_EXTRAS"):
+            pytest.fail("grpcio is not installed (pip install 'automl[grpc]'); CI installs it")
+        pytest.skip("the gRPC extra is not installed (pip install 'automl[grpc]')")
+    port = free_port()
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "automl", "storage-proxy", postgres_url, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    first = proxy.stdout.readline()
+    assert "served on grpc://" in first, first + proxy.stdout.read()
+    yield f"grpc://127.0.0.1:{port}"
+    proxy.terminate()
+    out, _ = proxy.communicate(timeout=60)
+    assert proxy.returncode == 0, out

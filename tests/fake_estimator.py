@@ -39,3 +39,14 @@ def load(directory: str, cfg, spec) -> CentroidEstimator:
     model = CentroidEstimator(cfg, spec)
     model.centroids = np.load(Path(directory) / "centroids.npy")
     return model
+
+
+class OnDeviceEstimator(CentroidEstimator):
+    """Says where it trains, as an estimator whose config picks a GPU does (XGBoost)."""
+
+    def device(self) -> str:
+        return "cuda:3"
+
+
+def build_on_device(cfg, spec) -> OnDeviceEstimator:
+    return OnDeviceEstimator(cfg, spec)

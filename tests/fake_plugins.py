@@ -55,6 +55,18 @@ NO_REFIT = ModelPlugin(
     default_data="wine",
 )
 
+# An estimator that names its own device (``BaseEstimator.device``).
+ON_DEVICE = ModelPlugin(
+    name="on_device",
+    config=TinyConfig,
+    search_space={"lr": Float(0.01, 0.1, log=True)},
+    build="fake_estimator:build_on_device",
+    load="fake_estimator:load",
+    kind="estimator",
+    tasks=("classification",),
+    default_data="wine",
+)
+
 BAD_SPACE = ModelPlugin(
     name="bad_space",
     config=TinyConfig,

@@ -8,6 +8,8 @@ import sys
 from importlib.metadata import EntryPoint, PathDistribution
 from pathlib import Path
 
+from automl.cli.commands import COMMANDS
+
 TESTS = Path(__file__).parent
 
 
@@ -66,7 +68,7 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(TESTS), "COLUMNS": "200", **extra}
 
 
-_SUBCOMMANDS = ("plugins", "serve", "predict", "report", "watch")
+_SUBCOMMANDS = tuple(COMMANDS)
 
 
 def _quick(args: list[str]) -> list[str]:

@@ -33,11 +33,21 @@ def free_port() -> int:
 class PostgresServer:
     """A started server: its URL, and a way to restart it under running clients."""
 
-    def __init__(self, bindir: Path, base: Path, port: int, as_user: list[str], fsync: bool):
+    def __init__(
+        self,
+        bindir: Path,
+        base: Path,
+        port: int,
+        as_user: list[str],
+        fsync: bool,
+        settings: dict[str, str] | None = None,
+    ):
         self.bindir, self.base, self.port, self.as_user = bindir, base, port, as_user
         self.data = base / "data"
+        extra = "".join(f" -c {k}={v}" for k, v in (settings or {}).items())
         self.options = (
             f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync={'on' if fsync else 'off'}"
+            + extra
         )
         self.url = f"postgresql://automl@127.0.0.1:{port}/postgres"
 
@@ -58,19 +68,22 @@ class PostgresServer:
 
 
 @contextmanager
-def postgres_server(bindir: Path, fsync: bool = False) -> Iterator[PostgresServer]:
+def postgres_server(
+    bindir: Path, fsync: bool = False, settings: dict[str, str] | None = None
+) -> Iterator[PostgresServer]:
     """Start a server on a free loopback port; yield it; stop and delete it.
 
     PostgreSQL refuses to run as root, so under root the server runs as the ``postgres``
     account that Debian's package creates. ``fsync`` is off by default (tests want speed, not
-    durability); benchmarks turn it on to time what a real server does.
+    durability); benchmarks turn it on to time what a real server does. ``settings`` are more
+    server settings (``{"max_connections": "400"}``).
     """
     base = Path(tempfile.mkdtemp(prefix="automl-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:
         as_user = ["runuser", "-u", "postgres", "--"]
         shutil.chown(base, "postgres")
-    server = PostgresServer(bindir, base, free_port(), as_user, fsync)
+    server = PostgresServer(bindir, base, free_port(), as_user, fsync, settings)
     initdb = [str(bindir / "initdb"), "-D", str(server.data), "-A", "trust", "-U", "automl"]
     subprocess.run([*as_user, *initdb, "--no-sync"], check=True, capture_output=True, timeout=120)
     server.start()

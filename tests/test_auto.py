@@ -183,14 +183,14 @@ def test_auto_summary_shows_each_family(tmp_path):
 
 def test_auto_on_small_data_selects_on_folds_unless_told_otherwise(tmp_path):
     run = prepare(_plan(tmp_path, ["model.families=[linear]"]), preflight=False)
-    assert len(run.dataset.folds) == AUTO_FOLDS and run.refit_wanted()
+    assert len(run.dataset.folds) == AUTO_FOLDS and run.refit
     assert any("mean of 5 folds" in n for n in run.notes)
     # The user's data.folds (0 included) stands.
     run = prepare(_plan(tmp_path, ["model.families=[linear]", "data.folds=0"]), preflight=False)
     assert not run.dataset.folds and not run.notes
     # A short time budget cannot afford five fits a trial: one validation split.
     run = prepare(_plan(tmp_path, ["model.families=[linear]", "sweep.timeout=30"]), preflight=False)
-    assert not run.dataset.folds and not run.refit_wanted()
+    assert not run.dataset.folds and not run.refit
     assert any("sweep.timeout=30 s is short" in n for n in run.notes)
     run = prepare(
         _plan(tmp_path, ["model.families=[linear]", "sweep.timeout=120"]), preflight=False

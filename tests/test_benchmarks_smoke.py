@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ("vs_plain_optuna", "vs_hydra_sweeper", "vs_flaml", "auto_vs_flaml", "startup", "workers")
+SCRIPTS = (
+    "vs_plain_optuna",
+    "vs_hydra_sweeper",
+    "vs_flaml",
+    "auto_vs_flaml",
+    "startup",
+    "workers",
+    "stop_time",
+)
 
 
 def load(name: str, path: Path | None = None):
@@ -247,3 +255,28 @@ def test_auto_vs_flaml_variants_fix_their_protocol(tmp_path):
     with pytest.raises(SystemExit) as exc:
         m.parse_args(["--variants", "auto,autogluon"])
     assert exc.value.code == 2
+
+
+def test_the_load_test_starts_and_its_fake_trials_are_a_plugin():
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "scale_load.py"), "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "--code NAME=DIR" in done.stdout, done.stderr
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(BENCH / "scale_plugin")}
+    plugins = subprocess.run(
+        [sys.executable, "-m", "automl", "plugins"], capture_output=True, text=True, env=env
+    )
+    assert plugins.returncode == 0 and "sleepy" in plugins.stdout, plugins.stderr
+
+
+def test_wide_inputs_writes_its_files_and_rejects_bad_sizes(tmp_path):
+    wide = load("wide_inputs")
+    args = wide.parse_args(["--columns", "5", "--header-mb", "1", "--work", str(tmp_path)])
+    files = wide.write_files(args.work, args.columns, args.header_mb)
+    assert files["wide"].read_text().splitlines()[0] == "c0,c1,c2,c3,c4,y"
+    assert files["long_header"].stat().st_size == 2**20 + 3  # the header, "\n1\n"
+    assert len(files["narrow"].read_text().splitlines()) == 201
+    with pytest.raises(SystemExit):
+        wide.parse_args(["--columns", "1"])

@@ -385,4 +385,4 @@ def test_a_gan_is_a_generator_and_is_never_asked_to_predict(plugin, digits, trai
     models, datas = discover_models(), discover_data()
     cfg = compose(["model=gan", "data=digits", "trainer=fast"], models, datas)
     run = prepare(make_plan(cfg, "gan", "digits", models, datas, tmp_path, []), preflight=False)
-    assert run.latency(run.family(None), result.model) is None
+    assert run.services.latency(run.services.family(), result.model) is None

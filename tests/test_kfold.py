@@ -92,3 +92,9 @@ def test_kfold_study_from_the_command_line(tmp_path):
     assert len(board["trials"]) == 2
     assert all("val_acc_std" in t["metrics"] for t in board["trials"] if t["state"] == "COMPLETE")
     assert (tmp_path / "r" / "best" / "model.json").exists()
+    # A k-fold trial's length is its folds, under the "folds" label: not its boosting rounds
+    # summed over the folds (a 5-fold study once printed folds=1800 for one XGBoost trial).
+    assert board["steps"] == "folds"
+    assert [t["epochs"] for t in board["trials"]] == [3, 3]
+    lines = [line for line in out.stdout.splitlines() if line.startswith("[trial")]
+    assert len(lines) == 2 and all(" folds=3 " in line for line in lines), lines

@@ -81,10 +81,10 @@ def test_auto_decides_each_family_s_view_once(tmp_path):
     _signals(tmp_path / "sig.npz", n=300)
     overrides = [f"data.path={tmp_path / 'sig.npz'}", "data.layout=signal", "data.folds=0"]
     run = prepare(_auto_plan(tmp_path, [*overrides, "model.families=[cnn,rnn,mlp]"]))
-    shapes = {name: run.dataset_of(name).spec.input_shape for name in run.families}
+    shapes = {name: run.services.dataset_of(name).spec.input_shape for name in run.families}
     assert shapes == {"cnn": (1, 40), "rnn": (40, 1), "mlp": (1, 40)}
-    assert run.dataset_of("cnn") is run.dataset  # as loaded: no copy
-    rnn = run.dataset_of("rnn")
+    assert run.services.dataset_of("cnn") is run.dataset  # as loaded: no copy
+    rnn = run.services.dataset_of("rnn")
     np.testing.assert_array_equal(rnn.train.x, run.dataset.train.x.transpose(0, 2, 1))
     assert any("40 steps of 1 feature" in note for note in run.notes)
 

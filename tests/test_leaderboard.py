@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import optuna
 import pytest
@@ -10,9 +11,10 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from automl.core.records import TrialRecord
+from automl.core.study_record import StudyHeader
 from automl.results.leaderboard import Leaderboard
 
-HEADER = {"study": "s", "model": "m", "data": "d", "metric": "val_acc", "n_trials": 6}
+HEADER = StudyHeader("s", model="m", data="d", metric="val_acc", n_trials=6)
 
 
 def _study() -> optuna.Study:
@@ -92,7 +94,7 @@ CNN_SPACE = {
     "batch_size": optuna.distributions.CategoricalDistribution([32, 64, 128]),
     "optimizer": optuna.distributions.CategoricalDistribution(["adam", "adamw", "sgd"]),
 }
-WIDE_HEADER = {**HEADER, "direction": "maximize", "n_trials": 20, "sampler": "tpe"}
+WIDE_HEADER = replace(HEADER, direction="maximize", n_trials=20, sampler="tpe")
 
 
 def _record(trial, **fields) -> None:
@@ -210,7 +212,7 @@ def test_ties_are_broken_by_val_loss_then_by_trial_number():
         trial = study.ask()
         _record(trial, metrics={"val_acc": 0.9, **({"val_loss": loss} if loss else {})})
         study.tell(trial, 0.9)
-    board = Leaderboard(Console(), {**HEADER, "direction": "maximize"}, study.get_trials())
+    board = Leaderboard(Console(), replace(HEADER, direction="maximize"), study.get_trials())
     assert [r.number for r in board.ranked()] == [1, 3, 0, 2]
     assert [r.rank for r in board.ranked()] == [1, 2, 3, 4]
 
@@ -285,12 +287,12 @@ def test_leaderboard_files_are_strict_json_and_written_atomically(tmp_path):
     pruned.report(float("inf"), 0)
     study.tell(pruned, state=TrialState.PRUNED)
     rows = rows_from_trials(study.get_trials(), "minimize", "val_rmse")
-    write_leaderboard(rows, tmp_path, {"study": "s", "best": float("nan")})
+    write_leaderboard(rows, tmp_path, StudyHeader("s"))
 
     def strict(token):
         raise ValueError(f"not strict JSON: {token}")
 
     data = json.loads((tmp_path / "leaderboard.json").read_text(), parse_constant=strict)
-    assert data["best"] is None and data["trials"][1]["value"] is None
+    assert data["study"] == "s" and data["trials"][1]["value"] is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["leaderboard.csv", "leaderboard.json"]
     assert "inf" not in (tmp_path / "leaderboard.csv").read_text().lower()

@@ -128,11 +128,14 @@ def test_goal_values_unmet_and_identity():
         goal.values({"val_acc": 0.9, "latency_ms": None})
     # One objective, the model's own: the identity every study had before objectives existed.
     assert Goal("acc", "maximize").identity() == "acc (maximize)"
-    # Pruners judge the metric reported each epoch: not several objectives, nor a measure
-    # that exists only after training.
-    assert Goal("acc", "maximize").prunable and not goal.prunable
+    # Pruners judge the metric reported each epoch when it is the first objective (with
+    # several, automl.tuning.objective_pruner), never a measure that exists only after
+    # training.
+    assert Goal("acc", "maximize").prunable and goal.prunable
     latency = resolve_objectives(parse_objectives(["latency_ms"]), "acc", "maximize")
     assert not Goal("acc", "maximize", latency).prunable
+    latency_first = resolve_objectives(parse_objectives(["latency_ms", "acc"]), "acc", "maximize")
+    assert not Goal("acc", "maximize", latency_first).prunable
 
 
 def _brute_fronts(points, directions):

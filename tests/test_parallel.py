@@ -111,6 +111,7 @@ def test_sqlite_with_several_workers_is_said_in_one_line():
 def test_the_parents_view_shows_every_workers_trials_from_the_storage():
     from rich.console import Console
 
+    from automl.core.study_record import StudyHeader
     from automl.parallel.board import StudyView
     from automl.results.leaderboard import Leaderboard
 
@@ -120,7 +121,7 @@ def test_the_parents_view_shows_every_workers_trials_from_the_storage():
     study.tell(done, 0.9)
     running = study.ask()  # another worker's trial, still training
     console = Console(record=True, width=200, file=open(os.devnull, "w"))
-    board = Leaderboard(console, {"n_trials": 3, "direction": "maximize"}, [])
+    board = Leaderboard(console, StudyHeader("s", n_trials=3, direction="maximize"), [])
     view = StudyView(board, study.get_trials)
     view.refresh()
     assert set(board.rows) == {done.number} and set(board.running) == {running.number}

@@ -1,4 +1,4 @@
-"""The study report: a real study through the CLI, then `python -m automl.results.report` on it;
+"""The study report: a real study through the CLI, then `python -m automl report` on it;
 hand-made studies for the shapes a real one rarely has (several objectives, one trial)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from helpers import cli_env, run_cli
 from optuna.trial import TrialState
 
 from automl.core.records import TrialRecord
-from automl.results.report import write_report
+from automl.tuning.report import write_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -30,7 +30,7 @@ def _png_size(path: Path) -> tuple[int, int]:
 
 def _report_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "automl.results.report", *args],
+        [sys.executable, "-m", "automl", "report", *args],
         cwd=cwd,
         env=cli_env(),
         capture_output=True,
@@ -217,13 +217,13 @@ def test_report_reads_a_journal_storage_and_writes_where_asked(tmp_path):
 def test_the_report_imports_no_training_code(tmp_path):
     code = (
         "import sys, optuna\n"
-        "from automl.results.report import write_report\n"
+        "from automl.tuning.report import write_report\n"
         "optuna.logging.set_verbosity(optuna.logging.ERROR)\n"
         "s = optuna.create_study(storage=sys.argv[1], study_name='s')\n"
         "s.optimize(lambda t: t.suggest_float('x', 0, 1) ** 2, n_trials=4)\n"
         "write_report(sys.argv[1], 's', None, sys.argv[2])\n"
         "heavy = [m for m in ('torch', 'pytorch_lightning', 'lightning', 'xgboost', "
-        "'automl.study.train', 'automl.backends.supervised', 'automl.tuning') "
+        "'automl.study.train', 'automl.backends.supervised', 'automl.tuning.study') "
         "if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )

@@ -205,12 +205,13 @@ def test_a_failure_streak_stops_the_study_with_the_common_reason(registries, tmp
 
 
 def test_a_study_whose_trials_all_fail_exits_non_zero(registries, tmp_path):
+    # Both parameters pinned: a space of one point, which runs once (not sweep.n_trials times).
     outcome = run_study(
         plan_for(registries, tmp_path, "flaky",
                  ["sweep.n_trials=2", "space.crash=false", "space.explode=true"]),
         quiet(),
     )  # fmt: skip
-    assert outcome.n_failed == 2 and outcome.exit_code == 1
+    assert outcome.ran == 1 and outcome.n_failed == 1 and outcome.exit_code == 1
     board = (tmp_path / "leaderboard.json").read_text()
     json.loads(board)  # strict JSON: no bare NaN
     assert "NaN" not in board

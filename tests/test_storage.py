@@ -35,11 +35,12 @@ def _trial_dirs(run_dir) -> set[int]:
         pytest.param("postgres", marks=pytest.mark.slow),
         pytest.param("journal", marks=pytest.mark.slow),
         "sqlite",
+        "grpc",  # the only two-process resume through the storage proxy
     ]
 )
 def shared_storage(request, tmp_path):
-    if request.param == "postgres":
-        return request.getfixturevalue("postgres_url")
+    if request.param in ("postgres", "grpc"):
+        return request.getfixturevalue(f"{request.param}_url")
     if request.param == "sqlite":  # two workers on one machine, one SQLite file
         return f"sqlite:///{tmp_path / 'shared.db'}"
     return str(tmp_path / "shared" / "study.jsonl")
@@ -137,10 +138,12 @@ def test_a_worker_killed_on_this_machine_is_failed_at_once_on_rerun(storage, tmp
     _resume_and_check(common, name, run_dir, study, GONE_TRIAL, "process is gone", tmp_path)
 
 
-@pytest.mark.parametrize("storage", [pytest.param("sqlite", marks=pytest.mark.slow), "postgres"])
+@pytest.mark.parametrize(
+    "storage", [pytest.param("sqlite", marks=pytest.mark.slow), "postgres", "grpc"]
+)
 def test_a_worker_lost_elsewhere_is_failed_by_its_heartbeats(storage, request, tmp_path):
     name, run_dir = f"lost-{storage}-{time.monotonic_ns()}", tmp_path / "run"
-    url = request.getfixturevalue("postgres_url") if storage == "postgres" else None
+    url = request.getfixturevalue(f"{storage}_url") if storage != "sqlite" else None
     common = _worker_args(name, run_dir, url, "sweep.heartbeat_interval=1", "sweep.grace_period=3")
     db = make_storage(url, run_dir)
     study = _kill_inside_first_trial(common, name, db, tmp_path)

@@ -112,3 +112,13 @@ def test_a_bad_metric_is_refused_when_the_module_is_built(metrics, expected):
     spec = DataSpec("d", "classification", (4,), n_classes=2)
     with pytest.raises(ValueError, match=expected):
         SupervisedModule(nn.Linear(4, 2), spec, metrics=metrics)
+
+
+def test_a_misspelt_extra_metric_is_refused_before_training(tmp_path, env):
+    # The preflight's module says what it reports: its extra metric is a valid objective
+    # (above), a misspelling of it is one line naming it, before any trial or file.
+    out = run_cli(["model=balanced", "trainer=fast", "sweep.objectives=[val_balanced_ac]",
+                   "hydra.run.dir=run"], tmp_path, env=env)  # fmt: skip
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "model balanced reports no val_balanced_ac" in out.stderr
+    assert "val_loss, val_balanced_acc" in out.stderr and not (tmp_path / "run").exists()

@@ -1,4 +1,4 @@
-"""`python -m automl.results.watch` (the `watch` command) on studies other processes run."""
+"""`python -m automl watch` on studies other processes run."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from helpers import TESTS, cli_env, make_dist, start_cli
 
 def _watch(args: list[str], cwd: Path, **kw) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "automl.results.watch", *args],
+        [sys.executable, "-m", "automl", "watch", *args],
         cwd=cwd,
         env=cli_env(),
         stdout=subprocess.PIPE,
@@ -115,7 +115,7 @@ def test_watch_on_a_terminal_draws_the_table_with_the_running_trial(tmp_path):
     master, slave = pty.openpty()
     env = {**cli_env(), "COLUMNS": "100", "LINES": "40", "TERM": "xterm"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "automl.results.watch", url],
+        [sys.executable, "-m", "automl", "watch", url],
         cwd=tmp_path,
         env=env,
         stdin=slave,
@@ -146,7 +146,7 @@ def test_watch_on_a_terminal_draws_the_table_with_the_running_trial(tmp_path):
 
 def test_watch_errors_are_one_line_exit_2(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "automl.results.watch", str(tmp_path / "nope")],
+        [sys.executable, "-m", "automl", "watch", str(tmp_path / "nope")],
         capture_output=True,
         text=True,
         env=cli_env(),

@@ -1,5 +1,6 @@
 """Several workers on one study: every configuration distinct, the total exact, nothing left
-RUNNING (real processes on a journal file and on a real PostgreSQL server)."""
+RUNNING (real processes on a journal file, on a real PostgreSQL server, and on the same server
+through a real ``automl storage-proxy``)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from automl.tuning.storage import make_storage
 FOREST = ["model=forest", "sweep.live=false", "space.n_estimators=10"]
 
 
-@pytest.fixture(params=["journal", "postgres"])
+# Through the proxy it is slow: the two-process resume and the parent's tests
+# (tests/test_storage.py, tests/test_grpc_storage.py) cover it by default.
+@pytest.fixture(params=["journal", "postgres", pytest.param("grpc", marks=pytest.mark.slow)])
 def storage(request, tmp_path):
-    if request.param == "postgres":
-        return request.getfixturevalue("postgres_url")
+    if request.param in ("postgres", "grpc"):
+        return request.getfixturevalue(f"{request.param}_url")
     return str(tmp_path / "shared" / "study.jsonl")
 
 
@@ -48,12 +51,12 @@ def test_four_workers_run_exactly_the_total_with_distinct_configurations(storage
     )
 
 
-def test_every_storage_kind_gets_a_real_admission_lock(tmp_path, postgres_url):
+def test_every_storage_kind_gets_a_real_admission_lock(tmp_path, postgres_url, grpc_url):
     from contextlib import nullcontext
 
     from automl.tuning.admission import admission
 
-    for url in (None, str(tmp_path / "j.jsonl"), postgres_url):
+    for url in (None, str(tmp_path / "j.jsonl"), postgres_url, grpc_url):
         storage = make_storage(url, tmp_path)
         lock = admission(storage, "s")
         assert not isinstance(lock, nullcontext), url

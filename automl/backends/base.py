@@ -15,6 +15,7 @@ from automl.core.objectives import Constraint, Objective
 if TYPE_CHECKING:
     import numpy as np
 
+    from automl.backends.checkpoint import TrialCheckpoint
     from automl.core.plugin import DataSpec, ModelPlugin, Report
     from automl.core.records import Unit
     from automl.data import Dataset
@@ -63,13 +64,14 @@ class Goal:
 
     @property
     def prunable(self) -> bool:
-        """Whether a pruner can judge trials: one objective, the metric reported each epoch.
+        """Whether a pruner can judge trials: the first objective is the metric reported
+        each epoch.
 
-        Optuna prunes single-objective studies only, and a built-in measure such as
-        ``latency_ms`` exists only once training is over, so the epochs' values of another
-        metric say nothing about it.
+        A built-in measure such as ``latency_ms`` exists only once training is over, so the
+        epochs' values of another metric say nothing about it. With several objectives the
+        pruner judges the first one (``automl.tuning.objective_pruner``).
         """
-        return not self.multi and self.objectives[0].key == self.key
+        return self.objectives[0].key == self.key
 
     @property
     def directions(self) -> list[Direction]:
@@ -150,7 +152,8 @@ class FitResult:
     Attributes:
         value: The objective metric at the best validation epoch (or the final fit).
         metrics: All validation metrics at that point, keyed ``val_<name>``.
-        epochs: Epochs (or reports, or folds' epochs) actually run.
+        epochs: Epochs (or reports) actually run; with k folds, the folds (the unit a
+            k-fold trial reports in).
         n_params: Trainable parameters (torch models) or ``None``.
         artifact: Path of the saved model file, if a directory was given.
         wall_time: Seconds spent in training.
@@ -180,18 +183,34 @@ class Backend(Protocol):
     Attributes:
         kind: The plugin kind this backend serves.
         unit: What a training step reported to the pruner is (``epoch`` or ``step``).
-        device: Where models train and predict (``cpu``, ``cuda:0``, ...), decided once.
+        expensive: Its trials cost much more than an estimator's (torch training): with
+            several families, the cheap families' defaults run first.
     """
 
     kind: str
     unit: Unit
-    device: str
+    expensive: bool
 
     def describe(self) -> str:
         """Where trials train, in one line."""
 
-    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
-        """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure."""
+    def device_for(self, plugin: ModelPlugin, cfg: Any, spec: DataSpec) -> str:
+        """Where a model of ``cfg`` trains and predicts (``cpu``, ``cuda:0``, ...)."""
+
+    def check_built(self, model: Any) -> str | None:
+        """Why ``model`` is not what a builder of this kind must return (the words after
+        ``build returned <type>``), or ``None`` when it is."""
+
+    def reload_differs(self, model: Any, reloaded: Any) -> str | None:
+        """How ``reloaded`` (``load`` of what ``save`` wrote) differs from ``model`` in its
+        state, in words; ``None`` when it does not, or the backend cannot tell."""
+
+    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> tuple[str, ...] | None:
+        """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure.
+
+        Returns the validation metrics (names without ``val_``) the built model reports when
+        the backend can tell from the model itself (a ``SupervisedModule``, an estimator with
+        the default ``evaluate``), else ``None``."""
 
     def fit(
         self,
@@ -203,10 +222,13 @@ class Backend(Protocol):
         report: Report | None,
         seed: int,
         log_dir: str | None = None,
+        checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
         """Train on ``dataset.train``, select on ``dataset.val``; raise ``TrialPruned`` when
         ``report`` asks to stop and ``FloatingPointError`` when training diverges. With
-        ``log_dir``, write the trial's per-epoch (per-report) ``metrics.csv`` there."""
+        ``log_dir``, write the trial's per-epoch (per-report) ``metrics.csv`` there; with
+        ``checkpoint``, write the training state as it goes and continue from the one it was
+        opened with (``automl.backends.checkpoint``)."""
 
     def refit(
         self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int

@@ -9,7 +9,6 @@ epochs and writes the trial's ``metrics.csv`` rows, ``watch_callback`` hands it 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl.backends.base import Goal
@@ -18,6 +17,7 @@ from automl.core.plugin import Report
 
 if TYPE_CHECKING:
     from automl.backends.lightning_loop import EpochEnd
+    from automl.backends.trial_log import MetricsCSV
 
 __all__ = ["EpochWatch", "lean_epoch_end", "watch_callback"]
 
@@ -41,6 +41,28 @@ class EpochWatch:
         self.pruned: TrialPruned | None = None
         self.non_finite: str | None = None
         self.train_loss: float | None = None
+        self.reports: list[tuple[int, float]] = []
+
+    def values(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the watch, as plain values (the best epoch's weights are
+        tensors, kept beside them: ``best_state``)."""
+        return {
+            "best": self.best,
+            "best_metrics": dict(self.best_metrics),
+            "best_epoch": self.best_epoch,
+            "epochs": self.epochs,
+            "train_loss": self.train_loss,
+            "reports": [[int(s), float(v)] for s, v in self.reports],
+        }
+
+    def restore(self, values: dict[str, Any], best_state: dict[str, Any] | None) -> None:
+        """Continue from a checkpoint's ``values()`` and best weights."""
+        self.best = None if values["best"] is None else float(values["best"])
+        self.best_metrics = {k: float(v) for k, v in values["best_metrics"].items()}
+        self.best_epoch, self.epochs = int(values["best_epoch"]), int(values["epochs"])
+        self.train_loss = values.get("train_loss")
+        self.reports = [(int(s), float(v)) for s, v in values["reports"]]
+        self.best_state = best_state
 
     def end_epoch(
         self, epoch: int, metrics: dict[str, float], loss_sum: Any, n_losses: int, module: Any
@@ -75,6 +97,7 @@ class EpochWatch:
             self.non_finite = f"{bad[0]} is {metrics[bad[0]]} at epoch {epoch}"
             return True
         value = metrics[key]
+        self.reports.append((epoch, float(value)))
         if self.goal.better(value, self.best):
             self.best, self.best_metrics, self.best_epoch = value, dict(metrics), epoch
             self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
@@ -94,12 +117,15 @@ class EpochWatch:
         module.load_state_dict(self.best_state)
 
 
-def lean_epoch_end(watch: EpochWatch, module: Any, log_dir: str | None) -> EpochEnd:
+def lean_epoch_end(watch: EpochWatch, module: Any, log: MetricsCSV | None) -> EpochEnd:
     """The lean loop's end-of-epoch: the watch, then the trial's ``metrics.csv`` row (as the
-    Trainer's callbacks write it: after the watch, also for the epoch that stops)."""
-    from automl.backends.trial_log import METRICS_FILE, MetricsCSV
+    Trainer's callbacks write it: after the watch, also for the epoch that stops).
 
-    log = MetricsCSV(Path(log_dir) / METRICS_FILE) if log_dir is not None else None
+    Args:
+        watch: The fit's watch.
+        module: The module trained.
+        log: The trial's ``metrics.csv`` writer, or ``None``.
+    """
 
     def on_epoch(
         epoch: int, metrics: dict[str, float], loss_sum: Any, n: int, optimizer: Any

@@ -16,12 +16,20 @@ from typing import Any
 import numpy as np
 
 from automl.backends.base import FitResult, Goal
-from automl.core.errors import PluginError, TrialPruned
-from automl.core.plugin import BaseEstimator, ModelPlugin, Report, resolve
-from automl.core.records import Unit
+from automl.backends.checkpoint import TrialCheckpoint
+from automl.core.errors import PluginError, TrialPruned, reason
+from automl.core.plugin import (
+    TASK_METRIC_NAMES,
+    BaseEstimator,
+    Estimator,
+    ModelPlugin,
+    Report,
+    resolve,
+)
+from automl.core.records import SWALLOWED_PRUNE, Unit
 from automl.data import Dataset
 
-__all__ = ["EstimatorBackend", "as_estimator"]
+__all__ = ["EstimatorBackend", "as_estimator", "resumable"]
 
 
 class _Contract10(BaseEstimator):
@@ -54,9 +62,19 @@ class _Contract10(BaseEstimator):
         size = getattr(self.inner, "n_params", None)
         return size() if callable(size) else None
 
+    def device(self) -> str:
+        own = getattr(self.inner, "device", None)
+        return str(own()) if callable(own) else super().device()
+
     def evaluate(self, x: Any, y: Any, task: str) -> dict[str, float]:
         own = getattr(self.inner, "evaluate", None)
         return dict(own(x, y, task)) if callable(own) else super().evaluate(x, y, task)
+
+    def checkpoint(self, directory: str) -> bool:
+        return bool(self.inner.checkpoint(directory))
+
+    def resume(self, directory: str) -> None:
+        self.inner.resume(directory)
 
 
 def as_estimator(obj: Any, plugin_name: str = "?") -> BaseEstimator:
@@ -82,24 +100,65 @@ def _own(model: BaseEstimator) -> Any:
     return model.inner if isinstance(model, _Contract10) else model
 
 
+def resumable(model: BaseEstimator) -> bool:
+    """Whether ``model`` implements the optional ``checkpoint`` and ``resume`` hooks."""
+    if isinstance(model, _Contract10):
+        inner = model.inner
+        return callable(getattr(inner, "checkpoint", None)) and callable(
+            getattr(inner, "resume", None)
+        )
+    kind = type(model)
+    return (
+        kind.checkpoint is not BaseEstimator.checkpoint and kind.resume is not BaseEstimator.resume
+    )
+
+
+def _reported(model: BaseEstimator, task: str) -> tuple[str, ...] | None:
+    """The metrics ``evaluate`` gives: the task's standard ones, unless the model computes its
+    own (then only its training can tell: ``None``)."""
+    if isinstance(model, _Contract10):
+        custom = callable(getattr(model.inner, "evaluate", None))
+    else:
+        custom = type(model).evaluate is not BaseEstimator.evaluate
+    return None if custom else tuple(TASK_METRIC_NAMES.get(task, ()))
+
+
 def _size(model: BaseEstimator) -> int | None:
     """The model's ``n_params()`` as an int, or ``None`` when it does not say."""
     size = model.n_params()
     return int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None
 
 
-def _pruning_report(report: Report | None, key: str) -> Report:
-    """The ``report`` handed to an estimator: checks values, raises the prune itself."""
+class _PruningReport:
+    """The ``report`` handed to an estimator: checks values, raises the prune itself, and
+    remembers what it raised, so an estimator that catches it (``except Exception`` around
+    ``report``) cannot turn a stopped trial into a complete one."""
 
-    def wrapped(step: int, value: float) -> bool:
-        value = float(value)
-        if not math.isfinite(value):
-            raise FloatingPointError(f"{key} is {value} at step {step}")
-        if report is not None and report(step, value):
-            raise TrialPruned(step, value)
+    def __init__(self, report: Report | None, key: str) -> None:
+        self.report, self.key = report, key
+        self.raised: Exception | None = None
+
+    def __call__(self, step: int, value: float) -> bool:
+        if self.raised is not None:
+            raise self.raised  # the trial ended at the first one; nothing more is reported
+        try:
+            value = float(value)
+            if not math.isfinite(value):
+                raise FloatingPointError(f"{self.key} is {value} at step {step}")
+            if self.report is not None and self.report(step, value):
+                raise TrialPruned(step, value)
+        except Exception as exc:
+            self.raised = exc
+            raise
         return False
 
-    return wrapped
+    def swallowed(self) -> None:
+        """Raise again what ``fit`` swallowed, once it has returned (a prune with a note)."""
+        exc = self.raised
+        if isinstance(exc, TrialPruned):
+            raise TrialPruned(exc.epoch, exc.value, note=SWALLOWED_PRUNE) from exc
+        if exc is not None:
+            raise exc
 
 
 class EstimatorBackend:
@@ -107,7 +166,7 @@ class EstimatorBackend:
 
     kind = "estimator"
     unit: Unit = "step"
-    device = "cpu"  # estimators pick their own device (XGBoost: model.device)
+    expensive = False  # a trial costs what the model's config says, usually seconds
 
     def __init__(self, trainer_cfg: Any) -> None:
         self.cfg = trainer_cfg
@@ -121,13 +180,32 @@ class EstimatorBackend:
         model.seed = int(seed)
         return model
 
-    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
-        """Build ``cfg`` and check that it is an estimator.
+    def device_for(self, plugin: ModelPlugin, cfg: Any, spec: Any) -> str:
+        """Where a model of ``cfg`` trains: the estimator's own ``device()`` (a build, no fit;
+        XGBoost picks CUDA with ``model.device=auto`` when it can)."""
+        return as_estimator(resolve(plugin.build)(cfg, spec), plugin.name).device()
+
+    def reload_differs(self, model: Any, reloaded: Any) -> str | None:
+        """``None``: an estimator's state is its own format; its predictions are compared."""
+        return None
+
+    def check_built(self, model: Any) -> str | None:
+        """Why ``model`` is not what an estimator builder must return, or ``None``."""
+        missing = [m for m in ("fit", "predict", "save") if not callable(getattr(model, m, None))]
+        if not missing and isinstance(model, Estimator):
+            return None
+        return (
+            f", which lacks {', '.join(missing)}; a kind='estimator' builder must return an "
+            "object with fit(train, val, report), predict(x) and save(directory)"
+        )
+
+    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> tuple[str, ...] | None:
+        """Build ``cfg`` and check that it is an estimator; return the metrics it reports.
 
         No fit: an estimator's cost is set by its config (a forest of 50,000 trees trains as
         long on a few rows as a trial), so fitting here could cost as much as a trial.
         """
-        self._build(plugin, cfg, dataset.spec, 0)
+        return _reported(self._build(plugin, cfg, dataset.spec, 0), dataset.spec.task)
 
     def fit(
         self,
@@ -139,22 +217,40 @@ class EstimatorBackend:
         report: Report | None,
         seed: int,
         log_dir: str | None = None,
+        checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
-        start = time.perf_counter()
-        model = self._build(plugin, cfg, dataset.spec, seed)
-        steps = {"n": 0}
-        if log_dir is not None:  # one metrics.csv row per report
-            from automl.backends.trial_log import METRICS_FILE, csv_report
+        from automl.backends.trial_log import METRICS_FILE, MetricsCSV
 
-            report = csv_report(report, Path(log_dir) / METRICS_FILE, goal.key)
-        checked = _pruning_report(report, goal.key)
+        start = time.perf_counter()
+        log = MetricsCSV(Path(log_dir) / METRICS_FILE) if log_dir is not None else None
+        model, resumed, reports = self._resumed(plugin, cfg, dataset, seed, checkpoint, log)
+        steps = {"n": resumed + 1}
+        checked = _PruningReport(report, goal.key)
+        saving = checkpoint is not None and resumable(model)
+
+        def save(folder: Path) -> bool:
+            return bool(model.checkpoint(str(folder)))
 
         def counting(step: int, value: float) -> bool:
+            if step <= resumed:
+                raise PluginError(
+                    f"model '{plugin.name}' reported step {step} after resuming at step "
+                    f"{resumed + 1}: after resume() its fit must report the steps it has not "
+                    "reported yet (docs/plugins.md)"
+                )
             steps["n"] = step + 1
-            return checked(step, value)
+            reports.append((step, float(value)))
+            if log is not None:  # one metrics.csv row per report
+                log.write(step, {goal.key: float(value)})
+            checked(step, value)
+            if saving and checkpoint is not None and checkpoint.due():
+                values = {"reports": reports, "rows": log.rows if log is not None else []}
+                checkpoint.save("estimator", step, values, save)
+            return False
 
         train, val = dataset.train, dataset.val
         model.fit((train.x, train.y), (val.x, val.y), counting)
+        checked.swallowed()
         metrics = self._metrics(model, dataset, "val")
         if goal.key not in metrics:
             raise KeyError(
@@ -170,10 +266,47 @@ class EstimatorBackend:
             epochs=max(steps["n"], 1),
             n_params=_size(model),
             artifact=None,
-            wall_time=time.perf_counter() - start,
+            wall_time=time.perf_counter() - start + (checkpoint.train_s if checkpoint else 0.0),
             model=_own(model),
             budget=dict(model.fitted_budget()),
         )
+
+    def _resumed(
+        self,
+        plugin: ModelPlugin,
+        cfg: Any,
+        dataset: Dataset,
+        seed: int,
+        checkpoint: TrialCheckpoint | None,
+        log: Any,
+    ) -> tuple[BaseEstimator, int, list[tuple[int, float]]]:
+        """A built model, continued from the checkpoint when it can be; the last step the
+        checkpoint holds (-1: from the start) and the reports it had sent."""
+        model = self._build(plugin, cfg, dataset.spec, seed)
+        if checkpoint is None:
+            return model, -1, []
+        checkpoint.begin(f"estimator:{plugin.name}", grows=True)
+        if not resumable(model):
+            if checkpoint.chain:  # a re-run of a lost trial, with nothing to continue from
+                checkpoint.note(
+                    f"model '{plugin.name}' has no checkpoint/resume hooks (docs/plugins.md), "
+                    "so this re-run of a lost trial started over"
+                )
+            return model, -1, []
+        found = checkpoint.restore("estimator", f"model '{plugin.name}'")
+        if found is None:
+            return model, -1, []
+        folder, saved = found
+        try:
+            model.resume(str(folder))
+        except Exception as exc:  # the plugin refuses the state: a fresh build starts over
+            checkpoint.refused(f"model '{plugin.name}' refused it: {reason(exc)}")
+            return self._build(plugin, cfg, dataset.spec, seed), -1, []
+        if log is not None:
+            log.restore(saved.values.get("rows", []))
+        reports = [(int(s), float(v)) for s, v in saved.values.get("reports", [])]
+        checkpoint.resumed_at(saved.step, reports)
+        return model, saved.step, reports
 
     def refit(
         self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int

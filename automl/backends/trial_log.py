@@ -113,13 +113,28 @@ class MetricsCSV:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.columns: list[str] = []
+        self.rows: list[dict[str, Any]] = []
         self.start = time.perf_counter()
         self.sink, self.prefix = _sink_of(self.path)
 
+    def restore(self, rows: list[Mapping[str, Any]]) -> None:
+        """Start the file with the rows a checkpoint kept (a resumed trial's earlier epochs);
+        ``elapsed_s`` goes on from the last of them."""
+        self.columns, self.rows = [], []
+        for row in rows:
+            values = {k: v for k, v in row.items() if k not in ("step", "elapsed_s")}
+            self._append(int(row["step"]), values, row.get("elapsed_s"))
+        last = rows[-1].get("elapsed_s") if rows else None
+        self.start = time.perf_counter() - (float(last) if last is not None else 0.0)
+
     def write(self, step: int, values: Mapping[str, Any]) -> None:
         """Append the row of ``step`` (``elapsed_s`` since this writer started is added)."""
+        self._append(step, values, round(time.perf_counter() - self.start, 3))
+
+    def _append(self, step: int, values: Mapping[str, Any], elapsed: Any) -> None:
         row = {**dict(values), "step": int(step)}
-        row["elapsed_s"] = round(time.perf_counter() - self.start, 3)
+        row["elapsed_s"] = elapsed
+        self.rows.append(row)
         if not self.columns:
             self.columns = _order(set(row))
             with open(self.path, "w", newline="") as fh:

@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from automl.core.errors import Interrupted, TrialTimeout, UserError
+from automl.core.errors import Interrupted, PluginCodeError, TrialTimeout, UserError
 from automl.study.plan import RunPlan, make_plan
 from automl.study.run import Run, prepare
 
@@ -37,11 +37,11 @@ def run_once(run: Run, console: Console) -> int:
     for note in run.notes:  # e.g. how the model reads the data's samples
         console.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
     cfg = OmegaConf.to_object(plan.model_node)
-    seed = int(plan.trainer.seed)
+    seed = run.seeds.training
     with StopSignals() as signals:
         try:
             with signals.trial(plan.sweep.trial_timeout):
-                result = run.fit(cfg, seed=seed)
+                result = run.services.fit(cfg, seed=seed)
         except Interrupted as exc:
             console.print(f"stopped: {exc}; nothing exported", highlight=False)
             return exc.exit_code
@@ -59,7 +59,7 @@ def run_once(run: Run, console: Console) -> int:
             seed=seed,
             model=result.model,
         )
-        refit = run.refit_wanted() and run.dataset.merged is not None
+        refit = run.refit and run.dataset.merged is not None
         exported = export(
             run, selected, plan.run_dir / SINGLE_DIR, refit=refit, interruptible=signals.trial
         )
@@ -74,7 +74,7 @@ def run_once(run: Run, console: Console) -> int:
             f"refit:      failed ({exported.refit['failed']}); exported the fit's own model"
         ]
     lines = [
-        f"model={plan.model_name} data={plan.data_name} {run.steps_label}={result.epochs} "
+        f"model={plan.model_name} data={plan.data_name} {run.steps}={result.epochs} "
         f"time={result.wall_time:.1f}s",
         f"validation: {format_params(result.metrics)}",
         *refit_line,
@@ -95,7 +95,7 @@ def _report(plan: RunPlan, console: Console) -> None:
     from automl.core.errors import reason
 
     try:
-        from automl.results.report import write_report
+        from automl.tuning.report import write_report
 
         storage = plan.sweep.storage or str(plan.run_dir)
         index = write_report(storage, plan.study_name, plan.run_dir)
@@ -132,20 +132,34 @@ def run(
             cfg, choices["model"], choices["data"], models, data, run_dir, list(hc.overrides.task)
         )
         console = console or Console()
-        from automl.parallel import current_role, dispatch
+        from automl.parallel import current_role, dispatch, with_storage
 
         role = current_role()
-        code = dispatch(plan, console, entry)  # several workers, a SLURM job: automl.parallel
-        if code is None:
+        plan = with_storage(plan)
+        # Several workers, a SLURM job: automl.parallel (the parent's StudyOutcome, or a
+        # job's exit code).
+        outcome = dispatch(plan, console, entry)
+        if outcome is None:
             prepared = prepare(plan)
-            if plan.sweep.engine == "none":
+            if prepared.plan.sweep.engine == "none":
                 return run_once(prepared, console)
             from automl.tuning import run_study
 
-            code = run_study(prepared, console, role).exit_code
-        if role is None and plan.sweep.report:  # once per study: not in its workers or jobs
+            outcome = run_study(prepared, console, role)
+        code = outcome if isinstance(outcome, int) else outcome.exit_code
+        # Once per study, not in its workers or jobs; not after a stop signal (a scheduler's
+        # SIGKILL follows it) nor without a storage to read.
+        wanted = not isinstance(outcome, int) and outcome.report_wanted
+        if role is None and plan.sweep.report and wanted:
             _report(plan, console)
         return code
-    except UserError:
+    except UserError as exc:
         remove_if_new(run_dir, Path.cwd())
+        if isinstance(exc, PluginCodeError):
+            from automl.core.plugin_code import save_details
+            from automl.study.rundir import LOG_FILE
+
+            # An existing study's directory keeps the traceback in its log; a new one is
+            # gone again, so the line says which file holds it.
+            save_details(exc, run_dir / LOG_FILE if run_dir.is_dir() else None)
         raise

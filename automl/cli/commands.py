@@ -27,10 +27,11 @@ COMMANDS: dict[str, Command] = {
     ),
     "serve": Command("serve an exported model over HTTP, with /metrics", "automl.serving.cli:main"),
     "predict": Command("predict a CSV, npz or image folder", "automl.serving.batch_predict:main"),
-    "report": Command(
-        "write a study's report (HTML + PNG figures)", "automl.results.report.cli:main"
+    "report": Command("write a study's report (HTML + PNG figures)", "automl.cli.report:main"),
+    "watch": Command("draw the live leaderboard of a running study", "automl.cli.watch:main"),
+    "storage-proxy": Command(
+        "serve a study database to many workers (gRPC)", "automl.cli.storage_proxy:main"
     ),
-    "watch": Command("draw the live leaderboard of a running study", "automl.results.watch:main"),
 }
 
 

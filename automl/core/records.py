@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -31,30 +31,62 @@ __all__ = [
     "record_of",
     "finite_or_none",
     "counts_toward_total",
+    "SWALLOWED_PRUNE",
+    "common_unit",
+    "steps_label",
 ]
 
 Unit = Literal["epoch", "step", "fold"]
 """What a trial's length counts: epochs (Lightning), steps (estimator reports) or folds."""
 
-Failure = Literal["model", "timeout", "preflight", "lost", "signal", "storage", "oom"]
+_UNIT_LABELS: dict[str, str] = {"epoch": "epochs", "step": "steps", "fold": "folds"}
+
+
+def common_unit(units: Iterable[Unit | str | None]) -> Unit | None:
+    """The unit every one of ``units`` counts in; ``None`` when they differ or none is known.
+
+    The one rule for a study's step unit: its families' units when the run knows them, its
+    trials' recorded units when a tool reads a stored study.
+    """
+    known = {u for u in units if u in _UNIT_LABELS}
+    return known.pop() if len(known) == 1 else None  # type: ignore[return-value]
+
+
+def steps_label(units: Iterable[Unit | str | None]) -> str:
+    """How the leaderboard names a trial's length: ``epochs``, ``steps``, ``folds``, or
+    ``length`` when the units differ (``model=auto`` without folds) or none is known."""
+    unit = common_unit(units)
+    return _UNIT_LABELS[unit] if unit is not None else "length"
+
+
+Failure = Literal["model", "timeout", "preflight", "lost", "signal", "storage", "disk", "oom"]
 """Why a trial failed.
 
 ``model``: the model or its training raised, or a metric became NaN/inf. ``timeout``: it ran
 past ``sweep.trial_timeout``. ``preflight``: failed before training (e.g. its directory could
 not be written). ``lost``: its worker died (killed, out of memory, preempted, heartbeats lost).
 ``signal``: its worker was stopped by SIGTERM/SIGINT. ``storage``: the study storage failed
-under it. ``oom``: the GPU ran out of memory; re-run (and not counted) when the worker shared
+under it. ``disk``: a disk it wrote to was full (the study stops; re-run once there is room).
+``oom``: the GPU ran out of memory; re-run (and not counted) when the worker shared
 its GPU with other workers, since a neighbour's trial may have filled it, and counted when the
 trial had the GPU to itself (the configuration does not fit); its ``counts`` says which.
 """
 
-RETRIED_FAILURES: frozenset[str] = frozenset({"lost", "signal", "storage"})
+RETRIED_FAILURES: frozenset[str] = frozenset({"lost", "signal", "storage", "disk"})
 """Infrastructure failures: the trial is re-run with the same parameters and does not count
 toward ``sweep.n_trials`` (until its retries are used up)."""
 
 COUNTED_FAILURES: frozenset[str] = frozenset(set(get_args(Failure)) - RETRIED_FAILURES - {"oom"})
 """Failures of the trial itself: they count toward ``sweep.n_trials`` and are not retried.
 (``oom`` is either, as its record's ``counts`` says.)"""
+
+SWALLOWED_PRUNE = (
+    "the model's fit swallowed the pruning signal (an except around report) and trained on; "
+    "it is pruned where it was told to stop: let automl.errors.TrialPruned propagate "
+    "(docs/plugins.md)"
+)
+"""The note of a pruned trial whose estimator caught the ``TrialPruned`` its ``report`` raised
+(written by the estimator backend, counted by the summary)."""
 
 _METRIC_PREFIXES = ("val_", "test_")
 
@@ -99,6 +131,13 @@ class TrialRecord:
             such a trial is never chosen as best.
         tracker_run: The id of the trial's run in the experiment tracker
             (``trainer.logger=mlflow`` or ``wandb``).
+        admission_s: Seconds its worker waited for the study's admission lock before starting
+            it (how much the workers contend; ``docs/distributed.md``).
+        resumed: The steps (epochs, estimator steps or folds) a re-run took over from the
+            checkpoint of the trial it re-runs: it trained from there on (``epochs`` still
+            counts them all).
+        checkpoint_s: Seconds this run of the trial spent writing checkpoints
+            (``sweep.checkpoint_every``), part of ``train_s``.
     """
 
     worker: str | None = None
@@ -121,6 +160,9 @@ class TrialRecord:
     family: str | None = None
     unmet: str | None = None
     tracker_run: str | None = None
+    admission_s: float | None = None
+    resumed: int | None = None
+    checkpoint_s: float | None = None
 
     def measures(self) -> dict[str, float | None]:
         """Everything a study may optimize or constrain: the validation metrics and the
@@ -184,9 +226,9 @@ def _checked(name: str, value: Any) -> Any:
         if name == "metrics":
             return {str(k): float(v) for k, v in value.items() if finite_or_none(v) is not None}
         return dict(value)
-    if name in ("epochs", "n_params", "retry_of", "attempt", "redrawn"):
+    if name in ("epochs", "n_params", "retry_of", "attempt", "redrawn", "resumed"):
         return value if isinstance(value, int) and not isinstance(value, bool) else None
-    if name in ("duration_s", "train_s", "latency_ms"):
+    if name in ("duration_s", "train_s", "latency_ms", "admission_s", "checkpoint_s"):
         return finite_or_none(value)
     if name == "counts":
         return value if isinstance(value, bool) else None

@@ -13,9 +13,10 @@ import csv
 import functools
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from automl.data.encode import (
 from automl.data.files import check_choice, encode_target, resolve_path
 from automl.data.types import DataConfig, RawData
 
-__all__ = ["CsvConfig", "CSV", "load_csv", "read_rows"]
+__all__ = ["CsvConfig", "CSV", "load_csv", "read_rows", "MAX_COLUMNS", "MAX_LINE_CHARS"]
 
 NUMERIC_SHARE = 0.9
 """A column whose values are at least this share numbers is numeric with a few bad cells."""
@@ -40,6 +41,15 @@ NUMERIC_SHARE = 0.9
 IDENTIFIER_MIN_ROWS = 20
 """A column is taken for an identifier (and left out) only in a table of at least this many
 rows: in a handful of rows, any column may hold distinct values."""
+MAX_COLUMNS = 10_000
+"""``data.max_columns``'s default: the most columns a table may have (the header is checked
+before any row is read). Every cell is held as text until the schema is decided, so a table
+this wide with a few thousand rows already takes gigabytes."""
+
+MAX_LINE_CHARS = 4 * 2**20
+"""``data.max_line_chars``'s default: the longest line (in characters) read from a CSV file.
+Lines are read at most this much at a time, so a file that is one huge line is refused after
+reading 4 Mi characters, not after holding the whole line in memory."""
 
 
 @dataclass
@@ -66,6 +76,10 @@ class CsvConfig(DataConfig):
             encoded as categories and stops with an error naming it.
         delimiter: Field separator, one character.
         test_path: Optional CSV with the same columns used as the test split.
+        max_columns: The most columns the file may have; a wider header is refused before
+            any row is read (raise it for a table that really is this wide).
+        max_line_chars: The longest line the file may have, in characters; a longer one is
+            refused after reading this many, never held whole (raise it for very wide rows).
     """
 
     path: str = ""
@@ -79,10 +93,53 @@ class CsvConfig(DataConfig):
     max_categories: int = 50
     delimiter: str = ","
     test_path: str = ""
+    max_columns: int = MAX_COLUMNS
+    max_line_chars: int = MAX_LINE_CHARS
 
 
-def _read(path: Path, delimiter: str) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, rows (stripped cells) and each row's line number; blank lines are skipped."""
+def bounded_lines(f: IO[str], where: str, limit: int = MAX_LINE_CHARS) -> Iterator[str]:
+    """The lines of a text file, each read at most ``limit + 1`` characters at a time.
+
+    Raises:
+        DataError: A line longer than ``limit`` characters (nothing more of it is read).
+    """
+    number = 0
+    while True:
+        line = f.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit:
+            raise DataError(
+                f"{where} line {number} is longer than {limit} characters "
+                f"(data.max_line_chars={limit}); check data.delimiter and the line breaks, or "
+                "raise data.max_line_chars if the rows really are this long"
+            )
+        yield line
+
+
+def _wide_header(where: str, head: str, delimiter: str, max_columns: int) -> None:
+    """A header line too long to read whole: name its width when that is the reason."""
+    if head.count(delimiter) + 1 > max_columns:
+        raise DataError(
+            f"{where} has more than {max_columns} columns (its header alone is longer than "
+            f"{len(head) - 1} characters), more than data.max_columns={max_columns}; drop "
+            "columns, or raise data.max_columns (and data.max_line_chars) if the table really "
+            "is this wide"
+        )
+
+
+def _read(
+    path: Path,
+    delimiter: str,
+    max_columns: int = MAX_COLUMNS,
+    max_line_chars: int = MAX_LINE_CHARS,
+) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows (stripped cells) and each row's line number; blank lines are skipped.
+
+    The header's width is checked before any row is read, and no line is read whole past
+    ``max_line_chars`` characters.
+    """
     where = str(path)
     if path.is_dir():
         raise DataError(f"{where} is a folder; data=csv needs a .csv file")
@@ -90,10 +147,22 @@ def _read(path: Path, delimiter: str) -> tuple[list[str], list[list[str]], list[
     lines: list[int] = []
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, delimiter=delimiter)
-            header = next(reader, None)
+            source = bounded_lines(f, where, max_line_chars)
+            try:
+                reader = csv.reader(source, delimiter=delimiter)
+                header = next(reader, None)
+            except DataError:
+                f.seek(0)
+                _wide_header(where, f.read(max_line_chars + 1), delimiter, max_columns)
+                raise
             if header is None or not any(h.strip() for h in header):
                 raise DataError(f"{where} is empty; it needs a header row and data rows")
+            if len(header) > max_columns:
+                raise DataError(
+                    f"{where} has {len(header)} columns, more than data.max_columns="
+                    f"{max_columns}; drop columns, or raise data.max_columns if the table "
+                    "really is this wide"
+                )
             header = [h.strip() or f"column_{j + 1}" for j, h in enumerate(header)]
             for row in reader:
                 if not any(c.strip() for c in row):
@@ -202,7 +271,7 @@ def _table(
 ) -> tuple[list[str], np.ndarray, np.ndarray, list[int]]:
     """Feature names, raw feature cells, target cells and line numbers of one CSV file."""
     where = str(path)
-    header, rows, lines = _read(path, cfg.delimiter)
+    header, rows, lines = _read(path, cfg.delimiter, cfg.max_columns, cfg.max_line_chars)
     position = {name: j for j, name in enumerate(header)}  # names are unique (checked by _read)
     drop = set(cfg.drop)
     if cfg.target not in position:
@@ -364,6 +433,9 @@ def load_csv(cfg: CsvConfig) -> RawData:
     check_choice("encoding", cfg.encoding, ENCODINGS)
     if len(cfg.delimiter) != 1:
         raise DataError(f"data.delimiter={cfg.delimiter!r} must be one character")
+    for name, low in (("max_columns", 2), ("max_line_chars", 2)):
+        if getattr(cfg, name) < low:
+            raise DataError(f"data.{name}={getattr(cfg, name)} must be >= {low}")
     path = resolve_path(cfg.path, "my.csv")
     where = str(path)
     features, x, y, lines = _table(cfg, path, None)
@@ -434,7 +506,7 @@ def read_rows(path: str | Path, delimiter: str = ",") -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8-sig") as f:
         return [
             {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
-            for row in csv.DictReader(f, delimiter=delimiter)
+            for row in csv.DictReader(bounded_lines(f, str(path)), delimiter=delimiter)
         ]
 
 

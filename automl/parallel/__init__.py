@@ -4,7 +4,8 @@
 processes of the same command (``supervisor``), pins them to GPUs (``devices``), draws one
 leaderboard from the study's storage (``board``), passes stop signals on (``drive``) and
 finishes the study once they are done. ``sweep.launcher=slurm`` submits the workers as SLURM
-jobs through submitit (``slurm``). Which part a process plays is its ``role``.
+jobs through submitit (``slurm``); ``sweep.launcher=ray`` runs them as Ray actors (``ray``).
+Which part a process plays is its ``role``.
 
 It may import ``tuning`` (the study its workers run), ``results``, ``study``, ``backends``,
 ``data`` and ``core``; never ``serving``, ``testing`` or the command line, whose ``main`` a
@@ -27,34 +28,52 @@ __all__ = [
     "assign_devices",
     "current_role",
     "dispatch",
+    "with_storage",
     "is_out_of_memory",
     "make_pool",
     "visible_gpus",
 ]
 
 
-def dispatch(
-    plan: Any, console: Any, entry: Callable[[list[str]], int] | None = None
-) -> int | None:
+def _several(plan: Any) -> bool:
+    return bool(plan.sweep.workers > 1 or plan.sweep.launcher in ("slurm", "ray"))
+
+
+def with_storage(plan: Any) -> Any:
+    """The plan with the study's storage decided: ``sweep.storage`` when set, else the
+    default (a journal file in the run directory with several workers,
+    ``automl.tuning.storage.default_storage``), for every role. ``plan`` is left as it is."""
+    if plan.sweep.engine == "none" or plan.sweep.storage:
+        return plan
+    import dataclasses
+
+    from automl.tuning.storage import default_storage
+
+    storage = default_storage(plan.run_dir, _several(plan))
+    if storage is None:
+        return plan
+    return dataclasses.replace(plan, sweep=dataclasses.replace(plan.sweep, storage=storage))
+
+
+def dispatch(plan: Any, console: Any, entry: Callable[[list[str]], int] | None = None) -> Any:
     """Run a study that is not one plain process; ``None``: run it in this process.
 
-    ``entry`` is the command line's ``main``, which a SLURM job runs on its node.
+    Returns:
+        ``None`` (run it here), a SLURM job's exit code, or the parent's ``StudyOutcome``.
 
-    Decides the study's default storage too (a journal file in the run directory with several
-    workers, ``automl.tuning.storage.default_storage``), for every role.
+    ``plan``'s storage is decided (``with_storage``). ``entry`` is the command line's
+    ``main``, which a SLURM job runs on its node.
     """
     if plan.sweep.engine == "none":
         return None
-    from automl.tuning.storage import default_storage
-
     role = current_role()
-    if role is not None and role.kind == "worker":
+    ray = plan.sweep.launcher == "ray"
+    if role is not None and (role.kind == "worker" or ray):
         from automl.study.role import watch_parent
 
-        watch_parent()  # an orphaned worker stops (SIGTERM to itself)
-    several = plan.sweep.workers > 1 or plan.sweep.launcher == "slurm"
-    if not plan.sweep.storage:
-        plan.sweep.storage = default_storage(plan.run_dir, several)
+        # An orphaned worker stops (SIGTERM to itself); so does a Ray node whose actor died.
+        watch_parent()
+    several = _several(plan)
     if role is not None and role.kind == "node":
         from automl.parallel.parent import run_node
 
@@ -62,5 +81,5 @@ def dispatch(
     if role is None and several:
         from automl.parallel.parent import run_parent
 
-        return run_parent(plan, console, entry).exit_code
+        return run_parent(plan, console, entry)
     return None

@@ -64,11 +64,14 @@ class SlotGroup:
             without GPUs (the environment is left as it is).
         capacity: Workers it holds at once.
         used: Workers it holds now.
+        outside: Its devices are shared with workers outside this pool (a Ray actor given a
+            fraction of a GPU): an out-of-memory trial is re-run, as on a shared slot.
     """
 
     devices: str | None
     capacity: int
     used: int = 0
+    outside: bool = False
 
 
 class DevicePool:
@@ -104,8 +107,8 @@ class DevicePool:
         self.groups[group].used = max(self.groups[group].used - 1, 0)
 
     def shared(self, group: int) -> bool:
-        """Whether workers of ``group`` share it with others (capacity above one)."""
-        return self.groups[group].capacity > 1
+        """Whether workers of ``group`` share it with others (here, or outside the pool)."""
+        return self.groups[group].capacity > 1 or self.groups[group].outside
 
     def shrink(self, group: int) -> bool:
         """One worker fewer on ``group`` from now on (never below one); whether it shrank."""

@@ -1,13 +1,14 @@
 """The parent of a study's workers: start them, draw one leaderboard, finish the study.
 
-``python -m automl ... sweep.workers=N`` (or ``sweep.launcher=slurm``) comes here instead of
-running trials itself. In order:
+``python -m automl ... sweep.workers=N`` (or ``sweep.launcher=slurm``/``ray``) comes here
+instead of running trials itself. In order:
 
 1. the run is prepared as for one process (data, decisions, fingerprint; the preflight runs
    here on a machine without GPUs, in the workers otherwise, so that the parent never holds a
    GPU), and the study is opened: a changed study is refused before any worker starts;
-2. the workers are started (local processes through ``Supervisor``, or SLURM jobs through
-   ``SlurmJobs``), each with the user's command and the run directory and storage pinned;
+2. the workers are started (local processes through ``Supervisor``, SLURM jobs through
+   ``SlurmJobs``, or Ray actors through ``RayWorkers``), each with the user's command and
+   the run directory and storage pinned;
 3. until they are all done, the study is read from its storage twice a second and drawn as one
    live leaderboard; stop signals are passed on (``drive``);
 4. the leaderboard files, ``best/`` and the summary are written once, through the same
@@ -20,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +30,11 @@ from rich.live import Live
 
 from automl.core.errors import UserError
 from automl.parallel.board import StudyView
-from automl.parallel.devices import make_pool, visible_gpus
+from automl.parallel.devices import DevicePool, SlotGroup, make_pool, visible_gpus
 from automl.parallel.drive import drive
 from automl.parallel.supervisor import Supervisor
 from automl.study.plan import RunPlan
-from automl.study.role import Role
+from automl.study.role import EXIT_BACKED_OFF, Role
 
 __all__ = ["run_parent", "run_node", "sqlite_note"]
 
@@ -72,13 +74,17 @@ def run_parent(
     from automl.tuning.warm import warm_configs
 
     sweep = plan.sweep
-    slurm = sweep.launcher == "slurm"
+    slurm, ray = sweep.launcher == "slurm", sweep.launcher == "ray"
     gpus = visible_gpus()
     fleet: Any
     if slurm:
         from automl.parallel.slurm import SlurmJobs, make_executor
 
         executor = make_executor(sweep.slurm, plan.run_dir, plan.study_name)
+    elif ray:
+        from automl.parallel.ray import RayWorkers, check_ray
+
+        check_ray(sweep.ray, gpus)
     else:
         pool = make_pool(sweep.workers, gpus, sweep.gpus_per_trial, sweep.trials_per_gpu)
     run = prepare(plan, preflight=not gpus)
@@ -94,7 +100,7 @@ def run_parent(
     def say(line: str) -> None:
         console.print(f"note: {line}", highlight=False, soft_wrap=True, markup=False)
 
-    fleet_study = FleetStudy(study, sweep.n_trials, sweep.max_retries)
+    fleet_study = FleetStudy(study, run.budget.total, sweep.max_retries)
     argv, settings = sys.argv[1:], _settings(plan)
     if slurm:
         from automl.parallel.command import worker_argv
@@ -102,11 +108,18 @@ def run_parent(
         fleet = SlurmJobs(
             executor, worker_argv(argv, settings), sweep.workers, Path.cwd(), say, entry
         )
+    elif ray:
+        from automl.parallel.command import worker_argv
+
+        fleet = RayWorkers(
+            sweep.ray, worker_argv(argv, settings), sweep.workers, sweep.worker_restarts,
+            Path.cwd(), plan.run_dir, say,
+        )  # fmt: skip
     else:
         fleet = Supervisor(
             argv, sweep.workers, settings, plan.run_dir, pool, fleet_study, sweep, say
         )
-    header = {**study_header(run), "workers": sweep.workers, "launcher": sweep.launcher}
+    header = replace(study_header(run), workers=sweep.workers, launcher=sweep.launcher)
     from automl.results.leaderboard import Leaderboard
 
     finished = [t for t in fleet_study.trials() if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]
@@ -135,24 +148,31 @@ def run_parent(
             console,
             stop_signal=signum,
             interruptible=signals.trial,
+            bounded=signals.bounded,
         )
     outcome.signal = signum if signum is not None else signals.received
     return outcome
 
 
 def run_node(plan: RunPlan, role: Role, console: Console) -> int:
-    """A SLURM job's part: the workers of this machine, one per GPU slot; the exit code.
+    """A SLURM job's (or a Ray actor's) part: the workers of this machine, one per GPU slot
+    (under Ray: one); the exit code.
 
     The node loads no data and trains nothing: it only starts and looks after its workers.
     """
     from automl.tuning.fleet import FleetStudy
 
     sweep = plan.sweep
-    gpus = visible_gpus()
-    slots = len(gpus) // max(sweep.gpus_per_trial, 1) * sweep.trials_per_gpu if gpus else 1
-    if gpus and sweep.gpus_per_trial == 0:
-        slots = 1
-    pool = make_pool(max(slots, 1), gpus, sweep.gpus_per_trial, sweep.trials_per_gpu)
+    if sweep.launcher == "ray":
+        # Ray placed this node with its own share of the machine (sweep.ray.num_cpus/gpus,
+        # CUDA_VISIBLE_DEVICES set by Ray): one worker, its devices left as they are.
+        pool = DevicePool([SlotGroup(None, 1, outside=0 < sweep.ray.num_gpus < 1)])
+    else:
+        gpus = visible_gpus()
+        slots = len(gpus) // max(sweep.gpus_per_trial, 1) * sweep.trials_per_gpu if gpus else 1
+        if gpus and sweep.gpus_per_trial == 0:
+            slots = 1
+        pool = make_pool(max(slots, 1), gpus, sweep.gpus_per_trial, sweep.trials_per_gpu)
     fleet_study = FleetStudy.load(sweep, plan.run_dir, plan.study_name)
 
     def say(line: str) -> None:
@@ -169,4 +189,6 @@ def run_node(plan: RunPlan, role: Role, console: Console) -> int:
     if supervisor.refused:
         console.print(f"automl: error: {supervisor.refused}", highlight=False, soft_wrap=True)
         return 2
-    return 1 if supervisor.stopped else 0
+    if supervisor.stopped:
+        return 1
+    return EXIT_BACKED_OFF if supervisor.backed_off else 0

@@ -131,6 +131,7 @@ class Supervisor:
     closed: bool = False
     restarts: int = 0
     target: int = 0
+    backed_off: bool = False
 
     def __post_init__(self) -> None:
         self.target = min(self.workers, self.pool.capacity)
@@ -245,11 +246,17 @@ class Supervisor:
                     f"{worker.name} ran out of memory on {devices}: it holds {holds} trial(s) at "
                     "a time from now on; the trial is re-run"
                 )
+            elif self.pool.groups[worker.group].outside:
+                # Its GPU is shared with other nodes' workers: this node gives its share up.
+                self.backed_off = self.closed = True
             return
         if code == EXIT_STOPPED:
             why = last_message(worker.log, "automl: stopped: ") or f"see {worker.log}"
             self.stopped.append(f"{worker.name}: {why}")
             self.closed = True
+            # A worker that gave up on its storage may have left its trial RUNNING: its own
+            # words are the trial's reason (if the storage answers the parent now).
+            self.fleet_study.fail_worker(worker.worker_id, f"its worker stopped: {why}")
             return
         if code == 2:
             self.refused = last_message(worker.log, "automl: error: ") or (

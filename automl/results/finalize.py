@@ -41,6 +41,7 @@ __all__ = [
     "BEST_DIR",
     "REFIT_DIR",
     "SINGLE_DIR",
+    "partial_dir",
 ]
 
 BEST_DIR = "best"
@@ -148,7 +149,7 @@ def select_trial(run: Run, trial: Any) -> Selected | str:
     family = record.family if run.auto else None
     if run.auto and family not in run.families:
         return f"trial #{trial.number}'s family ({family}) is not searched by this run"
-    directory = trial_dir(run.run_dir, trial.number)
+    directory = trial_dir(run.plan.run_dir, trial.number)
     config_file = directory / "config.yaml"
     if not config_file.exists():
         where = f" (worker {record.worker})" if record.worker else ""
@@ -157,7 +158,7 @@ def select_trial(run: Run, trial: Any) -> Selected | str:
             "export from there, or give the workers one shared hydra.run.dir"
         )
     try:
-        node, cfg = load_config_file(config_file, run.family(family).plugin.config)
+        node, cfg = load_config_file(config_file, run.services.family(family).plugin.config)
     except Exception as exc:
         return f"trial #{trial.number}'s config cannot be read ({reason(exc)})"
     return Selected(
@@ -166,7 +167,7 @@ def select_trial(run: Run, trial: Any) -> Selected | str:
         cfg=cfg,
         budget=dict(record.budget),
         val_metrics=dict(record.metrics),
-        seed=run.trial_seed(trial.number),
+        seed=run.seeds.trial(trial.number),
         model_dir=directory,
         params=dict(trial.params),
         family=family,
@@ -196,15 +197,16 @@ def export(
         interruptible: Wraps the refit so that a stop signal ends it (the trial's own model
             is then exported).
     """
-    fam = run.family(selected.family)
-    plugin, backend, dataset = fam.plugin, fam.backend, run.dataset_of(selected.family)
+    fam = run.services.family(selected.family)
+    plugin, backend = fam.plugin, fam.backend
+    dataset = run.services.dataset_of(selected.family)
     model: Any = selected.model
     refit_info: dict[str, Any] | None = None
     if refit and dataset.merged is not None:
         try:
             merged = dataset.merged()
             with (interruptible or nullcontext)():
-                result = run.refit(
+                result = run.services.refit(
                     selected.cfg,
                     merged,
                     selected.budget,
@@ -215,8 +217,8 @@ def export(
             refit_info = {"failed": str(exc), "budget": selected.budget}
         except Exception as exc:
             # The study's result must not be lost to a failing refit: keep the trial's model.
-            (run.run_dir / REFIT_DIR).mkdir(parents=True, exist_ok=True)
-            (run.run_dir / REFIT_DIR / "error.txt").write_text(traceback.format_exc())
+            (run.plan.run_dir / REFIT_DIR).mkdir(parents=True, exist_ok=True)
+            (run.plan.run_dir / REFIT_DIR / "error.txt").write_text(traceback.format_exc())
             refit_info = {"failed": reason(exc), "budget": selected.budget}
         else:
             dataset, model = merged, result.model
@@ -232,13 +234,15 @@ def export(
         except Exception as exc:
             return Exported(refit=refit_info, failed=f"its model cannot be loaded ({reason(exc)})")
     test = backend.evaluate(plugin, model, dataset, "test")
-    partial = target.with_name(f".{target.name}.partial")
+    partial = partial_dir(target)
     shutil.rmtree(partial, ignore_errors=True)
     try:
         _write(run, selected, model, dataset, test, refit_info, partial)
         replace_dir(partial, target)
-    except Exception as exc:  # a full disk, or a plugin's export hook or model that raises
+    except BaseException as exc:  # a full disk, a plugin's hook that raises, a time bound
         shutil.rmtree(partial, ignore_errors=True)
+        if not isinstance(exc, Exception):
+            raise
         return Exported(
             test,
             refit_info,
@@ -246,6 +250,11 @@ def export(
             f"{target.name}/ is unchanged",
         )
     return Exported(test, refit_info, target)
+
+
+def partial_dir(target: Path) -> Path:
+    """Where ``export`` writes ``target`` before swapping it into place."""
+    return target.with_name(f".{target.name}.partial")
 
 
 def _write(
@@ -260,7 +269,7 @@ def _write(
     from automl import __version__
     from automl.core.plugin import resolve
 
-    plan, fam = run.plan, run.family(selected.family)
+    plan, fam = run.plan, run.services.family(selected.family)
     plugin, backend = fam.plugin, fam.backend
     directory.mkdir(parents=True)
     model_file = Path(backend.save(plugin, model, str(directory))).name
@@ -282,7 +291,7 @@ def _write(
         "spec": spec.to_dict(),
         "model": selected.node,
         "data": OmegaConf.structured(plan.data_cfg),
-        "fingerprint": run.fingerprint,
+        "fingerprint": dict(run.fingerprint),
         "versions": {"automl": __version__, "plugin": fam.family.package},
     }
     OmegaConf.save(OmegaConf.create(config), directory / "config.yaml")
@@ -308,6 +317,7 @@ def _write(
             "model": fam.name,
             "data": plan.data_name,
             "plugin_module": plugin.build,
+            "plugin_package": fam.family.package,
         },
     )
     for name, text in selected.extra.items():

@@ -36,13 +36,22 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, allow_nan=False))
 
 
-def _versions(plugin_module: str | None) -> dict[str, str]:
-    """automl's version and the version of the distribution that ships the plugin's code."""
+def _versions(plugin_module: str | None, plugin_package: str | None = None) -> dict[str, str]:
+    """automl's version and the version of the distribution that ships the plugin's code.
+
+    ``plugin_package`` (``"name version"``, what plugin discovery read from the entry point's
+    distribution) is used when known; otherwise the distribution is looked up from the
+    module's name, which reads every installed distribution's file list (about a second).
+    """
     from importlib.metadata import PackageNotFoundError, packages_distributions, version
 
     import automl
 
     out = {"automl": automl.__version__}
+    name, _, known = (plugin_package or "").rpartition(" ")
+    if name and not name.startswith("<") and known not in ("", "?"):
+        out["plugin_package"], out["plugin"] = name, known
+        return out
     if plugin_module:
         top = plugin_module.split(".")[0]
         for dist in packages_distributions().get(top, []):
@@ -62,7 +71,8 @@ def write_serving_files(best_dir: str | Path, dataset: Any, provenance: Mapping[
         dataset: The ``Dataset`` the exported model was trained on (its training split is
             the reference distribution; its preprocessing decides the input form).
         provenance: ``study``, ``trial``, ``params``, ``model``, ``data`` and, optionally,
-            ``plugin_module`` (import path of the plugin's code, for its version).
+            ``plugin_module`` (import path of the plugin's code, for its version) and
+            ``plugin_package`` (``"name version"`` of its distribution, when discovery knows).
     """
     from automl.results.drift import DRIFT_FILE, DriftReference
     from automl.results.schema import SCHEMA_FILE, InputSchema
@@ -90,7 +100,7 @@ def write_serving_files(best_dir: str | Path, dataset: Any, provenance: Mapping[
         "params": {k: _plain(v) for k, v in dict(provenance.get("params") or {}).items()},
         "model": provenance.get("model"),
         "data": provenance.get("data"),
-        "versions": _versions(provenance.get("plugin_module")),
+        "versions": _versions(provenance.get("plugin_module"), provenance.get("plugin_package")),
         "training_rows": int(len(dataset.train)),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -129,15 +129,28 @@ class Predictor:
 
     probabilities = predict_proba
 
+    def _model(self, call: Any, *args: Any) -> Any:
+        """Call the plugin's model: what its code raises is one line naming the plugin."""
+        from automl.core.errors import UserError
+        from automl.core.plugin_code import code_error
+        from automl.core.registry import MODEL_GROUP
+
+        try:
+            return call(*args)
+        except UserError:
+            raise
+        except Exception as exc:
+            raise code_error(MODEL_GROUP, str(self.card.get("model")), "predict", exc) from exc
+
     def predict_prepared(self, x: np.ndarray) -> np.ndarray:
         """``predict`` for inputs that ``prepare`` already returned."""
-        return np.asarray(self.backend.predict(self.model, x, self.task))
+        return np.asarray(self._model(self.backend.predict, self.model, x, self.task))
 
     def proba_prepared(self, x: np.ndarray) -> np.ndarray:
         """``predict_proba`` for inputs that ``prepare`` already returned."""
         if self.task != "classification":
             raise InputError(f"probabilities need a classification model; this one is {self.task}")
-        _, proba = self.backend.predict_with_proba(self.model, x, self.task)
+        _, proba = self._model(self.backend.predict_with_proba, self.model, x, self.task)
         if proba is None:
             raise InputError(f"model {type(self.model).__name__} gives no probabilities")
         return proba
@@ -149,7 +162,7 @@ class Predictor:
         are the argmax of the logits whose softmax gives the probabilities).
         """
         if self.task == "classification" and proba:
-            return self.backend.predict_with_proba(self.model, x, self.task)
+            return self._model(self.backend.predict_with_proba, self.model, x, self.task)
         return self.predict_prepared(x), None
 
     @property
@@ -311,12 +324,10 @@ def load_best(directory: str | Path, models: Any = None) -> Predictor:
             f"{path} has no {Path(exc.filename or 'model file').name}; re-export the model"
         ) from None
     except Exception as exc:  # a weights file that does not fit, a truncated file
-        if type(exc).__name__ == "UnpicklingError":
-            raise ExportError(
-                f"{path}: the model could not be loaded: its weights file holds more than "
-                "tensors and torch refused to unpickle it (weights_only=True); re-export the model"
-            ) from None
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if type(exc).__name__ == "UnpicklingError" or "weights_only" in line:
+            # torch's own words advise weights_only=False, which would run the file's code.
+            line = "it holds more than plain arrays, which automl never unpickles"
         raise ExportError(f"{path}: the model could not be loaded ({line[:300]})") from None
     card = read_card(path, saved, registry)
     data = saved.get("data")

@@ -131,6 +131,14 @@ async def read_json(request: Request, limit: int) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPError(422, f"the body is not valid JSON ({exc})", "body") from None
+    except RecursionError:
+        # Python's parser recurses per level: a body nested thousands deep is no request.
+        raise HTTPError(
+            422,
+            "the body is JSON nested too deeply to parse; a request nests a few levels "
+            "(instances, samples, rows, values)",
+            "body",
+        ) from None
 
 
 MAX_UPLOADS = 1024

@@ -134,6 +134,14 @@ def v2_tensor(spec: Any, i: int) -> tuple[str, np.ndarray]:
     shape = spec["shape"]
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise HTTPError(422, f"{where}.shape must be a list of sizes", f"{where}.shape")
+    if dtype not in (np.bool_, object) and _holds_bool(spec["data"]):
+        # numpy reads true as 1.0; JSON's true is no number.
+        raise HTTPError(
+            422,
+            f"{where}.data holds true/false; {spec['datatype']} data must be numbers (send "
+            "BOOL for flags)",
+            f"{where}.data",
+        )
     try:
         data = np.asarray(spec["data"], dtype=dtype)
     except (TypeError, ValueError):
@@ -149,6 +157,18 @@ def v2_tensor(spec: Any, i: int) -> tuple[str, np.ndarray]:
             f"{where}.data",
         )
     return str(spec["name"]), data.reshape(shape)
+
+
+def _holds_bool(data: Any) -> bool:
+    """Whether JSON data (a number, or lists nested a few levels) holds ``true``/``false``."""
+    pending, levels = [data], 0
+    while pending and levels < 8:
+        kinds = set(map(type, pending))
+        if bool in kinds:
+            return True
+        pending = [v for item in pending if isinstance(item, list) for v in item]
+        levels += 1
+    return False
 
 
 def v2_samples(predictor: Any, tensors: list[tuple[str, np.ndarray]]) -> Any:

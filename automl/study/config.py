@@ -12,12 +12,24 @@ from typing import Any
 
 from automl.core.registry import Registry
 from automl.core.space import space_to_node
+from automl.study.choices import (
+    Direction,
+    Engine,
+    Launcher,
+    Pruner,
+    Resume,
+    Sampler,
+    SlurmExecutor,
+    names,
+)
 from automl.study.families import AUTO, auto_nodes
 from automl.study.search import PRUNERS, SAMPLERS
 
 __all__ = [
     "SweepConfig",
     "SlurmConfig",
+    "RayConfig",
+    "Launcher",
     "TrainerConfig",
     "PRUNERS",
     "SAMPLERS",
@@ -31,8 +43,8 @@ __all__ = [
 CONFIG_PATH = "pkg://automl.conf"
 CONFIG_NAME = "config"
 
-LAUNCHERS = ("local", "slurm")
-SLURM_EXECUTORS = ("slurm", "local")
+LAUNCHERS = names(Launcher)
+SLURM_EXECUTORS = names(SlurmExecutor)
 
 
 @dataclass
@@ -52,7 +64,7 @@ class SlurmConfig:
         additional: More ``sbatch`` settings by name (``{account: lab, qos: high}``).
     """
 
-    executor: str = "slurm"
+    executor: SlurmExecutor = SlurmExecutor.slurm
     partition: str | None = None
     time: int = 60
     gpus: int = 0
@@ -63,8 +75,30 @@ class SlurmConfig:
 
 
 @dataclass
+class RayConfig:
+    """The Ray actors of ``sweep.launcher=ray``: one worker each.
+
+    Attributes:
+        address: The Ray cluster to join (``ray://head:10001``, ``head:6379`` or ``auto``);
+            ``None`` starts a local cluster for the run and stops it at the end.
+        num_cpus: CPU cores Ray reserves for each worker (fractions allowed).
+        num_gpus: GPUs Ray reserves for each worker; a fraction (``0.5``) packs several
+            trials onto one GPU, whose out-of-memory back-off then applies. Ray pins the
+            worker with ``CUDA_VISIBLE_DEVICES``.
+    """
+
+    address: str | None = None
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+
+
+@dataclass
 class SweepConfig:
     """How the study runs.
+
+    The string choices (``engine``, ``sampler``, ``pruner``, ``direction``, ``resume``,
+    ``launcher``, ``slurm.executor``) are ``automl.study.choices`` enums: Hydra refuses a name
+    that is not one of them when it composes the config, before anything runs.
 
     Attributes:
         engine: ``optuna`` runs a study; ``none`` trains once with the model defaults.
@@ -91,6 +125,10 @@ class SweepConfig:
         grace_period: Seconds without a heartbeat after which a RUNNING trial counts as lost
             (its worker was killed or its node went away) and is failed, with that reason, by
             the next worker or rerun of the study.
+        storage_wait: Seconds a process rides out an outage of a database storage (a server
+            restart, a network blip): every read and write is retried with backoff until the
+            storage answers or this long has passed since it stopped answering, then the
+            process stops with one line (exit 1). 0 turns the retries off.
         study_name: Study name; default ``<model>-<data>`` (plus ``-<file stem>`` for data read
             from a file), which also names the run directory.
         direction: ``auto`` takes it from the plugin's metric; or ``maximize``/``minimize``.
@@ -104,8 +142,14 @@ class SweepConfig:
         resume: ``auto`` resumes a study only if it is the same study (same data, settings,
             model config and space; a searched range may move); ``force`` continues a study
             whose identity changed.
-        max_retries: How often a trial lost to its worker, a signal or the storage is re-run
-            with the same parameters before its failure counts.
+        max_retries: How often a trial lost to its worker, a signal, the storage or a full
+            disk is re-run with the same parameters before its failure counts.
+        checkpoint_every: When each trial writes its training state to
+            ``trials/NNNN/checkpoint/``, which the re-run of a lost trial continues from:
+            ``auto`` (as often as costs at most 3 % of the training: at least 2 s apart and 32
+            times as long as the last write took), ``N`` (every N epochs, estimator steps or
+            folds), ``Ns`` (every N seconds of training) or ``0`` (never: a lost trial starts
+            over).
         trial_timeout: Seconds a trial may train; it then fails with ``timeout after N s``
             (and counts). ``None``: no limit.
         max_consecutive_failures: Stop the study after this many trials in a row failed by
@@ -113,16 +157,18 @@ class SweepConfig:
         report: Write ``report/`` (figures and one HTML page) when the study ends.
         workers: Worker processes that run the study's trials side by side; the command's
             own process starts them, draws one leaderboard and exports the best trial. With
-            ``launcher=slurm``: the number of SLURM jobs.
+            ``launcher=slurm``: the number of SLURM jobs; with ``launcher=ray``: Ray actors.
         gpus_per_trial: GPUs each worker sees (``CUDA_VISIBLE_DEVICES``) when the machine has
             GPUs; 0 pins nothing.
         trials_per_gpu: Workers that share one GPU (small models); reduced for the rest of the
             study on a GPU where a trial ran out of memory.
         worker_restarts: Workers that died (killed, crashed) the parent replaces in one
             invocation.
-        launcher: ``local`` (worker processes on this machine) or ``slurm`` (jobs through
-            submitit, settings in ``slurm``).
+        launcher: ``local`` (worker processes on this machine), ``slurm`` (jobs through
+            submitit, settings in ``slurm``) or ``ray`` (actors on a Ray cluster, settings in
+            ``ray``).
         slurm: The SLURM jobs' settings.
+        ray: The Ray actors' settings.
         objectives: What the study optimizes (docs/sweeps.md): validation metrics
             (``val_acc``) and measures every trial records (``n_params``, ``train_s``,
             ``latency_ms``), each optionally with ``:max``/``:min``. Empty: the model's own
@@ -141,27 +187,29 @@ class SweepConfig:
         warm_start_k: How many of them (best first).
     """
 
-    engine: str = "optuna"
+    engine: Engine = Engine.optuna
     n_trials: int = 20
     timeout: float | None = None
-    sampler: str = "tpe"
+    sampler: Sampler = Sampler.tpe
     sampler_args: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
-    pruner: str = "median"
+    pruner: Pruner = Pruner.median
     pruner_args: dict[str, Any] = field(default_factory=dict)
     storage: str | None = None
     heartbeat_interval: int = 30
     grace_period: int = 120
+    storage_wait: float = 120.0
     study_name: str = (
         "${automl_study:${hydra:runtime.choices.model},${hydra:runtime.choices.data},"
         "${oc.select:data.path,''}}"
     )
-    direction: str = "auto"
+    direction: Direction = Direction.auto
     refit: bool | None = None
     live: bool = True
     top_k: int = 15
-    resume: str = "auto"
+    resume: Resume = Resume.auto
     max_retries: int = 2
+    checkpoint_every: str = "auto"
     trial_timeout: float | None = None
     max_consecutive_failures: int = 10
     report: bool = True
@@ -169,8 +217,9 @@ class SweepConfig:
     gpus_per_trial: int = 1
     trials_per_gpu: int = 1
     worker_restarts: int = 10
-    launcher: str = "local"
+    launcher: Launcher = Launcher.local
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
     objectives: list[str] = field(default_factory=list)
     constraints: list[str] = field(default_factory=list)
     select: str = "auto"

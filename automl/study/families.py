@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from automl.core.errors import PluginError, SpaceError, UserError
@@ -39,6 +39,7 @@ __all__ = [
     "trial_config",
     "RunFamily",
     "auto_nodes",
+    "auto_keys",
     "plan_families",
     "joint_space",
     "family_of",
@@ -79,10 +80,10 @@ class Family:
     space: Mapping[str, Param]
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunFamily:
-    """A family as a run trains it: its plan, its backend, the unit its steps count and the
-    data in the layout it reads.
+    """A family as a run trains it: its plan, its backend, the unit its steps count, the
+    device its models train on and the data in the layout it reads.
 
     Decided once, in ``automl.study.run.prepare``.
     """
@@ -90,7 +91,7 @@ class RunFamily:
     family: Family
     backend: Any
     unit: Unit
-    notes: list[str] = field(default_factory=list)
+    device: str = "cpu"
     dataset: Any = None
     """The data as this family reads it (``automl.data.layout``: rank-2 samples transposed
     for a model that reads them the other way); ``None``: the run's data as loaded."""
@@ -124,6 +125,11 @@ def auto_nodes(models: Any) -> tuple[Any, dict[str, Any]]:
         model[name] = OmegaConf.structured(models.plugins[name].plugin.config)
     space = {name: space_to_node(models.plugins[name].plugin.search_space) for name in names}
     return OmegaConf.create(model), space
+
+
+def auto_keys(models: Any) -> list[str]:
+    """The keys ``model=auto``'s node has: ``families`` and each working plugin's name."""
+    return ["families", *_eligible(models)]
 
 
 def _requested(node: Any, models: Any) -> list[str] | None:

@@ -1,55 +1,55 @@
 """One run: a validated plan with its data, families, goal and identity, decided once.
 
 ``prepare`` loads the data, checks each model family against it, picks each family's backend,
-decides the objectives (metrics, directions, constraints), the step unit and the device, runs
-the preflight, and computes the study's fingerprint. The study, ``sweep=none``, the export and
-the summary all read these decisions from the ``Run``; none of them decides again.
+unit and device, decides the objectives (metrics, directions, constraints), the trial total,
+the seeds and whether the chosen trial is refit, runs the preflight, and computes the study's
+fingerprint and record. The result is a frozen ``Run``: the study, ``sweep=none``, the export
+and the summary read these decisions from it and none of them decides again. What a trial
+needs done with them (sample, configure, train) is ``Run.services``
+(``automl.study.services.Services``).
 
 A run searches one family (the model it names) or, with ``model=auto``, several
-(``automl.study.families``): ``Run.families`` maps each family to its plugin, backend, base config
-and unit, and every method that trains, samples or exports takes the family from the trial's
-parameters.
+(``automl.study.families``): ``Run.families`` maps each family to its plugin, backend, base
+config, unit and device.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import statistics
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+import math
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
-from automl.backends import Backend, FitResult, Goal, backend_for
-from automl.backends.protocol import fit_config, refit_config
-from automl.core.errors import PluginError, UserError, reason
-from automl.core.objectives import resolve_objectives
-from automl.core.plugin import Report
-from automl.core.records import Unit
+from automl.backends import Backend, Goal, backend_for
+from automl.core.errors import PluginCodeError, UserError, reason
+from automl.core.objectives import check_reported, resolve_objectives
+from automl.core.records import steps_label
+from automl.core.study_record import StudyRecord
 from automl.data import Dataset, load_dataset
 from automl.data.layout import as_layout, fit_layout
 from automl.data.summary import summary_line
 from automl.study.families import (
-    FAMILY_PARAM,
     Family,
     RunFamily,
     compatible_families,
-    family_of,
     joint_space,
-    own_params,
-    prefixed,
-    trial_config,
 )
 from automl.study.identity import fingerprint
 from automl.study.plan import RunPlan
 from automl.study.search import pruner_wants_fold_values
+from automl.study.services import LATENCY_CALLS, LATENCY_ROWS, LATENCY_WINDOWS, Services
 
 __all__ = [
     "Run",
+    "Budget",
+    "Seeds",
     "prepare",
+    "trial_total",
     "LATENCY_ROWS",
     "LATENCY_CALLS",
     "LATENCY_WINDOWS",
@@ -58,14 +58,7 @@ __all__ = [
     "AUTO_FOLDS_MIN_TIMEOUT",
 ]
 
-LATENCY_ROWS = 32
-"""Validation rows of the fixed batch ``latency_ms`` is measured on (fewer if there are not)."""
-LATENCY_CALLS = 5
-"""Timed prediction calls per window (after one untimed warm-up call); a window's median is
-its latency."""
-LATENCY_WINDOWS = 3
-"""Windows at most: another is timed while a window's calls spread more than 2x (another
-process held the CPU), and the lowest median is kept."""
+_T = TypeVar("_T")
 
 AUTO_FOLDS = 5
 """``model=auto`` on small data: each trial's value is the mean of this many folds
@@ -78,200 +71,97 @@ cost five fits a trial, and in 30 s they ran little beyond each family's default
 against 20-28) and tested 1-5 samples worse (docs/benchmarks.md)."""
 
 
-@dataclass
+@dataclass(frozen=True)
+class Budget:
+    """How much a study runs.
+
+    Attributes:
+        n_trials: ``sweep.n_trials`` as asked.
+        total: The trials the study runs to: ``n_trials``, or fewer when the space has
+            fewer points (a grid's size; one when every parameter is pinned; ``trial_total``).
+            The loop, the parent, the header and ``watch`` all count to this.
+        timeout: ``sweep.timeout``: seconds after which no new trial starts (``None``: none).
+    """
+
+    n_trials: int
+    total: int
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """The seeds of a run.
+
+    Attributes:
+        sampling: ``sweep.seed``: the samplers' (each trial's derived from it,
+            ``automl.tuning.sampling.derive_seed``).
+        training: ``trainer.seed``: trial ``n`` trains with ``training + n``.
+    """
+
+    sampling: int
+    training: int
+
+    def trial(self, number: int) -> int:
+        """The training seed of trial ``number``."""
+        return self.training + int(number)
+
+
+@dataclass(frozen=True)
 class Run:
     """Everything one invocation decided, read by the study, the export and the summary.
 
     Attributes:
-        plan: The validated plan.
+        plan: The validated plan as prepared (with ``model=auto``: the families that fit the
+            data, their joint space and the data config the run loads).
         dataset: The data every trial of this process shares.
         goal: The objectives, constraints and the best-epoch metric (the study's and every
             trial's).
-        unit: What a trial's reported steps count (``epoch``, ``step`` or ``fold``); with
-            ``model=auto`` each family has its own (``unit_of``).
+        families: Each searched family's plugin, backend, base config, unit and device.
+        budget: The trial total and time budget.
+        seeds: The sampling and training seeds.
         fingerprint: The study's identity (``automl.study.identity``).
-        fold_values: With k folds, report each fold's value instead of the running mean.
+        record: What the study stores about itself (``automl.core.study_record``).
+        services: Sampling, configuring and training the run's trials.
         notes: Lines to print before the study.
-        families: Each searched family's plugin, backend, base config and unit.
+        auto: A search across model families (``model=auto``).
+        steps: How the leaderboard names a trial's length (``automl.core.records.steps_label``
+            over the families' units).
+        device: Where trials train (each family's device, named when they differ).
+        describe: Where trials train, in the backend's words (printed before the study).
+        refit: Whether the chosen configuration is retrained on every non-test row
+            (``sweep.refit``; unset: exactly when the data has k folds).
+        fold_values: With k folds, report each fold's value instead of the running mean.
     """
 
     plan: RunPlan
     dataset: Dataset
     goal: Goal
-    unit: Unit
-    fingerprint: dict[str, Any]
+    families: Mapping[str, RunFamily]
+    budget: Budget
+    seeds: Seeds
+    fingerprint: Mapping[str, Any]
+    record: StudyRecord
+    services: Services
+    notes: tuple[str, ...] = ()
+    auto: bool = False
+    steps: str = "epochs"
+    device: str = "cpu"
+    describe: str = ""
+    refit: bool = False
     fold_values: bool = False
-    notes: list[str] = field(default_factory=list)
-    families: dict[str, RunFamily] = field(default_factory=dict)
 
-    @property
-    def run_dir(self) -> Path:
-        """The run directory."""
-        return self.plan.run_dir
 
-    @property
-    def auto(self) -> bool:
-        """A search across model families (``model=auto``)."""
-        return self.plan.auto
-
-    @property
-    def backend(self) -> Backend:
-        """The backend that says where trials train: the only family's, or with several the
-        first torch family's (estimators run on the CPU or pick their own device)."""
-        for fam in self.families.values():
-            if fam.backend.kind == "lightning":
-                backend: Backend = fam.backend
-                return backend
-        first: Backend = next(iter(self.families.values())).backend
-        return first
-
-    @property
-    def steps_label(self) -> str:
-        """How the leaderboard names a trial's length: ``epochs``, ``steps``, ``folds``, or
-        ``length`` when the families count different units."""
-        units = {fam.unit for fam in self.families.values()} or {self.unit}
-        return f"{units.pop()}s" if len(units) == 1 else "length"
-
-    def family(self, name: str | None = None) -> RunFamily:
-        """A family by name; ``None`` means the run's only family.
-
-        Raises:
-            KeyError: No such family (a trial of another study's families).
-        """
-        if name is None:
-            if len(self.families) != 1:
-                raise KeyError("model=auto: a trial's family must be named")
-            return next(iter(self.families.values()))
-        return self.families[name]
-
-    def family_of(self, params: dict[str, Any]) -> RunFamily:
-        """The family a trial's parameters belong to."""
-        return self.family(family_of(params) if self.auto else None)
-
-    def unit_of(self, params: dict[str, Any]) -> Unit:
-        """What the reported steps of a trial with ``params`` count."""
-        return self.family_of(params).unit
-
-    def dataset_of(self, family: str | None = None) -> Dataset:
-        """The data as ``family`` reads it (``None``: the run's only family)."""
-        fam = self.family(family)
-        return fam.dataset if fam.dataset is not None else self.dataset
-
-    def trial_seed(self, number: int) -> int:
-        """The training seed of trial ``number``: ``trainer.seed`` + number."""
-        return int(self.plan.trainer.seed) + int(number)
-
-    def sample(self, trial: Any) -> dict[str, Any]:
-        """Sample a trial's parameters through its public ``suggest_*`` methods.
-
-        With ``model=auto`` the family first, then that family's parameters only (named
-        ``family.param``).
-        """
-        if not self.auto:
-            return {name: p.suggest(trial, name) for name, p in self.plan.space.items()}
-        name = trial.suggest_categorical(FAMILY_PARAM, list(self.families))
-        params: dict[str, Any] = {FAMILY_PARAM: name}
-        for param, p in self.families[name].family.space.items():
-            key = prefixed(name, param)
-            params[key] = p.suggest(trial, key)
-        return params
-
-    def config(self, params: dict[str, Any]) -> DictConfig:
-        """The trial's model config: its family's base config with ``params`` applied (a copy)."""
-        fam = self.family_of(params)
-        own = own_params(fam.name, params) if self.auto else params
-        return trial_config(fam.family.node, own)
-
-    def defaults(self) -> list[dict[str, Any]]:
-        """Each family's default configuration as study parameters (what ``enqueue_defaults``
-        runs first): the values its base config gives the searched parameters. Estimators
-        come before torch models, whose trials cost the most, so a short budget still
-        covers the cheap families."""
-        out = []
-        order = sorted(self.families.values(), key=lambda f: f.backend.kind == "lightning")
-        for fam in order:
-            base = fam.family.node
-            values = {p: OmegaConf.select(base, p) for p in fam.family.space}
-            if self.auto:
-                values = {prefixed(fam.name, p): v for p, v in values.items()}
-                values = {FAMILY_PARAM: fam.name, **values}
-            out.append(values)
-        return out
-
-    def fit(
-        self,
-        cfg: Any,
-        *,
-        family: str | None = None,
-        report: Report | None = None,
-        workdir: str | Path | None = None,
-        seed: int = 0,
-    ) -> FitResult:
-        """Train one configuration (holdout or k-fold) toward the run's goal, then measure its
-        prediction latency (``latency_ms``)."""
-        fam = self.family(family)
-        result = fit_config(
-            fam.backend,
-            fam.plugin,
-            cfg,
-            self.dataset_of(family),
-            self.goal,
-            report=report,
-            workdir=workdir,
-            seed=seed,
-            fold_values=self.fold_values,
-        )
-        result.latency_ms = self.latency(fam, result.model)
-        return result
-
-    def latency(self, fam: RunFamily, model: Any) -> float | None:
-        """Milliseconds of ``fam``'s backend predicting a fixed batch of validation rows
-        (``LATENCY_ROWS``; fold 0's with k folds): the median of ``LATENCY_CALLS`` calls after
-        a warm-up call, the lowest of up to ``LATENCY_WINDOWS`` such medians while the calls
-        spread (on a shared machine other processes stall some calls), on one thread where
-        the backend allows. ``None`` for models that do not predict (generators)."""
-        task = self.dataset.spec.task
-        if model is None or task not in ("classification", "regression"):
-            return None
-        if fam.backend.generates(model):
-            return None
-        data = self.dataset_of(fam.name)
-        data = data.folds[0] if data.folds else data
-        x = data.val.x[:LATENCY_ROWS] if len(data.val) else data.train.x[:LATENCY_ROWS]
-        best = float("inf")
-        # One thread where the backend can say so (torch): a model's latency, not the
-        # machine's load (LightningBackend.one_thread).
-        with getattr(fam.backend, "one_thread", contextlib.nullcontext)():
-            fam.backend.predict(model, x, task)
-            for _ in range(LATENCY_WINDOWS):
-                times = []
-                for _ in range(LATENCY_CALLS):
-                    start = time.perf_counter()
-                    fam.backend.predict(model, x, task)
-                    times.append(time.perf_counter() - start)
-                best = min(best, statistics.median(times))
-                if max(times) <= 2 * min(times):
-                    break
-        return 1000.0 * best
-
-    def refit(
-        self,
-        cfg: Any,
-        data: Dataset,
-        budget: dict[str, Any],
-        *,
-        family: str | None = None,
-        workdir: str | Path | None = None,
-        seed: int = 0,
-    ) -> FitResult:
-        """Retrain ``cfg`` on ``data.train`` for ``budget`` (no validation data)."""
-        fam = self.family(family)
-        return refit_config(fam.backend, fam.plugin, cfg, data, budget, workdir=workdir, seed=seed)
-
-    def refit_wanted(self) -> bool:
-        """``sweep.refit``, where ``None`` means: refit exactly when the data has k folds."""
-        refit = self.plan.sweep.refit
-        return bool(refit) if refit is not None else bool(self.dataset.folds)
+def trial_total(plan: RunPlan) -> int:
+    """The trials a study runs to: ``sweep.n_trials``, or fewer when the space has fewer
+    points: a grid's size, or one trial when nothing is searched (every parameter pinned)
+    (the one rule; ``Budget.total``)."""
+    n_trials = plan.sweep.n_trials
+    if not plan.space:
+        return min(n_trials, 1)
+    grid = plan.sampler.grid
+    if grid is None:
+        return n_trials
+    return min(n_trials, math.prod(len(v) for v in grid.values()))
 
 
 def _overridden(plan: RunPlan, key: str) -> bool:
@@ -279,30 +169,34 @@ def _overridden(plan: RunPlan, key: str) -> bool:
     return any(o.lstrip("+~").split("=", 1)[0] == key for o in plan.overrides)
 
 
-def _auto_dataset(plan: RunPlan, dataset: Dataset) -> tuple[Dataset, list[str]]:
+def _auto_folds(plan: RunPlan, dataset: Dataset) -> tuple[Any, list[str]]:
     """``model=auto`` on small data selects on the mean of ``AUTO_FOLDS`` folds (unless
     ``data.folds`` was set, or ``sweep.timeout`` is below ``AUTO_FOLDS_MIN_TIMEOUT``): one
     small validation split lets a long search pick a configuration that only fits those rows
-    (docs/sweeps.md); a short one cannot afford five fits a trial."""
+    (docs/sweeps.md); a short one cannot afford five fits a trial.
+
+    Returns:
+        The data config the run loads (the plan's, or a copy with ``folds=AUTO_FOLDS``) and
+        the note that says so.
+    """
     if dataset.folds or _overridden(plan, "data.folds"):
-        return dataset, []
+        return plan.data_cfg, []
     rows = len(dataset.train) + len(dataset.val)
     if rows > AUTO_SMALL_ROWS or not hasattr(plan.data_cfg, "folds"):
-        return dataset, []
+        return plan.data_cfg, []
     timeout = plan.sweep.timeout
     if timeout is not None and timeout < AUTO_FOLDS_MIN_TIMEOUT:
-        return dataset, [
+        return plan.data_cfg, [
             f"model=auto: sweep.timeout={timeout:g} s is short, so trials are judged on one "
             f"validation split ({len(dataset.val)} rows); from {AUTO_FOLDS_MIN_TIMEOUT:g} s on "
             f"(or with data.folds={AUTO_FOLDS}) on the mean of {AUTO_FOLDS} folds"
         ]
-    plan.data_cfg = dataclasses.replace(plan.data_cfg, folds=AUTO_FOLDS)
     note = (
         f"model=auto: small data ({rows} non-test rows): each trial is judged on the mean of "
         f"{AUTO_FOLDS} folds (data.folds={AUTO_FOLDS}) and the chosen configuration is refit "
         "on all of them; data.folds=0 selects on one validation split instead"
     )
-    return load_dataset(plan.data_plugin, plan.data_cfg), [note]
+    return dataclasses.replace(plan.data_cfg, folds=AUTO_FOLDS), [note]
 
 
 def _goal(plan: RunPlan, metric: str, direction: Any) -> Goal:
@@ -334,6 +228,9 @@ def _check_latency(goal: Goal, task: str) -> None:
 def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
     """Load the data and make every decision of the run; nothing is written.
 
+    ``plan`` is left as it is: with ``model=auto`` the run's plan is a new one, holding the
+    families that fit the data, their joint space and the data config the run loads.
+
     Raises:
         UserError: The model (a family listed in ``model.families``) does not accept the
             data, Lightning cannot train with the trainer settings, or the model fails its
@@ -343,11 +240,14 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
     notes: list[str] = []
     families: dict[str, Family] = dict(plan.families)
     if plan.auto:
-        dataset, folds_note = _auto_dataset(plan, dataset)
+        data_cfg, folds_note = _auto_folds(plan, dataset)
+        if data_cfg is not plan.data_cfg:
+            dataset = load_dataset(plan.data_plugin, data_cfg)
         families, fit_notes = compatible_families(families, dataset.spec, plan.families_listed)
         notes += fit_notes + folds_note
-        plan.families = families
-        plan.space = joint_space(families)
+        plan = dataclasses.replace(
+            plan, data_cfg=data_cfg, families=families, space=joint_space(families)
+        )
     else:
         next(iter(families.values())).plugin.check_data(dataset.spec)
     # What the data held and what was done to it (a table's one-line summary, columns left
@@ -358,32 +258,62 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
     goal = _goal(plan, metric, direction)
     _check_latency(goal, dataset.spec.task)
     if not goal.prunable and plan.sweep.pruner != "none":
-        why = (
-            "Optuna does not prune multi-objective studies (a trial reports one value per step)"
-            if goal.multi
-            else f"{goal.objectives[0].key} is measured once, after training"
-        )
         notes.append(
-            f"sweep.pruner={plan.sweep.pruner} is not used: {why}, so every trial trains to "
-            "its end and no intermediate values are reported"
+            f"sweep.pruner={plan.sweep.pruner} is not used: {goal.objectives[0].key} is "
+            "measured once, after training, so every trial trains to its end and no "
+            "intermediate values are reported"
+            + ("; put a validation metric first to prune on it" if goal.multi else "")
+        )
+    elif goal.multi and plan.sweep.pruner != "none":
+        notes.append(
+            f"sweep.pruner={plan.sweep.pruner} judges the first objective, {goal.key}, of "
+            "this multi-objective study; a pruned trial is on no Pareto front "
+            "(sweep.pruner=none trains every trial to its end)"
         )
     backends: dict[str, Backend] = {}
     run_families: dict[str, RunFamily] = {}
+    failed: list[tuple[Family, UserError]] = []
     for name, fam in families.items():
         kind = fam.plugin.kind
         if kind not in backends:
             backends[kind] = backend_for(fam.plugin, plan.trainer)
         backend = backends[kind]
-        unit: Unit = "fold" if dataset.folds else backend.unit
         # How this family reads the samples (a signal is steps x channels to an RNN): decided
         # here, once; its view of the data is what it trains, is tested and exported with.
         layout = fit_layout(fam.plugin, dataset.spec)
+        view = as_layout(dataset, layout)
+        cfg = OmegaConf.to_object(fam.node)
+        built: tuple[str, ...] | None = None
+        try:
+            if preflight:
+                one = _first_fold(view)
+                built = _checked(fam, partial(backend.preflight, fam.plugin, cfg, one))
+            device = _checked(fam, partial(backend.device_for, fam.plugin, cfg, view.spec))
+        except UserError as exc:
+            # model=auto: one broken plugin (or one that cannot run here) must not stop a
+            # search nobody asked it into.
+            if not plan.auto or plan.families_listed:
+                raise
+            failed.append((fam, exc))
+            continue
         if layout.note:
             notes.append(layout.note)
-        view = as_layout(dataset, layout)
-        run_families[name] = RunFamily(fam, backend, unit, dataset=view)
-        if preflight:
-            _preflight(fam, backend, OmegaConf.to_object(fam.node), view)
+        # With k folds a trial reports once per fold, whatever its backend counts.
+        unit = "fold" if dataset.folds else backend.unit
+        run_families[name] = RunFamily(fam, backend, unit, device, dataset=view)
+        _check_metrics(goal, fam, built, dataset)
+    if failed:
+        if not run_families:
+            raise failed[0][1]
+        families = {name: families[name] for name in run_families}
+        # A new plan (it is frozen): the budget and record below are made from this one.
+        plan = dataclasses.replace(plan, families=families, space=joint_space(families))
+        notes += [
+            f"model=auto: {fam.name} ({fam.package}) left out: its preflight failed "
+            f"({reason(exc.__cause__) if exc.__cause__ else exc}); model={fam.name} shows "
+            "the whole error"
+            for fam, exc in failed
+        ]
     identity = fingerprint(
         model=plan.model_name,
         model_config=_model_config(plan, families),
@@ -398,10 +328,90 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
         constraints=[str(c) for c in goal.constraints],
         families=list(families) if plan.auto else None,
     )
-    first_unit = next(iter(run_families.values())).unit
     # Pruners that compare trials fold by fold (Wilcoxon) get each fold's own value.
     fold_values = bool(dataset.folds) and pruner_wants_fold_values(plan.sweep.pruner)
-    return Run(plan, dataset, goal, first_unit, identity, fold_values, notes, run_families)
+    refit = plan.sweep.refit
+    budget = Budget(plan.sweep.n_trials, trial_total(plan), plan.sweep.timeout)
+    steps = steps_label(f.unit for f in run_families.values())
+    device = _device(run_families)
+    services = Services(
+        run_families, dataset, goal, plan.space, auto=plan.auto, fold_values=fold_values
+    )
+    return Run(
+        plan=plan,
+        dataset=dataset,
+        goal=goal,
+        families=run_families,
+        budget=budget,
+        seeds=Seeds(int(plan.sweep.seed), int(plan.trainer.seed)),
+        fingerprint=identity,
+        record=_record(plan, goal, identity, budget, run_families, steps, device),
+        services=services,
+        notes=tuple(notes),
+        auto=plan.auto,
+        steps=steps,
+        device=device,
+        describe=_describe(run_families),
+        refit=bool(refit) if refit is not None else bool(dataset.folds),
+        fold_values=fold_values,
+    )
+
+
+def _device(families: Mapping[str, RunFamily]) -> str:
+    """Where trials train: the one device, or each device with its families
+    (``cuda:0 (mlp); cpu (forest, linear)``)."""
+    by_device: dict[str, list[str]] = {}
+    for name, fam in families.items():
+        by_device.setdefault(fam.device, []).append(name)
+    if len(by_device) == 1:
+        return next(iter(by_device))
+    return "; ".join(f"{device} ({', '.join(names)})" for device, names in by_device.items())
+
+
+def _describe(families: Mapping[str, RunFamily]) -> str:
+    """The backend's line on where trials train: the torch families' when there are any
+    (estimators name their own device in the header)."""
+    backends = [f.backend for f in families.values()]
+    costly = [b for b in backends if b.expensive]
+    return str((costly or backends)[0].describe())
+
+
+def _pruner_label(plan: RunPlan, goal: Goal) -> str:
+    """The pruner as the header names it: ``none (...)`` when the goal cannot be pruned, and
+    which objective it judges in a multi-objective study."""
+    if not goal.prunable:
+        return f"none ({goal.objectives[0].key} is measured after training)"
+    if goal.multi and plan.sweep.pruner != "none":
+        return f"{plan.sweep.pruner} (on {goal.key}, the first objective)"
+    return str(plan.sweep.pruner)
+
+
+def _record(
+    plan: RunPlan,
+    goal: Goal,
+    identity: Mapping[str, Any],
+    budget: Budget,
+    families: Mapping[str, RunFamily],
+    steps: str,
+    device: str,
+) -> StudyRecord:
+    """What the study stores about itself (``tuning.opening`` writes it)."""
+    return StudyRecord(
+        model=plan.model_name,
+        data=plan.data_name,
+        metric=goal.metric,
+        direction=goal.direction,
+        n_trials=budget.n_trials,
+        total=budget.total,
+        fingerprint=dict(identity),
+        objectives=tuple(o.short for o in goal.objectives),
+        constraints=tuple(str(c) for c in goal.constraints),
+        families=tuple(families) if plan.auto else None,
+        sampler=plan.sampler.label,
+        pruner=_pruner_label(plan, goal),
+        steps=steps,
+        device=device,
+    )
 
 
 def _model_config(plan: RunPlan, families: dict[str, Family]) -> dict[str, Any]:
@@ -419,15 +429,38 @@ def _result_settings(backends: dict[str, Backend]) -> dict[str, Any]:
     return settings
 
 
-def _preflight(fam: Family, backend: Backend, cfg: Any, dataset: Dataset) -> None:
-    """Build the default config and train one tiny step before any trial or file exists."""
+def _check_metrics(goal: Goal, fam: Family, built: tuple[str, ...] | None, data: Dataset) -> None:
+    """Refuse objectives and constraints that name a metric the family never reports (every
+    trial would fail on it); unchecked when neither the plugin nor its built model says."""
+    names = fam.plugin.reported_metrics(built)
+    if names is None:
+        return
+    reported = [f"val_{m}" for m in names]
+    if data.folds:
+        reported.append(f"{goal.key}_std")  # the spread over folds (automl.backends.protocol)
+    check_reported(goal.objectives, goal.constraints, fam.name, reported, data.spec.task)
+
+
+def _first_fold(dataset: Dataset) -> Dataset:
+    return dataset.folds[0] if dataset.folds else dataset
+
+
+def _checked(fam: Family, step: Callable[[], _T]) -> _T:
+    """A step that builds the family's default config (its preflight: a build and one
+    training step on a few rows; its device), before any trial or file exists; a failure
+    is one line naming the plugin.
+
+    Raises:
+        UserError: The step's own (a bad device, a bad setting), or a ``PluginCodeError``.
+    """
     try:
-        backend.preflight(fam.plugin, cfg, dataset.folds[0] if dataset.folds else dataset)
+        return step()
     except UserError:
         raise  # already one line that says what to do (a bad device, a bad setting)
     except Exception as exc:
-        raise PluginError(
+        raise PluginCodeError(
             f"model '{fam.name}' ({fam.package}) failed its preflight, a build with its "
             f"default config and one training step on a few rows: {reason(exc)}; fix the "
-            "plugin or its config (see docs/plugins.md) and run again"
+            "plugin or its config (see docs/plugins.md) and run again",
+            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         ) from exc

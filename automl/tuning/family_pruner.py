@@ -19,6 +19,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.study.families import FAMILY_PARAM
+from automl.tuning.internals import storage_of
 
 __all__ = ["FamilyPruner", "FamilyStorage"]
 
@@ -94,7 +95,7 @@ class FamilyPruner(optuna.pruners.BasePruner):
         if cached is None or cached[0] is not study:
             view = optuna.Study(
                 study_name=study.study_name,
-                storage=FamilyStorage(study._storage, family),  # type: ignore[arg-type]
+                storage=FamilyStorage(storage_of(study), family),  # type: ignore[arg-type]
                 sampler=study.sampler,
                 pruner=pruner,
             )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import socket
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -18,7 +20,7 @@ from optuna.trial import TrialState
 from automl.core.records import record_of
 from automl.tuning.retry import fail_infra
 
-__all__ = ["GONE_TRIAL", "UNOWNED_TRIAL", "worker_id", "fail_lost_trials"]
+__all__ = ["GONE_TRIAL", "UNOWNED_TRIAL", "worker_id", "fail_lost_trials", "fail_unowned"]
 
 # Reason stored on a trial whose process is gone from this machine.
 GONE_TRIAL = "its worker process is gone (killed or crashed)"
@@ -79,13 +81,23 @@ def fail_lost_trials(study: optuna.Study, max_retries: int, *, admitted: bool = 
         How many trials this process failed as gone.
     """
     failed = 0
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = record_of(trial).worker
-        if worker is None and admitted:
-            failed += fail_infra(study, trial, UNOWNED_TRIAL, "lost", max_retries)
-        elif _gone(str(worker or "")):
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if admitted:
+        failed += fail_unowned(study, running, max_retries)
+    for trial in running:
+        if _gone(str(record_of(trial).worker or "")):
             failed += fail_infra(study, trial, GONE_TRIAL, "lost", max_retries)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    return failed
+
+
+def fail_unowned(study: optuna.Study, trials: Sequence[Any], max_retries: int) -> int:
+    """Fail (and retry) the RUNNING ``trials`` recorded without an owner; call it only under
+    the admission lock (see ``fail_lost_trials``). Returns how many this process failed."""
+    failed = 0
+    for trial in trials:
+        if trial.state == TrialState.RUNNING and record_of(trial).worker is None:
+            failed += fail_infra(study, trial, UNOWNED_TRIAL, "lost", max_retries)
     return failed

@@ -8,7 +8,9 @@ parameters; ``TrialRunner.run`` trains it and tells the study how it ended, with
 - pruned: epochs and time;
 - failed by the trial itself (an exception, NaN, a timeout, an unwritable directory): the
   reason, ``error.txt`` with the traceback, and it counts toward ``sweep.n_trials``;
-- failed by the infrastructure (a signal, the storage): the reason, and it is re-run;
+- failed by the infrastructure (a signal, the storage, a full disk): the reason, and it is
+  re-run; a full disk also stops the study (``DiskFull``): the next trial would meet the same
+  wall;
 - out of GPU memory: counted like its own failure when the worker had its GPU to itself,
   re-run when it shared it (``SharedOutOfMemory`` then tells the worker to give its slot up).
 """
@@ -17,34 +19,66 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
 import threading
 import time
 import traceback
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from automl.backends.checkpoint import (
+    CHECKPOINT_DIR,
+    TrialCheckpoint,
+    parse_every,
+    study_digest,
+)
 from automl.backends.oom import is_out_of_memory
 from automl.backends.trial_log import rows_to
-from automl.core.errors import Interrupted, TrialPruned, TrialTimeout, reason, signal_reason
-from automl.core.records import Failure, TrialRecord
+from automl.core.errors import (
+    Interrupted,
+    StudyError,
+    TrialPruned,
+    TrialTimeout,
+    reason,
+    signal_reason,
+)
+from automl.core.records import Failure, TrialRecord, counts_toward_total, record_of
 from automl.results.finalize import trial_dir
-from automl.study.families import family_of
 from automl.study.run import Run
+from automl.tuning.internals import read_trial, storage_of, trial_id, uncached
 from automl.tuning.lost import worker_id
 from automl.tuning.retry import fail_infra
 from automl.tuning.sampling import StudySampler
 from automl.tuning.signals import StopSignals
-from automl.tuning.storage import is_storage_error
+from automl.tuning.storage import (
+    StorageUnreachable,
+    is_disk_full,
+    is_storage_error,
+    storage_reason,
+)
 from automl.tuning.trackers import Ending, Tracker, TrialRun
 
-__all__ = ["TrialRunner", "StorageFailure", "StorageLost", "SharedOutOfMemory", "start_trial"]
+__all__ = [
+    "TrialRunner",
+    "StorageFailure",
+    "StorageLost",
+    "SharedOutOfMemory",
+    "DiskFull",
+    "start_trial",
+]
 
-_STORAGE_RETRY_S = 2.0
 _log = logging.getLogger("automl.study")
+# Seconds between heartbeat attempts while the storage does not answer (the configured
+# interval once it does): a trial that rode out an outage is alive again at once.
+_HEARTBEAT_RETRY_S = 1.0
+# Files a writer leaves beside its target until it renames it into place (automl.core.atomic,
+# the forest's skops file): on a full disk they hold the space that is missing.
+_PARTIAL_SUFFIXES = (".tmp", ".partial")
 _RESULT_FIELDS = (
     "epochs",
     "duration_s",
@@ -55,6 +89,7 @@ _RESULT_FIELDS = (
     "model_file",
     "latency_ms",
     "unmet",
+    "checkpoint_s",
 )
 
 
@@ -63,39 +98,57 @@ class StorageFailure(Exception):
 
 
 class StorageLost(Exception):
-    """The study storage stayed unreachable longer than the grace period."""
+    """The study storage stayed unreachable for ``sweep.storage_wait`` (or failed for good)."""
+
+
+class DiskFull(Exception):
+    """A disk a trial wrote to is full: the trial is re-run later, the study stops now."""
 
 
 class SharedOutOfMemory(Exception):
     """A trial ran out of GPU memory on a GPU shared with other workers (it is re-run)."""
 
 
-def start_trial(run: Run, study: optuna.Study) -> tuple[optuna.Trial, dict[str, Any]]:
-    """Ask for a trial (a waiting retry first) and sample its parameters at once.
+def start_trial(
+    run: Run, study: optuna.Study, waited: float | None = None
+) -> tuple[optuna.Trial, dict[str, Any]]:
+    """Ask for a trial (a waiting retry first) and sample its parameters at once: the way a
+    trial starts when no draft of it could be claimed (``automl.tuning.drafts``).
 
     Sampling right away, inside the admission lock, means the next worker's duplicate check
     already sees these values. The trial's owner is recorded first, in the same section: a
     RUNNING trial without one, seen under the lock, was left by a process that died inside
-    it (``automl.tuning.lost``).
+    it (``automl.tuning.lost``). ``waited``: seconds the admission lock took to get.
     """
     with warnings.catch_warnings():
         # Optuna warns that heartbeats are meant for Study.optimize; this loop records them
         # itself (``_Heartbeat``).
         warnings.filterwarnings("ignore", message="Heartbeat of storage")
         trial = study.ask()
-    for key, value in TrialRecord(worker=worker_id()).attrs().items():
+    record = TrialRecord(worker=worker_id(), admission_s=round(waited, 4) if waited else None)
+    for key, value in record.attrs().items():
         trial.set_user_attr(key, value)
-    return trial, run.sample(trial)
+    try:
+        return trial, run.services.sample(trial)
+    except Exception as exc:  # the storage refused a value: say so on the trial, not "lost"
+        if is_storage_error(exc):
+            raise
+        why = f"its parameters could not be sampled ({reason(exc)})"
+        record = TrialRecord(error=why, failure="preflight", counts=False)
+        for key, value in record.attrs(("error", "failure", "counts")).items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, state=TrialState.FAIL)
+        raise StudyError(f"study '{study.study_name}': trial #{trial.number} {why}") from exc
 
 
 class _Heartbeat:
     """Records a running trial's heartbeat in a database storage until stopped."""
 
-    def __init__(self, storage: Any, trial_id: int) -> None:
+    def __init__(self, storage: Any, beating: int) -> None:
         interval = (
             storage.get_heartbeat_interval() if hasattr(storage, "record_heartbeat") else None
         )
-        self._storage, self._trial_id, self._interval = storage, trial_id, interval
+        self._store, self._beating, self._interval = storage, beating, interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -106,12 +159,18 @@ class _Heartbeat:
         return self
 
     def _beat(self) -> None:
+        # One attempt per beat, not the storage's patient retries: a beat missed during an
+        # outage is simply taken again a second later, and stopping never waits for it.
+        backend: Any = uncached(self._store)
+        beat = getattr(backend, "beat_once", backend.record_heartbeat)
+        interval = float(self._interval or _HEARTBEAT_RETRY_S)
         while not self._stop.is_set():
             try:
-                self._storage.record_heartbeat(self._trial_id)
-            except Exception:  # the storage is down: the trial reports it; keep trying
-                pass
-            self._stop.wait(self._interval)
+                beat(self._beating)
+                wait = interval
+            except Exception:  # the storage is down: the trial's writes wait for it
+                wait = min(_HEARTBEAT_RETRY_S, interval)
+            self._stop.wait(wait)
 
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
@@ -157,21 +216,21 @@ class TrialRunner:
         self.tracker = tracker
         self._ending: Ending | None = None
         self._tracker_failures = 0
+        self._checkpoint: TrialCheckpoint | None = None
 
     # -- storage writes that survive a database restart ------------------------------------
 
     def _persist(self, write: Callable[[], Any]) -> Any:
-        """Run a storage write, retrying while the storage is unreachable (up to the grace)."""
-        deadline = time.monotonic() + max(float(self.sweep.grace_period), _STORAGE_RETRY_S)
-        while True:
-            try:
-                return write()
-            except Exception as exc:
-                if not is_storage_error(exc) or time.monotonic() > deadline:
-                    if is_storage_error(exc):
-                        raise StorageLost(reason(exc)) from exc
-                    raise
-                time.sleep(_STORAGE_RETRY_S)
+        """Run a storage write; a storage that is gone (its outage outlasted
+        ``sweep.storage_wait``: the storage retries by itself) or full stops the study."""
+        try:
+            return write()
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise DiskFull(_full_line("the study storage", storage_reason(exc))) from exc
+            if is_storage_error(exc):
+                raise StorageLost(storage_reason(exc)) from exc
+            raise
 
     def _attrs(
         self, trial: optuna.Trial, record: TrialRecord, only: tuple[str, ...] | None = None
@@ -212,7 +271,7 @@ class TrialRunner:
 
     def _track(self, trial: optuna.Trial, params: dict[str, Any]) -> TrialRun | None:
         assert self.tracker is not None
-        family = family_of(params) if self.run.auto else None
+        family = self.run.services.family_of(params).name if self.run.auto else None
         tracked = self._guarded(self.tracker.start)(trial.number, params, family)
         if tracked is not None:
             self._attrs(trial, TrialRecord(tracker_run=tracked.id), ("tracker_run",))
@@ -224,6 +283,9 @@ class TrialRunner:
         With a tracker, the trial is also a tracker run: its parameters, every ``metrics.csv``
         row as it is written, and how it ended.
 
+        A trial that ended for good (complete, pruned, or a failure that counts) leaves no
+        checkpoint behind; one that is re-run keeps its own for the re-run to continue.
+
         Raises:
             Interrupted: A stop signal arrived (the trial is failed and re-run later).
             StorageLost: The storage stayed unreachable (the trial is left RUNNING: the next
@@ -231,20 +293,86 @@ class TrialRunner:
             SharedOutOfMemory: The trial ran out of GPU memory on a shared GPU (it is re-run).
         """
         self._ending = None
+        self._checkpoint = None
         tracked = self._track(trial, params) if self.tracker is not None else None
         if tracked is None:
-            return self._run_trial(trial, params)
-        try:
-            with rows_to(trial_dir(self.run.run_dir, trial.number), self._guarded(tracked.row)):
-                return self._run_trial(trial, params)
-        finally:
-            ending = self._ending or Ending("interrupted", "the trial stopped unfinished")
-            self._guarded(tracked.end)(ending)
+            state = self._run_trial(trial, params)
+        else:
+            try:
+                with rows_to(
+                    trial_dir(self.run.plan.run_dir, trial.number), self._guarded(tracked.row)
+                ):
+                    state = self._run_trial(trial, params)
+            finally:
+                ending = self._ending or Ending("interrupted", "the trial stopped unfinished")
+                self._guarded(tracked.end)(ending)
+        if self._checkpoint is not None and self._ended(trial, state):
+            self._checkpoint.discard()
+        return state
+
+    def _ended(self, trial: optuna.Trial, state: TrialState) -> bool:
+        """Whether ``trial`` ended for good (it will not be re-run)."""
+        if state != TrialState.FAIL:
+            return True
+        frozen = self._persist(lambda: read_trial(self.study, trial))
+        return counts_toward_total("FAIL", record_of(frozen))
+
+    def _open_checkpoint(
+        self, trial: optuna.Trial, params: dict[str, Any], directory: Path, record: TrialRecord
+    ) -> TrialCheckpoint:
+        """The trial's checkpointing; a re-run continues from the newest checkpoint of the
+        trials it re-runs, whose reports the study then hears again (once each)."""
+        run, number = self.run, trial.number
+
+        def note(text: str) -> None:
+            record.note = f"{record.note}; {text}" if record.note else text
+            self._attrs(trial, record, ("note",))
+
+        def on_resume(step: int, reports: list[tuple[int, float]]) -> None:
+            if run.goal.prunable:  # the pruner judged these steps already: no should_prune
+                for done, value in reports:
+                    self._persist(functools.partial(trial.report, value, done))
+            if self.on_progress is not None and reports:
+                self.on_progress(number, *reports[-1])
+            record.resumed = step + 1
+            self._attrs(trial, record, ("resumed",))
+            source = checkpoint.saved.trial if checkpoint.saved is not None else "?"
+            note(
+                f"resumed from the checkpoint of trial #{source}: {step + 1} {record.unit}(s) done"
+            )
+
+        checkpoint = TrialCheckpoint.open(
+            directory / CHECKPOINT_DIR,
+            {"params": params, "study": study_digest(run.fingerprint)},
+            parse_every(self.sweep.checkpoint_every),
+            seed=run.seeds.trial(number),
+            trial=number,
+            sources=self._retried(trial),
+            on_resume=on_resume,
+        )
+        for text in checkpoint.notes:
+            note(text)
+        checkpoint.on_note = note
+        return checkpoint
+
+    def _retried(self, trial: optuna.Trial) -> list[tuple[int, Path]]:
+        """The checkpoint folders of the trials ``trial`` re-runs, the newest first."""
+        number = record_of(trial).retry_of
+        if number is None:
+            return []
+        trials = {t.number: t for t in self.study.get_trials(deepcopy=False)}
+        chain: list[tuple[int, Path]] = []
+        while number is not None and number not in dict(chain) and len(chain) < 100:
+            chain.append((number, trial_dir(self.run.plan.run_dir, number) / CHECKPOINT_DIR))
+            earlier = trials.get(number)
+            number = record_of(earlier).retry_of if earlier is not None else None
+        return chain
 
     def _run_trial(self, trial: optuna.Trial, params: dict[str, Any]) -> TrialState:
-        run, number = self.run, trial.number
-        record = TrialRecord(worker=worker_id(), unit=run.unit_of(params))
-        record.family = family_of(params) if run.auto else None
+        run, services, number = self.run, self.run.services, trial.number
+        family = services.family_of(params)
+        record = TrialRecord(worker=worker_id(), unit=family.unit)
+        record.family = family.name if run.auto else None
         redrawn = self.sampler.redrawn.pop(number, 0)
         record.redrawn = redrawn or None
         if number in self.sampler.duplicates:
@@ -254,45 +382,55 @@ class TrialRunner:
         if self.on_start is not None:
             self.on_start(number, params)
         start = time.perf_counter()
-        directory = trial_dir(run.run_dir, number)
+        directory = trial_dir(run.plan.run_dir, number)
         try:
-            node = run.config(params)
+            node = services.config(params)
             directory.mkdir(parents=True, exist_ok=True)
             _save_config(node, directory / "config.yaml")
             cfg = _to_object(node)
+            checkpoint = self._checkpoint = self._open_checkpoint(trial, params, directory, record)
         except Exception as exc:  # a full disk, an unwritable run directory, a bad value
             record.duration_s = time.perf_counter() - start
+            if is_disk_full(exc):
+                self._disk_full(trial, record, exc, directory)
             return self._fail(trial, record, reason(exc), "preflight")
 
         def report(step: int, value: float) -> bool:
             if not run.goal.prunable:
-                # Optuna prunes single-objective studies only (Trial.report refuses several
-                # objectives), and a measure such as latency_ms exists only after training:
-                # the live view shows progress, the study is told nothing.
+                # A first objective such as latency_ms exists only after training: the live
+                # view shows progress, the study is told nothing.
                 if self.on_progress is not None:
                     self.on_progress(number, step, value)
                 return False
             try:
                 with self.signals.critical():
-                    trial.report(value, step)
-                    prune = trial.should_prune()
+                    if run.goal.multi:
+                        prune = self._report_first_objective(trial, step, value)
+                    else:
+                        trial.report(value, step)
+                        prune = trial.should_prune()
             except (Interrupted, TrialTimeout):
                 raise
+            except StorageUnreachable as exc:  # already waited sweep.storage_wait for it
+                raise StorageLost(str(exc)) from exc
             except Exception as exc:
-                raise StorageFailure(reason(exc)) from exc
+                if is_disk_full(exc):
+                    raise DiskFull(_full_line("the study storage", storage_reason(exc))) from exc
+                raise StorageFailure(storage_reason(exc)) from exc
             if self.on_progress is not None:
                 self.on_progress(number, step, value)
             return prune
 
-        storage = self.study._storage
+        storage = storage_of(self.study)
         try:
-            with _Heartbeat(storage, trial._trial_id), self.signals.trial(self.sweep.trial_timeout):
-                result = run.fit(
+            with _Heartbeat(storage, trial_id(trial)), self.signals.trial(self.sweep.trial_timeout):
+                result = services.fit(
                     cfg,
                     family=record.family,
                     report=report,
                     workdir=directory,
-                    seed=run.trial_seed(number),
+                    seed=checkpoint.seed,  # a re-run that continues keeps its trial's seed
+                    checkpoint=checkpoint,
                 )
         except TrialPruned as exc:
             record.epochs, record.duration_s = exc.epoch + 1, time.perf_counter() - start
@@ -301,7 +439,9 @@ class TrialRunner:
                 f"pruned after {record.unit or 'epoch'} {exc.epoch} (value {exc.value:.6g})",
                 _numbers(epochs=record.epochs, duration_s=record.duration_s),
             )
-            self._attrs(trial, record, ("epochs", "duration_s"))
+            record.checkpoint_s = checkpoint.attempt_save_s or None
+            record.note = exc.note or record.note
+            self._attrs(trial, record, ("epochs", "duration_s", "checkpoint_s", "note"))
             self._persist(lambda: self.study.tell(trial, state=TrialState.PRUNED))
             return TrialState.PRUNED
         except TrialTimeout as exc:
@@ -312,6 +452,9 @@ class TrialRunner:
             self._ending = Ending("interrupted", f"{why}; the trial is re-run")
             self._persist(lambda: self._infra(trial, why, "signal"))
             raise
+        except StorageLost as lost:
+            self._last_word(trial, str(lost))
+            raise
         except StorageFailure as failure:
             why = f"storage error: {failure}"
             self._ending = Ending("interrupted", f"{why}; the trial is re-run")
@@ -319,7 +462,9 @@ class TrialRunner:
             return TrialState.FAIL
         except Exception as exc:
             record.duration_s = time.perf_counter() - start
-            (directory / "error.txt").write_text(traceback.format_exc())
+            if is_disk_full(exc):
+                self._disk_full(trial, record, exc, directory)
+            _write_error(directory)
             if is_out_of_memory(exc):
                 return self._out_of_memory(trial, record, exc)
             return self._fail(trial, record, reason(exc), "model")
@@ -331,6 +476,7 @@ class TrialRunner:
         record.n_params = result.n_params
         record.model_file = _name(result.artifact)
         record.latency_ms = result.latency_ms
+        record.checkpoint_s = checkpoint.attempt_save_s or None
         measures = record.measures()
         try:
             values = run.goal.values(measures)
@@ -360,6 +506,14 @@ class TrialRunner:
         )
         return TrialState.COMPLETE
 
+    def _report_first_objective(self, trial: optuna.Trial, step: int, value: float) -> bool:
+        """``trial.report`` + ``trial.should_prune`` for a multi-objective study, which
+        Optuna's ``Trial`` refuses: the first objective's value goes to the storage as the
+        step's intermediate value, and the study's ``FirstObjectivePruner`` judges it."""
+        storage_of(self.study).set_trial_intermediate_value(trial_id(trial), step, value)
+        frozen = read_trial(self.study, trial)
+        return bool(self.study.pruner.prune(self.study, frozen))
+
     def _out_of_memory(
         self, trial: optuna.Trial, record: TrialRecord, exc: BaseException
     ) -> TrialState:
@@ -373,8 +527,75 @@ class TrialRunner:
         raise SharedOutOfMemory(why)
 
     def _infra(self, trial: optuna.Trial, why: str, failure: Failure) -> None:
-        frozen = self.study._storage.get_trial(trial._trial_id)
+        frozen = read_trial(self.study, trial)
         fail_infra(self.study, frozen, why, failure, self.sweep.max_retries)
+
+    def _disk_full(
+        self, trial: optuna.Trial, record: TrialRecord, exc: BaseException, directory: Path
+    ) -> None:
+        """A full disk under a trial: fail it (re-run later, not counted), remove its partial
+        files, and stop the study: every next trial would meet the same wall.
+
+        Raises:
+            DiskFull: Always, with the sentence that says what to free.
+        """
+        _remove_partials(directory)
+        why = f"the disk was full ({reason(exc)})"
+        try:
+            self._attrs(trial, record, ("duration_s",))
+            self._persist(lambda: self._infra(trial, why, "disk"))
+        except DiskFull:  # the storage is on the full disk too: the next opening finds it
+            pass
+        run_dir = self.run.plan.run_dir
+        raise DiskFull(
+            _full_line(str(run_dir), f"{reason(exc)}; {_free_mb(directory)} free")
+            + f" (each trial keeps its model in {run_dir}/trials/NNNN/; old run directories "
+            "and the models of trials you do not need can go), or give the study a run "
+            f"directory on another disk (hydra.run.dir=...), then run the same command again: "
+            f"trial #{trial.number} is re-run first"
+        )
+
+    def _last_word(self, trial: optuna.Trial, why: str) -> None:
+        """Record why a trial is given up on when the storage is lost, if it answers once
+        more; else the trial stays RUNNING and the next opening finds it lost."""
+        try:
+            self._infra(trial, why, "storage")
+        except Exception:  # still unreachable: nothing more can be said to it
+            pass
+
+
+def _full_line(where: str, why: str) -> str:
+    return f"the disk holding {where} is full ({why}): free space there"
+
+
+def _write_error(directory: Path) -> None:
+    """The failed trial's traceback in ``error.txt``, if the disk takes it."""
+    from automl.core.atomic import write_text
+
+    try:
+        write_text(directory / "error.txt", traceback.format_exc())
+    except OSError:  # a full disk: the reason is stored in the study all the same
+        pass
+
+
+def _remove_partials(directory: Path) -> None:
+    """Delete the temporary files writers left in a trial's directory (dot-files ending in
+    ``.tmp``/``.partial``): on a full disk they hold the space that ran out."""
+    try:
+        for path in directory.iterdir():
+            if path.name.startswith(".") and path.name.endswith(_PARTIAL_SUFFIXES):
+                path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _free_mb(directory: Path) -> str:
+    for path in (directory, *directory.parents):
+        try:
+            return f"{shutil.disk_usage(path).free / 1e6:.0f} MB"
+        except OSError:
+            continue
+    return "unknown"
 
 
 def _numbers(**values: Any) -> dict[str, float]:
@@ -397,6 +618,4 @@ def _to_object(node: Any) -> Any:
 
 
 def _name(path: str | None) -> str | None:
-    from pathlib import Path
-
     return Path(path).name if path else None

@@ -16,6 +16,7 @@ import optuna
 from optuna.trial import TrialState
 
 from automl.core.records import Failure, TrialRecord, record_of
+from automl.tuning.internals import storage_of, trial_id
 
 __all__ = ["infra_failure_attrs", "enqueue_retry", "fail_infra"]
 
@@ -50,12 +51,13 @@ def fail_infra(
     Returns:
         Whether this process failed it (``False``: another process or worker did first).
     """
-    storage = study._storage
-    trial_id = trial._trial_id
+    storage, number = storage_of(study), trial_id(trial)
     try:
         for key, value in infra_failure_attrs(record_of(trial), why, failure, max_retries).items():
-            storage.set_trial_user_attr(trial_id, key, value)
-        if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+            storage.set_trial_user_attr(number, key, value)
+        # ``study.tell`` would not say whether this process made the change (it raises or
+        # warns when the trial finished meanwhile); the storage's own method does.
+        if not storage.set_trial_state_values(number, state=TrialState.FAIL):
             return False
     except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
         return False  # finished meanwhile, by its worker or another process

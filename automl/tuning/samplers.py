@@ -28,11 +28,17 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
-from optuna.samplers import CmaEsSampler, GridSampler, QMCSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.core.space import Choice, Fixed, Float, Int, Param
+from automl.tuning.internals import (
+    CmaEsSamplerBase,
+    GridSamplerBase,
+    QMCSamplerBase,
+    search_space_transform,
+    set_trial_system_attr,
+)
 
 __all__ = [
     "distributions",
@@ -71,7 +77,7 @@ def _ticket(study: optuna.Study, trial: FrozenTrial, belongs: Any = None) -> int
     the time this trial does, so the count is the same whenever and wherever it is taken.
     ``belongs(t)`` may exclude earlier trials of another sampler or space.
     """
-    trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+    trials = study.get_trials(deepcopy=False)
     return sum(
         1
         for t in trials
@@ -79,7 +85,7 @@ def _ticket(study: optuna.Study, trial: FrozenTrial, belongs: Any = None) -> int
     )
 
 
-class SafeCmaEsSampler(CmaEsSampler):
+class SafeCmaEsSampler(CmaEsSamplerBase):
     """CMA-ES whose state is re-derived from the completed trials, never unpickled.
 
     Each trial stores the CMA generation it was sampled in (an int). Before sampling, the
@@ -87,11 +93,9 @@ class SafeCmaEsSampler(CmaEsSampler):
     ``popsize`` completed trials of that generation: the update Optuna's sampler applied
     once and pickled. Pickled ``cma:optimizer`` attributes in the storage are neither read
     nor written. Workers that share a study all derive the same state from it; the cost is
-    one ``tell`` per finished generation per trial (milliseconds).
+    one ``tell`` per finished generation per trial (milliseconds). (Optuna's restore from
+    the storage is switched off in ``CmaEsSamplerBase``.)
     """
-
-    def _restore_optimizer(self, completed_trials: list[FrozenTrial]) -> None:
-        return None  # Optuna's version unpickles storage contents; nothing may call it
 
     def sample_relative(
         self,
@@ -100,30 +104,25 @@ class SafeCmaEsSampler(CmaEsSampler):
         search_space: dict[str, BaseDistribution],
     ) -> dict[str, Any]:
         import cmaes
-        from optuna._transform import _SearchSpaceTransform
 
-        self._raise_error_if_multi_objective(study)
+        self.check_single_objective(study)
         if not search_space:
             return {}
-        completed = self._get_trials(study)
-        if len(completed) < self._n_startup_trials:
+        completed = self.completed_trials(study)
+        if len(completed) < self.n_startup_trials:
             return {}
-        trans = _SearchSpaceTransform(
-            search_space, transform_step=not self._with_margin, transform_0_1=True
+        trans = search_space_transform(
+            search_space, transform_step=not self.with_margin, transform_0_1=True
         )
         optimizer = self._replay(trans, search_space, study.direction, completed)
         # As Optuna's sampler: a per-trial seed, so parallel workers ask different points.
-        optimizer._rng.seed(self._cma_rng.rng.randint(1, 2**16) + trial.number)
+        self.seed_optimizer(optimizer, self.cma_rng.randint(1, 2**16) + trial.number)
         if isinstance(optimizer, cmaes.CMAwM):
             params, x_for_tell = optimizer.ask()
-            study._storage.set_trial_system_attr(
-                trial._trial_id, "x_for_tell", [float(v) for v in x_for_tell]
-            )
+            set_trial_system_attr(study, trial, "x_for_tell", [float(v) for v in x_for_tell])
         else:
             params = optimizer.ask()
-        study._storage.set_trial_system_attr(
-            trial._trial_id, self._attr_key_generation, int(optimizer.generation)
-        )
+        set_trial_system_attr(study, trial, self.generation_key, int(optimizer.generation))
         return trans.untransform(params)
 
     def _replay(
@@ -135,13 +134,13 @@ class SafeCmaEsSampler(CmaEsSampler):
     ) -> Any:
         import cmaes
 
-        # Optuna's sampler draws a seed for a new optimizer from _cma_rng until a completed
-        # trial carries a told one (then it unpickles that); drawing it the same way keeps a
-        # sequential study trial-for-trial identical to Optuna's.
-        rng_state = self._cma_rng.rng.get_state()
-        optimizer = self._init_optimizer(trans, direction)
+        # Optuna's sampler draws a seed for a new optimizer from its CMA random state until a
+        # completed trial carries a told one (then it unpickles that); drawing it the same way
+        # keeps a sequential study trial-for-trial identical to Optuna's.
+        rng_state = self.cma_rng.get_state()
+        optimizer = self.new_optimizer(trans, direction)
         margin = isinstance(optimizer, cmaes.CMAwM)
-        key = self._attr_key_generation
+        key = self.generation_key
         by_generation: dict[int, list[FrozenTrial]] = {}
         for t in completed:
             generation = t.system_attrs.get(key)
@@ -161,7 +160,7 @@ class SafeCmaEsSampler(CmaEsSampler):
                 solutions.append((x, sign * float(t.value)))
             optimizer.tell(solutions)
         if any(generation >= 1 for generation in by_generation):
-            self._cma_rng.rng.set_state(rng_state)
+            self.cma_rng.set_state(rng_state)
         return optimizer
 
 
@@ -177,7 +176,7 @@ class GridExhausted(RuntimeError):
     """Every point of the grid was taken by an earlier trial; this trial has none to run."""
 
 
-class TicketGridSampler(GridSampler):
+class TicketGridSampler(GridSamplerBase):
     """Optuna's grid sampler with point *k* (of a seeded shuffle) for the *k*-th drawing trial.
 
     Optuna's ``GridSampler`` gives trial *n* point *n* only for trials numbered below the
@@ -196,7 +195,7 @@ class TicketGridSampler(GridSampler):
 
     def _belongs(self, t: FrozenTrial) -> bool:
         if "grid_id" in t.system_attrs or "grid_overflow" in t.system_attrs:
-            return self._same_search_space(t.system_attrs.get("search_space", {}))
+            return self.same_grid(t.system_attrs.get("search_space", {}))
         # A trial without a grid point yet is either another worker's trial that has not
         # reached before_trial (it will draw from this grid) or another sampler's, finished.
         return t.state in (TrialState.RUNNING, TrialState.WAITING)
@@ -205,13 +204,12 @@ class TicketGridSampler(GridSampler):
         if "grid_id" in trial.system_attrs or _enqueued(trial):
             return
         ticket = _ticket(study, trial, self._belongs)
-        storage = study._storage
-        storage.set_trial_system_attr(trial._trial_id, "search_space", self._search_space)
-        if ticket >= self._n_min_trials:
-            storage.set_trial_system_attr(trial._trial_id, "grid_overflow", ticket)
+        set_trial_system_attr(study, trial, "search_space", self.grid_space)
+        if ticket >= self.n_points:
+            set_trial_system_attr(study, trial, "grid_overflow", ticket)
             _stop(study)
             return
-        storage.set_trial_system_attr(trial._trial_id, "grid_id", ticket)
+        set_trial_system_attr(study, trial, "grid_id", ticket)
 
     def sample_independent(
         self,
@@ -222,20 +220,34 @@ class TicketGridSampler(GridSampler):
     ) -> Any:
         if "grid_overflow" in trial.system_attrs:
             raise GridExhausted(
-                f"all {self._n_min_trials} grid points were taken by earlier trials; "
+                f"all {self.n_points} grid points were taken by earlier trials; "
                 "nothing left to run (the study stops)"
             )
         return super().sample_independent(study, trial, param_name, param_distribution)
 
-    def _get_unvisited_grid_ids(self, study: optuna.Study) -> list[int]:
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        try:
+            super().after_trial(study, trial, state, values)
+        except RuntimeError:
+            # Optuna's stops ``study.optimize`` once every point is taken, and ``Study.stop``
+            # raises outside it; automl's own loop stops at the grid's size (its total).
+            pass
+
+    def unvisited_points(self, study: optuna.Study) -> list[int]:
         """Points no trial holds, in any state (Optuna's re-offers RUNNING and FAILED ones)."""
         taken = {
             t.system_attrs["grid_id"]
-            for t in study._storage.get_all_trials(study._study_id, deepcopy=False)
+            for t in study.get_trials(deepcopy=False)
             if "grid_id" in t.system_attrs
-            and self._same_search_space(t.system_attrs.get("search_space", {}))
+            and self.same_grid(t.system_attrs.get("search_space", {}))
         }
-        return [i for i in range(self._n_min_trials) if i not in taken]
+        return [i for i in range(self.n_points) if i not in taken]
 
 
 def _stop(study: optuna.Study) -> None:
@@ -246,7 +258,7 @@ def _stop(study: optuna.Study) -> None:
         pass
 
 
-class TicketQMCSampler(QMCSampler):
+class TicketQMCSampler(QMCSamplerBase):
     """Optuna's QMC sampler with point *k* of the sequence for the *k*-th drawing trial.
 
     Optuna's counts drawn points in a study attribute that it reads and then rewrites, so two
@@ -280,7 +292,6 @@ class TicketQMCSampler(QMCSampler):
         trial: FrozenTrial,
         search_space: dict[str, BaseDistribution],
     ) -> dict[str, Any]:
-        from optuna._transform import _SearchSpaceTransform
         from scipy.stats import qmc
 
         if not search_space:
@@ -293,12 +304,12 @@ class TicketQMCSampler(QMCSampler):
             else dist
             for name, dist in ordered.items()
         }
-        trans = _SearchSpaceTransform(numeric, transform_0_1=True)
-        engine_class = qmc.Sobol if self._qmc_type == "sobol" else qmc.Halton
+        trans = search_space_transform(numeric, transform_0_1=True)
+        engine_class = qmc.Sobol if self.qmc_type == "sobol" else qmc.Halton
         with warnings.catch_warnings():
             # Sobol's balance holds for powers of two; a study stops where its budget says.
             warnings.simplefilter("ignore", UserWarning)
-            engine = engine_class(len(ordered), seed=self._seed, scramble=self._scramble)
+            engine = engine_class(len(ordered), seed=self.qmc_seed, scramble=self.scramble)
             ticket = _ticket(study, trial)
             if ticket:
                 engine.fast_forward(ticket)

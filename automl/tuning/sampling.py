@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -23,9 +24,19 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from automl.core.space import Param
+from automl.tuning.internals import forget_cached_trials, storage_of, study_through
+from automl.tuning.objective_pruner import without_pruned
 from automl.tuning.samplers import distributions
 
-__all__ = ["StudySampler", "derive_seed", "distributions", "MAX_RESAMPLES"]
+__all__ = [
+    "StudySampler",
+    "Draft",
+    "derive_seed",
+    "distributions",
+    "random_params",
+    "MAX_RESAMPLES",
+]
 # ``distributions`` is re-exported: the duplicate check and the samplers need the same ones.
 
 MAX_RESAMPLES = 8
@@ -39,8 +50,62 @@ def derive_seed(seed: int, number: int) -> int:
     return int.from_bytes(digest, "little")
 
 
+def random_params(space: Mapping[str, Param], n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` parameter sets drawn from ``space`` as a study's trials draw them (each
+    parameter's ``suggest`` on a trial), by a seeded random sampler in an in-memory study."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        out.append({name: p.suggest(trial, name) for name, p in space.items()})
+        study.tell(trial, 0.0)
+    return out
+
+
 def _key(params: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in params.items()))
+
+
+_NO_TRIAL = -1  # the trial id of a draft's stand-in: its trial does not exist yet
+
+
+class _DraftStorage:
+    """The study's storage as a draft sees it: every read passes through; what a sampler
+    writes about the trial it samples for (TPE's constant liar records its draw there, for
+    other workers to see) is dropped, as that trial does not exist yet. The claimed trial is
+    created with its parameters, which is what the other workers' samplers read."""
+
+    def __init__(self, storage: Any) -> None:
+        self._storage = storage
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        if trial_id != _NO_TRIAL:
+            self._storage.set_trial_system_attr(trial_id, key, value)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        if trial_id != _NO_TRIAL:
+            self._storage.set_trial_user_attr(trial_id, key, value)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A configuration drawn before its trial exists (``StudySampler.draft``).
+
+    Attributes:
+        number: The trial number it was drawn for (its seed).
+        params: The drawn parameters.
+        distributions: Their distributions (the space).
+        redrawn: Duplicates of existing trials drawn and rejected before it.
+    """
+
+    number: int
+    params: dict[str, Any]
+    distributions: dict[str, BaseDistribution]
+    redrawn: int = 0
 
 
 class StudySampler(BaseSampler):
@@ -54,6 +119,9 @@ class StudySampler(BaseSampler):
         per_trial_seed: Rebuild the sampler for every trial with a seed derived from the trial
             number. Off for samplers whose sequence depends on one seed across the study
             (quasi-random and grid sequences): they never repeat a point by construction.
+        drafts: The sampler can draw a trial's configuration before the trial exists
+            (``draft``): it reads the study and its seed only, and writes nothing to the
+            trial it samples for (TPE, GP and random do; NSGA-II records its generation).
     """
 
     def __init__(
@@ -62,11 +130,13 @@ class StudySampler(BaseSampler):
         seed: int,
         space: Mapping[str, BaseDistribution] | None,
         per_trial_seed: bool = True,
+        drafts: bool = False,
     ) -> None:
         self._factory = factory
         self._seed = seed
         self._space = dict(space) if space else None
         self._per_trial = per_trial_seed
+        self._drafts = drafts and per_trial_seed and self._space is not None
         self._inner = factory(seed)
         self.redrawn: dict[int, int] = {}
         """Trial number -> duplicate configurations drawn and rejected before its own."""
@@ -87,14 +157,14 @@ class StudySampler(BaseSampler):
         self, study: optuna.Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
         if self._space is None:
-            return self._inner.infer_relative_search_space(study, trial)
+            return self._inner.infer_relative_search_space(without_pruned(study), trial)
         return dict(self._space)
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         if self._space is None:
-            return self._inner.sample_relative(study, trial, search_space)
+            return self._inner.sample_relative(without_pruned(study), trial, search_space)
         fixed = dict(trial.system_attrs.get("fixed_params") or {})
         if fixed:  # an enqueued trial (a retry, a warm start): its values are given
             return {}
@@ -114,15 +184,55 @@ class StudySampler(BaseSampler):
         self.duplicates.add(trial.number)
         return params
 
-    def _draw(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, Any]:
+    def _draw(
+        self, study: optuna.Study, trial: FrozenTrial, inner: BaseSampler | None = None
+    ) -> dict[str, Any]:
         """One whole configuration: the inner sampler's joint draw, the rest one by one."""
         assert self._space is not None
-        inner_space = self._inner.infer_relative_search_space(study, trial)
-        params = dict(self._inner.sample_relative(study, trial, inner_space))
+        inner = inner or self._inner
+        study = without_pruned(study)  # multi-objective samplers do not score pruned trials
+        inner_space = inner.infer_relative_search_space(study, trial)
+        params = dict(inner.sample_relative(study, trial, inner_space))
         for name, dist in self._space.items():
             if name not in params:
-                params[name] = self._inner.sample_independent(study, trial, name, dist)
+                params[name] = inner.sample_independent(study, trial, name, dist)
         return params
+
+    def draft(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> Draft | None:
+        """Draw the next trial's configuration before the trial exists (no lock held).
+
+        It is drawn as the trial numbered ``len(trials)`` would draw it (that trial's seed,
+        the study as it is now, the same duplicate check), so one worker alone draws the
+        very configurations it drew inside the lock. ``None`` where the sampler cannot draw
+        ahead; the trial is then sampled the old way.
+        """
+        if not self._drafts:
+            return None
+        assert self._space is not None
+        number = len(trials)
+        stand_in = FrozenTrial(
+            number=number, state=TrialState.RUNNING, value=None, values=None,
+            datetime_start=None, datetime_complete=None, params={}, distributions={},
+            user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=_NO_TRIAL,
+        )  # fmt: skip
+        inner = self._factory(derive_seed(self._seed, number))
+        # Optuna caches the study's trials per thread between two asks; a draft must see now.
+        forget_cached_trials(study)
+        view = study_through(study, _DraftStorage(storage_of(study)))
+        seen = {_key(t.params) for t in trials if t.state in _SEEN and t.params}
+        for attempt in range(MAX_RESAMPLES + 1):
+            try:
+                params = self._draw(view, stand_in, inner)
+            except Exception:  # a sampler that needs its trial after all: sample it in the trial
+                return None  # (the old path raises again if the sampler itself is broken)
+            if _key(params) not in seen:
+                return Draft(number, params, dict(self._space), attempt)
+        return None  # the space looks full: the old path records the repeat
+
+    def unseen(self, draft: Draft, trials: Sequence[FrozenTrial]) -> bool:
+        """Whether ``draft`` still repeats none of ``trials`` (read inside the lock)."""
+        key = _key(draft.params)
+        return not any(_key(t.params) == key for t in trials if t.state in _SEEN and t.params)
 
     def sample_independent(
         self,
@@ -131,7 +241,9 @@ class StudySampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+        return self._inner.sample_independent(
+            without_pruned(study), trial, param_name, param_distribution
+        )
 
     def after_trial(
         self,

@@ -1,4 +1,4 @@
-"""Which trial a study exports, and what the header, summary and ``best/pareto.json`` say.
+"""Which trial a study exports, and what the summary and ``best/pareto.json`` say about it.
 
 One study, one rule (``automl.results.pareto``): with one objective and ``sweep.select=auto`` the
 leaderboard's first feasible trial (``automl.results.leaderboard.rank_rows``: best value, ties
@@ -24,38 +24,10 @@ from automl.results.leaderboard import format_params, rank_rows, row_from_trial
 from automl.results.pareto import Candidate, select
 from automl.study.run import Run
 
-__all__ = ["Choice", "choose_best", "search_header", "search_attrs", "PARETO_FILE"]
+__all__ = ["Choice", "choose_best", "PARETO_FILE"]
 
 PARETO_FILE = "pareto.json"
 """The Pareto front of a multi-objective study, in ``best/``."""
-
-
-def search_header(run: Run) -> dict[str, Any]:
-    """What the leaderboard shows about the search beyond the model: objectives, constraints,
-    families, and that a multi-objective study prunes nothing."""
-    goal = run.goal
-    out: dict[str, Any] = {
-        "objectives": [{"key": o.key, "direction": o.direction} for o in goal.objectives],
-        "constraints": [str(c) for c in goal.constraints],
-    }
-    if run.auto:
-        out["families"] = list(run.families)
-    if goal.multi:
-        out["pruner"] = "none (multi-objective)"
-    elif not goal.prunable:
-        out["pruner"] = f"none ({goal.objectives[0].key} is measured after training)"
-    return out
-
-
-def search_attrs(run: Run) -> dict[str, Any]:
-    """Study user attributes that let other tools (``watch``, ``report``) read the search."""
-    out: dict[str, Any] = {
-        "objectives": [o.short for o in run.goal.objectives],
-        "constraints": [str(c) for c in run.goal.constraints],
-    }
-    if run.auto:
-        out["families"] = list(run.families)
-    return out
 
 
 @dataclass

@@ -15,7 +15,9 @@ one is raised when it ends. Outside a trial's training nothing is raised; the st
 A raise can be lost: when the signal lands while Python runs a finalizer or a weakref
 callback (a library's ``__del__``), the interpreter prints "Exception ignored" and goes on.
 So after a stop signal inside a trial the alarm repeats every ``REDELIVER_S`` seconds and
-raises again until the trial's section is left.
+raises again until the trial's section is left (and so does the alarm that bounds the export
+after a signal, ``bounded``); the interpreter's "Exception ignored" report of such a lost
+raise is not printed: it is raised again anyway.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class StopSignals:
         self._pending: BaseException | None = None
         self._timeout: float | None = None
         self._active = threading.current_thread() is threading.main_thread()
+        self._previous_hook = sys.unraisablehook
 
     def __enter__(self) -> StopSignals:
         if self._active:
@@ -68,6 +71,8 @@ class StopSignals:
                 self._previous[signum] = signal.signal(signum, self._on_signal)
             if hasattr(signal, "SIGALRM"):
                 self._previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._on_alarm)
+            self._previous_hook = sys.unraisablehook
+            sys.unraisablehook = self._unraisable
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -75,6 +80,14 @@ class StopSignals:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+        if self._active:
+            sys.unraisablehook = self._previous_hook
+
+    def _unraisable(self, unraisable: Any) -> None:
+        # A stop or a timeout raised inside a finalizer is lost, and raised again by the
+        # repeating alarm: not worth a traceback on the user's terminal.
+        if not isinstance(unraisable.exc_value, Interrupted | TrialTimeout):
+            self._previous_hook(unraisable)
 
     @property
     def exit_code(self) -> int | None:
@@ -127,6 +140,22 @@ class StopSignals:
                 raise Interrupted(self.received)
             if timeout and self._active and hasattr(signal, "setitimer"):
                 signal.setitimer(signal.ITIMER_REAL, float(timeout))
+            yield
+        finally:
+            self._disarm()
+            self._in_trial, self._pending, self._timeout = False, None, None
+
+    @contextmanager
+    def bounded(self, seconds: float) -> Iterator[None]:
+        """Work that must end within ``seconds`` even after a stop signal (the export after
+        one): when the alarm fires, ``Interrupted`` (a signal was received) or
+        ``TrialTimeout`` is raised inside it; a first stop signal arriving inside it raises
+        ``Interrupted``, a second one exits as ever."""
+        self._in_trial, self._pending, self._timeout = True, None, seconds
+        try:
+            if self._active and hasattr(signal, "setitimer"):
+                # Repeats until the raise lands (one inside a finalizer is lost).
+                signal.setitimer(signal.ITIMER_REAL, float(seconds), REDELIVER_S)
             yield
         finally:
             self._disarm()

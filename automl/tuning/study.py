@@ -3,7 +3,8 @@
 Opening checks the study's identity (``automl.study.identity``) against what is stored, so a changed
 study is refused before anything runs. The loop counts the trials that count (complete, pruned,
 and failures of the trial itself), starts one while the total is not reached, under a lock that
-makes "count, ask, sample" one step across workers, and stops on a stop signal, the time
+makes "count, start" one step across workers (the configuration drawn just before it,
+``automl.tuning.drafts``), and stops on a stop signal, the time
 budget or a streak of failures. The end is the same however the loop stopped: the leaderboard
 files, ``best/`` and the summary are written from a fresh read of the study (``finish_study``,
 which the parent of several workers calls too, once they are done). A worker started by such a
@@ -30,12 +31,20 @@ from automl.study.role import Role
 from automl.study.run import Run, prepare
 from automl.study.rundir import record_invocation
 from automl.tuning.admission import admission
+from automl.tuning.drafts import claim, open_claimed
 from automl.tuning.finish import finish_study
-from automl.tuning.lost import fail_lost_trials
-from automl.tuning.objective import SharedOutOfMemory, StorageLost, TrialRunner, start_trial
-from automl.tuning.opening import open_study, study_header, study_total
+from automl.tuning.lost import fail_lost_trials, fail_unowned
+from automl.tuning.objective import (
+    DiskFull,
+    SharedOutOfMemory,
+    StorageLost,
+    TrialRunner,
+    start_trial,
+)
+from automl.tuning.opening import open_study, study_header
 from automl.tuning.outcome import StudyOutcome, tally
 from automl.tuning.signals import StopSignals
+from automl.tuning.storage import StorageUnreachable
 from automl.tuning.trackers import open_tracker
 from automl.tuning.warm import enqueue_first, warm_configs
 
@@ -78,28 +87,33 @@ def run_study(
     enqueue_first(run, study, storage, notes, warm)
     if not worker:  # the parent records the invocation once
         record_invocation(plan.run_dir, plan.composed, plan.overrides)
-    console.print(run.backend.describe(), highlight=False, soft_wrap=True)
+    console.print(run.describe, highlight=False, soft_wrap=True)
     for note in notes:
         console.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
         _log.info("note: %s", note)
     _log.info("study %s: model=%s data=%s device=%s sweep.n_trials=%d",
-              plan.study_name, plan.model_name, plan.data_name, run.backend.device,
+              plan.study_name, plan.model_name, plan.data_name, run.device,
               sweep.n_trials)  # fmt: skip
 
     trials = study.get_trials(deepcopy=False)
     counted, running = tally(trials)
     header = study_header(run)
     board = Leaderboard(console, header, [t for t in trials if t.state in _FINISHED], sweep.top_k)
-    if counted + running >= sweep.n_trials:
+    total = run.budget.total
+    if counted + running >= total:
+        more = (
+            "raise sweep.n_trials to run more"
+            if total == sweep.n_trials
+            else f"the space has no point left to run ({total} in all)"
+        )
         console.print(
             f"study '{plan.study_name}' already has {counted} finished trials "
-            f"(sweep.n_trials={sweep.n_trials}); raise sweep.n_trials to run more"
+            f"(sweep.n_trials={sweep.n_trials}); {more}"
             + (f"; {running} still running in other workers" if running else "")
         )
     elif counted:
         console.print(
-            f"resuming study '{plan.study_name}': {counted} trials done, "
-            f"{sweep.n_trials - counted} to go"
+            f"resuming study '{plan.study_name}': {counted} trials done, {total - counted} to go"
         )
 
     outcome = StudyOutcome(plan.study_name, run.goal.direction, run.goal.metric, worker=worker)
@@ -117,29 +131,37 @@ def run_study(
         shared=worker and role is not None and role.shared,
         tracker=tracker,
     )
-    live = board.live and sweep.live and counted + running < sweep.n_trials
+    live = board.live and sweep.live and counted + running < total
     with signals, Live(board, console=console, refresh_per_second=4) if live else nullcontext():
         _loop(run, study, storage, runner, signals, board, outcome)
         outcome.signal = signals.received
         # One read of the final state: the live view's last frame, the files and the
         # summary all use it.
         board.running.clear()
-        board.rows = {t.number: row_from_trial(t) for t in study.get_trials(deepcopy=False)}
+        if not outcome.storage_lost:
+            try:
+                board.rows = {t.number: row_from_trial(t) for t in study.get_trials(deepcopy=False)}
+            except StorageUnreachable as exc:
+                outcome.storage_lost, outcome.stopped = True, str(exc)
     if worker:
         assert role is not None
         _worker_end(role, outcome, console)
         return outcome
     with signals:  # a signal during the export: finish writing, then exit with its code
-        finish_study(
-            run,
-            study,
-            board,
-            header,
-            outcome,
-            console,
-            stop_signal=signals.received,
-            interruptible=signals.trial,
-        )
+        if outcome.storage_lost:
+            _storage_gone(outcome, console)
+        else:
+            finish_study(
+                run,
+                study,
+                board,
+                header,
+                outcome,
+                console,
+                stop_signal=signals.received,
+                interruptible=signals.trial,
+                bounded=signals.bounded,
+            )
         outcome.signal = signals.received
     _log.info(
         "done: %d complete, %d pruned, %d failed (%d re-run); best #%s; exit code %d%s",
@@ -148,6 +170,18 @@ def run_study(
         f"; {outcome.stopped}" if outcome.stopped else "",
     )  # fmt: skip
     return outcome
+
+
+def _storage_gone(outcome: StudyOutcome, console: Console) -> None:
+    """The end of a study whose storage is gone: one line each for why and what to do."""
+    console.print(f"automl: stopped: {outcome.stopped}", highlight=False, soft_wrap=True)
+    console.print(
+        "automl: leaderboard and best/ not written (they are read from the storage); run the "
+        "same command again once the storage answers: it writes them and runs any trials "
+        "still missing",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _worker_end(role: Role, outcome: StudyOutcome, console: Console) -> None:
@@ -173,7 +207,8 @@ def _loop(
 ) -> None:
     """Start trials until the total counts, a stop signal, the time budget or a streak."""
     sweep = run.plan.sweep
-    deadline = time.monotonic() + sweep.timeout if sweep.timeout else None
+    timeout = run.budget.timeout
+    deadline = time.monotonic() + timeout if timeout else None
     streak: Counter[str] = Counter()
     try:
         while signals.received is None:
@@ -190,12 +225,25 @@ def _loop(
                     f"common reason ({count}x): {why}"
                 )
                 break
+            # Outside the lock: lost trials (gone processes, stale heartbeats) and the draft of
+            # the next configuration; inside it only the count and one write (tuning.drafts).
+            fail_lost_trials(study, sweep.max_retries)
+            draft = runner.sampler.draft(study, study.get_trials(deepcopy=False))
+            asked = time.monotonic()
             with admission(storage, run.plan.study_name):
-                fail_lost_trials(study, sweep.max_retries, admitted=True)
-                counted, running = tally(study.get_trials(deepcopy=False))
-                if counted + running >= study_total(run):
+                waited = time.monotonic() - asked
+                trials = study.get_trials(deepcopy=False)
+                if fail_unowned(study, trials, sweep.max_retries):
+                    trials, draft = study.get_trials(deepcopy=False), None  # a retry waits
+                counted, running = tally(trials)
+                if counted + running >= run.budget.total:
                     break
-                trial, params = start_trial(run, study)
+                claimed = claim(study, runner.sampler, draft, trials, waited)
+                if claimed is None:
+                    trial, params = start_trial(run, study, waited)
+            if claimed is not None:
+                assert draft is not None
+                trial, params = open_claimed(run, study, runner.sampler, claimed, draft)
             try:
                 try:
                     state = runner.run_trial(trial, params)
@@ -204,8 +252,10 @@ def _loop(
                     state, outcome.backed_off = TrialState.FAIL, True
             finally:
                 outcome.ran += 1
-                frozen = study._storage.get_trial(trial._trial_id)
-                board.sync(study.get_trials(deepcopy=False, states=_FINISHED))
+                # One read: the ended trial, and other workers' trials finished meanwhile.
+                trials = study.get_trials(deepcopy=False)
+                frozen = next(t for t in trials if t.number == trial.number)
+                board.sync([t for t in trials if t.state in _FINISHED])
                 board.trial_finished(frozen)
                 _log.info(board.plain_line(row_from_trial(frozen)))
             record = record_of(frozen)
@@ -218,9 +268,11 @@ def _loop(
                 streak[record.error or "no reason recorded"] += 1
     except Interrupted:
         pass  # the trial is failed with the signal as its reason and will be re-run
-    except StorageLost as exc:
-        outcome.stopped = (
-            f"the study storage stayed unreachable for sweep.grace_period="
-            f"{sweep.grace_period} s ({exc}); the running trial is re-run when the study is next "
-            "opened"
-        )
+    except (StorageLost, StorageUnreachable) as exc:
+        outcome.storage_lost = True
+        text = str(exc)
+        if not text.startswith("the study storage"):
+            text = f"the study storage failed ({text})"
+        outcome.stopped = f"{text}; a trial it cut off is re-run when the study is next opened"
+    except DiskFull as exc:
+        outcome.stopped = str(exc)

@@ -6,7 +6,7 @@ retry never enqueues them again):
 
 - ``sweep.warm_start=<run dir or storage URL>[:study]``: the best ``sweep.warm_start_k``
   complete, feasible configurations of an earlier study of the same model family, best first
-  (read read-only through ``automl.results.stored``);
+  (read read-only through ``automl.tuning.stored``);
 - ``sweep.enqueue_defaults`` (on by default): the plugin's default configuration (with
   ``model=auto``, each family's), so a search is never worse than the defaults.
 
@@ -29,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.core.errors import UserError
 from automl.core.records import record_of
 from automl.core.space import Choice, Fixed, Float, Int, Param
+from automl.core.study_record import StudyRecord
 from automl.results.pareto import front_numbers
 from automl.study.families import FAMILY_PARAM, family_of, own_params, prefixed
 from automl.study.identity import check_study_name
@@ -57,15 +58,21 @@ def split_target(text: str) -> tuple[str, str | None]:
     return text, None
 
 
+_DROPPED = object()
+"""What ``_clip`` gives for a value it cannot place (``None`` is a value: a choice may offer it,
+as the forest's ``max_depth: [null, 4, 8, 16]`` does)."""
+
+
 def _clip(param: Param, value: Any) -> tuple[Any, str | None]:
-    """``value`` moved into ``param``'s range (and onto its step), or ``None`` when it cannot
-    be: a choice not offered, or not a number. The second item says what changed."""
+    """``value`` moved into ``param``'s range (and onto its step), or ``_DROPPED`` when it
+    cannot be: a choice not offered, or not a number. The second item says what changed."""
     if isinstance(param, Choice):
-        return (value, None) if value in param.options else (None, "not among its choices")
+        return (value, None) if value in param.options else (_DROPPED, "not among its choices")
     if isinstance(param, Fixed):
         return param.value, None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None, "not a number"
+        what = "null, which only a choice can offer" if value is None else "not a number"
+        return _DROPPED, what
     low, high = param.low, param.high
     moved = min(max(value, low), high)
     if isinstance(param, Int):
@@ -100,8 +107,8 @@ def fit_to_space(
             continue
         moved, change = _clip(param, value)
         if change is not None:
-            changes.append((name, f"dropped ({change})" if moved is None else change))
-        if moved is not None:
+            changes.append((name, f"dropped ({change})" if moved is _DROPPED else change))
+        if moved is not _DROPPED:
             out[name] = moved
     return out, changes
 
@@ -112,7 +119,7 @@ def _space_of(run: Run, params: Mapping[str, Any]) -> dict[str, Param]:
     if not run.auto:
         return dict(run.plan.space)
     name = family_of(params)
-    fam = run.families[name].family if name in run.families else None
+    fam = run.families[name].family if name is not None and name in run.families else None
     space: dict[str, Param] = {FAMILY_PARAM: Choice(list(run.families))}
     if fam is not None:
         space.update({prefixed(fam.name, k): p for k, p in fam.space.items()})
@@ -127,7 +134,7 @@ def _translate(run: Run, old_model: str, params: Mapping[str, Any]) -> dict[str,
         if old_family != run.plan.model_name:
             return None
         return own_params(old_family, params) if old_model == "auto" else dict(params)
-    if old_family not in run.families:
+    if old_family is None or old_family not in run.families:
         return None
     if old_model == "auto":
         return dict(params)
@@ -156,13 +163,13 @@ def warm_configs(run: Run) -> tuple[list[tuple[dict[str, Any], str]], list[str]]
     Raises:
         UserError: The target cannot be opened, or its study searched another model family.
     """
-    from automl.results.stored import open_stored
+    from automl.tuning.stored import open_stored
 
     sweep = run.plan.sweep
     target, name = split_target(str(sweep.warm_start))
     stored = open_stored(target, name)
     old = stored.load()
-    old_model = str(old.user_attrs.get("model", ""))
+    old_model = StudyRecord.from_attrs(old.user_attrs).model or ""
     wanted = list(run.families) if run.auto else [run.plan.model_name]
     if old_model != "auto" and old_model not in wanted:
         raise UserError(
@@ -197,7 +204,7 @@ def warm_configs(run: Run) -> tuple[list[tuple[dict[str, Any], str]], list[str]]
 def _defaults(run: Run) -> tuple[list[tuple[dict[str, Any], str]], list[str]]:
     """Each family's default configuration, fitted to the space; the changes in words."""
     configs, changed = [], []
-    for values in run.defaults():
+    for values in run.services.defaults():
         fitted, changes = fit_to_space(values, _space_of(run, values))
         family = family_of(values)
         for name, what in changes:

@@ -17,15 +17,10 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.panel import Panel
 
 from automl.core.records import finite_or_none
+from automl.core.study_record import StudyHeader
 from automl.results.leaderboard import summary as summary_view
 from automl.results.leaderboard import table as table_view
-from automl.results.leaderboard.rows import (
-    Row,
-    header_objectives,
-    rank_rows,
-    row_from_trial,
-    state_counts,
-)
+from automl.results.leaderboard.rows import Row, rank_rows, row_from_trial, state_counts
 
 
 class Leaderboard:
@@ -41,7 +36,8 @@ class Leaderboard:
 
     Args:
         console: Where to draw.
-        header: Study name, model, data, sampler, pruner, metric, direction, total trials.
+        header: What the title says about the study (``StudyHeader``: its name, model,
+            data, sampler, pruner, objectives and total).
         trials: Trials already in the study (a resumed study shows its history).
         top_k: Rows shown in the live table.
     """
@@ -49,21 +45,21 @@ class Leaderboard:
     def __init__(
         self,
         console: Console,
-        header: Mapping[str, Any],
+        header: StudyHeader,
         trials: Iterable[Any] = (),
         top_k: int = 15,
     ) -> None:
         self.console = console
-        self.header = dict(header)
-        self.direction = str(header.get("direction", "maximize"))
-        self.metric = str(header.get("metric", "value"))
+        self.header = header
+        self.direction: str = header.direction
+        self.metric = header.metric
         # What a trial's length counts: epochs for torch models, boosting rounds or forest
-        # stages ("steps") for estimators.
-        self.steps = str(header.get("steps", "epochs"))
+        # stages ("steps") for estimators, folds with k folds.
+        self.steps = header.steps
         # Several objectives: rows are ranked by Pareto front, one column per objective.
-        self.objectives = header_objectives(header)
+        self.objectives: list[tuple[str, str]] = list(header.objective_list())
         self.multi = len(self.objectives) > 1
-        self.constraints = [str(c) for c in header.get("constraints") or []]
+        self.constraints = list(header.constraints)
         self._lock = threading.RLock()
         self.rows: dict[int, Row] = {}
         self.top_k = top_k

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from automl.core.atomic import write_text
 from automl.core.objectives import BUILTINS
 from automl.core.records import finite_or_none
-from automl.results.leaderboard.rows import Row, header_objectives, json_safe
+from automl.core.study_record import StudyHeader
+from automl.results.leaderboard.rows import Row, json_safe
 
 
-def write_leaderboard(rows: list[Row], directory: str | Path, header: Mapping[str, Any]) -> None:
+def write_leaderboard(rows: list[Row], directory: str | Path, header: StudyHeader) -> None:
     """Write ``leaderboard.csv`` and ``leaderboard.json`` into ``directory``, each atomically.
 
     The JSON is strict (no ``NaN``/``Infinity``: non-finite values are written as ``null``).
@@ -25,7 +25,7 @@ def write_leaderboard(rows: list[Row], directory: str | Path, header: Mapping[st
     path.mkdir(parents=True, exist_ok=True)
     param_names = sorted({k for r in rows for k in r.params})
     metric_names = sorted({k for r in rows for k in r.metrics})
-    objectives = header_objectives(header)
+    objectives = header.objective_list()
     multi = len(objectives) > 1
     families = any(r.family for r in rows)
     buffer = io.StringIO()
@@ -60,7 +60,7 @@ def write_leaderboard(rows: list[Row], directory: str | Path, header: Mapping[st
             + [_csv_cell(r.params.get(p)) for p in param_names]
         )
     write_text(path / "leaderboard.csv", buffer.getvalue())
-    payload = {**json_safe(dict(header)), "trials": [r.as_dict() for r in rows]}
+    payload = {**json_safe(header.as_dict()), "trials": [r.as_dict() for r in rows]}
     write_text(path / "leaderboard.json", json.dumps(payload, indent=2, allow_nan=False))
 
 

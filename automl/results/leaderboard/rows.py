@@ -131,7 +131,8 @@ def row_from_trial(trial: Any) -> Row:
             note = f"infeasible: {record.unmet}"
     elif state == "PRUNED":
         value = finite_or_none(last)
-        note = f"pruned after {unit} {steps[-1] + 1}" if steps else "pruned"
+        pruned = f"pruned after {unit} {steps[-1] + 1}" if steps else "pruned"
+        note = f"{pruned}; {note}" if note else pruned
     elif state == "RUNNING":
         value = finite_or_none(last)
         epochs = steps[-1] + 1 if steps else None
@@ -287,16 +288,3 @@ def json_safe(value: Any) -> Any:
         return [json_safe(v) for v in value]
     number = finite_or_none(value) if hasattr(value, "__float__") else None
     return number if number is not None else str(value)
-
-
-def header_objectives(header: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """``[(key, direction), ...]`` from a leaderboard header; the one metric when absent."""
-    found = header.get("objectives")
-    out = []
-    if isinstance(found, (list, tuple)):
-        for item in found:
-            if isinstance(item, Mapping) and item.get("direction") in ("maximize", "minimize"):
-                out.append((str(item.get("key")), str(item.get("direction"))))
-    if out:
-        return out
-    return [(str(header.get("metric", "value")), str(header.get("direction", "maximize")))]

@@ -9,6 +9,7 @@ from typing import Any
 from rich.panel import Panel
 from rich.table import Table
 
+from automl.core.records import SWALLOWED_PRUNE
 from automl.results.leaderboard.rows import Row, state_counts
 from automl.results.leaderboard.text import fmt_metric, fmt_seconds, fmt_value_of, format_params
 from automl.results.leaderboard.view import BoardView
@@ -19,6 +20,11 @@ def _values_text(board: BoardView, row: Row) -> str:
     values = row.values or (row.value,)
     names = [k for k, _ in board.objectives]
     return " ".join(f"{k}={fmt_value_of(k, v)}" for k, v in zip(names, values, strict=False))
+
+
+def _total(board: BoardView) -> str:
+    total = board.header.n_trials
+    return "?" if total is None else str(total)
 
 
 def plain_line(board: BoardView, row: Row) -> str:
@@ -40,7 +46,7 @@ def plain_line(board: BoardView, row: Row) -> str:
         value,
         f"{board.steps}={row.epochs if row.epochs is not None else '-'}",
         f"time={fmt_seconds(row.duration)}",
-        f"done={done}/{board.header.get('n_trials', '?')}",
+        f"done={done}/{_total(board)}",
         best_text,
         format_params({k: v for k, v in row.params.items() if k != "family"}),
     ]
@@ -114,7 +120,7 @@ def summary(
     grid.add_column(style="bold")
     grid.add_column()
     status = status or ("interrupted" if interrupted else "finished")
-    grid.add_row("study", f"{board.header.get('study')} ({status})")
+    grid.add_row("study", f"{board.header.study} ({status})")
     running = counts.get("RUNNING", 0)  # other workers' trials, or a lost one not yet failed
     # Trials lost to a worker, a signal or the storage are re-run and do not count: said apart,
     # so that "N finished" adds up.
@@ -128,6 +134,9 @@ def summary(
     )
     for label, text in family_lines(board):
         grid.add_row(label, text)
+    swallowed = sum(1 for r in board.rows.values() if SWALLOWED_PRUNE in r.note)
+    if swallowed:
+        grid.add_row("warning", f"{swallowed} trial(s): {SWALLOWED_PRUNE}")
     if best_number is None:
         grid.add_row("best", "no trial completed")
     else:

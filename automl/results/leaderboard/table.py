@@ -44,12 +44,12 @@ def title(board: BoardView, rows: Sequence[Row], ranked: Sequence[Row]) -> Text:
     elapsed = time.monotonic() - board.started
     finished = sum(1 for r in rows if r.counts)
     text = Text()
-    text.append(f"study {h.get('study')}", style="bold")
-    text.append(f"  model={h.get('model')} data={h.get('data')}  ")
-    if h.get("sampler") or h.get("pruner"):
-        text.append(f"{h.get('sampler')}/{h.get('pruner')}  ")
+    text.append(f"study {h.study}", style="bold")
+    text.append(f"  model={h.model} data={h.data}  ")
+    if h.sampler or h.pruner:
+        text.append(f"{h.sampler}/{h.pruner}  ")
     text.append(_objective_text(board) + "\n")
-    text.append(f"trials {finished}/{h.get('n_trials', '?')}  ")
+    text.append(f"trials {finished}/{h.n_trials if h.n_trials is not None else '?'}  ")
     text.append(f"complete {counts['COMPLETE']}", style="green")
     text.append("  ")
     text.append(f"pruned {counts['PRUNED']}", style="yellow")

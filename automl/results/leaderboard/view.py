@@ -3,10 +3,11 @@ draw any board without importing ``board`` (which imports them to draw itself)."
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from rich.console import Console
 
+from automl.core.study_record import StudyHeader
 from automl.results.leaderboard.rows import Row
 
 __all__ = ["BoardView"]
@@ -16,7 +17,7 @@ class BoardView(Protocol):
     """A study's leaderboard as the views read it (``automl.results.leaderboard.board``)."""
 
     console: Console
-    header: dict[str, Any]
+    header: StudyHeader
     direction: str
     metric: str
     steps: str

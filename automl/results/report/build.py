@@ -1,24 +1,27 @@
-"""``write_report``: read a stored study and write ``report/index.html`` and one PNG per figure.
+"""``draw_report``: a stored study -> ``report/index.html`` and one PNG per figure.
 
-The report reads the storage (and ``<run dir>/best/`` for the test split); it imports no
-training code. The HTML page is one file that opens offline: plotly.js is embedded once.
+The study comes read (``automl.tuning.report.write_report`` opens the storage and hands a
+``StudySnapshot`` and Optuna's plots of it down); ``<run dir>/best/`` is read for the test
+split. It imports no training code and no Optuna. The HTML page is one file that opens
+offline: plotly.js is embedded once.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from automl.core.atomic import write_text
 from automl.core.records import finite_or_none, record_of
+from automl.core.study_record import StudySnapshot
 from automl.results.leaderboard import rank_rows, row_from_trial
 from automl.results.report.figures import Context, Figure, build_figures
+from automl.results.report.plotting import StudyPlots
 from automl.results.report.predictions import load_predictions
 
-__all__ = ["write_report", "REPORT_DIR", "objective_names"]
+__all__ = ["draw_report", "REPORT_DIR", "best_number"]
 
 REPORT_DIR = "report"
 
@@ -34,30 +37,6 @@ code{background:#f4f4f4;padding:0 .2rem}
 """
 
 
-def objective_names(study: Any) -> list[str]:
-    """Display names of the study's objectives (``val_acc``; ``objective 0``, ... if unknown)."""
-    names = list(getattr(study, "metric_names", None) or [])
-    n = len(study.directions)
-    if len(names) == n:
-        return [str(x) for x in names]
-    metric = study.user_attrs.get("metric")
-    if n == 1 and isinstance(metric, str) and metric:
-        return [metric if metric.startswith("val_") else f"val_{metric}"]
-    return ["objective"] if n == 1 else [f"objective {i}" for i in range(n)]
-
-
-def _open(storage: Any, study_name: str) -> tuple[Any, Path | None]:
-    """The study, from a storage object or a target string (run dir, URL, journal)."""
-    if isinstance(storage, (str, os.PathLike)):
-        from automl.results.stored import open_stored
-
-        stored = open_stored(str(storage), study_name)
-        return stored.load(), stored.run_dir
-    import optuna
-
-    return optuna.load_study(study_name=study_name, storage=storage), None
-
-
 def _fmt(value: Any) -> str:
     number = finite_or_none(value) if not isinstance(value, (bool, str)) else None
     if number is not None and not isinstance(value, int):
@@ -69,23 +48,24 @@ def _pairs(mapping: dict[str, Any]) -> str:
     return ", ".join(f"{html.escape(str(k))}={_fmt(v)}" for k, v in mapping.items()) or "-"
 
 
-def best_number(study: Any, trials: list[Any], names: list[str]) -> int | None:
+def best_number(snapshot: StudySnapshot, names: list[str]) -> int | None:
     """The trial the report calls best: the one the study exported (its number is stored with
     the test metrics), else the leaderboard's rank 1 (``rank_rows``: ties broken as there), so
     the report, the leaderboard and ``best/`` name the same trial; ``None`` with several
     objectives or no complete trial."""
-    if len(study.directions) != 1:
+    if len(snapshot.directions) != 1:
         return None
-    complete = {t.number: t for t in trials if t.state.name == "COMPLETE"}
-    stored = study.user_attrs.get("best_test_metrics")
-    if isinstance(stored, dict) and stored.get("trial") in complete:
-        return int(stored["trial"])
-    direction = study.directions[0].name.lower()
-    ranked = rank_rows([row_from_trial(t) for t in complete.values()], direction, names[0])
+    complete = {t.number: t for t in snapshot.trials if t.state.name == "COMPLETE"}
+    exported = snapshot.record.best_trial
+    if exported in complete:
+        return exported
+    ranked = rank_rows(
+        [row_from_trial(t) for t in complete.values()], snapshot.directions[0], names[0]
+    )
     return next((r.number for r in ranked if r.rank == 1), None)
 
 
-def _test_metrics(study: Any, run_dir: Path | None) -> dict[str, Any]:
+def _test_metrics(snapshot: StudySnapshot, run_dir: Path | None) -> dict[str, Any]:
     if run_dir is not None and (run_dir / "best" / "metrics.json").is_file():
         try:
             data = json.loads((run_dir / "best" / "metrics.json").read_text())
@@ -95,45 +75,42 @@ def _test_metrics(study: Any, run_dir: Path | None) -> dict[str, Any]:
                 return {k: v for k, v in data.items() if str(k).startswith("test_")}
         except (ValueError, OSError):
             pass
-    stored = study.user_attrs.get("best_test_metrics")
-    if isinstance(stored, dict):
-        return {k: v for k, v in stored.items() if str(k).startswith("test_")}
-    return {}
+    return snapshot.record.test_metrics()
 
 
-def _summary(study: Any, trials: list[Any], names: list[str], run_dir: Path | None) -> str:
-    attrs = study.user_attrs
+def _summary(
+    snapshot: StudySnapshot, names: list[str], run_dir: Path | None, plots: StudyPlots
+) -> str:
+    record, trials = snapshot.record, snapshot.trials
     states: dict[str, int] = {}
     for t in trials:
         states[t.state.name] = states.get(t.state.name, 0) + 1
-    directions = ", ".join(
-        f"{n} ({d.name.lower()})" for n, d in zip(names, study.directions, strict=True)
-    )
+    directions = ", ".join(f"{n} ({d})" for n, d in zip(names, snapshot.directions, strict=True))
+    asked = record.n_trials
     rows = [
-        ("model / data", f"{attrs.get('model', '?')} / {attrs.get('data', '?')}"),
+        ("model / data", f"{record.model or '?'} / {record.data or '?'}"),
         ("objective", directions),
         (
             "trials",
             f"{len(trials)}: "
             + ", ".join(f"{k.lower()} {v}" for k, v in sorted(states.items()))
-            + (f" (total asked: {attrs['n_trials']})" if "n_trials" in attrs else ""),
+            + (f" (total asked: {asked})" if asked is not None else ""),
         ),
     ]
     complete = [t for t in trials if t.state.name == "COMPLETE"]
-    number = best_number(study, trials, names)
+    number = best_number(snapshot, names)
     if number is not None:
         best = next(t for t in complete if t.number == number)
         rows += [
             ("best trial", f"#{best.number}: {names[0]} = {_fmt(best.value)}"),
             ("parameters", _pairs(best.params)),
             ("validation", _pairs(record_of(best).metrics)),
-            ("test", _pairs(_test_metrics(study, run_dir))),
+            ("test", _pairs(_test_metrics(snapshot, run_dir))),
         ]
-    elif complete and len(study.directions) == 1:
+    elif complete and len(snapshot.directions) == 1:
         rows.append(("best trial", "no complete trial meets sweep.constraints"))
     elif complete:
-        front = study.best_trials
-        rows.append(("Pareto front", ", ".join(f"#{t.number}" for t in front)))
+        rows.append(("Pareto front", ", ".join(f"#{n}" for n in plots.front())))
     else:
         rows.append(("best trial", "no trial completed yet"))
     if run_dir is not None:
@@ -222,38 +199,40 @@ def _page(title: str, summary: str, figures: list[Figure]) -> str:
     )
 
 
-def write_report(
-    storage: Any, study_name: str, run_dir: str | Path | None, out_dir: str | Path | None = None
+def draw_report(
+    snapshot: StudySnapshot,
+    plots: StudyPlots,
+    run_dir: Path | None,
+    out_dir: str | Path | None = None,
 ) -> Path:
-    """Write the report of a stored study.
+    """Write the report of a study as read.
 
     Args:
-        storage: An Optuna storage object, or what ``python -m automl report`` accepts: a run
-            directory, an SQLAlchemy URL or a journal file (opened read-only).
-        study_name: The study.
+        snapshot: The study (``automl.tuning.stored``).
+        plots: Optuna's plots and importances of it (``automl.tuning.report``).
         run_dir: The run directory (for ``best/``: test predictions and metrics; and the
-            default output place). ``None`` with a string ``storage`` uses the one it names.
+            default output place), or ``None``.
         out_dir: Where to write; default ``<run dir>/report`` (``runs/<study>/report``
             without a run directory).
 
     Returns:
         The path of ``index.html``.
     """
-    study, found_dir = _open(storage, study_name)
-    run = Path(run_dir) if run_dir is not None else found_dir
-    out = Path(out_dir) if out_dir is not None else (run or Path("runs") / study_name) / REPORT_DIR
+    name = snapshot.name
+    out = Path(out_dir) if out_dir is not None else (run_dir or Path("runs") / name) / REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
-    trials = study.get_trials(deepcopy=False)
-    names = objective_names(study)
-    predictions, why = load_predictions(run, names[0])
-    ctx = Context(study, trials, names, out, predictions, best_number(study, trials, names))
+    trials = list(snapshot.trials)
+    names = snapshot.objective_names()
+    predictions, why = load_predictions(run_dir, names[0])
+    best = best_number(snapshot, names)
+    ctx = Context(snapshot.directions, trials, names, out, predictions, best, plots)
     figures = build_figures(ctx, why)
     written = {f.png.name for f in figures if f.png is not None}
     for stale in out.glob("*.png"):  # figures an earlier report drew and this one left out
         if stale.name not in written:
             stale.unlink()
-    title = f"automl report: {study_name}"
+    title = f"automl report: {name}"
     index = out / "index.html"
-    summary = _summary(study, trials, names, run) + _data_section(run)
+    summary = _summary(snapshot, names, run_dir, plots) + _data_section(run_dir)
     write_text(index, _page(title, summary, figures))
     return index

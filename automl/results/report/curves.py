@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from automl.core.records import record_of
+from automl.core.records import common_unit, record_of
 from automl.results.report.plotting import (
     BEST,
     COMPLETE,
@@ -32,8 +32,8 @@ def learning_curves(ctx: Context) -> Figure:
     """Every trial's reported values by epoch (or step), pruned trials marked where they stopped."""
     curves = [(t, *_curve(t)) for t in ctx.trials]
     curves = [(t, x, y) for t, x, y in curves if x]
-    units = {record_of(t).unit for t, _, _ in curves} - {None}
-    unit = units.pop() if len(units) == 1 else "step"
+    # The trials' common unit (automl.core.records), else the generic "step".
+    unit = common_unit(record_of(t).unit for t, _, _ in curves) or "step"
     fig = Figure(
         "learning_curves",
         "Learning curves",

@@ -1,24 +1,13 @@
 """How the search went: the optimization history and, with several objectives, the Pareto
-front (both drawn by Optuna's own plots, plotly and matplotlib)."""
+front (both drawn by Optuna's own plots, plotly and matplotlib, through ``Context.plots``)."""
 
 from __future__ import annotations
 
-from automl.results.report.plotting import (
-    Context,
-    Figure,
-    figure_of,
-    pyplot,
-    quiet,
-    save_png,
-    style,
-)
+from automl.results.report.plotting import Context, Figure, figure_of, pyplot, save_png, style
 
 
 def history(ctx: Context) -> Figure:
     """Objective of every complete trial, in order, with the best value so far."""
-    import optuna.visualization as vis
-    import optuna.visualization.matplotlib as vis_mpl
-
     fig = Figure(
         "history",
         "Optimization history",
@@ -27,11 +16,10 @@ def history(ctx: Context) -> Figure:
     if not ctx.complete:
         fig.note = "no trial completed yet"
         return fig
-    kwargs = {"target": ctx.target, "target_name": ctx.names[0]}
-    fig.plotly = style(vis.plot_optimization_history(ctx.study, **kwargs), fig.title)
+    fig.plotly = style(ctx.plots.history(ctx.target, ctx.names[0]), fig.title)
     plt = pyplot()
-    with quiet(), plt.style.context("ggplot"):
-        axes = vis_mpl.plot_optimization_history(ctx.study, **kwargs)
+    with plt.style.context("ggplot"):
+        axes = ctx.plots.history_axes(ctx.target, ctx.names[0])
         fig.png = save_png(figure_of(axes), ctx.out_dir / "history.png", (8, 4.5))
     return fig
 
@@ -40,9 +28,6 @@ def pareto(ctx: Context) -> Figure | None:
     """The Pareto front of a multi-objective study (``None`` for single-objective ones)."""
     if not ctx.multi:
         return None
-    import optuna.visualization as vis
-    import optuna.visualization.matplotlib as vis_mpl
-
     fig = Figure(
         "pareto_front",
         "Pareto front",
@@ -52,12 +37,12 @@ def pareto(ctx: Context) -> Figure | None:
         fig.note = "no trial completed yet"
         return fig
     names = list(ctx.names)
-    fig.plotly = style(vis.plot_pareto_front(ctx.study, target_names=names), fig.title, 500)
+    fig.plotly = style(ctx.plots.pareto_front(names), fig.title, 500)
     if len(names) > 3:
         fig.note = "a PNG is drawn for 2 or 3 objectives only"
         return fig
     plt = pyplot()
-    with quiet(), plt.style.context("ggplot"):
-        axes = vis_mpl.plot_pareto_front(ctx.study, target_names=names)
+    with plt.style.context("ggplot"):
+        axes = ctx.plots.pareto_front_axes(names)
         fig.png = save_png(figure_of(axes), ctx.out_dir / "pareto_front.png", (7, 5))
     return fig

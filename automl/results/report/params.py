@@ -1,8 +1,9 @@
 """What the parameters did: their fANOVA importances, parallel coordinates and slice plots.
 
-The importances are computed once (Optuna's importance plot would compute them again) and
-give the order in which the other two figures take the parameters. The interactive parallel
-coordinates and slices are Optuna's plotly plots; their PNGs are drawn here with matplotlib.
+The importances are computed once (Optuna's importance plot would compute them again; they
+come from ``Context.plots``, in ``automl.tuning``) and give the order in which the other two
+figures take the parameters. The interactive parallel coordinates and slices are Optuna's
+plotly plots; their PNGs are drawn here with matplotlib.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from automl.results.report.plotting import COMPLETE, Context, Figure, pyplot, sa
 
 def importances(ctx: Context) -> tuple[Figure, dict[str, float]]:
     """fANOVA importance of each parameter for the (first) objective."""
-    import optuna
-
     fig = Figure(
         "importance",
         "Parameter importance",
@@ -32,11 +31,7 @@ def importances(ctx: Context) -> tuple[Figure, dict[str, float]]:
         )
         return fig, {}
     try:
-        values = optuna.importance.get_param_importances(
-            ctx.study,
-            evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
-            target=ctx.target,
-        )
+        values = ctx.plots.importances(ctx.target)
     except (ValueError, RuntimeError) as exc:
         fig.note = f"importances could not be estimated: {str(exc).splitlines()[0]}"
         return fig, {}
@@ -69,8 +64,6 @@ def importances(ctx: Context) -> tuple[Figure, dict[str, float]]:
 
 def parallel(ctx: Context, order: Sequence[str]) -> Figure:
     """Each complete trial as a line through its parameter values to its objective."""
-    import optuna.visualization as vis
-
     fig = Figure(
         "parallel_coordinates",
         "Parallel coordinates",
@@ -80,8 +73,8 @@ def parallel(ctx: Context, order: Sequence[str]) -> Figure:
         fig.note = "needs a complete trial with searched parameters"
         return fig
     params = list(order)[:10]
-    kwargs = {"params": params, "target": ctx.target, "target_name": ctx.names[0]}
-    fig.plotly = style(vis.plot_parallel_coordinate(ctx.study, **kwargs), fig.title, 500)
+    plot = ctx.plots.parallel_coordinate(params, ctx.target, ctx.names[0])
+    fig.plotly = style(plot, fig.title, 500)
     fig.png = _parallel_png(ctx, params, ctx.out_dir / "parallel_coordinates.png")
     if len(order) > len(params):
         fig.note = f"the {len(params)} most important of {len(order)} parameters"
@@ -90,8 +83,6 @@ def parallel(ctx: Context, order: Sequence[str]) -> Figure:
 
 def slices(ctx: Context, order: Sequence[str], top: int = 4) -> Figure:
     """Objective against each of the most important parameters."""
-    import optuna.visualization as vis
-
     params = list(order)[:top]
     fig = Figure(
         "slice",
@@ -102,8 +93,7 @@ def slices(ctx: Context, order: Sequence[str], top: int = 4) -> Figure:
     if not ctx.complete or not params:
         fig.note = "needs a complete trial with searched parameters"
         return fig
-    kwargs = {"params": params, "target": ctx.target, "target_name": ctx.names[0]}
-    fig.plotly = style(vis.plot_slice(ctx.study, **kwargs), fig.title, 420)
+    fig.plotly = style(ctx.plots.slice(params, ctx.target, ctx.names[0]), fig.title, 420)
     fig.png = _slice_png(ctx, params, ctx.out_dir / "slice.png")
     return fig
 
@@ -136,7 +126,7 @@ def _parallel_png(ctx: Context, params: Sequence[str], path: Path) -> Path:
 
     plt = pyplot()
     objective = np.array([_objective(t) for t in ctx.complete])
-    maximize = ctx.study.directions[0].name == "MAXIMIZE"
+    maximize = ctx.directions[0] == "maximize"
     columns, ticks = [], []
     for name in params:
         raw, categories, log = _axis_values(ctx, name)

@@ -1,18 +1,18 @@
 """What every report figure shares: the ``Figure`` and ``Context`` records, the colours of
-trial states, and the plotting setup (matplotlib without a display, PNGs written atomically,
-plotly figures fitted to the page).
+trial states, the plotting setup (matplotlib without a display, PNGs written atomically,
+plotly figures fitted to the page), and ``StudyPlots``: what the report asks of the search
+library (Optuna's plots of the study and its importances, drawn in ``automl.tuning.report``;
+this package imports no Optuna).
 
 Plotting libraries are imported inside the helpers, so that importing the report stays light.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from automl.core.atomic import atomic_path
 from automl.results.report.predictions import Predictions
@@ -45,33 +45,82 @@ class Figure:
     html: str = ""
 
 
+Target = Callable[[Any], float] | None
+"""Optuna's ``target`` argument: which value of a trial a plot shows (``None``: its value)."""
+
+
+class StudyPlots(Protocol):
+    """What the report asks of the search library about one study (``automl.tuning.report``
+    answers with Optuna's own plots): each plot as a plotly figure, and as matplotlib axes
+    for the PNGs where Optuna draws one."""
+
+    def importances(self, target: Target) -> dict[str, float]:
+        """fANOVA importance of each parameter, most important first.
+
+        Raises:
+            ValueError: Too few trials, or nothing to estimate.
+            RuntimeError: The estimate failed.
+        """
+        ...
+
+    def history(self, target: Target, target_name: str) -> Any:
+        """The optimization history (plotly)."""
+        ...
+
+    def history_axes(self, target: Target, target_name: str) -> Any:
+        """The optimization history (matplotlib axes)."""
+        ...
+
+    def parallel_coordinate(self, params: Sequence[str], target: Target, target_name: str) -> Any:
+        """Complete trials through their parameter values (plotly)."""
+        ...
+
+    def slice(self, params: Sequence[str], target: Target, target_name: str) -> Any:
+        """The objective against each parameter (plotly)."""
+        ...
+
+    def pareto_front(self, target_names: Sequence[str]) -> Any:
+        """The Pareto front of a multi-objective study (plotly)."""
+        ...
+
+    def pareto_front_axes(self, target_names: Sequence[str]) -> Any:
+        """The Pareto front (matplotlib axes; 2 or 3 objectives)."""
+        ...
+
+    def front(self) -> list[int]:
+        """The numbers of the trials on the Pareto front (several objectives)."""
+        ...
+
+
 @dataclass
 class Context:
     """What the figures are drawn from.
 
     Attributes:
-        study: The ``optuna.Study``.
+        directions: The study's directions (``maximize``, ...), one per objective.
         trials: Its trials (one read).
         names: Objective names, one per direction (``val_acc``).
         out_dir: Where PNGs go.
         predictions: The best model's test predictions, when exported.
         best_number: The selected trial (``None`` when none completed).
+        plots: The search library's plots of the study.
     """
 
-    study: Any
+    directions: tuple[str, ...]
     trials: list[Any]
     names: list[str]
     out_dir: Path
     predictions: Predictions | None
     best_number: int | None
+    plots: StudyPlots
 
     @property
     def multi(self) -> bool:
         """The study has several objectives."""
-        return len(self.study.directions) > 1
+        return len(self.directions) > 1
 
     @property
-    def target(self) -> Callable[[Any], float] | None:
+    def target(self) -> Target:
         """Optuna's ``target`` argument: the first objective of a multi-objective study."""
         return (lambda t: t.values[0]) if self.multi else None
 
@@ -117,16 +166,6 @@ def figure_of(axes: Any) -> Any:
     """The figure of what Optuna's matplotlib plots return (one axes or an array of them)."""
     first = axes.flat[0] if hasattr(axes, "flat") else axes
     return first.figure
-
-
-@contextmanager
-def quiet() -> Iterator[None]:
-    """Optuna marks its matplotlib plots experimental; that is not news for a report reader."""
-    import optuna
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        yield
 
 
 def style(plotly_fig: Any, title: str, height: int = 450) -> Any:

@@ -35,8 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from automl.core.errors import UserError
 
     try:
-        from automl.results.report.build import write_report
-        from automl.results.stored import open_stored
+        from automl.tuning.report import write_report
+        from automl.tuning.stored import open_stored
 
         stored = open_stored(args.target, args.study)
         index = write_report(stored.storage, stored.name, stored.run_dir, args.out)

@@ -1,19 +1,25 @@
-"""Open a study that is stored somewhere, read-only: for ``report`` and ``watch``.
+"""Open a study that is stored somewhere, read-only: for ``report``, ``watch`` and warm starts.
 
 The target a user names is a run directory (``runs/cnn-digits``: its ``study.db``, a journal
 file inside it, or the ``sweep.storage`` its Hydra config names), an SQLAlchemy URL
 (``sqlite:///...``, ``postgresql://...``) or a journal file. Nothing here writes to the
 storage: SQLite files are opened in SQLite's read-only mode, tables are never created, and a
 path that does not exist is an error rather than a new, empty storage.
+
+``StoredStudy.read`` turns the study into a ``StudySnapshot`` (``automl.core.study_record``):
+its record, directions and trials, which the tools in ``automl.results`` draw without Optuna.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from automl.core.errors import UserError
+from automl.core.study_record import StudyRecord, StudySnapshot
+from automl.study.rundir import HISTORY_FILE, LOG_FILE
 
 __all__ = ["StoredStudy", "open_stored", "study_names", "run_config", "JOURNAL_SUFFIXES"]
 
@@ -21,7 +27,8 @@ JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
 """File endings of Optuna journal storages (as ``sweep.storage`` accepts them)."""
 
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
-_NOT_JOURNALS = {"automl.log"}  # Hydra's log of the run, next to a journal in a run directory
+# automl's own files next to a journal in a run directory: the run's log and its history.
+_NOT_JOURNALS = {LOG_FILE, HISTORY_FILE}
 
 
 @dataclass
@@ -45,6 +52,55 @@ class StoredStudy:
         import optuna
 
         return optuna.load_study(study_name=self.name, storage=self.storage)
+
+    def snapshot(self, study: Any = None) -> StudySnapshot:
+        """The study now, as plain values (``StudySnapshot``).
+
+        Args:
+            study: The ``optuna.Study`` when already loaded (``load``), else it is loaded.
+        """
+        study = study if study is not None else self.load()
+        trials = study.get_trials(deepcopy=False)
+        return StudySnapshot(
+            name=self.name,
+            where=self.where,
+            run_dir=self.run_dir,
+            record=_with_config(StudyRecord.from_attrs(study.user_attrs), run_config(self.run_dir)),
+            directions=tuple(d.name.lower() for d in study.directions),
+            metric_names=tuple(str(n) for n in (study.metric_names or ())),
+            trials=tuple(trials),
+        )
+
+    def read(self, study: Any = None) -> StudySnapshot | None:
+        """``snapshot``, or ``None`` when the storage is busy this time (a writer holds an
+        SQLite file: the next read will do)."""
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            return self.snapshot(study)
+        except OperationalError:
+            return None
+
+
+def _with_config(record: StudyRecord, config: dict[str, Any]) -> StudyRecord:
+    """A record of an earlier automl completed from the run's saved config: the sampler,
+    the pruner and the total it ran with (what the record holds wins)."""
+    sweep = config.get("sweep")
+    if not isinstance(sweep, dict):
+        return record
+    n_trials = sweep.get("n_trials")
+    if record.n_trials is not None or not isinstance(n_trials, int) or isinstance(n_trials, bool):
+        n_trials = record.n_trials
+    return dataclasses.replace(
+        record,
+        sampler=record.sampler or _text(sweep.get("sampler")),
+        pruner=record.pruner or _text(sweep.get("pruner")),
+        n_trials=n_trials,
+    )
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if isinstance(value, str) and value else None
 
 
 def _display(url: str) -> str:
@@ -75,11 +131,35 @@ def _journal(path: Path) -> Any:
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
+def _grpc(url: str) -> Any:
+    """A study behind ``python -m automl storage-proxy`` (read through the proxy)."""
+    import warnings
+
+    import optuna
+
+    host, _, port = url.removeprefix("grpc://").rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"{url}: a storage proxy's URL is grpc://HOST:PORT")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.GrpcStorageProxy(host=host.strip("[]"), port=int(port))
+        storage.wait_server_ready(timeout=15)
+    except (ImportError, ConnectionError) as exc:
+        raise UserError(
+            f"{url}: cannot reach the storage proxy ({type(exc).__name__}: {exc}); check that "
+            "python -m automl storage-proxy runs there (pip install 'automl[grpc]')"
+        ) from exc
+    return storage
+
+
 def _url(url: str) -> Any:
     import optuna
 
     if url.startswith("sqlite:///"):
         return _sqlite_readonly(Path(url.removeprefix("sqlite:///").split("?", 1)[0]))
+    if url.startswith("grpc://"):
+        return _grpc(url)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
@@ -179,10 +259,19 @@ def open_stored(target: str, study: str | None = None) -> StoredStudy:
     Raises:
         UserError: Nothing stored there, no such study, or several studies and no ``study``.
     """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the tools print their own lines
     storage, run_dir, where = _open_target(target)
     names = study_names(storage)
     if not names:
         raise UserError(f"{where}: the storage holds no study yet")
+    if study is None and len(names) > 1 and run_dir is not None and Path(target).is_dir():
+        # A run directory names its own study (a database may hold many, as PostgreSQL does):
+        # its saved sweep.study_name, or its own name (runs/<study_name> by default).
+        sweep = run_config(run_dir).get("sweep") or {}
+        own = [sweep.get("study_name") if isinstance(sweep, dict) else None, run_dir.name]
+        study = next((str(n) for n in own if n in names), None)
     if study is not None:
         if study not in names:
             raise UserError(f"{where}: no study named '{study}'; studies there: {', '.join(names)}")
