@@ -37,7 +37,7 @@ def run_once(run: Run, console: Console) -> int:
     plan = run.plan
     record_invocation(plan.run_dir, plan.composed, plan.overrides)
     for note in run.notes:  # e.g. how the model reads the data's samples
-        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+        console.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
     cfg = OmegaConf.to_object(plan.model_node)
     seed = run.seeds.training
     with StopSignals() as signals:

@@ -151,6 +151,8 @@ class TrialRecord:
             ``note`` says where.
         values: The objective values of a stopped trial (what a complete trial tells Optuna;
             Optuna keeps only the last reported value of a PRUNED one).
+        tracker_run: The id of the trial's run in the experiment tracker
+            (``trainer.logger=mlflow`` or ``wandb``).
         admission_s: Seconds its worker waited for the study's admission lock before starting
             it (how much the workers contend; ``docs/distributed.md``).
         resumed: The steps (epochs, estimator steps or folds) a re-run took over from the
@@ -181,6 +183,7 @@ class TrialRecord:
     unmet: str | None = None
     stopped: Stop | None = None
     values: list[float] | None = None
+    tracker_run: str | None = None
     admission_s: float | None = None
     resumed: int | None = None
     checkpoint_s: float | None = None

@@ -56,6 +56,10 @@ def load_dataset(plugin: Any, cfg: Any) -> Dataset:
         raw = call_plugin(DATA_GROUP, plugin.name, "load", plugin.load, obj)
         dataset = make_dataset(plugin.name, raw, obj)
         dataset.digest, dataset.source = data_digest(raw), raw.source
+        if raw.summary is not None or raw.notes:
+            from automl.data.summary import attach_summary
+
+            attach_summary(dataset, raw)
         _CACHE[key] = dataset
     return _CACHE[key]
 

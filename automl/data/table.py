@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import csv
 import functools
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -37,6 +38,9 @@ __all__ = ["CsvConfig", "CSV", "load_csv", "read_rows", "MAX_COLUMNS", "MAX_LINE
 NUMERIC_SHARE = 0.9
 """A column whose values are at least this share numbers is numeric with a few bad cells."""
 
+IDENTIFIER_MIN_ROWS = 20
+"""A column is taken for an identifier (and left out) only in a table of at least this many
+rows: in a handful of rows, any column may hold distinct values."""
 MAX_COLUMNS = 10_000
 """``data.max_columns``'s default: the most columns a table may have (the header is checked
 before any row is read). Every cell is held as text until the schema is decided, so a table
@@ -65,6 +69,8 @@ class CsvConfig(DataConfig):
         encoding: Text columns as ``onehot`` (one 0/1 feature per category) or ``ordinal``
             (one feature: the category's index in sorted order).
         drop: Columns to ignore (identifiers, free text, leaks of the target).
+        keep: Columns to use as features even though every value in them is different
+            (by default such an integer or text column is an identifier and is left out).
         na_values: Cells that mean "missing".
         max_categories: A text column with more distinct values than this cannot be
             encoded as categories and stops with an error naming it.
@@ -82,6 +88,7 @@ class CsvConfig(DataConfig):
     missing: str = "impute"
     encoding: str = "onehot"
     drop: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)
     na_values: list[str] = field(default_factory=lambda: list(NA_VALUES))
     max_categories: int = 50
     delimiter: str = ","
@@ -325,6 +332,92 @@ def _clean(
     return x[keep], y[keep]
 
 
+_ID_NAME = re.compile(r"(^|[^a-z])(id|key|uuid|guid|index)$|^(id|key|uuid|guid)([^a-z]|$)")
+
+
+def _identifiers(cfg: CsvConfig, names: list[str], x: np.ndarray) -> list[str]:
+    """Feature columns that look like row identifiers, not in ``data.keep``: every cell
+    present and different, and either text, or integers that also number the rows (in
+    increasing order, or packed within ten times the row count, e.g. 1001, 1002, 1004, ...)
+    or sit in a column named like one (``id``, ``customer_id``, ``key``). Distinct decimals
+    and scattered integers (incomes, say) are ordinary measurements."""
+    if len(x) < IDENTIFIER_MIN_ROWS:
+        return []
+    na = frozenset(cfg.na_values)
+    found = []
+    for j, name in enumerate(names):
+        if name in cfg.keep:
+            continue
+        cells = list(x[:, j])
+        if any(is_missing(c, na) for c in cells) or len(set(cells)) < len(cells):
+            continue
+        numbers = [parse_number(c) for c in cells]
+        if all(v is None for v in numbers):
+            found.append(name)
+            continue
+        if not all(v is not None and v.is_integer() for v in numbers):
+            continue
+        values = np.asarray(numbers, dtype=np.float64)
+        ordered = bool(np.all(np.diff(values) > 0))
+        packed = values.max() - values.min() + 1 <= 10 * len(values)
+        if ordered or packed or _ID_NAME.search(name.lower()):
+            found.append(name)
+    return found
+
+
+def _describe(
+    cfg: CsvConfig,
+    header_roles: dict[str, str],
+    schema: list[tuple[str, str]],
+    x: np.ndarray,
+    where: str,
+    rows_read: int,
+    rows_kept: int,
+    rows_without_target: int,
+) -> dict[str, Any]:
+    """``RawData.summary`` of a table: rows, each column's type, role and missing cells."""
+    na = frozenset(cfg.na_values)
+    columns: list[dict[str, Any]] = []
+    missing_total = 0
+    for j, (name, kind) in enumerate(schema):
+        cells = x[:, j]
+        missing = sum(_cell_missing(c, kind == "numeric", na) for c in cells)
+        missing_total += missing
+        present = [c for c in cells if not _cell_missing(c, kind == "numeric", na)]
+        column: dict[str, Any] = {
+            "name": name,
+            "role": "feature",
+            "type": "numeric" if kind == "numeric" else "text",
+            "missing": int(missing),
+            "distinct": len(set(present)),
+        }
+        if kind == "numeric" and present:
+            values = np.asarray([float(c) for c in present])
+            column.update(
+                min=float(values.min()), median=float(np.median(values)), max=float(values.max())
+            )
+        elif present:
+            counts = Counter(str(c) for c in present).most_common(5)
+            column["top"] = [{"value": v, "rows": n} for v, n in counts]
+        columns.append(column)
+    for name, role in header_roles.items():
+        columns.append({"name": name, "role": role})
+    return {
+        "source": Path(where).name,
+        "rows": rows_kept,
+        "rows_read": rows_read,
+        "rows_without_target": rows_without_target,
+        "rows_dropped_missing": rows_read - rows_without_target - rows_kept
+        if cfg.missing == "drop"
+        else 0,
+        "missing": cfg.missing,
+        "missing_cells": int(missing_total) if cfg.missing == "impute" else 0,
+        "encoding": cfg.encoding,
+        "target": cfg.target,
+        "columns": columns,
+    }
+
+
 def load_csv(cfg: CsvConfig) -> RawData:
     """Read the table, decide the schema, apply the missing-value policy.
 
@@ -346,8 +439,36 @@ def load_csv(cfg: CsvConfig) -> RawData:
     path = resolve_path(cfg.path, "my.csv")
     where = str(path)
     features, x, y, lines = _table(cfg, path, None)
+    unknown = [k for k in cfg.keep if k not in features]
+    if unknown:
+        raise DataError(
+            f"{where}: data.keep names {', '.join(unknown)}, not feature columns of the file "
+            f"({_some(features)})"
+        )
+    roles = {name: "dropped" for name in cfg.drop}
+    notes = []
+    for name in _identifiers(cfg, features, x):
+        j = features.index(name)
+        x = np.delete(x, j, axis=1)
+        features.pop(j)
+        roles[name] = "identifier"
+        notes.append(
+            f"{path.name}: column '{name}' is left out: its {len(x)} values are all different, "
+            f"as an identifier's are, so it cannot inform a prediction; data.keep=[{name}] "
+            "keeps it as a feature"
+        )
+    if not features:
+        ids = [n for n, role in roles.items() if role == "identifier"]
+        dropped = " and the data.drop columns" if cfg.drop else ""
+        raise DataError(
+            f"{where}: no feature columns left besides the target{dropped} and the "
+            f"identifier(s) {', '.join(ids)}; name one in data.keep=[...] to use it"
+        )
     schema = _schema(cfg, features, x, lines, where)
+    rows_read = len(x)
+    without_target = len(_missing_target(list(y), frozenset(cfg.na_values)))
     x, y = _clean(cfg, schema, x, y, lines, where)
+    summary = _describe(cfg, roles, schema, x, where, rows_read, len(x), without_target)
     x_test = y_test = None
     if cfg.test_path:
         test_path = resolve_path(cfg.test_path, "my_test.csv")
@@ -371,6 +492,8 @@ def load_csv(cfg: CsvConfig) -> RawData:
         y_test=y_test_codes,
         source=where if not cfg.test_path else f"{where}, test {cfg.test_path}",
         encoder=encoder,
+        summary=summary,
+        notes=tuple(notes),
     )
 
 

@@ -96,10 +96,10 @@ def run_parent(
     record_invocation(plan.run_dir, plan.composed, plan.overrides)
     note = sqlite_note(sweep.storage, True)
     for line in [note, *notes] if note else notes:
-        console.print(f"note: {line}", highlight=False, soft_wrap=True)
+        console.print(f"note: {line}", highlight=False, soft_wrap=True, markup=False)
 
     def say(line: str) -> None:
-        console.print(f"note: {line}", highlight=False, soft_wrap=True)
+        console.print(f"note: {line}", highlight=False, soft_wrap=True, markup=False)
 
     fleet_study = FleetStudy(study, run.budget.total, sweep.max_retries)
     clock = run.budget.clock  # one deadline for the parent and every worker

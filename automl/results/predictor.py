@@ -39,6 +39,7 @@ class Predictor:
         card: Provenance of the export (``automl.results.model_card.read_card``).
         directory: The export folder.
         drift: The training distribution for drift monitoring, if exported.
+        target: The column the model predicts, for table data (``data.target``), if known.
     """
 
     model: Any
@@ -50,6 +51,7 @@ class Predictor:
     card: dict[str, Any] = field(default_factory=dict)
     directory: Path | None = None
     drift: Any = None
+    target: str | None = None
 
     # ------------------------------------------------------------------ inputs
     def prepare(self, x: Any, where: str = "inputs", allow_paths: bool = True) -> np.ndarray:
@@ -86,9 +88,13 @@ class Predictor:
     def preprocess(self, checked: Any, where: str = "inputs") -> np.ndarray:
         """Apply the stored preprocessing to inputs ``check`` returned."""
         from automl.core.errors import DataError
+        from automl.data.images import ImageReadError
 
         try:
             return apply_preprocessing(checked, self.preprocessing)
+        except ImageReadError as exc:  # sent bytes that are no image
+            at = f"{where}[{exc.index}]"
+            raise InputError(f"{at} {exc.problem}", at) from None
         except DataError as exc:  # e.g. an unreadable image file
             raise InputError(str(exc), where) from None
 
@@ -324,7 +330,20 @@ def load_best(directory: str | Path, models: Any = None) -> Predictor:
             line = "it holds more than plain arrays, which automl never unpickles"
         raise ExportError(f"{path}: the model could not be loaded ({line[:300]})") from None
     card = read_card(path, saved, registry)
-    return Predictor(model, backend, spec.task, preprocessing, cfg, schema, card, path, drift)
+    data = saved.get("data")
+    target = data.get("target") if isinstance(data, dict) else None
+    return Predictor(
+        model,
+        backend,
+        spec.task,
+        preprocessing,
+        cfg,
+        schema,
+        card,
+        path,
+        drift,
+        target if isinstance(target, str) and target else None,
+    )
 
 
 def _cpu_backend(plugin: Any) -> Any:

@@ -7,6 +7,8 @@ and the PNG grid of ``/generate``. Every malformed body is an ``HTTPError`` nami
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +18,7 @@ import numpy as np
 __all__ = [
     "HTTPError",
     "instances_of",
+    "image_bytes",
     "v2_tensor",
     "v2_samples",
     "v2_outputs",
@@ -64,6 +67,36 @@ def instances_of(body: Any) -> tuple[Any, str]:
         "dataframe_records are accepted too",
         "instances",
     )
+
+
+def image_bytes(samples: Any, where: str) -> Any:
+    """Samples sent as ``{"b64": "<base64 of a PNG/JPEG file>"}`` (TensorFlow Serving's and
+    Vertex AI's convention; a ``data:image/png;base64,`` prefix is allowed) as the file bytes;
+    anything else is returned unchanged."""
+    if not (
+        isinstance(samples, list)
+        and samples
+        and all(isinstance(s, Mapping) and set(s) == {"b64"} for s in samples)
+    ):
+        return samples
+    out = []
+    for i, sample in enumerate(samples):
+        text = sample["b64"]
+        field = f"{where}[{i}].b64"
+        if not isinstance(text, str):
+            raise HTTPError(422, f"{field} must be a base64 string", field)
+        if text.startswith("data:") and "," in text:
+            text = text.split(",", 1)[1]
+        try:
+            out.append(base64.b64decode(text, validate=True))
+        except (binascii.Error, ValueError):
+            raise HTTPError(
+                422,
+                f"{field} is not base64 (the characters A-Z a-z 0-9 + / and = padding); "
+                "encode the file's bytes, e.g. base64 -w0 cat.png",
+                field,
+            ) from None
+    return out
 
 
 V2_DTYPES = {

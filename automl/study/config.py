@@ -255,7 +255,9 @@ class TrainerConfig:
             at once on this machine, at most ``automl.core.cpus.DEFAULT_MAX_THREADS``.
         logger: Per-trial training logs: ``csv`` writes ``trials/NNNN/metrics.csv``;
             ``tensorboard`` also writes TensorBoard event files there (extra
-            ``automl[tensorboard]``).
+            ``automl[tensorboard]``); ``mlflow`` and ``wandb`` also make each trial an MLflow
+            or Weights & Biases run (extras ``automl[mlflow]``, ``automl[wandb]``; local
+            unless ``MLFLOW_TRACKING_URI`` / ``WANDB_MODE`` say otherwise).
     """
 
     max_epochs: int = 20

@@ -33,6 +33,7 @@ from automl.core.records import steps_label
 from automl.core.study_record import StudyRecord
 from automl.data import Dataset, load_dataset
 from automl.data.layout import as_layout, fit_layout
+from automl.data.summary import summary_line
 from automl.study.families import (
     Family,
     RunFamily,
@@ -265,6 +266,9 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
         )
     else:
         next(iter(families.values())).plugin.check_data(dataset.spec)
+    # What the data held and what was done to it (a table's one-line summary, columns left
+    # out) comes first among the notes.
+    notes[:0] = ([summary_line(dataset.summary)] if dataset.summary else []) + list(dataset.notes)
     first = next(iter(families.values())).plugin
     metric, direction = first.objective(dataset.spec.task)
     goal = _goal(plan, metric, direction)

@@ -45,6 +45,7 @@ from automl.tuning.outcome import StudyOutcome
 from automl.tuning.recheck import recheck
 from automl.tuning.selection import choose_best
 from automl.tuning.storage import StorageUnreachable
+from automl.tuning.trackers import TRACKERS, open_tracker
 
 __all__ = ["finish_study", "STOP_EXPORT_S"]
 
@@ -81,6 +82,25 @@ def _refit_skipped(run: Run, best: Any) -> str | None:
         f"(sweep.timeout={budget.seconds:g} s) has {max(spare, 0):.0f} s left; exported trial "
         f"#{best.number}'s own model"
     )
+
+
+def _mark_best(run: Run, best: Any) -> str | None:
+    """Tag the best trial's tracker run and attach ``best/``; a line when it could not be."""
+    plan = run.plan
+    logger = plan.trainer.logger
+    if logger not in TRACKERS:
+        return None
+    run_id = record_of(best).tracker_run
+    if run_id is None:
+        return f"trainer.logger={logger}: trial #{best.number} has no tracker run to tag as best"
+    try:
+        tracker = open_tracker(logger, plan.run_dir, plan.study_name)
+        assert tracker is not None
+        tracker.mark_best(run_id, best.number, plan.run_dir / BEST_DIR)
+    except Exception as exc:  # the study's result stands; the tracker misses a tag
+        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"trainer.logger={logger}: the best run was not tagged ({line[:300]})"
+    return None
 
 
 def _exported_test(best_dir: Path, study_name: str, number: int) -> dict[str, float] | None:
@@ -230,6 +250,10 @@ def _finish(
                     )
                 outcome.test_metrics = exported.test
                 outcome.export_failed = outcome.export_failed or exported.failed
+                if not exported.failed and outcome.export_note is None:
+                    tracked = _mark_best(run, best)
+                    if tracked:
+                        outcome.tracker_note = tracked
                 if exported.test and exported.refit:
                     refit_note = _refit_note(exported.refit, best.number)
                     tested = StudyRecord(
@@ -259,6 +283,7 @@ def _finish(
             and f"leaderboard.csv/.json not written: {outcome.leaderboard_failed}",
             outcome.export_note and f"best/ not written here: {outcome.export_note}",
             outcome.export_failed and f"best/ not written: {outcome.export_failed}",
+            outcome.tracker_note,
         ):
             if line:
                 console.print(f"automl: {line}", highlight=False, soft_wrap=True)

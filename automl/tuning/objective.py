@@ -22,6 +22,7 @@ parameters; ``TrialRunner.run`` trains it and tells the study how it ended, with
 from __future__ import annotations
 
 import functools
+import logging
 import shutil
 import threading
 import time
@@ -41,6 +42,7 @@ from automl.backends.checkpoint import (
     study_digest,
 )
 from automl.backends.oom import is_out_of_memory
+from automl.backends.trial_log import rows_to
 from automl.core.budget import wall_to_monotonic
 from automl.core.errors import (
     Interrupted,
@@ -73,6 +75,7 @@ from automl.tuning.storage import (
     is_storage_error,
     storage_reason,
 )
+from automl.tuning.trackers import Ending, Tracker, TrialRun
 
 __all__ = [
     "TrialRunner",
@@ -83,6 +86,7 @@ __all__ = [
     "start_trial",
 ]
 
+_log = logging.getLogger("automl.study")
 # Seconds between heartbeat attempts while the storage does not answer (the configured
 # interval once it does): a trial that rode out an outage is alive again at once.
 _HEARTBEAT_RETRY_S = 1.0
@@ -201,6 +205,8 @@ class TrialRunner:
         on_progress: Called with a trial's number, step and value after each report.
         shared: This worker shares its GPU with other workers (``automl.parallel``): a trial
             that runs out of GPU memory is re-run, and ``SharedOutOfMemory`` is raised.
+        tracker: The experiment tracker each trial is a run of (``trainer.logger=mlflow`` or
+            ``wandb``), if any.
     """
 
     def __init__(
@@ -212,6 +218,7 @@ class TrialRunner:
         on_start: Callable[[int, dict[str, Any]], None] | None = None,
         on_progress: Callable[[int, int, float], None] | None = None,
         shared: bool = False,
+        tracker: Tracker | None = None,
     ) -> None:
         self.run = run
         self.study = study
@@ -221,6 +228,9 @@ class TrialRunner:
         self.on_progress = on_progress
         self.shared = shared
         self.sweep = run.plan.sweep
+        self.tracker = tracker
+        self._ending: Ending | None = None
+        self._tracker_failures = 0
         self._checkpoint: TrialCheckpoint | None = None
 
     # -- storage writes that survive a database restart ------------------------------------
@@ -247,14 +257,46 @@ class TrialRunner:
         self, trial: optuna.Trial, record: TrialRecord, why: str, failure: Failure
     ) -> TrialState:
         record.error, record.failure, record.counts = why, failure, True
+        self._ending = Ending("failed", why, _numbers(duration_s=record.duration_s))
         self._attrs(trial, record, ("error", "failure", "counts", "duration_s"))
         self._persist(lambda: self.study.tell(trial, state=TrialState.FAIL))
         return TrialState.FAIL
 
     # -- one trial -------------------------------------------------------------------------
 
+    # -- the experiment tracker: never allowed to fail a trial ------------------------------
+
+    def _guarded(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(*args: Any) -> Any:
+            try:
+                return call(*args)
+            except Exception as exc:
+                self._tracker_failures += 1
+                if self._tracker_failures <= 3:
+                    assert self.tracker is not None
+                    _log.warning(
+                        "trainer.logger=%s: %s failed (%s); the study goes on",
+                        self.tracker.name,
+                        getattr(call, "__name__", "a call"),
+                        reason(exc),
+                    )
+                return None
+
+        return guarded
+
+    def _track(self, trial: optuna.Trial, params: dict[str, Any]) -> TrialRun | None:
+        assert self.tracker is not None
+        family = self.run.services.family_of(params).name if self.run.auto else None
+        tracked = self._guarded(self.tracker.start)(trial.number, params, family)
+        if tracked is not None:
+            self._attrs(trial, TrialRecord(tracker_run=tracked.id), ("tracker_run",))
+        return tracked
+
     def run_trial(self, trial: optuna.Trial, params: dict[str, Any]) -> TrialState:
         """Train ``trial`` with ``params`` and tell the study how it ended.
+
+        With a tracker, the trial is also a tracker run: its parameters, every ``metrics.csv``
+        row as it is written, and how it ended.
 
         A trial that ended for good (complete, pruned, or a failure that counts) leaves no
         checkpoint behind; one that is re-run keeps its own for the re-run to continue.
@@ -265,8 +307,20 @@ class TrialRunner:
                 worker or rerun finds it lost and re-runs it).
             SharedOutOfMemory: The trial ran out of GPU memory on a shared GPU (it is re-run).
         """
+        self._ending = None
         self._checkpoint = None
-        state = self._run_trial(trial, params)
+        tracked = self._track(trial, params) if self.tracker is not None else None
+        if tracked is None:
+            state = self._run_trial(trial, params)
+        else:
+            try:
+                with rows_to(
+                    trial_dir(self.run.plan.run_dir, trial.number), self._guarded(tracked.row)
+                ):
+                    state = self._run_trial(trial, params)
+            finally:
+                ending = self._ending or Ending("interrupted", "the trial stopped unfinished")
+                self._guarded(tracked.end)(ending)
         if self._checkpoint is not None and self._ended(trial, state):
             self._checkpoint.discard()
         return state
@@ -401,6 +455,11 @@ class TrialRunner:
                 )
         except TrialPruned as exc:
             record.epochs, record.duration_s = exc.epoch + 1, time.perf_counter() - start
+            self._ending = Ending(
+                "pruned",
+                f"pruned after {record.unit or 'epoch'} {exc.epoch} (value {exc.value:.6g})",
+                _numbers(epochs=record.epochs, duration_s=record.duration_s),
+            )
             record.checkpoint_s = checkpoint.attempt_save_s or None
             record.note = exc.note or record.note
             self._attrs(trial, record, ("epochs", "duration_s", "checkpoint_s", "note"))
@@ -412,10 +471,12 @@ class TrialRunner:
         except OutOfTime as exc:
             # Nothing to keep (no report yet): not the configuration's fault, re-run later.
             why = f"{exc} before it had a result to keep"
+            self._ending = Ending("interrupted", f"{why}; the trial is re-run")
             self._persist(lambda: self._infra(trial, why, "budget"))
             return TrialState.FAIL
         except Interrupted as stop:
             why = signal_reason(stop.signum)
+            self._ending = Ending("interrupted", f"{why}; the trial is re-run")
             self._persist(lambda: self._infra(trial, why, "signal"))
             raise
         except StorageLost as lost:
@@ -423,6 +484,7 @@ class TrialRunner:
             raise
         except StorageFailure as failure:
             why = f"storage error: {failure}"
+            self._ending = Ending("interrupted", f"{why}; the trial is re-run")
             self._persist(lambda: self._infra(trial, why, "storage"))
             return TrialState.FAIL
         except Exception as exc:
@@ -463,8 +525,23 @@ class TrialRunner:
             # A partial trial: PRUNED, so that samplers rank it below complete trials and
             # pruners never compare against it (automl.core.records.Stop).
             self._persist(lambda: self.study.tell(trial, state=TrialState.PRUNED))
+            self._ending = Ending("pruned", record.note, _numbers(epochs=record.epochs))
             return TrialState.PRUNED
         self._persist(lambda: self.study.tell(trial, values))
+        several = {f"value_{n}": v for n, v in zip(run.goal.names, values, strict=True)}
+        self._ending = Ending(
+            "complete",
+            record.unmet,
+            _numbers(
+                value=values[0],
+                **(several if len(values) > 1 else {}),
+                epochs=record.epochs,
+                duration_s=record.duration_s,
+                train_s=record.train_s,
+                n_params=record.n_params,
+                latency_ms=record.latency_ms,
+            ),
+        )
         return TrialState.COMPLETE
 
     def _report_first_objective(self, trial: optuna.Trial, step: int, value: float) -> bool:
@@ -531,6 +608,7 @@ class TrialRunner:
             return self._fail(trial, record, why, "oom")
         self._attrs(trial, record, ("duration_s",))
         why += "; the GPU was shared with other workers"
+        self._ending = Ending("interrupted", f"{why}; the trial is re-run")
         self._persist(lambda: self._infra(trial, why, "oom"))
         raise SharedOutOfMemory(why)
 
@@ -642,6 +720,11 @@ class _TrialTimes:
 
 def _join(first: str | None, second: str) -> str:
     return f"{first}; {second}" if first else second
+
+
+def _numbers(**values: Any) -> dict[str, float]:
+    """The given values that are set, as floats (what a tracker run records at its end)."""
+    return {k: float(v) for k, v in values.items() if v is not None}
 
 
 def _save_config(node: Any, path: Any) -> None:

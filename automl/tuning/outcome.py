@@ -25,6 +25,7 @@ class StudyOutcome:
         export_note: Why ``best/`` is not this worker's to write (the best trial's files are
             in another worker's run directory).
         export_failed: Why writing ``best/`` failed.
+        tracker_note: Why the tracker's best run was not tagged (``trainer.logger``).
         worker: The invocation is a worker of a parent (``automl.parallel``): it runs trials,
             and the parent judges the study.
         backed_off: The worker gave its GPU slot up after a trial ran out of memory there.
@@ -51,6 +52,7 @@ class StudyOutcome:
     stopped: str | None = None
     export_note: str | None = None
     export_failed: str | None = None
+    tracker_note: str | None = None
     worker: bool = False
     backed_off: bool = False
     storage_lost: bool = False

@@ -46,6 +46,7 @@ from automl.tuning.opening import mark_deadline, open_study, study_header
 from automl.tuning.outcome import StudyOutcome, tally
 from automl.tuning.signals import StopSignals
 from automl.tuning.storage import StorageUnreachable
+from automl.tuning.trackers import open_tracker
 from automl.tuning.warm import enqueue_first, warm_configs
 
 __all__ = ["StudyOutcome", "run_study", "open_study", "tally", "finish_study", "study_header"]
@@ -80,13 +81,16 @@ def run_study(
     # before anything exists.
     warm, warm_notes = warm_configs(run) if sweep.warm_start else ([], [])
     notes += warm_notes
+    tracker = open_tracker(plan.trainer.logger, plan.run_dir, plan.study_name)
+    if tracker is not None:
+        notes.append(f"trainer.logger={tracker.name}: each trial is a run: {tracker.where}")
     study, sampler, storage = open_study(run, notes)
     enqueue_first(run, study, storage, notes, warm)
     if not worker:  # the parent records the invocation once
         record_invocation(plan.run_dir, plan.composed, plan.overrides)
     console.print(run.describe, highlight=False, soft_wrap=True)
     for note in notes:
-        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+        console.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
         _log.info("note: %s", note)
     _log.info("study %s: model=%s data=%s device=%s sweep.n_trials=%d",
               plan.study_name, plan.model_name, plan.data_name, run.device,
@@ -130,6 +134,7 @@ def run_study(
         on_start=board.trial_started,
         on_progress=board.trial_progress,
         shared=worker and role is not None and role.shared,
+        tracker=tracker,
     )
     live = board.live and sweep.live and counted + running < total
     with signals, Live(board, console=console, refresh_per_second=4) if live else nullcontext():
