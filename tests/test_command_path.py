@@ -24,7 +24,7 @@ def test_a_second_study_in_one_process_does_not_log_into_the_first_ones_automl_l
 def test_a_value_a_typed_setting_refuses_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for arg, expected in [
-        ("data.seed=abc", "data.seed=abc: data.seed takes an integer"),
+        ("data.seed=abc", "data.seed=abc: data.seed takes a whole number"),
         ("data.val_fraction=lots", "data.val_fraction=lots: data.val_fraction takes a number"),
         ("sweep.live=maybe", "sweep.live=maybe: sweep.live takes true or false"),
     ]:
@@ -92,4 +92,5 @@ def test_watch_on_a_run_directory_picks_its_own_study_in_a_shared_storage(
     for name, trials in (("one", 1), ("two", 2)):
         watched = run_main(["watch", str(tmp_path / name), "--interval", "0.1"], capsys)
         assert watched.rc == 0, watched.tail()
-        assert watched.out.strip().splitlines()[-1] == f"study {name} holds its {trials} trials"
+        noun = "trial" if trials == 1 else "trials"
+        assert watched.out.strip().splitlines()[-1] == f"study {name} holds its {trials} {noun}"
