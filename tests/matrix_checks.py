@@ -251,7 +251,9 @@ def _check_watch(run_dir: Path, n: int) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1].endswith(f"holds its {n} trials"), done.stdout
+    assert (
+        done.stdout.strip().splitlines()[-1].endswith(f"holds its {n} trial{'' if n == 1 else 's'}")
+    ), done.stdout
 
 
 def _check_report(run_dir: Path, capsys) -> None:
