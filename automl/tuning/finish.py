@@ -254,8 +254,9 @@ def _finish(
                     tracked = _mark_best(run, best)
                     if tracked:
                         outcome.tracker_note = tracked
-                if exported.test and exported.refit:
-                    refit_note = _refit_note(exported.refit, best.number)
+                if exported.test:
+                    if exported.refit:  # else a "refit skipped" note (the budget) stands
+                        refit_note = _refit_note(exported.refit, best.number)
                     tested = StudyRecord(
                         best_test_metrics={"trial": best.number, **outcome.test_metrics}
                     )
