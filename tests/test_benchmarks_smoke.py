@@ -199,6 +199,7 @@ def test_plain_optuna_summary_ratios_and_study_time(capsys):
     assert "| optuna+torch | 5.0 | 4.0 | 0.50 |" in text
 
 
+@pytest.mark.heavy
 def test_forest_ceiling_scores_every_grid_config(monkeypatch):
     ceiling = load("forest_ceiling")
     tiny = {**ceiling.GRID, "max_features": [0.5], "min_samples_leaf": [1, 8], "max_depth": [4]}

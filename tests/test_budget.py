@@ -77,6 +77,7 @@ def _rows(run_dir: Path) -> dict[int, dict]:
     }
 
 
+@pytest.mark.heavy
 def test_a_default_trial_longer_than_the_budget_ends_within_it(tmp_path):
     budget = 20
     run_dir = tmp_path / "run"
@@ -112,6 +113,7 @@ def test_a_default_trial_longer_than_the_budget_ends_within_it(tmp_path):
     assert not (run_dir / "report").exists()
 
 
+@pytest.mark.heavy
 def test_a_trial_that_never_reports_is_cut_and_rerun_later(tmp_path, budget_env):
     budget = 10
     run_dir = tmp_path / "run"
@@ -195,6 +197,7 @@ def test_a_stopped_trial_ranks_below_a_complete_one_of_equal_value():
 # -- threads ----------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_a_process_limited_to_one_cpu_trains_with_one_thread(tmp_path, budget_env):
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs a machine with 2 CPUs or more (it limits a process to one)")
@@ -228,6 +231,7 @@ def _cgroup_v1_with_quota(cpus: float) -> Path | None:
     return group
 
 
+@pytest.mark.heavy
 def test_a_cgroup_quota_of_one_cpu_trains_with_one_thread(tmp_path, budget_env):
     """A container or SLURM job with a CPU quota: the affinity mask shows every core, the
     quota allows one. torch alone takes every core of the mask."""

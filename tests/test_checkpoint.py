@@ -94,6 +94,7 @@ def killed(tmp_path_factory) -> tuple[Path, dict]:
     return cwd / "run", saved
 
 
+@pytest.mark.heavy
 def test_kill_9_mid_trial_resumes_at_its_last_checkpoint_with_the_same_weights(
     tmp_path, uninterrupted, killed
 ):
@@ -137,6 +138,7 @@ def test_kill_9_mid_trial_resumes_at_its_last_checkpoint_with_the_same_weights(
     ],
     ids=["changed-study", "checkpoints-off"],
 )
+@pytest.mark.heavy
 def test_a_checkpoint_that_may_not_be_used_is_left_and_the_trial_starts_over(
     tmp_path, killed, change, note
 ):
@@ -167,6 +169,7 @@ def fakes(tmp_path_factory) -> Path:
     return site
 
 
+@pytest.mark.heavy
 def test_under_lightnings_trainer_a_killed_trial_resumes_with_the_same_weights(tmp_path, fakes):
     env = {"PYTHONPATH": f"{TESTS}{os.pathsep}{fakes}"}
     args = [*LEAN, "model=good", "model.hidden=64", "trainer.max_epochs=10"]

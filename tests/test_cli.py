@@ -93,6 +93,7 @@ def _trials(run_dir, name):
     return study.get_trials()
 
 
+@pytest.mark.heavy
 def test_cnn_study_end_to_end_then_resume(tmp_path):
     run_dir = tmp_path / "run"
     args = ["model=cnn", "trainer.max_epochs=2", f"hydra.run.dir={run_dir}"]
@@ -120,6 +121,7 @@ def test_cnn_study_end_to_end_then_resume(tmp_path):
     assert all(t.state.is_finished() for t in trials)
 
 
+@pytest.mark.heavy
 def test_mlp_on_tabular_and_single_run(tmp_path):
     out = run_cli(
         [

@@ -102,6 +102,7 @@ def _chromium() -> str | None:
     return next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
 
 
+@pytest.mark.heavy
 def test_the_page_draws_in_a_real_browser(page, tmp_path):
     browser = _chromium()
     if browser is None:

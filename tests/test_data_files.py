@@ -653,6 +653,7 @@ BAD_CLI = {
 }
 
 
+@pytest.mark.heavy
 def test_cli_bad_data_exits_2_with_one_line_and_no_study(tmp_path):
     cases = _bad_cases(tmp_path)
     for name, args in BAD_CLI.items():
@@ -673,6 +674,7 @@ def _assert_study_finished(run_dir: Path) -> None:
         assert (best / name).exists(), name
 
 
+@pytest.mark.heavy
 def test_cli_csv_end_to_end_then_predict_raw_rows(tmp_path):
     class_csv(tmp_path / "my.csv", n=90)
     run_dir = tmp_path / "run"
@@ -726,6 +728,7 @@ def test_cli_npz_end_to_end(tmp_path):
     assert predictor.predict(x[:4]).shape == (4,)  # stored H x W shape accepted
 
 
+@pytest.mark.heavy
 def test_cli_images_end_to_end_with_augmentation(tmp_path):
     make_images(tmp_path / "pics", {"dark": 12, "light": 12})
     run_dir = tmp_path / "run"

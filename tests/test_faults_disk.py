@@ -65,6 +65,7 @@ def _check_stopped_on_a_full_disk(out, run_dir, name: str) -> optuna.trial.Froze
     ],
     ids=["model+error.txt", "config.yaml", "metrics.csv", "model"],
 )
+@pytest.mark.heavy
 def test_a_full_disk_at_each_write_of_a_trial_stops_with_one_line(tmp_path, patterns):
     run_dir, name = tmp_path / "run", "full"
     args = [*FAST, f"sweep.study_name={name}", f"hydra.run.dir={run_dir}", "sweep.n_trials=2"]

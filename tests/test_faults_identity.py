@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import optuna
+import pytest
 from helpers import run_cli, start_cli
 from optuna.trial import TrialState
 
@@ -33,6 +34,7 @@ def _waiting(url: str) -> int:
         engine.dispose()
 
 
+@pytest.mark.heavy
 def test_two_jobs_racing_to_create_a_study_with_other_settings_never_share_it(
     tmp_path, postgres_url
 ):
@@ -70,6 +72,7 @@ def test_two_jobs_racing_to_create_a_study_with_other_settings_never_share_it(
     assert len(trials) == 2 and all(t.state == TrialState.COMPLETE for t in trials)
 
 
+@pytest.mark.heavy
 def test_resume_force_after_a_scale_change_is_one_line_and_changes_nothing(tmp_path):
     run_dir, name = tmp_path / "run", "scale"
     common = [*FAST, f"sweep.study_name={name}", f"hydra.run.dir={run_dir}"]

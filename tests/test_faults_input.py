@@ -135,6 +135,7 @@ def test_each_built_in_model_refuses_out_of_range_values(model, override, words)
     assert words in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.heavy
 def test_a_csv_wider_than_max_columns_is_refused_at_its_header(tmp_path):
     columns = 20_001
     with open(tmp_path / "wide.csv", "w") as f:

@@ -25,6 +25,7 @@ def _one_line_refusal(out, *expected: str) -> None:
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.heavy
 def test_a_logging_file_handler_in_a_recipe_cannot_empty_a_file(tmp_path):
     victim = tmp_path / "precious.txt"
     victim.write_text("a week of notes\n")

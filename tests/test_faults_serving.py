@@ -5,6 +5,7 @@ servers (`python -m automl serve`) and a real HTTP client; real `predict` proces
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from helpers import run_cli
 from serving_fixtures import copy_export, free_port
 from sklearn.datasets import load_breast_cancer
@@ -19,6 +20,7 @@ def _one_line(out) -> str:
     return lines[0]
 
 
+@pytest.mark.heavy
 def test_a_body_nested_thousands_deep_is_a_422_and_the_server_goes_on(xgb_server):
     for depth in (3000, 900):  # past Python's parser; parsed, but no batch of samples
         body = '{"instances": ' + "[" * depth + "1.0" + "]" * depth + "}"
@@ -48,6 +50,7 @@ def test_true_is_not_a_number_in_any_request_form(xgb_server):
     assert v2.status_code == 422 and "true/false" in v2.json()["error"], v2.text
 
 
+@pytest.mark.heavy
 def test_a_deeply_nested_model_card_is_one_line_in_predict_and_serve(xgb_run, tmp_path):
     best = copy_export(xgb_run, tmp_path / "card")
     (best / "model_card.json").write_text('{"params": ' + "[" * 5000 + "]" * 5000 + "}")
@@ -65,6 +68,7 @@ def test_a_deeply_nested_model_card_is_one_line_in_predict_and_serve(xgb_run, tm
     assert "config.yaml" in _one_line(out)
 
 
+@pytest.mark.heavy
 def test_a_model_pt_far_larger_than_the_model_is_refused_unread(cnn_run, tmp_path):
     best = copy_export(cnn_run, tmp_path / "big")
     weights = best / "model.pt"
@@ -74,6 +78,7 @@ def test_a_model_pt_far_larger_than_the_model_is_refused_unread(cnn_run, tmp_pat
     assert f"is {weights.stat().st_size} bytes, but this model's weights take" in line
 
 
+@pytest.mark.heavy
 def test_a_pickle_as_model_pt_is_refused_without_torchs_advice(cnn_run, tmp_path):
     import os
     import pickle

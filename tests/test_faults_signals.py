@@ -104,6 +104,7 @@ def test_a_stop_lost_in_a_finalizer_is_not_reported(monkeypatch):
     assert [str(e) for e in reported] == ["a real bug"]
 
 
+@pytest.mark.heavy
 def test_sigterm_keeps_a_best_dir_that_holds_the_chosen_trial_and_skips_the_report(tmp_path):
     run_dir, name = tmp_path / "run", "known"
     common = [f"sweep.study_name={name}", f"hydra.run.dir={run_dir}"]

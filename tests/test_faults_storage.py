@@ -63,6 +63,7 @@ def _in_a_trial(name: str, url: str, run_dir, after_one: bool = True):
     return ready
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("outage", [5, pytest.param(40, marks=pytest.mark.slow)])
 def test_two_workers_ride_out_a_database_outage(server, tmp_path, outage):
     run_dir, name = tmp_path / "run", f"outage-{outage}"
@@ -86,6 +87,7 @@ def test_two_workers_ride_out_a_database_outage(server, tmp_path, outage):
     assert len(rows) == 6 and (run_dir / "best" / "model.skops").is_file()
 
 
+@pytest.mark.heavy
 def test_an_outage_past_storage_wait_stops_with_one_line_and_a_rerun_finishes(server, tmp_path):
     run_dir, name = tmp_path / "run", "gone"
     args = [*FOREST, "sweep.n_trials=3", "sweep.storage_wait=3",
@@ -121,6 +123,7 @@ def _valid_study_db(run_dir, tmp_path, name: str) -> None:
     assert run_cli(args, tmp_path).returncode == 0
 
 
+@pytest.mark.heavy
 def test_four_kb_overwritten_inside_a_study_db_is_one_line_and_exit_2(tmp_path):
     run_dir, name = tmp_path / "run", "damaged"
     _valid_study_db(run_dir, tmp_path, name)
@@ -159,6 +162,7 @@ def test_a_foreign_sqlite_file_is_refused_and_left_untouched(tmp_path):
     assert not (run_dir / "trials").exists()
 
 
+@pytest.mark.heavy
 def test_a_journal_damaged_in_the_middle_is_one_line_and_exit_2(tmp_path):
     run_dir, journal = tmp_path / "run", tmp_path / "study.jsonl"
     args = ["model=forest", "sweep.live=false", "space.n_estimators=20", "sweep.n_trials=2",

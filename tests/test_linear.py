@@ -122,6 +122,7 @@ def test_bad_config_is_refused_by_the_config_itself():
     assert set(PLUGIN.search_space) == {"alpha", "l1_ratio"}
 
 
+@pytest.mark.heavy
 def test_linear_study_through_the_cli(tmp_path):
     done = run_cli(
         [

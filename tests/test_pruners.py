@@ -186,6 +186,7 @@ def test_new_pruners_run_a_study(registries, tmp_path, pruner):
     assert outcome.n_complete + outcome.n_pruned == 3 and outcome.n_failed == 0
 
 
+@pytest.mark.heavy
 def test_a_prune_at_the_last_epoch_keeps_the_fully_trained_trial(tmp_path):
     """A threshold no trial reaches prunes at every epoch it checks, from epoch 2 on (warm-up
     1): with 2 epochs that is the last one, so each trial completes with its model, and the

@@ -74,6 +74,7 @@ def run_dir(tmp_path_factory):
     return run
 
 
+@pytest.mark.heavy
 def test_report_of_a_real_study_is_one_offline_page_and_a_png_per_figure(run_dir):
     rows = [(i % 10, i % 10 if i % 7 else (i + 1) % 10) for i in range(200)]
     _write_predictions(run_dir, rows, [f"digit {i}" for i in range(10)])
@@ -221,6 +222,7 @@ def test_report_reads_a_journal_storage_and_writes_where_asked(tmp_path):
     assert (tmp_path / "elsewhere" / "slice.png").exists()
 
 
+@pytest.mark.heavy
 def test_the_report_imports_no_training_code(tmp_path):
     code = (
         "import sys, optuna\n"

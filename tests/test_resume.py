@@ -63,6 +63,7 @@ def test_a_rerun_draws_new_configurations(registries, tmp_path):
     assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == 4
 
 
+@pytest.mark.heavy
 def test_one_uninterrupted_worker_reproduces_its_study(registries, tmp_path):
     for name in ("a", "b"):
         run_study(plan_for(registries, tmp_path / name, overrides=["sweep.n_trials=4"]), quiet())
@@ -137,6 +138,7 @@ def test_a_retry_keeps_its_parameters_through_the_sampler():
         ([], ["space.lr=0.05"], "space.lr: float [0.01, 0.1] log -> not searched"),
     ],
 )
+@pytest.mark.heavy
 def test_a_changed_study_is_refused_with_the_diff(registries, tmp_path, first, second, field):
     second = [s.strip("'") for s in second]
     run_study(plan_for(registries, tmp_path, overrides=["sweep.n_trials=1", *first]), quiet())

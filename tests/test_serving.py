@@ -209,6 +209,7 @@ def test_metrics_count_requests_and_drift_moves_with_shifted_inputs(xgb_server):
     assert dict(info[0][1])["study"] == "xgboost-breast_cancer"
 
 
+@pytest.mark.heavy
 def test_cnn_accepts_the_digits_own_shapes_and_refuses_others(cnn_run):
     predictor = load_best(cnn_run)
     digits = load_digits()
@@ -228,6 +229,7 @@ def test_cnn_accepts_the_digits_own_shapes_and_refuses_others(cnn_run):
         assert ("automl_feature_drift_psi", (("feature", "sample_mean"),)) in drift
 
 
+@pytest.mark.heavy
 def test_regression_values_and_their_histogram(forest_run):
     predictor = load_best(forest_run)
     x = load_diabetes().data[:25]
@@ -308,6 +310,7 @@ def test_a_gan_export_generates_arrays_and_png(gan_run):
         assert server.client.get("/metadata").json()["task"] == "generation"
 
 
+@pytest.mark.heavy
 def test_several_workers_share_one_set_of_metrics(xgb_run):
     """`--workers 2`: both processes serve; /metrics (from either) counts every request."""
     rows = load_breast_cancer().data[:3].tolist()

@@ -62,6 +62,7 @@ def test_a_subclass_with_its_own_outputs_list_trains_and_logs_its_metric():
     assert result.metrics["val_classes_seen"] == 3.0
 
 
+@pytest.mark.heavy
 def test_an_extra_metric_is_logged_tested_and_optimized_in_the_lean_loop(tmp_path, env):
     out = run_cli(
         [
@@ -114,6 +115,7 @@ def test_a_bad_metric_is_refused_when_the_module_is_built(metrics, expected):
         SupervisedModule(nn.Linear(4, 2), spec, metrics=metrics)
 
 
+@pytest.mark.heavy
 def test_a_misspelt_extra_metric_is_refused_before_training(tmp_path, env):
     # The preflight's module says what it reports: its extra metric is a valid objective
     # (above), a misspelling of it is one line naming it, before any trial or file.

@@ -4,6 +4,7 @@ importances from too few trials; in the summary of a real study and in the repor
 from __future__ import annotations
 
 import optuna
+import pytest
 import yaml
 from helpers import run_cli
 from optuna.trial import TrialState
@@ -83,6 +84,7 @@ def test_the_report_shows_the_warnings(tmp_path):
     assert "warning: parameter importance rests on 4 complete trials" in page
 
 
+@pytest.mark.heavy
 def test_a_real_study_on_small_data_warns_and_rechecks_its_top_three(tmp_path):
     # wine: 178 rows, so a few dozen validation rows; the top 3 are trained twice more.
     out = run_cli(

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from helpers import TESTS, cli_env, make_dist, start_cli
 
 
@@ -28,6 +29,7 @@ def _watch(args: list[str], cwd: Path, **kw) -> subprocess.Popen:
     )
 
 
+@pytest.mark.heavy
 def test_watch_follows_a_study_another_process_runs_and_exits_at_its_total(tmp_path):
     # Trials of the `gated` model wait for the gate file: they finish only once the watch
     # has started, however fast the machine (a quick real model could be done before).
