@@ -248,7 +248,7 @@ class WandbTracker:
         self.dir = run_dir.resolve()
         self.project = os.environ.get("WANDB_PROJECT") or "automl"
         # wandb reads WANDB_MODE itself; only the default is decided here.
-        self.mode = None if os.environ.get("WANDB_MODE") else "offline"
+        self.mode: Literal["offline"] | None = None if os.environ.get("WANDB_MODE") else "offline"
         shown = "offline" if self.mode else f"WANDB_MODE={os.environ['WANDB_MODE']}"
         self.where = (
             f"project {self.project!r}, group {study_name!r}, {shown}, files in "
