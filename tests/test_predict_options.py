@@ -56,6 +56,7 @@ def read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.heavy
 def test_a_csv_study_prints_its_data_in_one_line_and_leaves_the_id_column_out(loans_run):
     stdout = (loans_run / "stdout.txt").read_text()
     summary = json.loads((loans_run / "best" / "data_summary.json").read_text())
@@ -115,6 +116,7 @@ def test_data_keep_keeps_an_all_unique_column(tmp_path):
     assert "left out" not in out.stdout and "5 columns: 3 numeric, 2 text" in out.stdout
 
 
+@pytest.mark.heavy
 def test_unseen_categories_are_marked_skipped_or_stop_the_file(loans_run, tmp_path):
     source = write_loans(tmp_path / "new.csv", 40, seed=7, cities=("Lyon", "Paris", "Oslo"))
     rows = read(source)
@@ -149,6 +151,7 @@ def test_unseen_categories_are_marked_skipped_or_stop_the_file(loans_run, tmp_pa
     assert "error" not in skipped[0]
 
 
+@pytest.mark.heavy
 def test_evaluate_scores_the_rows_that_carry_the_label(loans_run, tmp_path):
     source = write_loans(tmp_path / "labelled.csv", 80, seed=3)
     out = run_cli(["predict", str(loans_run), str(source), "-o", str(tmp_path / "e.csv"),

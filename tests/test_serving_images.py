@@ -13,6 +13,9 @@ from helpers import run_cli
 from PIL import Image
 from serving_fixtures import start_server, write_images
 
+# Each test trains and serves an image model: the heavy tier (.ci/run).
+pytestmark = pytest.mark.heavy
+
 
 @pytest.fixture(scope="module")
 def images_server(images_run):

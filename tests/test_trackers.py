@@ -14,6 +14,9 @@ import pytest
 import yaml
 from helpers import run_cli
 
+# Each test runs a study into a tracker: the heavy tier (.ci/run).
+pytestmark = pytest.mark.heavy
+
 
 @pytest.fixture(autouse=True)
 def _defaults(monkeypatch):
