@@ -34,9 +34,9 @@ class EpochWatch:
         goal: The metric and direction that pick the best epoch.
         report: The study's ``report(step, value) -> should_stop``, or ``None``.
         deadline: ``time.monotonic()`` past which the fit stops at its next epoch's end.
-        max_epochs: The fit's full length (to tell a stop from the last epoch).
-        last_epoch: The fit's last epoch (0-based), if known: a prune asked for there is not
-            taken, because the model is fully trained (pruning it would throw it away).
+        max_epochs: The fit's full length, if known: neither the budget's stop nor a prune
+            is taken at its last epoch, where the model is fully trained (pruning it would
+            throw it away).
     """
 
     def __init__(
@@ -45,9 +45,8 @@ class EpochWatch:
         report: Report | None,
         deadline: float | None = None,
         max_epochs: int | None = None,
-        last_epoch: int | None = None,
     ) -> None:
-        self.goal, self.report, self.last_epoch = goal, report, last_epoch
+        self.goal, self.report = goal, report
         self.deadline, self.max_epochs = deadline, max_epochs
         self.stopped: str | None = None
         self.best: float | None = None
@@ -124,12 +123,12 @@ class EpochWatch:
                 dict(metrics),
                 epoch,
             )
+        last = self.max_epochs is not None and epoch + 1 >= self.max_epochs
         if self.report is not None and self.report(epoch, value):
-            if self.last_epoch is not None and epoch >= self.last_epoch:
+            if last:
                 return False  # complete: the pruner saw the value, the model is kept
             self.pruned = TrialPruned(epoch, value)
             return True
-        last = self.max_epochs is not None and epoch + 1 >= self.max_epochs
         if self.deadline is not None and not last and time.monotonic() >= self.deadline:
             self.stopped = self.where(epoch + 1)
             return True

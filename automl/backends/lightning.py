@@ -262,7 +262,7 @@ class LightningBackend:
         start = time.perf_counter()
         module, batches = self._start(plugin, cfg, dataset, seed)
         max_epochs = int(self.cfg.max_epochs)
-        watch = EpochWatch(goal, report, deadline, max_epochs, last_epoch=max_epochs - 1)
+        watch = EpochWatch(goal, report, deadline, max_epochs)
         try:
             self._fit(module, batches, dataset, goal, watch, cfg, log_dir, checkpoint)
         except OutOfTime:
