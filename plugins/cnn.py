@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from automl_plugins.limits import check
+
 from automl import Choice, Float, Int
 from automl.plugin import ModelPlugin
 
@@ -37,6 +39,19 @@ class CNNConfig:
     weight_decay: float = 1e-4
     batch_size: int = 64
     optimizer: str = "adam"
+
+    def __post_init__(self) -> None:
+        check(
+            self,
+            channels=">=1",
+            depth=">=1",
+            kernel_size=">=1",
+            dropout="[0,1)",
+            hidden=">=1",
+            lr=">0",
+            weight_decay=">=0",
+            batch_size=">=1",
+        )
 
 
 PLUGIN = ModelPlugin(

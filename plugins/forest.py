@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from automl_plugins.limits import check
+
 from automl import Choice, Float, Int
 from automl.plugin import ModelPlugin
 
@@ -47,6 +49,16 @@ class ForestConfig:
     stages: int = 4
     n_jobs: int = 1
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(
+            self,
+            n_estimators=">=1",
+            max_depth=">=1",
+            min_samples_leaf=">=1",
+            max_features="(0,1]",
+            stages=">=1",
+        )
 
 
 PLUGIN = ModelPlugin(

@@ -70,6 +70,7 @@ class ForestEstimator(BaseEstimator):
         self.spec = spec
         self.model: Any = None
         self.trees = 0
+        self._resumed = False  # fit grows on from the forest resume() loaded
 
     def _new_model(self) -> Any:
         cfg = self.cfg
@@ -114,8 +115,12 @@ class ForestEstimator(BaseEstimator):
             return
         x_val, y_val = _flat(val[0]), np.asarray(val[1])
         key = "acc" if self.spec.task == "classification" else "rmse"
-        self.model = self._new_model()
-        for step, size in enumerate(stage_sizes(self.cfg.n_estimators, self.cfg.stages)):
+        sizes = stage_sizes(self.cfg.n_estimators, self.cfg.stages)
+        if not self._resumed:
+            self.model, self.trees = self._new_model(), 0
+        for step, size in enumerate(sizes):
+            if size <= self.trees:  # grown before the checkpoint this fit resumed from
+                continue
             self.model.set_params(n_estimators=size)
             self.model.fit(x_train, y_train)
             self.trees = size
@@ -124,6 +129,27 @@ class ForestEstimator(BaseEstimator):
             value = task_metrics(self.spec.task, y_val, self.model.predict(x_val))[key]
             if report(step, value):
                 raise TrialPruned(step, value)
+
+    def checkpoint(self, directory: str) -> bool:
+        """Write the trees grown so far (``model.skops``); ``fit`` grows on from them after
+        ``resume`` (scikit-learn's ``warm_start`` draws the same seeds for the new trees)."""
+        if self.model is None or self.trees >= self.cfg.n_estimators:
+            return False  # nothing grown yet, or nothing left to grow
+        self.save(directory)
+        return True
+
+    def resume(self, directory: str) -> None:
+        """Continue from the trees ``checkpoint`` wrote (loaded as ``load`` does: only
+        forest types are trusted).
+
+        Raises:
+            ExportError: The file is not a forest's.
+            ValueError: Its size is not one of this config's stages.
+        """
+        forest = load(directory, self.cfg, self.spec)
+        if forest.trees not in stage_sizes(self.cfg.n_estimators, self.cfg.stages):
+            raise ValueError(f"a forest of {forest.trees} trees is not a stage of this config")
+        self.model, self.trees, self._resumed = forest.model, forest.trees, True
 
     def _fitted(self) -> Any:
         if self.model is None:
@@ -154,8 +180,11 @@ class ForestEstimator(BaseEstimator):
         target = Path(path) / MODEL_FILE
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{MODEL_FILE}.{os.getpid()}.tmp")
-        skops.io.dump(self._fitted(), partial)
-        os.replace(partial, target)
+        try:
+            skops.io.dump(self._fitted(), partial)
+            os.replace(partial, target)
+        finally:  # a full disk: the half-written file would hold the space that ran out
+            partial.unlink(missing_ok=True)
         return str(target)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from automl_plugins.limits import check
+
 from automl import Choice, Float
 from automl.plugin import ModelPlugin
 
@@ -65,6 +67,20 @@ class GANConfig:
     batch_size: int = 64
     ema: float = 0.99
 
+    def __post_init__(self) -> None:
+        check(
+            self,
+            latent_dim=">=1",
+            width=">=1",
+            label_smoothing="[0,1)",
+            d_dropout="[0,1)",
+            lr=">0",
+            d_lr_scale=">0",
+            beta1="[0,1)",
+            batch_size=">=1",
+            ema="[0,1)",
+        )
+
 
 PLUGIN = ModelPlugin(
     name="gan",
@@ -90,6 +106,7 @@ PLUGIN = ModelPlugin(
     tasks=("classification",),
     input_ranks=(3,),
     metric="fd",
+    metrics=("fd",),  # the Frechet distance only: a GAN has no accuracy and logs no val_loss
     direction="minimize",
     default_data="digits",
     export="automl_plugins.gan_model:export",

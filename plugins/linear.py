@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from automl_plugins.limits import check, one_of
+
 from automl import Float
 from automl.plugin import ModelPlugin
 
@@ -40,6 +42,11 @@ class LinearConfig:
     tol: float = 1e-4
     class_weight: str | None = None
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        # alpha: the regularization strength; l1_ratio: 0 is L2, 1 is L1.
+        check(self, alpha=">0", l1_ratio="[0,1]", max_iter=">=1", tol=">0")
+        one_of(self, "class_weight", CLASS_WEIGHTS)
 
 
 PLUGIN = ModelPlugin(

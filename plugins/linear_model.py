@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from automl_plugins.linear import CLASS_WEIGHTS, LinearConfig
+from automl_plugins.linear import LinearConfig
 
 from automl.core.metrics import task_metrics
 from automl.errors import TrialPruned, UserError
@@ -190,17 +190,7 @@ class LinearEstimator:
 
 
 def build(cfg: LinearConfig, spec: DataSpec) -> LinearEstimator:
-    """An unfitted linear model for ``spec``'s task.
-
-    Raises:
-        UserError: ``alpha`` <= 0, ``l1_ratio`` outside [0, 1] or an unknown ``class_weight``.
-    """
-    if not cfg.alpha > 0:
-        raise UserError(f"model.alpha={cfg.alpha} must be > 0 (the regularization strength)")
-    if not 0.0 <= cfg.l1_ratio <= 1.0:
-        raise UserError(f"model.l1_ratio={cfg.l1_ratio} must be in [0, 1] (0: L2, 1: L1)")
-    if cfg.class_weight not in CLASS_WEIGHTS:
-        raise UserError(f"model.class_weight={cfg.class_weight!r} is not one of null, balanced")
+    """An unfitted linear model for ``spec``'s task (``LinearConfig`` checked its values)."""
     return LinearEstimator(cfg, spec)
 
 

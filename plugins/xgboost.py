@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from automl_plugins.limits import check
+
 from automl import Float, Int
 from automl.plugin import ModelPlugin
 
@@ -56,6 +58,23 @@ class XGBoostConfig:
     device: str = "auto"
     n_jobs: int = 0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check(
+            self,
+            n_estimators=">=1",
+            learning_rate=">0",
+            max_depth=">=0",
+            min_child_weight=">=0",
+            subsample="(0,1]",
+            colsample_bytree="(0,1]",
+            reg_lambda=">=0",
+            reg_alpha=">=0",
+            gamma=">=0",
+            early_stopping_rounds=">=0",
+            report_every=">=1",
+            n_jobs=">=0",
+        )
 
 
 PLUGIN = ModelPlugin(

@@ -105,6 +105,7 @@ def _quiet():
     return Console(file=open(os.devnull, "w"), force_terminal=False, width=160)
 
 
+@pytest.mark.heavy
 def test_auto_study_runs_several_families_and_exports_the_winner_through_its_plugin(tmp_path):
     plan = _plan(
         tmp_path,

@@ -16,7 +16,17 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ("vs_plain_optuna", "vs_hydra_sweeper", "vs_flaml", "auto_vs_flaml", "startup", "workers")
+SCRIPTS = (
+    "vs_plain_optuna",
+    "vs_hydra_sweeper",
+    "vs_flaml",
+    "auto_vs_flaml",
+    "startup",
+    "workers",
+    "budget",
+    "threads",
+    "stop_time",
+)
 
 
 def load(name: str, path: Path | None = None):
@@ -60,6 +70,16 @@ def test_tiny_configurations_parse(tmp_path):
     assert f.variants == ["automl", "flaml-xgboost", "flaml-default"]
     s = load("startup").parse_args(["--runs", "1", "--epochs", "2", "--repeats", "1"])
     assert (s.runs, s.epochs, s.repeats) == (1, 2, 1)
+    b = load("budget").parse_args(["--budgets", "30,60", "--data", "wine", "--loads", "hog"])
+    assert (b.budgets, b.data, b.loads, b.sides) == (
+        [30.0, 60.0],
+        ["wine"],
+        ["hog"],
+        ["auto", "flaml"],
+    )
+    t = load("threads").parse_args(["--override", "sweep.n_trials=2", "--conditions", "idle"])
+    assert (t.override, t.conditions) == (["sweep.n_trials=2"], ["idle"])
+    assert "before" not in t.variants  # no --before interpreter given
 
 
 @pytest.mark.parametrize(
@@ -70,6 +90,8 @@ def test_tiny_configurations_parse(tmp_path):
         ("vs_hydra_sweeper", ["--target", "1.5"]),
         ("vs_flaml", ["--budget", "0"]),
         ("startup", ["--runs", "0"]),
+        ("budget", ["--loads", "busy"]),
+        ("threads", ["--conditions", "crowded"]),
     ],
 )
 def test_bad_configurations_exit_2(name, argv, capsys):
@@ -177,6 +199,7 @@ def test_plain_optuna_summary_ratios_and_study_time(capsys):
     assert "| optuna+torch | 5.0 | 4.0 | 0.50 |" in text
 
 
+@pytest.mark.heavy
 def test_forest_ceiling_scores_every_grid_config(monkeypatch):
     ceiling = load("forest_ceiling")
     tiny = {**ceiling.GRID, "max_features": [0.5], "min_samples_leaf": [1, 8], "max_depth": [4]}
@@ -261,3 +284,14 @@ def test_the_load_test_starts_and_its_fake_trials_are_a_plugin():
         [sys.executable, "-m", "automl", "plugins"], capture_output=True, text=True, env=env
     )
     assert plugins.returncode == 0 and "sleepy" in plugins.stdout, plugins.stderr
+
+
+def test_wide_inputs_writes_its_files_and_rejects_bad_sizes(tmp_path):
+    wide = load("wide_inputs")
+    args = wide.parse_args(["--columns", "5", "--header-mb", "1", "--work", str(tmp_path)])
+    files = wide.write_files(args.work, args.columns, args.header_mb)
+    assert files["wide"].read_text().splitlines()[0] == "c0,c1,c2,c3,c4,y"
+    assert files["long_header"].stat().st_size == 2**20 + 3  # the header, "\n1\n"
+    assert len(files["narrow"].read_text().splitlines()) == 201
+    with pytest.raises(SystemExit):
+        wide.parse_args(["--columns", "1"])

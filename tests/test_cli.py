@@ -53,6 +53,9 @@ def test_help_and_cfg_job_work(tmp_path):
     cfg = run_cli(["model=mlp", "--cfg", "job"], tmp_path)
     assert cfg.returncode == 0
     assert "hidden: 128" in cfg.stdout and "val_fraction" in cfg.stdout
+    # Hydra's printout names no group: the first line says which model and data it composed.
+    first = cfg.stdout.splitlines()[0]
+    assert first == "# composed: model=mlp data=breast_cancer sweep=optuna trainer=default"
     assert not (tmp_path / "runs").exists()  # printing the config runs nothing
 
 
@@ -90,6 +93,7 @@ def _trials(run_dir, name):
     return study.get_trials()
 
 
+@pytest.mark.heavy
 def test_cnn_study_end_to_end_then_resume(tmp_path):
     run_dir = tmp_path / "run"
     args = ["model=cnn", "trainer.max_epochs=2", f"hydra.run.dir={run_dir}"]
@@ -117,6 +121,7 @@ def test_cnn_study_end_to_end_then_resume(tmp_path):
     assert all(t.state.is_finished() for t in trials)
 
 
+@pytest.mark.heavy
 def test_mlp_on_tabular_and_single_run(tmp_path):
     out = run_cli(
         [

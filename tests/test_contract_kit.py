@@ -49,7 +49,7 @@ def run_suite(pytester, attr: str, *args: str):
         (
             "IGNORES_PRUNING_PLUGIN",
             "test_stops_when_report_says_so",
-            "training finished although report returned True 4 time(s)",
+            "fit caught the automl.errors.TrialPruned that report raised at step 0 and trained on",
         ),
         ("UNSEEDED_PLUGIN", "test_same_seed_gives_the_same_metric", "two fits with seed=0 reached"),
         (

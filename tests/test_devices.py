@@ -68,14 +68,15 @@ def test_visible_gpus_follows_the_driver_and_cuda_visible_devices(monkeypatch):
     assert devices_module.visible_gpus() == []
 
 
-def test_gpus_are_counted_without_importing_torch():
+def test_gpus_are_counted_without_importing_torch_and_agree_with_torch():
     code = (
         "import sys; from automl.parallel import visible_gpus; gpus = visible_gpus(); "
         "assert 'torch' not in sys.modules, 'torch imported'; print(len(gpus))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert int(out.stdout) >= 0
+    # The driver's count is what torch sees in this process (0 on a machine without a GPU).
+    assert int(out.stdout) == torch.cuda.device_count()
 
 
 def test_out_of_memory_errors_are_recognised():
@@ -110,14 +111,24 @@ def test_the_hard_timeout_leaves_the_alarm_time_first():
 @pytest.mark.parametrize("setting, message", [
     ("sweep.workers=0", "sweep.workers=0 must be >= 1"),
     ("sweep.trials_per_gpu=0", "sweep.trials_per_gpu=0 must be >= 1"),
-    ("sweep.launcher=k8s", "sweep.launcher='k8s' is not one of local, slurm"),
-    ("sweep.slurm.executor=debug", "sweep.slurm.executor='debug' is not one of slurm, local"),
 ])  # fmt: skip
 def test_bad_scale_settings_are_one_line(setting, message):
     models, datasets = discover_models(), discover_data()
     cfg = compose(["model=forest", "data=wine", setting], models, datasets)
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
         make_plan(cfg, "forest", "wine", models, datasets, "unused")
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("sweep.launcher=k8s", "sweep.launcher='k8s' is not one of local, slurm"),
+    ("sweep.slurm.executor=debug", "sweep.slurm.executor='debug' is not one of slurm, local"),
+])  # fmt: skip
+def test_launcher_choices_are_checked_when_the_config_is_composed(setting, message):
+    from automl.cli.argv import check_overrides
+
+    compose(["model=forest"])  # registers the plugins' configs, as the command line does
+    with pytest.raises(UserError, match=message):
+        check_overrides(["model=forest", "data=wine", setting])
 
 
 def test_out_of_memory_with_the_gpu_to_itself_counts(tmp_path):

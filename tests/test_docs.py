@@ -58,3 +58,32 @@ def test_models_page_covers_every_builtin_and_is_current():
         text=True,
     )
     assert check.returncode == 0, check.stdout
+
+
+def test_the_skops_example_saves_and_loads_a_model_without_pickle(tmp_path):
+    import types
+
+    import skops.io
+    from sklearn.datasets import load_wine
+    from sklearn.tree import DecisionTreeClassifier
+
+    from automl.core.errors import ExportError
+
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    section = text.split("### Saving a scikit-learn model without pickle", 1)[1]
+    code = re.search(r"```python\n(.*?)\n```", section, re.S)[1]
+    module = types.ModuleType("skops_example")
+    exec(compile(code, "docs/plugins.md", "exec"), module.__dict__)
+    x, y = load_wine(return_X_y=True)
+    cfg = types.SimpleNamespace(c=1.0)
+    model = module.Logistic(cfg, None)
+    reported = []
+    model.fit((x[:120], y[:120]), (x[120:], y[120:]), lambda step, v: reported.append(v))
+    assert len(reported) == 1 and 0.0 <= reported[0] <= 1.0
+    model.save(str(tmp_path))
+    loaded = module.load(str(tmp_path), cfg, None)
+    assert (loaded.predict(x) == model.predict(x)).all()
+    # A file that names a type the plugin never writes (a tree's Cython state) is refused.
+    skops.io.dump(DecisionTreeClassifier().fit(x, y), tmp_path / "model.skops")
+    with pytest.raises(ExportError, match="sklearn.tree._tree.Tree"):
+        module.load(str(tmp_path), cfg, None)

@@ -50,6 +50,7 @@ def _wait_running(name: str, run_dir, number: int, storage: str | None = None) -
     (signal.SIGTERM, 143, "terminated (SIGTERM)"),
     (signal.SIGINT, 130, "interrupted (Ctrl-C)"),
 ])  # fmt: skip
+@pytest.mark.heavy
 def test_a_stop_signal_mid_trial_fails_it_writes_results_and_reruns_it(tmp_path, signum, code, why):
     run_dir, name = tmp_path / "run", f"sig-{signum}"
     common = _common(name, run_dir)
@@ -82,6 +83,7 @@ def test_a_stop_signal_mid_trial_fails_it_writes_results_and_reruns_it(tmp_path,
     assert len(trials) == 3  # #1 does not count: two counting trials, the total
 
 
+@pytest.mark.heavy
 def test_a_second_signal_exits_at_once_and_the_trial_is_recovered(tmp_path):
     run_dir, name = tmp_path / "run", "twice"
     common = _common(name, run_dir)
@@ -100,6 +102,7 @@ def test_a_second_signal_exits_at_once_and_the_trial_is_recovered(tmp_path):
     assert len(counted) == 2
 
 
+@pytest.mark.heavy
 def test_a_torn_journal_is_repaired_and_the_study_continues(tmp_path):
     run_dir, journal = tmp_path / "run", tmp_path / "study.jsonl"
     common = _common("torn", run_dir, str(journal))
@@ -115,6 +118,7 @@ def test_a_torn_journal_is_repaired_and_the_study_continues(tmp_path):
     assert len(_study("torn", run_dir, str(journal)).get_trials()) == 2
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_a_damaged_study_db_is_one_line_and_exit_2(tmp_path, damage):
     run_dir = tmp_path / "run"
@@ -133,6 +137,7 @@ def test_a_damaged_study_db_is_one_line_and_exit_2(tmp_path, damage):
     assert "is not a readable SQLite study" in line and "move it away" in line
 
 
+@pytest.mark.heavy
 def test_a_refused_command_leaves_nothing_behind(tmp_path):
     out = run_cli([*FAST, "sweep.study_name=../../etc/evil"], tmp_path)
     assert out.returncode == 2 and "cannot name a study" in out.stderr
@@ -185,6 +190,7 @@ def test_two_data_files_get_their_own_study(tmp_path):
     ]
 
 
+@pytest.mark.heavy
 def test_callbacks_in_a_recipe_are_refused_unless_allowed(tmp_path):
     recipes = tmp_path / "mine" / "recipe"
     recipes.mkdir(parents=True)
@@ -228,6 +234,7 @@ def test_a_database_restart_mid_study_is_survived(tmp_path):
             assert any(r.user_attrs.get("retry_of") == failed.number for r in trials)
 
 
+@pytest.mark.heavy
 def test_kill_9_is_retried_with_the_same_parameters(tmp_path):
     run_dir, name = tmp_path / "run", "killed"
     common = _common(name, run_dir)
@@ -246,6 +253,7 @@ def test_kill_9_is_retried_with_the_same_parameters(tmp_path):
     assert retry.state == new.state == TrialState.COMPLETE
 
 
+@pytest.mark.heavy
 def test_a_changed_data_file_under_the_same_name_is_refused(tmp_path):
     import numpy as np
 

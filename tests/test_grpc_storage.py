@@ -85,6 +85,7 @@ def test_the_lock_is_granted_in_arrival_order():
     assert order == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.heavy
 def test_a_killed_worker_is_replaced_and_its_trial_re_run_through_the_proxy(
     grpc_url,
     tmp_path,
@@ -145,6 +146,7 @@ def test_sigterm_to_the_parent_stops_every_worker_through_the_proxy(grpc_url, tm
     ]  # fmt: skip
 
 
+@pytest.mark.heavy
 def test_proxy_mistakes_are_one_line(tmp_path, postgres_url):
     out = run_cli(["storage-proxy", str(tmp_path / "study.jsonl")], tmp_path)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1

@@ -76,6 +76,7 @@ def test_a_bad_running_mean_prunes_between_folds(wine_folds):
     assert pruned.value.epoch == 1
 
 
+@pytest.mark.heavy
 def test_kfold_study_from_the_command_line(tmp_path):
     out = run_cli(
         [

@@ -38,6 +38,7 @@ def _signals(path, n: int = 1200, length: int = 40, noise: float = 0.3, seed: in
     return x.astype(np.float32), y
 
 
+@pytest.mark.heavy
 def test_rnn_reads_a_signal_as_steps_in_training_and_in_best(tmp_path):
     x, y = _signals(tmp_path / "sig.npz")
     out = run_cli(

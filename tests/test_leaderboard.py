@@ -169,14 +169,31 @@ def test_table_fits_the_width_with_rows_of_at_most_two_lines_and_one_at_160(widt
         assert any("+" in r[-1].split()[-1] for r in rows.values())  # elided with a count
 
 
-def test_parameters_that_vary_most_come_first_and_values_keep_3_digits():
-    board = Leaderboard(Console(width=100), WIDE_HEADER, _cnn_study().get_trials())
-    rows = _trial_lines(_render(board, 100))
-    first = rows[0][0].split()[6:]  # trial 0's params, first line (after rank .. time)
-    # dropout, lr and weight_decay differ in every trial; they lead
-    assert [t.split("=")[0] for t in first[:3]] == ["drop", "lr", "wd"]
-    trial0 = _cnn_study().trials[0]
-    assert f"drop={trial0.params['dropout']:.3g}" in first
+def _param_names(row: list[str]) -> list[str]:
+    """The short names of a rendered row's parameters, in the order shown."""
+    return [t.split("=")[0] for line in row for t in line.split() if "=" in t]
+
+
+def test_parameters_keep_the_space_order_in_every_row_and_between_redraws():
+    study = _cnn_study(notes=False)
+    board = Leaderboard(Console(width=100), WIDE_HEADER, study.get_trials())
+    space_order = ["ch", "depth", "ks", "drop", "bn", "lr", "wd", "bs", "opt"]
+    before = _trial_lines(_render(board, 100))
+    for row in before.values():
+        names = _param_names(row)
+        assert names == space_order[: len(names)], row  # a prefix: +N are the last ones
+    # More trials (which change how much each parameter varies, the order of old) leave the
+    # order as it was.
+    for _ in range(3):
+        study.tell(study.ask(CNN_SPACE), 0.5)
+    board.sync(study.get_trials())
+    after = _trial_lines(_render(board, 100))
+    for number, row in before.items():
+        assert _param_names(after[number]) == _param_names(row)
+    trial0 = study.trials[0]
+    assert f"drop={trial0.params['dropout']:.3g}" in " ".join(before[0])
+    # At 100 columns without a note column every parameter fits, the optimizer too.
+    assert all(_param_names(r) == space_order for r in after.values())
 
 
 def test_note_column_takes_no_space_without_notes():

@@ -111,14 +111,18 @@ def test_loader_refuses_pickles_and_wrong_shapes(tmp_path):
             load(str(tmp_path), LinearConfig(), s)
 
 
-def test_bad_config_is_a_user_error():
-    with pytest.raises(UserError, match="model.alpha=0.0 must be > 0"):
-        build(LinearConfig(alpha=0.0), spec("classification", 4, 2))
-    with pytest.raises(UserError, match=r"model.l1_ratio=1.5 must be in \[0, 1\]"):
-        build(LinearConfig(l1_ratio=1.5), spec("classification", 4, 2))
+def test_bad_config_is_refused_by_the_config_itself():
+    # LinearConfig.__post_init__: automl builds it before the study (automl.study.values).
+    with pytest.raises(ValueError, match="alpha=0.0 must be > 0"):
+        LinearConfig(alpha=0.0)
+    with pytest.raises(ValueError, match=r"l1_ratio=1.5 must be in \[0, 1\]"):
+        LinearConfig(l1_ratio=1.5)
+    with pytest.raises(ValueError, match="class_weight='heavy' is not one of null, balanced"):
+        LinearConfig(class_weight="heavy")
     assert set(PLUGIN.search_space) == {"alpha", "l1_ratio"}
 
 
+@pytest.mark.heavy
 def test_linear_study_through_the_cli(tmp_path):
     done = run_cli(
         [

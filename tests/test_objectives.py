@@ -94,6 +94,7 @@ def test_bad_constraints_are_one_line_errors(bad, tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.heavy
 def test_bad_constraint_on_the_command_line_is_one_line_and_exit_2(tmp_path):
     out = run_cli(
         ["model=linear", "data=wine", "sweep.n_trials=2", "sweep.constraints=[n_params]"], tmp_path

@@ -8,9 +8,12 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 
 
+@pytest.mark.heavy
 def test_wheel_ships_conf_and_recipes_and_runs_from_it(tmp_path):
     build = subprocess.run(
         [

@@ -74,6 +74,7 @@ def wait_for(predicate, what: str, proc=None, timeout: float = 120):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.heavy
 def test_two_workers_run_one_study_with_one_leaderboard(tmp_path):
     run_dir = tmp_path / "run"
     args = [*FAST, "sweep.workers=2", "sweep.n_trials=8", "sweep.study_name=two",
@@ -94,6 +95,10 @@ def test_two_workers_run_one_study_with_one_leaderboard(tmp_path):
     assert (run_dir / "best" / "config.yaml").exists()
     # The default storage of several workers is a journal file; each worker has its log.
     assert (run_dir / "study.jsonl").exists() and not (run_dir / "study.db").exists()
+    # ... and the run says so, with the dashboard command that opens it (not study.db's).
+    journal = run_dir.resolve() / "study.jsonl"
+    assert f"note: the study is stored in {journal} " in out.stdout
+    assert f"optuna-dashboard {journal} shows it" in out.stdout
     logs = sorted(p.name for p in (run_dir / "workers").iterdir())
     assert logs == ["worker-0.log", "worker-1.log"]
     assert "ran" in (run_dir / "workers" / "worker-0.log").read_text()
@@ -135,6 +140,7 @@ def test_the_parents_view_shows_every_workers_trials_from_the_storage():
     assert len(lines) == 2  # one plain line per finished trial, each once
 
 
+@pytest.mark.heavy
 def test_sigterm_to_the_parent_stops_every_worker_and_writes_results(tmp_path):
     run_dir = tmp_path / "run"
     common = ["sweep.workers=2", "sweep.study_name=term", f"hydra.run.dir={run_dir}"]
@@ -164,6 +170,7 @@ def test_sigterm_to_the_parent_stops_every_worker_and_writes_results(tmp_path):
     assert (run_dir / "best" / "config.yaml").exists()
 
 
+@pytest.mark.heavy
 def test_the_same_study_through_slurm_jobs_on_the_local_executor(tmp_path):
     run_dir = tmp_path / "run"
     args = [*FAST, "sweep.launcher=slurm", "sweep.slurm.executor=local", "sweep.workers=2",
@@ -182,6 +189,7 @@ def test_the_same_study_through_slurm_jobs_on_the_local_executor(tmp_path):
     assert (run_dir / "best" / "config.yaml").exists()
 
 
+@pytest.mark.heavy
 def test_a_killed_worker_is_replaced_and_its_trial_re_run(tmp_path, fakes):
     run_dir, marker = tmp_path / "run", tmp_path / "marker"
     args = ["model=stuck", "sweep.live=false", "sweep.workers=2", "sweep.n_trials=4",
@@ -209,6 +217,7 @@ def test_a_killed_worker_is_replaced_and_its_trial_re_run(tmp_path, fakes):
     assert (run_dir / "workers" / "worker-2.log").exists()  # the replacement
 
 
+@pytest.mark.heavy
 def test_the_parent_kills_a_worker_stuck_past_the_trial_timeout(tmp_path, fakes):
     run_dir, marker = tmp_path / "run", tmp_path / "marker"
     args = ["model=stuck", "sweep.live=false", "sweep.workers=2", "sweep.n_trials=3",
@@ -227,6 +236,7 @@ def test_the_parent_kills_a_worker_stuck_past_the_trial_timeout(tmp_path, fakes)
     assert f"trial #{hung.number} ran past sweep.trial_timeout=2 s" in out.stdout
 
 
+@pytest.mark.heavy
 def test_out_of_memory_on_a_shared_slot_is_re_run_and_the_packing_backs_off(tmp_path, fakes):
     run_dir, marker = tmp_path / "run", tmp_path / "marker"
     args = ["model=oom", "model.oom_once=true", "sweep.live=false", "sweep.workers=2",

@@ -40,6 +40,7 @@ def test_plugins_lists_each_broken_plugin_as_failed_with_its_reason(tmp_path, br
     assert {"mlp", "xgboost"} <= names
 
 
+@pytest.mark.heavy
 def test_help_and_other_models_work_and_the_broken_one_is_a_one_line_error(tmp_path, broken_env):
     help_out = run_cli(["--help"], tmp_path, env=broken_env, timeout=120)
     assert help_out.returncode == 0, help_out.stderr

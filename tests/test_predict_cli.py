@@ -44,6 +44,7 @@ def test_predict_a_csv_writes_labels_and_probabilities(xgb_run, tmp_path):
     assert [r["id"] for r in rows] == [str(i) for i in range(120)]
 
 
+@pytest.mark.heavy
 def test_predict_a_table_csv_and_an_npz_of_digits(csv_run, cnn_run, tmp_path):
     table = write_table(tmp_path / "new.csv", rows=30, seed=5)
     out = run_cli(["predict", str(csv_run), str(table), "-o", str(tmp_path / "t.csv")], tmp_path)
@@ -137,6 +138,7 @@ def test_serving_never_imports_the_tuning_layer_and_the_export_side_stays_light(
     assert "LIGHT [] TUNING []" in out.stdout
 
 
+@pytest.mark.heavy
 def test_predict_an_image_folder_by_file_path(images_run, tmp_path):
     from serving_fixtures import write_images
 

@@ -184,3 +184,25 @@ def test_new_pruners_run_a_study(registries, tmp_path, pruner):
     plan = make_plan(cfg, "good", "wine", models, data, tmp_path / "run")
     outcome = run_study(plan, Console(file=open("/dev/null", "w")))
     assert outcome.n_complete + outcome.n_pruned == 3 and outcome.n_failed == 0
+
+
+@pytest.mark.heavy
+def test_a_prune_at_the_last_epoch_keeps_the_fully_trained_trial(tmp_path):
+    """A threshold no trial reaches prunes at every epoch it checks, from epoch 2 on (warm-up
+    1): with 2 epochs that is the last one, so each trial completes with its model, and the
+    pruner still heard the value."""
+    from helpers import run_cli
+
+    run_dir = tmp_path / "run"
+    out = run_cli(
+        ["model=mlp", "data=wine", "sweep.live=false", "sweep.n_trials=2",
+         "trainer.max_epochs=2", "sweep.pruner=threshold", "+sweep.pruner_args.lower=2.0",
+         "+sweep.pruner_args.n_warmup_steps=1", f"hydra.run.dir={run_dir}"],
+        tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    study = optuna.load_study(study_name="mlp-wine", storage=f"sqlite:///{run_dir / 'study.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    assert all(sorted(t.intermediate_values) == [0, 1] for t in study.trials)
+    assert all((run_dir / "trials" / f"{t.number:04d}" / "model.pt").exists() for t in study.trials)
+    assert "pruned" not in out.stdout.split("automl summary")[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from helpers import run_cli
 
 from automl.backends.quiet import NOISE
@@ -42,6 +43,7 @@ def test_a_key_of_an_open_mapping_is_added_with_plus_and_valid_overrides_pass(tm
     assert "n_startup_trials: 3" in ok.stdout and "n_trials: 4" in ok.stdout
 
 
+@pytest.mark.heavy
 def test_a_run_prints_no_lightning_banners_or_tips(tmp_path):
     run_dir = tmp_path / "run"
     args = ["model=mlp", "sweep.n_trials=2", "trainer.max_epochs=1", f"hydra.run.dir={run_dir}"]
@@ -54,6 +56,7 @@ def test_a_run_prints_no_lightning_banners_or_tips(tmp_path):
     assert out.stdout.count("[trial") == 2  # the run itself still reports
 
 
+@pytest.mark.heavy
 def test_quiet_lightning_holds_when_a_level_is_reset_after_it(tmp_path):
     """Records are filtered by content too, so a reset level does not bring the noise back."""
     code = """
@@ -95,7 +98,9 @@ def test_accelerator_line_says_where_trials_train():
     if torch.cuda.is_available():
         assert line.startswith("trials train on GPU (") and torch.cuda.get_device_name(0) in line
     else:
-        assert line.startswith("trials train on CPU (no GPU found, 2 threads;")
+        assert line.startswith(
+            "trials train on CPU (no GPU found, 2 threads per trial (trainer.num_threads);"
+        )
     assert "trainer.accelerator=auto" in line
     cpu = accelerator_line(TrainerConfig(accelerator="cpu"))
     assert cpu.startswith("trials train on CPU (") and "no GPU found" not in cpu

@@ -19,6 +19,9 @@ from postgres import free_port
 from test_parallel import SLOW, alive, fake_env, study_of, wait_for, worker_pid
 from test_parallel import fakes as fakes  # the fixture, shared
 
+# Each test starts a local Ray cluster: the heavy tier (.ci/run).
+pytestmark = pytest.mark.heavy
+
 FAST = ["model=forest", "sweep.live=false", "space.n_estimators=10", "sweep.launcher=ray"]
 
 

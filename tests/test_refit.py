@@ -76,6 +76,7 @@ def test_a_budget_naming_unknown_config_fields_is_an_error(cancer):
         train.refit(plugin, plugin.config(), cancer.merged(), TrainerConfig(), {"rounds": 3})
 
 
+@pytest.mark.heavy
 def test_study_with_refit_exports_the_model_trained_on_train_and_val(tmp_path):
     out = run_cli(
         [
@@ -118,6 +119,7 @@ def test_kfold_study_refits_by_default_and_refit_false_turns_it_off(tmp_path):
     assert "refit" not in json.loads((tmp_path / "off" / "best" / "metrics.json").read_text())
 
 
+@pytest.mark.heavy
 def test_single_run_refits_too_when_asked(tmp_path):
     out = run_cli(
         [

@@ -91,6 +91,7 @@ def test_weights_saved_before_standardization_still_load(alcohol):
     torch.testing.assert_close(fresh(x), fresh.net(x).reshape(-1))
 
 
+@pytest.mark.heavy
 def test_study_refit_and_load_best_predict_in_original_units(alcohol):
     path, x, y = alcohol
     work = path.parent

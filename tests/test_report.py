@@ -74,6 +74,7 @@ def run_dir(tmp_path_factory):
     return run
 
 
+@pytest.mark.heavy
 def test_report_of_a_real_study_is_one_offline_page_and_a_png_per_figure(run_dir):
     rows = [(i % 10, i % 10 if i % 7 else (i + 1) % 10) for i in range(200)]
     _write_predictions(run_dir, rows, [f"digit {i}" for i in range(10)])
@@ -86,13 +87,14 @@ def test_report_of_a_real_study_is_one_offline_page_and_a_png_per_figure(run_dir
     assert out.stdout.splitlines()[0] == f"report: {report / 'index.html'}"
     # one self-contained file: plotly.js inline, nothing fetched from the network
     assert "<script src" not in page and "<link" not in page
-    assert page.count("Plotly.newPlot") >= 7 and len(page) > 3_000_000
+    assert page.count("Plotly.newPlot") >= 8 and len(page) > 3_000_000
     expected = {
         "history",
         "importance",
         "parallel_coordinates",
         "slice",
         "learning_curves",
+        "timeline",
         "confusion_matrix",
         "per_class",
     }
@@ -117,6 +119,12 @@ def test_report_of_a_real_study_is_one_offline_page_and_a_png_per_figure(run_dir
     assert f"#{best.number}: val_acc = {best.value:.4g}" in page
     test = json.loads((run_dir / "best" / "metrics.json").read_text())["test"]
     assert f"test_acc={test['test_acc']:.4g}" in page  # the exported model's test metrics
+    # Five trials: importances are a rough guide, and the page says so (above and on the figure).
+    complete = sum(t.state == TrialState.COMPLETE for t in study.trials)
+    warning = f"parameter importance rests on {complete} complete trials (fewer than 20)"
+    assert page.count(warning) == 2
+    # The timeline: one bar per trial in the one worker's lane.
+    assert f"{len(study.trials)} trials on 1 worker." in page
 
 
 def test_report_without_predictions_says_why_and_regression_shows_predicted_vs_true(tmp_path):
@@ -214,6 +222,7 @@ def test_report_reads_a_journal_storage_and_writes_where_asked(tmp_path):
     assert (tmp_path / "elsewhere" / "slice.png").exists()
 
 
+@pytest.mark.heavy
 def test_the_report_imports_no_training_code(tmp_path):
     code = (
         "import sys, optuna\n"

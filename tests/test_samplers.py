@@ -118,6 +118,7 @@ def test_each_sampler_runs_a_three_trial_study(registries, tmp_path, name):
         assert {t.params["lr"] for t in trials} <= {0.01, 0.1}
 
 
+@pytest.mark.heavy
 def test_sampler_runs_through_the_cli(tmp_path):
     done = run_cli(
         [
@@ -334,6 +335,7 @@ def test_qmc_trial_k_takes_point_k_of_the_scrambled_sequence():
 WORKER = TESTS / "grid_worker.py"
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["grid", "qmc"])
 def test_two_worker_processes_on_one_journal_never_share_a_point(tmp_path, name):
     from optuna.storages import JournalStorage

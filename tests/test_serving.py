@@ -85,6 +85,16 @@ def test_metadata_carries_schema_and_provenance(xgb_server):
     assert v2["platform"] == "automl-xgboost" and v2["versions"] == [str(meta["trial"])]
     assert v2["inputs"][0]["feature_names"][0] == "mean radius"
     assert xgb_server.client.get("/v2/models/other").status_code == 404
+    # A path no route answers gets the same error body as every other failure.
+    unknown = xgb_server.client.get("/v2/models")
+    assert unknown.status_code == 404 and set(unknown.json()) == {"error"}  # no "detail"
+    assert unknown.json()["error"].startswith("no such path: GET /v2/models; this server answers")
+    assert "/v2/models/xgboost-breast_cancer/infer" in unknown.json()["error"]
+    wrong = xgb_server.client.get("/predict")
+    assert (
+        wrong.status_code == 405
+        and wrong.json()["error"] == "GET /predict: method not allowed here"
+    )
     assert xgb_server.client.get("/v2/health/live").json() == {"live": True}
 
 
@@ -199,6 +209,7 @@ def test_metrics_count_requests_and_drift_moves_with_shifted_inputs(xgb_server):
     assert dict(info[0][1])["study"] == "xgboost-breast_cancer"
 
 
+@pytest.mark.heavy
 def test_cnn_accepts_the_digits_own_shapes_and_refuses_others(cnn_run):
     predictor = load_best(cnn_run)
     digits = load_digits()
@@ -218,6 +229,7 @@ def test_cnn_accepts_the_digits_own_shapes_and_refuses_others(cnn_run):
         assert ("automl_feature_drift_psi", (("feature", "sample_mean"),)) in drift
 
 
+@pytest.mark.heavy
 def test_regression_values_and_their_histogram(forest_run):
     predictor = load_best(forest_run)
     x = load_diabetes().data[:25]
@@ -298,6 +310,7 @@ def test_a_gan_export_generates_arrays_and_png(gan_run):
         assert server.client.get("/metadata").json()["task"] == "generation"
 
 
+@pytest.mark.heavy
 def test_several_workers_share_one_set_of_metrics(xgb_run):
     """`--workers 2`: both processes serve; /metrics (from either) counts every request."""
     rows = load_breast_cancer().data[:3].tolist()

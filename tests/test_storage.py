@@ -46,6 +46,7 @@ def shared_storage(request, tmp_path):
     return str(tmp_path / "shared" / "study.jsonl")
 
 
+@pytest.mark.heavy
 def test_two_workers_share_one_study_then_resume(shared_storage, tmp_path):
     name = f"shared-{os.getpid()}-{time.monotonic_ns()}"
     common = [*FOREST, f"sweep.storage={shared_storage}", f"sweep.study_name={name}"]
@@ -141,6 +142,7 @@ def test_a_worker_killed_on_this_machine_is_failed_at_once_on_rerun(storage, tmp
 @pytest.mark.parametrize(
     "storage", [pytest.param("sqlite", marks=pytest.mark.slow), "postgres", "grpc"]
 )
+@pytest.mark.heavy
 def test_a_worker_lost_elsewhere_is_failed_by_its_heartbeats(storage, request, tmp_path):
     name, run_dir = f"lost-{storage}-{time.monotonic_ns()}", tmp_path / "run"
     url = request.getfixturevalue(f"{storage}_url") if storage != "sqlite" else None
@@ -153,6 +155,7 @@ def test_a_worker_lost_elsewhere_is_failed_by_its_heartbeats(storage, request, t
     _resume_and_check(common, name, run_dir, study, LOST_TRIAL, "heartbeats", tmp_path)
 
 
+@pytest.mark.heavy
 def test_unreachable_database_is_one_line_and_hides_the_password(tmp_path):
     url = f"postgresql://someone:s3cret@127.0.0.1:{free_port()}/studies"
     out = run_cli([*FOREST, f"sweep.storage={url}", f"hydra.run.dir={tmp_path / 'r'}"], tmp_path)

@@ -62,6 +62,7 @@ def test_steps_label_is_one_rule_for_every_view():
     assert steps_label([]) == "length"
 
 
+@pytest.mark.heavy
 def test_a_grid_smaller_than_n_trials_is_the_total_everywhere(tmp_path):
     """The loop, the header, the stored record and ``watch`` all count to the grid's 4 points
     (``watch`` used to wait for sweep.n_trials=10 forever; the study itself crashed once the

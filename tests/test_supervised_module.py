@@ -62,6 +62,7 @@ def test_a_subclass_with_its_own_outputs_list_trains_and_logs_its_metric():
     assert result.metrics["val_classes_seen"] == 3.0
 
 
+@pytest.mark.heavy
 def test_an_extra_metric_is_logged_tested_and_optimized_in_the_lean_loop(tmp_path, env):
     out = run_cli(
         [
@@ -112,3 +113,14 @@ def test_a_bad_metric_is_refused_when_the_module_is_built(metrics, expected):
     spec = DataSpec("d", "classification", (4,), n_classes=2)
     with pytest.raises(ValueError, match=expected):
         SupervisedModule(nn.Linear(4, 2), spec, metrics=metrics)
+
+
+@pytest.mark.heavy
+def test_a_misspelt_extra_metric_is_refused_before_training(tmp_path, env):
+    # The preflight's module says what it reports: its extra metric is a valid objective
+    # (above), a misspelling of it is one line naming it, before any trial or file.
+    out = run_cli(["model=balanced", "trainer=fast", "sweep.objectives=[val_balanced_ac]",
+                   "hydra.run.dir=run"], tmp_path, env=env)  # fmt: skip
+    assert out.returncode == 2, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "model balanced reports no val_balanced_ac" in out.stderr
+    assert "val_loss, val_balanced_acc" in out.stderr and not (tmp_path / "run").exists()

@@ -33,6 +33,7 @@ def test_autoload_disabled_imports_no_third_party_code(tmp_path, dist_factory, m
     assert reg.names() == ["good"], reg.failures
 
 
+@pytest.mark.heavy
 def test_example_package_is_listed_and_sweeps_like_a_builtin(tmp_path):
     listing = run_cli(["plugins"], tmp_path)
     assert "tcn" in listing.stdout and "automl-plugin-example 0.1.0" in listing.stdout

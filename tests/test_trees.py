@@ -371,6 +371,7 @@ def test_study_minimizes_rmse_on_diabetes(tmp_path):
 # --- command line --------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_cli_xgboost_study_end_to_end(tmp_path):
     run_dir = tmp_path / "run"
     proc = run_cli(["model=xgboost", "sweep.n_trials=3", f"hydra.run.dir={run_dir}"], REPO)

@@ -123,8 +123,22 @@ def test_missing_tensorboard_is_one_line_naming_the_extra():
         "trainer.logger=tensorboard: TensorBoard is not installed; "
         "pip install 'automl[tensorboard]' (or use trainer.logger=csv)"
     )
-    with pytest.raises(UserError, match="not one of csv, tensorboard"):
-        check_logger("wandb")
+    with pytest.raises(UserError, match="not one of csv, tensorboard, mlflow, wandb"):
+        check_logger("comet")
+    for tracker in ("mlflow", "wandb"):
+        code = (
+            f"import sys; sys.modules['{tracker}'] = None\n"
+            "from automl.backends.trial_log import check_logger\n"
+            "from automl.core.errors import UserError\n"
+            f"try:\n    check_logger('{tracker}')\nexcept UserError as e:\n    print(e)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+        )
+        assert out.stdout.strip() == (
+            f"trainer.logger={tracker}: {tracker} is not installed; pip install "
+            f"'automl[{tracker}]' (or use trainer.logger=csv)"
+        )
 
 
 def test_the_callback_does_not_read_the_loss_per_step(tmp_path):

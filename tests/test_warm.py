@@ -118,3 +118,20 @@ def test_split_target_and_fit_to_space():
         "opt": "dropped (not among its choices)",
         "gone": "dropped (not searched here)",
     }
+
+
+def test_a_null_default_is_trial_0s_value_not_a_sampled_one(tmp_path):
+    # The forest's max_depth defaults to null (grow until pure), a value its space offers.
+    _, study, text = _run(tmp_path / "run", ["sweep.n_trials=1"], "forest", "wine")
+    first = study.trials[0]
+    assert first.user_attrs["note"] == "default configuration"
+    assert "max_depth" in first.params and first.params["max_depth"] is None
+    assert first.params == {"algorithm": "random_forest", "n_estimators": 200, "max_depth": None,
+                            "min_samples_leaf": 1, "max_features": 0.5}  # fmt: skip
+    assert "moved into the space" not in text
+    # A range cannot hold null: the default trial then draws it, and says so before the study.
+    fitted, changes = fit_to_space(
+        {"depth": None, "leaf": None}, {"depth": Int(2, 8), "leaf": Choice([None, 1])}
+    )
+    assert fitted == {"leaf": None}
+    assert dict(changes) == {"depth": "dropped (null, which only a choice can offer)"}

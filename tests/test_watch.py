@@ -7,13 +7,13 @@ import os
 import pty
 import select
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import optuna
+import pytest
 from helpers import TESTS, cli_env, make_dist, start_cli
 
 
@@ -29,20 +29,7 @@ def _watch(args: list[str], cwd: Path, **kw) -> subprocess.Popen:
     )
 
 
-def _wait_for_study(db: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if db.exists():
-            try:
-                with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
-                    if con.execute("select count(*) from studies").fetchone()[0]:
-                        return
-            except sqlite3.OperationalError:
-                pass  # tables not created yet
-        time.sleep(0.2)  # the study process is starting
-    raise AssertionError(f"no study in {db} after {timeout} s")
-
-
+@pytest.mark.heavy
 def test_watch_follows_a_study_another_process_runs_and_exits_at_its_total(tmp_path):
     # Trials of the `gated` model wait for the gate file: they finish only once the watch
     # has started, however fast the machine (a quick real model could be done before).
@@ -51,13 +38,15 @@ def test_watch_follows_a_study_another_process_runs_and_exits_at_its_total(tmp_p
     (dist._path / "entry_points.txt").write_text("[automl.models]\ngated = fake_scale:GATED\n")
     run_dir = tmp_path / "run"
     env = {"PYTHONPATH": f"{TESTS}{os.pathsep}{site}", "AUTOML_TEST_GATE": str(gate)}
+    # The watch starts first, before the study's storage (or its directory) exists: it waits.
+    watch = _watch([str(run_dir), "--interval", "0.3"], tmp_path)
+    assert watch.stderr is not None and watch.stdout is not None
+    waiting = watch.stderr.readline()
+    assert waiting.startswith(f"automl watch: waiting up to 120 s for a study at {run_dir} ")
     study_proc = start_cli(
         ["model=gated", "sweep.n_trials=3", f"hydra.run.dir={run_dir}"], tmp_path, env
     )
     try:
-        _wait_for_study(run_dir / "study.db")
-        watch = _watch([str(run_dir), "--interval", "0.3"], tmp_path)
-        assert watch.stdout is not None
         first = watch.stdout.readline()  # the watch is up and has read the study once
         gate.touch()
         out, err = watch.communicate(timeout=300)
@@ -94,6 +83,35 @@ def _study_with_total(path: Path, total: int, finished: int) -> str:
     running.suggest_float("x", 0, 1)
     running.report(0.5, 0)
     return url
+
+
+def test_watch_shows_the_studys_elapsed_time_and_pace_not_its_own(tmp_path):
+    import datetime as dt
+
+    from optuna.trial import FrozenTrial, TrialState
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="s", storage=url, direction="maximize")
+    study.set_user_attr("n_trials", 8)
+    begun = dt.datetime.now() - dt.timedelta(hours=2)  # ran two hours ago, for 4 x 5 minutes
+    x = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    for i in range(4):
+        start = begun + dt.timedelta(minutes=5 * i)
+        study.add_trial(
+            FrozenTrial(
+                number=i, state=TrialState.COMPLETE, value=0.5, params={"x": 0.5},
+                distributions=x, user_attrs={}, system_attrs={}, intermediate_values={},
+                datetime_start=start, datetime_complete=start + dt.timedelta(minutes=5),
+                trial_id=i,
+            )
+        )  # fmt: skip
+    watch = _watch([url, "--interval", "0.2"], tmp_path)
+    first = watch.stdout.readline()
+    watch.send_signal(signal.SIGINT)
+    watch.communicate(timeout=60)
+    # the study's 20 minutes of trials (not the watch's own second, nor the 2 hours since),
+    # 12 trials/h, and 4 more trials of 5 minutes
+    assert first.rstrip().endswith("; elapsed 20m00s, 12 trials/h, about 20m00s left"), first
 
 
 def test_watch_stops_on_ctrl_c_with_130(tmp_path):
@@ -146,7 +164,7 @@ def test_watch_on_a_terminal_draws_the_table_with_the_running_trial(tmp_path):
 
 def test_watch_errors_are_one_line_exit_2(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "automl", "watch", str(tmp_path / "nope")],
+        [sys.executable, "-m", "automl", "watch", str(tmp_path / "nope"), "--wait", "0"],
         capture_output=True,
         text=True,
         env=cli_env(),

@@ -27,6 +27,7 @@ def storage(request, tmp_path):
     return str(tmp_path / "shared" / "study.jsonl")
 
 
+@pytest.mark.heavy
 def test_four_workers_run_exactly_the_total_with_distinct_configurations(storage, tmp_path):
     name = f"four-{time.monotonic_ns()}"
     common = [*FOREST, f"sweep.storage={storage}", f"sweep.study_name={name}", "sweep.n_trials=100"]

@@ -15,6 +15,7 @@ from automl.core.objectives import Constraint, Objective
 if TYPE_CHECKING:
     import numpy as np
 
+    from automl.backends.checkpoint import TrialCheckpoint
     from automl.core.plugin import DataSpec, ModelPlugin, Report
     from automl.core.records import Unit
     from automl.data import Dataset
@@ -168,6 +169,9 @@ class FitResult:
         latency_ms: Median milliseconds of one prediction call on a fixed batch of
             validation rows (``automl.study.run.LATENCY_ROWS``), measured after training; ``None``
             for models that do not predict (generators).
+        stopped: Where training stopped at its deadline before its full length, in words
+            (``after epoch 7 of 20``); ``None`` when it ran its course. The result is the best
+            step so far.
     """
 
     value: float
@@ -179,6 +183,7 @@ class FitResult:
     model: Any = field(repr=False, default=None)
     budget: dict[str, Any] = field(default_factory=dict)
     latency_ms: float | None = None
+    stopped: str | None = None
 
 
 class Backend(Protocol[ConfigT_contra, ModelT]):
@@ -213,8 +218,14 @@ class Backend(Protocol[ConfigT_contra, ModelT]):
         """How ``reloaded`` (``load`` of what ``save`` wrote) differs from ``model`` in its
         state, in words; ``None`` when it does not, or the backend cannot tell."""
 
-    def preflight(self, plugin: ModelPlugin, cfg: ConfigT_contra, dataset: Dataset) -> None:
-        """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure."""
+    def preflight(
+        self, plugin: ModelPlugin, cfg: ConfigT_contra, dataset: Dataset
+    ) -> tuple[str, ...] | None:
+        """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure.
+
+        Returns the validation metrics (names without ``val_``) the built model reports when
+        the backend can tell from the model itself (a ``SupervisedModule``, an estimator with
+        the default ``evaluate``), else ``None``."""
 
     def fit(
         self,
@@ -226,10 +237,16 @@ class Backend(Protocol[ConfigT_contra, ModelT]):
         report: Report | None,
         seed: int,
         log_dir: str | None = None,
+        deadline: float | None = None,
+        checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
         """Train on ``dataset.train``, select on ``dataset.val``; raise ``TrialPruned`` when
         ``report`` asks to stop and ``FloatingPointError`` when training diverges. With
-        ``log_dir``, write the trial's per-epoch (per-report) ``metrics.csv`` there."""
+        ``log_dir``, write the trial's per-epoch (per-report) ``metrics.csv`` there; with
+        ``checkpoint``, write the training state as it goes and continue from the one it was
+        opened with (``automl.backends.checkpoint``). Past ``deadline`` (``time.monotonic()``),
+        stop at the next report and return the best step so far, with ``FitResult.stopped``
+        saying where."""
 
     def refit(
         self,

@@ -9,7 +9,7 @@ epochs and writes the trial's ``metrics.csv`` rows, ``watch_callback`` hands it 
 from __future__ import annotations
 
 import math
-from pathlib import Path
+import time
 from typing import TYPE_CHECKING, Any
 
 from automl.backends.base import Goal
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import torch
 
     from automl.backends.lightning_loop import EpochEnd
+    from automl.backends.trial_log import MetricsCSV
 
 __all__ = ["EpochWatch", "lean_epoch_end", "watch_callback"]
 
@@ -29,13 +30,28 @@ class EpochWatch:
     """What a fit decides after every validation epoch, whichever loop trains it: a diverged
     fit stops, the best epoch's weights are kept (in memory), the study hears the value.
 
+    Past its deadline it stops the fit at the end of the epoch, keeping the best epoch so far
+    (``stopped`` says where); a fit that was going to end at that epoch anyway is not stopped.
+
     Args:
         goal: The metric and direction that pick the best epoch.
         report: The study's ``report(step, value) -> should_stop``, or ``None``.
+        deadline: ``time.monotonic()`` past which the fit stops at its next epoch's end.
+        max_epochs: The fit's full length, if known: neither the budget's stop nor a prune
+            is taken at its last epoch, where the model is fully trained (pruning it would
+            throw it away).
     """
 
-    def __init__(self, goal: Goal, report: Report | None) -> None:
+    def __init__(
+        self,
+        goal: Goal,
+        report: Report | None,
+        deadline: float | None = None,
+        max_epochs: int | None = None,
+    ) -> None:
         self.goal, self.report = goal, report
+        self.deadline, self.max_epochs = deadline, max_epochs
+        self.stopped: str | None = None
         self.best: float | None = None
         self.best_state: dict[str, Any] | None = None
         self.best_metrics: dict[str, float] = {}
@@ -44,6 +60,28 @@ class EpochWatch:
         self.pruned: TrialPruned | None = None
         self.non_finite: str | None = None
         self.train_loss: float | None = None
+        self.reports: list[tuple[int, float]] = []
+
+    def values(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the watch, as plain values (the best epoch's weights are
+        tensors, kept beside them: ``best_state``)."""
+        return {
+            "best": self.best,
+            "best_metrics": dict(self.best_metrics),
+            "best_epoch": self.best_epoch,
+            "epochs": self.epochs,
+            "train_loss": self.train_loss,
+            "reports": [[int(s), float(v)] for s, v in self.reports],
+        }
+
+    def restore(self, values: dict[str, Any], best_state: dict[str, Any] | None) -> None:
+        """Continue from a checkpoint's ``values()`` and best weights."""
+        self.best = None if values["best"] is None else float(values["best"])
+        self.best_metrics = {k: float(v) for k, v in values["best_metrics"].items()}
+        self.best_epoch, self.epochs = int(values["best_epoch"]), int(values["epochs"])
+        self.train_loss = values.get("train_loss")
+        self.reports = [(int(s), float(v)) for s, v in values["reports"]]
+        self.best_state = best_state
 
     def end_epoch(
         self,
@@ -83,13 +121,31 @@ class EpochWatch:
             self.non_finite = f"{bad[0]} is {metrics[bad[0]]} at epoch {epoch}"
             return True
         value = metrics[key]
+        self.reports.append((epoch, float(value)))
         if self.goal.better(value, self.best):
-            self.best, self.best_metrics, self.best_epoch = value, dict(metrics), epoch
-            self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            # One statement: an alarm (the budget's cut) never leaves them out of step.
+            self.best_state, self.best, self.best_metrics, self.best_epoch = (
+                state,
+                value,
+                dict(metrics),
+                epoch,
+            )
+        last = self.max_epochs is not None and epoch + 1 >= self.max_epochs
         if self.report is not None and self.report(epoch, value):
+            if last:
+                return False  # complete: the pruner saw the value, the model is kept
             self.pruned = TrialPruned(epoch, value)
             return True
+        if self.deadline is not None and not last and time.monotonic() >= self.deadline:
+            self.stopped = self.where(epoch + 1)
+            return True
         return False
+
+    def where(self, epochs: int) -> str:
+        """``after epoch 7 of 20``: where a stopped fit stopped."""
+        of = f" of {self.max_epochs}" if self.max_epochs is not None else ""
+        return f"after epoch {epochs}{of}"
 
     def finish(self, module: pl.LightningModule) -> None:
         """After training: raise how it failed, or load the best epoch's weights."""
@@ -102,12 +158,17 @@ class EpochWatch:
         module.load_state_dict(self.best_state)
 
 
-def lean_epoch_end(watch: EpochWatch, module: pl.LightningModule, log_dir: str | None) -> EpochEnd:
+def lean_epoch_end(
+    watch: EpochWatch, module: pl.LightningModule, log: MetricsCSV | None
+) -> EpochEnd:
     """The lean loop's end-of-epoch: the watch, then the trial's ``metrics.csv`` row (as the
-    Trainer's callbacks write it: after the watch, also for the epoch that stops)."""
-    from automl.backends.trial_log import METRICS_FILE, MetricsCSV
+    Trainer's callbacks write it: after the watch, also for the epoch that stops).
 
-    log = MetricsCSV(Path(log_dir) / METRICS_FILE) if log_dir is not None else None
+    Args:
+        watch: The fit's watch.
+        module: The module trained.
+        log: The trial's ``metrics.csv`` writer, or ``None``.
+    """
 
     def on_epoch(
         epoch: int,

@@ -16,12 +16,21 @@ from typing import Any
 import numpy as np
 
 from automl.backends.base import FitResult, Goal
-from automl.core.errors import PluginError, TrialPruned
-from automl.core.plugin import BaseEstimator, DataSpec, Estimator, ModelPlugin, Report, resolve
-from automl.core.records import Unit
+from automl.backends.checkpoint import TrialCheckpoint
+from automl.core.errors import PluginError, TrialPruned, reason
+from automl.core.plugin import (
+    TASK_METRIC_NAMES,
+    BaseEstimator,
+    DataSpec,
+    Estimator,
+    ModelPlugin,
+    Report,
+    resolve,
+)
+from automl.core.records import SWALLOWED_PRUNE, Unit
 from automl.data import Dataset
 
-__all__ = ["EstimatorBackend", "as_estimator"]
+__all__ = ["EstimatorBackend", "as_estimator", "resumable"]
 
 
 class _Contract10(BaseEstimator):
@@ -62,6 +71,12 @@ class _Contract10(BaseEstimator):
         own = getattr(self.inner, "evaluate", None)
         return dict(own(x, y, task)) if callable(own) else super().evaluate(x, y, task)
 
+    def checkpoint(self, directory: str) -> bool:
+        return bool(self.inner.checkpoint(directory))
+
+    def resume(self, directory: str) -> None:
+        self.inner.resume(directory)
+
 
 def as_estimator(obj: Any, plugin_name: str = "?") -> BaseEstimator:
     """``obj`` as a ``BaseEstimator``, checking that it is an estimator at all.
@@ -86,24 +101,96 @@ def _own(model: BaseEstimator) -> Any:
     return model.inner if isinstance(model, _Contract10) else model
 
 
+def resumable(model: BaseEstimator) -> bool:
+    """Whether ``model`` implements the optional ``checkpoint`` and ``resume`` hooks."""
+    if isinstance(model, _Contract10):
+        inner = model.inner
+        return callable(getattr(inner, "checkpoint", None)) and callable(
+            getattr(inner, "resume", None)
+        )
+    kind = type(model)
+    return (
+        kind.checkpoint is not BaseEstimator.checkpoint and kind.resume is not BaseEstimator.resume
+    )
+
+
+def _reported(model: BaseEstimator, task: str) -> tuple[str, ...] | None:
+    """The metrics ``evaluate`` gives: the task's standard ones, unless the model computes its
+    own (then only its training can tell: ``None``)."""
+    if isinstance(model, _Contract10):
+        custom = callable(getattr(model.inner, "evaluate", None))
+    else:
+        custom = type(model).evaluate is not BaseEstimator.evaluate
+    return None if custom else tuple(TASK_METRIC_NAMES.get(task, ()))
+
+
 def _size(model: BaseEstimator) -> int | None:
     """The model's ``n_params()`` as an int, or ``None`` when it does not say."""
     size = model.n_params()
     return int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None
 
 
-def _pruning_report(report: Report | None, key: str) -> Report:
-    """The ``report`` handed to an estimator: checks values, raises the prune itself."""
+class _Reporter:
+    """The ``report`` handed to an estimator: checks values, raises the prune itself, and
+    remembers what it raised, so an estimator that catches it (``except Exception`` around
+    ``report``) cannot turn a stopped trial into a complete one. Past the deadline it asks
+    the estimator to stop (returns ``True``: XGBoost stops boosting cleanly, the forest stops
+    growing), keeping what it fitted; an estimator that reports again after that is stopped
+    by raising ``TrialPruned`` at that report (``cut``).
 
-    def wrapped(step: int, value: float) -> bool:
-        value = float(value)
-        if not math.isfinite(value):
-            raise FloatingPointError(f"{key} is {value} at step {step}")
-        if report is not None and report(step, value):
-            raise TrialPruned(step, value)
+    Args:
+        report: The study's report, or ``None``.
+        key: The metric's key (for the message of a non-finite value).
+        deadline: ``time.monotonic()`` past which the fit stops at its next report.
+    """
+
+    def __init__(self, report: Report | None, key: str, deadline: float | None) -> None:
+        self.report, self.key, self.deadline = report, key, deadline
+        self.raised: Exception | None = None
+        self.stopped_at: int | None = None
+        self.cut = False
+
+    def going_on(self, step: int, value: float) -> None:
+        """Raise when the trial already ended: a prune (again), or past the deadline."""
+        if self.raised is not None:
+            raise self.raised  # the trial ended at the first one; nothing more is reported
+        if self.stopped_at is not None:  # asked to stop at the deadline, and still going
+            self.cut = True
+            raise TrialPruned(step, float(value))
+
+    def __call__(self, step: int, value: float) -> bool:
+        self.going_on(step, value)
+        try:
+            value = float(value)
+            if not math.isfinite(value):
+                raise FloatingPointError(f"{self.key} is {value} at step {step}")
+            if self.report is not None and self.report(step, value):
+                raise TrialPruned(step, value)
+        except Exception as exc:
+            self.raised = exc
+            raise
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.stopped_at = step
+            return True
         return False
 
-    return wrapped
+    def swallowed(self) -> None:
+        """Raise again what ``fit`` swallowed, once it has returned (a prune with a note)."""
+        exc = self.raised
+        if isinstance(exc, TrialPruned):
+            raise TrialPruned(exc.epoch, exc.value, note=SWALLOWED_PRUNE) from exc
+        if exc is not None:
+            raise exc
+
+
+def _threads(trainer_cfg: Any) -> Any:
+    """OpenMP and BLAS (XGBoost, scikit-learn's native code) limited to a trial's threads
+    (``automl.core.cpus``) while it fits; a model's own ``n_jobs`` still applies within it."""
+    from threadpoolctl import threadpool_limits
+
+    from automl.core.cpus import trial_threads
+
+    return threadpool_limits(limits=trial_threads(int(getattr(trainer_cfg, "num_threads", 0) or 0)))
 
 
 class EstimatorBackend:
@@ -118,7 +205,14 @@ class EstimatorBackend:
 
     def describe(self) -> str:
         """Where trials train, in one line (the header shows it)."""
-        return "trials train on CPU unless the model's own config picks a device (model.device)"
+        from automl.backends.quiet import threads_text
+        from automl.core.cpus import trial_threads
+
+        threads = threads_text(trial_threads(int(self.cfg.num_threads or 0)), self.cfg)
+        return (
+            f"trials train on CPU ({threads}) unless the model's own config picks a device "
+            "(model.device)"
+        )
 
     def _build(self, plugin: ModelPlugin, cfg: Any, spec: Any, seed: int) -> BaseEstimator:
         model = as_estimator(resolve(plugin.build)(cfg, spec), plugin.name)
@@ -144,13 +238,13 @@ class EstimatorBackend:
             "object with fit(train, val, report), predict(x) and save(directory)"
         )
 
-    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
-        """Build ``cfg`` and check that it is an estimator.
+    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> tuple[str, ...] | None:
+        """Build ``cfg`` and check that it is an estimator; return the metrics it reports.
 
         No fit: an estimator's cost is set by its config (a forest of 50,000 trees trains as
         long on a few rows as a trial), so fitting here could cost as much as a trial.
         """
-        self._build(plugin, cfg, dataset.spec, 0)
+        return _reported(self._build(plugin, cfg, dataset.spec, 0), dataset.spec.task)
 
     def fit(
         self,
@@ -162,22 +256,54 @@ class EstimatorBackend:
         report: Report | None,
         seed: int,
         log_dir: str | None = None,
+        deadline: float | None = None,
+        checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
-        start = time.perf_counter()
-        model = self._build(plugin, cfg, dataset.spec, seed)
-        steps = {"n": 0}
-        if log_dir is not None:  # one metrics.csv row per report
-            from automl.backends.trial_log import METRICS_FILE, csv_report
+        from automl.backends.trial_log import METRICS_FILE, MetricsCSV
 
-            report = csv_report(report, Path(log_dir) / METRICS_FILE, goal.key)
-        checked = _pruning_report(report, goal.key)
+        start = time.perf_counter()
+        log = MetricsCSV(Path(log_dir) / METRICS_FILE) if log_dir is not None else None
+        model, resumed, reports = self._resumed(plugin, cfg, dataset, seed, checkpoint, log)
+        steps = {"n": resumed + 1}
+        checked = _Reporter(report, goal.key, deadline)
+        saving = checkpoint is not None and resumable(model)
+
+        def save(folder: Path) -> bool:
+            return bool(model.checkpoint(str(folder)))
 
         def counting(step: int, value: float) -> bool:
+            checked.going_on(step, value)
+            if step <= resumed:
+                raise PluginError(
+                    f"model '{plugin.name}' reported step {step} after resuming at step "
+                    f"{resumed + 1}: after resume() its fit must report the steps it has not "
+                    "reported yet (docs/plugins.md)"
+                )
             steps["n"] = step + 1
-            return checked(step, value)
+            reports.append((step, float(value)))
+            if log is not None:  # one metrics.csv row per report
+                log.write(step, {goal.key: float(value)})
+            stop = checked(step, value)
+            # A fit stopped at the deadline ends complete: nothing to continue from.
+            if not stop and saving and checkpoint is not None and checkpoint.due():
+                values = {"reports": reports, "rows": log.rows if log is not None else []}
+                checkpoint.save("estimator", step, values, save)
+            return stop
 
         train, val = dataset.train, dataset.val
-        model.fit((train.x, train.y), (val.x, val.y), counting)
+        try:
+            with _threads(self.cfg):
+                model.fit((train.x, train.y), (val.x, val.y), counting)
+        except TrialPruned:
+            # Asked to stop at the deadline, the estimator stopped the way it stops when
+            # pruned (XGBoost, the forest raise): what it fitted so far is the result. One
+            # that returns instead had reported its last step (a linear model reports once).
+            if not checked.cut:
+                raise
+        checked.swallowed()
+        stopped = None
+        if checked.cut and checked.stopped_at is not None:
+            stopped = f"after {self.unit} {checked.stopped_at + 1}"
         metrics = self._metrics(model, dataset, "val")
         if goal.key not in metrics:
             raise KeyError(
@@ -193,10 +319,48 @@ class EstimatorBackend:
             epochs=max(steps["n"], 1),
             n_params=_size(model),
             artifact=None,
-            wall_time=time.perf_counter() - start,
+            wall_time=time.perf_counter() - start + (checkpoint.train_s if checkpoint else 0.0),
             model=_own(model),
             budget=dict(model.fitted_budget()),
+            stopped=stopped,
         )
+
+    def _resumed(
+        self,
+        plugin: ModelPlugin,
+        cfg: Any,
+        dataset: Dataset,
+        seed: int,
+        checkpoint: TrialCheckpoint | None,
+        log: Any,
+    ) -> tuple[BaseEstimator, int, list[tuple[int, float]]]:
+        """A built model, continued from the checkpoint when it can be; the last step the
+        checkpoint holds (-1: from the start) and the reports it had sent."""
+        model = self._build(plugin, cfg, dataset.spec, seed)
+        if checkpoint is None:
+            return model, -1, []
+        checkpoint.begin(f"estimator:{plugin.name}", grows=True)
+        if not resumable(model):
+            if checkpoint.chain:  # a re-run of a lost trial, with nothing to continue from
+                checkpoint.note(
+                    f"model '{plugin.name}' has no checkpoint/resume hooks (docs/plugins.md), "
+                    "so this re-run of a lost trial started over"
+                )
+            return model, -1, []
+        found = checkpoint.restore("estimator", f"model '{plugin.name}'")
+        if found is None:
+            return model, -1, []
+        folder, saved = found
+        try:
+            model.resume(str(folder))
+        except Exception as exc:  # the plugin refuses the state: a fresh build starts over
+            checkpoint.refused(f"model '{plugin.name}' refused it: {reason(exc)}")
+            return self._build(plugin, cfg, dataset.spec, seed), -1, []
+        if log is not None:
+            log.restore(saved.values.get("rows", []))
+        reports = [(int(s), float(v)) for s, v in saved.values.get("reports", [])]
+        checkpoint.resumed_at(saved.step, reports)
+        return model, saved.step, reports
 
     def refit(
         self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int
@@ -209,7 +373,8 @@ class EstimatorBackend:
                 f"{plugin.name}: fitted_budget() names {unknown}, which are not config fields"
             )
         model = self._build(plugin, dataclasses.replace(cfg, **budget), dataset.spec, seed)
-        model.fit((dataset.train.x, dataset.train.y), None, None)
+        with _threads(self.cfg):
+            model.fit((dataset.train.x, dataset.train.y), None, None)
         wall = time.perf_counter() - start
         # One fit call; the budget says how many rounds or trees it grew.
         return FitResult(float("nan"), {}, 1, _size(model), None, wall, _own(model), dict(budget))

@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 
 from automl.backends.base import FitResult, Goal
+from automl.backends.checkpoint import TrialCheckpoint
 from automl.backends.epoch_watch import EpochWatch, lean_epoch_end, watch_callback
-from automl.core.errors import PluginError, UserError, reason
-from automl.core.plugin import ModelPlugin, Report, resolve
+from automl.core.errors import ExportError, OutOfTime, PluginError, UserError, reason
+from automl.core.plugin import TASK_METRIC_NAMES, ModelPlugin, Report, resolve
 from automl.core.records import Unit
 from automl.data import Dataset
 
@@ -171,9 +172,11 @@ class LightningBackend:
         import torch
 
         from automl.backends.supervised import TensorBatches, make_augment
+        from automl.core.cpus import trial_threads
 
-        if self.cfg.num_threads:
-            torch.set_num_threads(int(self.cfg.num_threads))
+        # The CPUs this process may use, shared by the trials running at once
+        # (automl.core.cpus); trainer.num_threads overrides.
+        torch.set_num_threads(trial_threads(int(self.cfg.num_threads or 0)))
         pl.seed_everything(seed, workers=False, verbose=False)
         module = self._build(plugin, cfg, dataset)
         batch_size = plugin.batch_size_of(cfg)
@@ -225,11 +228,12 @@ class LightningBackend:
             hint = " (a plain torch.nn.Module: wrap it, e.g. automl.lightning.SupervisedModule)"
         return f"{hint}; a kind='lightning' builder must return a pytorch_lightning.LightningModule"
 
-    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> None:
+    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> tuple[str, ...] | None:
         """Build ``cfg`` and run one training step on a few rows (no validation), in the loop
-        its trials will train in."""
+        its trials will train in; return the metrics the module reports, when known."""
         import torch
 
+        from automl.backends.lightning_loop import unsupported
         from automl.backends.supervised import TensorBatches
 
         module = self._build(plugin, cfg, dataset)
@@ -243,6 +247,11 @@ class LightningBackend:
             else:
                 trainer = self._trainer([], max_epochs=1, max_steps=1, limit_val_batches=0)
                 trainer.fit(module, train_dataloaders=batches)
+        if unsupported(module) is not None:
+            return None  # its own validation code logs what it logs
+        # A SupervisedModule as automl wrote it: the task's metrics, the loss and its extras.
+        task_names = TASK_METRIC_NAMES.get(dataset.spec.task, ())
+        return (*task_names, "loss", *cast("SupervisedModule", module).extra_metrics)
 
     def fit(
         self,
@@ -254,18 +263,64 @@ class LightningBackend:
         report: Report | None,
         seed: int,
         log_dir: str | None = None,
+        deadline: float | None = None,
+        checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
-        from automl.backends.supervised import TensorBatches
-
         start = time.perf_counter()
         module, batches = self._start(plugin, cfg, dataset, seed)
+        max_epochs = int(self.cfg.max_epochs)
+        watch = EpochWatch(goal, report, deadline, max_epochs)
+        try:
+            self._fit(module, batches, dataset, goal, watch, cfg, log_dir, checkpoint)
+        except OutOfTime:
+            # Cut mid-epoch at the budget: the best epoch so far is a result worth keeping.
+            if watch.best_state is None:
+                raise
+            watch.stopped = f"during epoch {watch.epochs + 1} of {self.cfg.max_epochs}"
+        watch.finish(module)
+        before = checkpoint.train_s if checkpoint is not None else 0.0
+        return FitResult(
+            value=float(watch.best),  # type: ignore[arg-type]
+            metrics=watch.best_metrics,
+            epochs=watch.epochs,
+            n_params=_n_params(module),
+            artifact=None,
+            wall_time=time.perf_counter() - start + before,
+            model=module,
+            budget={"epochs": watch.best_epoch + 1},
+            stopped=watch.stopped,
+        )
+
+    def _fit(
+        self,
+        module: Any,
+        batches: Any,
+        dataset: Dataset,
+        goal: Goal,
+        watch: EpochWatch,
+        cfg: Any,
+        log_dir: str | None,
+        checkpoint: TrialCheckpoint | None,
+    ) -> None:
+        """Train ``module`` in its loop, ``watch`` judging every epoch (and with
+        ``checkpoint``, saving the training state after each and continuing from it)."""
+        from automl.backends.supervised import TensorBatches
+
         val = TensorBatches(*self._tensors(dataset, "val"), self.cfg.eval_batch_size)
-        watch = EpochWatch(goal, report)
+        max_epochs = self.cfg.max_epochs
         if self.loop_for(module, log_dir) is None:
-            on_epoch = lean_epoch_end(watch, module, log_dir)
-            self._lean.fit(module, batches, val, self.cfg.max_epochs, on_epoch)
+            from automl.backends.trial_log import METRICS_FILE, MetricsCSV
+
+            log = MetricsCSV(Path(log_dir) / METRICS_FILE) if log_dir is not None else None
+            on_epoch, begin = lean_epoch_end(watch, module, log), None
+            if checkpoint is not None:  # saved after each epoch's row; restored before epoch 0
+                from automl.backends.lightning_state import LeanState
+
+                state = LeanState(checkpoint, module, batches, watch, log, max_epochs)
+                on_epoch, begin = state.wrap(on_epoch), state.start
+            self._lean.fit(module, batches, val, max_epochs, on_epoch, begin)
         else:
-            callbacks, logger = [watch_callback(watch)], False
+            callbacks, logger, log = [watch_callback(watch)], False, None
             if log_dir is not None:  # metrics.csv (and TensorBoard files) of a study's trial
                 from automl.backends.trial_log import trial_logging
 
@@ -278,19 +333,21 @@ class LightningBackend:
                     self._logger_name(), log_dir, params, (goal.key, "val_loss")
                 )
                 callbacks += logs
+                log = getattr(logs[0], "csv", None)
+            ckpt_path = None
+            if checkpoint is not None:  # last: after the epoch's metrics.csv row
+                from automl.backends.lightning_state import trainer_state
+
+                saver, ckpt_path = trainer_state(checkpoint, module, batches, watch, log)
+                callbacks.append(saver)
             trainer = self._trainer(callbacks, logger=logger)
-            trainer.fit(module, train_dataloaders=batches, val_dataloaders=val)
-        watch.finish(module)
-        return FitResult(
-            value=float(watch.best),  # type: ignore[arg-type]
-            metrics=watch.best_metrics,
-            epochs=watch.epochs,
-            n_params=_n_params(module),
-            artifact=None,
-            wall_time=time.perf_counter() - start,
-            model=module,
-            budget={"epochs": watch.best_epoch + 1},
-        )
+            trainer.fit(
+                module,
+                train_dataloaders=batches,
+                val_dataloaders=val,
+                ckpt_path=ckpt_path,
+                weights_only=True if ckpt_path else None,
+            )
 
     def refit(
         self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int
@@ -394,8 +451,15 @@ class LightningBackend:
         import torch
 
         module = self._build(plugin, cfg, spec)
-        # weights_only: a tampered file cannot run code through torch.load.
-        state = torch.load(Path(directory) / MODEL_FILE, map_location="cpu", weights_only=True)
+        path = Path(directory) / MODEL_FILE
+        _check_weights_size(path, module)
+        try:
+            # weights_only: a tampered file cannot run code through torch.load.
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise ExportError(f"{path} {_unreadable(exc)}; re-export the model") from None
         module.load_state_dict(state)
         module.eval()
         return module
@@ -408,6 +472,50 @@ class LightningBackend:
             "seed": cfg.seed,
             "deterministic": bool(cfg.deterministic),
         }
+
+
+WEIGHTS_SLACK = 1.1
+"""How much larger than its tensors' bytes a weights file may be (torch's zip container adds
+a few hundred bytes and some alignment per tensor: about 1% on the smallest models here)."""
+WEIGHTS_OVERHEAD = 1 * 2**20
+"""Bytes of container a weights file may add on top of ``WEIGHTS_SLACK``."""
+
+
+def _check_weights_size(path: Path, module: Any) -> None:
+    """Refuse a weights file far larger than the model's own tensors, before torch reads it.
+
+    The model is built from the export's checked config, so the bytes its state takes are
+    known exactly; a planted multi-gigabyte file is refused without being read.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ExportError(f"cannot read {path} ({exc.strerror}); re-export the model") from None
+    tensors = sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    limit = int(tensors * WEIGHTS_SLACK) + WEIGHTS_OVERHEAD
+    if size > limit:
+        raise ExportError(
+            f"{path} is {size} bytes, but this model's weights take {tensors} bytes (at most "
+            f"{limit} with the file's container): it is not this model's weights file; "
+            "re-export the model"
+        )
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why torch could not read a weights file, in automl's words.
+
+    torch's own refusal of a pickle advises retrying with ``weights_only=False``, which would
+    run whatever code the file holds: that advice is never passed on.
+    """
+    if type(exc).__name__ == "UnpicklingError" or "weights_only" in str(exc):
+        return (
+            "holds more than tensors (a pickle of other objects), which automl never "
+            "unpickles: it is not a weights file automl wrote"
+        )
+    first = str(exc).strip().split(". ")[0].splitlines()[0] if str(exc).strip() else ""
+    return f"is damaged or truncated ({first[:200] or type(exc).__name__})"
 
 
 def _n_params(module: Any) -> int:

@@ -280,11 +280,23 @@ class LeanLoop:
         val: Iterable[Any],
         max_epochs: int,
         on_epoch: EpochEnd,
+        start: Callable[[torch.optim.Optimizer], int] | None = None,
     ) -> None:
-        """Train up to ``max_epochs``, validating after each; stop when ``on_epoch`` says so."""
+        """Train up to ``max_epochs``, validating after each; stop when ``on_epoch`` says so.
+
+        Args:
+            module: The module.
+            batches: Training batches (a new order each epoch).
+            val: Validation batches.
+            max_epochs: Epochs in all.
+            on_epoch: Called after each epoch's validation; ``True`` stops.
+            start: Called once the module is on its device and its optimizer built; restores
+                a checkpoint's state and returns the first epoch to train (0: from the start).
+        """
         optimizer = self._prepare(module)
         try:
-            for epoch in range(max_epochs):
+            first = start(optimizer) if start is not None else 0
+            for epoch in range(first, max_epochs):
                 total, n = self._epoch(module, optimizer, batches)
                 if on_epoch(epoch, self.validate(module, val), total, n, optimizer):
                     break

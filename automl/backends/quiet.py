@@ -80,6 +80,26 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*treespec.*")
 
 
+def threads_text(threads: int, trainer_cfg: Any) -> str:
+    """``2 threads per trial (2 CPUs, 1 trial at a time)``: what the header says of threads
+    (``automl.core.cpus``)."""
+    from automl.core.budget import startup_contention
+    from automl.core.cpus import trials_at_once, usable_cpus
+
+    def count(n: int, word: str) -> str:
+        return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+    per_trial = f"{count(threads, 'thread')} per trial"
+    if int(getattr(trainer_cfg, "num_threads", 0) or 0):
+        return f"{per_trial} (trainer.num_threads)"
+    at_once = count(trials_at_once(), "trial")
+    busy = startup_contention()
+    return (
+        f"{per_trial} ({count(usable_cpus(), 'CPU')}, {at_once} at a time, machine busy "
+        f"x{busy:.1f})"
+    )
+
+
 def accelerator_line(trainer_cfg: Any) -> str:
     """One line saying where trials train, as Lightning will choose from ``trainer.*``.
 
@@ -89,6 +109,8 @@ def accelerator_line(trainer_cfg: Any) -> str:
         trainer_cfg: ``TrainerConfig`` (or an equivalent ``DictConfig``).
     """
     import torch
+
+    from automl.core.cpus import trial_threads
 
     accelerator = str(trainer_cfg.accelerator)
     devices = int(getattr(trainer_cfg, "devices", 1) or 1)
@@ -105,6 +127,9 @@ def accelerator_line(trainer_cfg: Any) -> str:
         return f"trials train on Apple MPS (precision {precision}; {setting})"
     if accelerator in ("auto", "cpu"):
         why = "no GPU found, " if accelerator == "auto" else ""
-        threads = int(getattr(trainer_cfg, "num_threads", 0) or 0) or torch.get_num_threads()
-        return f"trials train on CPU ({why}{threads} threads; precision {precision}; {setting})"
+        threads = trial_threads(int(getattr(trainer_cfg, "num_threads", 0) or 0))
+        return (
+            f"trials train on CPU ({why}{threads_text(threads, trainer_cfg)}; precision "
+            f"{precision}; {setting})"
+        )
     return f"trials train on {accelerator} ({devices} device; precision {precision}; {setting})"

@@ -9,7 +9,9 @@ optimizer) and ``elapsed_s``. Like Lightning's ``CSVLogger`` file, it reads with
 
 ``trainer.logger=tensorboard`` (extra ``automl[tensorboard]``) adds TensorBoard event files in
 each trial's directory, with the trial's parameters as hparams, so
-``tensorboard --logdir runs/<study>`` compares trials.
+``tensorboard --logdir runs/<study>`` compares trials. ``trainer.logger=mlflow`` and ``wandb``
+make each trial a tracker run (``automl.tuning.trackers``): the study loop registers a sink
+for the trial's directory with ``rows_to``, and every row written here is passed to it.
 
 The training backends wire these in: the Lightning backend's lean loop writes ``MetricsCSV``
 rows itself (``automl.backends.epoch_watch``), a Trainer gets ``trial_logging(...)``'s
@@ -23,7 +25,8 @@ import csv
 import io
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,12 +46,47 @@ __all__ = [
     "tensorboard_logger",
     "check_logger",
     "trial_logging",
+    "rows_to",
+    "RowSink",
 ]
 
 METRICS_FILE = "metrics.csv"
 
-LOGGERS = ("csv", "tensorboard")
-"""``trainer.logger`` values: ``csv`` writes ``metrics.csv``; ``tensorboard`` also events."""
+LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
+"""``trainer.logger`` values: ``csv`` writes ``metrics.csv``; ``tensorboard`` also events;
+``mlflow`` and ``wandb`` also a tracker run per trial (``automl.tuning.trackers``)."""
+
+_TRACKER_EXTRAS = {"mlflow": ("mlflow", "automl[mlflow]"), "wandb": ("wandb", "automl[wandb]")}
+
+RowSink = Callable[[str, int, Mapping[str, Any]], None]
+"""Receives ``(prefix, step, row)`` for each ``metrics.csv`` row; ``prefix`` is ``""`` for the
+trial's own file and ``fold1/`` for ``fold1/metrics.csv``."""
+
+_SINKS: dict[Path, RowSink] = {}
+
+
+@contextmanager
+def rows_to(trial_dir: str | Path, sink: RowSink) -> Iterator[None]:
+    """Pass every ``metrics.csv`` row written under ``trial_dir`` (its folds' too) to ``sink``
+    while the block runs. The sink must not raise: training does not wait for it."""
+    key = Path(trial_dir).resolve()
+    _SINKS[key] = sink
+    try:
+        yield
+    finally:
+        _SINKS.pop(key, None)
+
+
+def _sink_of(path: Path) -> tuple[RowSink | None, str]:
+    if not _SINKS:
+        return None, ""
+    folder = path.parent.resolve()
+    if folder in _SINKS:
+        return _SINKS[folder], ""
+    if folder.parent in _SINKS:  # trials/NNNN/fold1/metrics.csv
+        return _SINKS[folder.parent], f"{folder.name}/"
+    return None, ""
+
 
 _FIRST, _LAST = ("step", "train_loss"), ("lr", "elapsed_s")
 
@@ -79,21 +117,39 @@ class MetricsCSV:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.columns: list[str] = []
+        self.rows: list[dict[str, Any]] = []
         self.start = time.perf_counter()
+        self.sink, self.prefix = _sink_of(self.path)
+
+    def restore(self, rows: list[Mapping[str, Any]]) -> None:
+        """Start the file with the rows a checkpoint kept (a resumed trial's earlier epochs);
+        ``elapsed_s`` goes on from the last of them."""
+        self.columns, self.rows = [], []
+        for row in rows:
+            values = {k: v for k, v in row.items() if k not in ("step", "elapsed_s")}
+            self._append(int(row["step"]), values, row.get("elapsed_s"))
+        last = rows[-1].get("elapsed_s") if rows else None
+        self.start = time.perf_counter() - (float(last) if last is not None else 0.0)
 
     def write(self, step: int, values: Mapping[str, Any]) -> None:
         """Append the row of ``step`` (``elapsed_s`` since this writer started is added)."""
+        self._append(step, values, round(time.perf_counter() - self.start, 3))
+
+    def _append(self, step: int, values: Mapping[str, Any], elapsed: Any) -> None:
         row = {**dict(values), "step": int(step)}
-        row["elapsed_s"] = round(time.perf_counter() - self.start, 3)
+        row["elapsed_s"] = elapsed
+        self.rows.append(row)
         if not self.columns:
             self.columns = _order(set(row))
             with open(self.path, "w", newline="") as fh:
                 csv.writer(fh).writerows([self.columns, self._cells(row)])
-            return
-        if set(row) - set(self.columns):
-            self._widen(set(row))
-        with open(self.path, "a", newline="") as fh:
-            csv.writer(fh).writerow(self._cells(row))
+        else:
+            if set(row) - set(self.columns):
+                self._widen(set(row))
+            with open(self.path, "a", newline="") as fh:
+                csv.writer(fh).writerow(self._cells(row))
+        if self.sink is not None:
+            self.sink(self.prefix, int(step), row)
 
     def _cells(self, row: Mapping[str, Any]) -> list[str]:
         return [_cell(row.get(c)) for c in self.columns]
@@ -194,12 +250,24 @@ def metrics_csv_callback(path: str | Path, log_to_loggers: bool = True) -> pl.Ca
     return MetricsCSVCallback()
 
 
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported, found without importing it (MLflow takes seconds)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module blocked in sys.modules (None) or broken
+        return False
+
+
 def check_logger(name: str) -> None:
-    """Fail in one line for an unknown ``trainer.logger`` or a TensorBoard that is missing."""
+    """Fail in one line for an unknown ``trainer.logger`` or a missing extra (a tracker's
+    library is looked up, not imported)."""
     if name not in LOGGERS:
         raise UserError(
             f"trainer.logger={name}: not one of {', '.join(LOGGERS)}; "
-            "csv writes trials/NNNN/metrics.csv, tensorboard also TensorBoard event files"
+            "csv writes trials/NNNN/metrics.csv, tensorboard also TensorBoard event files, "
+            "mlflow and wandb also one MLflow / W&B run per trial"
         )
     if name == "tensorboard":
         try:
@@ -209,6 +277,13 @@ def check_logger(name: str) -> None:
                 "trainer.logger=tensorboard: TensorBoard is not installed; "
                 "pip install 'automl[tensorboard]' (or use trainer.logger=csv)"
             ) from None
+    if name in _TRACKER_EXTRAS:
+        module, extra = _TRACKER_EXTRAS[name]
+        if not _installed(module):
+            raise UserError(
+                f"trainer.logger={name}: {module} is not installed; pip install '{extra}' "
+                "(or use trainer.logger=csv)"
+            )
 
 
 def _hparam(value: object) -> bool | int | float | str:

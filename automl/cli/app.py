@@ -7,6 +7,8 @@ is still empty.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from automl.core.errors import Interrupted, TrialTimeout, UserError
+from automl.core.errors import Interrupted, OutOfTime, PluginCodeError, TrialTimeout, UserError
 from automl.study.plan import RunPlan, make_plan
 from automl.study.run import Run, prepare
 
@@ -35,16 +37,20 @@ def run_once(run: Run, console: Console) -> int:
     plan = run.plan
     record_invocation(plan.run_dir, plan.composed, plan.overrides)
     for note in run.notes:  # e.g. how the model reads the data's samples
-        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+        console.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
     cfg = OmegaConf.to_object(plan.model_node)
     seed = run.seeds.training
     with StopSignals() as signals:
         try:
-            with signals.trial(plan.sweep.trial_timeout):
-                result = run.services.fit(cfg, seed=seed)
+            times = _once_times(run)
+            with signals.trial(plan.sweep.trial_timeout, times[1]):
+                result = run.services.fit(cfg, seed=seed, deadline=times[0])
         except Interrupted as exc:
             console.print(f"stopped: {exc}; nothing exported", highlight=False)
             return exc.exit_code
+        except OutOfTime as exc:  # no epoch to keep when the budget's cut came
+            console.print(f"stopped: {exc}; nothing exported", highlight=False)
+            return 1
         except TrialTimeout as exc:  # sweep.trial_timeout bounds the one fit too
             console.print(
                 f"stopped: {exc} (sweep.trial_timeout); nothing exported", highlight=False
@@ -76,6 +82,7 @@ def run_once(run: Run, console: Console) -> int:
     lines = [
         f"model={plan.model_name} data={plan.data_name} {run.steps}={result.epochs} "
         f"time={result.wall_time:.1f}s",
+        *([f"stopped:    at the time budget {result.stopped}"] if result.stopped else []),
         f"validation: {format_params(result.metrics)}",
         *refit_line,
         f"test:       {format_params(exported.test)}",
@@ -90,10 +97,44 @@ def run_once(run: Run, console: Console) -> int:
     return 1 if exported.failed else 0
 
 
+def _once_times(run: Run) -> tuple[float | None, tuple[float, float] | None]:
+    """``sweep=none`` in a time budget: when its one fit stops (at its next report, keeping its
+    best step) and when it is cut (``StopSignals.trial``)."""
+    from automl.core.budget import wall_to_monotonic
+
+    clock = run.budget.clock
+    if clock is None:
+        return None, None
+    end = wall_to_monotonic(clock.trials_end)
+    return end, (max(end, time.monotonic()) + clock.grace, clock.seconds)
+
+
+def _printer(console: Console) -> Callable[[str], None]:
+    """Print a line as written (no highlighting; a long path is not broken)."""
+    return lambda line: console.print(line, highlight=False, soft_wrap=True)
+
+
 def _report(plan: RunPlan, console: Console) -> None:
-    """Write ``report/`` for the study; a failing report never fails the study."""
+    """Write ``report/`` for the study, when it fits in the time budget; a failing report
+    never fails the study."""
+    from automl.core.budget import planned
     from automl.core.errors import reason
 
+    budget = planned()
+    if budget is not None and not budget.report:
+        return  # said before the study: the report does not fit in the budget
+    if budget is not None and budget.left() < budget.report_seconds:
+        console.print(
+            f"automl: report not written: the time budget (sweep.timeout={budget.seconds:g} s) "
+            f"has {max(budget.left(), 0):.0f} s left and the report takes about "
+            f"{budget.report_seconds:.0f} s here; draw it with: python -m automl report "
+            f"{plan.run_dir}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+
+    wall, cpu = time.perf_counter(), time.process_time()
     try:
         from automl.tuning.report import write_report
 
@@ -102,6 +143,10 @@ def _report(plan: RunPlan, console: Console) -> None:
     except Exception as exc:  # plotting is a courtesy; the study's results are written
         console.print(f"automl: report not written ({reason(exc)})", highlight=False)
         return
+    # What the time budget reserves for it (automl.core.budget.REPORT_CPU_S) is measured here.
+    logging.getLogger("automl.study").info(
+        "report/: %.2f s, %.2f s CPU", time.perf_counter() - wall, time.process_time() - cpu
+    )
     console.print(f"report:     {index}", highlight=False, soft_wrap=True)
 
 
@@ -135,18 +180,31 @@ def run(
         from automl.parallel import current_role, dispatch, with_storage
 
         role = current_role()
-        plan = with_storage(plan)
-        code = dispatch(plan, console, entry)  # several workers, a SLURM job: automl.parallel
-        if code is None:
+        plan = with_storage(plan, None if role is not None else _printer(console))
+        # Several workers, a SLURM job: automl.parallel (the parent's StudyOutcome, or a
+        # job's exit code).
+        outcome = dispatch(plan, console, entry)
+        if outcome is None:
             prepared = prepare(plan)
             if prepared.plan.sweep.engine == "none":
                 return run_once(prepared, console)
             from automl.tuning import run_study
 
-            code = run_study(prepared, console, role).exit_code
-        if role is None and plan.sweep.report:  # once per study: not in its workers or jobs
+            outcome = run_study(prepared, console, role)
+        code = outcome if isinstance(outcome, int) else outcome.exit_code
+        # Once per study, not in its workers or jobs; not after a stop signal (a scheduler's
+        # SIGKILL follows it) nor without a storage to read.
+        wanted = not isinstance(outcome, int) and outcome.report_wanted
+        if role is None and plan.sweep.report and wanted:
             _report(plan, console)
         return code
-    except UserError:
+    except UserError as exc:
         remove_if_new(run_dir, Path.cwd())
+        if isinstance(exc, PluginCodeError):
+            from automl.core.plugin_code import save_details
+            from automl.study.rundir import LOG_FILE
+
+            # An existing study's directory keeps the traceback in its log; a new one is
+            # gone again, so the line says which file holds it.
+            save_details(exc, run_dir / LOG_FILE if run_dir.is_dir() else None)
         raise

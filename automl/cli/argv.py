@@ -143,13 +143,17 @@ def _space_message(key: str, value: str, cfg: Any) -> str:
 
 
 def check_overrides(argv: Sequence[str]) -> None:
-    """Fail early, in one line, when an override names a key the config does not have.
+    """Fail early, in one line, when an override names a key the config does not have or a
+    value its type refuses.
 
     Hydra answers a typo (``sweep.n_trails=5``) with exit 1 and the advice to add the key
-    with ``+``, which would run with the typo ignored. This composes the config once (as
-    Hydra is about to) and, only when that fails on an unknown key, names the closest valid
-    key; pinning a parameter the model does not search (``space.NAME=VALUE``) lists what it
-    does search. Call it after ``register_configs`` and ``with_default_data``.
+    with ``+``, which would run with the typo ignored, and a wrong value (``sweep.n_trials=abc``,
+    ``sweep.sampler=bayes``) with several lines. This composes the config once (as Hydra is
+    about to) and, only when that fails, names the closest valid key, or the type or the
+    choices the key takes; pinning a parameter the model does not search
+    (``space.NAME=VALUE``) lists what it does search. Call it after ``register_configs`` and
+    ``with_default_data``. (Keys added with ``+`` are checked against the schema by
+    ``automl.study.keys``, once the config is composed.)
 
     Raises:
         UserError: Naming the key, the closest valid one (or the valid ones) and what to do.
@@ -165,6 +169,8 @@ def check_overrides(argv: Sequence[str]) -> None:
         return  # another primary config: Hydra checks it
     args = [a for a in argv if not a.startswith("-") and "=" in a and a.split("=", 1)[0]]
     args = [a for a in args if not a.startswith(("hydra.", "+hydra.", "++hydra.", "hydra/"))]
+    if not args:
+        return  # the shipped config composes
     try:
         overrides = OverridesParser.create().parse_overrides(args)
     except HydraException:
@@ -179,19 +185,31 @@ def check_overrides(argv: Sequence[str]) -> None:
         and o.key_or_group not in _GROUPS
         and "/" not in o.key_or_group
     ]
-    if not plain:
-        return
+    if all(
+        o.key_or_group in _GROUPS and o.key_or_group != "recipe" and not o.is_add()
+        for o in overrides
+    ):
+        return  # group choices only (model=forest): check_choices named them; nothing to type
     with initialize_config_module("automl.conf", version_base="1.3"):
         try:
             compose("config", overrides=args)
             return
-        except (HydraException, OmegaConfBaseException):
-            pass  # find which override it was, below
+        except (HydraException, OmegaConfBaseException) as exc:
+            failure: BaseException = exc  # find which override it was, below
         choices = [a for a in args if a not in {o.input_line for o in plain}]
         try:
             cfg = compose("config", overrides=choices, return_hydra_config=True)
         except (HydraException, OmegaConfBaseException):
-            return  # the failure is not about a key: Hydra's message stands
+            cfg = None  # a group choice or a recipe fails: its value may be named below
+    if cfg is not None:
+        _check_keys(plain, cfg)
+    _check_value(failure, overrides, cfg)
+
+
+def _check_keys(plain: Sequence[Any], cfg: Any) -> None:
+    """Raise for the first override whose key the composed config does not have."""
+    from omegaconf import OmegaConf
+
     for o in plain:
         key, value = o.key_or_group, o.get_value_element_as_str()
         parts = key.split(".")
@@ -200,8 +218,6 @@ def check_overrides(argv: Sequence[str]) -> None:
             continue
         if parts[0] == "space" and depth == 1:
             raise UserError(_space_message(key, value, cfg))
-        from omegaconf import OmegaConf
-
         if 0 < depth == len(parts) - 1 and OmegaConf.get_type(parent) is dict:
             where = ".".join(parts[:depth])
             raise UserError(
@@ -216,6 +232,65 @@ def check_overrides(argv: Sequence[str]) -> None:
         else:
             hint = f"valid keys{' under ' + scope if scope else ''}: {', '.join(siblings)}"
         raise UserError(f"{key}={value}: no such setting; {hint}")
+
+
+_TYPE_WORDS = {
+    "Integer": "a whole number",
+    "Float": "a number",
+    "Boolean": "true or false",
+    "Bool": "true or false",
+    "String": "a string",
+}
+
+
+def _validation_error(exc: BaseException | None) -> Any:
+    """The OmegaConf ``ValidationError`` behind a Hydra composition failure, if any."""
+    from omegaconf.errors import ValidationError
+
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, ValidationError):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def _check_value(failure: BaseException, overrides: Sequence[Any], cfg: Any) -> None:
+    """Raise one line for a value its key's type refuses: a choice that is not one of the
+    valid names (``sweep.sampler=bayes``), text for a number (``sweep.n_trials=abc``)."""
+    import re
+
+    from omegaconf import OmegaConf
+
+    error = _validation_error(failure)
+    key = str(getattr(error, "full_key", "") or "")
+    if error is None or not key:
+        return  # not a value of a known key: Hydra's message stands
+    msg = str(getattr(error, "msg", "") or str(error)).strip().splitlines()[0]
+    quoted = re.search(r"'(.*?)'", msg)
+    values = [o.get_value_element_as_str() for o in overrides if o.key_or_group == key]
+    # The refused one of the overrides that set the key (Hydra applies them in order).
+    given = next((v for v in values if quoted and v == quoted.group(1)), None)
+    given = given if given is not None else (values[-1] if values else None)
+    choices = re.fullmatch(r"Invalid value '(.*)', expected one of \[(.*)\]", msg)
+    if choices:
+        value = given if given is not None else choices.group(1)
+        raise UserError(f"{key}={value!r} is not one of {choices.group(2)}")
+    converted = re.fullmatch(
+        r"Value '(.*)' (?:of type '\w+' could not be converted to (\w+)|is not a valid (\w+).*)",
+        msg,
+    )
+    if converted:
+        value = given if given is not None else converted.group(1)
+        kind = converted.group(2) or converted.group(3)
+        what = _TYPE_WORDS.get(kind, _TYPE_WORDS.get(kind.capitalize(), kind))
+        example = OmegaConf.select(cfg, key, default=None) if cfg is not None else None
+        if isinstance(example, bool):
+            example = str(example).lower()  # as the command line writes it
+        hint = f", e.g. {key}={example}" if example is not None else ""
+        raise UserError(f"{key}={value}: {key} takes {what}{hint}")
+    shown = f"={given}" if given is not None else ""
+    raise UserError(f"{key}{shown}: {msg}")
 
 
 def _check_constraint_quotes(args: Sequence[str]) -> None:
@@ -337,6 +412,19 @@ def print_plugins(models: Registry, data: Registry, console: Console | None = No
     for name, (package, version) in sorted(data.skipped.items()):
         dtable.add_row(name, f"{package} {version}", "[dim]not loaded (autoload disabled)[/dim]")
     console.print(dtable)
+    from automl.core.registry import closest_group, lookalike_groups
+
+    for group, eps in sorted(lookalike_groups().items()):
+        who = ", ".join(sorted({f"{p} {v}" for _, p, v in eps}))
+        console.print(
+            f"note: {who} declares entry points in group '{group}' "
+            f"({', '.join(n for n, _, _ in eps)}), which automl "
+            f"does not read; did you mean '{closest_group(group)}'? Rename the group in the "
+            "package's pyproject.toml and reinstall it",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     return 0
 
 
@@ -374,3 +462,35 @@ def plugins_command(argv: Sequence[str]) -> int:
 
     only = set(selected_plugins(argv)) if autoload_disabled() else None
     return print_plugins(discover_models(only=only), discover_data(only=only))
+
+
+# Hydra's flags that take a value (the value is not an override).
+_VALUED_FLAGS = ("--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-dir", "-cd")
+
+
+def composed_choices(args: Sequence[str]) -> str | None:
+    """``# model=cnn data=digits sweep=optuna trainer=default``: what ``--cfg job`` composed,
+    as a YAML comment to print above Hydra's config (which names no group it chose);
+    ``None`` when the command cannot be composed (Hydra then says why)."""
+    from hydra import compose, initialize_config_module
+
+    from automl.study.config import CONFIG_NAME
+
+    overrides, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _VALUED_FLAGS:
+            skip = True
+        elif not arg.startswith("-"):
+            overrides.append(arg)
+    try:
+        with initialize_config_module("automl.conf", version_base="1.3"):
+            cfg = compose(CONFIG_NAME, overrides=overrides, return_hydra_config=True)
+        choices = dict(cfg.hydra.runtime.choices)
+    except Exception:  # a bad override: Hydra's own run reports it
+        return None
+    shown = [f"{group}={choices[group]}" for group in ("model", "data", "sweep", "trainer")
+             if choices.get(group)]  # fmt: skip
+    recipe = choices.get("recipe")
+    return "# composed: " + " ".join(shown) + (f" (recipe {recipe})" if recipe else "")

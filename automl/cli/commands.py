@@ -32,6 +32,7 @@ COMMANDS: dict[str, Command] = {
     "storage-proxy": Command(
         "serve a study database to many workers (gRPC)", "automl.cli.storage_proxy:main"
     ),
+    "compare": Command("compare studies in one HTML page (+ PNGs)", "automl.cli.compare:main"),
 }
 
 

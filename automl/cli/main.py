@@ -14,12 +14,23 @@ __all__ = ["main"]
 
 
 def _error(exc: BaseException) -> None:
-    """Print a user mistake as one unwrapped line on stderr."""
+    """Print a user mistake as one unwrapped line on stderr.
+
+    A plugin's code that raised (``PluginCodeError``) keeps its traceback: in the run's
+    ``automl.log`` when the run directory stays, else in a file this line names.
+    """
     from rich.console import Console
 
-    Console(stderr=True).print(
-        f"automl: error: {exc}", markup=False, highlight=False, soft_wrap=True
-    )
+    from automl.core.errors import PluginCodeError
+
+    line = f"automl: error: {exc}"
+    if isinstance(exc, PluginCodeError):
+        if exc.log is None:
+            from automl.core.plugin_code import save_details
+
+            save_details(exc, None)
+        line += f" (traceback in {exc.log})"
+    Console(stderr=True).print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,13 +85,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--help" in args or "-h" in args:
         return print_help(args, models, data)
     try:
-        from automl.cli.recipes import check_recipe_callbacks
+        from automl.cli.recipes import check_hydra_code
 
-        check_recipe_callbacks(args)
+        check_hydra_code(args)  # a recipe is configuration: no Hydra key that runs code
         check_overrides(args)  # a typo is one line naming the closest key, not Hydra's advice
     except UserError as exc:
         _error(exc)
         return 2
+    if any(a in ("--cfg", "-c") for a in args):
+        from automl.cli.argv import composed_choices
+
+        line = composed_choices(args)  # Hydra's printout names no model or data
+        if line:
+            print(line, flush=True)
     sys.argv = [sys.argv[0], *args]
     exit_code = 0
 

@@ -4,7 +4,8 @@ Draws the live leaderboard of a study that other processes (or machines) are run
 its storage, refreshing as trials run and finish. Read-only: the storage is opened as
 ``automl.tuning.stored`` opens it (SQLite in read-only mode, no table creation); the drawing
 is ``automl.results.watch``. Exits 0 once the study holds its total, 2 on a bad target, 130
-on Ctrl-C.
+on Ctrl-C. A watch started before the study's storage exists (the study's process is still
+starting) waits for it, up to ``--wait`` seconds.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from automl.core.args import ArgumentParser
 
@@ -33,7 +35,43 @@ def _parser() -> ArgumentParser:
     parser.add_argument(
         "--interval", type=float, default=2.0, help="seconds between reads (default 2)"
     )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=120.0,
+        help="seconds to wait for the study's storage to appear (default 120)",
+    )
     return parser
+
+
+def _open_when_there(target: str, study: str | None, wait: float, interval: float) -> Any:
+    """``open_stored``, retried while the storage or study does not exist yet (the study's
+    process is starting), for up to ``wait`` seconds; then its error."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from automl.core.errors import UserError
+    from automl.tuning.stored import open_stored
+
+    deadline = time.monotonic() + wait
+    said = False
+    while True:
+        try:
+            return open_stored(target, study)
+        except (UserError, SQLAlchemyError) as exc:
+            if time.monotonic() >= deadline:
+                if isinstance(exc, UserError):
+                    raise
+                raise UserError(f"{target}: the study storage cannot be read ({exc})") from exc
+            if not said:
+                print(
+                    f"automl watch: waiting up to {wait:g} s for a study at {target} "
+                    f"({str(exc).splitlines()[0]})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                said = True
+            # Nothing to wait on but the file system another process writes: poll.
+            time.sleep(min(interval, 0.5))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,9 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         from automl.results.watch import watch
-        from automl.tuning.stored import open_stored
 
-        stored = open_stored(args.target, args.study)
+        stored = _open_when_there(args.target, args.study, max(args.wait, 0.0), args.interval)
         study = stored.load()
         first = stored.read(study)
         while first is None:  # a writer holds the SQLite file this moment: read again soon

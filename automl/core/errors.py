@@ -5,11 +5,13 @@ from __future__ import annotations
 __all__ = [
     "UserError",
     "PluginError",
+    "PluginCodeError",
     "SpaceError",
     "DataError",
     "StudyError",
     "TrialPruned",
     "TrialTimeout",
+    "OutOfTime",
     "Interrupted",
     "InputError",
     "ExportError",
@@ -24,6 +26,22 @@ class UserError(Exception):
 
 class PluginError(UserError):
     """A model or data plugin is missing, broken, duplicated or incompatible."""
+
+
+class PluginCodeError(PluginError):
+    """A plugin's own code raised on a path a user runs (a data plugin's ``load``, a model's
+    build in the preflight): one line naming the plugin and its package, exit 2.
+
+    Attributes:
+        details: The traceback, for the plugin's author. The command writes it to the run's
+            ``automl.log`` when the run directory stays, else to a file the line names.
+        log: Where the traceback was written, once it was.
+    """
+
+    def __init__(self, message: str, details: str) -> None:
+        super().__init__(message)
+        self.details = details
+        self.log: str | None = None
 
 
 class SpaceError(UserError):
@@ -61,12 +79,20 @@ class TrialPruned(Exception):
 
     The training layer knows nothing of Optuna; the tuning layer turns this into
     ``optuna.TrialPruned``.
+
+    Attributes:
+        epoch: The step the trial was pruned at.
+        value: Its value there.
+        note: Something the user should know about the prune (stored on the trial), e.g.
+            that the plugin's code swallowed the signal and trained on.
     """
 
-    def __init__(self, epoch: int, value: float) -> None:
+    def __init__(self, epoch: int, value: float, note: str | None = None) -> None:
         super().__init__(f"pruned at step {epoch} (value {value:.6g})")
         self.epoch = epoch
         self.value = value
+        self.note = note
+        """Something the user should know about the prune (stored on the trial)."""
 
 
 class TrialTimeout(BaseException):
@@ -79,6 +105,20 @@ class TrialTimeout(BaseException):
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"timeout after {seconds:g} s")
+        self.seconds = seconds
+
+
+class OutOfTime(BaseException):
+    """A trial was still running, without a report, ``TimeBudget.grace`` seconds after its stop
+    time in the time budget (``sweep.timeout``): it is cut where it is.
+
+    An alarm, like ``TrialTimeout``. A torch trial that has a best epoch keeps it (the
+    trial is stopped, not failed); any other trial fails with the reason and is re-run by a
+    later invocation (it is not its own failure).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"cut at the time budget (sweep.timeout={seconds:g} s)")
         self.seconds = seconds
 
 

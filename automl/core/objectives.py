@@ -35,6 +35,7 @@ __all__ = [
     "parse_constraints",
     "natural_direction",
     "metric_key",
+    "check_reported",
 ]
 
 Direction = Literal["maximize", "minimize"]
@@ -246,3 +247,36 @@ def parse_constraints(value: Any) -> tuple[Constraint, ...]:
             raise ObjectiveError(f"sweep.constraints: {text!r}: the bound must be finite")
         out.append(Constraint(_check_name(name, "sweep.constraints", text), op, bound))
     return tuple(out)
+
+
+def check_reported(
+    objectives: Sequence[Objective],
+    constraints: Sequence[Constraint],
+    model: str,
+    reported: Sequence[str],
+    task: str,
+) -> None:
+    """Refuse an objective or constraint that names a metric the model does not report.
+
+    Args:
+        objectives: The study's objectives (directions resolved).
+        constraints: Its constraints.
+        model: The model plugin, for the message.
+        reported: The keys of the validation metrics it reports (``val_acc``, ...).
+        task: The data's task, for the message.
+
+    Raises:
+        ObjectiveError: Naming the key and the valid ones, before any trial trains.
+    """
+    for setting, keys in (
+        ("sweep.objectives", [o.key for o in objectives]),
+        ("sweep.constraints", [c.key for c in constraints]),
+    ):
+        for key in keys:
+            if key in BUILTINS or key in reported:
+                continue
+            raise ObjectiveError(
+                f"{setting}: model {model} reports no {key} on {task} data; it reports "
+                f"{', '.join(reported)}, and automl measures {', '.join(BUILTINS)}: name one "
+                "of those"
+            )

@@ -34,6 +34,7 @@ __all__ = [
     "KINDS",
     "DIRECTIONS",
     "TASK_METRICS",
+    "TASK_METRIC_NAMES",
     "NAME_PATTERN",
     "check_name",
     "DataSpec",
@@ -80,6 +81,13 @@ TASK_METRICS: Mapping[str, tuple[str, Direction]] = {
     "regression": ("rmse", "minimize"),
 }
 """The metric a plugin optimizes on each task unless it declares its own."""
+
+TASK_METRIC_NAMES: Mapping[str, tuple[str, ...]] = {
+    "classification": ("acc", "f1", "precision", "recall"),
+    "regression": ("rmse", "mae", "r2"),
+}
+"""The validation metrics automl computes for every model of a task (``automl.core.metrics``);
+a study may optimize or constrain any of them (``val_f1``, ``val_mae``)."""
 
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 """What a plugin name may look like: it is an entry-point name, a Hydra option
@@ -214,6 +222,11 @@ class BaseEstimator(abc.ABC):
     3. reads ``fitted_budget()`` (config overrides that repeat the training length a refit
        should use), ``evaluate`` for validation and test metrics, and ``save``/the plugin's
        ``load`` to keep the model.
+
+    Optional, for trials that resume where they stopped (``sweep.checkpoint_every``): an
+    estimator that overrides both ``checkpoint`` and ``resume`` is asked, right after a
+    ``report`` that did not stop it, to write its training state; a re-run of a lost trial
+    then calls ``resume`` before ``fit``. One that does not starts such a re-run over.
     """
 
     seed: int = 0
@@ -239,6 +252,30 @@ class BaseEstimator(abc.ABC):
     def fitted_budget(self) -> dict[str, Any]:
         """Config overrides that make a refit train as long as this fit did (default: none)."""
         return {}
+
+    def checkpoint(self, directory: str) -> bool:
+        """Write the training state reached at the ``report`` being made into ``directory``.
+
+        Called from inside ``report`` (after the study heard the value and did not stop the
+        trial), so the state is the one an uninterrupted ``fit`` goes on from. Write with
+        the library's own format (no pickle) into ``directory``, an empty folder; the core
+        makes it a checkpoint only once this returns.
+
+        Returns:
+            Whether a state was written; ``False`` (the default: no checkpoints) when there
+            is nothing to continue from at this point (the fit ends here anyway).
+        """
+        return False
+
+    def resume(self, directory: str) -> None:
+        """Before ``fit``: continue from the state ``checkpoint`` wrote into ``directory``.
+
+        ``fit`` is then called as usual and trains what is left, reporting from the step
+        after the checkpoint's on: the same steps an uninterrupted fit reports next (the
+        core already told the study the earlier ones). Raise anything to refuse the state:
+        the trial then starts over from a fresh build, with a note.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot resume a fit")
 
     def n_params(self) -> int | None:
         """How many fitted numbers the model holds (tree nodes, coefficients): its size, for
@@ -331,6 +368,13 @@ class ModelPlugin:
             (``acc`` for classification, ``rmse`` for regression).
         direction: ``"maximize"``/``"minimize"`` for a custom ``metric``.
         default_data: Data plugin used when the user names none.
+        metrics: The validation metrics the model reports (names without ``val_``): what
+            ``sweep.objectives`` and ``sweep.constraints`` may name besides automl's own
+            measures. ``None``: read from a model built before the study (a
+            ``SupervisedModule``: the task's metrics, ``loss`` and its ``metrics=``; an
+            estimator with the default ``evaluate``: the task's), plus ``metric``. A study
+            naming anything else is refused before it trains; a model automl cannot read
+            (its own validation code) is not checked unless it declares them.
         load: ``"module:function"``; ``function(directory, cfg, spec)`` reloads a model saved by
             a trial. ``None`` for Lightning models (their weights reload into ``build``'s module).
         export: Optional ``"module:function"``; ``function(model, directory, spec)`` writes extra
@@ -356,6 +400,7 @@ class ModelPlugin:
     metric: str | None = None
     direction: Direction | None = None
     default_data: str = "digits"
+    metrics: tuple[str, ...] | None = None
     load: str | None = None
     export: str | None = None
     layout: ReadLayout | None = None
@@ -387,6 +432,14 @@ class ModelPlugin:
             raise PluginError(f"{owner}: task 'generation' has no standard metric; set metric")
         if ":" not in self.build:
             raise PluginError(f"{owner}: build must be 'module:function', got {self.build!r}")
+        if self.metrics is not None and (
+            isinstance(self.metrics, str)
+            or not all(isinstance(m, str) and m.isidentifier() for m in self.metrics)
+        ):
+            raise PluginError(
+                f"{owner}: metrics must be a tuple of metric names without val_, e.g. "
+                f"('acc', 'f1'), got {self.metrics!r}"
+            )
         if self.layout is not None and self.layout not in get_args(ReadLayout):
             raise PluginError(
                 f"{owner}: layout must be 'sequence' (steps x features), 'signal' (channels x "
@@ -423,6 +476,24 @@ class ModelPlugin:
         if self.metric is not None and self.direction is not None:
             return self.metric, self.direction
         return TASK_METRICS[task]
+
+    def reported_metrics(self, built: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        """The validation metrics (without ``val_``) this plugin's models report.
+
+        Args:
+            built: What the backend read from a model built with the default config (the
+                preflight's answer), or ``None`` when it could not tell.
+
+        Returns:
+            ``metrics`` when the plugin declares them, else ``built``; with ``metric`` added.
+            ``None`` when neither says (nothing can be checked before training).
+        """
+        names = tuple(self.metrics) if self.metrics is not None else built
+        if names is None:
+            return None
+        if self.metric is not None and self.metric not in names:
+            names += (self.metric,)
+        return names
 
     def check_data(self, spec: DataSpec) -> None:
         """Raise ``PluginError`` if this model cannot train on data described by ``spec``."""

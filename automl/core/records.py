@@ -26,11 +26,14 @@ __all__ = [
     "TrialRecord",
     "Unit",
     "Failure",
+    "Stop",
     "COUNTED_FAILURES",
     "RETRIED_FAILURES",
     "record_of",
+    "ranked_values",
     "finite_or_none",
     "counts_toward_total",
+    "SWALLOWED_PRUNE",
     "common_unit",
     "steps_label",
 ]
@@ -58,25 +61,50 @@ def steps_label(units: Iterable[Unit | str | None]) -> str:
     return _UNIT_LABELS[unit] if unit is not None else "length"
 
 
-Failure = Literal["model", "timeout", "preflight", "lost", "signal", "storage", "oom"]
+Failure = Literal[
+    "model", "timeout", "preflight", "lost", "signal", "storage", "disk", "oom", "budget"
+]
 """Why a trial failed.
 
 ``model``: the model or its training raised, or a metric became NaN/inf. ``timeout``: it ran
 past ``sweep.trial_timeout``. ``preflight``: failed before training (e.g. its directory could
 not be written). ``lost``: its worker died (killed, out of memory, preempted, heartbeats lost).
 ``signal``: its worker was stopped by SIGTERM/SIGINT. ``storage``: the study storage failed
-under it. ``oom``: the GPU ran out of memory; re-run (and not counted) when the worker shared
+under it. ``disk``: a disk it wrote to was full (the study stops; re-run once there is room).
+``oom``: the GPU ran out of memory; re-run (and not counted) when the worker shared
 its GPU with other workers, since a neighbour's trial may have filled it, and counted when the
 trial had the GPU to itself (the configuration does not fit); its ``counts`` says which.
+``budget``: the time budget (``sweep.timeout``) ran out before the trial reported anything it
+could keep; re-run by a later invocation.
 """
 
-RETRIED_FAILURES: frozenset[str] = frozenset({"lost", "signal", "storage"})
+Stop = Literal["budget", "share"]
+"""Why a trial was stopped before its full length and kept its best step so far.
+
+``budget``: its stop time in the command's time budget (``sweep.timeout``) passed. ``share``:
+a trial run first (a default configuration, a warm start) used up its share of the budget, so
+that one slow default cannot take the whole search's time. Optuna is told PRUNED (a partial
+trial: samplers rank it below complete ones and pruners compare against complete ones only);
+automl keeps its metrics, objective values and model, ranks it by its best step, and exports
+it only when no complete trial is better. Its ``epochs`` and parameters say where it stopped,
+so it can later be continued.
+"""
+
+RETRIED_FAILURES: frozenset[str] = frozenset({"lost", "signal", "storage", "disk", "budget"})
 """Infrastructure failures: the trial is re-run with the same parameters and does not count
 toward ``sweep.n_trials`` (until its retries are used up)."""
 
 COUNTED_FAILURES: frozenset[str] = frozenset(set(get_args(Failure)) - RETRIED_FAILURES - {"oom"})
 """Failures of the trial itself: they count toward ``sweep.n_trials`` and are not retried.
 (``oom`` is either, as its record's ``counts`` says.)"""
+
+SWALLOWED_PRUNE = (
+    "the model's fit swallowed the pruning signal (an except around report) and trained on; "
+    "it is pruned where it was told to stop: let automl.errors.TrialPruned propagate "
+    "(docs/plugins.md)"
+)
+"""The note of a pruned trial whose estimator caught the ``TrialPruned`` its ``report`` raised
+(written by the estimator backend, counted by the summary)."""
 
 _METRIC_PREFIXES = ("val_", "test_")
 
@@ -119,8 +147,19 @@ class TrialRecord:
         family: The model family (plugin) that trained it, in a ``model=auto`` study.
         unmet: The constraints (``sweep.constraints``) a completed trial misses, in words;
             such a trial is never chosen as best.
+        stopped: Why the trial stopped early with its best step kept (``Stop``); its
+            ``note`` says where.
+        values: The objective values of a stopped trial (what a complete trial tells Optuna;
+            Optuna keeps only the last reported value of a PRUNED one).
+        tracker_run: The id of the trial's run in the experiment tracker
+            (``trainer.logger=mlflow`` or ``wandb``).
         admission_s: Seconds its worker waited for the study's admission lock before starting
             it (how much the workers contend; ``docs/distributed.md``).
+        resumed: The steps (epochs, estimator steps or folds) a re-run took over from the
+            checkpoint of the trial it re-runs: it trained from there on (``epochs`` still
+            counts them all).
+        checkpoint_s: Seconds this run of the trial spent writing checkpoints
+            (``sweep.checkpoint_every``), part of ``train_s``.
     """
 
     worker: str | None = None
@@ -142,7 +181,12 @@ class TrialRecord:
     latency_ms: float | None = None
     family: str | None = None
     unmet: str | None = None
+    stopped: Stop | None = None
+    values: list[float] | None = None
+    tracker_run: str | None = None
     admission_s: float | None = None
+    resumed: int | None = None
+    checkpoint_s: float | None = None
 
     def measures(self) -> dict[str, float | None]:
         """Everything a study may optimize or constrain: the validation metrics and the
@@ -165,7 +209,7 @@ class TrialRecord:
         out: dict[str, Any] = {}
         for name in names:
             value = getattr(self, name)
-            if value is None or (name in ("metrics", "budget") and not value):
+            if value is None or (name in ("metrics", "budget", "values") and not value):
                 continue
             if name == "attempt" and value == 0:
                 continue
@@ -206,9 +250,16 @@ def _checked(name: str, value: Any) -> Any:
         if name == "metrics":
             return {str(k): float(v) for k, v in value.items() if finite_or_none(v) is not None}
         return dict(value)
-    if name in ("epochs", "n_params", "retry_of", "attempt", "redrawn"):
+    if name == "values":
+        if not isinstance(value, list | tuple):
+            return None
+        numbers = [finite_or_none(v) for v in value]
+        return [float(v) for v in numbers if v is not None] if None not in numbers else None
+    if name == "stopped":
+        return value if value in get_args(Stop) else None
+    if name in ("epochs", "n_params", "retry_of", "attempt", "redrawn", "resumed"):
         return value if isinstance(value, int) and not isinstance(value, bool) else None
-    if name in ("duration_s", "train_s", "latency_ms", "admission_s"):
+    if name in ("duration_s", "train_s", "latency_ms", "admission_s", "checkpoint_s"):
         return finite_or_none(value)
     if name == "counts":
         return value if isinstance(value, bool) else None
@@ -226,6 +277,23 @@ def _checked(name: str, value: Any) -> Any:
 def record_of(trial: Any) -> TrialRecord:
     """The ``TrialRecord`` of an Optuna trial (frozen or live), read from its user attributes."""
     return TrialRecord.from_attrs(dict(getattr(trial, "user_attrs", {}) or {}))
+
+
+def ranked_values(trial: Any) -> list[float] | None:
+    """The objective values a finished trial is ranked and chosen by, or ``None``.
+
+    A complete trial's are Optuna's; a trial stopped early with its best step kept
+    (``TrialRecord.stopped``, PRUNED in Optuna) has them in its record. Pruned, failed and
+    running trials have none.
+    """
+    state = getattr(getattr(trial, "state", None), "name", str(getattr(trial, "state", "")))
+    if state == "COMPLETE":
+        values = getattr(trial, "values", None)
+        return [float(v) for v in values] if values else None
+    if state == "PRUNED":
+        record = record_of(trial)
+        return list(record.values) if record.stopped and record.values else None
+    return None
 
 
 def counts_toward_total(state: str, record: TrialRecord) -> bool:

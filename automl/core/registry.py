@@ -32,6 +32,8 @@ __all__ = [
     "discover",
     "discover_models",
     "discover_data",
+    "lookalike_groups",
+    "closest_group",
 ]
 
 MODEL_GROUP = "automl.models"
@@ -225,6 +227,45 @@ def discover(
             continue
         registry.plugins[name] = PluginInfo(name, plugin, ep.value, package, version)
     return registry
+
+
+def lookalike_groups() -> dict[str, list[tuple[str, str, str]]]:
+    """Entry-point groups that look like automl's but are not (``automl.model``,
+    ``automl_models``, ``automl.dataset``): nothing in them is loaded, so a misspelt group
+    makes a plugin silently absent.
+
+    Returns:
+        Group -> its entry points as ``(name, package, version)``.
+    """
+    import difflib
+    from importlib.metadata import distributions
+
+    ours = (MODEL_GROUP, DATA_GROUP)
+    found: dict[str, list[tuple[str, str, str]]] = {}
+    for dist in distributions():
+        for ep in dist.entry_points:
+            group = ep.group
+            if group in ours:
+                continue
+            plain = group.lower().replace("_", ".").replace("-", ".")
+            if not (
+                plain.startswith("automl")
+                or difflib.get_close_matches(plain, ours, n=1, cutoff=0.8)
+            ):
+                continue
+            who = (ep.name, dist.metadata["Name"] or "<unknown>", dist.version or "?")
+            if who not in found.setdefault(group, []):
+                found[group].append(who)
+    return found
+
+
+def closest_group(group: str) -> str:
+    """The group of automl's that ``group`` most likely meant."""
+    import difflib
+
+    plain = group.lower().replace("_", ".").replace("-", ".")
+    scores = {g: difflib.SequenceMatcher(None, plain, g).ratio() for g in (MODEL_GROUP, DATA_GROUP)}
+    return max(scores, key=scores.__getitem__)
 
 
 def discover_models(

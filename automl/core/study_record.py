@@ -1,8 +1,10 @@
 """What automl stores on a study beside Optuna's own fields, and the header drawn from it.
 
-Optuna keeps a study's name, its directions and (with several objectives) its metric names.
-Everything else automl records about a study (the model and data it searches, its objective
-and total, its identity, the exported trial's test metrics) is a ``StudyRecord``, stored as
+Optuna keeps a study's name, its directions and its metric names (``val_acc``: what
+optuna-dashboard labels each objective with). Everything else automl records about a study (the
+model and data it searches, its objective and total, its identity, its validation rows, the
+invocation's deadline, the exported trial's test metrics and the top trials' rechecks) is a
+``StudyRecord``, stored as
 the study's user attributes: ``StudyRecord.attrs`` is the only writer's form and
 ``StudyRecord.from_attrs`` the only reader (the study loop, ``watch``, the report and warm
 starts read a study through it, never by string key). The attribute names are those automl
@@ -43,7 +45,8 @@ class StudyRecord:
         metric: The model's metric, without ``val_`` (``acc``).
         direction: Its direction.
         n_trials: ``sweep.n_trials`` as the last invocation asked.
-        total: The trials the study runs to: ``n_trials``, or a grid's size when smaller.
+        total: The trials the study runs to: ``n_trials``, or fewer (a grid's size; one for a
+            space of one point).
         fingerprint: The study's identity (``automl.study.identity``).
         objectives: ``sweep.objectives`` resolved, short forms (``val_acc:max``).
         constraints: ``sweep.constraints`` (``n_params<=200000``).
@@ -52,7 +55,12 @@ class StudyRecord:
         pruner: The pruner, as the leaderboard names it (``none (multi-objective)``).
         steps: What a trial's length counts (``epochs``, ``steps``, ``folds``, ``length``).
         device: Where trials train.
+        n_val: The validation rows a trial is judged on (every fold's, with k folds).
+        deadline: When the latest invocation stops starting trials (``sweep.timeout``, wall-clock
+            seconds); ``None`` without one (an invocation without a timeout clears it).
         best_test_metrics: The exported trial's number (``trial``) and its test metrics.
+        recheck: ``sweep.recheck_top``'s values: trial number (as text) -> its values (the
+            search's first, then one per recheck seed).
     """
 
     model: str | None = None
@@ -69,20 +77,27 @@ class StudyRecord:
     pruner: str | None = None
     steps: str | None = None
     device: str | None = None
+    n_val: int | None = None
+    deadline: float | None = None
     best_test_metrics: dict[str, Any] | None = None
+    recheck: dict[str, list[float]] | None = None
 
-    def attrs(self, only: tuple[str, ...] | None = None) -> dict[str, Any]:
+    def attrs(self, only: tuple[str, ...] | None = None, *, clear: bool = False) -> dict[str, Any]:
         """The user attributes that store this record (unset fields left out; tuples as
         lists, as JSON keeps them).
 
         Args:
             only: Field names to write; all set fields when omitted.
+            clear: Write the unset fields of ``only`` as ``None`` too, so a value an earlier
+                invocation stored is cleared (``deadline``).
         """
         names = only if only is not None else tuple(f.name for f in dataclasses.fields(self))
         out: dict[str, Any] = {}
         for name in names:
             value = getattr(self, name)
             if value is None:
+                if clear and only is not None:
+                    out[name] = None
                 continue
             out[name] = list(value) if isinstance(value, tuple) else value
         return out
@@ -136,8 +151,21 @@ class StudyRecord:
 
 
 def _checked(name: str, value: Any) -> Any:
-    if name in ("n_trials", "total"):
+    if name in ("n_trials", "total", "n_val"):
         return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if name == "deadline":
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return float(value) if number else None
+    if name == "recheck":
+        if not isinstance(value, Mapping):
+            return None
+        return {
+            str(k): [float(x) for x in v]
+            for k, v in value.items()
+            if isinstance(v, Sequence)
+            and not isinstance(v, str)
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+        }
     if name == "direction":
         return value if value in _DIRECTIONS else None
     if name in ("fingerprint", "best_test_metrics"):
@@ -170,6 +198,9 @@ class StudyHeader:
         families: The families of a ``model=auto`` study.
         workers: Workers of a parent (``sweep.workers``).
         launcher: How the parent started them (``local``, ``slurm``).
+        n_val: The validation rows a trial is judged on (the trust warnings), when known.
+        deadline: When the study stops starting trials (``sweep.timeout``, wall-clock seconds):
+            the time left is capped by it.
     """
 
     study: str
@@ -188,6 +219,8 @@ class StudyHeader:
     families: tuple[str, ...] | None = None
     workers: int | None = None
     launcher: str | None = None
+    n_val: int | None = None
+    deadline: float | None = None
 
     @classmethod
     def of(
@@ -239,6 +272,8 @@ class StudyHeader:
             objectives=tuple(record.objective_directions()),
             constraints=tuple(record.constraint_texts()),
             families=record.families,
+            n_val=record.n_val,
+            deadline=record.deadline,
         )
 
     def with_total(self, total: int | None) -> StudyHeader:
@@ -274,6 +309,10 @@ class StudyHeader:
             out["workers"] = self.workers
         if self.launcher is not None:
             out["launcher"] = self.launcher
+        if self.n_val is not None:
+            out["n_val"] = self.n_val
+        if self.deadline is not None:
+            out["deadline"] = self.deadline
         return out
 
 
@@ -288,7 +327,8 @@ class StudySnapshot:
         record: Its record (what an earlier automl did not record is filled in from the run's
             saved config where it can be).
         directions: Optuna's directions, one per objective.
-        metric_names: Optuna's metric names (several objectives), else empty.
+        metric_names: Optuna's metric names (empty for a study of an earlier automl with one
+            objective).
         trials: Every trial, as Optuna's frozen trials (read duck-typed: number, state,
             values, params, distributions, intermediate values, user attributes, times).
     """

@@ -34,10 +34,15 @@ def load_dataset(plugin: Any, cfg: Any) -> Dataset:
 
     Returns:
         A cached ``Dataset``; every trial of the process gets the same object.
+
+    Raises:
+        UserError: The data cannot be used as configured (the plugin's own message).
+        PluginCodeError: The plugin's ``load`` raised anything else.
     """
     from omegaconf import OmegaConf
 
-    from automl.core.plugin import resolve
+    from automl.core.plugin_code import call_plugin
+    from automl.core.registry import DATA_GROUP
     from automl.data.split import make_dataset
 
     node = OmegaConf.structured(cfg) if not OmegaConf.is_config(cfg) else cfg
@@ -46,9 +51,15 @@ def load_dataset(plugin: Any, cfg: Any) -> Dataset:
         from automl.data.digest import data_digest
 
         obj: Any = OmegaConf.to_object(node) if OmegaConf.is_config(node) else node
-        raw = resolve(plugin.load)(obj)
+        # The plugin's own code: what it raises is one line naming it (a UserError it raises
+        # to say a setting is wrong reaches the user as written).
+        raw = call_plugin(DATA_GROUP, plugin.name, "load", plugin.load, obj)
         dataset = make_dataset(plugin.name, raw, obj)
         dataset.digest, dataset.source = data_digest(raw), raw.source
+        if raw.summary is not None or raw.notes:
+            from automl.data.summary import attach_summary
+
+            attach_summary(dataset, raw)
         _CACHE[key] = dataset
     return _CACHE[key]
 

@@ -24,7 +24,16 @@ from automl.core.errors import DataError
 from automl.core.plugin import DataPlugin
 from automl.data.types import DataConfig, RawData
 
-__all__ = ["ImagesConfig", "IMAGES", "load_images", "read_images", "IMAGE_SUFFIXES"]
+__all__ = [
+    "ImagesConfig",
+    "IMAGES",
+    "load_images",
+    "read_images",
+    "decode_images",
+    "ImageReadError",
+    "IMAGE_SUFFIXES",
+    "MAX_DECODED_PIXELS",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
@@ -96,6 +105,34 @@ def _modes(files: list[Path]) -> set[str]:
     return modes
 
 
+MAX_DECODED_PIXELS = 2**25
+"""Largest image (width x height) decoded from bytes a client sent (a 5792 x 5792 photo);
+Pillow's own bomb guard only refuses at about 179 million pixels."""
+
+
+class ImageReadError(DataError):
+    """A sent image that cannot be decoded: ``index`` is its position in the batch and
+    ``problem`` what is wrong with it (a sentence that follows the image's name)."""
+
+    def __init__(self, problem: str, index: int) -> None:
+        super().__init__(f"image {index} {problem}")
+        self.index, self.problem = index, problem
+
+
+def _mode(channels: int) -> str:
+    return "L" if channels == 1 else "RGB"
+
+
+def _pixels(im: Any, size: int, channels: int) -> np.ndarray:
+    """The one transform every image goes through: Pillow converts it to grey or RGB and
+    resizes it to ``size x size`` (bilinear); ``C x H x W`` uint8 out."""
+    from PIL import Image
+
+    im = im.convert(_mode(channels)).resize((size, size), Image.Resampling.BILINEAR)
+    pixels = np.asarray(im, dtype=np.uint8)
+    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+
+
 def read_images(paths: Sequence[str | Path], size: int, channels: int) -> np.ndarray:
     """Decode and resize images into a ``uint8`` array ``(N, channels, size, size)``.
 
@@ -107,25 +144,72 @@ def read_images(paths: Sequence[str | Path], size: int, channels: int) -> np.nda
     """
     from PIL import Image, UnidentifiedImageError
 
-    mode = "L" if channels == 1 else "RGB"
     out = np.empty((len(paths), channels, size, size), dtype=np.uint8)
     for i, p in enumerate(paths):
         try:
             with Image.open(p) as im:
-                im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
-                pixels = np.asarray(im, dtype=np.uint8)
+                out[i] = _pixels(im, size, channels)
         except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
             raise _open_error(Path(p), e) from None
-        out[i] = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+    return out
+
+
+def decode_images(items: Sequence[Any], size: int, channels: int) -> np.ndarray:
+    """Images a client sent, as training saw them: ``uint8 (N, channels, size, size)``.
+
+    Args:
+        items: Per image: encoded file bytes (PNG, JPEG, ...), or a ``uint8`` array of
+            pixels as Pillow decodes a file (``H x W`` grey, ``H x W x 3`` RGB, ``H x W x 4``
+            RGBA) at any size.
+        size: The trained side length.
+        channels: The trained channel count (1 or 3).
+
+    Raises:
+        ImageReadError: An item that is no image Pillow can read, or larger than
+            ``MAX_DECODED_PIXELS`` (its index named).
+    """
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    out = np.empty((len(items), channels, size, size), dtype=np.uint8)
+    for i, item in enumerate(items):
+        if isinstance(item, np.ndarray):
+            out[i] = _pixels(Image.fromarray(item), size, channels)
+            continue
+        try:
+            with Image.open(io.BytesIO(bytes(item))) as im:
+                width, height = im.size
+                if width * height > MAX_DECODED_PIXELS:
+                    raise ImageReadError(
+                        f"is {width} x {height} pixels, more than the "
+                        f"{MAX_DECODED_PIXELS} this server decodes; resize it to about "
+                        f"{size} x {size} first",
+                        i,
+                    )
+                out[i] = _pixels(im, size, channels)
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ImageReadError(
+                f"is not an image file Pillow can read ({reason}); send the bytes "
+                "of a PNG or JPEG file",
+                i,
+            ) from None
     return out
 
 
 def read_images_if_paths(x: Any, step: dict[str, Any]) -> Any:
-    """The ``image`` preprocessing step: file paths are read; arrays pass through."""
+    """The ``image`` preprocessing step: file paths are read, sent images (bytes, or pixel
+    arrays in Pillow's layout) decoded, converted and resized; a pixel array already in the
+    trained ``N x C x H x W`` shape passes through."""
     if isinstance(x, (str, Path)):
         x = [x]
-    if isinstance(x, (list, tuple)) and x and isinstance(x[0], (str, Path)):
-        return read_images(list(x), int(step["size"]), int(step["channels"]))
+    if isinstance(x, (list, tuple)) and x:
+        size, channels = int(step["size"]), int(step["channels"])
+        if isinstance(x[0], (str, Path)):
+            return read_images(list(x), size, channels)
+        if isinstance(x[0], (bytes, bytearray, np.ndarray)):
+            return decode_images(list(x), size, channels)
     return x
 
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import csv
 import functools
+import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
@@ -30,10 +33,23 @@ from automl.data.encode import (
 from automl.data.files import check_choice, encode_target, resolve_path
 from automl.data.types import DataConfig, RawData
 
-__all__ = ["CsvConfig", "CSV", "load_csv", "read_rows"]
+__all__ = ["CsvConfig", "CSV", "load_csv", "read_rows", "MAX_COLUMNS", "MAX_LINE_CHARS"]
 
 NUMERIC_SHARE = 0.9
 """A column whose values are at least this share numbers is numeric with a few bad cells."""
+
+IDENTIFIER_MIN_ROWS = 20
+"""A column is taken for an identifier (and left out) only in a table of at least this many
+rows: in a handful of rows, any column may hold distinct values."""
+MAX_COLUMNS = 10_000
+"""``data.max_columns``'s default: the most columns a table may have (the header is checked
+before any row is read). Every cell is held as text until the schema is decided, so a table
+this wide with a few thousand rows already takes gigabytes."""
+
+MAX_LINE_CHARS = 4 * 2**20
+"""``data.max_line_chars``'s default: the longest line (in characters) read from a CSV file.
+Lines are read at most this much at a time, so a file that is one huge line is refused after
+reading 4 Mi characters, not after holding the whole line in memory."""
 
 
 @dataclass
@@ -53,11 +69,17 @@ class CsvConfig(DataConfig):
         encoding: Text columns as ``onehot`` (one 0/1 feature per category) or ``ordinal``
             (one feature: the category's index in sorted order).
         drop: Columns to ignore (identifiers, free text, leaks of the target).
+        keep: Columns to use as features even though every value in them is different
+            (by default such an integer or text column is an identifier and is left out).
         na_values: Cells that mean "missing".
         max_categories: A text column with more distinct values than this cannot be
             encoded as categories and stops with an error naming it.
         delimiter: Field separator, one character.
         test_path: Optional CSV with the same columns used as the test split.
+        max_columns: The most columns the file may have; a wider header is refused before
+            any row is read (raise it for a table that really is this wide).
+        max_line_chars: The longest line the file may have, in characters; a longer one is
+            refused after reading this many, never held whole (raise it for very wide rows).
     """
 
     path: str = ""
@@ -66,14 +88,58 @@ class CsvConfig(DataConfig):
     missing: str = "impute"
     encoding: str = "onehot"
     drop: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)
     na_values: list[str] = field(default_factory=lambda: list(NA_VALUES))
     max_categories: int = 50
     delimiter: str = ","
     test_path: str = ""
+    max_columns: int = MAX_COLUMNS
+    max_line_chars: int = MAX_LINE_CHARS
 
 
-def _read(path: Path, delimiter: str) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, rows (stripped cells) and each row's line number; blank lines are skipped."""
+def bounded_lines(f: IO[str], where: str, limit: int = MAX_LINE_CHARS) -> Iterator[str]:
+    """The lines of a text file, each read at most ``limit + 1`` characters at a time.
+
+    Raises:
+        DataError: A line longer than ``limit`` characters (nothing more of it is read).
+    """
+    number = 0
+    while True:
+        line = f.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit:
+            raise DataError(
+                f"{where} line {number} is longer than {limit} characters "
+                f"(data.max_line_chars={limit}); check data.delimiter and the line breaks, or "
+                "raise data.max_line_chars if the rows really are this long"
+            )
+        yield line
+
+
+def _wide_header(where: str, head: str, delimiter: str, max_columns: int) -> None:
+    """A header line too long to read whole: name its width when that is the reason."""
+    if head.count(delimiter) + 1 > max_columns:
+        raise DataError(
+            f"{where} has more than {max_columns} columns (its header alone is longer than "
+            f"{len(head) - 1} characters), more than data.max_columns={max_columns}; drop "
+            "columns, or raise data.max_columns (and data.max_line_chars) if the table really "
+            "is this wide"
+        )
+
+
+def _read(
+    path: Path,
+    delimiter: str,
+    max_columns: int = MAX_COLUMNS,
+    max_line_chars: int = MAX_LINE_CHARS,
+) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows (stripped cells) and each row's line number; blank lines are skipped.
+
+    The header's width is checked before any row is read, and no line is read whole past
+    ``max_line_chars`` characters.
+    """
     where = str(path)
     if path.is_dir():
         raise DataError(f"{where} is a folder; data=csv needs a .csv file")
@@ -81,10 +147,22 @@ def _read(path: Path, delimiter: str) -> tuple[list[str], list[list[str]], list[
     lines: list[int] = []
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, delimiter=delimiter)
-            header = next(reader, None)
+            source = bounded_lines(f, where, max_line_chars)
+            try:
+                reader = csv.reader(source, delimiter=delimiter)
+                header = next(reader, None)
+            except DataError:
+                f.seek(0)
+                _wide_header(where, f.read(max_line_chars + 1), delimiter, max_columns)
+                raise
             if header is None or not any(h.strip() for h in header):
                 raise DataError(f"{where} is empty; it needs a header row and data rows")
+            if len(header) > max_columns:
+                raise DataError(
+                    f"{where} has {len(header)} columns, more than data.max_columns="
+                    f"{max_columns}; drop columns, or raise data.max_columns if the table "
+                    "really is this wide"
+                )
             header = [h.strip() or f"column_{j + 1}" for j, h in enumerate(header)]
             for row in reader:
                 if not any(c.strip() for c in row):
@@ -193,7 +271,7 @@ def _table(
 ) -> tuple[list[str], np.ndarray, np.ndarray, list[int]]:
     """Feature names, raw feature cells, target cells and line numbers of one CSV file."""
     where = str(path)
-    header, rows, lines = _read(path, cfg.delimiter)
+    header, rows, lines = _read(path, cfg.delimiter, cfg.max_columns, cfg.max_line_chars)
     position = {name: j for j, name in enumerate(header)}  # names are unique (checked by _read)
     drop = set(cfg.drop)
     if cfg.target not in position:
@@ -254,6 +332,92 @@ def _clean(
     return x[keep], y[keep]
 
 
+_ID_NAME = re.compile(r"(^|[^a-z])(id|key|uuid|guid|index)$|^(id|key|uuid|guid)([^a-z]|$)")
+
+
+def _identifiers(cfg: CsvConfig, names: list[str], x: np.ndarray) -> list[str]:
+    """Feature columns that look like row identifiers, not in ``data.keep``: every cell
+    present and different, and either text, or integers that also number the rows (in
+    increasing order, or packed within ten times the row count, e.g. 1001, 1002, 1004, ...)
+    or sit in a column named like one (``id``, ``customer_id``, ``key``). Distinct decimals
+    and scattered integers (incomes, say) are ordinary measurements."""
+    if len(x) < IDENTIFIER_MIN_ROWS:
+        return []
+    na = frozenset(cfg.na_values)
+    found = []
+    for j, name in enumerate(names):
+        if name in cfg.keep:
+            continue
+        cells = list(x[:, j])
+        if any(is_missing(c, na) for c in cells) or len(set(cells)) < len(cells):
+            continue
+        numbers = [parse_number(c) for c in cells]
+        if all(v is None for v in numbers):
+            found.append(name)
+            continue
+        if not all(v is not None and v.is_integer() for v in numbers):
+            continue
+        values = np.asarray(numbers, dtype=np.float64)
+        ordered = bool(np.all(np.diff(values) > 0))
+        packed = values.max() - values.min() + 1 <= 10 * len(values)
+        if ordered or packed or _ID_NAME.search(name.lower()):
+            found.append(name)
+    return found
+
+
+def _describe(
+    cfg: CsvConfig,
+    header_roles: dict[str, str],
+    schema: list[tuple[str, str]],
+    x: np.ndarray,
+    where: str,
+    rows_read: int,
+    rows_kept: int,
+    rows_without_target: int,
+) -> dict[str, Any]:
+    """``RawData.summary`` of a table: rows, each column's type, role and missing cells."""
+    na = frozenset(cfg.na_values)
+    columns: list[dict[str, Any]] = []
+    missing_total = 0
+    for j, (name, kind) in enumerate(schema):
+        cells = x[:, j]
+        missing = sum(_cell_missing(c, kind == "numeric", na) for c in cells)
+        missing_total += missing
+        present = [c for c in cells if not _cell_missing(c, kind == "numeric", na)]
+        column: dict[str, Any] = {
+            "name": name,
+            "role": "feature",
+            "type": "numeric" if kind == "numeric" else "text",
+            "missing": int(missing),
+            "distinct": len(set(present)),
+        }
+        if kind == "numeric" and present:
+            values = np.asarray([float(c) for c in present])
+            column.update(
+                min=float(values.min()), median=float(np.median(values)), max=float(values.max())
+            )
+        elif present:
+            counts = Counter(str(c) for c in present).most_common(5)
+            column["top"] = [{"value": v, "rows": n} for v, n in counts]
+        columns.append(column)
+    for name, role in header_roles.items():
+        columns.append({"name": name, "role": role})
+    return {
+        "source": Path(where).name,
+        "rows": rows_kept,
+        "rows_read": rows_read,
+        "rows_without_target": rows_without_target,
+        "rows_dropped_missing": rows_read - rows_without_target - rows_kept
+        if cfg.missing == "drop"
+        else 0,
+        "missing": cfg.missing,
+        "missing_cells": int(missing_total) if cfg.missing == "impute" else 0,
+        "encoding": cfg.encoding,
+        "target": cfg.target,
+        "columns": columns,
+    }
+
+
 def load_csv(cfg: CsvConfig) -> RawData:
     """Read the table, decide the schema, apply the missing-value policy.
 
@@ -269,11 +433,42 @@ def load_csv(cfg: CsvConfig) -> RawData:
     check_choice("encoding", cfg.encoding, ENCODINGS)
     if len(cfg.delimiter) != 1:
         raise DataError(f"data.delimiter={cfg.delimiter!r} must be one character")
+    for name, low in (("max_columns", 2), ("max_line_chars", 2)):
+        if getattr(cfg, name) < low:
+            raise DataError(f"data.{name}={getattr(cfg, name)} must be >= {low}")
     path = resolve_path(cfg.path, "my.csv")
     where = str(path)
     features, x, y, lines = _table(cfg, path, None)
+    unknown = [k for k in cfg.keep if k not in features]
+    if unknown:
+        raise DataError(
+            f"{where}: data.keep names {', '.join(unknown)}, not feature columns of the file "
+            f"({_some(features)})"
+        )
+    roles = {name: "dropped" for name in cfg.drop}
+    notes = []
+    for name in _identifiers(cfg, features, x):
+        j = features.index(name)
+        x = np.delete(x, j, axis=1)
+        features.pop(j)
+        roles[name] = "identifier"
+        notes.append(
+            f"{path.name}: column '{name}' is left out: its {len(x)} values are all different, "
+            f"as an identifier's are, so it cannot inform a prediction; data.keep=[{name}] "
+            "keeps it as a feature"
+        )
+    if not features:
+        ids = [n for n, role in roles.items() if role == "identifier"]
+        dropped = " and the data.drop columns" if cfg.drop else ""
+        raise DataError(
+            f"{where}: no feature columns left besides the target{dropped} and the "
+            f"identifier(s) {', '.join(ids)}; name one in data.keep=[...] to use it"
+        )
     schema = _schema(cfg, features, x, lines, where)
+    rows_read = len(x)
+    without_target = len(_missing_target(list(y), frozenset(cfg.na_values)))
     x, y = _clean(cfg, schema, x, y, lines, where)
+    summary = _describe(cfg, roles, schema, x, where, rows_read, len(x), without_target)
     x_test = y_test = None
     if cfg.test_path:
         test_path = resolve_path(cfg.test_path, "my_test.csv")
@@ -297,6 +492,8 @@ def load_csv(cfg: CsvConfig) -> RawData:
         y_test=y_test_codes,
         source=where if not cfg.test_path else f"{where}, test {cfg.test_path}",
         encoder=encoder,
+        summary=summary,
+        notes=tuple(notes),
     )
 
 
@@ -309,7 +506,7 @@ def read_rows(path: str | Path, delimiter: str = ",") -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8-sig") as f:
         return [
             {k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
-            for row in csv.DictReader(f, delimiter=delimiter)
+            for row in csv.DictReader(bounded_lines(f, str(path)), delimiter=delimiter)
         ]
 
 

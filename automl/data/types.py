@@ -62,6 +62,10 @@ class RawData:
             features), ``signal`` (channels x length) or ``image`` (channels x height x
             width). Rank-2 data should say (models read rank 2 differently: docs/data.md);
             ``None`` lets automl name rank 1 ``flat`` and rank 3 ``image``.
+        summary: What the source held and what was done to it, as JSON (rows, columns
+            and their types, missing cells and what filled them, columns left out): the
+            study prints one line of it and writes it to ``best/data_summary.json``.
+        notes: Lines the study prints before it starts (e.g. a column left out).
     """
 
     x: np.ndarray
@@ -76,6 +80,8 @@ class RawData:
     input_step: dict[str, Any] | None = None
     augment: dict[str, Any] = field(default_factory=dict)
     layout: str | None = None
+    summary: dict[str, Any] | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -112,6 +118,9 @@ class Dataset:
         digest: Content digest of the loaded data (``automl.data.digest``): part of a
             study's identity.
         source: Where the data came from (a file or folder), if it is files.
+        summary: The source's summary (``RawData.summary``) with the feature count and the
+            split sizes; ``None`` when the data plugin gives none.
+        notes: The data plugin's notes (``RawData.notes``).
     """
 
     spec: DataSpec
@@ -125,3 +134,5 @@ class Dataset:
     merged: Callable[[], Dataset] | None = field(default=None, repr=False)
     digest: str = ""
     source: str | None = None
+    summary: dict[str, Any] | None = None
+    notes: tuple[str, ...] = ()

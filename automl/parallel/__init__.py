@@ -39,10 +39,16 @@ def _several(plan: Any) -> bool:
     return bool(plan.sweep.workers > 1 or plan.sweep.launcher in ("slurm", "ray"))
 
 
-def with_storage(plan: Any) -> Any:
+def with_storage(plan: Any, say: Callable[[str], None] | None = None) -> Any:
     """The plan with the study's storage decided: ``sweep.storage`` when set, else the
     default (a journal file in the run directory with several workers,
-    ``automl.tuning.storage.default_storage``), for every role. ``plan`` is left as it is."""
+    ``automl.tuning.storage.default_storage``), for every role. ``plan`` is left as it is.
+
+    Args:
+        plan: The run's plan.
+        say: Told which file a defaulted journal storage is (the command's own process; not
+            its workers).
+    """
     if plan.sweep.engine == "none" or plan.sweep.storage:
         return plan
     import dataclasses
@@ -52,13 +58,20 @@ def with_storage(plan: Any) -> Any:
     storage = default_storage(plan.run_dir, _several(plan))
     if storage is None:
         return plan
+    if say is not None:
+        # Not study.db, which the README's dashboard command opens: say which file it is.
+        say(
+            f"note: the study is stored in {storage} (a journal file: several workers cannot "
+            f"share SQLite safely); optuna-dashboard {storage} shows it"
+        )
     return dataclasses.replace(plan, sweep=dataclasses.replace(plan.sweep, storage=storage))
 
 
-def dispatch(
-    plan: Any, console: Any, entry: Callable[[list[str]], int] | None = None
-) -> int | None:
+def dispatch(plan: Any, console: Any, entry: Callable[[list[str]], int] | None = None) -> Any:
     """Run a study that is not one plain process; ``None``: run it in this process.
+
+    Returns:
+        ``None`` (run it here), a SLURM job's exit code, or the parent's ``StudyOutcome``.
 
     ``plan``'s storage is decided (``with_storage``). ``entry`` is the command line's
     ``main``, which a SLURM job runs on its node.
@@ -80,5 +93,5 @@ def dispatch(
     if role is None and several:
         from automl.parallel.parent import run_parent
 
-        return run_parent(plan, console, entry).exit_code
+        return run_parent(plan, console, entry)
     return None

@@ -4,7 +4,8 @@ A worker runs exactly the command the user typed, so it composes the same config
 same study identity and needs nothing from its parent but that command: the run directory and
 the storage are written out as absolute overrides (the default storage of several workers is
 a file in the run directory, and a worker may start in another directory or on another
-machine), and a replacement worker gets the time left of ``sweep.timeout``.
+machine); the time budget's end for trials reaches every worker through its environment
+(``automl.core.budget``).
 """
 
 from __future__ import annotations

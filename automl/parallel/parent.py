@@ -70,6 +70,7 @@ def run_parent(
     from automl.study.run import prepare
     from automl.study.rundir import record_invocation
     from automl.tuning.fleet import FleetStudy
+    from automl.tuning.opening import mark_deadline
     from automl.tuning.study import StudyOutcome, finish_study, open_study, study_header
     from automl.tuning.warm import warm_configs
 
@@ -95,31 +96,48 @@ def run_parent(
     record_invocation(plan.run_dir, plan.composed, plan.overrides)
     note = sqlite_note(sweep.storage, True)
     for line in [note, *notes] if note else notes:
-        console.print(f"note: {line}", highlight=False, soft_wrap=True)
+        console.print(f"note: {line}", highlight=False, soft_wrap=True, markup=False)
 
     def say(line: str) -> None:
-        console.print(f"note: {line}", highlight=False, soft_wrap=True)
+        console.print(f"note: {line}", highlight=False, soft_wrap=True, markup=False)
 
     fleet_study = FleetStudy(study, run.budget.total, sweep.max_retries)
+    clock = run.budget.clock  # one deadline for the parent and every worker
     argv, settings = sys.argv[1:], _settings(plan)
     if slurm:
         from automl.parallel.command import worker_argv
 
         fleet = SlurmJobs(
-            executor, worker_argv(argv, settings), sweep.workers, Path.cwd(), say, entry
+            executor,
+            worker_argv(argv, settings),
+            sweep.workers,
+            Path.cwd(),
+            say,
+            entry,
+            trials_end=clock.trials_end if clock else None,
         )
     elif ray:
         from automl.parallel.command import worker_argv
 
         fleet = RayWorkers(
             sweep.ray, worker_argv(argv, settings), sweep.workers, sweep.worker_restarts,
-            Path.cwd(), plan.run_dir, say,
+            Path.cwd(), plan.run_dir, say, trials_end=clock.trials_end if clock else None,
         )  # fmt: skip
     else:
         fleet = Supervisor(
-            argv, sweep.workers, settings, plan.run_dir, pool, fleet_study, sweep, say
+            argv,
+            sweep.workers,
+            settings,
+            plan.run_dir,
+            pool,
+            fleet_study,
+            sweep,
+            say,
+            trials_end=clock.trials_end if clock else None,
+            grace=clock.grace if clock else 0.0,
         )
     header = replace(study_header(run), workers=sweep.workers, launcher=sweep.launcher)
+    header = mark_deadline(study, header, sweep.timeout)
     from automl.results.leaderboard import Leaderboard
 
     finished = [t for t in fleet_study.trials() if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]
@@ -148,6 +166,7 @@ def run_parent(
             console,
             stop_signal=signum,
             interruptible=signals.trial,
+            bounded=signals.bounded,
         )
     outcome.signal = signum if signum is not None else signals.received
     return outcome
@@ -177,8 +196,21 @@ def run_node(plan: RunPlan, role: Role, console: Console) -> int:
     def say(line: str) -> None:
         console.print(f"{role.name}: {line}", highlight=False, soft_wrap=True)
 
+    from automl.core.budget import TimeBudget
+
+    clock = TimeBudget.plan(sweep.timeout, report=False) if sweep.timeout else None
     supervisor = Supervisor(
-        sys.argv[1:], pool.capacity, {}, plan.run_dir, pool, fleet_study, sweep, say, node=role.node
+        sys.argv[1:],
+        pool.capacity,
+        {},
+        plan.run_dir,
+        pool,
+        fleet_study,
+        sweep,
+        say,
+        node=role.node,
+        trials_end=clock.trials_end if clock else None,
+        grace=clock.grace if clock else 0.0,
     )
     signum = drive(supervisor)
     for line in supervisor.stopped:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from automl.core.budget import TRIALS_END_ENV
 from automl.core.errors import UserError
 from automl.parallel.supervisor import LOG_DIR, last_message
 from automl.study.role import EXIT_BACKED_OFF, NODE_ENV, ROLE_ENV
@@ -119,6 +120,8 @@ class RayWorkers:
         cwd: The directory the user started in (nodes start there).
         run_dir: The run directory (node logs in ``workers/``).
         say: Prints one line for the user.
+        trials_end: The parent's end for trials in its time budget (wall clock), which every
+            node and its worker share; ``None`` without a budget.
     """
 
     settings: Any
@@ -128,6 +131,7 @@ class RayWorkers:
     cwd: Path
     run_dir: Path
     say: Any = print
+    trials_end: float | None = None
     running: dict[Any, tuple[int, Any]] = field(default_factory=dict)
     started: int = 0
     died: int = 0
@@ -185,7 +189,10 @@ class RayWorkers:
         self.started += 1
         actor = self._actor_class.remote()
         log = str(node_log(self.run_dir, index))
-        ref = actor.run.remote(list(self.argv), str(self.cwd), index, log, passed_env())
+        env = passed_env()
+        if self.trials_end is not None:  # one deadline for the parent and every node
+            env[TRIALS_END_ENV] = repr(self.trials_end)
+        ref = actor.run.remote(list(self.argv), str(self.cwd), index, log, env)
         self.running[ref] = (index, actor)
 
     def poll(self) -> bool:

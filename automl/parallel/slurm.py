@@ -37,17 +37,27 @@ __all__ = ["SlurmJobs", "run_node", "make_executor", "SLURM_DIR"]
 SLURM_DIR = "slurm"
 
 
-def run_node(entry: Callable[[list[str]], int], argv: Sequence[str], cwd: str, index: int) -> int:
+def run_node(
+    entry: Callable[[list[str]], int],
+    argv: Sequence[str],
+    cwd: str,
+    index: int,
+    trials_end: float | None = None,
+) -> int:
     """A SLURM job's body: the user's command in the node role; returns its exit code.
 
     ``entry`` is the command line's own ``main`` (``automl.cli.main.main``), handed down by
-    the command line so this layer never imports it.
+    the command line so this layer never imports it. ``trials_end`` is the parent's end for
+    trials in its time budget (wall clock), which the node's workers share.
     """
+    from automl.core.budget import TRIALS_END_ENV
     from automl.study.role import NODE_ENV, ROLE_ENV
 
     os.chdir(cwd)
     os.environ[ROLE_ENV] = "node"
     os.environ[NODE_ENV] = str(index)
+    if trials_end is not None:
+        os.environ[TRIALS_END_ENV] = repr(trials_end)
     return entry(list(argv))
 
 
@@ -97,6 +107,7 @@ class SlurmJobs:
         cwd: The directory the user started in (jobs start there).
         say: Prints one line for the user.
         entry: The command line's ``main``, run on each node (``run_node``).
+        trials_end: The parent's end for trials in its time budget (wall clock), or ``None``.
     """
 
     executor: Any
@@ -105,6 +116,7 @@ class SlurmJobs:
     cwd: Path
     say: Any = print
     entry: Callable[[list[str]], int] | None = None
+    trials_end: float | None = None
     jobs: list[Any] = field(default_factory=list)
     done: dict[int, Any] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)
@@ -115,7 +127,12 @@ class SlurmJobs:
         """Submit the jobs as one array."""
         n = self.count
         self.jobs = self.executor.map_array(
-            run_node, [self.entry] * n, [list(self.argv)] * n, [str(self.cwd)] * n, list(range(n))
+            run_node,
+            [self.entry] * n,
+            [list(self.argv)] * n,
+            [str(self.cwd)] * n,
+            list(range(n)),
+            [self.trials_end] * n,
         )
         ids = ", ".join(str(j.job_id) for j in self.jobs)
         self.say(f"submitted {n} job(s): {ids} (logs in {self.executor.folder})")

@@ -4,7 +4,8 @@ The supervisor is the part of the parent (and of a SLURM job) that owns the work
 
 - it starts ``python -m automl <the user's command>`` once per slot of the device pool
   (``automl.parallel.devices``), each with its ``CUDA_VISIBLE_DEVICES``, a share of the CPU
-  threads, its own session and its output in ``workers/worker-<i>.log``;
+  threads, the parent's end for trials in the time budget (``automl.core.budget``), its own
+  session and its output in ``workers/worker-<i>.log``;
 - a worker that dies (``kill -9``, the OOM killer, a crash) is replaced, up to
   ``sweep.worker_restarts``; its trial is failed as lost at once and re-run
   (``automl.tuning.lost``, the same check a rerun makes);
@@ -14,7 +15,10 @@ The supervisor is the part of the parent (and of a SLURM job) that owns the work
 - a worker that gave its slot up after running out of GPU memory on a shared GPU is not
   replaced: its GPU holds one worker fewer for the rest of the study;
 - a worker that stopped on a failure streak, or refused to start (exit 2), ends the fleet's
-  growth and is reported.
+  growth and is reported;
+- with a time budget no worker starts past the end for trials, and a worker still running
+  well past it (its trial could not be cut in-process) is killed: its trial is re-run by a
+  later invocation.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from automl.core.budget import TRIALS_END_ENV
 from automl.parallel.command import worker_argv
 from automl.parallel.devices import DevicePool
 from automl.study.role import EXIT_BACKED_OFF, EXIT_STOPPED, NODE_ENV, worker_env
@@ -111,6 +116,9 @@ class Supervisor:
         say: Prints one line for the user (a note).
         node: The SLURM job's number, when this is a node (names the logs).
         cwd: Where workers start (the user's directory: relative data paths stay valid).
+        trials_end: The time budget's end for trials (wall clock), shared with every worker;
+            ``None`` without a budget.
+        grace: Seconds past ``trials_end`` a trial may run before its worker cuts it.
     """
 
     argv: Sequence[str]
@@ -123,6 +131,8 @@ class Supervisor:
     say: Any = print
     node: int | None = None
     cwd: Path = field(default_factory=Path.cwd)
+    trials_end: float | None = None
+    grace: float = 0.0
     live: list[WorkerProcess] = field(default_factory=list)
     started: list[WorkerProcess] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
@@ -135,7 +145,6 @@ class Supervisor:
 
     def __post_init__(self) -> None:
         self.target = min(self.workers, self.pool.capacity)
-        self._deadline = time.time() + self.sweep.timeout if self.sweep.timeout else None
 
     # -- the Fleet protocol ----------------------------------------------------------------
 
@@ -161,6 +170,7 @@ class Supervisor:
                 self._exited(worker, code)
         if self.sweep.trial_timeout and not self.stopping:
             self._enforce_timeouts(float(self.sweep.trial_timeout))
+        self._enforce_budget()
         self._fill()
         return not self.live
 
@@ -195,14 +205,12 @@ class Supervisor:
         log = logs / f"{prefix}worker-{index}.log"
         handle = open(log, "a")
         devices = self.pool.groups[group].devices
-        threads = max(1, _cores() // max(self.target, 1))
-        env = {**os.environ, **worker_env(index, devices, self.pool.shared(group), threads)}
+        env = {**os.environ, **worker_env(index, devices, self.pool.shared(group), self.target)}
         if self.node is not None:
             env[NODE_ENV] = str(self.node)
-        settings = dict(self.settings)
-        if self._deadline is not None:  # a replacement gets the time left, not a new budget
-            settings["sweep.timeout"] = f"{max(self._deadline - time.time(), 1.0):.1f}"
-        args = worker_argv(self.argv, settings)
+        if self.trials_end is not None:  # one deadline for the parent and every worker
+            env[TRIALS_END_ENV] = repr(self.trials_end)
+        args = worker_argv(self.argv, dict(self.settings))
         handle.write(
             f"== {prefix}worker {index} started {time.strftime('%Y-%m-%dT%H:%M:%S')} "
             f"devices={devices if devices is not None else 'unpinned'}\n"
@@ -231,7 +239,7 @@ class Supervisor:
 
     def _exited(self, worker: WorkerProcess, code: int) -> None:
         """Decide what a worker's exit means (the one place that does)."""
-        if worker.killed_for == "timeout" or code == 0:
+        if worker.killed_for in ("timeout", "budget") or code == 0:
             return
         if self.stopping:
             if code not in (128 + signal.SIGINT, 128 + signal.SIGTERM):
@@ -254,6 +262,9 @@ class Supervisor:
             why = last_message(worker.log, "automl: stopped: ") or f"see {worker.log}"
             self.stopped.append(f"{worker.name}: {why}")
             self.closed = True
+            # A worker that gave up on its storage may have left its trial RUNNING: its own
+            # words are the trial's reason (if the storage answers the parent now).
+            self.fleet_study.fail_worker(worker.worker_id, f"its worker stopped: {why}")
             return
         if code == 2:
             self.refused = last_message(worker.log, "automl: error: ") or (
@@ -297,11 +308,31 @@ class Supervisor:
                     f"did not stop: {worker.name} was killed; starting a replacement"
                 )
 
+    def _enforce_budget(self) -> None:
+        """Kill workers still running well past the budget's end for trials: their trial
+        neither stopped at a report nor could be cut by its alarm (a C call that never
+        returns). The trial is failed as lost and re-run by a later invocation."""
+        if self.trials_end is None or not self.live:
+            return
+        if time.time() < self.trials_end + self.grace + timeout_grace(self.grace):
+            return
+        for worker in list(self.live):
+            worker.killed_for = "budget"
+            worker.proc.kill()
+            worker.proc.wait()
+            self._reap(worker)
+        self.closed = True
+        if self.fleet_study.fail_lost():
+            self.say(
+                "workers still running past the time budget were killed; their trials are "
+                "re-run by a later invocation"
+            )
+
     def _fill(self) -> None:
         """Start workers while the study needs them and slots are free."""
         if self.stopping or self.closed or len(self.live) >= self.target:
             return
-        if self._deadline is not None and time.time() >= self._deadline:
+        if self.trials_end is not None and time.time() >= self.trials_end:
             return
         if not self.pool.free() or not self.fleet_study.needs_trials():
             return

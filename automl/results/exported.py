@@ -36,6 +36,8 @@ METRICS_FILE = "metrics.json"
 MAX_CONFIG_BYTES = 1 * 2**20
 MAX_JSON_BYTES = 64 * 2**20
 MAX_NODES = 200_000
+MAX_DEPTH = 64
+"""How deeply an exported config may nest (a model config nests a few levels)."""
 MAX_CLASSES = 1_000_000
 MAX_CATEGORIES = 100_000
 
@@ -85,17 +87,20 @@ def _read_text(path: Path, limit: int) -> str:
         raise ExportError(f"cannot read {path} ({exc}); re-export the model") from None
 
 
-def _count_nodes(value: Any, where: str, budget: list[int]) -> None:
-    """Walk plain YAML/JSON data, refusing interpolations and oversized (aliased) trees."""
+def _count_nodes(value: Any, where: str, budget: list[int], depth: int = 0) -> None:
+    """Walk plain YAML/JSON data, refusing interpolations, oversized (aliased) trees and
+    nesting deeper than ``MAX_DEPTH``."""
     budget[0] -= 1
     if budget[0] < 0:
         raise ExportError(f"{where} holds more than {MAX_NODES} values; re-export the model")
+    if depth > MAX_DEPTH:
+        raise ExportError(f"{where} nests deeper than {MAX_DEPTH} levels; re-export the model")
     if isinstance(value, Mapping):
         for k, v in value.items():
-            _count_nodes(v, f"{where}.{k}", budget)
+            _count_nodes(v, f"{where}.{k}", budget, depth + 1)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _count_nodes(v, f"{where}[{i}]", budget)
+            _count_nodes(v, f"{where}[{i}]", budget, depth + 1)
     elif isinstance(value, str) and "${" in value:
         raise ExportError(
             f"{where} is {value!r}, an interpolation; an exported config must hold plain "
@@ -118,6 +123,10 @@ def read_config(folder: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         line = str(exc).splitlines()[0]
         raise ExportError(f"{path} is not valid YAML ({line}); re-export the model") from None
+    except RecursionError:
+        raise ExportError(
+            f"{path} nests its YAML too deeply to read; re-export the model"
+        ) from None
     if not isinstance(data, dict):
         raise ExportError(f"{path} is not a mapping; re-export the model")
     for key in ("model_name", "spec", "model"):
@@ -144,6 +153,11 @@ def read_json(path: Path, required: bool = True) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise ExportError(f"{path} is not valid JSON ({exc}); re-export the model") from None
+    except RecursionError:
+        raise ExportError(
+            f"{path} nests its JSON too deeply to parse; it is not an automl export (re-export "
+            "the model)"
+        ) from None
 
 
 def _int(value: Any, low: int, high: int, what: str) -> int:

@@ -41,6 +41,7 @@ __all__ = [
     "BEST_DIR",
     "REFIT_DIR",
     "SINGLE_DIR",
+    "partial_dir",
 ]
 
 BEST_DIR = "best"
@@ -233,13 +234,15 @@ def export(
         except Exception as exc:
             return Exported(refit=refit_info, failed=f"its model cannot be loaded ({reason(exc)})")
     test = backend.evaluate(plugin, model, dataset, "test")
-    partial = target.with_name(f".{target.name}.partial")
+    partial = partial_dir(target)
     shutil.rmtree(partial, ignore_errors=True)
     try:
         _write(run, selected, model, dataset, test, refit_info, partial)
         replace_dir(partial, target)
-    except Exception as exc:  # a full disk, or a plugin's export hook or model that raises
+    except BaseException as exc:  # a full disk, a plugin's hook that raises, a time bound
         shutil.rmtree(partial, ignore_errors=True)
+        if not isinstance(exc, Exception):
+            raise
         return Exported(
             test,
             refit_info,
@@ -247,6 +250,11 @@ def export(
             f"{target.name}/ is unchanged",
         )
     return Exported(test, refit_info, target)
+
+
+def partial_dir(target: Path) -> Path:
+    """Where ``export`` writes ``target`` before swapping it into place."""
+    return target.with_name(f".{target.name}.partial")
 
 
 def _write(

@@ -5,7 +5,9 @@ writes three small JSON files beside the model:
 
 - ``schema.json``: what inputs must look like (``automl.results.schema.InputSchema``);
 - ``drift.json``: training deciles, mean and std per drift feature (``automl.results.drift``);
-- ``model_card.json``: provenance: study, trial, parameters, model and data, versions.
+- ``model_card.json``: provenance: study, trial, parameters, model and data, versions;
+- ``data_summary.json``, for data whose plugin describes it (CSV tables): rows, columns
+  with their types, roles and missing cells, what was left out (``automl.data.summary``).
 
 ``read_card`` assembles the provenance the server shows (``GET /metadata``) from those files,
 ``config.yaml`` (an optional ``fingerprint`` of the data) and ``metrics.json``. Only numpy is
@@ -103,6 +105,11 @@ def write_serving_files(best_dir: str | Path, dataset: Any, provenance: Mapping[
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     write_json_atomic(folder / CARD_FILE, card)
+    summary = getattr(dataset, "summary", None)
+    if summary is not None:  # a table's columns, missing cells, what was left out
+        from automl.data.summary import SUMMARY_FILE
+
+        write_json_atomic(folder / SUMMARY_FILE, summary)
 
 
 def _plain(value: Any) -> Any:

@@ -45,6 +45,7 @@ class Predictor:
         card: Provenance of the export (``automl.results.model_card.read_card``).
         directory: The export folder.
         drift: The training distribution for drift monitoring, if exported.
+        target: The column the model predicts, for table data (``data.target``), if known.
     """
 
     model: Any  # the plugin's model: a LightningModule or an estimator of its own class
@@ -56,6 +57,7 @@ class Predictor:
     card: dict[str, Any] = field(default_factory=dict)
     directory: Path | None = None
     drift: DriftReference | None = None
+    target: str | None = None
 
     # ------------------------------------------------------------------ inputs
     def prepare(self, x: Any, where: str = "inputs", allow_paths: bool = True) -> np.ndarray:
@@ -92,9 +94,13 @@ class Predictor:
     def preprocess(self, checked: Any, where: str = "inputs") -> np.ndarray:
         """Apply the stored preprocessing to inputs ``check`` returned."""
         from automl.core.errors import DataError
+        from automl.data.images import ImageReadError
 
         try:
             return apply_preprocessing(checked, self.preprocessing)
+        except ImageReadError as exc:  # sent bytes that are no image
+            at = f"{where}[{exc.index}]"
+            raise InputError(f"{at} {exc.problem}", at) from None
         except DataError as exc:  # e.g. an unreadable image file
             raise InputError(str(exc), where) from None
 
@@ -129,15 +135,28 @@ class Predictor:
 
     probabilities = predict_proba
 
+    def _model(self, call: Any, *args: Any) -> Any:
+        """Call the plugin's model: what its code raises is one line naming the plugin."""
+        from automl.core.errors import UserError
+        from automl.core.plugin_code import code_error
+        from automl.core.registry import MODEL_GROUP
+
+        try:
+            return call(*args)
+        except UserError:
+            raise
+        except Exception as exc:
+            raise code_error(MODEL_GROUP, str(self.card.get("model")), "predict", exc) from exc
+
     def predict_prepared(self, x: np.ndarray) -> np.ndarray:
         """``predict`` for inputs that ``prepare`` already returned."""
-        return np.asarray(self.backend.predict(self.model, x, self.task))
+        return np.asarray(self._model(self.backend.predict, self.model, x, self.task))
 
     def proba_prepared(self, x: np.ndarray) -> np.ndarray:
         """``predict_proba`` for inputs that ``prepare`` already returned."""
         if self.task != "classification":
             raise InputError(f"probabilities need a classification model; this one is {self.task}")
-        _, proba = self.backend.predict_with_proba(self.model, x, self.task)
+        _, proba = self._model(self.backend.predict_with_proba, self.model, x, self.task)
         if proba is None:
             raise InputError(f"model {type(self.model).__name__} gives no probabilities")
         return proba
@@ -149,7 +168,7 @@ class Predictor:
         are the argmax of the logits whose softmax gives the probabilities).
         """
         if self.task == "classification" and proba:
-            return self.backend.predict_with_proba(self.model, x, self.task)
+            return self._model(self.backend.predict_with_proba, self.model, x, self.task)
         return self.predict_prepared(x), None
 
     @property
@@ -311,15 +330,26 @@ def load_best(directory: str | Path, models: Registry[ModelPlugin] | None = None
             f"{path} has no {Path(exc.filename or 'model file').name}; re-export the model"
         ) from None
     except Exception as exc:  # a weights file that does not fit, a truncated file
-        if type(exc).__name__ == "UnpicklingError":
-            raise ExportError(
-                f"{path}: the model could not be loaded: its weights file holds more than "
-                "tensors and torch refused to unpickle it (weights_only=True); re-export the model"
-            ) from None
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if type(exc).__name__ == "UnpicklingError" or "weights_only" in line:
+            # torch's own words advise weights_only=False, which would run the file's code.
+            line = "it holds more than plain arrays, which automl never unpickles"
         raise ExportError(f"{path}: the model could not be loaded ({line[:300]})") from None
     card = read_card(path, saved, registry)
-    return Predictor(model, backend, spec.task, preprocessing, cfg, schema, card, path, drift)
+    data = saved.get("data")
+    target = data.get("target") if isinstance(data, dict) else None
+    return Predictor(
+        model,
+        backend,
+        spec.task,
+        preprocessing,
+        cfg,
+        schema,
+        card,
+        path,
+        drift,
+        target if isinstance(target, str) and target else None,
+    )
 
 
 def _cpu_backend(plugin: ModelPlugin) -> Backend:

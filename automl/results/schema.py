@@ -281,6 +281,16 @@ class InputSchema:
                 }
             ],
             "accepted_shapes": [[-1, *s] for s in self.accepted],
+            **(
+                {
+                    "pixel_range": [0, 255],
+                    "images": "PNG/JPEG bytes (multipart, a raw image/* body or "
+                    '{"b64": ...}) and H x W x C pixels of any size are resized as in '
+                    "training",
+                }
+                if self.form == "image"
+                else {}
+            ),
         }
 
 

@@ -5,10 +5,15 @@
 the leaderboard, refreshed as trials run and finish, until the study holds its total (the
 study's recorded total, else ``sweep.n_trials`` of the run's saved config). Without a
 terminal it prints one line per newly finished trial. It imports no Optuna.
+
+The elapsed time, trials per hour and time left it shows are the study's own, read from its
+trials (``automl.results.leaderboard.pace``) and its recorded deadline, so it says what the
+study's own header says.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,18 +46,24 @@ def watch(
     from rich.live import Live
 
     from automl.results.leaderboard import Leaderboard
+    from automl.results.leaderboard.pace import pace
+    from automl.results.leaderboard.text import fmt_seconds
+    from automl.results.leaderboard.text import trials as trials_text
 
     header = watch_header(first)
     board = Leaderboard(console, header, first.trials)
     plain = not console.is_terminal
     if plain:
-        running = sum(1 for r in board.snapshot() if r.state == "RUNNING")
+        rows = board.snapshot()
+        running = sum(1 for r in rows if r.state == "RUNNING")
         best = board.best()
         total = "?" if header.n_trials is None else header.n_trials
+        now = pace(rows, header.n_trials, deadline=header.deadline)
         console.print(
             f"watching study {first.name} ({first.where}): {board.finished()}/{total} "
             f"finished, {running} running, best "
-            + (f"{header.metric}={best.value:.4f} (#{best.number})" if best else "-"),
+            + (f"{header.metric}={best.value:.4f} (#{best.number})" if best else "-")
+            + f"; elapsed {fmt_seconds(now.elapsed)}, {now.rate_text()}, {now.left_text()}",
             markup=False,
             highlight=False,
             soft_wrap=True,
@@ -71,8 +82,11 @@ def watch(
             snapshot = read()
             if snapshot is None:
                 continue
-            # A rerun may have raised the study's total meanwhile.
-            board.header = board.header.with_total(snapshot.record.runs_to)
+            # A rerun may have raised the study's total (or set another deadline) meanwhile.
+            board.header = dataclasses.replace(
+                board.header.with_total(snapshot.record.runs_to),
+                deadline=snapshot.record.deadline,
+            )
             for row in sorted(board.sync(snapshot.trials), key=lambda r: r.number):
                 if plain:
                     console.print(
@@ -83,7 +97,7 @@ def watch(
             live.stop()
     if plain:
         console.print(
-            f"study {first.name} holds its {board.finished()} trials",
+            f"study {first.name} holds its {trials_text(board.finished())}",
             markup=False,
             highlight=False,
         )

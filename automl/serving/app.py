@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from automl.core.errors import InputError
 from automl.serving.http import ObserveMiddleware, error_response, json_response, read_json
@@ -80,6 +81,24 @@ def create_app(
     @app.exception_handler(InputError)
     async def input_error(request: Request, exc: InputError) -> Response:
         return error_response(422, str(exc), exc.field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def no_route(request: Request, exc: StarletteHTTPException) -> Response:
+        # A path or method no route answers: the same one-line error body as every other
+        # failure (Starlette's own would be {"detail": "Not Found"}).
+        where = f"{request.method} {request.url.path}"
+        if exc.status_code == 404:
+            name = server.model_name()
+            message = (
+                f"no such path: {where}; this server answers GET /v2/models/{name}, "
+                f"POST /predict, POST /v2/models/{name}/infer, GET /metadata, GET /metrics, "
+                "GET /v2/health/ready"
+            )
+        elif exc.status_code == 405:
+            message = f"{where}: method not allowed here"
+        else:
+            message = f"{where}: {exc.detail}"
+        return error_response(exc.status_code, message)
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:

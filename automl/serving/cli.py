@@ -24,7 +24,7 @@ def require_serving() -> None:
     import importlib
 
     absent = []
-    for module in ("fastapi", "uvicorn", "prometheus_client"):
+    for module in ("fastapi", "uvicorn", "prometheus_client", "python_multipart"):
         try:
             importlib.import_module(module)
         except ImportError:

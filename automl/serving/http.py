@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import Request
@@ -18,7 +19,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from automl.serving.metrics import ServingMetrics
 from automl.serving.protocol import HTTPError
 
-__all__ = ["json_response", "error_response", "endpoint_of", "ObserveMiddleware", "read_json"]
+__all__ = [
+    "json_response",
+    "error_response",
+    "endpoint_of",
+    "ObserveMiddleware",
+    "read_body",
+    "read_json",
+    "read_uploads",
+]
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -97,9 +106,9 @@ class ObserveMiddleware:
             self.metrics.observe_request(endpoint, status[0], time.perf_counter() - start)
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The JSON body, refusing more than ``limit`` bytes even without a Content-Length."""
-    chunks, size = [], 0
+async def _limited(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
+    """The body's chunks, refusing more than ``limit`` bytes even without a Content-Length."""
+    size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
@@ -108,8 +117,63 @@ async def read_json(request: Request, limit: int) -> Any:
                 f"request body is over the limit of {limit} bytes (serve --max-body-mb); "
                 "send fewer instances per request",
             )
-        chunks.append(chunk)
+        yield chunk
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, at most ``limit`` bytes (413 beyond)."""
+    return b"".join([chunk async for chunk in _limited(request, limit)])
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The JSON body, refusing more than ``limit`` bytes even without a Content-Length."""
+    body = await read_body(request, limit)
     try:
-        return json.loads(b"".join(chunks))
+        return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise HTTPError(422, f"the body is not valid JSON ({exc})", "body") from None
+    except RecursionError:
+        # Python's parser recurses per level: a body nested thousands deep is no request.
+        raise HTTPError(
+            422,
+            "the body is JSON nested too deeply to parse; a request nests a few levels "
+            "(instances, samples, rows, values)",
+            "body",
+        ) from None
+
+
+MAX_UPLOADS = 1024
+"""Most parts of a multipart body (the samples limit of ``serve --max-instances`` applies too)."""
+
+
+async def read_uploads(request: Request, limit: int) -> list[bytes]:
+    """The files of a ``multipart/form-data`` body, in the order they were sent.
+
+    Parsed by Starlette's multipart parser (python-multipart) as the body streams in, at most
+    ``limit`` bytes. Form fields that are no files are ignored.
+
+    Raises:
+        HTTPError: 413 over the limit; 422 for a malformed body or one without a file.
+    """
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    parser = MultiPartParser(
+        request.headers, _limited(request, limit), max_files=MAX_UPLOADS, max_fields=MAX_UPLOADS
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise HTTPError(422, f"the multipart body cannot be read ({exc.message})", "body") from None
+    try:
+        files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+        if not files:
+            raise HTTPError(
+                422,
+                "the multipart body has no file part; send each image as a file, e.g. "
+                "curl -F file=@cat.png localhost:8000/predict",
+                "files",
+            )
+        return [await f.read() for f in files]
+    finally:
+        await form.close()

@@ -7,6 +7,8 @@ and the PNG grid of ``/generate``. Every malformed body is an ``HTTPError`` nami
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +18,7 @@ import numpy as np
 __all__ = [
     "HTTPError",
     "instances_of",
+    "image_bytes",
     "v2_tensor",
     "v2_samples",
     "v2_outputs",
@@ -66,6 +69,36 @@ def instances_of(body: Any) -> tuple[Any, str]:
     )
 
 
+def image_bytes(samples: Any, where: str) -> Any:
+    """Samples sent as ``{"b64": "<base64 of a PNG/JPEG file>"}`` (TensorFlow Serving's and
+    Vertex AI's convention; a ``data:image/png;base64,`` prefix is allowed) as the file bytes;
+    anything else is returned unchanged."""
+    if not (
+        isinstance(samples, list)
+        and samples
+        and all(isinstance(s, Mapping) and set(s) == {"b64"} for s in samples)
+    ):
+        return samples
+    out = []
+    for i, sample in enumerate(samples):
+        text = sample["b64"]
+        field = f"{where}[{i}].b64"
+        if not isinstance(text, str):
+            raise HTTPError(422, f"{field} must be a base64 string", field)
+        if text.startswith("data:") and "," in text:
+            text = text.split(",", 1)[1]
+        try:
+            out.append(base64.b64decode(text, validate=True))
+        except (binascii.Error, ValueError):
+            raise HTTPError(
+                422,
+                f"{field} is not base64 (the characters A-Z a-z 0-9 + / and = padding); "
+                "encode the file's bytes, e.g. base64 -w0 cat.png",
+                field,
+            ) from None
+    return out
+
+
 V2_DTYPES = {
     "BOOL": np.bool_,
     "UINT8": np.uint8,
@@ -101,6 +134,14 @@ def v2_tensor(spec: Any, i: int) -> tuple[str, np.ndarray]:
     shape = spec["shape"]
     if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise HTTPError(422, f"{where}.shape must be a list of sizes", f"{where}.shape")
+    if dtype not in (np.bool_, object) and _holds_bool(spec["data"]):
+        # numpy reads true as 1.0; JSON's true is no number.
+        raise HTTPError(
+            422,
+            f"{where}.data holds true/false; {spec['datatype']} data must be numbers (send "
+            "BOOL for flags)",
+            f"{where}.data",
+        )
     try:
         data: np.ndarray = np.asarray(spec["data"], dtype=dtype)
     except (TypeError, ValueError):
@@ -116,6 +157,18 @@ def v2_tensor(spec: Any, i: int) -> tuple[str, np.ndarray]:
             f"{where}.data",
         )
     return str(spec["name"]), data.reshape(shape)
+
+
+def _holds_bool(data: Any) -> bool:
+    """Whether JSON data (a number, or lists nested a few levels) holds ``true``/``false``."""
+    pending, levels = [data], 0
+    while pending and levels < 8:
+        kinds = set(map(type, pending))
+        if bool in kinds:
+            return True
+        pending = [v for item in pending if isinstance(item, list) for v in item]
+        levels += 1
+    return False
 
 
 def v2_samples(predictor: Any, tensors: list[tuple[str, np.ndarray]]) -> Any:

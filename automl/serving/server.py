@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from automl.serving.batching import AdaptiveBatcher
-from automl.serving.http import read_json
+from automl.serving.http import read_body, read_json, read_uploads
 from automl.serving.metrics import ServingMetrics, info_labels, multiprocess_dir
-from automl.serving.protocol import HTTPError, instances_of
+from automl.serving.protocol import HTTPError, image_bytes, instances_of
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
@@ -206,11 +206,22 @@ class ModelServer:
             raise HTTPError(404, "this model is a generator: POST /generate")
         self.batcher.arriving += 1
         try:
-            body = await read_json(request, self.options.max_body_bytes)
-            samples, where = instances_of(body)
+            samples, where = await self._samples(request)
             return predictor, self.limit_and_prepare(predictor, samples, where), where
         finally:
             self.batcher.arriving -= 1
+
+    async def _samples(self, request: Request) -> tuple[Any, str]:
+        """The samples of a body: image files (multipart, or one raw ``image/*`` body), else
+        JSON (``instances`` and MLflow's forms; ``{"b64": ...}`` samples are image bytes)."""
+        limit = self.options.max_body_bytes
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media == "multipart/form-data":
+            return await read_uploads(request, limit), "files"
+        if media.startswith("image/"):
+            return [await read_body(request, limit)], "body"
+        samples, where = instances_of(await read_json(request, limit))
+        return image_bytes(samples, where), where
 
     def limit_and_prepare(self, predictor: Any, samples: Any, where: str) -> np.ndarray:
         """Refuse more than ``max_instances`` samples (413), then check and preprocess them."""

@@ -8,10 +8,20 @@ which extends the schema stored here so Hydra type-checks it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 
 from automl.core.registry import Registry
 from automl.core.space import space_to_node
+from automl.study.choices import (
+    Direction,
+    Engine,
+    Launcher,
+    Pruner,
+    Resume,
+    Sampler,
+    SlurmExecutor,
+    names,
+)
 from automl.study.families import AUTO, auto_nodes
 from automl.study.search import PRUNERS, SAMPLERS
 
@@ -33,11 +43,8 @@ __all__ = [
 CONFIG_PATH = "pkg://automl.conf"
 CONFIG_NAME = "config"
 
-Launcher = Literal["local", "slurm", "ray"]
-"""Where a study's workers run (``sweep.launcher``); Hydra's schema holds it as ``str``
-(OmegaConf has no ``Literal``) and ``automl.study.settings`` checks it against this."""
-LAUNCHERS: tuple[str, ...] = get_args(Launcher)
-SLURM_EXECUTORS = ("slurm", "local")
+LAUNCHERS = names(Launcher)
+SLURM_EXECUTORS = names(SlurmExecutor)
 
 
 @dataclass
@@ -57,7 +64,7 @@ class SlurmConfig:
         additional: More ``sbatch`` settings by name (``{account: lab, qos: high}``).
     """
 
-    executor: str = "slurm"
+    executor: SlurmExecutor = SlurmExecutor.slurm
     partition: str | None = None
     time: int = 60
     gpus: int = 0
@@ -89,11 +96,18 @@ class RayConfig:
 class SweepConfig:
     """How the study runs.
 
+    The string choices (``engine``, ``sampler``, ``pruner``, ``direction``, ``resume``,
+    ``launcher``, ``slurm.executor``) are ``automl.study.choices`` enums: Hydra refuses a name
+    that is not one of them when it composes the config, before anything runs.
+
     Attributes:
         engine: ``optuna`` runs a study; ``none`` trains once with the model defaults.
         n_trials: Total number of finished trials the study should reach (a rerun resumes
             and only runs the difference).
-        timeout: Stop starting new trials after this many seconds of this invocation.
+        timeout: The time budget of this invocation, in seconds, from its start to its exit
+            (the export and the report included, several workers included): running trials
+            stop at their deadline with their best step so far (docs/sweeps.md, "The time
+            budget").
         sampler: ``tpe`` (default; multivariate, 5 random start-up trials), ``random``,
             ``gp`` (Gaussian process), ``cmaes``, ``qmc`` (scrambled Sobol), ``grid``,
             ``nsga2`` or ``auto`` (GP for small budgets of mostly numeric spaces, TPE
@@ -114,6 +128,10 @@ class SweepConfig:
         grace_period: Seconds without a heartbeat after which a RUNNING trial counts as lost
             (its worker was killed or its node went away) and is failed, with that reason, by
             the next worker or rerun of the study.
+        storage_wait: Seconds a process rides out an outage of a database storage (a server
+            restart, a network blip): every read and write is retried with backoff until the
+            storage answers or this long has passed since it stopped answering, then the
+            process stops with one line (exit 1). 0 turns the retries off.
         study_name: Study name; default ``<model>-<data>`` (plus ``-<file stem>`` for data read
             from a file), which also names the run directory.
         direction: ``auto`` takes it from the plugin's metric; or ``maximize``/``minimize``.
@@ -127,8 +145,14 @@ class SweepConfig:
         resume: ``auto`` resumes a study only if it is the same study (same data, settings,
             model config and space; a searched range may move); ``force`` continues a study
             whose identity changed.
-        max_retries: How often a trial lost to its worker, a signal or the storage is re-run
-            with the same parameters before its failure counts.
+        max_retries: How often a trial lost to its worker, a signal, the storage or a full
+            disk is re-run with the same parameters before its failure counts.
+        checkpoint_every: When each trial writes its training state to
+            ``trials/NNNN/checkpoint/``, which the re-run of a lost trial continues from:
+            ``auto`` (as often as costs at most 3 % of the training: at least 2 s apart and 32
+            times as long as the last write took), ``N`` (every N epochs, estimator steps or
+            folds), ``Ns`` (every N seconds of training) or ``0`` (never: a lost trial starts
+            over).
         trial_timeout: Seconds a trial may train; it then fails with ``timeout after N s``
             (and counts). ``None``: no limit.
         max_consecutive_failures: Stop the study after this many trials in a row failed by
@@ -164,29 +188,36 @@ class SweepConfig:
         warm_start: A run directory or storage URL (``...:STUDY`` picks a study) of an earlier
             study of the same model family: its best configurations run first.
         warm_start_k: How many of them (best first).
+        recheck_top: After the search, train the top ``k`` configurations again with
+            ``recheck_seeds`` other seeds each and export the one best on the mean of its
+            values (the search's one and the rechecks'); 0 (default) selects on the search's
+            single value. One objective that is the model's validation metric only.
+        recheck_seeds: Extra seeds per rechecked configuration.
     """
 
-    engine: str = "optuna"
+    engine: Engine = Engine.optuna
     n_trials: int = 20
     timeout: float | None = None
-    sampler: str = "tpe"
+    sampler: Sampler = Sampler.tpe
     sampler_args: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
-    pruner: str = "median"
+    pruner: Pruner = Pruner.median
     pruner_args: dict[str, Any] = field(default_factory=dict)
     storage: str | None = None
     heartbeat_interval: int = 30
     grace_period: int = 120
+    storage_wait: float = 120.0
     study_name: str = (
         "${automl_study:${hydra:runtime.choices.model},${hydra:runtime.choices.data},"
         "${oc.select:data.path,''}}"
     )
-    direction: str = "auto"
+    direction: Direction = Direction.auto
     refit: bool | None = None
     live: bool = True
     top_k: int = 15
-    resume: str = "auto"
+    resume: Resume = Resume.auto
     max_retries: int = 2
+    checkpoint_every: str = "auto"
     trial_timeout: float | None = None
     max_consecutive_failures: int = 10
     report: bool = True
@@ -194,7 +225,7 @@ class SweepConfig:
     gpus_per_trial: int = 1
     trials_per_gpu: int = 1
     worker_restarts: int = 10
-    launcher: str = "local"
+    launcher: Launcher = Launcher.local
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     objectives: list[str] = field(default_factory=list)
@@ -203,6 +234,8 @@ class SweepConfig:
     enqueue_defaults: bool = True
     warm_start: str | None = None
     warm_start_k: int = 5
+    recheck_top: int = 0
+    recheck_seeds: int = 2
 
 
 @dataclass
@@ -217,10 +250,14 @@ class TrainerConfig:
         seed: Base seed of every trial's training.
         deterministic: Ask torch for deterministic kernels (slower on GPU).
         eval_batch_size: Batch size for validation and test passes.
-        num_threads: torch intra-op threads; 0 leaves torch's default.
+        num_threads: Intra-op threads of each trial (torch, OpenMP, BLAS); 0 (default): the
+            CPUs this process may use (affinity, cgroup quota) divided by the trials running
+            at once on this machine, at most ``automl.core.cpus.DEFAULT_MAX_THREADS``.
         logger: Per-trial training logs: ``csv`` writes ``trials/NNNN/metrics.csv``;
             ``tensorboard`` also writes TensorBoard event files there (extra
-            ``automl[tensorboard]``).
+            ``automl[tensorboard]``); ``mlflow`` and ``wandb`` also make each trial an MLflow
+            or Weights & Biases run (extras ``automl[mlflow]``, ``automl[wandb]``; local
+            unless ``MLFLOW_TRACKING_URI`` / ``WANDB_MODE`` say otherwise).
     """
 
     max_epochs: int = 20

@@ -39,12 +39,15 @@ __all__ = [
     "trial_config",
     "RunFamily",
     "auto_nodes",
+    "auto_keys",
     "plan_families",
     "joint_space",
     "family_of",
     "own_params",
     "prefixed",
     "compatible_families",
+    "DEFAULT_COST",
+    "default_order",
 ]
 
 AUTO = "auto"
@@ -53,6 +56,15 @@ AUTO = "auto"
 AUTO_DEFAULT_DATA = "breast_cancer"
 """``model=auto``'s data when the command names none: small tabular data, where choosing the
 family matters most."""
+
+DEFAULT_COST = {"linear": 0, "xgboost": 1, "forest": 2}
+"""The order in which ``model=auto`` runs the built-in estimators' default configurations,
+cheapest first: on breast cancer on the 2-core machine (load 14) their default trials took
+0.1 s (linear), 1.8 s (XGBoost, early-stopped) and 4.7 s (a 200-tree forest on one thread);
+the MLP's 20-epoch default took 68 s. Other estimators come between XGBoost and the forest
+(1.5), torch models after every estimator. With a short time budget the first default may
+be the only trial (docs/sweeps.md, "The time budget"): it should be a cheap one."""
+_UNKNOWN_COST = 1.5
 
 FAMILY_PARAM = "family"
 """The categorical parameter that picks a trial's family in a ``model=auto`` study."""
@@ -124,6 +136,11 @@ def auto_nodes(models: Any) -> tuple[Any, dict[str, Any]]:
         model[name] = OmegaConf.structured(models.plugins[name].plugin.config)
     space = {name: space_to_node(models.plugins[name].plugin.search_space) for name in names}
     return OmegaConf.create(model), space
+
+
+def auto_keys(models: Any) -> list[str]:
+    """The keys ``model=auto``'s node has: ``families`` and each working plugin's name."""
+    return ["families", *_eligible(models)]
 
 
 def _requested(node: Any, models: Any) -> list[str] | None:
@@ -266,3 +283,16 @@ def compatible_families(
             f"rank {spec.rank}, or optimize another metric)"
         )
     return kept, notes
+
+
+def default_order(families: list[RunFamily]) -> list[RunFamily]:
+    """``families`` in the order their default configurations run: families whose trials cost
+    the most (``Backend.expensive``: torch) after the others, and those cheapest first
+    (``DEFAULT_COST``); ties keep their order."""
+    return sorted(
+        families,
+        key=lambda f: (
+            bool(f.backend.expensive),
+            DEFAULT_COST.get(f.name, _UNKNOWN_COST),
+        ),
+    )

@@ -32,8 +32,9 @@ __all__ = [
 
 FINGERPRINT_VERSION = 1
 
-# Data settings that say where the data is, not what it is (the digest says that).
-_LOCATION_FIELDS = ("path", "test_path")
+# Data settings that say where the data is, not what it is (the digest says that), and limits
+# that only refuse a file (data=csv's max_columns, max_line_chars): not part of a study's identity.
+_LOCATION_FIELDS = ("path", "test_path", "max_columns", "max_line_chars")
 
 _STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=-]*$")
 

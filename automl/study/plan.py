@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
+from automl.backends.checkpoint import parse_every
 from automl.core.errors import UserError
 from automl.core.objectives import (
     Constraint,
@@ -25,10 +26,19 @@ from automl.core.plugin import DataPlugin, ModelPlugin
 from automl.core.registry import Registry
 from automl.core.space import Fixed, Param, parse_space, validate_space
 from automl.study.config import SweepConfig, TrainerConfig
-from automl.study.families import AUTO, Family, joint_space, plan_families, trial_config
+from automl.study.families import (
+    AUTO,
+    Family,
+    auto_keys,
+    joint_space,
+    plan_families,
+    trial_config,
+)
 from automl.study.identity import check_study_name
+from automl.study.keys import check_keys
 from automl.study.search import SamplerPlan, check_pruner, plan_sampler
 from automl.study.settings import check_settings
+from automl.study.values import check_values
 
 __all__ = ["RunPlan", "make_plan"]
 
@@ -105,19 +115,15 @@ def make_plan(
     auto = model_name == AUTO
     plugin = None if auto else models.get(model_name)
     data_plugin = data.get(data_name)
+    # A misspelt key (+model.dropuot=0.4, a recipe's typo) would be dropped silently below.
+    check_keys(cfg, model_name, data_name, auto_keys(models) if auto else None)
     sweep = cast(SweepConfig, OmegaConf.to_object(cfg.sweep))
     trainer = cast(TrainerConfig, OmegaConf.to_object(cfg.trainer))
-    if sweep.engine not in ("optuna", "none"):
-        raise UserError(f"sweep.engine={sweep.engine!r} is not one of optuna, none")
     if sweep.n_trials < 1:
         raise UserError(f"sweep.n_trials={sweep.n_trials} must be >= 1")
     if sweep.timeout is not None and sweep.timeout <= 0:
         raise UserError(
             f"sweep.timeout={sweep.timeout} must be a number of seconds > 0, or null for no limit"
-        )
-    if sweep.direction not in ("auto", "maximize", "minimize"):
-        raise UserError(
-            f"sweep.direction={sweep.direction!r} is not one of auto, maximize, minimize"
         )
     if sweep.heartbeat_interval < 0 or (
         sweep.heartbeat_interval and sweep.grace_period <= sweep.heartbeat_interval
@@ -152,6 +158,9 @@ def make_plan(
         model_node = trial_config(model_node, pinned)
         searched = {name: p for name, p in space.items() if not isinstance(p, Fixed)}
         families = {model_name: Family(model_name, plugin, package, model_node, searched)}
+    for fam in families.values():  # the plugin's own check of its values (__post_init__)
+        where = f"model.{fam.name}" if auto else "model"
+        check_values(f"model {fam.name}", where, fam.node, fam.space)
     sampler = plan_sampler(
         sweep.sampler,
         space=searched,
@@ -188,14 +197,21 @@ def make_plan(
 
 
 def _check_fault_settings(sweep: SweepConfig) -> None:
-    if sweep.resume not in ("auto", "force"):
-        raise UserError(f"sweep.resume={sweep.resume!r} is not one of auto, force")
     if sweep.max_retries < 0:
         raise UserError(f"sweep.max_retries={sweep.max_retries} must be >= 0 (0: never re-run)")
+    try:
+        parse_every(sweep.checkpoint_every)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     if sweep.trial_timeout is not None and sweep.trial_timeout <= 0:
         raise UserError(
             f"sweep.trial_timeout={sweep.trial_timeout} must be a number of seconds > 0, or "
             "null for no limit"
+        )
+    if sweep.storage_wait < 0:
+        raise UserError(
+            f"sweep.storage_wait={sweep.storage_wait} must be a number of seconds >= 0 (0: do not "
+            "wait for an unreachable storage)"
         )
     if sweep.max_consecutive_failures < 0:
         raise UserError(
@@ -237,6 +253,12 @@ def check_search_settings(
         )
     if sweep.warm_start_k < 1:
         raise UserError(f"sweep.warm_start_k={sweep.warm_start_k} must be >= 1")
+    if sweep.recheck_top < 0 or sweep.recheck_top == 1 or sweep.recheck_seeds < 1:
+        raise UserError(
+            f"sweep.recheck_top={sweep.recheck_top}, sweep.recheck_seeds={sweep.recheck_seeds}: "
+            "recheck_top is 0 (off) or the 2 or more best configurations to train again, "
+            "recheck_seeds >= 1, e.g. sweep.recheck_top=3"
+        )
     if auto and sweep.engine == "none":
         raise UserError(
             "model=auto searches several model families in a study; sweep=none trains one "

@@ -77,16 +77,20 @@ def current_role() -> Role | None:
     )
 
 
-def worker_env(index: int, devices: str | None, shared: bool, threads: int | None) -> dict:
+def worker_env(index: int, devices: str | None, shared: bool, trials: int | None) -> dict:
     """The environment entries that start a worker (added to the parent's environment).
 
     Args:
         index: The worker's number.
         devices: Its ``CUDA_VISIBLE_DEVICES``; ``None`` leaves the variable as it is.
         shared: Whether it shares its slot group with other workers.
-        threads: CPU threads for its math libraries (``OMP_NUM_THREADS``), unless the user set
-            them; ``None`` leaves them.
+        trials: Trials running at once on this machine (its parent's workers): each worker's
+            trials train with their share of the CPUs (``automl.core.cpus``), and its math
+            libraries start with as many threads (``OMP_NUM_THREADS``, unless the user set
+            it); ``None`` leaves both.
     """
+    from automl.core.cpus import TRIALS_ENV, trial_threads
+
     env = {
         ROLE_ENV: "worker",
         INDEX_ENV: str(index),
@@ -95,9 +99,12 @@ def worker_env(index: int, devices: str | None, shared: bool, threads: int | Non
     }
     if devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = devices
-    if threads is not None and "OMP_NUM_THREADS" not in os.environ:
-        env["OMP_NUM_THREADS"] = str(threads)
-        env["MKL_NUM_THREADS"] = str(threads)
+    if trials is not None:
+        env[TRIALS_ENV] = str(trials)
+        if "OMP_NUM_THREADS" not in os.environ:
+            threads = str(trial_threads(trials=trials))
+            env["OMP_NUM_THREADS"] = threads
+            env["MKL_NUM_THREADS"] = threads
     return env
 
 

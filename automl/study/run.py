@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -25,12 +26,14 @@ from typing import Any, TypeVar
 from omegaconf import OmegaConf
 
 from automl.backends import Backend, Goal, backend_for
-from automl.core.errors import PluginError, UserError, reason
-from automl.core.objectives import resolve_objectives
+from automl.core.budget import TimeBudget, plan_budget
+from automl.core.errors import PluginCodeError, UserError, reason
+from automl.core.objectives import check_reported, resolve_objectives
 from automl.core.records import steps_label
 from automl.core.study_record import StudyRecord
 from automl.data import Dataset, load_dataset
 from automl.data.layout import as_layout, fit_layout
+from automl.data.summary import summary_line
 from automl.study.families import (
     Family,
     RunFamily,
@@ -75,15 +78,21 @@ class Budget:
 
     Attributes:
         n_trials: ``sweep.n_trials`` as asked.
-        total: The trials the study runs to: ``n_trials``, or a grid's size when it has
-            fewer points (``trial_total``). The loop, the parent, the header and ``watch``
-            all count to this.
-        timeout: ``sweep.timeout``: seconds after which no new trial starts (``None``: none).
+        total: The trials the study runs to: ``n_trials``, or fewer when the space has
+            fewer points (a grid's size; one when every parameter is pinned; ``trial_total``).
+            The loop, the parent, the header and ``watch`` all count to this.
+        timeout: ``sweep.timeout``: the whole command's time budget in seconds (``None``:
+            none).
+        clock: That time budget, planned once the run is prepared: its end, the end for
+            trials (a worker's is its parent's) and the reserve for the end of the study,
+            scaled by how loaded the machine was during start-up (``automl.core.budget``);
+            ``None`` without one.
     """
 
     n_trials: int
     total: int
     timeout: float | None = None
+    clock: TimeBudget | None = None
 
 
 @dataclass(frozen=True)
@@ -148,14 +157,27 @@ class Run:
     refit: bool = False
     fold_values: bool = False
 
+    def refit_seconds(self, train_s: float | None) -> float:
+        """About how long refitting a trial that trained ``train_s`` seconds takes (0 when
+        no refit is wanted): its training time scaled to every non-test row (k folds:
+        one fold's time x k / (k - 1); one split: x 4/3, train+val over train)."""
+        if not self.refit or self.dataset.merged is None or not train_s:
+            return 0.0
+        k = len(self.dataset.folds)
+        return train_s / (k - 1) if k >= 2 else train_s * 4 / 3
+
 
 def trial_total(plan: RunPlan) -> int:
-    """The trials a study runs to: ``sweep.n_trials``, or the grid's size when smaller (the
-    one rule; ``Budget.total``)."""
+    """The trials a study runs to: ``sweep.n_trials``, or fewer when the space has fewer
+    points: a grid's size, or one trial when nothing is searched (every parameter pinned)
+    (the one rule; ``Budget.total``)."""
+    n_trials = plan.sweep.n_trials
+    if not plan.space:
+        return min(n_trials, 1)
     grid = plan.sampler.grid
     if grid is None:
-        return plan.sweep.n_trials
-    return min(plan.sweep.n_trials, math.prod(len(v) for v in grid.values()))
+        return n_trials
+    return min(n_trials, math.prod(len(v) for v in grid.values()))
 
 
 def _overridden(plan: RunPlan, key: str) -> bool:
@@ -244,6 +266,9 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
         )
     else:
         next(iter(families.values())).plugin.check_data(dataset.spec)
+    # What the data held and what was done to it (a table's one-line summary, columns left
+    # out) comes first among the notes.
+    notes[:0] = ([summary_line(dataset.summary)] if dataset.summary else []) + list(dataset.notes)
     first = next(iter(families.values())).plugin
     metric, direction = first.objective(dataset.spec.task)
     goal = _goal(plan, metric, direction)
@@ -263,6 +288,7 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
         )
     backends: dict[str, Backend] = {}
     run_families: dict[str, RunFamily] = {}
+    failed: list[tuple[Family, UserError]] = []
     for name, fam in families.items():
         kind = fam.plugin.kind
         if kind not in backends:
@@ -271,16 +297,39 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
         # How this family reads the samples (a signal is steps x channels to an RNN): decided
         # here, once; its view of the data is what it trains, is tested and exported with.
         layout = fit_layout(fam.plugin, dataset.spec)
-        if layout.note:
-            notes.append(layout.note)
         view = as_layout(dataset, layout)
         cfg = OmegaConf.to_object(fam.node)
-        if preflight:
-            _checked(fam, partial(backend.preflight, fam.plugin, cfg, _first_fold(view)))
+        built: tuple[str, ...] | None = None
+        try:
+            if preflight:
+                one = _first_fold(view)
+                built = _checked(fam, partial(backend.preflight, fam.plugin, cfg, one))
+            device = _checked(fam, partial(backend.device_for, fam.plugin, cfg, view.spec))
+        except UserError as exc:
+            # model=auto: one broken plugin (or one that cannot run here) must not stop a
+            # search nobody asked it into.
+            if not plan.auto or plan.families_listed:
+                raise
+            failed.append((fam, exc))
+            continue
+        if layout.note:
+            notes.append(layout.note)
         # With k folds a trial reports once per fold, whatever its backend counts.
         unit = "fold" if dataset.folds else backend.unit
-        device = _checked(fam, partial(backend.device_for, fam.plugin, cfg, view.spec))
         run_families[name] = RunFamily(fam, backend, unit, device, dataset=view)
+        _check_metrics(goal, fam, built, dataset)
+    if failed:
+        if not run_families:
+            raise failed[0][1]
+        families = {name: families[name] for name in run_families}
+        # A new plan (it is frozen): the budget and record below are made from this one.
+        plan = dataclasses.replace(plan, families=families, space=joint_space(families))
+        notes += [
+            f"model=auto: {fam.name} ({fam.package}) left out: its preflight failed "
+            f"({reason(exc.__cause__) if exc.__cause__ else exc}); model={fam.name} shows "
+            "the whole error"
+            for fam, exc in failed
+        ]
     identity = fingerprint(
         model=plan.model_name,
         model_config=_model_config(plan, families),
@@ -298,7 +347,7 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
     # Pruners that compare trials fold by fold (Wilcoxon) get each fold's own value.
     fold_values = bool(dataset.folds) and pruner_wants_fold_values(plan.sweep.pruner)
     refit = plan.sweep.refit
-    budget = Budget(plan.sweep.n_trials, trial_total(plan), plan.sweep.timeout)
+    budget = Budget(plan.sweep.n_trials, trial_total(plan), plan.sweep.timeout, _clock(plan, notes))
     steps = steps_label(f.unit for f in run_families.values())
     device = _device(run_families)
     services = Services(
@@ -312,7 +361,7 @@ def prepare(plan: RunPlan, *, preflight: bool = True) -> Run:
         budget=budget,
         seeds=Seeds(int(plan.sweep.seed), int(plan.trainer.seed)),
         fingerprint=identity,
-        record=_record(plan, goal, identity, budget, run_families, steps, device),
+        record=_record(plan, goal, identity, budget, run_families, steps, device, dataset),
         services=services,
         notes=tuple(notes),
         auto=plan.auto,
@@ -361,6 +410,7 @@ def _record(
     families: Mapping[str, RunFamily],
     steps: str,
     device: str,
+    dataset: Dataset,
 ) -> StudyRecord:
     """What the study stores about itself (``tuning.opening`` writes it)."""
     return StudyRecord(
@@ -378,7 +428,24 @@ def _record(
         pruner=_pruner_label(plan, goal),
         steps=steps,
         device=device,
+        n_val=_validation_rows(dataset),
     )
+
+
+def _clock(plan: RunPlan, notes: list[str]) -> TimeBudget | None:
+    """``sweep.timeout`` as this process's budget, planned now that start-up is measured; a
+    note when the report does not fit in it."""
+    sweep = plan.sweep
+    budget = plan_budget(sweep.timeout, report=bool(sweep.report))
+    if budget is None:
+        return None
+    if sweep.report and not budget.report and budget.given_end is None:
+        notes.append(
+            f"sweep.timeout={sweep.timeout:g} s: report/ is not written within the budget (it "
+            f"takes about {budget.report_seconds:.0f} s on this machine now); draw it "
+            f"afterwards with: python -m automl report {plan.run_dir}"
+        )
+    return budget
 
 
 def _model_config(plan: RunPlan, families: dict[str, Family]) -> dict[str, Any]:
@@ -396,6 +463,23 @@ def _result_settings(backends: dict[str, Backend]) -> dict[str, Any]:
     return settings
 
 
+def _validation_rows(dataset: Dataset) -> int:
+    """The validation rows a trial is judged on (every fold's together with k folds)."""
+    return sum(len(f.val) for f in dataset.folds) if dataset.folds else len(dataset.val)
+
+
+def _check_metrics(goal: Goal, fam: Family, built: tuple[str, ...] | None, data: Dataset) -> None:
+    """Refuse objectives and constraints that name a metric the family never reports (every
+    trial would fail on it); unchecked when neither the plugin nor its built model says."""
+    names = fam.plugin.reported_metrics(built)
+    if names is None:
+        return
+    reported = [f"val_{m}" for m in names]
+    if data.folds:
+        reported.append(f"{goal.key}_std")  # the spread over folds (automl.backends.protocol)
+    check_reported(goal.objectives, goal.constraints, fam.name, reported, data.spec.task)
+
+
 def _first_fold(dataset: Dataset) -> Dataset:
     return dataset.folds[0] if dataset.folds else dataset
 
@@ -406,15 +490,16 @@ def _checked(fam: Family, step: Callable[[], _T]) -> _T:
     is one line naming the plugin.
 
     Raises:
-        UserError: The step's own (a bad device, a bad setting), or a ``PluginError``.
+        UserError: The step's own (a bad device, a bad setting), or a ``PluginCodeError``.
     """
     try:
         return step()
     except UserError:
         raise  # already one line that says what to do (a bad device, a bad setting)
     except Exception as exc:
-        raise PluginError(
+        raise PluginCodeError(
             f"model '{fam.name}' ({fam.package}) failed its preflight, a build with its "
             f"default config and one training step on a few rows: {reason(exc)}; fix the "
-            "plugin or its config (see docs/plugins.md) and run again"
+            "plugin or its config (see docs/plugins.md) and run again",
+            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         ) from exc

@@ -46,12 +46,27 @@ def record_invocation(
     }
     with open(run_dir / HISTORY_FILE, "a") as handle:
         handle.write(json.dumps(line) + "\n")
-    handler = logging.FileHandler(run_dir / LOG_FILE)
-    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
     root = logging.getLogger()
+    # One run log per process: a process that runs several studies (the API, a benchmark,
+    # the tests) writes each run's lines to that run's log only, not to every earlier one.
+    for old in [h for h in root.handlers if isinstance(h, _RunLog)]:
+        root.removeHandler(old)
+        old.close()
+    handler = _RunLog(run_dir / LOG_FILE)
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
     root.addHandler(handler)
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)
+
+
+class _RunLog(logging.FileHandler):
+    """The run directory's ``automl.log``; a run directory removed under it costs no trial."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            super().emit(record)
+        except OSError:  # FileHandler reopens a closed log outside its own guard
+            self.handleError(record)
 
 
 def remove_if_new(run_dir: Path, stop_at: Path) -> None:

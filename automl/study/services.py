@@ -20,6 +20,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from automl.backends import FitResult, Goal
+from automl.backends.checkpoint import TrialCheckpoint
 from automl.backends.protocol import fit_config, refit_config
 from automl.core.plugin import Report
 from automl.core.space import Param
@@ -27,6 +28,7 @@ from automl.data import Dataset
 from automl.study.families import (
     FAMILY_PARAM,
     RunFamily,
+    default_order,
     family_of,
     own_params,
     prefixed,
@@ -119,11 +121,12 @@ class Services:
 
     def defaults(self) -> list[dict[str, Any]]:
         """Each family's default configuration as study parameters (what ``enqueue_defaults``
-        runs first): the values its base config gives the searched parameters. Families
-        whose backend's trials cost the most (``Backend.expensive``: torch) come last, so a
-        short budget still covers the cheap families."""
+        runs first): the values its base config gives the searched parameters, cheapest
+        family first (``families.default_order``: families whose backend's trials cost the
+        most, ``Backend.expensive``: torch, come last), so a short budget still covers the
+        cheap families."""
         out = []
-        for fam in sorted(self.families.values(), key=lambda f: bool(f.backend.expensive)):
+        for fam in default_order(list(self.families.values())):
             base = fam.family.node
             values = {p: OmegaConf.select(base, p) for p in fam.family.space}
             if self.auto:
@@ -140,9 +143,14 @@ class Services:
         report: Report | None = None,
         workdir: str | Path | None = None,
         seed: int = 0,
+        deadline: float | None = None,
+        checkpoint: TrialCheckpoint | None = None,
     ) -> FitResult:
         """Train one configuration (holdout or k-fold) toward the run's goal, then measure its
-        prediction latency (``latency_ms``)."""
+        prediction latency (``latency_ms``). Past ``deadline`` (``time.monotonic()``) training
+        stops at its next report with its best step so far (``FitResult.stopped``);
+        ``checkpoint`` keeps its training state as it goes and continues a lost trial's
+        (``automl.backends.checkpoint``)."""
         fam = self.family(family)
         result = fit_config(
             fam.backend,
@@ -154,6 +162,8 @@ class Services:
             workdir=workdir,
             seed=seed,
             fold_values=self.fold_values,
+            deadline=deadline,
+            checkpoint=checkpoint,
         )
         result.latency_ms = self.latency(fam, result.model)
         return result

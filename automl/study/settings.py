@@ -1,13 +1,13 @@
 """The checks of ``sweep.workers``, ``sweep.gpus_per_trial``, ``sweep.trials_per_gpu``,
-``sweep.worker_restarts``, ``sweep.launcher``, ``sweep.slurm.*`` and ``sweep.ray.*``: one line
-each, exit 2."""
+``sweep.worker_restarts``, ``sweep.slurm.*`` and ``sweep.ray.*``: one line each, exit 2
+(``sweep.launcher`` and ``sweep.slurm.executor`` are enums Hydra checks when it composes the
+config)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from automl.core.errors import UserError
-from automl.study.config import LAUNCHERS, SLURM_EXECUTORS
 
 __all__ = ["check_settings"]
 
@@ -20,14 +20,7 @@ def check_settings(sweep: Any) -> None:
             raise UserError(f"sweep.{name}={value} must be >= {low}")
     if sweep.worker_restarts < 0:
         raise UserError(f"sweep.worker_restarts={sweep.worker_restarts} must be >= 0")
-    if sweep.launcher not in LAUNCHERS:
-        raise UserError(f"sweep.launcher={sweep.launcher!r} is not one of {', '.join(LAUNCHERS)}")
     slurm = sweep.slurm
-    if slurm.executor not in SLURM_EXECUTORS:
-        raise UserError(
-            f"sweep.slurm.executor={slurm.executor!r} is not one of {', '.join(SLURM_EXECUTORS)}"
-            " (local: submitit's local executor, the same jobs as processes on this machine)"
-        )
     if slurm.time < 1 or slurm.cpus < 1 or slurm.gpus < 0:
         raise UserError(
             f"sweep.slurm.time={slurm.time} (minutes), sweep.slurm.cpus={slurm.cpus} and "

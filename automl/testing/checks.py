@@ -19,6 +19,7 @@ import numpy as np
 
 from automl.core.errors import PluginError, TrialPruned, reason
 from automl.core.plugin import NAME_PATTERN, TASKS, ModelPlugin, resolve
+from automl.core.records import SWALLOWED_PRUNE
 from automl.data import Dataset
 from automl.testing.data import tiny_trainer
 
@@ -265,8 +266,15 @@ def check_prunes(plugin: ModelPlugin, cfg: Any, dataset: Dataset, seed: int = 0)
 
     try:
         fit_checked(plugin, cfg, dataset, tiny_trainer(epochs=3), report=report, seed=seed)
-    except TrialPruned:
-        pass
+    except TrialPruned as exc:
+        # A study prunes such a model anyway, once fit returns, and notes it; a plugin that
+        # trains on after the signal wastes every pruned trial's time.
+        if exc.note == SWALLOWED_PRUNE:
+            raise AssertionError(
+                f"{who(plugin, cfg)}: fit caught the automl.errors.TrialPruned that report "
+                f"raised at step {exc.epoch} and trained on; expected it to propagate (no "
+                "except Exception around report)"
+            ) from None
     else:
         raise AssertionError(
             f"{who(plugin, cfg)}: training finished although report returned True "

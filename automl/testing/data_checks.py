@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from automl.core.errors import PluginError, UserError, reason
+from automl.core.errors import PluginCodeError, PluginError, UserError, reason
 from automl.core.plugin import LAYOUT_RANKS, NAME_PATTERN, DataPlugin, resolve
 from automl.data import DataConfig, Dataset, RawData, clear_cache, load_dataset
 
@@ -80,6 +80,11 @@ def load_checked(plugin: DataPlugin, cfg: Any) -> Dataset:
     clear_cache()
     try:
         return load_dataset(plugin, cfg)
+    except PluginCodeError as exc:  # not a refusal: the plugin's code failed
+        raise AssertionError(
+            f"{_who(plugin, cfg)}: loading raised {reason(exc.__cause__ or exc)}; expected a "
+            "Dataset"
+        ) from exc
     except UserError as exc:
         raise AssertionError(
             f"{_who(plugin, cfg)}: refused its own config: {exc}; expected the default "
@@ -311,6 +316,12 @@ def check_bad_options(
         clear_cache()
         try:
             dataset = load_dataset(plugin, bad)
+        except PluginCodeError as exc:  # the study's wrapping of what the plugin's code raised
+            raise AssertionError(
+                f"{_who(plugin)}: data.{field}={value!r} raised {reason(exc.__cause__ or exc)}; "
+                "expected automl.errors.UserError (one line: what is wrong, what is valid), or "
+                "data"
+            ) from exc
         except UserError as exc:
             line = str(exc)
             assert line and "\n" not in line.strip(), (

@@ -32,16 +32,32 @@ def _flock(path: Path) -> AbstractContextManager[None]:
 
 
 @contextmanager
-def _advisory(engine: Any, key: int) -> Iterator[None]:
+def _advisory(storage: Any, key: int) -> Iterator[None]:
     from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
 
-    with engine.connect() as conn:
-        conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+    def acquire() -> Any:
+        conn = storage.engine.connect()
         try:
-            yield
-        finally:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    # Taking the lock rides out an outage like any other storage call (automl.tuning.storage).
+    patiently = getattr(storage, "patiently", None)
+    conn = patiently(acquire) if patiently is not None else acquire()
+    try:
+        yield
+    finally:
+        try:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             conn.commit()
+        except SQLAlchemyError:
+            pass  # the server dropped the session (a restart), and the lock with it
+        finally:
+            conn.close()
 
 
 def admission(storage: Any, study_name: str) -> AbstractContextManager[None]:
@@ -54,7 +70,7 @@ def admission(storage: Any, study_name: str) -> AbstractContextManager[None]:
         return _flock(Path(url.removeprefix("sqlite:///") + ".admit.lock"))
     if url.startswith("postgresql"):
         digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-        return _advisory(storage.engine, int.from_bytes(digest, "big", signed=True))
+        return _advisory(storage, int.from_bytes(digest, "big", signed=True))
     path = getattr(storage, "journal_path", None)  # set by make_storage on journal files
     if path:
         return _flock(Path(str(path) + ".admit.lock"))

@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.core.records import TrialRecord
 from automl.study.run import Run
+from automl.tuning.internals import storage_of, study_id
 from automl.tuning.lost import worker_id
 from automl.tuning.sampling import Draft, StudySampler
 
@@ -64,7 +65,7 @@ def claim(
         intermediate_values={},
         trial_id=-1,
     )
-    return study._storage.create_new_trial(study._study_id, template_trial=template)
+    return storage_of(study).create_new_trial(study_id(study), template_trial=template)
 
 
 def open_claimed(

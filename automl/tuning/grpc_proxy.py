@@ -181,12 +181,11 @@ def make_server(url: str, host: str, port: int, threads: int) -> Any:
     """
     try:
         import grpc
-        from optuna.storages._grpc.auto_generated import api_pb2_grpc
-        from optuna.storages._grpc.servicer import OptunaStorageProxyService
     except ImportError as exc:
         raise UserError(f"storage-proxy needs gRPC ({exc}): pip install 'automl[grpc]'") from None
     import optuna
 
+    from automl.tuning.internals import add_storage_service
     from automl.tuning.storage import make_storage
 
     if not url.startswith(("postgresql", "mysql", "sqlite")):
@@ -212,7 +211,7 @@ def make_server(url: str, host: str, port: int, threads: int) -> Any:
             ("grpc.keepalive_permit_without_calls", 1),
         ],
     )
-    api_pb2_grpc.add_StorageServiceServicer_to_server(OptunaStorageProxyService(cached), server)
+    add_storage_service(server, cached)
     server.add_generic_rpc_handlers((CoordinationService(rdb, threads).handler(),))
     if server.add_insecure_port(f"{host}:{port}") == 0:
         raise UserError(

@@ -22,10 +22,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import optuna
-from optuna.storages import GrpcStorageProxy
-from optuna.storages._heartbeat import BaseHeartbeat
 
 from automl.core.errors import UserError
+from automl.tuning.internals import GrpcStorageBase
 
 __all__ = ["GrpcStorage", "parse_grpc_url", "GRPC_PREFIX", "open_grpc"]
 
@@ -50,7 +49,7 @@ def parse_grpc_url(url: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-class GrpcStorage(GrpcStorageProxy, BaseHeartbeat):
+class GrpcStorage(GrpcStorageBase):
     """Optuna's gRPC storage client with heartbeats, stale trials and the admission lock.
 
     Args:
@@ -80,7 +79,7 @@ class GrpcStorage(GrpcStorageProxy, BaseHeartbeat):
         self.on_stale = on_stale
 
     def _call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
-        call = self._channel.unary_unary(_SERVICE + method)
+        call = self.channel.unary_unary(_SERVICE + method)
         return json.loads(call(json.dumps(payload).encode()))
 
     # -- heartbeats (Optuna's BaseHeartbeat) -------------------------------------------
@@ -88,7 +87,7 @@ class GrpcStorage(GrpcStorageProxy, BaseHeartbeat):
     def record_heartbeat(self, trial_id: int) -> None:
         self._call("Heartbeat", {"trial_id": trial_id})
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+    def stale_trial_ids(self, study_id: int) -> list[int]:
         answer = self._call(
             "Stale",
             {
@@ -118,7 +117,7 @@ class GrpcStorage(GrpcStorageProxy, BaseHeartbeat):
 
         while True:
             release = threading.Event()
-            call = self._channel.stream_stream(_SERVICE + "Hold")(_hold_requests(key, release))
+            call = self.channel.stream_stream(_SERVICE + "Hold")(_hold_requests(key, release))
             try:
                 next(call)  # granted
                 break

@@ -13,16 +13,23 @@ CMA-ES sampler.)
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import optuna
 from optuna.samplers import CmaEsSampler, GridSampler, QMCSampler
-from optuna.storages import BaseStorage
+from optuna.storages import BaseStorage, GrpcStorageProxy
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 __all__ = [
     "storage_of",
+    "uncached",
+    "PRIVATE_STORAGE_CALLS",
+    "study_id",
+    "study_through",
+    "forget_cached_trials",
     "trial_id",
     "read_trial",
     "set_trial_system_attr",
@@ -31,6 +38,8 @@ __all__ = [
     "GridSamplerBase",
     "CmaEsSamplerBase",
     "QMCSamplerBase",
+    "GrpcStorageBase",
+    "add_storage_service",
 ]
 
 
@@ -43,6 +52,63 @@ def storage_of(study: optuna.Study) -> BaseStorage:
     and to give a pruner a filtered view of the study (``FamilyStorage``).
     """
     return study._storage
+
+
+def uncached(storage: BaseStorage) -> BaseStorage:
+    """The storage behind Optuna's cache, or ``storage`` itself when it has none.
+
+    Private: ``_CachedStorage._backend``. ``storage_of`` gives an RDB storage wrapped in
+    Optuna's cache; the heartbeat thread calls the storage's own one-attempt heartbeat
+    (``beat_once``), which the cache does not pass through.
+    """
+    from optuna.storages._cached_storage import _CachedStorage
+
+    return storage._backend if isinstance(storage, _CachedStorage) else storage
+
+
+# Private: the storage methods Optuna's cache (``_CachedStorage``) and its stale-trial check
+# call on an RDB storage instead of the public ones. A storage that retries every call through
+# an outage (``automl.tuning.storage``) wraps these too, or a study's reads and new trials
+# would fail on the first dropped connection.
+PRIVATE_STORAGE_CALLS = (
+    "_create_new_trial",
+    "_set_trial_param",
+    "_get_trials",
+    "_get_best_trial_id",
+    "_get_stale_trial_ids",
+)
+
+
+def study_id(study: optuna.Study) -> int:
+    """The storage's id of a study.
+
+    Private: ``Study._study_id``. Storage methods address a study by this id; a ``Study``
+    exposes only its name, and ``storage.get_study_id_from_name`` is one more query.
+    """
+    return int(study._study_id)
+
+
+def study_through(study: optuna.Study, storage: Any) -> optuna.Study:
+    """A shallow copy of ``study`` that reads and writes through ``storage`` (a view that
+    wraps the study's own storage).
+
+    Private: sets ``Study._storage`` on the copy. ``optuna.Study(name, storage)`` is the public
+    way, but it looks the study up by name (a query) and starts a fresh trial cache; a
+    configuration drawn ahead of every trial must cost neither.
+    """
+    view = copy.copy(study)
+    view._storage = storage
+    return view
+
+
+def forget_cached_trials(study: optuna.Study) -> None:
+    """Drop the trials ``study`` caches for this thread, so the next read sees the storage.
+
+    Private: ``Study._thread_local.cached_all_trials``. Optuna keeps this cache between the
+    steps of one ``ask``; a configuration drawn ahead, outside ``ask``, must see the trials
+    as they are now, and no public call clears it.
+    """
+    study._thread_local.cached_all_trials = None
 
 
 def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
@@ -223,3 +289,41 @@ class QMCSamplerBase(QMCSampler):
     def scramble(self) -> bool:
         """Whether the sequence is scrambled (``_scramble``)."""
         return bool(self._scramble)
+
+
+class GrpcStorageBase(GrpcStorageProxy, BaseHeartbeat):
+    """Optuna's gRPC storage client as a heartbeat storage, whose stale trials come from
+    ``stale_trial_ids`` and whose channel serves automl's own calls too.
+
+    Private: ``optuna.storages._heartbeat.BaseHeartbeat`` (the interface ``fail_stale_trials``
+    and the heartbeat thread check for; not exported), its ``_get_stale_trial_ids`` (the
+    one method ``fail_stale_trials`` asks), and ``GrpcStorageProxy._channel`` (the client's
+    open channel; a second channel to the same proxy would be a second connection per worker).
+    """
+
+    @property
+    def channel(self) -> Any:
+        """The client's gRPC channel to the proxy (private: ``_channel``, see the class)."""
+        return self._channel
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        # Private BaseHeartbeat hook: fail_stale_trials asks this one method.
+        return self.stale_trial_ids(study_id)
+
+    def stale_trial_ids(self, study_id: int) -> list[int]:
+        """The study's RUNNING trials whose heartbeats stopped (a subclass asks the proxy)."""
+        raise NotImplementedError
+
+
+def add_storage_service(server: Any, storage: BaseStorage) -> None:
+    """Serve Optuna's storage service for ``storage`` on a gRPC ``server``.
+
+    Private: ``optuna.storages._grpc`` (its generated service and servicer). Optuna's public
+    ``run_grpc_proxy_server`` builds, serves and blocks on a server of its own; the storage
+    proxy serves automl's coordination service (the admission lock, heartbeats) on the same
+    server and port.
+    """
+    from optuna.storages._grpc.auto_generated import api_pb2_grpc
+    from optuna.storages._grpc.servicer import OptunaStorageProxyService
+
+    api_pb2_grpc.add_StorageServiceServicer_to_server(OptunaStorageProxyService(storage), server)

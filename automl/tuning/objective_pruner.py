@@ -28,6 +28,8 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from automl.tuning.internals import storage_of
+
 __all__ = ["FirstObjectivePruner", "FirstObjectiveStorage", "without_pruned"]
 
 
@@ -74,7 +76,7 @@ class FirstObjectivePruner(optuna.pruners.BasePruner):
         if cached is None or cached[0] is not study:
             view = optuna.Study(
                 study_name=study.study_name,
-                storage=FirstObjectiveStorage(study._storage),  # type: ignore[arg-type]
+                storage=FirstObjectiveStorage(storage_of(study)),  # type: ignore[arg-type]
                 sampler=study.sampler,
                 pruner=self.inner,
             )
@@ -109,7 +111,7 @@ def without_pruned(study: optuna.Study) -> optuna.Study:
         return study
     return optuna.Study(
         study_name=study.study_name,
-        storage=_UnprunedStorage(study._storage),  # type: ignore[arg-type]
+        storage=_UnprunedStorage(storage_of(study)),  # type: ignore[arg-type]
         sampler=study.sampler,
         pruner=study.pruner,
     )

@@ -6,7 +6,9 @@ from the run's ``StudyRecord``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import time
 import warnings
 from typing import Any
 
@@ -15,15 +17,17 @@ import optuna
 from automl.core.errors import StudyError
 from automl.core.study_record import StudyHeader, StudyRecord
 from automl.study.identity import diff
+from automl.study.role import current_role
 from automl.study.run import Run
 from automl.study.search import sampler_keeps_state
+from automl.tuning.admission import admission
 from automl.tuning.factories import build_sampler, study_pruner
 from automl.tuning.lost import fail_lost_trials
 from automl.tuning.retry import enqueue_retry
 from automl.tuning.sampling import StudySampler, distributions
 from automl.tuning.storage import make_storage
 
-__all__ = ["open_study", "study_header"]
+__all__ = ["open_study", "study_header", "mark_deadline"]
 
 # Samplers that never repeat a point by construction (grid and quasi-random sequences) or
 # whose draws must not be asked for twice in one trial (CMA-ES's generations): no redraws.
@@ -61,10 +65,16 @@ def open_study(
     Returns:
         The study, its sampler, and the storage as opened (Optuna wraps it in a cache).
 
+    Creating the study, checking its identity and recording it are one step under the
+    study's admission lock (``automl.tuning.admission``): two jobs started together on a new
+    study name with different settings (a SLURM array) cannot both find it without an
+    identity and both run in it; the second finds the first one's identity and is refused.
+
     Raises:
         StudyError: The stored study optimizes the other direction, or its identity differs
-            in a way Optuna cannot absorb (unless ``sweep.resume=force``). Nothing is
-            written to the study before this check.
+            in a way Optuna cannot absorb (unless ``sweep.resume=force``), or a forced resume
+            changes a parameter's kind, scale or choices, which Optuna cannot store in one
+            study. Nothing is written to the study before this check.
     """
     plan, sweep = run.plan, run.plan.sweep
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the leaderboard reports trials
@@ -76,6 +86,9 @@ def open_study(
         max_retries=sweep.max_retries,
         on_stale=functools.partial(_retry_stale, max_retries=sweep.max_retries),
         notes=notes,
+        storage_wait=sweep.storage_wait,
+        # A worker's parent opened this storage already: a blip now is not a wrong URL.
+        open_wait=sweep.storage_wait if current_role() is not None else 0.0,
     )
     sampler = _sampler(run)
     pruner = study_pruner(
@@ -85,27 +98,28 @@ def open_study(
         multi=run.goal.multi,
         families=run.auto,
     )
-    try:
-        study = optuna.load_study(
-            study_name=plan.study_name, storage=storage, sampler=sampler, pruner=pruner
-        )
-    except KeyError:
-        study = optuna.create_study(
-            storage=storage,
-            study_name=plan.study_name,
-            sampler=sampler,
-            pruner=pruner,
-            directions=run.goal.directions,
-            load_if_exists=True,  # another worker may create it at the same moment
-        )
-    _check_identity(run, study, notes)
-    if run.goal.multi:
-        with warnings.catch_warnings():  # experimental in Optuna since 3.2, still there in 5
+    with admission(storage, plan.study_name):
+        try:
+            study = optuna.load_study(
+                study_name=plan.study_name, storage=storage, sampler=sampler, pruner=pruner
+            )
+        except KeyError:
+            study = optuna.create_study(
+                storage=storage,
+                study_name=plan.study_name,
+                sampler=sampler,
+                pruner=pruner,
+                directions=run.goal.directions,
+                load_if_exists=True,  # a storage without the lock (MySQL) may race here
+            )
+        _check_identity(run, study, notes)
+        # Every study names its objectives, so optuna-dashboard shows "val_acc", not "Objective 0".
+        with warnings.catch_warnings():  # experimental in Optuna since 3.2, still in 5
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(run.goal.names)
-    for key, value in run.record.attrs().items():  # the study's record: its one writer
-        study.set_user_attr(key, value)
-    fail_lost_trials(study, sweep.max_retries)
+        for key, value in run.record.attrs().items():  # the study's record: its one writer
+            study.set_user_attr(key, value)
+        fail_lost_trials(study, sweep.max_retries, admitted=True)
     return study, sampler, storage
 
 
@@ -118,7 +132,14 @@ def _check_identity(run: Run, study: optuna.Study, notes: list[str]) -> None:
             f"{', '.join(run.goal.directions)}; choose another sweep.study_name"
         )
     stored = StudyRecord.from_attrs(study.user_attrs).fingerprint
+    unstorable = _unstorable(run, study)
     if stored is None:
+        if unstorable:
+            raise StudyError(
+                f"study '{plan.study_name}' cannot take this run's trials: {unstorable[0][1]}, "
+                "and Optuna keeps one kind of distribution per parameter in a study; start a "
+                f"new study with sweep.study_name=NEW_NAME, or restore {unstorable[0][0]}"
+            )
         if study.get_trials(deepcopy=False):
             notes.append(
                 f"study '{plan.study_name}' has no recorded identity (made by an older automl); "
@@ -129,17 +150,74 @@ def _check_identity(run: Run, study: optuna.Study, notes: list[str]) -> None:
     refused = [c for c in changes if not c.allowed]
     if refused and plan.sweep.resume != "force":
         lines = "\n".join(f"  {c}" for c in refused)
+        how = (
+            "continue this one anyway with sweep.resume=force"
+            if not unstorable
+            else f"restore {unstorable[0][0]} as it was (sweep.resume=force cannot continue it: "
+            f"{unstorable[0][1]})"
+        )
         raise StudyError(
             f"study '{plan.study_name}' was run with other settings; its trials are not "
             f"comparable with this run's:\n{lines}\nStart a new study with "
-            f"sweep.study_name=NEW_NAME, or continue this one anyway with sweep.resume=force"
+            f"sweep.study_name=NEW_NAME, or {how}"
+        )
+    if unstorable:
+        name, why = unstorable[0]
+        raise StudyError(
+            f"sweep.resume=force cannot continue study '{plan.study_name}': {why}, and Optuna "
+            "keeps one kind of distribution per parameter in a study; start a new study with "
+            f"sweep.study_name=NEW_NAME, or restore {name} as it was"
         )
     for change in changes:
         kind = "forced" if not change.allowed else "allowed"
         notes.append(f"study '{plan.study_name}' changed ({kind}): {change}")
 
 
+def _unstorable(run: Run, study: optuna.Study) -> list[tuple[str, str]]:
+    """Searched parameters whose new distribution the study's storage would refuse.
+
+    Optuna stores one kind of distribution per parameter name in a study: another type
+    (float, int, choice), another scale (log) or other choices make every ``suggest`` of that
+    parameter raise. Checked here, against the trials as stored, with Optuna's own rule.
+
+    Returns:
+        ``(space.NAME, what changed)`` for each such parameter.
+    """
+    from optuna.distributions import check_distribution_compatibility
+
+    new = distributions(run.plan.space)
+    out: dict[str, str] = {}
+    for trial in study.get_trials(deepcopy=False):
+        for name, old in trial.distributions.items():
+            if name in out or name not in new:
+                continue
+            try:
+                check_distribution_compatibility(old, new[name])
+            except ValueError:
+                out[name] = f"space.{name} was {_dist_text(old)} and is now {_dist_text(new[name])}"
+    return [(f"space.{name}", why) for name, why in sorted(out.items())]
+
+
+def _dist_text(dist: Any) -> str:
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        return "a choice of {" + ", ".join(map(str, dist.choices)) + "}"
+    kind = "an int" if isinstance(dist, IntDistribution) else "a float"
+    return f"{kind} on a log scale" if dist.log else f"{kind} on a linear scale"
+
+
 def study_header(run: Run) -> StudyHeader:
     """What the leaderboard's title and ``leaderboard.json`` say about the study: its record
     (``Run.record``), its name and its run directory."""
     return StudyHeader.of(run.record, run.plan.study_name, results=str(run.plan.run_dir))
+
+
+def mark_deadline(study: optuna.Study, header: StudyHeader, timeout: float | None) -> StudyHeader:
+    """Record when this invocation stops starting trials (``sweep.timeout``) on the study
+    (``watch`` reads it; ``None`` without one clears an earlier invocation's) and return the
+    header with it (the live view's time left)."""
+    deadline = time.time() + float(timeout) if timeout else None
+    for key, value in StudyRecord(deadline=deadline).attrs(("deadline",), clear=True).items():
+        study.set_user_attr(key, value)
+    return dataclasses.replace(header, deadline=deadline)

@@ -25,9 +25,13 @@ class StudyOutcome:
         export_note: Why ``best/`` is not this worker's to write (the best trial's files are
             in another worker's run directory).
         export_failed: Why writing ``best/`` failed.
+        tracker_note: Why the tracker's best run was not tagged (``trainer.logger``).
         worker: The invocation is a worker of a parent (``automl.parallel``): it runs trials,
             and the parent judges the study.
         backed_off: The worker gave its GPU slot up after a trial ran out of memory there.
+        storage_lost: The study storage stayed unreachable (``sweep.storage_wait``): nothing
+            more could be read or written.
+        leaderboard_failed: Why ``leaderboard.csv``/``.json`` could not be written.
     """
 
     study_name: str
@@ -48,8 +52,17 @@ class StudyOutcome:
     stopped: str | None = None
     export_note: str | None = None
     export_failed: str | None = None
+    tracker_note: str | None = None
     worker: bool = False
     backed_off: bool = False
+    storage_lost: bool = False
+    leaderboard_failed: str | None = None
+
+    @property
+    def report_wanted(self) -> bool:
+        """Whether ``report/`` is worth writing: not after a stop signal (the scheduler's
+        SIGKILL follows soon), nor when the storage it reads is gone."""
+        return self.signal is None and not self.storage_lost
 
     @property
     def interrupted(self) -> bool:
@@ -68,7 +81,7 @@ class StudyOutcome:
             from automl.study.role import EXIT_BACKED_OFF, EXIT_STOPPED
 
             return EXIT_STOPPED if self.stopped else EXIT_BACKED_OFF if self.backed_off else 0
-        if self.stopped or self.export_failed:
+        if self.stopped or self.export_failed or self.leaderboard_failed:
             return 1
         if self.ran and not self.ran_ok:
             return 1

@@ -14,7 +14,6 @@ anyway and the trial records a note.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.core.space import Param
+from automl.tuning.internals import forget_cached_trials, storage_of, study_through
 from automl.tuning.objective_pruner import without_pruned
 from automl.tuning.samplers import distributions
 
@@ -217,9 +217,8 @@ class StudySampler(BaseSampler):
         )  # fmt: skip
         inner = self._factory(derive_seed(self._seed, number))
         # Optuna caches the study's trials per thread between two asks; a draft must see now.
-        study._thread_local.cached_all_trials = None
-        view = copy.copy(study)
-        view._storage = _DraftStorage(study._storage)  # type: ignore[assignment]
+        forget_cached_trials(study)
+        view = study_through(study, _DraftStorage(storage_of(study)))
         seen = {_key(t.params) for t in trials if t.state in _SEEN and t.params}
         for attempt in range(MAX_RESAMPLES + 1):
             try:

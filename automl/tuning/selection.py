@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
-from automl.core.records import finite_or_none, record_of
+from automl.core.records import finite_or_none, ranked_values, record_of
 from automl.results.finalize import Selected
 from automl.results.leaderboard import format_params, rank_rows, row_from_trial
 from automl.results.pareto import Candidate, select
@@ -43,7 +43,7 @@ class Choice:
     def _values(self, trial: FrozenTrial) -> dict[str, float | None]:
         return {
             name: finite_or_none(v)
-            for name, v in zip(self.run.goal.names, trial.values or [], strict=False)
+            for name, v in zip(self.run.goal.names, ranked_values(trial) or [], strict=False)
         }
 
     def pareto(self) -> dict[str, Any]:
@@ -75,7 +75,9 @@ class Choice:
     def lines(self) -> list[tuple[str, str]]:
         """Summary rows: how the trial was chosen and, with several objectives, the front."""
         goal = self.run.goal
-        plain = not goal.multi and not goal.constraints and self.run.plan.sweep.select == "auto"
+        sweep = self.run.plan.sweep
+        plain = not goal.multi and not goal.constraints and sweep.select == "auto"
+        plain = plain and not sweep.recheck_top
         if self.trial is None or self.rule is None or plain:
             return []
         rows = [("selected", self.rule)]
@@ -92,7 +94,9 @@ def _plain(value: Any) -> Any:
 def choose_best(run: Run, study: optuna.Study, trials: list[FrozenTrial]) -> Choice:
     """The trial ``best/`` exports under ``sweep.select`` (see ``automl.results.pareto``)."""
     goal, rule = run.goal, str(run.plan.sweep.select)
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values]
+    # Complete trials, and trials stopped early at the time budget with their best step:
+    # ranked on that step's value, after a complete trial of equal value.
+    complete = [t for t in trials if ranked_values(t)]
     choice = Choice(run)
     if not complete:
         return choice
@@ -109,12 +113,12 @@ def choose_best(run: Run, study: optuna.Study, trials: list[FrozenTrial]) -> Cho
     candidates = [
         Candidate(
             t.number,
-            tuple(float(v) for v in t.values),
+            tuple(ranked_values(t) or ()),
             goal.unmet(record_of(t).measures()) is None,
             t,
         )
         for t in complete
-        if len(t.values) == len(goal.names)
+        if len(ranked_values(t) or ()) == len(goal.names)
     ]
     key = rule if rule == "auto" or rule.startswith("trial:") else _key(rule)
     picked = select(candidates, goal.names, goal.directions, key)

@@ -4,7 +4,8 @@ Schedulers stop jobs with SIGTERM (SLURM, Kubernetes) and users with Ctrl-C; bot
 same here. The first signal stops the running trial at once (it is failed with the signal as
 its reason and re-run later) and the study then writes its leaderboard, summary and ``best/``;
 a second signal exits at once (exit code 128 + signal). The timeout of a trial is an alarm
-that fails the trial with ``timeout after N s``.
+that fails the trial with ``timeout after N s``; the same alarm cuts a trial that is still
+running, without a report, past its cut time in the command's time budget (``OutOfTime``).
 
 Stopping "at once" means raising in the main thread wherever it is, which is safe inside
 training but not halfway through a write to the study storage: ``critical()`` marks the
@@ -15,7 +16,9 @@ one is raised when it ends. Outside a trial's training nothing is raised; the st
 A raise can be lost: when the signal lands while Python runs a finalizer or a weakref
 callback (a library's ``__del__``), the interpreter prints "Exception ignored" and goes on.
 So after a stop signal inside a trial the alarm repeats every ``REDELIVER_S`` seconds and
-raises again until the trial's section is left.
+raises again until the trial's section is left (and so does the alarm that bounds the export
+after a signal, ``bounded``); the interpreter's "Exception ignored" report of such a lost
+raise is not printed: it is raised again anyway.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from automl.core.errors import Interrupted, TrialTimeout
+from automl.core.errors import Interrupted, OutOfTime, TrialTimeout
 
 __all__ = ["StopSignals"]
 
@@ -60,7 +64,9 @@ class StopSignals:
         self._critical = 0
         self._pending: BaseException | None = None
         self._timeout: float | None = None
+        self._cut: tuple[float, float] | None = None
         self._active = threading.current_thread() is threading.main_thread()
+        self._previous_hook = sys.unraisablehook
 
     def __enter__(self) -> StopSignals:
         if self._active:
@@ -68,6 +74,8 @@ class StopSignals:
                 self._previous[signum] = signal.signal(signum, self._on_signal)
             if hasattr(signal, "SIGALRM"):
                 self._previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._on_alarm)
+            self._previous_hook = sys.unraisablehook
+            sys.unraisablehook = self._unraisable
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -75,6 +83,14 @@ class StopSignals:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+        if self._active:
+            sys.unraisablehook = self._previous_hook
+
+    def _unraisable(self, unraisable: Any) -> None:
+        # A stop or a timeout raised inside a finalizer is lost, and raised again by the
+        # repeating alarm: not worth a traceback on the user's terminal.
+        if not isinstance(unraisable.exc_value, Interrupted | TrialTimeout):
+            self._previous_hook(unraisable)
 
     @property
     def exit_code(self) -> int | None:
@@ -99,9 +115,13 @@ class StopSignals:
         self._deliver(Interrupted(signum))
 
     def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
-        if self._in_trial and self.received is not None:
+        if not self._in_trial:
+            return
+        if self.received is not None:
             self._deliver(Interrupted(self.received))
-        elif self._in_trial and self._timeout is not None:
+        elif self._cut is not None and time.monotonic() >= self._cut[0] - 0.01:
+            self._deliver(OutOfTime(self._cut[1]))
+        elif self._timeout is not None:
             self._deliver(TrialTimeout(self._timeout))
 
     def _deliver(self, exc: BaseException) -> None:
@@ -119,14 +139,42 @@ class StopSignals:
     # -- sections ------------------------------------------------------------------------
 
     @contextmanager
-    def trial(self, timeout: float | None = None) -> Iterator[None]:
-        """A trial's training: a stop signal or the timeout raise inside it, at once."""
-        self._in_trial, self._pending, self._timeout = True, None, timeout
+    def trial(
+        self, timeout: float | None = None, cut: tuple[float, float] | None = None
+    ) -> Iterator[None]:
+        """A trial's training: a stop signal, the timeout or the budget's cut raise inside
+        it, at once.
+
+        Args:
+            timeout: ``sweep.trial_timeout`` (seconds), or ``None``.
+            cut: ``(time.monotonic() to cut at, sweep.timeout)``: past it ``OutOfTime`` is
+                raised (the trial has not reported since its stop time), or ``None``.
+        """
+        self._in_trial, self._pending, self._timeout, self._cut = True, None, timeout, cut
         try:
             if self.received is not None:
                 raise Interrupted(self.received)
-            if timeout and self._active and hasattr(signal, "setitimer"):
-                signal.setitimer(signal.ITIMER_REAL, float(timeout))
+            delays = [float(timeout)] if timeout else []
+            if cut is not None:
+                delays.append(max(cut[0] - time.monotonic(), 0.01))
+            if delays and self._active and hasattr(signal, "setitimer"):
+                signal.setitimer(signal.ITIMER_REAL, min(delays))
+            yield
+        finally:
+            self._disarm()
+            self._in_trial, self._pending, self._timeout, self._cut = False, None, None, None
+
+    @contextmanager
+    def bounded(self, seconds: float) -> Iterator[None]:
+        """Work that must end within ``seconds`` even after a stop signal (the export after
+        one): when the alarm fires, ``Interrupted`` (a signal was received) or
+        ``TrialTimeout`` is raised inside it; a first stop signal arriving inside it raises
+        ``Interrupted``, a second one exits as ever."""
+        self._in_trial, self._pending, self._timeout = True, None, seconds
+        try:
+            if self._active and hasattr(signal, "setitimer"):
+                # Repeats until the raise lands (one inside a finalizer is lost).
+                signal.setitimer(signal.ITIMER_REAL, float(seconds), REDELIVER_S)
             yield
         finally:
             self._disarm()

@@ -19,6 +19,7 @@ from typing import Any
 
 from automl.core.errors import UserError
 from automl.core.study_record import StudyRecord, StudySnapshot
+from automl.study.rundir import HISTORY_FILE, LOG_FILE
 
 __all__ = ["StoredStudy", "open_stored", "study_names", "run_config", "JOURNAL_SUFFIXES"]
 
@@ -26,7 +27,8 @@ JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
 """File endings of Optuna journal storages (as ``sweep.storage`` accepts them)."""
 
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
-_NOT_JOURNALS = {"automl.log"}  # Hydra's log of the run, next to a journal in a run directory
+# automl's own files next to a journal in a run directory: the run's log and its history.
+_NOT_JOURNALS = {LOG_FILE, HISTORY_FILE}
 
 
 @dataclass
@@ -264,6 +266,12 @@ def open_stored(target: str, study: str | None = None) -> StoredStudy:
     names = study_names(storage)
     if not names:
         raise UserError(f"{where}: the storage holds no study yet")
+    if study is None and len(names) > 1 and run_dir is not None and Path(target).is_dir():
+        # A run directory names its own study (a database may hold many, as PostgreSQL does):
+        # its saved sweep.study_name, or its own name (runs/<study_name> by default).
+        sweep = run_config(run_dir).get("sweep") or {}
+        own = [sweep.get("study_name") if isinstance(sweep, dict) else None, run_dir.name]
+        study = next((str(n) for n in own if n in names), None)
     if study is not None:
         if study not in names:
             raise UserError(f"{where}: no study named '{study}'; studies there: {', '.join(names)}")

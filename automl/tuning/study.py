@@ -24,8 +24,9 @@ from rich.console import Console
 from rich.live import Live
 
 from automl.core.errors import Interrupted
-from automl.core.records import counts_toward_total, record_of
+from automl.core.records import counts_toward_total, ranked_values, record_of
 from automl.results.leaderboard import Leaderboard, row_from_trial
+from automl.results.leaderboard.text import trials as trials_text
 from automl.study.plan import RunPlan
 from automl.study.role import Role
 from automl.study.run import Run, prepare
@@ -34,10 +35,18 @@ from automl.tuning.admission import admission
 from automl.tuning.drafts import claim, open_claimed
 from automl.tuning.finish import finish_study
 from automl.tuning.lost import fail_lost_trials, fail_unowned
-from automl.tuning.objective import SharedOutOfMemory, StorageLost, TrialRunner, start_trial
-from automl.tuning.opening import open_study, study_header
+from automl.tuning.objective import (
+    DiskFull,
+    SharedOutOfMemory,
+    StorageLost,
+    TrialRunner,
+    start_trial,
+)
+from automl.tuning.opening import mark_deadline, open_study, study_header
 from automl.tuning.outcome import StudyOutcome, tally
 from automl.tuning.signals import StopSignals
+from automl.tuning.storage import StorageUnreachable
+from automl.tuning.trackers import open_tracker
 from automl.tuning.warm import enqueue_first, warm_configs
 
 __all__ = ["StudyOutcome", "run_study", "open_study", "tally", "finish_study", "study_header"]
@@ -72,13 +81,16 @@ def run_study(
     # before anything exists.
     warm, warm_notes = warm_configs(run) if sweep.warm_start else ([], [])
     notes += warm_notes
+    tracker = open_tracker(plan.trainer.logger, plan.run_dir, plan.study_name)
+    if tracker is not None:
+        notes.append(f"trainer.logger={tracker.name}: each trial is a run: {tracker.where}")
     study, sampler, storage = open_study(run, notes)
     enqueue_first(run, study, storage, notes, warm)
     if not worker:  # the parent records the invocation once
         record_invocation(plan.run_dir, plan.composed, plan.overrides)
     console.print(run.describe, highlight=False, soft_wrap=True)
     for note in notes:
-        console.print(f"note: {note}", highlight=False, soft_wrap=True)
+        console.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
         _log.info("note: %s", note)
     _log.info("study %s: model=%s data=%s device=%s sweep.n_trials=%d",
               plan.study_name, plan.model_name, plan.data_name, run.device,
@@ -87,17 +99,26 @@ def run_study(
     trials = study.get_trials(deepcopy=False)
     counted, running = tally(trials)
     header = study_header(run)
+    if not worker:  # a worker's parent records the invocation's deadline
+        header = mark_deadline(study, header, sweep.timeout)
     board = Leaderboard(console, header, [t for t in trials if t.state in _FINISHED], sweep.top_k)
     total = run.budget.total
     if counted + running >= total:
+        more = (
+            "raise sweep.n_trials to run more"
+            if total == sweep.n_trials
+            else f"the space has no point left to run ({total} in all)"
+        )
         console.print(
-            f"study '{plan.study_name}' already has {counted} finished trials "
-            f"(sweep.n_trials={sweep.n_trials}); raise sweep.n_trials to run more"
+            f"study '{plan.study_name}' already has {counted} finished "
+            f"{'trial' if counted == 1 else 'trials'} "
+            f"(sweep.n_trials={sweep.n_trials}); {more}"
             + (f"; {running} still running in other workers" if running else "")
         )
     elif counted:
         console.print(
-            f"resuming study '{plan.study_name}': {counted} trials done, {total - counted} to go"
+            f"resuming study '{plan.study_name}': {trials_text(counted)} done, "
+            f"{total - counted} to go"
         )
 
     outcome = StudyOutcome(plan.study_name, run.goal.direction, run.goal.metric, worker=worker)
@@ -113,6 +134,7 @@ def run_study(
         on_start=board.trial_started,
         on_progress=board.trial_progress,
         shared=worker and role is not None and role.shared,
+        tracker=tracker,
     )
     live = board.live and sweep.live and counted + running < total
     with signals, Live(board, console=console, refresh_per_second=4) if live else nullcontext():
@@ -121,22 +143,30 @@ def run_study(
         # One read of the final state: the live view's last frame, the files and the
         # summary all use it.
         board.running.clear()
-        board.rows = {t.number: row_from_trial(t) for t in study.get_trials(deepcopy=False)}
+        if not outcome.storage_lost:
+            try:
+                board.rows = {t.number: row_from_trial(t) for t in study.get_trials(deepcopy=False)}
+            except StorageUnreachable as exc:
+                outcome.storage_lost, outcome.stopped = True, str(exc)
     if worker:
         assert role is not None
         _worker_end(role, outcome, console)
         return outcome
     with signals:  # a signal during the export: finish writing, then exit with its code
-        finish_study(
-            run,
-            study,
-            board,
-            header,
-            outcome,
-            console,
-            stop_signal=signals.received,
-            interruptible=signals.trial,
-        )
+        if outcome.storage_lost:
+            _storage_gone(outcome, console)
+        else:
+            finish_study(
+                run,
+                study,
+                board,
+                header,
+                outcome,
+                console,
+                stop_signal=signals.received,
+                interruptible=signals.trial,
+                bounded=signals.bounded,
+            )
         outcome.signal = signals.received
     _log.info(
         "done: %d complete, %d pruned, %d failed (%d re-run); best #%s; exit code %d%s",
@@ -147,10 +177,29 @@ def run_study(
     return outcome
 
 
+def _has_result(study: optuna.Study) -> bool:
+    """Whether the study holds a trial that could be exported (complete, or stopped early
+    with its best step)."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return any(ranked_values(t) for t in trials)
+
+
+def _storage_gone(outcome: StudyOutcome, console: Console) -> None:
+    """The end of a study whose storage is gone: one line each for why and what to do."""
+    console.print(f"automl: stopped: {outcome.stopped}", highlight=False, soft_wrap=True)
+    console.print(
+        "automl: leaderboard and best/ not written (they are read from the storage); run the "
+        "same command again once the storage answers: it writes them and runs any trials "
+        "still missing",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def _worker_end(role: Role, outcome: StudyOutcome, console: Console) -> None:
     """A worker's last lines in its log: what it ran, and why it stopped early."""
     console.print(
-        f"{role.name}: ran {outcome.ran} trials, {outcome.ran_ok} complete or pruned",
+        f"{role.name}: ran {trials_text(outcome.ran)}, {outcome.ran_ok} complete or pruned",
         highlight=False,
     )
     if outcome.backed_off:
@@ -168,15 +217,20 @@ def _loop(
     board: Leaderboard,
     outcome: StudyOutcome,
 ) -> None:
-    """Start trials until the total counts, a stop signal, the time budget or a streak."""
+    """Start trials until the total counts, a stop signal, the time budget or a streak.
+
+    Past the budget's end for trials no trial starts, except one when this invocation has
+    run none and the study has nothing to export yet: it stops at its first report, so the
+    command still ends with a model (and late).
+    """
     sweep = run.plan.sweep
-    timeout = run.budget.timeout
-    deadline = time.monotonic() + timeout if timeout else None
+    clock = run.budget.clock
     streak: Counter[str] = Counter()
     try:
         while signals.received is None:
-            if deadline is not None and time.monotonic() > deadline:
-                break
+            if clock is not None and clock.trial_time_left() <= 0:
+                if outcome.ran or _has_result(study):
+                    break
             if (
                 sweep.max_consecutive_failures
                 and sum(streak.values()) >= sweep.max_consecutive_failures
@@ -231,9 +285,11 @@ def _loop(
                 streak[record.error or "no reason recorded"] += 1
     except Interrupted:
         pass  # the trial is failed with the signal as its reason and will be re-run
-    except StorageLost as exc:
-        outcome.stopped = (
-            f"the study storage stayed unreachable for sweep.grace_period="
-            f"{sweep.grace_period} s ({exc}); the running trial is re-run when the study is next "
-            "opened"
-        )
+    except (StorageLost, StorageUnreachable) as exc:
+        outcome.storage_lost = True
+        text = str(exc)
+        if not text.startswith("the study storage"):
+            text = f"the study storage failed ({text})"
+        outcome.stopped = f"{text}; a trial it cut off is re-run when the study is next opened"
+    except DiskFull as exc:
+        outcome.stopped = str(exc)

@@ -58,15 +58,21 @@ def split_target(text: str) -> tuple[str, str | None]:
     return text, None
 
 
+_DROPPED = object()
+"""What ``_clip`` gives for a value it cannot place (``None`` is a value: a choice may offer it,
+as the forest's ``max_depth: [null, 4, 8, 16]`` does)."""
+
+
 def _clip(param: Param, value: Any) -> tuple[Any, str | None]:
-    """``value`` moved into ``param``'s range (and onto its step), or ``None`` when it cannot
-    be: a choice not offered, or not a number. The second item says what changed."""
+    """``value`` moved into ``param``'s range (and onto its step), or ``_DROPPED`` when it
+    cannot be: a choice not offered, or not a number. The second item says what changed."""
     if isinstance(param, Choice):
-        return (value, None) if value in param.options else (None, "not among its choices")
+        return (value, None) if value in param.options else (_DROPPED, "not among its choices")
     if isinstance(param, Fixed):
         return param.value, None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None, "not a number"
+        what = "null, which only a choice can offer" if value is None else "not a number"
+        return _DROPPED, what
     low, high = param.low, param.high
     moved = min(max(value, low), high)
     if isinstance(param, Int):
@@ -101,8 +107,8 @@ def fit_to_space(
             continue
         moved, change = _clip(param, value)
         if change is not None:
-            changes.append((name, f"dropped ({change})" if moved is None else change))
-        if moved is not None:
+            changes.append((name, f"dropped ({change})" if moved is _DROPPED else change))
+        if moved is not _DROPPED:
             out[name] = moved
     return out, changes
 

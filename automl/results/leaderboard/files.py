@@ -53,7 +53,7 @@ def write_leaderboard(rows: list[Row], directory: str | Path, header: StudyHeade
                 "" if r.duration is None else round(r.duration, 3),
                 r.note,
                 *cells,
-                ("yes" if r.feasible else "no") if r.state == "COMPLETE" else "",
+                ("yes" if r.feasible else "no") if r.state in ("COMPLETE", "STOPPED") else "",
             ]
             + [_csv_cell(r.measures.get(m)) for m in BUILTINS]
             + [_csv_cell(r.metrics.get(m)) for m in metric_names]

@@ -19,7 +19,10 @@ from automl.core.records import counts_toward_total, finite_or_none, record_of
 from automl.results.pareto import front_numbers
 
 # Unranked rows: complete but infeasible (or without a value) first, then the others.
-_STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "RUNNING": 2, "FAIL": 3}
+_STATE_ORDER = {"COMPLETE": 0, "STOPPED": 0, "PRUNED": 1, "RUNNING": 2, "FAIL": 3}
+STOPPED = "STOPPED"
+"""The state a row shows for a trial stopped early at the time budget with its best step kept
+(PRUNED in Optuna; ``automl.core.records.Stop``)."""
 _UNIT_WORD = {"epoch": "epoch", "step": "step", "fold": "fold"}
 
 
@@ -29,15 +32,20 @@ class Row:
 
     Attributes:
         number: Trial number.
-        state: Optuna state name (``COMPLETE``, ``PRUNED``, ``FAIL``, ``RUNNING``, ...).
-        value: The objective value; for a pruned or running trial its latest reported value.
+        state: Optuna state name (``COMPLETE``, ``PRUNED``, ``FAIL``, ``RUNNING``, ...), or
+            ``STOPPED`` for a trial stopped early at the time budget with its best step kept
+            (PRUNED in Optuna): ranked by that step's value, after complete trials of equal
+            value.
+        value: The objective value (a stopped trial's best step's); for a pruned or running
+            trial its latest reported value.
         epochs: Epochs (or steps, folds) the trial ran; for a running trial, reached so far.
         params: Sampled parameters.
         duration: Seconds the trial took (``None`` while running: see ``started``).
         note: Why a trial was pruned or failed.
         metrics: Validation metrics at the selected epoch.
         rank: 1 for the best complete trial (set by ``rank_rows``).
-        started: Wall-clock start (``time.time()`` seconds) of a running trial.
+        started: Wall-clock start (``time.time()`` seconds) of the trial.
+        ended: Wall-clock end of a finished trial (``None`` while running or unknown).
         counts: Whether the trial counts toward the study's total (``sweep.n_trials``).
         values: All objective values of a complete trial (several objectives).
         feasible: It meets every constraint (``sweep.constraints``); an infeasible trial is
@@ -62,11 +70,12 @@ class Row:
     feasible: bool = True
     family: str | None = None
     measures: dict[str, float | None] = field(default_factory=dict)
+    ended: float | None = None
 
     @property
     def finished(self) -> bool:
-        """Complete, pruned or failed."""
-        return self.state in ("COMPLETE", "PRUNED", "FAIL")
+        """Complete, stopped, pruned or failed."""
+        return self.state in ("COMPLETE", STOPPED, "PRUNED", "FAIL")
 
     def elapsed(self, now: float | None = None) -> float | None:
         """Seconds so far for a running trial, else its duration."""
@@ -111,6 +120,11 @@ def _started(trial: Any) -> float | None:
     return start.timestamp() if start is not None else None
 
 
+def _ended(trial: Any) -> float | None:
+    end = getattr(trial, "datetime_complete", None)
+    return end.timestamp() if end is not None else None
+
+
 def row_from_trial(trial: Any) -> Row:
     """Build a ``Row`` from an Optuna trial: finished, or running (its progress so far)."""
     record = record_of(trial)
@@ -121,7 +135,7 @@ def row_from_trial(trial: Any) -> Row:
     value: float | None = None
     epochs = record.epochs
     duration = record.duration_s
-    started = None
+    started = _started(trial)
     note = record.error or record.note or ""
     values = None
     if state == "COMPLETE":
@@ -129,13 +143,19 @@ def row_from_trial(trial: Any) -> Row:
         values = tuple(finite_or_none(v) for v in (getattr(trial, "values", None) or []))
         if record.unmet:
             note = f"infeasible: {record.unmet}"
+    elif state == "PRUNED" and record.stopped and record.values:
+        state = STOPPED
+        values = tuple(finite_or_none(v) for v in record.values)
+        value = values[0]
+        if record.unmet:
+            note = f"{note}; infeasible: {record.unmet}"
     elif state == "PRUNED":
         value = finite_or_none(last)
-        note = f"pruned after {unit} {steps[-1] + 1}" if steps else "pruned"
+        pruned = f"pruned after {unit} {steps[-1] + 1}" if steps else "pruned"
+        note = f"{pruned}; {note}" if note else pruned
     elif state == "RUNNING":
         value = finite_or_none(last)
         epochs = steps[-1] + 1 if steps else None
-        started = _started(trial)
     if state != "RUNNING" and duration is None and getattr(trial, "duration", None) is not None:
         duration = trial.duration.total_seconds()
     if state == "FAIL" and record.retried_failure and not record.counts:
@@ -152,11 +172,12 @@ def row_from_trial(trial: Any) -> Row:
         note=note,
         metrics=dict(record.metrics),
         started=started,
-        counts=counts_toward_total(state, record),
+        counts=counts_toward_total(_state_name(trial), record),
         values=values or None,
         feasible=record.unmet is None,
         family=record.family,
         measures={k: v for k, v in record.measures().items() if k in BUILTINS},
+        ended=_ended(trial) if state != "RUNNING" else None,
     )
 
 
@@ -178,7 +199,7 @@ def tiebreak_metric(primary: str, names: Iterable[str]) -> str | None:
 
 
 def _ranked(row: Row) -> bool:
-    return row.state == "COMPLETE" and row.value is not None and row.feasible
+    return row.state in ("COMPLETE", STOPPED) and row.value is not None and row.feasible
 
 
 def rank_rows(
@@ -213,9 +234,12 @@ def rank_rows(
             assert row.value is not None
             tie = row.metrics.get(second) if second else None
             if tie is None or not math.isfinite(tie):
-                return (0, sign * row.value, True, 0.0, row.number)
-            return (0, sign * row.value, False, second_sign * tie, row.number)
-        return (1, float(_STATE_ORDER.get(row.state, 4)), False, 0.0, row.number)
+                missing, tie_key = True, 0.0
+            else:
+                missing, tie_key = False, second_sign * tie
+            stopped = row.state == STOPPED  # a full trial first at an equal value
+            return (0, sign * row.value, stopped, missing, tie_key, row.number)
+        return (1, float(_STATE_ORDER.get(row.state, 4)), False, False, 0.0, row.number)
 
     ranked = sorted(rows, key=key)
     position = 0
@@ -273,8 +297,9 @@ def rows_from_trials(
 
 
 def state_counts(rows: Iterable[Row]) -> dict[str, int]:
-    """Rows by state; ``COMPLETE``, ``PRUNED`` and ``FAIL`` are always there (maybe 0)."""
-    out = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
+    """Rows by state; ``COMPLETE``, ``STOPPED``, ``PRUNED`` and ``FAIL`` are always there
+    (maybe 0)."""
+    out = {"COMPLETE": 0, STOPPED: 0, "PRUNED": 0, "FAIL": 0}
     for row in rows:
         out[row.state] = out.get(row.state, 0) + 1
     return out

@@ -9,8 +9,16 @@ from typing import Any
 from rich.panel import Panel
 from rich.table import Table
 
+from automl.core.records import SWALLOWED_PRUNE
+from automl.results.leaderboard.pace import pace
 from automl.results.leaderboard.rows import Row, state_counts
-from automl.results.leaderboard.text import fmt_metric, fmt_seconds, fmt_value_of, format_params
+from automl.results.leaderboard.text import (
+    fmt_metric,
+    fmt_seconds,
+    fmt_value_of,
+    format_params,
+    trials,
+)
 from automl.results.leaderboard.view import BoardView
 
 
@@ -19,6 +27,14 @@ def _values_text(board: BoardView, row: Row) -> str:
     values = row.values or (row.value,)
     names = [k for k, _ in board.objectives]
     return " ".join(f"{k}={fmt_value_of(k, v)}" for k, v in zip(names, values, strict=False))
+
+
+def _eta(board: BoardView) -> list[str]:
+    """``eta=4m10s`` (the study's time left) for a log line, when it can be estimated."""
+    now = pace(board.snapshot(), board.header.n_trials, deadline=board.header.deadline)
+    if now.left is None or not now.remaining:
+        return []
+    return [f"eta={fmt_seconds(now.left)}"]
 
 
 def _total(board: BoardView) -> str:
@@ -33,7 +49,7 @@ def plain_line(board: BoardView, row: Row) -> str:
     if board.multi:
         ranked = board.ranked()
         front = sum(1 for r in ranked if r.rank == 1)
-        shown = row.values is not None and row.state == "COMPLETE"
+        shown = row.values is not None and row.state in ("COMPLETE", "STOPPED")
         value = _values_text(board, row) if shown else f"{board.metric}={fmt_metric(row.value)}"
         best_text = f"front={front}"
     else:
@@ -46,12 +62,23 @@ def plain_line(board: BoardView, row: Row) -> str:
         f"{board.steps}={row.epochs if row.epochs is not None else '-'}",
         f"time={fmt_seconds(row.duration)}",
         f"done={done}/{_total(board)}",
+        *_eta(board),
         best_text,
         format_params({k: v for k, v in row.params.items() if k != "family"}),
     ]
     if row.note and (row.state != "COMPLETE" or not row.feasible):
         parts.append(f"| {row.note}")
     return " ".join(parts)
+
+
+def time_line(board: BoardView) -> str:
+    """``13m10s running trials, 64 trials/h`` and, short of the total, how long the rest takes."""
+    now = pace(board.snapshot(), board.header.n_trials)
+    text = f"{fmt_seconds(now.elapsed)} running trials, {now.rate_text()}"
+    if now.remaining:
+        rest = f"about {fmt_seconds(now.left)} more" if now.left is not None else "time unknown"
+        text += f"; {trials(now.remaining)} to go: {rest} at this pace"
+    return text
 
 
 def family_lines(board: BoardView) -> list[tuple[str, str]]:
@@ -70,8 +97,9 @@ def family_lines(board: BoardView) -> list[tuple[str, str]]:
         rows = families[name]
         counts = state_counts(rows)
         spent = sum(r.duration or 0.0 for r in rows)
+        stopped = f"{counts['STOPPED']} stopped, " if counts["STOPPED"] else ""
         text = (
-            f"{name}: {len(rows)} trials ({counts['COMPLETE']} complete, "
+            f"{name}: {trials(len(rows))} ({counts['COMPLETE']} complete, {stopped}"
             f"{counts['PRUNED']} pruned, {counts['FAIL']} failed), "
             f"{fmt_seconds(spent)} ({100 * spent / total:.0f}% of trial time)"
         )
@@ -97,6 +125,7 @@ def summary(
     refit: str | None = None,
     status: str | None = None,
     selection: Sequence[tuple[str, str]] = (),
+    warnings: Sequence[str] = (),
 ) -> Any:
     """The end-of-study summary (a rich renderable; printed plain without a terminal).
 
@@ -113,6 +142,8 @@ def summary(
             ``finished`` or ``interrupted`` when omitted.
         selection: ``(label, text)`` rows on how the exported trial was chosen and,
             with several objectives, the Pareto front.
+        warnings: One line each on why the winner may not be trusted
+            (``automl.results.trust``).
     """
     counts = board.counts()
     grid = Table.grid(padding=(0, 2))
@@ -127,12 +158,14 @@ def summary(
     grid.add_row(
         "trials",
         f"{board.finished()} finished: {counts['COMPLETE']} complete, "
-        f"{counts['PRUNED']} pruned, {counts['FAIL'] - lost} failed"
+        + (f"{counts['STOPPED']} stopped at the time budget, " if counts["STOPPED"] else "")
+        + f"{counts['PRUNED']} pruned, {counts['FAIL'] - lost} failed"
         + (f"; {lost} lost and re-run with the same parameters (not counted)" if lost else "")
         + (f"; {running} still running" if running else ""),
     )
     for label, text in family_lines(board):
         grid.add_row(label, text)
+    grid.add_row("time", time_line(board))
     if best_number is None:
         grid.add_row("best", "no trial completed")
     else:
@@ -144,5 +177,10 @@ def summary(
         if refit:
             grid.add_row("refit", refit)
         grid.add_row("test", format_params(test_metrics) or "-")
+    # One warning block: trials whose fit swallowed the pruning signal, then the trust warnings.
+    swallowed = sum(1 for r in board.rows.values() if SWALLOWED_PRUNE in r.note)
+    lines = [f"{swallowed} trial(s): {SWALLOWED_PRUNE}"] if swallowed else []
+    for i, line in enumerate([*lines, *warnings]):
+        grid.add_row("warning" if i == 0 else "", line)
     grid.add_row("results", results_dir)
     return Panel(grid, title="automl summary", expand=False)

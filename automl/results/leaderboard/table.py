@@ -12,6 +12,7 @@ from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
+from automl.results.leaderboard.pace import pace
 from automl.results.leaderboard.rows import Row, state_counts
 from automl.results.leaderboard.text import (
     compact_params,
@@ -24,7 +25,13 @@ from automl.results.leaderboard.text import (
 )
 from automl.results.leaderboard.view import BoardView
 
-_STATE_STYLE = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
+_STATE_STYLE = {
+    "COMPLETE": "green",
+    "STOPPED": "magenta",
+    "PRUNED": "yellow",
+    "FAIL": "red",
+    "RUNNING": "cyan",
+}
 
 WIDE = 160
 """From this console width on, a row is one line; below it, at most two."""
@@ -32,7 +39,8 @@ WIDE = 160
 
 def title(board: BoardView, rows: Sequence[Row], ranked: Sequence[Row]) -> Text:
     """The lines above the table: the study and its search, trials by state, the best value
-    (several objectives: the Pareto front) and the time since the board was made.
+    (several objectives: the Pareto front), the study's elapsed time, and its pace (trials per
+    hour, the time left).
 
     Args:
         board: The leaderboard.
@@ -42,8 +50,11 @@ def title(board: BoardView, rows: Sequence[Row], ranked: Sequence[Row]) -> Text:
     h = board.header
     counts = state_counts(rows)
     best = ranked[0] if ranked and ranked[0].rank == 1 else None
-    elapsed = time.monotonic() - board.started
+    now = pace(rows, h.n_trials, deadline=h.deadline)
     finished = sum(1 for r in rows if r.counts)
+    # Trials lost to a worker, a signal or the storage are re-run and not counted: said apart
+    # from the failures that count, as the summary says them.
+    lost = sum(1 for r in rows if r.state == "FAIL" and not r.counts)
     text = Text()
     text.append(f"study {h.study}", style="bold")
     text.append(f"  model={h.model} data={h.data}  ")
@@ -53,9 +64,14 @@ def title(board: BoardView, rows: Sequence[Row], ranked: Sequence[Row]) -> Text:
     text.append(f"trials {finished}/{h.n_trials if h.n_trials is not None else '?'}  ")
     text.append(f"complete {counts['COMPLETE']}", style="green")
     text.append("  ")
+    if counts.get("STOPPED"):
+        text.append(f"stopped {counts['STOPPED']}", style="magenta")
+        text.append("  ")
     text.append(f"pruned {counts['PRUNED']}", style="yellow")
     text.append("  ")
-    text.append(f"failed {counts['FAIL']}", style="red")
+    text.append(f"failed {counts['FAIL'] - lost}", style="red")
+    if lost:
+        text.append(f"  lost {lost} (re-run)")
     if counts.get("RUNNING"):
         text.append(f"  running {counts['RUNNING']}", style="cyan")
     if board.multi:
@@ -68,7 +84,7 @@ def title(board: BoardView, rows: Sequence[Row], ranked: Sequence[Row]) -> Text:
         text.append(f"  best {fmt_metric(best.value) if best else '-'}")
         if best:
             text.append(f" (#{best.number})")
-    text.append(f"  elapsed {fmt_seconds(elapsed)}")
+    text.append(f"\nelapsed {fmt_seconds(now.elapsed)}  {now.rate_text()}  {now.left_text()}")
     return text
 
 
@@ -106,7 +122,7 @@ def table(board: BoardView, width: int | None = None, ranked: Sequence[Row] | No
     names = [k for k, _ in board.objectives] if board.multi else [board.metric]
 
     def values(r: Row) -> list[str]:
-        if board.multi and r.values is not None and r.state == "COMPLETE":
+        if board.multi and r.values is not None and r.state in ("COMPLETE", "STOPPED"):
             return [fmt_value_of(k, v) for k, v in zip(names, r.values, strict=False)]
         return [fmt_metric(r.value)] + ["-"] * (len(names) - 1)
 
@@ -153,7 +169,8 @@ def table(board: BoardView, width: int | None = None, ranked: Sequence[Row] | No
     free = width - sum(fixed) - note_width - 2 * (n_cols - 1)
     params_width = max(free, 8)
     # The family has its own column; its parameters keep their last name (max_depth).
-    order = [n for n in param_order(shown) if not (families and n == "family")]
+    # One order for the whole board (not only the shown rows): stable between redraws.
+    order = [n for n in param_order(ranked) if not (families and n == "family")]
     short = short_names(order)
     table = Table(
         box=box.SIMPLE_HEAD,
@@ -173,9 +190,12 @@ def table(board: BoardView, width: int | None = None, ranked: Sequence[Row] | No
     if note_width:
         table.add_column("note", no_wrap=True, width=note_width)
     first_value = 4 if families else 3
+    elided = False
     for row, cell, note in zip(shown, cells, notes, strict=True):
         style = "dim" if row.state == "RUNNING" else ""
         params = {k: v for k, v in row.params.items() if not (families and k == "family")}
+        packed = compact_params(params, order, short, params_width, lines)
+        elided = elided or packed.rsplit(" ", 1)[-1].startswith("+")
         items: list[Any] = [
             Text(cell[0], style="bold" if board.multi and row.rank == 1 else ""),
             cell[1],
@@ -183,12 +203,20 @@ def table(board: BoardView, width: int | None = None, ranked: Sequence[Row] | No
             *cell[3:first_value],
             *(Text(c, style=style) for c in cell[first_value : first_value + len(names)]),
             *cell[first_value + len(names) :],
-            Text(compact_params(params, order, short, params_width, lines)),
+            Text(packed),
         ]
         if note_width:
             items.append(Text(wrap(note, note_width, lines), style="dim"))
         table.add_row(*items)
-    legend = [f"{s}={n}" for n, s in short.items() if s != n]
+    # The parameters in their (fixed) order, each with its full name where it is shortened:
+    # what a row leaves out (+N) are the last ones of this list.
+    legend = [f"{s}={n}" if s != n else s for n, s in short.items()]
+    if elided:
+        legend = ["params:", *legend, "(+N: the last N not shown; leaderboard.csv has all)"]
+    elif any(s != n for n, s in short.items()):
+        legend = [f"{s}={n}" for n, s in short.items() if s != n]
+    else:
+        legend = []
     if board.multi:
         legend.insert(0, "front: Pareto front (1* = not dominated)")
     if legend:

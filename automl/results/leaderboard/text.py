@@ -118,13 +118,17 @@ def _short_value(value: Any) -> str:
 
 
 def param_order(rows: Sequence[Row]) -> list[str]:
-    """Parameter names, those that take the most distinct values across ``rows`` first."""
-    names: dict[str, set[str]] = {}
-    for row in rows:
-        for name, value in row.params.items():
-            names.setdefault(name, set()).add(_short_value(value))
-    first_seen = {name: i for i, name in enumerate(names)}
-    return sorted(names, key=lambda n: (-len(names[n]), first_seen[n]))
+    """Parameter names in the search space's order: as the trials, by number, first name them.
+
+    The order depends on nothing that changes as trials finish (a name a later trial brings,
+    e.g. another family's, is added at the end), so a parameter keeps its place in the table
+    from one redraw to the next and from row to row; ``+N`` counts the last ones.
+    """
+    names: dict[str, None] = {}
+    for row in sorted(rows, key=lambda r: r.number):
+        for name in row.params:
+            names.setdefault(name, None)
+    return list(names)
 
 
 def compact_params(
@@ -192,6 +196,11 @@ def wrap(text: str, width: int, lines: int) -> str:
         out = out[:lines]
         out[-1] = out[-1][: width - 1].rstrip() + "…"
     return "\n".join(out)
+
+
+def trials(n: int) -> str:
+    """``1 trial``, ``2 trials``."""
+    return f"{n} trial" if n == 1 else f"{n} trials"
 
 
 def fmt_seconds(seconds: float | None) -> str:

@@ -28,6 +28,10 @@ class BoardView(Protocol):
     top_k: int
     started: float
 
+    def snapshot(self) -> list[Row]:
+        """The rows now (running ones too), safe from any thread."""
+        ...
+
     def counts(self) -> dict[str, int]:
         """Trials by state."""
         ...

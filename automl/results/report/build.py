@@ -116,7 +116,63 @@ def _summary(
     if run_dir is not None:
         rows.append(("run directory", str(run_dir)))
     body = "".join(f"<tr><th>{html.escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
+    warnings = "".join(
+        f'<p class="note warning">warning: {html.escape(line)}</p>'
+        for line in report_warnings(snapshot, names)
+    )
+    return f"<table>{body}</table>{warnings}"
+
+
+def report_warnings(snapshot: StudySnapshot, names: list[str]) -> list[str]:
+    """The summary's trust warnings (``automl.results.trust``), from the stored study."""
+    from automl.results.trust import trust_warnings
+
+    rows = [row_from_trial(t) for t in snapshot.trials]
+    ranked = rank_rows(rows, snapshot.directions[0], names[0])
+    multi = len(snapshot.directions) > 1
+    return trust_warnings(ranked, names[0], snapshot.record.n_val, multi=multi)
+
+
+def _data_section(run_dir: Path | None) -> str:
+    """The table the study read, from ``best/data_summary.json`` (written by the export for
+    data whose plugin describes it; the name is ``automl.data.summary.SUMMARY_FILE``, which
+    the report does not import); empty without one."""
+    if run_dir is None:
+        return ""
+    path = run_dir / "best" / "data_summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        columns = [c for c in summary["columns"] if isinstance(c, dict)]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    head = ("column", "role", "type", "missing", "distinct", "values")
+    rows = []
+    for c in columns:
+        if c.get("type") == "numeric" and "median" in c:
+            values = f"{_fmt(c.get('min'))} .. {_fmt(c.get('median'))} .. {_fmt(c.get('max'))}"
+        elif isinstance(c.get("top"), list):
+            values = ", ".join(
+                f"{t.get('value')} ({t.get('rows')})" for t in c["top"] if isinstance(t, dict)
+            )
+        else:
+            values = ""
+        cells = (c.get("name"), c.get("role"), c.get("type", ""), c.get("missing", ""),
+                 c.get("distinct", ""), values)  # fmt: skip
+        rows.append("".join(f"<td>{html.escape(str(v))}</td>" for v in cells))
+    splits = summary.get("split_rows") if isinstance(summary.get("split_rows"), dict) else {}
+    facts = (
+        f"{summary.get('source')}: {summary.get('rows')} rows used of {summary.get('rows_read')}"
+        f" read; target {summary.get('target')!s}; missing cells: "
+        f"{summary.get('missing_cells')} (data.missing={summary.get('missing')}); "
+        f"{summary.get('features')} features after {summary.get('encoding')} encoding; splits "
+        + ", ".join(f"{k} {v}" for k, v in splits.items())
+    )
+    header = "".join(f"<th>{h}</th>" for h in head)
+    body = "".join(f"<tr>{r}</tr>" for r in rows)
+    return (
+        f'<section id="data"><h2>Data</h2><p>{html.escape(facts)}</p>'
+        f"<table><tr>{header}</tr>{body}</table></section>"
+    )
 
 
 def _section(fig: Figure) -> str:
@@ -191,5 +247,6 @@ def draw_report(
             stale.unlink()
     title = f"automl report: {name}"
     index = out / "index.html"
-    write_text(index, _page(title, _summary(snapshot, names, run_dir, plots), figures))
+    summary = _summary(snapshot, names, run_dir, plots) + _data_section(run_dir)
+    write_text(index, _page(title, summary, figures))
     return index

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from automl.core.records import common_unit, record_of
+from automl.results.leaderboard.text import trials
 from automl.results.report.plotting import (
     BEST,
     COMPLETE,
@@ -122,5 +123,5 @@ def learning_curves(ctx: Context) -> Figure:
         ax.legend(handles.values(), handles.keys(), loc="best", fontsize=9)
         fig.png = save_png(figure, ctx.out_dir / "learning_curves.png", (8, 4.5))
     pruned = sum(1 for t, _, _ in curves if t.state.name == "PRUNED")
-    fig.caption += f" {len(curves)} trials, {pruned} pruned."
+    fig.caption += f" {trials(len(curves))}, {pruned} pruned."
     return fig

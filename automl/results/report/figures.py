@@ -18,6 +18,7 @@ from automl.results.report.evaluation import confusion, predicted_vs_true
 from automl.results.report.optimization import history, pareto
 from automl.results.report.params import importances, parallel, slices
 from automl.results.report.plotting import Context, Figure
+from automl.results.report.timeline import timeline
 
 __all__ = ["Figure", "Context", "build_figures"]
 
@@ -33,6 +34,7 @@ def build_figures(ctx: Context, prediction_note: str | None) -> list[Figure]:
     figures.append(parallel(ctx, order or searched))
     figures.append(slices(ctx, order or searched))
     figures.append(learning_curves(ctx))
+    figures.append(timeline(ctx))
     front = pareto(ctx)
     if front is not None:
         figures.append(front)

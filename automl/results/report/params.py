@@ -36,6 +36,9 @@ def importances(ctx: Context) -> tuple[Figure, dict[str, float]]:
         fig.note = f"importances could not be estimated: {str(exc).splitlines()[0]}"
         return fig, {}
     values = {k: float(v) for k, v in values.items()}
+    from automl.results.trust import importance_warning
+
+    fig.note = importance_warning(len(ctx.complete), len(params))
     names = list(values)[::-1]  # least important at the bottom of a horizontal bar chart
     import plotly.graph_objects as go
 

@@ -10,19 +10,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from automl.core.errors import UserError
+from automl.study.choices import Pruner, names
 
 __all__ = ["PRUNERS", "PATIENT_KEYS", "check_pruner", "pruner_wants_fold_values"]
 
-PRUNERS = (
-    "median",
-    "percentile",
-    "successive_halving",
-    "hyperband",
-    "patient",
-    "wilcoxon",
-    "threshold",
-    "none",
-)
+PRUNERS = names(Pruner)
+"""``sweep.pruner``'s names (``automl.study.choices.Pruner``)."""
 
 PATIENT_KEYS = ("wrapped", "patience", "min_delta")
 """``sweep.pruner_args`` keys the patient pruner takes itself; the rest go to the wrapped one."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from automl.core.errors import UserError
 from automl.core.space import Fixed, Param
+from automl.study.choices import Sampler, names
 from automl.study.search.grid import categorical_names, grid_size, grid_values, numeric_names
 
 __all__ = [
@@ -29,7 +30,8 @@ __all__ = [
     "CONDITIONAL",
 ]
 
-SAMPLERS = ("tpe", "random", "gp", "cmaes", "qmc", "grid", "nsga2", "auto")
+SAMPLERS = names(Sampler)
+"""``sweep.sampler``'s names (``automl.study.choices.Sampler``)."""
 
 CROSSOVERS = ("uniform", "blxalpha", "sbx", "vsbx", "undx", "spx")
 """NSGA-II crossover operators by name (``sweep.sampler_args.crossover``)."""
@@ -289,6 +291,11 @@ def plan_sampler(
                 f"grid: sweep.n_trials={n_trials} covers {n_trials} of the grid's {size} points "
                 "(a seeded random order)"
             )
+    if space is not None and not space and n_trials is not None and n_trials > 1:
+        notes.append(
+            f"the search space is one point (every parameter is pinned): the study runs it "
+            f"once, not sweep.n_trials={n_trials} times (sweep=none trains once without a study)"
+        )
     if name == "nsga2" and "crossover" in args and args["crossover"] in ("undx", "spx"):
         if args.get("population_size", 3) < 3:
             raise UserError(

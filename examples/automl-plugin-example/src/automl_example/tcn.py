@@ -18,6 +18,17 @@ class TCNConfig:
     batch_size: int = 64
     optimizer: str = "adam"
 
+    def __post_init__(self) -> None:
+        # automl builds the config before a study, and at each end of every searched range:
+        # a value the network cannot train with is one line before any trial.
+        for name in ("channels", "levels", "kernel_size", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
+        if not self.lr > 0:
+            raise ValueError(f"lr={self.lr} must be > 0")
+
 
 PLUGIN = ModelPlugin(
     name="tcn",
