@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from automl.core.plugin import ModelPlugin
 from automl.core.space import Choice, Float
@@ -133,4 +133,34 @@ SPACE_WRONG_TYPE = ModelPlugin(
     config=TinyConfig,
     search_space={"hidden": Choice(["small", "large"])},
     build="fake_model:build",
+)
+
+# batch_size_field names a field the config lacks.
+BATCH_FIELD_TYPO = ModelPlugin(
+    name="batch_field_typo",
+    config=TinyConfig,
+    search_space={},
+    build="fake_model:build",
+    batch_size_field="batchsize",
+)
+
+
+@dataclass
+class LoaderConfig:
+    size: int = 12
+
+
+@dataclass
+class NestedBatchConfig:
+    loader: LoaderConfig = field(default_factory=LoaderConfig)
+    lr: float = 0.05
+
+
+# The batch size lives at a nested path the plugin declares.
+NESTED_BATCH = ModelPlugin(
+    name="nested_batch",
+    config=NestedBatchConfig,
+    search_space={},
+    build="fake_model:build",
+    batch_size_field="loader.size",
 )

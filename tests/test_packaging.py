@@ -58,7 +58,7 @@ def test_wheel_ships_conf_and_recipes_and_runs_from_it(tmp_path):
     )
     assert "Provides-Extra: testing" in metadata  # pip install automl[testing]
     assert 'Requires-Dist: pytest>=8; extra == "testing"' in metadata
-    assert "Requires-Dist: optuna<6,>=4.0" in metadata
+    assert "Requires-Dist: optuna<6,>=5.0" in metadata
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[automl.models]" in text and "cnn = automl_plugins.cnn:PLUGIN" in text

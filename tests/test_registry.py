@@ -59,6 +59,11 @@ def test_broken_import_is_a_named_failure_and_others_still_load(dist_factory):
         ("space_wrong_type", "fake_plugins:SPACE_WRONG_TYPE", "value 'small' does not fit"),
         ("exits", "fake_exiting_plugin:PLUGIN", "SystemExit(3) while loading"),
         ("aborts", "fake_base_exception_plugin:PLUGIN", "Abort: the plugin gave up"),
+        (
+            "batch_field_typo",
+            "fake_plugins:BATCH_FIELD_TYPO",
+            "batch_size_field 'batchsize' is not an int field of config TinyConfig",
+        ),
     ],
 )
 def test_invalid_plugins_are_reported_with_reason(dist_factory, name, value, reason):
@@ -145,3 +150,24 @@ def test_plugin_names_must_be_usable_as_options(dist_factory):
 
     with pytest.raises(PluginError, match="'my model-x' is not usable"):
         ModelPlugin("my model-x", TinyConfig, {}, "fake_model:build").validate()
+
+
+def test_the_batch_size_comes_from_the_field_the_plugin_declares(dist_factory):
+    from dataclasses import replace
+
+    from omegaconf import OmegaConf
+
+    from automl.core.plugin import DEFAULT_BATCH_SIZE
+
+    reg = discover_models(
+        [entry_point("nested_batch", "fake_plugins:NESTED_BATCH", MODEL_GROUP, dist_factory("x"))]
+    )
+    plugin = reg.get("nested_batch")
+    cfg = OmegaConf.structured(plugin.config)
+    assert plugin.batch_size_of(cfg) == 12
+    cfg.loader.size = 48  # what a sampled or command-line value does to the composed config
+    assert plugin.batch_size_of(cfg) == 48
+    # A plugin that declares none, and one left at the default name its config lacks (a
+    # third-party plugin written before the field existed), train with the default size.
+    assert replace(plugin, batch_size_field=None).batch_size_of(cfg) == DEFAULT_BATCH_SIZE
+    assert replace(plugin, batch_size_field="batch_size").batch_size_of(cfg) == DEFAULT_BATCH_SIZE

@@ -123,3 +123,24 @@ def test_the_device_is_where_the_estimator_says_it_trains(registries, tmp_path):
 
     xgb = _prepared(registries, tmp_path, "xgboost")
     assert xgb.device == resolve_device("auto")  # "cuda" on a machine with a GPU
+
+
+def test_a_prepared_runs_settings_cannot_change_under_it(registries, tmp_path):
+    """``prepare`` decides from the plan's settings once; a later ``run.plan.sweep.x = ...``
+    (nested settings included) used to be accepted and silently ignored. Now it is refused,
+    and a changed copy is the way to a different plan."""
+    import dataclasses
+
+    run = _prepared(registries, tmp_path, "forest")
+    with pytest.raises(dataclasses.FrozenInstanceError, match="dataclasses.replace"):
+        run.plan.sweep.n_trials = 99
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.plan.sweep.slurm.partition = "gpu"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.plan.trainer.max_epochs = 1
+    more = dataclasses.replace(run.plan.sweep, n_trials=99)
+    assert more.n_trials == 99 and run.plan.sweep.n_trials != 99
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        more.n_trials = 5  # a copy is decided too
+    rerun = prepare(dataclasses.replace(run.plan, sweep=more))
+    assert rerun.budget.total == 99

@@ -337,7 +337,8 @@ def test_study_prunes_xgboost_trials_by_their_reported_accuracy(tmp_path):
         "~space.learning_rate",
         "+space.learning_rate={type:choice,choices:[0.0001,0.3]}",
     )
-    plan.sweep.pruner, plan.sweep.pruner_args = "threshold", {"lower": 0.9}
+    sweep = dataclasses.replace(plan.sweep, pruner="threshold", pruner_args={"lower": 0.9})
+    plan = dataclasses.replace(plan, sweep=sweep)
     outcome = _run(plan)
     study = optuna.load_study(study_name="test", storage=f"sqlite:///{tmp_path / 'study.db'}")
     trials = study.get_trials()

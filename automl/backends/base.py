@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from automl.core.objectives import Constraint, Objective
 
@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 __all__ = ["Backend", "FitResult", "Goal", "Direction"]
 
 Direction = Literal["maximize", "minimize"]
+
+ConfigT_contra = TypeVar("ConfigT_contra", contravariant=True)
+"""A backend's model config type (the plugin's config; ``Any`` where the core cannot know it)."""
+ModelT = TypeVar("ModelT")
+"""The type of the models a backend trains, saves and loads."""
 
 
 @dataclass(frozen=True)
@@ -181,8 +186,12 @@ class FitResult:
     stopped: str | None = None
 
 
-class Backend(Protocol):
+class Backend(Protocol[ConfigT_contra, ModelT]):
     """How one kind of model is built, trained, evaluated, saved and loaded.
+
+    Generic over the config it builds from and the model type it trains (``LightningBackend``
+    is a ``Backend[Any, LightningModule]``, ``EstimatorBackend`` a ``Backend[Any,
+    BaseEstimator]``); code that serves every kind uses ``Backend[Any, Any]``.
 
     Attributes:
         kind: The plugin kind this backend serves.
@@ -198,18 +207,20 @@ class Backend(Protocol):
     def describe(self) -> str:
         """Where trials train, in one line."""
 
-    def device_for(self, plugin: ModelPlugin, cfg: Any, spec: DataSpec) -> str:
+    def device_for(self, plugin: ModelPlugin, cfg: ConfigT_contra, spec: DataSpec) -> str:
         """Where a model of ``cfg`` trains and predicts (``cpu``, ``cuda:0``, ...)."""
 
     def check_built(self, model: Any) -> str | None:
         """Why ``model`` is not what a builder of this kind must return (the words after
         ``build returned <type>``), or ``None`` when it is."""
 
-    def reload_differs(self, model: Any, reloaded: Any) -> str | None:
+    def reload_differs(self, model: ModelT, reloaded: ModelT) -> str | None:
         """How ``reloaded`` (``load`` of what ``save`` wrote) differs from ``model`` in its
         state, in words; ``None`` when it does not, or the backend cannot tell."""
 
-    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> tuple[str, ...] | None:
+    def preflight(
+        self, plugin: ModelPlugin, cfg: ConfigT_contra, dataset: Dataset
+    ) -> tuple[str, ...] | None:
         """Build ``cfg`` and run one tiny training step; raise ``PluginError`` on failure.
 
         Returns the validation metrics (names without ``val_``) the built model reports when
@@ -219,7 +230,7 @@ class Backend(Protocol):
     def fit(
         self,
         plugin: ModelPlugin,
-        cfg: Any,
+        cfg: ConfigT_contra,
         dataset: Dataset,
         goal: Goal,
         *,
@@ -238,29 +249,37 @@ class Backend(Protocol):
         saying where."""
 
     def refit(
-        self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int
+        self,
+        plugin: ModelPlugin,
+        cfg: ConfigT_contra,
+        dataset: Dataset,
+        budget: dict[str, Any],
+        *,
+        seed: int,
     ) -> FitResult:
         """Train on ``dataset.train`` for ``budget``, without validation data."""
 
-    def evaluate(self, plugin: ModelPlugin, model: Any, dataset: Dataset, split: str) -> dict:
+    def evaluate(self, plugin: ModelPlugin, model: ModelT, dataset: Dataset, split: str) -> dict:
         """Metrics of ``model`` on one split, keyed ``<split>_<name>``."""
 
-    def generates(self, model: Any) -> bool:
+    def generates(self, model: ModelT) -> bool:
         """Whether ``model`` samples instead of predicting (a GAN): it is never asked to
         predict (no test predictions, no ``latency_ms``), and a server offers ``/generate``."""
 
-    def predict(self, model: Any, x: np.ndarray, task: str) -> np.ndarray:
+    def predict(self, model: ModelT, x: np.ndarray, task: str) -> np.ndarray:
         """Class ids or values for preprocessed inputs."""
 
     def predict_with_proba(
-        self, model: Any, x: np.ndarray, task: str
+        self, model: ModelT, x: np.ndarray, task: str
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Predictions and class probabilities (``None`` where the model gives none)."""
 
-    def save(self, plugin: ModelPlugin, model: Any, directory: str) -> str:
+    def save(self, plugin: ModelPlugin, model: ModelT, directory: str) -> str:
         """Write ``model`` into ``directory``; return the file's path."""
 
-    def load(self, plugin: ModelPlugin, directory: str, cfg: Any, spec: DataSpec) -> Any:
+    def load(
+        self, plugin: ModelPlugin, directory: str, cfg: ConfigT_contra, spec: DataSpec
+    ) -> ModelT:
         """Rebuild a model that ``save`` wrote."""
 
     def result_settings(self) -> dict[str, Any]:

@@ -17,6 +17,9 @@ from automl.core.errors import TrialPruned
 from automl.core.plugin import Report
 
 if TYPE_CHECKING:
+    import pytorch_lightning as pl
+    import torch
+
     from automl.backends.lightning_loop import EpochEnd
     from automl.backends.trial_log import MetricsCSV
 
@@ -81,7 +84,12 @@ class EpochWatch:
         self.best_state = best_state
 
     def end_epoch(
-        self, epoch: int, metrics: dict[str, float], loss_sum: Any, n_losses: int, module: Any
+        self,
+        epoch: int,
+        metrics: dict[str, float],
+        loss_sum: torch.Tensor | None,
+        n_losses: int,
+        module: pl.LightningModule,
     ) -> bool:
         """Judge one epoch; ``True`` means stop training (pruned or diverged).
 
@@ -96,7 +104,7 @@ class EpochWatch:
             KeyError: The model did not log the objective metric.
         """
         self.epochs = epoch + 1
-        if n_losses:
+        if n_losses and loss_sum is not None:
             self.train_loss = float(loss_sum) / n_losses
             if not math.isfinite(self.train_loss):
                 self.non_finite = f"train loss is {self.train_loss} at epoch {epoch}"
@@ -139,7 +147,7 @@ class EpochWatch:
         of = f" of {self.max_epochs}" if self.max_epochs is not None else ""
         return f"after epoch {epochs}{of}"
 
-    def finish(self, module: Any) -> None:
+    def finish(self, module: pl.LightningModule) -> None:
         """After training: raise how it failed, or load the best epoch's weights."""
         if self.non_finite:
             raise FloatingPointError(self.non_finite)
@@ -150,7 +158,9 @@ class EpochWatch:
         module.load_state_dict(self.best_state)
 
 
-def lean_epoch_end(watch: EpochWatch, module: Any, log: MetricsCSV | None) -> EpochEnd:
+def lean_epoch_end(
+    watch: EpochWatch, module: pl.LightningModule, log: MetricsCSV | None
+) -> EpochEnd:
     """The lean loop's end-of-epoch: the watch, then the trial's ``metrics.csv`` row (as the
     Trainer's callbacks write it: after the watch, also for the epoch that stops).
 
@@ -161,7 +171,11 @@ def lean_epoch_end(watch: EpochWatch, module: Any, log: MetricsCSV | None) -> Ep
     """
 
     def on_epoch(
-        epoch: int, metrics: dict[str, float], loss_sum: Any, n: int, optimizer: Any
+        epoch: int,
+        metrics: dict[str, float],
+        loss_sum: torch.Tensor | None,
+        n: int,
+        optimizer: torch.optim.Optimizer,
     ) -> bool:
         stop = watch.end_epoch(epoch, metrics, loss_sum, n, module)
         if log is not None:
@@ -174,7 +188,7 @@ def lean_epoch_end(watch: EpochWatch, module: Any, log: MetricsCSV | None) -> Ep
     return on_epoch
 
 
-def watch_callback(watch: EpochWatch) -> Any:
+def watch_callback(watch: EpochWatch) -> pl.Callback:
     """``watch`` as a Lightning callback, for modules the Trainer trains."""
     import pytorch_lightning as pl
 
@@ -182,14 +196,19 @@ def watch_callback(watch: EpochWatch) -> Any:
         # The epoch's training loss is summed on the device and read once per epoch, so
         # watching it for NaN costs no synchronisation per step.
         def __init__(self) -> None:
-            self._loss_sum: Any = None
+            self._loss_sum: torch.Tensor | None = None
             self._loss_n = 0
 
-        def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
+        def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
             self._loss_sum, self._loss_n = None, 0
 
         def on_train_batch_end(
-            self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int
+            self,
+            trainer: pl.Trainer,
+            module: pl.LightningModule,
+            outputs: Any,  # Lightning's STEP_OUTPUT: a tensor, a mapping or None
+            batch: Any,  # whatever the module's dataloader yields
+            batch_idx: int,
         ) -> None:
             loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
             if loss is None or not hasattr(loss, "detach"):
@@ -198,7 +217,7 @@ def watch_callback(watch: EpochWatch) -> Any:
             self._loss_sum = loss if self._loss_sum is None else self._loss_sum + loss
             self._loss_n += 1
 
-        def on_validation_end(self, trainer: Any, module: Any) -> None:
+        def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
             metrics = {
                 k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")
             }

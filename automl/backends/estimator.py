@@ -21,6 +21,7 @@ from automl.core.errors import PluginError, TrialPruned, reason
 from automl.core.plugin import (
     TASK_METRIC_NAMES,
     BaseEstimator,
+    DataSpec,
     Estimator,
     ModelPlugin,
     Report,
@@ -383,17 +384,19 @@ class EstimatorBackend:
         metrics = model.evaluate(part.x, part.y, dataset.spec.task)
         return {f"{split}_{k}": float(v) for k, v in metrics.items()}
 
-    def evaluate(self, plugin: ModelPlugin, model: Any, dataset: Dataset, split: str) -> dict:
+    def evaluate(
+        self, plugin: ModelPlugin, model: BaseEstimator, dataset: Dataset, split: str
+    ) -> dict:
         return self._metrics(as_estimator(model, plugin.name), dataset, split)
 
-    def generates(self, model: Any) -> bool:
+    def generates(self, model: BaseEstimator) -> bool:
         return False  # an estimator's duty is predict (docs/plugins.md)
 
-    def predict(self, model: Any, x: np.ndarray, task: str) -> np.ndarray:
+    def predict(self, model: BaseEstimator, x: np.ndarray, task: str) -> np.ndarray:
         return np.asarray(model.predict(x))
 
     def predict_with_proba(
-        self, model: Any, x: np.ndarray, task: str
+        self, model: BaseEstimator, x: np.ndarray, task: str
     ) -> tuple[np.ndarray, np.ndarray | None]:
         pred = np.asarray(model.predict(x))
         if task != "classification":
@@ -404,10 +407,10 @@ class EstimatorBackend:
             return pred, None
         return pred, np.asarray(proba, dtype=np.float64)
 
-    def save(self, plugin: ModelPlugin, model: Any, directory: str) -> str:
+    def save(self, plugin: ModelPlugin, model: BaseEstimator, directory: str) -> str:
         return str(as_estimator(model, plugin.name).save(str(directory)))
 
-    def load(self, plugin: ModelPlugin, directory: str, cfg: Any, spec: Any) -> Any:
+    def load(self, plugin: ModelPlugin, directory: str, cfg: Any, spec: DataSpec) -> BaseEstimator:
         if plugin.load is None:
             raise PluginError(f"estimator plugin '{plugin.name}' declares no load function")
         return _own(as_estimator(resolve(plugin.load)(str(directory), cfg, spec), plugin.name))

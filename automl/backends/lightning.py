@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -31,6 +31,12 @@ from automl.core.errors import ExportError, OutOfTime, PluginError, UserError, r
 from automl.core.plugin import TASK_METRIC_NAMES, ModelPlugin, Report, resolve
 from automl.core.records import Unit
 from automl.data import Dataset
+
+if TYPE_CHECKING:
+    from pytorch_lightning import LightningModule
+
+    from automl.backends.supervised import SupervisedModule
+    from automl.core.plugin import DataSpec
 
 __all__ = ["LightningBackend", "MODEL_FILE"]
 
@@ -173,7 +179,7 @@ class LightningBackend:
         torch.set_num_threads(trial_threads(int(self.cfg.num_threads or 0)))
         pl.seed_everything(seed, workers=False, verbose=False)
         module = self._build(plugin, cfg, dataset)
-        batch_size = int(getattr(cfg, "batch_size", 64))
+        batch_size = plugin.batch_size_of(cfg)
         # Augmentation (if the data asks for it) touches training batches only, never val/test.
         augment = make_augment(dataset.augment, seed)
         x, y = self._tensors(dataset, "train")
@@ -181,7 +187,7 @@ class LightningBackend:
         return module, batches
 
     @staticmethod
-    def _build(plugin: ModelPlugin, cfg: Any, dataset_or_spec: Any) -> Any:
+    def _build(plugin: ModelPlugin, cfg: Any, dataset_or_spec: Any) -> LightningModule:
         import pytorch_lightning as pl
 
         spec = getattr(dataset_or_spec, "spec", dataset_or_spec)
@@ -235,8 +241,9 @@ class LightningBackend:
         n = min(PREFLIGHT_ROWS, len(y))
         batches = TensorBatches(x[:n], y[:n], n)
         with torch.random.fork_rng(devices=[]):  # leave the trials' random streams untouched
-            if self.loop_for(module) is None:
-                self._lean.train(module, batches, epochs=1, steps_per_epoch=1)
+            if self.loop_for(module) is None:  # None: a SupervisedModule the lean loop trains
+                lean = cast("SupervisedModule", module)
+                self._lean.train(lean, batches, epochs=1, steps_per_epoch=1)
             else:
                 trainer = self._trainer([], max_epochs=1, max_steps=1, limit_val_batches=0)
                 trainer.fit(module, train_dataloaders=batches)
@@ -244,7 +251,7 @@ class LightningBackend:
             return None  # its own validation code logs what it logs
         # A SupervisedModule as automl wrote it: the task's metrics, the loss and its extras.
         task_names = TASK_METRIC_NAMES.get(dataset.spec.task, ())
-        return (*task_names, "loss", *module.extra_metrics)
+        return (*task_names, "loss", *cast("SupervisedModule", module).extra_metrics)
 
     def fit(
         self,
@@ -359,20 +366,22 @@ class LightningBackend:
             float("nan"), {}, epochs, _n_params(module), None, wall, module, dict(budget)
         )
 
-    def evaluate(self, plugin: ModelPlugin, model: Any, dataset: Dataset, split: str) -> dict:
+    def evaluate(
+        self, plugin: ModelPlugin, model: LightningModule, dataset: Dataset, split: str
+    ) -> dict:
         """Metrics from the module's own validation logic (so custom metrics such as a GAN's
         Frechet distance work the same way on the test split)."""
         from automl.backends.supervised import TensorBatches
 
         batches = TensorBatches(*self._tensors(dataset, split), self.cfg.eval_batch_size)
-        if self.loop_for(model) is None:
-            logged = self._lean.evaluate(model, batches)
+        if self.loop_for(model) is None:  # None: a SupervisedModule the lean loop trains
+            logged = self._lean.evaluate(cast("SupervisedModule", model), batches)
         else:
             trainer = self._trainer([], max_epochs=1)
             (logged,) = trainer.validate(model, dataloaders=batches, verbose=False)
         return {f"{split}_{k.removeprefix('val_')}": float(v) for k, v in logged.items()}
 
-    def outputs(self, model: Any, x: np.ndarray) -> np.ndarray:
+    def outputs(self, model: LightningModule, x: np.ndarray) -> np.ndarray:
         """The module's raw outputs (logits or values) for preprocessed inputs, batched."""
         import torch
 
@@ -403,19 +412,19 @@ class LightningBackend:
         finally:
             torch.set_num_threads(before)
 
-    def generates(self, model: Any) -> bool:
+    def generates(self, model: LightningModule) -> bool:
         # The documented mark of a generator module (docs/plugins.md): a `sample(n, labels,
         # seed)` method. Its forward maps noise to images, so it has no predictions.
         return callable(getattr(model, "sample", None))
 
-    def predict(self, model: Any, x: np.ndarray, task: str) -> np.ndarray:
+    def predict(self, model: LightningModule, x: np.ndarray, task: str) -> np.ndarray:
         out = self.outputs(model, x)
         if task == "classification":
             return out.argmax(axis=1)
         return out.reshape(len(out), -1)[:, 0] if out.ndim > 1 and out.shape[1] == 1 else out
 
     def predict_with_proba(
-        self, model: Any, x: np.ndarray, task: str
+        self, model: LightningModule, x: np.ndarray, task: str
     ) -> tuple[np.ndarray, np.ndarray | None]:
         if task != "classification":
             return self.predict(model, x, task), None
@@ -425,7 +434,7 @@ class LightningBackend:
         proba /= proba.sum(axis=1, keepdims=True)
         return proba.argmax(axis=1), proba
 
-    def save(self, plugin: ModelPlugin, model: Any, directory: str) -> str:
+    def save(self, plugin: ModelPlugin, model: LightningModule, directory: str) -> str:
         import torch
 
         from automl.core.atomic import atomic_path
@@ -435,7 +444,9 @@ class LightningBackend:
             torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, partial)
         return str(target)
 
-    def load(self, plugin: ModelPlugin, directory: str, cfg: Any, spec: Any) -> Any:
+    def load(
+        self, plugin: ModelPlugin, directory: str, cfg: Any, spec: DataSpec
+    ) -> LightningModule:
 
         import torch
 

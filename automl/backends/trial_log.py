@@ -28,9 +28,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.core.atomic import write_text
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+    from pytorch_lightning.loggers import TensorBoardLogger
 from automl.core.errors import UserError
 
 __all__ = [
@@ -181,7 +185,7 @@ def csv_report(
     return logged
 
 
-def metrics_csv_callback(path: str | Path, log_to_loggers: bool = True) -> Any:
+def metrics_csv_callback(path: str | Path, log_to_loggers: bool = True) -> pl.Callback:
     """A Lightning callback writing one ``metrics.csv`` row per training epoch.
 
     The epoch's mean training loss is summed on the loss's device and read once per epoch
@@ -203,11 +207,16 @@ def metrics_csv_callback(path: str | Path, log_to_loggers: bool = True) -> Any:
             self._count = 0
             self._validated = False
 
-        def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
+        def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
             self._sum, self._count, self._validated = None, 0, False
 
         def on_train_batch_end(
-            self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int
+            self,
+            trainer: pl.Trainer,
+            module: pl.LightningModule,
+            outputs: Any,  # Lightning's STEP_OUTPUT: a tensor, a mapping or None
+            batch: Any,  # whatever the module's dataloader yields
+            batch_idx: int,
         ) -> None:
             loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
             if not isinstance(loss, torch.Tensor):
@@ -219,11 +228,11 @@ def metrics_csv_callback(path: str | Path, log_to_loggers: bool = True) -> Any:
                 self._sum.add_(loss)  # on the loss's device: no sync here
             self._count += 1
 
-        def on_validation_end(self, trainer: Any, module: Any) -> None:
+        def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
             self._validated = not trainer.sanity_checking
 
-        def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
-            values: dict[str, Any] = {}
+        def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+            values: dict[str, float] = {}
             if self._count and self._sum is not None:
                 values["train_loss"] = float(self._sum) / self._count  # the epoch's one read
             if self._validated:
@@ -233,7 +242,7 @@ def metrics_csv_callback(path: str | Path, log_to_loggers: bool = True) -> Any:
             if trainer.optimizers:
                 values["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
             self.csv.write(trainer.current_epoch, values)
-            extra = {k: values[k] for k in ("train_loss", "lr") if k in values}
+            extra: dict[str, float] = {k: values[k] for k in ("train_loss", "lr") if k in values}
             if log_to_loggers and extra:
                 for logger in trainer.loggers:
                     logger.log_metrics(extra, step=trainer.global_step)
@@ -277,7 +286,7 @@ def check_logger(name: str) -> None:
             )
 
 
-def _hparam(value: Any) -> Any:
+def _hparam(value: object) -> bool | int | float | str:
     if isinstance(value, bool) or isinstance(value, (int, float, str)):
         return value
     return str(value)
@@ -285,7 +294,7 @@ def _hparam(value: Any) -> Any:
 
 def tensorboard_logger(
     trial_dir: str | Path, params: Mapping[str, Any], metrics: tuple[str, ...] = ()
-) -> Any:
+) -> TensorBoardLogger:
     """A Lightning ``TensorBoardLogger`` writing into the trial's directory.
 
     The trial's parameters are written as TensorBoard hparams, with ``metrics`` (e.g.

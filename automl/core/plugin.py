@@ -22,6 +22,7 @@ from automl.core.space import Param, parse_space, validate_space
 __all__ = [
     "API_VERSION",
     "SUPPORTED_API_VERSIONS",
+    "DEFAULT_BATCH_SIZE",
     "Kind",
     "Task",
     "SampleLayout",
@@ -49,6 +50,9 @@ API_VERSION = 1
 """The plugin API this core implements; plugins declare the one they were written for."""
 
 SUPPORTED_API_VERSIONS = frozenset({1})
+
+DEFAULT_BATCH_SIZE = 64
+"""The training batch size of a Lightning model whose config declares none."""
 
 Kind = Literal["lightning", "estimator"]
 """How a model trains: a Lightning module, or an object with ``fit``/``predict``/``save``."""
@@ -337,6 +341,16 @@ def _check_config_class(owner: str, config: Any) -> Any:
         ) from None
 
 
+def _select(cfg: object, path: str) -> object:
+    """The value at a dotted ``path`` of a config object; ``None`` where a part is missing."""
+    value: object = cfg
+    for part in path.split("."):
+        value = getattr(value, part, None)
+        if value is None:
+            return None
+    return value
+
+
 @dataclass(frozen=True)
 class ModelPlugin:
     """A model plugin: everything the core needs to search and train one model family.
@@ -371,6 +385,9 @@ class ModelPlugin:
             one is handed to it transposed, the same in training, ``best/`` and serving.
         api_version: Plugin API the plugin was written for.
         description: One line for ``python -m automl plugins``.
+        batch_size_field: The config field (a dotted path) holding the training batch size
+            of a ``kind="lightning"`` model; ``None`` for ``DEFAULT_BATCH_SIZE``. The default,
+            ``"batch_size"``, also gives ``DEFAULT_BATCH_SIZE`` to a config without that field.
     """
 
     name: str
@@ -389,6 +406,7 @@ class ModelPlugin:
     layout: ReadLayout | None = None
     api_version: int = API_VERSION
     description: str = ""
+    batch_size_field: str | None = "batch_size"
 
     def validate(self) -> None:
         """Check the declaration itself (not the data it will meet).
@@ -428,12 +446,30 @@ class ModelPlugin:
                 f"length) or None, got {self.layout!r}"
             )
         node = _check_config_class(owner, self.config)
+        field = self.batch_size_field
+        if field not in (None, "batch_size") and not isinstance(_select(node, field), int):
+            raise PluginError(
+                f"{owner}: batch_size_field {field!r} is not an int field of config "
+                f"{self.config.__name__}; name the field that holds the batch size, or None"
+            )
         # The space must fit the config here, not only after the user's edits: a typo in a
         # field name makes the plugin a FAILED row instead of an error on every run.
         try:
             validate_space(parse_space(self.search_space), node)
         except SpaceError as exc:
             raise PluginError(f"{owner}: search_space: {exc}") from None
+
+    def batch_size_of(self, cfg: object) -> int:
+        """The training batch size ``cfg`` (this plugin's config) sets: the value of
+        ``batch_size_field``, else ``DEFAULT_BATCH_SIZE``."""
+        value = None if self.batch_size_field is None else _select(cfg, self.batch_size_field)
+        if value is None:
+            return DEFAULT_BATCH_SIZE
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise PluginError(
+                f"model '{self.name}': {self.batch_size_field}={value!r} is not a size"
+            )
+        return int(value)
 
     def objective(self, task: str) -> tuple[str, Direction]:
         """The ``(metric, direction)`` this plugin optimizes on data of ``task``."""

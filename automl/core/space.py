@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from automl.core.errors import SpaceError
 
@@ -27,6 +27,8 @@ __all__ = [
     "Choice",
     "Param",
     "Fixed",
+    "Suggester",
+    "ChoiceValue",
     "parse_space",
     "space_to_node",
     "validate_space",
@@ -34,6 +36,24 @@ __all__ = [
 ]
 
 _SCALARS = (bool, int, float, str, type(None))
+
+ChoiceValue = bool | int | float | str | None
+"""A value a ``Choice`` can hold (what Optuna stores for a categorical parameter)."""
+
+
+class Suggester(Protocol):
+    """What ``suggest`` needs of a trial: Optuna's public ``suggest_*`` methods (an
+    ``optuna.Trial`` is one; this module never imports Optuna)."""
+
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float: ...
+
+    def suggest_int(
+        self, name: str, low: int, high: int, *, step: int = 1, log: bool = False
+    ) -> int: ...
+
+    def suggest_categorical(self, name: str, choices: Sequence[ChoiceValue]) -> ChoiceValue: ...
 
 
 @dataclass(frozen=True)
@@ -56,10 +76,9 @@ class Float:
         """Raise ``SpaceError`` if the range cannot be sampled."""
         _check_range(name, self.low, self.high, self.log, self.step)
 
-    def suggest(self, trial: Any, name: str) -> float:
+    def suggest(self, trial: Suggester, name: str) -> float:
         """Sample through ``trial.suggest_float``."""
-        value: float = trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
-        return value
+        return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
 
     def to_node(self) -> dict[str, Any]:
         node: dict[str, Any] = {"type": "float", "low": self.low, "high": self.high}
@@ -96,10 +115,9 @@ class Int:
                 )
         _check_range(name, self.low, self.high, self.log, None if self.step == 1 else self.step)
 
-    def suggest(self, trial: Any, name: str) -> int:
+    def suggest(self, trial: Suggester, name: str) -> int:
         """Sample through ``trial.suggest_int``."""
-        value: int = trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
-        return value
+        return trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
 
     def to_node(self) -> dict[str, Any]:
         node: dict[str, Any] = {"type": "int", "low": self.low, "high": self.high}
@@ -133,7 +151,7 @@ class Choice:
                     f"space.{name}: choice {option!r} is not a bool, int, float, str or null"
                 )
 
-    def suggest(self, trial: Any, name: str) -> Any:
+    def suggest(self, trial: Suggester, name: str) -> ChoiceValue:
         """Sample through ``trial.suggest_categorical``."""
         return trial.suggest_categorical(name, list(self.options))
 
@@ -150,7 +168,7 @@ class Fixed:
     def check(self, name: str) -> None:
         """Fixed values are always valid here; the config type check happens later."""
 
-    def suggest(self, trial: Any, name: str) -> Any:
+    def suggest(self, trial: Suggester, name: str) -> Any:
         return self.value
 
     def to_node(self) -> Any:

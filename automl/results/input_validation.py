@@ -218,14 +218,13 @@ def _shaped(schema: InputSchema, arr: np.ndarray, where: str) -> np.ndarray:
         bad = ~flat_ok & ~(nan & allowed)
         if bad.any():
             i, j = (int(v) for v in np.argwhere(bad)[0])
-            index = (i, *np.unravel_index(j, target))
+            at = (i, *(int(v) for v in np.unravel_index(j, target)))
             value = arr.reshape(len(arr), -1)[i, j]
             why = (
                 "the training data had no missing values there"
                 if np.isnan(value)
                 else "expected a finite number"
             )
-            at = tuple(int(v) for v in index)
             raise InputError(f"{_shown(schema, where, at)} is {value}; {why}", _field(where, at))
     return arr
 

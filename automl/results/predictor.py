@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,12 @@ from automl.core.errors import ExportError, InputError
 from automl.data.preprocess import apply_preprocessing
 from automl.results.input_validation import validate_inputs
 from automl.results.schema import SCHEMA_FILE, InputSchema
+
+if TYPE_CHECKING:
+    from automl.backends import Backend
+    from automl.core.plugin import ModelPlugin
+    from automl.core.registry import Registry
+    from automl.results.drift import DriftReference
 
 __all__ = ["Predictor", "load_best"]
 
@@ -42,15 +48,15 @@ class Predictor:
         target: The column the model predicts, for table data (``data.target``), if known.
     """
 
-    model: Any
-    backend: Any
+    model: Any  # the plugin's model: a LightningModule or an estimator of its own class
+    backend: Backend
     task: str
     preprocessing: dict[str, Any]
     config: Any
     schema: InputSchema | None = None
     card: dict[str, Any] = field(default_factory=dict)
     directory: Path | None = None
-    drift: Any = None
+    drift: DriftReference | None = None
     target: str | None = None
 
     # ------------------------------------------------------------------ inputs
@@ -238,7 +244,7 @@ class Predictor:
         return list(self.schema.shape) if self.schema else []
 
 
-def _plugin_registry(model_name: str) -> Any:
+def _plugin_registry(model_name: str) -> Registry[ModelPlugin]:
     """The model registry with only automl's built-ins and the plugin the export names.
 
     No other third-party plugin code is imported, whether or not
@@ -249,7 +255,7 @@ def _plugin_registry(model_name: str) -> Any:
     return discover_models(only={model_name})
 
 
-def load_best(directory: str | Path, models: Any = None) -> Predictor:
+def load_best(directory: str | Path, models: Registry[ModelPlugin] | None = None) -> Predictor:
     """Load an export for prediction, checking everything read from it.
 
     Args:
@@ -346,7 +352,7 @@ def load_best(directory: str | Path, models: Any = None) -> Predictor:
     )
 
 
-def _cpu_backend(plugin: Any) -> Any:
+def _cpu_backend(plugin: ModelPlugin) -> Backend:
     """The plugin's backend, predicting on the CPU (a server picks its own device later)."""
     from automl.backends import backend_for
     from automl.study.config import TrainerConfig

@@ -119,7 +119,8 @@ class InputSchema:
         canonical: tuple[int, ...] = shape
         form: Form = "array"
         columns: tuple[Column, ...] = ()
-        missing, na_values = "impute", ()
+        missing: str = "impute"
+        na_values: tuple[str, ...] = ()
         for step in steps:
             kind = step.get("kind")
             if kind == "tabular":

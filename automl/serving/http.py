@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from automl.serving.metrics import ServingMetrics
 from automl.serving.protocol import HTTPError
@@ -71,17 +72,17 @@ def endpoint_of(path: str) -> str:
 class ObserveMiddleware:
     """Pure ASGI middleware: request metrics, and a 413 for a declared oversized body."""
 
-    def __init__(self, app: Any, metrics: ServingMetrics, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServingMetrics, max_body: int) -> None:
         self.app, self.metrics, self.max_body = app, metrics, max_body
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         endpoint = endpoint_of(scope["path"])
         status = [500]
 
-        async def send_status(message: dict) -> None:
+        async def send_status(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)
@@ -105,7 +106,7 @@ class ObserveMiddleware:
             self.metrics.observe_request(endpoint, status[0], time.perf_counter() - start)
 
 
-async def _limited(request: Request, limit: int) -> AsyncIterator[bytes]:
+async def _limited(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
     """The body's chunks, refusing more than ``limit`` bytes even without a Content-Length."""
     size = 0
     async for chunk in request.stream():

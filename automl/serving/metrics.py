@@ -157,7 +157,7 @@ class ServingMetrics:
         for name in drift_names:
             self.feature_psi.labels(feature=name).set(float("nan"))
         self.drift_score.set(float("nan"))
-        if classes is not None:
+        if self.predictions is not None and classes is not None:
             for label in classes:
                 self.predictions.labels(**{"class": label}).inc(0)
 

@@ -143,7 +143,7 @@ def v2_tensor(spec: Any, i: int) -> tuple[str, np.ndarray]:
             f"{where}.data",
         )
     try:
-        data = np.asarray(spec["data"], dtype=dtype)
+        data: np.ndarray = np.asarray(spec["data"], dtype=dtype)
     except (TypeError, ValueError):
         raise HTTPError(
             422,

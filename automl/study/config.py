@@ -7,6 +7,7 @@ which extends the schema stored here so Hydra type-checks it.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,29 @@ __all__ = [
     "CONFIG_NAME",
 ]
 
+
+class Sealed:
+    """A settings dataclass whose fields cannot be set once it is built.
+
+    Not ``frozen=True``: Hydra makes a frozen dataclass's config node read-only, and the
+    command line could no longer override it. Hydra builds its nodes from the class and hands
+    the composed values back through ``__init__`` (``OmegaConf.to_object``), so sealing at the
+    end of ``__init__`` freezes only the validated instance. A later decision makes a changed
+    copy with ``dataclasses.replace`` (sealed too), so a plan never changes under a reader.
+    """
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_sealed", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.__dict__.get("_sealed"):
+            raise dataclasses.FrozenInstanceError(
+                f"cannot set {type(self).__name__}.{name}: the settings are decided; make a "
+                f"changed copy with dataclasses.replace(settings, {name}=...)"
+            )
+        object.__setattr__(self, name, value)
+
+
 CONFIG_PATH = "pkg://automl.conf"
 CONFIG_NAME = "config"
 
@@ -48,7 +72,7 @@ SLURM_EXECUTORS = names(SlurmExecutor)
 
 
 @dataclass
-class SlurmConfig:
+class SlurmConfig(Sealed):
     """The SLURM jobs of ``sweep.launcher=slurm`` (submitted through submitit).
 
     Attributes:
@@ -75,7 +99,7 @@ class SlurmConfig:
 
 
 @dataclass
-class RayConfig:
+class RayConfig(Sealed):
     """The Ray actors of ``sweep.launcher=ray``: one worker each.
 
     Attributes:
@@ -93,7 +117,7 @@ class RayConfig:
 
 
 @dataclass
-class SweepConfig:
+class SweepConfig(Sealed):
     """How the study runs.
 
     The string choices (``engine``, ``sampler``, ``pruner``, ``direction``, ``resume``,
@@ -239,7 +263,7 @@ class SweepConfig:
 
 
 @dataclass
-class TrainerConfig:
+class TrainerConfig(Sealed):
     """Lightning ``Trainer`` settings shared by every torch model.
 
     Attributes:

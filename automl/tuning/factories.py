@@ -159,7 +159,7 @@ def _build(
     if plan.name == "nsga2":
         from optuna.samplers import nsgaii
 
-        crossovers = {
+        crossovers: dict[str, type[nsgaii.BaseCrossover]] = {
             "uniform": nsgaii.UniformCrossover,
             "blxalpha": nsgaii.BLXAlphaCrossover,
             "sbx": nsgaii.SBXCrossover,

@@ -157,7 +157,9 @@ class SafeCmaEsSampler(CmaEsSamplerBase):
                     t.system_attrs["x_for_tell"] if margin else trans.transform(t.params),
                     dtype=float,
                 )
-                solutions.append((x, sign * float(t.value)))
+                value = t.value
+                assert value is not None  # a complete single-objective trial has its value
+                solutions.append((x, sign * float(value)))
             optimizer.tell(solutions)
         if any(generation >= 1 for generation in by_generation):
             self.cma_rng.set_state(rng_state)

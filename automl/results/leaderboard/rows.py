@@ -233,9 +233,11 @@ def rank_rows(
         if _ranked(row):
             assert row.value is not None
             tie = row.metrics.get(second) if second else None
-            missing = tie is None or not math.isfinite(tie)
+            if tie is None or not math.isfinite(tie):
+                missing, tie_key = True, 0.0
+            else:
+                missing, tie_key = False, second_sign * tie
             stopped = row.state == STOPPED  # a full trial first at an equal value
-            tie_key = 0.0 if missing else second_sign * tie
             return (0, sign * row.value, stopped, missing, tie_key, row.number)
         return (1, float(_STATE_ORDER.get(row.state, 4)), False, False, 0.0, row.number)
 
@@ -263,7 +265,8 @@ def rank_fronts(rows: Iterable[Row], directions: Sequence[str]) -> list[Row]:
         and len(r.values) == len(directions)
         and all(v is not None for v in r.values)
     ]
-    points = [[float(v) for v in r.values or ()] for r in scored]
+    # ``scored`` holds rows whose every value is present; the filter only narrows the type.
+    points = [[float(v) for v in r.values or () if v is not None] for r in scored]
     for row in rows:
         row.rank = None
     for row, front in zip(scored, front_numbers(points, directions), strict=True):
@@ -272,7 +275,10 @@ def rank_fronts(rows: Iterable[Row], directions: Sequence[str]) -> list[Row]:
 
     def key(row: Row) -> tuple:
         if row.rank is not None:
-            values = [s * float(v) for s, v in zip(signs, row.values or (), strict=True)]
+            # A ranked row is a scored one: every value is present.
+            values = [
+                s * float(v) for s, v in zip(signs, row.values or (), strict=True) if v is not None
+            ]
             return (0, row.rank, *values, row.number)
         order = _STATE_ORDER.get(row.state, 4)
         return (1, float(order), *([0.0] * len(directions)), row.number)

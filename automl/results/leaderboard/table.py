@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich import box
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -179,8 +180,10 @@ def table(board: BoardView, width: int | None = None, ranked: Sequence[Row] | No
         header_style="bold",
         collapse_padding=True,
     )
-    justify_of = ("right", "right", "left") + (("left",) if families else ())
-    justify_of += ("right",) * (len(heads) - len(justify_of))
+    justify_of: list[JustifyMethod] = ["right", "right", "left"]
+    if families:
+        justify_of.append("left")
+    justify_of += ["right"] * (len(heads) - len(justify_of))
     for name, w, justify in zip(heads, fixed, justify_of, strict=True):
         table.add_column(name, justify=justify, no_wrap=True, width=w)
     table.add_column("params", no_wrap=True, width=params_width)

@@ -137,7 +137,7 @@ def _parallel_png(ctx: Context, params: Sequence[str], path: Path) -> Path:
         if log:
             values = np.log10(values)
         if categories is not None:
-            low, high = 0.0, max(len(categories) - 1, 1)
+            low, high = 0.0, float(max(len(categories) - 1, 1))
             positions = [(i - low) / (high - low) for i in range(len(categories))]
             ticks.append((positions, categories))
         else:

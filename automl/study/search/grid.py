@@ -33,11 +33,12 @@ def _evenly(param: Float | Int, k: int) -> list[Any]:
     else:
         points = [low + (high - low) * i / (k - 1) for i in range(k)]
         points[-1] = high
-    step = param.step
     if isinstance(param, Int):
-        top = high - (high - low) % step  # the largest value on the step
-        values: list[Any] = [min(low + round((v - low) / step) * step, top) for v in points]
-    elif step is not None:
+        int_step = param.step
+        top = high - (high - low) % int_step  # the largest value on the step
+        values: list[Any] = [min(low + round((v - low) / int_step) * int_step, top) for v in points]
+    elif param.step is not None:
+        step = param.step
         values = [_clean(low + round((v - low) / step) * step) for v in points]
     else:
         values = [_clean(v) for v in points]
@@ -92,8 +93,10 @@ def grid_values(space: Mapping[str, Param], grid_points: Any = None) -> dict[str
         if values is None and k is None:
             continuous.append(name)
             continue
-        thin = k is not None and (values is None or len(values) > k)
-        grid[name] = _evenly(param, k) if thin else values
+        if k is not None and (values is None or len(values) > k):
+            grid[name] = _evenly(param, k)
+        elif values is not None:
+            grid[name] = values
     if continuous:
         names = ", ".join(continuous)
         raise UserError(
