@@ -183,25 +183,7 @@ def main(argv=None) -> dict[str, Any]:
     cli = {name: time_cli(a, args.runs) for name, a in COMMANDS.items()}
     trial = None
     if not args.skip_trial:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "overhead.json"
-            cmd = [
-                sys.executable,
-                str(c.HERE / "trial_overhead.py"),
-                "--epochs",
-                str(args.epochs),
-                "--repeats",
-                str(args.repeats),
-                "--skip-defaults",
-                "--threads",
-                str(args.threads),
-                "--json",
-                str(out),
-            ]
-            load_start = os.getloadavg()
-            c.run_timed(cmd)
-            trial = json.loads(out.read_text())
-            trial["load_start"], trial["load_end"] = list(load_start), list(os.getloadavg())
+        trial = trial_overhead(sys.executable, c.HERE.parent, args)
     rows = [[f"`{v['command']}`", "wall s (fresh process)", c.fmt(v, 2)] for v in cli.values()]
     if trial is not None:
         for k in ("plain", "automl"):
