@@ -20,10 +20,13 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from enum import Enum
+from typing import Any, Literal, Protocol, get_args
 
 __all__ = [
     "TrialRecord",
+    "TrialView",
+    "FinishedTrialView",
     "Unit",
     "Failure",
     "Stop",
@@ -274,12 +277,30 @@ def _checked(name: str, value: Any) -> Any:
     return str(value) if value is not None else None
 
 
-def record_of(trial: Any) -> TrialRecord:
+class TrialView(Protocol):
+    """What this module reads of an Optuna trial, live (``optuna.Trial``) or frozen
+    (``FrozenTrial``), without importing Optuna."""
+
+    @property
+    def user_attrs(self) -> dict[str, Any]: ...
+
+
+class FinishedTrialView(TrialView, Protocol):
+    """A stored trial (``FrozenTrial``): its state and objective values beside its attributes."""
+
+    @property
+    def state(self) -> Enum: ...
+
+    @property
+    def values(self) -> list[float] | None: ...
+
+
+def record_of(trial: TrialView) -> TrialRecord:
     """The ``TrialRecord`` of an Optuna trial (frozen or live), read from its user attributes."""
     return TrialRecord.from_attrs(dict(getattr(trial, "user_attrs", {}) or {}))
 
 
-def ranked_values(trial: Any) -> list[float] | None:
+def ranked_values(trial: FinishedTrialView) -> list[float] | None:
     """The objective values a finished trial is ranked and chosen by, or ``None``.
 
     A complete trial's are Optuna's; a trial stopped early with its best step kept
