@@ -22,13 +22,16 @@ trials with ``study.direction``, which a multi-objective study refuses), so they
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.tuning.internals import storage_of
+
+if TYPE_CHECKING:
+    from collections.abc import Container
 
 __all__ = ["FirstObjectivePruner", "FirstObjectiveStorage", "without_pruned"]
 
@@ -94,12 +97,14 @@ class _UnprunedStorage:
         return getattr(self._inner, name)
 
     def get_all_trials(
-        self, study_id: int, deepcopy: bool = True, states: Any = None
+        self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
     ) -> list[FrozenTrial]:
         trials = self._inner.get_all_trials(study_id, deepcopy=deepcopy, states=states)
         return [t for t in trials if t.state != TrialState.PRUNED]
 
-    def get_n_trials(self, study_id: int, state: Any = None) -> int:
+    def get_n_trials(
+        self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
+    ) -> int:
         states = (state,) if isinstance(state, TrialState) else state
         return len(self.get_all_trials(study_id, deepcopy=False, states=states))
 
