@@ -38,12 +38,15 @@ import dis
 import os
 from collections.abc import Callable, Iterable, Iterator
 from types import CodeType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
 
 from automl.backends.supervised import SupervisedModule
+
+if TYPE_CHECKING:
+    from automl.backends.base import TrainerSettings
 
 __all__ = [
     "LeanLoop",
@@ -72,11 +75,11 @@ LEAN_SETTINGS = frozenset(
 )
 """The ``trainer.*`` settings the lean loop implements; any other trains under the Trainer."""
 
-EpochEnd = Callable[[int, dict[str, float], Any, int, torch.optim.Optimizer], bool]
+EpochEnd = Callable[[int, dict[str, float], torch.Tensor | None, int, torch.optim.Optimizer], bool]
 """``(epoch, val metrics, summed training loss or None, batches, optimizer) -> stop``."""
 
 
-def config_unsupported(trainer_cfg: Any) -> str | None:
+def config_unsupported(trainer_cfg: TrainerSettings) -> str | None:
     """The first ``trainer.*`` setting the lean loop does not implement (``LEAN_SETTINGS``),
     as a reason, or ``None``.
 
