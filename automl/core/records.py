@@ -20,6 +20,7 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Literal, Protocol, get_args
 
@@ -27,6 +28,7 @@ __all__ = [
     "TrialRecord",
     "TrialView",
     "FinishedTrialView",
+    "StoredTrialView",
     "Unit",
     "Failure",
     "Stop",
@@ -293,6 +295,29 @@ class FinishedTrialView(TrialView, Protocol):
 
     @property
     def values(self) -> list[float] | None: ...
+
+
+class StoredTrialView(FinishedTrialView, Protocol):
+    """A stored trial (``FrozenTrial``) as the leaderboard, the report and the export read
+    it, without importing Optuna."""
+
+    @property
+    def number(self) -> int: ...
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+    @property
+    def intermediate_values(self) -> dict[int, float]: ...
+
+    @property
+    def datetime_start(self) -> datetime | None: ...
+
+    @property
+    def datetime_complete(self) -> datetime | None: ...
+
+    @property
+    def duration(self) -> timedelta | None: ...
 
 
 def record_of(trial: TrialView) -> TrialRecord:

@@ -23,6 +23,8 @@ from automl.results.input_validation import validate_inputs
 from automl.results.schema import SCHEMA_FILE, InputSchema
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from automl.backends import Backend
     from automl.core.plugin import ModelPlugin
     from automl.core.registry import Registry
@@ -52,7 +54,7 @@ class Predictor:
     backend: Backend
     task: str
     preprocessing: dict[str, Any]
-    config: Any
+    config: object
     schema: InputSchema | None = None
     card: dict[str, Any] = field(default_factory=dict)
     directory: Path | None = None
@@ -135,7 +137,7 @@ class Predictor:
 
     probabilities = predict_proba
 
-    def _model(self, call: Any, *args: Any) -> Any:
+    def _model(self, call: Callable[..., Any], *args: Any) -> Any:
         """Call the plugin's model: what its code raises is one line naming the plugin."""
         from automl.core.errors import UserError
         from automl.core.plugin_code import code_error

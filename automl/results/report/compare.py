@@ -132,7 +132,7 @@ def compared_of(snapshot: StudySnapshot, config: dict[str, Any], letter: str) ->
     )
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if value is None:
