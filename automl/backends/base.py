@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from automl.backends.checkpoint import TrialCheckpoint
     from automl.core.plugin import DataSpec, ModelPlugin, Report
     from automl.core.records import Unit
-    from automl.data import Dataset
+    from automl.data.types import Dataset
 
 __all__ = ["Backend", "FitResult", "Goal", "Direction", "TrainerSettings"]
 

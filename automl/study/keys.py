@@ -14,9 +14,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.core.errors import UserError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = ["check_keys", "TOP_LEVEL"]
 
@@ -24,7 +27,7 @@ TOP_LEVEL = ("data", "model", "space", "sweep", "trainer", "plugins", "hydra")
 """The keys of the primary config (``conf/config.yaml``)."""
 
 
-def _fields(node: Any) -> list[str] | None:
+def _fields(node: DictConfig) -> list[str] | None:
     """The field names of a structured node's dataclass; ``None`` for a free-form mapping."""
     from omegaconf import OmegaConf
 
@@ -60,7 +63,7 @@ def _shown(value: Any) -> str:
     return f"={text}" if len(text) <= 60 else ""
 
 
-def _walk(node: Any, path: str, owner: str) -> None:
+def _walk(node: DictConfig, path: str, owner: str) -> None:
     """Check ``node`` (and the structured nodes under it) against its dataclass."""
     from omegaconf import DictConfig
 
