@@ -11,9 +11,12 @@ import base64
 import binascii
 import io
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from automl.results.predictor import Predictor
 
 __all__ = [
     "HTTPError",
@@ -194,7 +197,9 @@ def v2_samples(predictor: Any, tensors: list[tuple[str, np.ndarray]]) -> Any:
     return [{name: columns[name][i] for name in columns} for i in range(n)]
 
 
-def predictions_json(predictor: Any, pred: np.ndarray, proba: Any) -> dict[str, Any]:
+def predictions_json(
+    predictor: Predictor, pred: np.ndarray, proba: np.ndarray | None
+) -> dict[str, Any]:
     """The ``/predict`` reply: labels, class ids and probabilities, or values."""
     if predictor.task == "classification":
         out: dict[str, Any] = {
@@ -208,7 +213,9 @@ def predictions_json(predictor: Any, pred: np.ndarray, proba: Any) -> dict[str, 
     return {"predictions": np.asarray(pred, dtype=np.float64).tolist()}
 
 
-def v2_outputs(predictor: Any, pred: np.ndarray, proba: Any) -> list[dict[str, Any]]:
+def v2_outputs(
+    predictor: Predictor, pred: np.ndarray, proba: np.ndarray | None
+) -> list[dict[str, Any]]:
     """Open Inference Protocol v2 output tensors: label, class_id, probabilities (or prediction)."""
     n = len(pred)
     outputs: list[dict[str, Any]] = []
