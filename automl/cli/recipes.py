@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.core.errors import UserError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = ["check_hydra_code", "ALLOW_ENV", "CODE_KEYS"]
 
@@ -77,7 +80,7 @@ def _code_items(node: Any, path: str) -> Iterator[tuple[str, Any]]:
                 yield from _code_items(child, child_path)
 
 
-def _composed_hydra(overrides: list[str]) -> Any:
+def _composed_hydra(overrides: list[str]) -> DictConfig:
     from hydra import compose, initialize_config_module
 
     with initialize_config_module("automl.conf", version_base="1.3"):
