@@ -81,7 +81,7 @@ def infer_task(values: np.ndarray) -> str:
     return "classification" if distinct <= limit else "regression"
 
 
-def _label(v: Any) -> str:
+def _label(v: object) -> str:
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
     return str(v).strip() if isinstance(v, str) else str(v)

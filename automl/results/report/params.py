@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from automl.results.report.plotting import COMPLETE, Context, Figure, pyplot, save_png, style
-
-if TYPE_CHECKING:
-    pass
 
 
 def importances(ctx: Context) -> tuple[Figure, dict[str, float]]:
