@@ -739,7 +739,7 @@ def _save_config(node: DictConfig, path: str | Path) -> None:
     write_text(path, OmegaConf.to_yaml(node))
 
 
-def _to_object(node: DictConfig) -> Any:
+def _to_object(node: DictConfig) -> object:
     from omegaconf import OmegaConf
 
     return OmegaConf.to_object(node)

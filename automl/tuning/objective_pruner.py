@@ -33,6 +33,8 @@ from automl.tuning.internals import storage_of
 if TYPE_CHECKING:
     from collections.abc import Container
 
+    from optuna.storages import BaseStorage
+
 __all__ = ["FirstObjectivePruner", "FirstObjectiveStorage", "without_pruned"]
 
 
@@ -43,7 +45,7 @@ class FirstObjectiveStorage:
     writes pruners make, such as successive halving's rung attributes) goes to the storage.
     """
 
-    def __init__(self, storage: Any) -> None:
+    def __init__(self, storage: BaseStorage) -> None:
         self._inner = storage
 
     def __getattr__(self, name: str) -> Any:
@@ -90,7 +92,7 @@ class FirstObjectivePruner(optuna.pruners.BasePruner):
 class _UnprunedStorage:
     """A view of a storage whose studies hold no pruned trials (every other call passes)."""
 
-    def __init__(self, storage: Any) -> None:
+    def __init__(self, storage: BaseStorage) -> None:
         self._inner = storage
 
     def __getattr__(self, name: str) -> Any:
