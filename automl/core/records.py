@@ -248,7 +248,7 @@ class TrialRecord:
         return self.failure in RETRIED_FAILURES or (self.failure == "oom" and self.counts is False)
 
 
-def _checked(name: str, value: Any) -> Any:
+def _checked(name: str, value: object) -> Any:
     if name in ("metrics", "budget"):
         if not isinstance(value, Mapping):
             return None

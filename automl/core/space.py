@@ -208,7 +208,7 @@ _KEYS = {
 }
 
 
-def _parse_param(name: str, node: Any) -> Param:
+def _parse_param(name: str, node: object) -> Param:
     if not isinstance(node, Mapping):
         if isinstance(node, (list, tuple)):
             raise SpaceError(
