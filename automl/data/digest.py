@@ -10,7 +10,7 @@ milliseconds whatever the size.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,7 +22,7 @@ __all__ = ["data_digest"]
 SAMPLED_ROWS = 4096
 
 
-def _feed(h: hashlib.blake2b, name: str, a: Any) -> None:
+def _feed(h: hashlib.blake2b, name: str, a: object) -> None:
     if a is None:
         h.update(f"{name}:none;".encode())
         return

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -88,7 +87,7 @@ def _label(v: object) -> str:
 
 
 def encode_target(
-    y: Any, y_test: Any, task: str, where: str
+    y: object, y_test: object, task: str, where: str
 ) -> tuple[str, np.ndarray, np.ndarray | None, tuple[str, ...] | None]:
     """Decide the task and turn targets into class ids or float values.
 

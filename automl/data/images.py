@@ -201,7 +201,7 @@ def decode_images(items: Sequence[Any], size: int, channels: int) -> np.ndarray:
     return out
 
 
-def read_images_if_paths(x: Any, step: dict[str, Any]) -> Any:
+def read_images_if_paths(x: object, step: dict[str, Any]) -> Any:
     """The ``image`` preprocessing step: file paths are read, sent images (bytes, or pixel
     arrays in Pillow's layout) decoded, converted and resized; a pixel array already in the
     trained ``N x C x H x W`` shape passes through."""
