@@ -72,7 +72,7 @@ class _Contract10(BaseEstimator):
         own = getattr(self.inner, "device", None)
         return str(own()) if callable(own) else super().device()
 
-    def evaluate(self, x: Any, y: Any, task: str) -> dict[str, float]:
+    def evaluate(self, x: object, y: object, task: str) -> dict[str, float]:
         own = getattr(self.inner, "evaluate", None)
         return dict(own(x, y, task)) if callable(own) else super().evaluate(x, y, task)
 
@@ -83,7 +83,7 @@ class _Contract10(BaseEstimator):
         self.inner.resume(directory)
 
 
-def as_estimator(obj: Any, plugin_name: str = "?") -> BaseEstimator:
+def as_estimator(obj: object, plugin_name: str = "?") -> BaseEstimator:
     """``obj`` as a ``BaseEstimator``, checking that it is an estimator at all.
 
     Raises:

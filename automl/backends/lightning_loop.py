@@ -159,7 +159,7 @@ def _trainer_state() -> frozenset[str]:
     return frozenset(names)
 
 
-def _codes(value: Any) -> Iterator[CodeType]:
+def _codes(value: object) -> Iterator[CodeType]:
     """The code objects of a function, property or static/class method, nested ones too."""
     funcs = [value.fget, value.fset] if isinstance(value, property) else [value]
     for func in funcs:
@@ -172,11 +172,11 @@ def _codes(value: Any) -> Iterator[CodeType]:
             stack += [c for c in code.co_consts if isinstance(c, CodeType)]
 
 
-def _reads_names(value: Any) -> set[str]:
+def _reads_names(value: object) -> set[str]:
     return {name for code in _codes(value) for name in code.co_names}
 
 
-def _trainer_state_read(value: Any) -> set[str]:
+def _trainer_state_read(value: object) -> set[str]:
     """The ``TRAINER_STATE`` attributes a function reads from its first argument (``self``)."""
     found: set[str] = set()
     for code in _codes(value):

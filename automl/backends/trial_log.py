@@ -214,8 +214,8 @@ def metrics_csv_callback(path: str | Path, log_to_loggers: bool = True) -> pl.Ca
             self,
             trainer: pl.Trainer,
             module: pl.LightningModule,
-            outputs: Any,  # Lightning's STEP_OUTPUT: a tensor, a mapping or None
-            batch: Any,  # whatever the module's dataloader yields
+            outputs: object,  # Lightning's STEP_OUTPUT: a tensor, a mapping or None
+            batch: object,  # whatever the module's dataloader yields
             batch_idx: int,
         ) -> None:
             loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
