@@ -146,7 +146,7 @@ def auto_keys(models: Registry[ModelPlugin]) -> list[str]:
     return ["families", *_eligible(models)]
 
 
-def _requested(node: Any, models: Registry[ModelPlugin]) -> list[str] | None:
+def _requested(node: object, models: Registry[ModelPlugin]) -> list[str] | None:
     """``model.families`` checked against the plugins: ``None`` when empty (all of them)."""
     raw = node.get("families") if hasattr(node, "get") else None
     if raw is None or (not isinstance(raw, str) and len(raw) == 0):

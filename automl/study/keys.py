@@ -37,7 +37,7 @@ def _fields(node: DictConfig) -> list[str] | None:
     return [f.name for f in dataclasses.fields(kind)]
 
 
-def _refuse(path: str, value: Any, valid: Iterable[str], owner: str) -> UserError:
+def _refuse(path: str, value: object, valid: Iterable[str], owner: str) -> UserError:
     valid = list(valid)
     name = path.rsplit(".", 1)[-1]
     scope = path.rsplit(".", 1)[0] if "." in path else ""
@@ -51,7 +51,7 @@ def _refuse(path: str, value: Any, valid: Iterable[str], owner: str) -> UserErro
     )
 
 
-def _shown(value: Any) -> str:
+def _shown(value: object) -> str:
     """``=VALUE`` as the command line writes a scalar; nothing for a mapping, a list or a
     long value."""
     if not isinstance(value, (str, int, float, bool)) and value is not None:

@@ -171,7 +171,7 @@ class Services:
         result.latency_ms = self.latency(fam, result.model)
         return result
 
-    def latency(self, fam: RunFamily, model: Any) -> float | None:
+    def latency(self, fam: RunFamily, model: object) -> float | None:
         """Milliseconds of ``fam``'s backend predicting a fixed batch of validation rows
         (``LATENCY_ROWS``; fold 0's with k folds): the median of ``LATENCY_CALLS`` calls after
         a warm-up call, the lowest of up to ``LATENCY_WINDOWS`` such medians while the calls

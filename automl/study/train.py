@@ -87,7 +87,7 @@ def refit(
 
 def evaluate(
     plugin: ModelPlugin,
-    model: Any,
+    model: object,
     dataset: Dataset,
     trainer_cfg: TrainerSettings,
     split: str = "test",
