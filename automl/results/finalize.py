@@ -63,7 +63,7 @@ def describe_budget(budget: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in budget.items()) or "as configured"
 
 
-def _interpolations(node: Any, path: str = "") -> list[str]:
+def _interpolations(node: object, path: str = "") -> list[str]:
     if isinstance(node, dict):
         return [p for k, v in node.items() for p in _interpolations(v, f"{path}{k}.")]
     if isinstance(node, list):
@@ -264,7 +264,7 @@ def partial_dir(target: Path) -> Path:
 def _write(
     run: Run,
     selected: Selected,
-    model: Any,
+    model: object,
     dataset: Dataset,
     test: dict[str, float],
     refit_info: dict[str, Any] | None,

@@ -120,13 +120,13 @@ def write_serving_files(
         write_json_atomic(folder / SUMMARY_FILE, summary)
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> Any:
     if isinstance(value, (np.generic,)):
         return value.item()
     return value
 
 
-def _scalars(value: Any) -> dict[str, Any]:
+def _scalars(value: object) -> dict[str, Any]:
     """Only ``name: number|str|bool|None`` pairs of an untrusted mapping."""
     if not isinstance(value, Mapping):
         return {}

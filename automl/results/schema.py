@@ -196,7 +196,7 @@ class InputSchema:
         }
 
     @classmethod
-    def from_json(cls, data: Any, where: str = SCHEMA_FILE) -> InputSchema:
+    def from_json(cls, data: object, where: str = SCHEMA_FILE) -> InputSchema:
         """Read and check a schema written by ``to_json`` (an untrusted file).
 
         Raises:

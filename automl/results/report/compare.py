@@ -76,7 +76,7 @@ class Compared:
         return out
 
 
-def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+def _flatten(node: object, prefix: str = "") -> dict[str, Any]:
     if isinstance(node, dict):
         out: dict[str, Any] = {}
         for key, value in node.items():
