@@ -318,7 +318,7 @@ class GrpcStorageBase(GrpcStorageProxy, BaseHeartbeat):
         raise NotImplementedError
 
 
-def add_storage_service(server: Any, storage: BaseStorage) -> None:
+def add_storage_service(server: object, storage: BaseStorage) -> None:
     """Serve Optuna's storage service for ``storage`` on a gRPC ``server``.
 
     Private: ``optuna.storages._grpc`` (its generated service and servicer). Optuna's public
