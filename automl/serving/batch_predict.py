@@ -234,7 +234,7 @@ def _scores(predictor: Predictor, labels: list[Any], predicted: dict[int, Any]) 
         classes = [str(c) for c in predictor.classes or []]
         index = {c: k for k, c in enumerate(classes)}
 
-        def class_id(label: Any) -> int:
+        def class_id(label: object) -> int:
             text = str(label).strip()
             if text in index:
                 return index[text]

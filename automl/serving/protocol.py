@@ -38,7 +38,7 @@ class HTTPError(Exception):
         self.status, self.message, self.field = status, message, field
 
 
-def instances_of(body: Any) -> tuple[Any, str]:
+def instances_of(body: object) -> tuple[Any, str]:
     """The samples of a /predict or /invocations body, and how to name them in messages."""
     if isinstance(body, Mapping):
         for key in ("instances", "inputs"):
@@ -72,7 +72,7 @@ def instances_of(body: Any) -> tuple[Any, str]:
     )
 
 
-def image_bytes(samples: Any, where: str) -> Any:
+def image_bytes(samples: object, where: str) -> Any:
     """Samples sent as ``{"b64": "<base64 of a PNG/JPEG file>"}`` (TensorFlow Serving's and
     Vertex AI's convention; a ``data:image/png;base64,`` prefix is allowed) as the file bytes;
     anything else is returned unchanged."""
@@ -119,7 +119,7 @@ V2_DTYPES = {
 }
 
 
-def v2_tensor(spec: Any, i: int) -> tuple[str, np.ndarray]:
+def v2_tensor(spec: object, i: int) -> tuple[str, np.ndarray]:
     """One Open Inference Protocol input tensor as an array of its declared shape."""
     where = f"inputs[{i}]"
     if not isinstance(spec, Mapping):
@@ -162,7 +162,7 @@ def v2_tensor(spec: Any, i: int) -> tuple[str, np.ndarray]:
     return str(spec["name"]), data.reshape(shape)
 
 
-def _holds_bool(data: Any) -> bool:
+def _holds_bool(data: object) -> bool:
     """Whether JSON data (a number, or lists nested a few levels) holds ``true``/``false``."""
     pending, levels = [data], 0
     while pending and levels < 8:

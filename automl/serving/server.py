@@ -226,7 +226,7 @@ class ModelServer:
         samples, where = instances_of(await read_json(request, limit))
         return image_bytes(samples, where), where
 
-    def limit_and_prepare(self, predictor: Predictor, samples: Any, where: str) -> np.ndarray:
+    def limit_and_prepare(self, predictor: Predictor, samples: object, where: str) -> np.ndarray:
         """Refuse more than ``max_instances`` samples (413), then check and preprocess them."""
         limit = self.options.max_instances
         if isinstance(samples, list) and len(samples) > limit:
