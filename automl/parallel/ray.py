@@ -211,7 +211,7 @@ class RayWorkers:
             return True
         return False
 
-    def _ended(self, index: int, ref: Any) -> None:
+    def _ended(self, index: int, ref: object) -> None:
         """Decide what a node's end means (the one place that does)."""
         log = node_log(self.run_dir, index)
         try:
