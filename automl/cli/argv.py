@@ -116,7 +116,7 @@ def _keys(node: Any, prefix: str = "") -> list[str]:
     return out
 
 
-def _has(node: Any, parts: list[str]) -> tuple[bool, Any, int]:
+def _has(node: object, parts: list[str]) -> tuple[bool, Any, int]:
     """Whether the dotted path exists; the deepest node reached and how many parts matched."""
     from omegaconf import DictConfig
 

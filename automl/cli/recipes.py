@@ -64,7 +64,7 @@ def _typed_code(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def _code_items(node: Any, path: str) -> Iterator[tuple[str, Any]]:
+def _code_items(node: object, path: str) -> Iterator[tuple[str, Any]]:
     """``(path, value)`` of every code key under the ``hydra`` node (values as plain data)."""
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -87,7 +87,7 @@ def _composed_hydra(overrides: list[str]) -> DictConfig:
         return compose("config", overrides=overrides, return_hydra_config=True).hydra
 
 
-def _differs(old: Any, new: Any) -> bool:
+def _differs(old: object, new: object) -> bool:
     """Whether a code key's value changed; an empty mapping or list is the same as none."""
     empty: tuple[Any, ...] = (None, {}, [])
     return not (old == new or (old in empty and new in empty))
@@ -132,7 +132,7 @@ def check_hydra_code(argv: Sequence[str]) -> None:
         raise _refusal("the recipe (or config directory)", found)
 
 
-def _describe(path: str, value: Any) -> str:
+def _describe(path: str, value: object) -> str:
     """``hydra.callbacks (touch)``: the key, and the names under it."""
     if isinstance(value, dict) and value:
         names = [str(k) for k in value if value[k] not in (None, {}, [])]
