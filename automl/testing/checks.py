@@ -150,7 +150,7 @@ def backend_of(plugin: ModelPlugin, trainer_cfg: TrainerSettings | None = None) 
     return backend_for(plugin, trainer_cfg if trainer_cfg is not None else tiny_trainer())
 
 
-def predictions(plugin: ModelPlugin, model: Any, x: np.ndarray, task: str) -> np.ndarray | None:
+def predictions(plugin: ModelPlugin, model: object, x: np.ndarray, task: str) -> np.ndarray | None:
     """What the model predicts for ``x``, asked exactly as ``serve`` and ``predict`` ask it:
     through its backend (``backend.predict``); ``None`` for a generator (a model with
     ``sample``), which is never asked to predict."""
@@ -161,7 +161,7 @@ def predictions(plugin: ModelPlugin, model: Any, x: np.ndarray, task: str) -> np
 
 
 def check_predictions(
-    plugin: ModelPlugin, cfg: object, model: Any, x: np.ndarray, spec: DataSpec
+    plugin: ModelPlugin, cfg: object, model: object, x: np.ndarray, spec: DataSpec
 ) -> np.ndarray | None:
     """What ``serve``/``predict`` get from the backend: one prediction per sample (a class id
     in ``[0, n_classes)`` or a finite value) and, where the model gives class probabilities,
@@ -200,7 +200,7 @@ def _check_probabilities(
     plugin: ModelPlugin,
     cfg: object,
     backend: Backend,
-    model: Any,
+    model: object,
     x: np.ndarray,
     spec: DataSpec,
     pred: np.ndarray,

@@ -207,7 +207,7 @@ def check_labels(plugin: DataPlugin, cfg: DataConfig, dataset: Dataset) -> None:
             )
 
 
-def _rows(x: Any) -> list[bytes]:
+def _rows(x: object) -> list[bytes]:
     arr = np.asarray(x)
     if arr.dtype.kind in "biufc":
         flat = np.ascontiguousarray(arr.reshape(len(arr), -1))
