@@ -8,9 +8,9 @@ the estimator's library only when it is created. It may import ``data`` and ``co
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from automl.backends.base import Backend, Direction, FitResult, Goal
+from automl.backends.base import Backend, Direction, FitResult, Goal, TrainerSettings
 
 if TYPE_CHECKING:
     from automl.core.plugin import ModelPlugin
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["Backend", "FitResult", "Goal", "backend_for", "Direction"]
 
 
-def backend_for(plugin: ModelPlugin, trainer_cfg: Any) -> Backend:
+def backend_for(plugin: ModelPlugin, trainer_cfg: TrainerSettings) -> Backend:
     """The backend of ``plugin``'s kind; the only place that branches on the kind.
 
     Raises:

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from automl.backends.checkpoint import TrialCheckpoint
     from automl.core.plugin import DataSpec, ModelPlugin, Report
     from automl.core.records import Unit
-    from automl.data import Dataset
+    from automl.data.types import Dataset
 
-__all__ = ["Backend", "FitResult", "Goal", "Direction"]
+__all__ = ["Backend", "FitResult", "Goal", "Direction", "TrainerSettings"]
 
 Direction = Literal["maximize", "minimize"]
 
@@ -28,6 +28,30 @@ ConfigT_contra = TypeVar("ConfigT_contra", contravariant=True)
 """A backend's model config type (the plugin's config; ``Any`` where the core cannot know it)."""
 ModelT = TypeVar("ModelT")
 """The type of the models a backend trains, saves and loads."""
+
+
+class TrainerSettings(Protocol):
+    """The trainer settings a backend reads: ``automl.study.config.TrainerConfig`` (or a
+    ``DictConfig`` of it), named here because the study layer sits above the backends."""
+
+    @property
+    def max_epochs(self) -> int: ...
+    @property
+    def accelerator(self) -> str: ...
+    @property
+    def devices(self) -> int: ...
+    @property
+    def precision(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def deterministic(self) -> bool: ...
+    @property
+    def eval_batch_size(self) -> int: ...
+    @property
+    def num_threads(self) -> int: ...
+    @property
+    def logger(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -210,7 +234,7 @@ class Backend(Protocol[ConfigT_contra, ModelT]):
     def device_for(self, plugin: ModelPlugin, cfg: ConfigT_contra, spec: DataSpec) -> str:
         """Where a model of ``cfg`` trains and predicts (``cpu``, ``cuda:0``, ...)."""
 
-    def check_built(self, model: Any) -> str | None:
+    def check_built(self, model: object) -> str | None:
         """Why ``model`` is not what a builder of this kind must return (the words after
         ``build returned <type>``), or ``None`` when it is."""
 

@@ -87,7 +87,7 @@ class Every:
         return "0" if self.off else "auto"
 
 
-def parse_every(value: Any) -> Every:
+def parse_every(value: object) -> Every:
     """``sweep.checkpoint_every`` as an ``Every``.
 
     Raises:
@@ -117,7 +117,7 @@ def study_digest(fingerprint: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> Any:
     """``value`` as JSON reads it back (tuples become lists), to compare identities."""
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 

@@ -206,8 +206,8 @@ def watch_callback(watch: EpochWatch) -> pl.Callback:
             self,
             trainer: pl.Trainer,
             module: pl.LightningModule,
-            outputs: Any,  # Lightning's STEP_OUTPUT: a tensor, a mapping or None
-            batch: Any,  # whatever the module's dataloader yields
+            outputs: object,  # Lightning's STEP_OUTPUT: a tensor, a mapping or None
+            batch: object,  # whatever the module's dataloader yields
             batch_idx: int,
         ) -> None:
             loss = outputs.get("loss") if isinstance(outputs, dict) else outputs

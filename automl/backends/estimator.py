@@ -11,11 +11,11 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from automl.backends.base import FitResult, Goal
+from automl.backends.base import FitResult, Goal, TrainerSettings
 from automl.backends.checkpoint import TrialCheckpoint
 from automl.core.errors import PluginError, TrialPruned, reason
 from automl.core.plugin import (
@@ -29,6 +29,11 @@ from automl.core.plugin import (
 )
 from automl.core.records import SWALLOWED_PRUNE, Unit
 from automl.data import Dataset
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    from automl.backends.trial_log import MetricsCSV
 
 __all__ = ["EstimatorBackend", "as_estimator", "resumable"]
 
@@ -67,7 +72,7 @@ class _Contract10(BaseEstimator):
         own = getattr(self.inner, "device", None)
         return str(own()) if callable(own) else super().device()
 
-    def evaluate(self, x: Any, y: Any, task: str) -> dict[str, float]:
+    def evaluate(self, x: object, y: object, task: str) -> dict[str, float]:
         own = getattr(self.inner, "evaluate", None)
         return dict(own(x, y, task)) if callable(own) else super().evaluate(x, y, task)
 
@@ -78,7 +83,7 @@ class _Contract10(BaseEstimator):
         self.inner.resume(directory)
 
 
-def as_estimator(obj: Any, plugin_name: str = "?") -> BaseEstimator:
+def as_estimator(obj: object, plugin_name: str = "?") -> BaseEstimator:
     """``obj`` as a ``BaseEstimator``, checking that it is an estimator at all.
 
     Raises:
@@ -183,7 +188,7 @@ class _Reporter:
             raise exc
 
 
-def _threads(trainer_cfg: Any) -> Any:
+def _threads(trainer_cfg: TrainerSettings) -> Any:
     """OpenMP and BLAS (XGBoost, scikit-learn's native code) limited to a trial's threads
     (``automl.core.cpus``) while it fits; a model's own ``n_jobs`` still applies within it."""
     from threadpoolctl import threadpool_limits
@@ -200,7 +205,7 @@ class EstimatorBackend:
     unit: Unit = "step"
     expensive = False  # a trial costs what the model's config says, usually seconds
 
-    def __init__(self, trainer_cfg: Any) -> None:
+    def __init__(self, trainer_cfg: TrainerSettings) -> None:
         self.cfg = trainer_cfg
 
     def describe(self) -> str:
@@ -214,21 +219,21 @@ class EstimatorBackend:
             "(model.device)"
         )
 
-    def _build(self, plugin: ModelPlugin, cfg: Any, spec: Any, seed: int) -> BaseEstimator:
+    def _build(self, plugin: ModelPlugin, cfg: object, spec: DataSpec, seed: int) -> BaseEstimator:
         model = as_estimator(resolve(plugin.build)(cfg, spec), plugin.name)
         model.seed = int(seed)
         return model
 
-    def device_for(self, plugin: ModelPlugin, cfg: Any, spec: Any) -> str:
+    def device_for(self, plugin: ModelPlugin, cfg: object, spec: DataSpec) -> str:
         """Where a model of ``cfg`` trains: the estimator's own ``device()`` (a build, no fit;
         XGBoost picks CUDA with ``model.device=auto`` when it can)."""
         return as_estimator(resolve(plugin.build)(cfg, spec), plugin.name).device()
 
-    def reload_differs(self, model: Any, reloaded: Any) -> str | None:
+    def reload_differs(self, model: BaseEstimator, reloaded: BaseEstimator) -> str | None:
         """``None``: an estimator's state is its own format; its predictions are compared."""
         return None
 
-    def check_built(self, model: Any) -> str | None:
+    def check_built(self, model: object) -> str | None:
         """Why ``model`` is not what an estimator builder must return, or ``None``."""
         missing = [m for m in ("fit", "predict", "save") if not callable(getattr(model, m, None))]
         if not missing and isinstance(model, Estimator):
@@ -238,7 +243,9 @@ class EstimatorBackend:
             "object with fit(train, val, report), predict(x) and save(directory)"
         )
 
-    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> tuple[str, ...] | None:
+    def preflight(
+        self, plugin: ModelPlugin, cfg: object, dataset: Dataset
+    ) -> tuple[str, ...] | None:
         """Build ``cfg`` and check that it is an estimator; return the metrics it reports.
 
         No fit: an estimator's cost is set by its config (a forest of 50,000 trees trains as
@@ -249,7 +256,7 @@ class EstimatorBackend:
     def fit(
         self,
         plugin: ModelPlugin,
-        cfg: Any,
+        cfg: object,
         dataset: Dataset,
         goal: Goal,
         *,
@@ -328,11 +335,11 @@ class EstimatorBackend:
     def _resumed(
         self,
         plugin: ModelPlugin,
-        cfg: Any,
+        cfg: object,
         dataset: Dataset,
         seed: int,
         checkpoint: TrialCheckpoint | None,
-        log: Any,
+        log: MetricsCSV | None,
     ) -> tuple[BaseEstimator, int, list[tuple[int, float]]]:
         """A built model, continued from the checkpoint when it can be; the last step the
         checkpoint holds (-1: from the start) and the reports it had sent."""
@@ -363,7 +370,13 @@ class EstimatorBackend:
         return model, saved.step, reports
 
     def refit(
-        self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int
+        self,
+        plugin: ModelPlugin,
+        cfg: DataclassInstance,
+        dataset: Dataset,
+        budget: dict[str, Any],
+        *,
+        seed: int,
     ) -> FitResult:
         start = time.perf_counter()
         known = {f.name for f in dataclasses.fields(cfg)}
@@ -410,7 +423,9 @@ class EstimatorBackend:
     def save(self, plugin: ModelPlugin, model: BaseEstimator, directory: str) -> str:
         return str(as_estimator(model, plugin.name).save(str(directory)))
 
-    def load(self, plugin: ModelPlugin, directory: str, cfg: Any, spec: DataSpec) -> BaseEstimator:
+    def load(
+        self, plugin: ModelPlugin, directory: str, cfg: object, spec: DataSpec
+    ) -> BaseEstimator:
         if plugin.load is None:
             raise PluginError(f"estimator plugin '{plugin.name}' declares no load function")
         return _own(as_estimator(resolve(plugin.load)(str(directory), cfg, spec), plugin.name))

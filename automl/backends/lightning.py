@@ -18,13 +18,13 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
-from automl.backends.base import FitResult, Goal
+from automl.backends.base import FitResult, Goal, TrainerSettings
 from automl.backends.checkpoint import TrialCheckpoint
 from automl.backends.epoch_watch import EpochWatch, lean_epoch_end, watch_callback
 from automl.core.errors import ExportError, OutOfTime, PluginError, UserError, reason
@@ -33,9 +33,10 @@ from automl.core.records import Unit
 from automl.data import Dataset
 
 if TYPE_CHECKING:
+    import pytorch_lightning as pl
     from pytorch_lightning import LightningModule
 
-    from automl.backends.supervised import SupervisedModule
+    from automl.backends.supervised import SupervisedModule, TensorBatches
     from automl.core.plugin import DataSpec
 
 __all__ = ["LightningBackend", "MODEL_FILE"]
@@ -68,7 +69,9 @@ class LightningBackend:
     unit: Unit = "epoch"
     expensive = True  # torch training: a study's most costly trials
 
-    def __init__(self, trainer_cfg: Any, loop: Literal["auto", "trainer"] = "auto") -> None:
+    def __init__(
+        self, trainer_cfg: TrainerSettings, loop: Literal["auto", "trainer"] = "auto"
+    ) -> None:
         from automl.backends.lightning_loop import LeanLoop, config_unsupported
         from automl.backends.trial_log import check_logger
 
@@ -101,7 +104,7 @@ class LightningBackend:
             _PROBES[key] = (str(trainer.strategy.root_device), settings_unsupported(trainer))
         return _PROBES[key]
 
-    def loop_for(self, module: Any, log_dir: str | None = None) -> str | None:
+    def loop_for(self, module: LightningModule, log_dir: str | None = None) -> str | None:
         """Which loop trains ``module``: ``None`` for the lean loop, else why the Trainer.
 
         Args:
@@ -130,7 +133,9 @@ class LightningBackend:
 
         return accelerator_line(self.cfg)
 
-    def _trainer(self, callbacks: list, max_epochs: int | None = None, **overrides: Any) -> Any:
+    def _trainer(
+        self, callbacks: list, max_epochs: int | None = None, **overrides: Any
+    ) -> pl.Trainer:
         import pytorch_lightning as pl
 
         from automl.backends.quiet import quiet_lightning
@@ -166,7 +171,7 @@ class LightningBackend:
             )
         return dataset.cache[key]
 
-    def _start(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, seed: int) -> tuple:
+    def _start(self, plugin: ModelPlugin, cfg: object, dataset: Dataset, seed: int) -> tuple:
         """A seeded module and its training batches: what a fit and a refit start from."""
         import pytorch_lightning as pl
         import torch
@@ -187,7 +192,9 @@ class LightningBackend:
         return module, batches
 
     @staticmethod
-    def _build(plugin: ModelPlugin, cfg: Any, dataset_or_spec: Any) -> LightningModule:
+    def _build(
+        plugin: ModelPlugin, cfg: object, dataset_or_spec: Dataset | DataSpec
+    ) -> LightningModule:
         import pytorch_lightning as pl
 
         spec = getattr(dataset_or_spec, "spec", dataset_or_spec)
@@ -203,11 +210,11 @@ class LightningBackend:
 
     # -- the protocol --------------------------------------------------------------------
 
-    def device_for(self, plugin: ModelPlugin, cfg: Any, spec: Any) -> str:
+    def device_for(self, plugin: ModelPlugin, cfg: object, spec: DataSpec) -> str:
         """Where a model trains: the device Lightning chose for the trainer settings."""
         return self.device
 
-    def reload_differs(self, model: Any, reloaded: Any) -> str | None:
+    def reload_differs(self, model: LightningModule, reloaded: LightningModule) -> str | None:
         """The first weight that differs between ``model`` and its reload, in words."""
         trained, loaded = model.state_dict(), reloaded.state_dict()
         if list(trained) != list(loaded):
@@ -217,7 +224,7 @@ class LightningBackend:
                 return f"weight {key} differs after reload"
         return None
 
-    def check_built(self, model: Any) -> str | None:
+    def check_built(self, model: object) -> str | None:
         """Why ``model`` is not what a Lightning builder must return, or ``None``."""
         import pytorch_lightning as pl
 
@@ -228,7 +235,9 @@ class LightningBackend:
             hint = " (a plain torch.nn.Module: wrap it, e.g. automl.lightning.SupervisedModule)"
         return f"{hint}; a kind='lightning' builder must return a pytorch_lightning.LightningModule"
 
-    def preflight(self, plugin: ModelPlugin, cfg: Any, dataset: Dataset) -> tuple[str, ...] | None:
+    def preflight(
+        self, plugin: ModelPlugin, cfg: object, dataset: Dataset
+    ) -> tuple[str, ...] | None:
         """Build ``cfg`` and run one training step on a few rows (no validation), in the loop
         its trials will train in; return the metrics the module reports, when known."""
         import torch
@@ -256,7 +265,7 @@ class LightningBackend:
     def fit(
         self,
         plugin: ModelPlugin,
-        cfg: Any,
+        cfg: object,
         dataset: Dataset,
         goal: Goal,
         *,
@@ -293,12 +302,12 @@ class LightningBackend:
 
     def _fit(
         self,
-        module: Any,
-        batches: Any,
+        module: LightningModule,
+        batches: TensorBatches,
         dataset: Dataset,
         goal: Goal,
         watch: EpochWatch,
-        cfg: Any,
+        cfg: object,
         log_dir: str | None,
         checkpoint: TrialCheckpoint | None,
     ) -> None:
@@ -318,7 +327,9 @@ class LightningBackend:
 
                 state = LeanState(checkpoint, module, batches, watch, log, max_epochs)
                 on_epoch, begin = state.wrap(on_epoch), state.start
-            self._lean.fit(module, batches, val, max_epochs, on_epoch, begin)
+            self._lean.fit(
+                cast("SupervisedModule", module), batches, val, max_epochs, on_epoch, begin
+            )
         else:
             callbacks, logger, log = [watch_callback(watch)], False, None
             if log_dir is not None:  # metrics.csv (and TensorBoard files) of a study's trial
@@ -350,7 +361,13 @@ class LightningBackend:
             )
 
     def refit(
-        self, plugin: ModelPlugin, cfg: Any, dataset: Dataset, budget: dict[str, Any], *, seed: int
+        self,
+        plugin: ModelPlugin,
+        cfg: object,
+        dataset: Dataset,
+        budget: dict[str, Any],
+        *,
+        seed: int,
     ) -> FitResult:
         start = time.perf_counter()
         module, batches = self._start(plugin, cfg, dataset, seed)
@@ -374,6 +391,7 @@ class LightningBackend:
         from automl.backends.supervised import TensorBatches
 
         batches = TensorBatches(*self._tensors(dataset, split), self.cfg.eval_batch_size)
+        logged: Mapping[str, float]
         if self.loop_for(model) is None:  # None: a SupervisedModule the lean loop trains
             logged = self._lean.evaluate(cast("SupervisedModule", model), batches)
         else:
@@ -445,7 +463,7 @@ class LightningBackend:
         return str(target)
 
     def load(
-        self, plugin: ModelPlugin, directory: str, cfg: Any, spec: DataSpec
+        self, plugin: ModelPlugin, directory: str, cfg: object, spec: DataSpec
     ) -> LightningModule:
 
         import torch
@@ -481,7 +499,7 @@ WEIGHTS_OVERHEAD = 1 * 2**20
 """Bytes of container a weights file may add on top of ``WEIGHTS_SLACK``."""
 
 
-def _check_weights_size(path: Path, module: Any) -> None:
+def _check_weights_size(path: Path, module: LightningModule) -> None:
     """Refuse a weights file far larger than the model's own tensors, before torch reads it.
 
     The model is built from the export's checked config, so the bytes its state takes are
@@ -518,5 +536,5 @@ def _unreadable(exc: Exception) -> str:
     return f"is damaged or truncated ({first[:200] or type(exc).__name__})"
 
 
-def _n_params(module: Any) -> int:
+def _n_params(module: LightningModule) -> int:
     return int(sum(p.numel() for p in module.parameters() if p.requires_grad))

@@ -38,12 +38,15 @@ import dis
 import os
 from collections.abc import Callable, Iterable, Iterator
 from types import CodeType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
 
 from automl.backends.supervised import SupervisedModule
+
+if TYPE_CHECKING:
+    from automl.backends.base import TrainerSettings
 
 __all__ = [
     "LeanLoop",
@@ -72,11 +75,11 @@ LEAN_SETTINGS = frozenset(
 )
 """The ``trainer.*`` settings the lean loop implements; any other trains under the Trainer."""
 
-EpochEnd = Callable[[int, dict[str, float], Any, int, torch.optim.Optimizer], bool]
+EpochEnd = Callable[[int, dict[str, float], torch.Tensor | None, int, torch.optim.Optimizer], bool]
 """``(epoch, val metrics, summed training loss or None, batches, optimizer) -> stop``."""
 
 
-def config_unsupported(trainer_cfg: Any) -> str | None:
+def config_unsupported(trainer_cfg: TrainerSettings) -> str | None:
     """The first ``trainer.*`` setting the lean loop does not implement (``LEAN_SETTINGS``),
     as a reason, or ``None``.
 
@@ -156,7 +159,7 @@ def _trainer_state() -> frozenset[str]:
     return frozenset(names)
 
 
-def _codes(value: Any) -> Iterator[CodeType]:
+def _codes(value: object) -> Iterator[CodeType]:
     """The code objects of a function, property or static/class method, nested ones too."""
     funcs = [value.fget, value.fset] if isinstance(value, property) else [value]
     for func in funcs:
@@ -169,11 +172,11 @@ def _codes(value: Any) -> Iterator[CodeType]:
             stack += [c for c in code.co_consts if isinstance(c, CodeType)]
 
 
-def _reads_names(value: Any) -> set[str]:
+def _reads_names(value: object) -> set[str]:
     return {name for code in _codes(value) for name in code.co_names}
 
 
-def _trainer_state_read(value: Any) -> set[str]:
+def _trainer_state_read(value: object) -> set[str]:
     """The ``TRAINER_STATE`` attributes a function reads from its first argument (``self``)."""
     found: set[str] = set()
     for code in _codes(value):

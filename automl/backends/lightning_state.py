@@ -14,9 +14,8 @@ training epoch (after its validation and its row), through a callback placed las
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -26,19 +25,26 @@ from automl.backends.epoch_watch import EpochWatch
 from automl.backends.trial_log import MetricsCSV
 from automl.core.errors import reason
 
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+    from pytorch_lightning import LightningModule
+
+    from automl.backends.lightning_loop import EpochEnd
+    from automl.backends.supervised import TensorBatches
+
 __all__ = ["LeanState", "trainer_state", "STATE_FILE", "TRAINER_FILE"]
 
 STATE_FILE = "state.pt"
 TRAINER_FILE = "trainer.ckpt"
 
 
-def _generators(batches: Any) -> list[torch.Generator]:
+def _generators(batches: TensorBatches) -> list[torch.Generator]:
     """The batches' own generators: the order's, and the augmentation's (if any)."""
     found = [getattr(batches, "generator", None), getattr(batches.transform, "generator", None)]
     return [g for g in found if isinstance(g, torch.Generator)]
 
 
-def _rng(batches: Any) -> dict[str, Any]:
+def _rng(batches: TensorBatches) -> dict[str, Any]:
     """Every random stream the next epoch draws from, as tensors and plain values."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
     state: dict[str, Any] = {
@@ -52,7 +58,7 @@ def _rng(batches: Any) -> dict[str, Any]:
     return state
 
 
-def _set_rng(state: dict[str, Any], batches: Any) -> None:
+def _set_rng(state: dict[str, Any], batches: TensorBatches) -> None:
     torch.set_rng_state(state["torch"])
     name, keys, pos, has_gauss, gauss = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
@@ -103,8 +109,8 @@ class LeanState:
     def __init__(
         self,
         checkpoint: TrialCheckpoint,
-        module: Any,
-        batches: Any,
+        module: LightningModule,
+        batches: TensorBatches,
         watch: EpochWatch,
         log: MetricsCSV | None,
         max_epochs: int,
@@ -136,10 +142,16 @@ class LeanState:
         self.checkpoint.resumed_at(saved.step, self.watch.reports)
         return saved.step + 1
 
-    def wrap(self, on_epoch: Callable[..., bool]) -> Callable[..., bool]:
+    def wrap(self, on_epoch: EpochEnd) -> EpochEnd:
         """``on_epoch`` followed, when the fit goes on and a checkpoint is due, by one."""
 
-        def end(epoch: int, metrics: Any, loss_sum: Any, n: int, optimizer: Any) -> bool:
+        def end(
+            epoch: int,
+            metrics: dict[str, float],
+            loss_sum: torch.Tensor | None,
+            n: int,
+            optimizer: torch.optim.Optimizer,
+        ) -> bool:
             stop = on_epoch(epoch, metrics, loss_sum, n, optimizer)
             if not stop and epoch + 1 < self.max_epochs and self.checkpoint.due():
                 self.save(epoch, optimizer)
@@ -164,11 +176,11 @@ class LeanState:
 
 def trainer_state(
     checkpoint: TrialCheckpoint,
-    module: Any,
-    batches: Any,
+    module: LightningModule,
+    batches: TensorBatches,
     watch: EpochWatch,
     log: MetricsCSV | None,
-) -> tuple[Any, str | None]:
+) -> tuple[pl.Callback, str | None]:
     """The Trainer's checkpoint callback, and the checkpoint to continue from (or ``None``).
 
     Lightning writes and reads its own checkpoint (``Trainer.save_checkpoint``; the fit is
@@ -195,7 +207,7 @@ def trainer_state(
             restored["step"] = saved.step
 
     class TrainerCheckpoint(pl.Callback):
-        def on_train_start(self, trainer: Any, module: Any) -> None:
+        def on_train_start(self, trainer: pl.Trainer, module: LightningModule) -> None:
             # After Lightning restored the weights, optimizers and loops from ckpt_path,
             # before the first batch is drawn.
             if restored is None:
@@ -206,7 +218,7 @@ def trainer_state(
                 log.restore(restored["values"]["rows"])
             checkpoint.resumed_at(restored["step"], watch.reports)
 
-        def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
+        def on_train_epoch_end(self, trainer: pl.Trainer, module: LightningModule) -> None:
             if trainer.should_stop or trainer.current_epoch + 1 >= (trainer.max_epochs or 0):
                 return
             if not checkpoint.due():
@@ -217,7 +229,9 @@ def trainer_state(
 
             checkpoint.save("trainer", trainer.current_epoch, _values(watch, log), write)
 
-        def on_save_checkpoint(self, trainer: Any, module: Any, ckpt: dict[str, Any]) -> None:
+        def on_save_checkpoint(
+            self, trainer: pl.Trainer, module: LightningModule, ckpt: dict[str, Any]
+        ) -> None:
             for key in ("hyper_parameters", "hparams_name", "datamodule_hyper_parameters"):
                 ckpt.pop(key, None)
             ckpt["automl"] = {"rng": _rng(batches), "best": _cpu(watch.best_state)}

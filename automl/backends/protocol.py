@@ -27,7 +27,7 @@ __all__ = ["fit_config", "refit_config", "mean_budget"]
 def fit_config(
     backend: Backend,
     plugin: ModelPlugin,
-    cfg: Any,
+    cfg: object,
     dataset: Dataset,
     goal: Goal,
     *,
@@ -150,7 +150,7 @@ class _FoldCheckpoints:
         self,
         backend: Backend,
         plugin: ModelPlugin,
-        cfg: Any,
+        cfg: object,
         dataset: Dataset,
         checkpoint: TrialCheckpoint | None,
     ) -> None:
@@ -211,7 +211,7 @@ class _FoldCheckpoints:
 def refit_config(
     backend: Backend,
     plugin: ModelPlugin,
-    cfg: Any,
+    cfg: object,
     dataset: Dataset,
     budget: dict[str, Any],
     *,

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from automl.backends.base import TrainerSettings
 
 __all__ = ["quiet_lightning", "accelerator_line", "NOISE"]
 
@@ -80,7 +83,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*treespec.*")
 
 
-def threads_text(threads: int, trainer_cfg: Any) -> str:
+def threads_text(threads: int, trainer_cfg: TrainerSettings) -> str:
     """``2 threads per trial (2 CPUs, 1 trial at a time)``: what the header says of threads
     (``automl.core.cpus``)."""
     from automl.core.budget import startup_contention
@@ -100,7 +103,7 @@ def threads_text(threads: int, trainer_cfg: Any) -> str:
     )
 
 
-def accelerator_line(trainer_cfg: Any) -> str:
+def accelerator_line(trainer_cfg: TrainerSettings) -> str:
     """One line saying where trials train, as Lightning will choose from ``trainer.*``.
 
     ``accelerator=auto`` takes a CUDA GPU when there is one, else Apple's MPS, else the CPU.

@@ -264,13 +264,15 @@ class SupervisedModule(pl.LightningModule):
         """Regression values in the standardized units the network learns in."""
         return (values - self.target_mean) / self.target_std
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
         x, y = batch
         if self.task == "classification":
             return self.loss_fn(self(x), y)
         return self.loss_fn(self._scaled(self(x)), self._scaled(y))
 
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         self.__outputs.append(self(x).detach())
         self.__targets.append(y)

@@ -98,7 +98,7 @@ def _order(columns: set[str]) -> list[str]:
     return [c for c in _FIRST if c in columns] + val + rest + [c for c in _LAST if c in columns]
 
 
-def _cell(value: Any) -> str:
+def _cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
@@ -135,7 +135,7 @@ class MetricsCSV:
         """Append the row of ``step`` (``elapsed_s`` since this writer started is added)."""
         self._append(step, values, round(time.perf_counter() - self.start, 3))
 
-    def _append(self, step: int, values: Mapping[str, Any], elapsed: Any) -> None:
+    def _append(self, step: int, values: Mapping[str, Any], elapsed: float | None) -> None:
         row = {**dict(values), "step": int(step)}
         row["elapsed_s"] = elapsed
         self.rows.append(row)
@@ -214,8 +214,8 @@ def metrics_csv_callback(path: str | Path, log_to_loggers: bool = True) -> pl.Ca
             self,
             trainer: pl.Trainer,
             module: pl.LightningModule,
-            outputs: Any,  # Lightning's STEP_OUTPUT: a tensor, a mapping or None
-            batch: Any,  # whatever the module's dataloader yields
+            outputs: object,  # Lightning's STEP_OUTPUT: a tensor, a mapping or None
+            batch: object,  # whatever the module's dataloader yields
             batch_idx: int,
         ) -> None:
             loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
@@ -19,6 +19,10 @@ from rich.console import Console
 from automl.core.errors import Interrupted, OutOfTime, PluginCodeError, TrialTimeout, UserError
 from automl.study.plan import RunPlan, make_plan
 from automl.study.run import Run, prepare
+
+if TYPE_CHECKING:
+    from automl.core.plugin import DataPlugin, ModelPlugin
+    from automl.core.registry import Registry
 
 __all__ = ["run", "run_once"]
 
@@ -152,8 +156,8 @@ def _report(plan: RunPlan, console: Console) -> None:
 
 def run(
     cfg: DictConfig,
-    models: Any,
-    data: Any,
+    models: Registry[ModelPlugin],
+    data: Registry[DataPlugin],
     console: Console | None = None,
     entry: Callable[[list[str]], int] | None = None,
 ) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -12,6 +12,10 @@ from rich.table import Table
 from automl.core.errors import UserError
 from automl.core.registry import Registry
 from automl.study.families import AUTO, AUTO_DEFAULT_DATA
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
 
 __all__ = [
     "print_plugins",
@@ -112,7 +116,7 @@ def _keys(node: Any, prefix: str = "") -> list[str]:
     return out
 
 
-def _has(node: Any, parts: list[str]) -> tuple[bool, Any, int]:
+def _has(node: object, parts: list[str]) -> tuple[bool, Any, int]:
     """Whether the dotted path exists; the deepest node reached and how many parts matched."""
     from omegaconf import DictConfig
 
@@ -123,7 +127,7 @@ def _has(node: Any, parts: list[str]) -> tuple[bool, Any, int]:
     return True, node, len(parts)
 
 
-def _space_message(key: str, value: str, cfg: Any) -> str:
+def _space_message(key: str, value: str, cfg: DictConfig) -> str:
     name = key.removeprefix("space.")
     model = cfg.hydra.runtime.choices.get("model", "the model")
     searched = ", ".join(sorted(cfg.space.keys())) or "nothing"
@@ -206,7 +210,7 @@ def check_overrides(argv: Sequence[str]) -> None:
     _check_value(failure, overrides, cfg)
 
 
-def _check_keys(plain: Sequence[Any], cfg: Any) -> None:
+def _check_keys(plain: Sequence[Any], cfg: DictConfig) -> None:
     """Raise for the first override whose key the composed config does not have."""
     from omegaconf import OmegaConf
 
@@ -255,7 +259,7 @@ def _validation_error(exc: BaseException | None) -> Any:
     return None
 
 
-def _check_value(failure: BaseException, overrides: Sequence[Any], cfg: Any) -> None:
+def _check_value(failure: BaseException, overrides: Sequence[Any], cfg: DictConfig | None) -> None:
     """Raise one line for a value its key's type refuses: a choice that is not one of the
     valid names (``sweep.sampler=bayes``), text for a number (``sweep.n_trials=abc``)."""
     import re

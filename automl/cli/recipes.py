@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.core.errors import UserError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = ["check_hydra_code", "ALLOW_ENV", "CODE_KEYS"]
 
@@ -61,7 +64,7 @@ def _typed_code(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def _code_items(node: Any, path: str) -> Iterator[tuple[str, Any]]:
+def _code_items(node: object, path: str) -> Iterator[tuple[str, Any]]:
     """``(path, value)`` of every code key under the ``hydra`` node (values as plain data)."""
     from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -77,14 +80,14 @@ def _code_items(node: Any, path: str) -> Iterator[tuple[str, Any]]:
                 yield from _code_items(child, child_path)
 
 
-def _composed_hydra(overrides: list[str]) -> Any:
+def _composed_hydra(overrides: list[str]) -> DictConfig:
     from hydra import compose, initialize_config_module
 
     with initialize_config_module("automl.conf", version_base="1.3"):
         return compose("config", overrides=overrides, return_hydra_config=True).hydra
 
 
-def _differs(old: Any, new: Any) -> bool:
+def _differs(old: object, new: object) -> bool:
     """Whether a code key's value changed; an empty mapping or list is the same as none."""
     empty: tuple[Any, ...] = (None, {}, [])
     return not (old == new or (old in empty and new in empty))
@@ -129,7 +132,7 @@ def check_hydra_code(argv: Sequence[str]) -> None:
         raise _refusal("the recipe (or config directory)", found)
 
 
-def _describe(path: str, value: Any) -> str:
+def _describe(path: str, value: object) -> str:
     """``hydra.callbacks (touch)``: the key, and the names under it."""
     if isinstance(value, dict) and value:
         names = [str(k) for k in value if value[k] not in (None, {}, [])]

@@ -13,9 +13,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from automl.core.args import ArgumentParser
+
+if TYPE_CHECKING:
+    from automl.tuning.stored import StoredStudy
 
 __all__ = ["main"]
 
@@ -44,7 +47,7 @@ def _parser() -> ArgumentParser:
     return parser
 
 
-def _open_when_there(target: str, study: str | None, wait: float, interval: float) -> Any:
+def _open_when_there(target: str, study: str | None, wait: float, interval: float) -> StoredStudy:
     """``open_stored``, retried while the storage or study does not exist yet (the study's
     process is starting), for up to ``wait`` seconds; then its error."""
     from sqlalchemy.exc import SQLAlchemyError

@@ -134,7 +134,7 @@ class Objective:
         return f"{self.key} ({self.direction})"
 
 
-def _as_list(value: Any, setting: str) -> list[Any]:
+def _as_list(value: object, setting: str) -> list[Any]:
     if value is None:
         return []
     if isinstance(value, str):
@@ -144,7 +144,7 @@ def _as_list(value: Any, setting: str) -> list[Any]:
     raise ObjectiveError(f"{setting}={value!r} must be a list, e.g. {setting}=[val_acc,n_params]")
 
 
-def parse_objectives(value: Any) -> tuple[ObjectiveSpec, ...]:
+def parse_objectives(value: object) -> tuple[ObjectiveSpec, ...]:
     """Check ``sweep.objectives``; directions not written stay ``None`` (``resolve_objectives``).
 
     Raises:
@@ -226,7 +226,7 @@ class Constraint:
         return f"{self.key}{self.op}{self.bound:g}"
 
 
-def parse_constraints(value: Any) -> tuple[Constraint, ...]:
+def parse_constraints(value: object) -> tuple[Constraint, ...]:
     """Parse ``sweep.constraints`` (``["n_params<=200000", "latency_ms<=2"]``) without ``eval``.
 
     Raises:

@@ -316,7 +316,7 @@ def resolve(path: str) -> Any:
         raise PluginError(f"module {module_name!r} has no attribute {attr!r}") from None
 
 
-def _check_config_class(owner: str, config: Any) -> Any:
+def _check_config_class(owner: str, config: object) -> Any:
     """The config as an OmegaConf structured config (what Hydra will store), or a
     ``PluginError`` saying which field cannot be one."""
     if not (isinstance(config, type) and dataclasses.is_dataclass(config)):

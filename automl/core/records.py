@@ -20,10 +20,15 @@ import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any, Literal, Protocol, get_args
 
 __all__ = [
     "TrialRecord",
+    "TrialView",
+    "FinishedTrialView",
+    "StoredTrialView",
     "Unit",
     "Failure",
     "Stop",
@@ -243,7 +248,7 @@ class TrialRecord:
         return self.failure in RETRIED_FAILURES or (self.failure == "oom" and self.counts is False)
 
 
-def _checked(name: str, value: Any) -> Any:
+def _checked(name: str, value: object) -> Any:
     if name in ("metrics", "budget"):
         if not isinstance(value, Mapping):
             return None
@@ -274,12 +279,53 @@ def _checked(name: str, value: Any) -> Any:
     return str(value) if value is not None else None
 
 
-def record_of(trial: Any) -> TrialRecord:
+class TrialView(Protocol):
+    """What this module reads of an Optuna trial, live (``optuna.Trial``) or frozen
+    (``FrozenTrial``), without importing Optuna."""
+
+    @property
+    def user_attrs(self) -> dict[str, Any]: ...
+
+
+class FinishedTrialView(TrialView, Protocol):
+    """A stored trial (``FrozenTrial``): its state and objective values beside its attributes."""
+
+    @property
+    def state(self) -> Enum: ...
+
+    @property
+    def values(self) -> list[float] | None: ...
+
+
+class StoredTrialView(FinishedTrialView, Protocol):
+    """A stored trial (``FrozenTrial``) as the leaderboard, the report and the export read
+    it, without importing Optuna."""
+
+    @property
+    def number(self) -> int: ...
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+    @property
+    def intermediate_values(self) -> dict[int, float]: ...
+
+    @property
+    def datetime_start(self) -> datetime | None: ...
+
+    @property
+    def datetime_complete(self) -> datetime | None: ...
+
+    @property
+    def duration(self) -> timedelta | None: ...
+
+
+def record_of(trial: TrialView) -> TrialRecord:
     """The ``TrialRecord`` of an Optuna trial (frozen or live), read from its user attributes."""
     return TrialRecord.from_attrs(dict(getattr(trial, "user_attrs", {}) or {}))
 
 
-def ranked_values(trial: Any) -> list[float] | None:
+def ranked_values(trial: FinishedTrialView) -> list[float] | None:
     """The objective values a finished trial is ranked and chosen by, or ``None``.
 
     A complete trial's are Optuna's; a trial stopped early with its best step kept

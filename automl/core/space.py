@@ -17,9 +17,12 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from automl.core.errors import SpaceError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = [
     "Float",
@@ -205,7 +208,7 @@ _KEYS = {
 }
 
 
-def _parse_param(name: str, node: Any) -> Param:
+def _parse_param(name: str, node: object) -> Param:
     if not isinstance(node, Mapping):
         if isinstance(node, (list, tuple)):
             raise SpaceError(
@@ -269,7 +272,7 @@ def space_to_node(space: Mapping[str, Param]) -> dict[str, Any]:
     return {name: param.to_node() for name, param in space.items()}
 
 
-def validate_space(space: Mapping[str, Param], model_cfg: Any) -> None:
+def validate_space(space: Mapping[str, Param], model_cfg: DictConfig) -> None:
     """Check every parameter against the composed model config.
 
     Every path must name an existing field, and every value the parameter can take
@@ -315,13 +318,13 @@ def _probe_values(param: Param) -> list[Any]:
     return [param.low, param.high]
 
 
-def _leaf_paths(node: Any, prefix: str = "") -> list[str]:
+def _leaf_paths(node: DictConfig, prefix: str = "") -> list[str]:
     from omegaconf import DictConfig
 
     paths = []
     for key in node.keys():
         value = node._get_node(key)
-        path = f"{prefix}{key}"
+        path = prefix + str(key)
         if isinstance(value, DictConfig):
             paths.extend(_leaf_paths(value, path + "."))
         else:

@@ -7,10 +7,13 @@ never sees a model, a study or a result.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.data.reference import clear_references, reference_split
 from automl.data.types import DataConfig, Dataset, RawData, Split
+
+if TYPE_CHECKING:
+    from automl.core.plugin import DataPlugin
 
 __all__ = [
     "DataConfig",
@@ -25,7 +28,7 @@ __all__ = [
 _CACHE: dict[str, Dataset] = {}
 
 
-def load_dataset(plugin: Any, cfg: Any) -> Dataset:
+def load_dataset(plugin: DataPlugin, cfg: object) -> Dataset:
     """Load, split and preprocess a data set once per process.
 
     Args:

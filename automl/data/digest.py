@@ -10,16 +10,19 @@ milliseconds whatever the size.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from automl.data.types import RawData
 
 __all__ = ["data_digest"]
 
 SAMPLED_ROWS = 4096
 
 
-def _feed(h: Any, name: str, a: Any) -> None:
+def _feed(h: hashlib.blake2b, name: str, a: object) -> None:
     if a is None:
         h.update(f"{name}:none;".encode())
         return
@@ -35,7 +38,7 @@ def _feed(h: Any, name: str, a: Any) -> None:
         h.update(np.ascontiguousarray(sample).tobytes())
 
 
-def data_digest(raw: Any) -> str:
+def data_digest(raw: RawData) -> str:
     """A short hex digest of a ``RawData``'s inputs, targets and given test split."""
     h = hashlib.blake2b(digest_size=12)
     for name in ("x", "y", "x_test", "y_test"):

@@ -35,7 +35,7 @@ MISSING_POLICIES = ("impute", "drop", "error")
 ENCODINGS = ("onehot", "ordinal")
 
 
-def parse_number(cell: Any) -> float | None:
+def parse_number(cell: object) -> float | None:
     """The cell as a float, or ``None`` when it is not a number (``inf`` is a number here)."""
     if isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(cell, bool):
         return float(cell)
@@ -45,7 +45,7 @@ def parse_number(cell: Any) -> float | None:
         return None
 
 
-def is_missing(cell: Any, na_values: frozenset[str]) -> bool:
+def is_missing(cell: object, na_values: frozenset[str]) -> bool:
     """Whether a raw cell counts as missing: ``None``, a float NaN or one of ``na_values``."""
     if cell is None:
         return True
@@ -139,7 +139,7 @@ def _rows(x: Any, names: list[str]) -> list[Sequence[Any]]:
     return rows
 
 
-def encode_rows(x: Any, step: dict[str, Any]) -> np.ndarray:
+def encode_rows(x: object, step: dict[str, Any]) -> np.ndarray:
     """Encode raw rows with a fitted ``tabular`` step.
 
     Args:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -81,14 +80,14 @@ def infer_task(values: np.ndarray) -> str:
     return "classification" if distinct <= limit else "regression"
 
 
-def _label(v: Any) -> str:
+def _label(v: object) -> str:
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
     return str(v).strip() if isinstance(v, str) else str(v)
 
 
 def encode_target(
-    y: Any, y_test: Any, task: str, where: str
+    y: object, y_test: object, task: str, where: str
 ) -> tuple[str, np.ndarray, np.ndarray | None, tuple[str, ...] | None]:
     """Decide the task and turn targets into class ids or float values.
 

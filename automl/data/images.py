@@ -16,13 +16,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from automl.core.errors import DataError
 from automl.core.plugin import DataPlugin
 from automl.data.types import DataConfig, RawData
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 __all__ = [
     "ImagesConfig",
@@ -123,7 +126,7 @@ def _mode(channels: int) -> str:
     return "L" if channels == 1 else "RGB"
 
 
-def _pixels(im: Any, size: int, channels: int) -> np.ndarray:
+def _pixels(im: PILImage, size: int, channels: int) -> np.ndarray:
     """The one transform every image goes through: Pillow converts it to grey or RGB and
     resizes it to ``size x size`` (bilinear); ``C x H x W`` uint8 out."""
     from PIL import Image
@@ -198,7 +201,7 @@ def decode_images(items: Sequence[Any], size: int, channels: int) -> np.ndarray:
     return out
 
 
-def read_images_if_paths(x: Any, step: dict[str, Any]) -> Any:
+def read_images_if_paths(x: object, step: dict[str, Any]) -> Any:
     """The ``image`` preprocessing step: file paths are read, sent images (bytes, or pixel
     arrays in Pillow's layout) decoded, converted and resized; a pixel array already in the
     trained ``N x C x H x W`` shape passes through."""

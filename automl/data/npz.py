@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from automl.core.errors import DataError
 from automl.core.plugin import DataPlugin
 from automl.data.files import check_choice, encode_target, resolve_path
 from automl.data.types import DataConfig, RawData
+
+if TYPE_CHECKING:
+    from zipfile import ZipInfo
 
 __all__ = ["NpzConfig", "NPZ", "load_npz", "open_arrays", "auto_layout", "LAYOUTS"]
 
@@ -55,7 +58,7 @@ class NpzConfig(DataConfig):
     mmap: bool = True
 
 
-def _map_member(path: Path, info: Any) -> np.ndarray | None:
+def _map_member(path: Path, info: ZipInfo) -> np.ndarray | None:
     """Memory-map an uncompressed ``.npy`` member of a zip; ``None`` if it cannot be mapped."""
     from numpy.lib import format as npformat
 

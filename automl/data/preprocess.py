@@ -132,7 +132,9 @@ def _apply_step(x: Any, step: dict[str, Any]) -> Any:
     raise ValueError(f"unknown preprocessing step {kind!r}; this automl cannot apply it")
 
 
-def apply_preprocessing(x: Any, stats: dict[str, Any] | None, *, copy: bool = True) -> np.ndarray:
+def apply_preprocessing(
+    x: object, stats: dict[str, Any] | None, *, copy: bool = True
+) -> np.ndarray:
     """Apply stored preprocessing to new raw inputs; ``None`` or ``{}`` means identity.
 
     Args:
@@ -157,7 +159,7 @@ def apply_preprocessing(x: Any, stats: dict[str, Any] | None, *, copy: bool = Tr
     return np.asarray(x, dtype=np.float32)
 
 
-def _as_float32(x: Any) -> np.ndarray:
+def _as_float32(x: object) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype != np.float32 or not arr.flags.writeable:
         arr = np.array(arr, dtype=np.float32)

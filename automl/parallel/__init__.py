@@ -16,11 +16,17 @@ Optuna).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from automl.backends.oom import is_out_of_memory
 from automl.parallel.devices import DevicePool, assign_devices, make_pool, visible_gpus
 from automl.study.role import Role, current_role
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from automl.study.plan import RunPlan
+    from automl.tuning.outcome import StudyOutcome
 
 __all__ = [
     "DevicePool",
@@ -35,11 +41,11 @@ __all__ = [
 ]
 
 
-def _several(plan: Any) -> bool:
+def _several(plan: RunPlan) -> bool:
     return bool(plan.sweep.workers > 1 or plan.sweep.launcher in ("slurm", "ray"))
 
 
-def with_storage(plan: Any, say: Callable[[str], None] | None = None) -> Any:
+def with_storage(plan: RunPlan, say: Callable[[str], None] | None = None) -> RunPlan:
     """The plan with the study's storage decided: ``sweep.storage`` when set, else the
     default (a journal file in the run directory with several workers,
     ``automl.tuning.storage.default_storage``), for every role. ``plan`` is left as it is.
@@ -67,7 +73,9 @@ def with_storage(plan: Any, say: Callable[[str], None] | None = None) -> Any:
     return dataclasses.replace(plan, sweep=dataclasses.replace(plan.sweep, storage=storage))
 
 
-def dispatch(plan: Any, console: Any, entry: Callable[[list[str]], int] | None = None) -> Any:
+def dispatch(
+    plan: RunPlan, console: Console, entry: Callable[[list[str]], int] | None = None
+) -> int | StudyOutcome | None:
     """Run a study that is not one plain process; ``None``: run it in this process.
 
     Returns:

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.results.leaderboard import Leaderboard
+
+if TYPE_CHECKING:
+    from automl.core.records import FinishedTrialView
 
 __all__ = ["StudyView"]
 
 _FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
 
-def _state(trial: Any) -> str:
+def _state(trial: FinishedTrialView) -> str:
     return getattr(trial.state, "name", str(trial.state))
 
 

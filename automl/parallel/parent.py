@@ -23,7 +23,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.live import Live
@@ -35,6 +35,9 @@ from automl.parallel.drive import drive
 from automl.parallel.supervisor import Supervisor
 from automl.study.plan import RunPlan
 from automl.study.role import EXIT_BACKED_OFF, Role
+
+if TYPE_CHECKING:
+    from automl.tuning.outcome import StudyOutcome
 
 __all__ = ["run_parent", "run_node", "sqlite_note"]
 
@@ -60,7 +63,7 @@ def _settings(plan: RunPlan) -> dict[str, str]:
 
 def run_parent(
     plan: RunPlan, console: Console, entry: Callable[[list[str]], int] | None = None
-) -> Any:
+) -> StudyOutcome:
     """Run the study with ``sweep.workers`` workers (or SLURM jobs); returns a ``StudyOutcome``.
 
     Raises:

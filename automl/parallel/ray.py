@@ -24,15 +24,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.core.budget import TRIALS_END_ENV
 from automl.core.errors import UserError
 from automl.parallel.supervisor import LOG_DIR, last_message
 from automl.study.role import EXIT_BACKED_OFF, NODE_ENV, ROLE_ENV
+
+if TYPE_CHECKING:
+    from automl.study.config import RayConfig
 
 __all__ = ["RayWorkers", "NodeActor", "check_ray", "node_log", "passed_env"]
 
@@ -52,7 +55,7 @@ def passed_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith("AUTOML_") or k == "PYTHONPATH"}
 
 
-def check_ray(settings: Any, gpus: Sequence[str]) -> None:
+def check_ray(settings: RayConfig, gpus: Sequence[str]) -> None:
     """Refuse, in one line, what cannot run: Ray missing, or GPUs a local cluster lacks.
 
     Raises:
@@ -124,13 +127,13 @@ class RayWorkers:
             node and its worker share; ``None`` without a budget.
     """
 
-    settings: Any
+    settings: RayConfig
     argv: Sequence[str]
     count: int
     restarts: int
     cwd: Path
     run_dir: Path
-    say: Any = print
+    say: Callable[[str], None] = print
     trials_end: float | None = None
     running: dict[Any, tuple[int, Any]] = field(default_factory=dict)
     started: int = 0
@@ -208,7 +211,7 @@ class RayWorkers:
             return True
         return False
 
-    def _ended(self, index: int, ref: Any) -> None:
+    def _ended(self, index: int, ref: object) -> None:
         """Decide what a node's end means (the one place that does)."""
         log = node_log(self.run_dir, index)
         try:

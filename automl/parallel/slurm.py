@@ -28,9 +28,12 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.core.errors import UserError
+
+if TYPE_CHECKING:
+    from automl.study.config import SlurmConfig
 
 __all__ = ["SlurmJobs", "run_node", "make_executor", "SLURM_DIR"]
 
@@ -61,7 +64,7 @@ def run_node(
     return entry(list(argv))
 
 
-def make_executor(slurm: Any, run_dir: Path, study_name: str) -> Any:
+def make_executor(slurm: SlurmConfig, run_dir: Path, study_name: str) -> Any:
     """The submitit executor for ``sweep.slurm`` (``executor=local``: submitit's local one).
 
     Raises:
@@ -114,7 +117,7 @@ class SlurmJobs:
     argv: Sequence[str]
     count: int
     cwd: Path
-    say: Any = print
+    say: Callable[[str], None] = print
     entry: Callable[[list[str]], int] | None = None
     trials_end: float | None = None
     jobs: list[Any] = field(default_factory=list)

@@ -28,15 +28,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from automl.core.budget import TRIALS_END_ENV
 from automl.parallel.command import worker_argv
 from automl.parallel.devices import DevicePool
 from automl.study.role import EXIT_BACKED_OFF, EXIT_STOPPED, NODE_ENV, worker_env
+
+if TYPE_CHECKING:
+    from automl.study.config import SweepConfig
+    from automl.tuning.fleet import FleetStudy
 
 __all__ = ["Supervisor", "WorkerProcess", "timeout_grace", "last_message", "LOG_DIR"]
 
@@ -126,9 +130,9 @@ class Supervisor:
     settings: dict[str, str]
     run_dir: Path
     pool: DevicePool
-    fleet_study: Any
-    sweep: Any
-    say: Any = print
+    fleet_study: FleetStudy
+    sweep: SweepConfig
+    say: Callable[[str], None] = print
     node: int | None = None
     cwd: Path = field(default_factory=Path.cwd)
     trials_end: float | None = None

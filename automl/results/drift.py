@@ -148,7 +148,7 @@ class DriftReference:
         }
 
     @classmethod
-    def from_json(cls, data: Any, n_features: int | None = None) -> DriftReference:
+    def from_json(cls, data: object, n_features: int | None = None) -> DriftReference:
         """Read and check ``drift.json`` (untrusted).
 
         Raises:

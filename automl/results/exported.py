@@ -87,7 +87,7 @@ def _read_text(path: Path, limit: int) -> str:
         raise ExportError(f"cannot read {path} ({exc}); re-export the model") from None
 
 
-def _count_nodes(value: Any, where: str, budget: list[int], depth: int = 0) -> None:
+def _count_nodes(value: object, where: str, budget: list[int], depth: int = 0) -> None:
     """Walk plain YAML/JSON data, refusing interpolations, oversized (aliased) trees and
     nesting deeper than ``MAX_DEPTH``."""
     budget[0] -= 1
@@ -160,13 +160,13 @@ def read_json(path: Path, required: bool = True) -> Any:
         ) from None
 
 
-def _int(value: Any, low: int, high: int, what: str) -> int:
+def _int(value: object, low: int, high: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValueError(f"{what} must be an integer in [{low}, {high}], got {value!r}")
     return value
 
 
-def check_spec(fields: Any, where: str = f"{CONFIG_FILE}: spec") -> DataSpec:
+def check_spec(fields: object, where: str = f"{CONFIG_FILE}: spec") -> DataSpec:
     """The ``DataSpec`` recorded in ``config.yaml``, with every field checked.
 
     Raises:
@@ -215,7 +215,7 @@ def check_spec(fields: Any, where: str = f"{CONFIG_FILE}: spec") -> DataSpec:
         raise ExportError(f"{where}: {what}; re-export the model") from None
 
 
-def _finite_list(value: Any, what: str, positive: bool = False) -> list[float]:
+def _finite_list(value: object, what: str, positive: bool = False) -> list[float]:
     if not isinstance(value, list) or not value:
         raise ValueError(f"{what} must be a non-empty list of numbers")
     out = []
@@ -267,7 +267,7 @@ def _check_tabular(step: Mapping[str, Any], spec: DataSpec) -> None:
         )
 
 
-def check_preprocessing(stats: Any, spec: DataSpec, where: str = PREPROCESSING_FILE) -> dict:
+def check_preprocessing(stats: object, spec: DataSpec, where: str = PREPROCESSING_FILE) -> dict:
     """Check ``preprocessing.json`` against the data spec; return it unchanged if sound.
 
     Raises:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -29,6 +29,10 @@ from automl.core.errors import Interrupted, reason
 from automl.core.records import finite_or_none, record_of
 from automl.results.model_card import write_serving_files
 from automl.study.run import Run
+
+if TYPE_CHECKING:
+    from automl.core.records import StoredTrialView
+    from automl.data import Dataset
 
 __all__ = [
     "Selected",
@@ -59,7 +63,7 @@ def describe_budget(budget: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in budget.items()) or "as configured"
 
 
-def _interpolations(node: Any, path: str = "") -> list[str]:
+def _interpolations(node: object, path: str = "") -> list[str]:
     if isinstance(node, dict):
         return [p for k, v in node.items() for p in _interpolations(v, f"{path}{k}.")]
     if isinstance(node, list):
@@ -108,7 +112,7 @@ class Selected:
 
     number: int | None
     node: DictConfig
-    cfg: Any
+    cfg: object
     budget: dict[str, Any]
     val_metrics: dict[str, float]
     seed: int
@@ -138,7 +142,7 @@ class Exported:
     failed: str | None = None
 
 
-def select_trial(run: Run, trial: Any) -> Selected | str:
+def select_trial(run: Run, trial: StoredTrialView) -> Selected | str:
     """The selected study trial, rebuilt from its own files; or why it cannot be.
 
     Args:
@@ -260,8 +264,8 @@ def partial_dir(target: Path) -> Path:
 def _write(
     run: Run,
     selected: Selected,
-    model: Any,
-    dataset: Any,
+    model: object,
+    dataset: Dataset,
     test: dict[str, float],
     refit_info: dict[str, Any] | None,
     directory: Path,

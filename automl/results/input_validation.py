@@ -35,7 +35,7 @@ def _shape_text(shape: Sequence[int]) -> str:
 
 
 def validate_inputs(
-    schema: InputSchema, x: Any, where: str = "instances", allow_paths: bool = False
+    schema: InputSchema, x: object, where: str = "instances", allow_paths: bool = False
 ) -> Any:
     """Check raw inputs against ``schema`` and return them in the form its preprocessing takes.
 
@@ -128,7 +128,7 @@ def _has_bool(x: Any, depth: int) -> bool:
     return any(_has_bool(v, depth - 1) for v in x)
 
 
-def _numbers(schema: InputSchema, x: Any, where: str) -> np.ndarray:
+def _numbers(schema: InputSchema, x: object, where: str) -> np.ndarray:
     """``x`` as float64, or an ``InputError`` naming the first value that is no number."""
     try:
         arr = np.asarray(x)
@@ -149,7 +149,7 @@ MAX_NESTING = 8
 """Lists nested deeper than this are no batch of samples (a sample has at most 4 dimensions)."""
 
 
-def _locate(schema: InputSchema, x: Any, where: str, index: tuple[int, ...]) -> None:
+def _locate(schema: InputSchema, x: object, where: str, index: tuple[int, ...]) -> None:
     """Raise for the first value in nested ``x`` that is not a number (or ragged)."""
     if len(index) > MAX_NESTING:
         raise InputError(
@@ -348,7 +348,9 @@ def _validate_rows(schema: InputSchema, x: Any, where: str) -> list[list[Any]]:
     return rows
 
 
-def _check_cell(schema: InputSchema, col: Column, cell: Any, na: frozenset[str], name: str) -> None:
+def _check_cell(
+    schema: InputSchema, col: Column, cell: object, na: frozenset[str], name: str
+) -> None:
     missing = (
         cell is None
         or (isinstance(cell, float) and math.isnan(cell))

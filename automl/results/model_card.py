@@ -20,18 +20,24 @@ import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from automl.core.atomic import write_text
+
+if TYPE_CHECKING:
+    from automl.core.jsonvalue import JSONLike
+    from automl.core.plugin import ModelPlugin
+    from automl.core.registry import Registry
+    from automl.data import Dataset
 
 __all__ = ["CARD_FILE", "write_serving_files", "read_card", "write_json_atomic"]
 
 CARD_FILE = "model_card.json"
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: JSONLike) -> None:
     """Write JSON to a temporary file beside ``path``, then rename it over ``path``."""
     write_text(path, json.dumps(data, indent=2, allow_nan=False))
 
@@ -63,7 +69,9 @@ def _versions(plugin_module: str | None, plugin_package: str | None = None) -> d
     return out
 
 
-def write_serving_files(best_dir: str | Path, dataset: Any, provenance: Mapping[str, Any]) -> None:
+def write_serving_files(
+    best_dir: str | Path, dataset: Dataset, provenance: Mapping[str, Any]
+) -> None:
     """Write ``schema.json``, ``drift.json`` and ``model_card.json`` into an export folder.
 
     Args:
@@ -81,7 +89,7 @@ def write_serving_files(best_dir: str | Path, dataset: Any, provenance: Mapping[
     x = np.asarray(dataset.train.x)
     spec = dataset.spec
     if x.dtype.kind == "f" and x.ndim == 2:
-        nan: Any = np.isnan(x).any(axis=0).tolist()
+        nan: list[bool] | bool = np.isnan(x).any(axis=0).tolist()
     else:
         nan = bool(x.dtype.kind == "f" and np.isnan(x).any())
     schema = InputSchema.build(spec, dataset.preprocessing, nan)
@@ -112,13 +120,13 @@ def write_serving_files(best_dir: str | Path, dataset: Any, provenance: Mapping[
         write_json_atomic(folder / SUMMARY_FILE, summary)
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> Any:
     if isinstance(value, (np.generic,)):
         return value.item()
     return value
 
 
-def _scalars(value: Any) -> dict[str, Any]:
+def _scalars(value: object) -> dict[str, Any]:
     """Only ``name: number|str|bool|None`` pairs of an untrusted mapping."""
     if not isinstance(value, Mapping):
         return {}
@@ -129,7 +137,9 @@ def _scalars(value: Any) -> dict[str, Any]:
     }
 
 
-def read_card(folder: Path, config: Mapping[str, Any], registry: Any = None) -> dict[str, Any]:
+def read_card(
+    folder: Path, config: Mapping[str, Any], registry: Registry[ModelPlugin] | None = None
+) -> dict[str, Any]:
     """Provenance of an export, from its files (absent ones leave fields ``None``).
 
     Args:

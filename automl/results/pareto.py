@@ -21,7 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["front_numbers", "dominates", "Candidate", "Selection", "select", "SELECT_RULES"]
 
@@ -97,7 +100,7 @@ class Selection:
     rule: str
 
 
-def _order(index: int, directions: Sequence[str]) -> Any:
+def _order(index: int, directions: Sequence[str]) -> Callable[[Candidate], tuple]:
     signs = _signs(directions)
     others = [i for i in range(len(directions)) if i != index]
 

@@ -23,6 +23,8 @@ from automl.results.input_validation import validate_inputs
 from automl.results.schema import SCHEMA_FILE, InputSchema
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from automl.backends import Backend
     from automl.core.plugin import ModelPlugin
     from automl.core.registry import Registry
@@ -52,7 +54,7 @@ class Predictor:
     backend: Backend
     task: str
     preprocessing: dict[str, Any]
-    config: Any
+    config: object
     schema: InputSchema | None = None
     card: dict[str, Any] = field(default_factory=dict)
     directory: Path | None = None
@@ -60,7 +62,7 @@ class Predictor:
     target: str | None = None
 
     # ------------------------------------------------------------------ inputs
-    def prepare(self, x: Any, where: str = "inputs", allow_paths: bool = True) -> np.ndarray:
+    def prepare(self, x: object, where: str = "inputs", allow_paths: bool = True) -> np.ndarray:
         """Validate raw inputs against the schema and preprocess them as training did.
 
         Args:
@@ -80,7 +82,7 @@ class Predictor:
         """
         return self.preprocess(self.check(x, where, allow_paths), where)
 
-    def check(self, x: Any, where: str = "inputs", allow_paths: bool = True) -> Any:
+    def check(self, x: object, where: str = "inputs", allow_paths: bool = True) -> Any:
         """Validate raw inputs (see ``prepare``) without preprocessing them.
 
         Returns:
@@ -91,7 +93,7 @@ class Predictor:
             return x
         return validate_inputs(self.schema, x, where=where, allow_paths=allow_paths)
 
-    def preprocess(self, checked: Any, where: str = "inputs") -> np.ndarray:
+    def preprocess(self, checked: object, where: str = "inputs") -> np.ndarray:
         """Apply the stored preprocessing to inputs ``check`` returned."""
         from automl.core.errors import DataError
         from automl.data.images import ImageReadError
@@ -119,12 +121,12 @@ class Predictor:
             raise InputError("this model generates samples; use generate(), not predict()")
 
     # ------------------------------------------------------------------ prediction
-    def predict(self, x: Any) -> np.ndarray:
+    def predict(self, x: object) -> np.ndarray:
         """Class ids or regression values for raw (unpreprocessed) inputs."""
         self._check_predicts()
         return self.predict_prepared(self.prepare(x))
 
-    def predict_proba(self, x: Any) -> np.ndarray:
+    def predict_proba(self, x: object) -> np.ndarray:
         """Per-class probabilities ``(n, n_classes)`` for raw inputs (classification).
 
         Raises:
@@ -135,7 +137,7 @@ class Predictor:
 
     probabilities = predict_proba
 
-    def _model(self, call: Any, *args: Any) -> Any:
+    def _model(self, call: Callable[..., Any], *args: Any) -> Any:
         """Call the plugin's model: what its code raises is one line naming the plugin."""
         from automl.core.errors import UserError
         from automl.core.plugin_code import code_error
@@ -181,7 +183,7 @@ class Predictor:
         names = self.classes or [str(i) for i in range(int(np.max(ids, initial=0)) + 1)]
         return [names[int(i)] for i in ids]
 
-    def predict_labels(self, x: Any) -> list[str]:
+    def predict_labels(self, x: object) -> list[str]:
         """Like ``predict`` for classification, but returns the source's labels."""
         return self.labels_of(self.predict(x))
 

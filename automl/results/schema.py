@@ -23,11 +23,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from automl.core.errors import ExportError
+
+if TYPE_CHECKING:
+    from automl.core.plugin import DataSpec
 
 __all__ = ["Column", "InputSchema", "SCHEMA_FILE", "SCHEMA_FORMAT", "MAX_SAMPLE_ELEMENTS"]
 
@@ -103,7 +106,7 @@ class InputSchema:
     @classmethod
     def build(
         cls,
-        spec: Any,
+        spec: DataSpec,
         preprocessing: Mapping[str, Any],
         nan_allowed: Sequence[bool] | bool = False,
     ) -> InputSchema:
@@ -193,7 +196,7 @@ class InputSchema:
         }
 
     @classmethod
-    def from_json(cls, data: Any, where: str = SCHEMA_FILE) -> InputSchema:
+    def from_json(cls, data: object, where: str = SCHEMA_FILE) -> InputSchema:
         """Read and check a schema written by ``to_json`` (an untrusted file).
 
         Raises:

@@ -16,9 +16,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from automl.core.study_record import StudyHeader, StudySnapshot
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["watch", "watch_header"]
 
@@ -33,7 +36,7 @@ def watch(
     first: StudySnapshot,
     read: Callable[[], StudySnapshot | None],
     interval: float,
-    console: Any,
+    console: Console,
 ) -> int:
     """Draw the study until it holds its total; return 0.
 

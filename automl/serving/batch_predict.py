@@ -20,12 +20,15 @@ import csv
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from automl.core.atomic import atomic_path
 from automl.core.errors import InputError, UserError
+
+if TYPE_CHECKING:
+    from automl.results.predictor import Predictor
 
 __all__ = ["main", "read_input", "predict_file", "ON_ERROR"]
 
@@ -67,7 +70,7 @@ def _parser():
     return p
 
 
-def _csv_cell(cell: str) -> Any:
+def _csv_cell(cell: str) -> float | str | None:
     """A CSV cell as a number when it is one (``""`` is missing), else the text."""
     text = cell.strip()
     if text == "":
@@ -121,7 +124,9 @@ def _read_array(path: Path, key: str | None) -> np.ndarray:
         raise UserError(f"cannot read {path} ({str(exc).splitlines()[0]})") from None
 
 
-def read_input(path: str | Path, predictor: Any, key: str | None = None) -> tuple[Any, list[str]]:
+def read_input(
+    path: str | Path, predictor: Predictor, key: str | None = None
+) -> tuple[Any, list[str]]:
     """The samples in ``path`` and an id per sample, in the form ``Predictor.check`` takes.
 
     Raises:
@@ -141,7 +146,7 @@ class _Input:
         self.labels: list[Any] | None = None
 
 
-def _read(source: Path, predictor: Any, key: str | None) -> _Input:
+def _read(source: Path, predictor: Predictor, key: str | None) -> _Input:
     from automl.data.images import IMAGE_SUFFIXES
 
     if source.is_dir():
@@ -199,7 +204,7 @@ def _retarget(exc: InputError, name: str, index: int) -> str:
 
 
 def _prepare_each(
-    predictor: Any, samples: Any, start: int, name: str
+    predictor: Predictor, samples: Any, start: int, name: str
 ) -> tuple[list[int], np.ndarray | None, dict[int, str]]:
     """A batch that failed its check, sample by sample: the indices that passed, their
     prepared inputs, and a message per index that did not."""
@@ -217,7 +222,7 @@ def _prepare_each(
     return good, np.concatenate(prepared) if prepared else None, errors
 
 
-def _scores(predictor: Any, labels: list[Any], predicted: dict[int, Any]) -> dict[str, Any]:
+def _scores(predictor: Predictor, labels: list[Any], predicted: dict[int, Any]) -> dict[str, Any]:
     """Metrics of the predicted rows that carry a label (``--evaluate``)."""
     from automl.core.metrics import task_metrics
     from automl.data.encode import parse_number
@@ -229,7 +234,7 @@ def _scores(predictor: Any, labels: list[Any], predicted: dict[int, Any]) -> dic
         classes = [str(c) for c in predictor.classes or []]
         index = {c: k for k, c in enumerate(classes)}
 
-        def class_id(label: Any) -> int:
+        def class_id(label: object) -> int:
             text = str(label).strip()
             if text in index:
                 return index[text]
@@ -257,7 +262,7 @@ def _scores(predictor: Any, labels: list[Any], predicted: dict[int, Any]) -> dic
 
 
 def predict_file(
-    predictor: Any,
+    predictor: Predictor,
     source: str | Path,
     output: str | Path,
     batch_size: int = 1024,

@@ -10,7 +10,7 @@ import json
 import re
 import time
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -18,6 +18,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from automl.serving.metrics import ServingMetrics
 from automl.serving.protocol import HTTPError
+
+if TYPE_CHECKING:
+    from automl.core.jsonvalue import JSONLike
 
 __all__ = [
     "json_response",
@@ -30,7 +33,7 @@ __all__ = [
 ]
 
 
-def json_response(data: Any, status: int = 200) -> Response:
+def json_response(data: JSONLike, status: int = 200) -> Response:
     """``data`` as a JSON response."""
     return Response(json.dumps(data), status_code=status, media_type="application/json")
 

@@ -172,7 +172,7 @@ class ServingMetrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def in_progress_of(self, endpoint: str) -> Any:
+    def in_progress_of(self, endpoint: str) -> Gauge:
         """The in-progress gauge of ``endpoint`` (cached child)."""
         child = self._gauges.get(endpoint)
         if child is None:

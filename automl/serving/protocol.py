@@ -11,9 +11,12 @@ import base64
 import binascii
 import io
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from automl.results.predictor import Predictor
 
 __all__ = [
     "HTTPError",
@@ -35,7 +38,7 @@ class HTTPError(Exception):
         self.status, self.message, self.field = status, message, field
 
 
-def instances_of(body: Any) -> tuple[Any, str]:
+def instances_of(body: object) -> tuple[Any, str]:
     """The samples of a /predict or /invocations body, and how to name them in messages."""
     if isinstance(body, Mapping):
         for key in ("instances", "inputs"):
@@ -69,7 +72,7 @@ def instances_of(body: Any) -> tuple[Any, str]:
     )
 
 
-def image_bytes(samples: Any, where: str) -> Any:
+def image_bytes(samples: object, where: str) -> Any:
     """Samples sent as ``{"b64": "<base64 of a PNG/JPEG file>"}`` (TensorFlow Serving's and
     Vertex AI's convention; a ``data:image/png;base64,`` prefix is allowed) as the file bytes;
     anything else is returned unchanged."""
@@ -116,7 +119,7 @@ V2_DTYPES = {
 }
 
 
-def v2_tensor(spec: Any, i: int) -> tuple[str, np.ndarray]:
+def v2_tensor(spec: object, i: int) -> tuple[str, np.ndarray]:
     """One Open Inference Protocol input tensor as an array of its declared shape."""
     where = f"inputs[{i}]"
     if not isinstance(spec, Mapping):
@@ -159,7 +162,7 @@ def v2_tensor(spec: Any, i: int) -> tuple[str, np.ndarray]:
     return str(spec["name"]), data.reshape(shape)
 
 
-def _holds_bool(data: Any) -> bool:
+def _holds_bool(data: object) -> bool:
     """Whether JSON data (a number, or lists nested a few levels) holds ``true``/``false``."""
     pending, levels = [data], 0
     while pending and levels < 8:
@@ -194,7 +197,9 @@ def v2_samples(predictor: Any, tensors: list[tuple[str, np.ndarray]]) -> Any:
     return [{name: columns[name][i] for name in columns} for i in range(n)]
 
 
-def predictions_json(predictor: Any, pred: np.ndarray, proba: Any) -> dict[str, Any]:
+def predictions_json(
+    predictor: Predictor, pred: np.ndarray, proba: np.ndarray | None
+) -> dict[str, Any]:
     """The ``/predict`` reply: labels, class ids and probabilities, or values."""
     if predictor.task == "classification":
         out: dict[str, Any] = {
@@ -208,7 +213,9 @@ def predictions_json(predictor: Any, pred: np.ndarray, proba: Any) -> dict[str, 
     return {"predictions": np.asarray(pred, dtype=np.float64).tolist()}
 
 
-def v2_outputs(predictor: Any, pred: np.ndarray, proba: Any) -> list[dict[str, Any]]:
+def v2_outputs(
+    predictor: Predictor, pred: np.ndarray, proba: np.ndarray | None
+) -> list[dict[str, Any]]:
     """Open Inference Protocol v2 output tensors: label, class_id, probabilities (or prediction)."""
     n = len(pred)
     outputs: list[dict[str, Any]] = []

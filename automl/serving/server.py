@@ -26,6 +26,9 @@ from automl.serving.protocol import HTTPError, image_bytes, instances_of
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
 
+    from automl.results.drift import DriftMonitor
+    from automl.results.predictor import Predictor
+
 __all__ = ["ServeOptions", "ModelServer", "failure"]
 
 log = logging.getLogger("automl.serving")
@@ -94,7 +97,7 @@ class ModelServer:
         self.predictor: Any = None
         self.ready = False
         self.error: str | None = None
-        self.drift: Any = None
+        self.drift: DriftMonitor | None = None
         self.batcher = AdaptiveBatcher(
             self._run, options.max_batch_size, options.max_wait_ms, self._after, options.inline_ms
         )
@@ -173,7 +176,7 @@ class ModelServer:
             return self.name
         return str(self.predictor.card.get("name") or "model") if self.predictor else "model"
 
-    def ready_predictor(self) -> Any:
+    def ready_predictor(self) -> Predictor:
         """The predictor, or a 503 while it loads (or after it failed to)."""
         if not self.ready:
             why = f"the model failed to load: {self.error}" if self.error else "it is loading"
@@ -223,7 +226,7 @@ class ModelServer:
         samples, where = instances_of(await read_json(request, limit))
         return image_bytes(samples, where), where
 
-    def limit_and_prepare(self, predictor: Any, samples: Any, where: str) -> np.ndarray:
+    def limit_and_prepare(self, predictor: Predictor, samples: object, where: str) -> np.ndarray:
         """Refuse more than ``max_instances`` samples (413), then check and preprocess them."""
         limit = self.options.max_instances
         if isinstance(samples, list) and len(samples) > limit:

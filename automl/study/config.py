@@ -55,7 +55,7 @@ class Sealed:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_sealed", True)
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         if self.__dict__.get("_sealed"):
             raise dataclasses.FrozenInstanceError(
                 f"cannot set {type(self).__name__}.{name}: the settings are decided; make a "

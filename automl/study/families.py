@@ -28,8 +28,11 @@ from automl.core.space import Choice, Fixed, Param, parse_space, space_to_node, 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
+    from automl.backends.base import Backend
     from automl.core.plugin import DataSpec, ModelPlugin
     from automl.core.records import Unit
+    from automl.core.registry import Registry
+    from automl.data.types import Dataset
 
 __all__ = [
     "AUTO",
@@ -100,10 +103,10 @@ class RunFamily:
     """
 
     family: Family
-    backend: Any
+    backend: Backend
     unit: Unit
     device: str = "cpu"
-    dataset: Any = None
+    dataset: Dataset | None = None
     """The data as this family reads it (``automl.data.layout``: rank-2 samples transposed
     for a model that reads them the other way); ``None``: the run's data as loaded."""
 
@@ -118,11 +121,11 @@ class RunFamily:
         return self.family.plugin
 
 
-def _eligible(models: Any) -> list[str]:
+def _eligible(models: Registry[ModelPlugin]) -> list[str]:
     return [n for n in models.names() if n not in _RESERVED and n != AUTO]
 
 
-def auto_nodes(models: Any) -> tuple[Any, dict[str, Any]]:
+def auto_nodes(models: Registry[ModelPlugin]) -> tuple[DictConfig, dict[str, Any]]:
     """The ``model/auto`` and ``space/auto`` config nodes over the working model plugins.
 
     Each plugin's config is a structured node under its name (so overrides are type-checked),
@@ -138,12 +141,12 @@ def auto_nodes(models: Any) -> tuple[Any, dict[str, Any]]:
     return OmegaConf.create(model), space
 
 
-def auto_keys(models: Any) -> list[str]:
+def auto_keys(models: Registry[ModelPlugin]) -> list[str]:
     """The keys ``model=auto``'s node has: ``families`` and each working plugin's name."""
     return ["families", *_eligible(models)]
 
 
-def _requested(node: Any, models: Any) -> list[str] | None:
+def _requested(node: object, models: Registry[ModelPlugin]) -> list[str] | None:
     """``model.families`` checked against the plugins: ``None`` when empty (all of them)."""
     raw = node.get("families") if hasattr(node, "get") else None
     if raw is None or (not isinstance(raw, str) and len(raw) == 0):
@@ -173,7 +176,7 @@ def trial_config(model_node: DictConfig, params: dict[str, Any]) -> DictConfig:
     return node
 
 
-def plan_families(cfg: Any, models: Any) -> tuple[dict[str, Family], bool]:
+def plan_families(cfg: DictConfig, models: Registry[ModelPlugin]) -> tuple[dict[str, Family], bool]:
     """The candidate families of a ``model=auto`` plan (the data decides later which fit).
 
     Returns:

@@ -49,7 +49,7 @@ def _param(p: Param) -> dict[str, Any]:
     return {"type": kind, "low": p.low, "high": p.high, "log": bool(p.log), "step": step}
 
 
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+def _flat(node: object, prefix: str = "") -> dict[str, Any]:
     if isinstance(node, Mapping):
         out: dict[str, Any] = {}
         for key, value in node.items():
@@ -201,7 +201,7 @@ def diff(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[Change]:
     return changes
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     if value is None:
         return "none"
     if isinstance(value, list):
@@ -222,7 +222,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:40] or "data"
 
 
-def default_study_name(model: str, data: str, path: Any = None) -> str:
+def default_study_name(model: str, data: str, path: object = None) -> str:
     """``<model>-<data>``, plus ``-<file stem>`` for data read from a file or folder.
 
     Two CSV files never share a study by default: ``mlp-csv-train`` and ``mlp-csv-other``.

@@ -14,9 +14,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.core.errors import UserError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = ["check_keys", "TOP_LEVEL"]
 
@@ -24,7 +27,7 @@ TOP_LEVEL = ("data", "model", "space", "sweep", "trainer", "plugins", "hydra")
 """The keys of the primary config (``conf/config.yaml``)."""
 
 
-def _fields(node: Any) -> list[str] | None:
+def _fields(node: DictConfig) -> list[str] | None:
     """The field names of a structured node's dataclass; ``None`` for a free-form mapping."""
     from omegaconf import OmegaConf
 
@@ -34,7 +37,7 @@ def _fields(node: Any) -> list[str] | None:
     return [f.name for f in dataclasses.fields(kind)]
 
 
-def _refuse(path: str, value: Any, valid: Iterable[str], owner: str) -> UserError:
+def _refuse(path: str, value: object, valid: Iterable[str], owner: str) -> UserError:
     valid = list(valid)
     name = path.rsplit(".", 1)[-1]
     scope = path.rsplit(".", 1)[0] if "." in path else ""
@@ -48,7 +51,7 @@ def _refuse(path: str, value: Any, valid: Iterable[str], owner: str) -> UserErro
     )
 
 
-def _shown(value: Any) -> str:
+def _shown(value: object) -> str:
     """``=VALUE`` as the command line writes a scalar; nothing for a mapping, a list or a
     long value."""
     if not isinstance(value, (str, int, float, bool)) and value is not None:
@@ -60,7 +63,7 @@ def _shown(value: Any) -> str:
     return f"={text}" if len(text) <= 60 else ""
 
 
-def _walk(node: Any, path: str, owner: str) -> None:
+def _walk(node: DictConfig, path: str, owner: str) -> None:
     """Check ``node`` (and the structured nodes under it) against its dataclass."""
     from omegaconf import DictConfig
 

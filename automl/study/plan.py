@@ -9,7 +9,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -39,6 +39,9 @@ from automl.study.keys import check_keys
 from automl.study.search import SamplerPlan, check_pruner, plan_sampler
 from automl.study.settings import check_settings
 from automl.study.values import check_values
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = ["RunPlan", "make_plan"]
 
@@ -78,7 +81,7 @@ class RunPlan:
     package: str
     data_plugin: DataPlugin
     model_node: DictConfig
-    data_cfg: Any
+    data_cfg: DataclassInstance
     space: Mapping[str, Param]
     sweep: SweepConfig
     trainer: TrainerConfig
@@ -171,7 +174,8 @@ def make_plan(
         conditional=auto,
         constraints=constraints,
     )
-    data_cfg = OmegaConf.to_object(cfg.data)
+    # A structured config's object is the data plugin's config dataclass.
+    data_cfg = cast("DataclassInstance", OmegaConf.to_object(cfg.data))
     check_pruner(sweep.pruner, sweep.pruner_args, folds=int(getattr(data_cfg, "folds", 0) or 0))
     return RunPlan(
         model_name=model_name,

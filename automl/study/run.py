@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from omegaconf import OmegaConf
 
@@ -44,6 +44,9 @@ from automl.study.identity import fingerprint
 from automl.study.plan import RunPlan
 from automl.study.search import pruner_wants_fold_values
 from automl.study.services import LATENCY_CALLS, LATENCY_ROWS, LATENCY_WINDOWS, Services
+
+if TYPE_CHECKING:
+    from automl.core.objectives import Direction
 
 __all__ = [
     "Run",
@@ -215,7 +218,7 @@ def _auto_folds(plan: RunPlan, dataset: Dataset) -> tuple[Any, list[str]]:
     return dataclasses.replace(plan.data_cfg, folds=AUTO_FOLDS), [note]
 
 
-def _goal(plan: RunPlan, metric: str, direction: Any) -> Goal:
+def _goal(plan: RunPlan, metric: str, direction: Direction) -> Goal:
     """The run's objectives: ``sweep.objectives`` (or the model's metric) and constraints.
 
     A trial's best epoch is chosen on the first objective that is a validation metric, or on

@@ -17,7 +17,10 @@ import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = ["record_invocation", "remove_if_new", "HISTORY_FILE", "LOG_FILE"]
 
@@ -26,7 +29,10 @@ LOG_FILE = "automl.log"
 
 
 def record_invocation(
-    run_dir: Path, composed: Any, overrides: Sequence[str], event: dict[str, Any] | None = None
+    run_dir: Path,
+    composed: DictConfig,
+    overrides: Sequence[str],
+    event: dict[str, Any] | None = None,
 ) -> None:
     """Save the composed config, append this invocation to the history, start the log file."""
     from omegaconf import OmegaConf

@@ -15,7 +15,7 @@ import statistics
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -34,6 +34,9 @@ from automl.study.families import (
     prefixed,
     trial_config,
 )
+
+if TYPE_CHECKING:
+    from automl.core.space import Suggester
 
 __all__ = ["Services", "LATENCY_ROWS", "LATENCY_CALLS", "LATENCY_WINDOWS"]
 
@@ -98,7 +101,7 @@ class Services:
         """The family a trial's parameters belong to."""
         return self.family(family_of(params) if self.auto else None)
 
-    def sample(self, trial: Any) -> dict[str, Any]:
+    def sample(self, trial: Suggester) -> dict[str, Any]:
         """Sample a trial's parameters through its public ``suggest_*`` methods.
 
         With ``model=auto`` the family first, then that family's parameters only (named
@@ -106,7 +109,7 @@ class Services:
         """
         if not self.auto:
             return {name: p.suggest(trial, name) for name, p in self.space.items()}
-        name = trial.suggest_categorical(FAMILY_PARAM, list(self.families))
+        name = str(trial.suggest_categorical(FAMILY_PARAM, list(self.families)))
         params: dict[str, Any] = {FAMILY_PARAM: name}
         for param, p in self.families[name].family.space.items():
             key = prefixed(name, param)
@@ -137,7 +140,7 @@ class Services:
 
     def fit(
         self,
-        cfg: Any,
+        cfg: object,
         *,
         family: str | None = None,
         report: Report | None = None,
@@ -168,7 +171,7 @@ class Services:
         result.latency_ms = self.latency(fam, result.model)
         return result
 
-    def latency(self, fam: RunFamily, model: Any) -> float | None:
+    def latency(self, fam: RunFamily, model: object) -> float | None:
         """Milliseconds of ``fam``'s backend predicting a fixed batch of validation rows
         (``LATENCY_ROWS``; fold 0's with k folds): the median of ``LATENCY_CALLS`` calls after
         a warm-up call, the lowest of up to ``LATENCY_WINDOWS`` such medians while the calls
@@ -200,7 +203,7 @@ class Services:
 
     def refit(
         self,
-        cfg: Any,
+        cfg: object,
         data: Dataset,
         budget: dict[str, Any],
         *,

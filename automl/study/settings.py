@@ -5,14 +5,17 @@ config)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from automl.core.errors import UserError
+
+if TYPE_CHECKING:
+    from automl.study.config import SweepConfig
 
 __all__ = ["check_settings"]
 
 
-def check_settings(sweep: Any) -> None:
+def check_settings(sweep: SweepConfig) -> None:
     """Raise ``UserError`` for a scale-out setting out of its range."""
     for name, low in (("workers", 1), ("gpus_per_trial", 0), ("trials_per_gpu", 1)):
         value = getattr(sweep, name)

@@ -11,12 +11,16 @@ should_stop`` and a stop request comes back as ``automl.core.errors.TrialPruned`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.backends import FitResult, Goal, backend_for
 from automl.backends.protocol import fit_config, refit_config
 from automl.core.plugin import ModelPlugin, Report, resolve
 from automl.data import Dataset
+
+if TYPE_CHECKING:
+    from automl.backends.base import TrainerSettings
+    from automl.core.plugin import DataSpec
 
 __all__ = [
     "FitResult",
@@ -32,9 +36,9 @@ __all__ = [
 
 def fit(
     plugin: ModelPlugin,
-    cfg: Any,
+    cfg: object,
     dataset: Dataset,
-    trainer_cfg: Any,
+    trainer_cfg: TrainerSettings,
     *,
     report: Report | None = None,
     workdir: str | Path | None = None,
@@ -66,9 +70,9 @@ def fit(
 
 def refit(
     plugin: ModelPlugin,
-    cfg: Any,
+    cfg: object,
     dataset: Dataset,
-    trainer_cfg: Any,
+    trainer_cfg: TrainerSettings,
     budget: dict[str, Any],
     *,
     workdir: str | Path | None = None,
@@ -82,7 +86,11 @@ def refit(
 
 
 def evaluate(
-    plugin: ModelPlugin, model: Any, dataset: Dataset, trainer_cfg: Any, split: str = "test"
+    plugin: ModelPlugin,
+    model: object,
+    dataset: Dataset,
+    trainer_cfg: TrainerSettings,
+    split: str = "test",
 ) -> dict[str, float]:
     """Metrics of a trained model on one split, keyed ``<split>_<name>``."""
     data = _read_by(plugin, dataset)
@@ -90,7 +98,11 @@ def evaluate(
 
 
 def load_model(
-    plugin: ModelPlugin, directory: str | Path, cfg: Any, spec: Any, trainer_cfg: Any = None
+    plugin: ModelPlugin,
+    directory: str | Path,
+    cfg: object,
+    spec: DataSpec,
+    trainer_cfg: TrainerSettings | None = None,
 ) -> Any:
     """Rebuild a model saved by ``fit`` (weights into a fresh module, or the plugin's loader)."""
     from automl.study.config import TrainerConfig
@@ -110,7 +122,7 @@ def _read_by(plugin: ModelPlugin, dataset: Dataset) -> Dataset:
     return as_layout(dataset, fit_layout(plugin, dataset.spec))
 
 
-def check_trainer(trainer_cfg: Any) -> None:
+def check_trainer(trainer_cfg: TrainerSettings) -> None:
     """Validate Lightning trainer settings before any trial (raises ``UserError``)."""
     from automl.backends.lightning import LightningBackend
 

@@ -14,10 +14,13 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.core.errors import PluginError, UserError
 from automl.core.space import Choice, Fixed, Param
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 __all__ = ["check_values"]
 
@@ -29,7 +32,7 @@ def _named(prefix: str, message: str) -> str:
     return f"{prefix}.{message}" if _FIELD.match(message) else message
 
 
-def _build(node: Any) -> None:
+def _build(node: DictConfig) -> None:
     from omegaconf import OmegaConf
 
     OmegaConf.to_object(node)
@@ -44,7 +47,7 @@ def _ends(param: Param) -> list[Any]:
     return [param.low, param.high]
 
 
-def check_values(owner: str, prefix: str, node: Any, space: Mapping[str, Param]) -> None:
+def check_values(owner: str, prefix: str, node: DictConfig, space: Mapping[str, Param]) -> None:
     """Build the model config from ``node``, then with each end of ``space``.
 
     Args:

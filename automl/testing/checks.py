@@ -13,7 +13,7 @@ so a plugin's own test runner (or a notebook) can call them too::
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,10 @@ from automl.core.plugin import NAME_PATTERN, TASKS, ModelPlugin, resolve
 from automl.core.records import SWALLOWED_PRUNE
 from automl.data import Dataset
 from automl.testing.data import tiny_trainer
+
+if TYPE_CHECKING:
+    from automl.backends.base import Backend, FitResult, TrainerSettings
+    from automl.core.plugin import DataSpec
 
 __all__ = [
     "CONTRACT_VERSION",
@@ -43,7 +47,7 @@ CONTRACT_VERSION = "1.1"
 the same metric, prediction shapes checked, messages that name plugin, config and expectation."""
 
 
-def who(plugin: ModelPlugin, cfg: Any = None) -> str:
+def who(plugin: ModelPlugin, cfg: object = None) -> str:
     """``plugin 'x' with config XConfig(a=1, ...)``: the start of every message."""
     text = f"plugin '{getattr(plugin, 'name', plugin)}'"
     return text if cfg is None else f"{text} with config {cfg!r}"
@@ -66,7 +70,7 @@ def check_declaration(plugin: ModelPlugin) -> None:
     assert not unknown, f"{who(plugin)}: tasks {unknown} are not among {TASKS}"
 
 
-def build_checked(plugin: ModelPlugin, cfg: Any, spec: Any) -> Any:
+def build_checked(plugin: ModelPlugin, cfg: object, spec: DataSpec) -> Any:
     """``plugin.build(cfg, spec)``, checked to return what the plugin's kind promises.
 
     A ``lightning`` builder must return a ``pytorch_lightning.LightningModule``; an
@@ -102,11 +106,11 @@ def sample_configs(plugin: ModelPlugin, n: int, seed: int = 0) -> list[Any]:
 
 def fit_checked(
     plugin: ModelPlugin,
-    cfg: Any,
+    cfg: object,
     dataset: Dataset,
-    trainer_cfg: Any = None,
+    trainer_cfg: TrainerSettings | None = None,
     **kwargs: Any,
-) -> Any:
+) -> FitResult:
     """``automl.study.train.fit``, with a failure turned into a message naming the plugin, the
     config and what was expected; ``TrialPruned`` passes through. Returns the ``FitResult``."""
     from automl.study import train
@@ -138,7 +142,7 @@ def fit_checked(
     return result
 
 
-def backend_of(plugin: ModelPlugin, trainer_cfg: Any = None) -> Any:
+def backend_of(plugin: ModelPlugin, trainer_cfg: TrainerSettings | None = None) -> Backend:
     """The backend a study, ``best/``, ``serve`` and ``predict`` use for ``plugin``
     (``automl.backends.backend_for``), on the CPU unless ``trainer_cfg`` says otherwise."""
     from automl.backends import backend_for
@@ -146,7 +150,7 @@ def backend_of(plugin: ModelPlugin, trainer_cfg: Any = None) -> Any:
     return backend_for(plugin, trainer_cfg if trainer_cfg is not None else tiny_trainer())
 
 
-def predictions(plugin: ModelPlugin, model: Any, x: np.ndarray, task: str) -> np.ndarray | None:
+def predictions(plugin: ModelPlugin, model: object, x: np.ndarray, task: str) -> np.ndarray | None:
     """What the model predicts for ``x``, asked exactly as ``serve`` and ``predict`` ask it:
     through its backend (``backend.predict``); ``None`` for a generator (a model with
     ``sample``), which is never asked to predict."""
@@ -157,7 +161,7 @@ def predictions(plugin: ModelPlugin, model: Any, x: np.ndarray, task: str) -> np
 
 
 def check_predictions(
-    plugin: ModelPlugin, cfg: Any, model: Any, x: np.ndarray, spec: Any
+    plugin: ModelPlugin, cfg: object, model: object, x: np.ndarray, spec: DataSpec
 ) -> np.ndarray | None:
     """What ``serve``/``predict`` get from the backend: one prediction per sample (a class id
     in ``[0, n_classes)`` or a finite value) and, where the model gives class probabilities,
@@ -194,11 +198,11 @@ def check_predictions(
 
 def _check_probabilities(
     plugin: ModelPlugin,
-    cfg: Any,
-    backend: Any,
-    model: Any,
+    cfg: object,
+    backend: Backend,
+    model: object,
     x: np.ndarray,
-    spec: Any,
+    spec: DataSpec,
     pred: np.ndarray,
 ) -> None:
     """``predict_with_proba`` (what ``serve`` answers with): probabilities that are
@@ -235,7 +239,9 @@ def _check_probabilities(
     )
 
 
-def check_samples(plugin: ModelPlugin, cfg: Any, model: Any, spec: Any, n: int = 4) -> np.ndarray:
+def check_samples(
+    plugin: ModelPlugin, cfg: object, model: Any, spec: DataSpec, n: int = 4
+) -> np.ndarray:
     """A generator's ``sample(n, labels, seed)``, as ``serve``'s ``/generate`` calls it: ``n``
     finite samples of the data's per-sample shape, the same for the same seed."""
     import torch
@@ -255,7 +261,7 @@ def check_samples(plugin: ModelPlugin, cfg: Any, model: Any, spec: Any, n: int =
     return first
 
 
-def check_prunes(plugin: ModelPlugin, cfg: Any, dataset: Dataset, seed: int = 0) -> None:
+def check_prunes(plugin: ModelPlugin, cfg: object, dataset: Dataset, seed: int = 0) -> None:
     """A ``report`` that returns ``True`` stops training: ``automl.study.train.fit`` raises
     ``automl.core.errors.TrialPruned`` and nothing is reported after that first ``True``."""
     calls: list[tuple[int, float]] = []
@@ -289,7 +295,7 @@ def check_prunes(plugin: ModelPlugin, cfg: Any, dataset: Dataset, seed: int = 0)
     )
 
 
-def check_seeded(plugin: ModelPlugin, cfg: Any, dataset: Dataset, seed: int = 0) -> None:
+def check_seeded(plugin: ModelPlugin, cfg: object, dataset: Dataset, seed: int = 0) -> None:
     """Two fits with the same seed reach the same validation metric."""
     first = fit_checked(plugin, cfg, dataset, tiny_trainer(), seed=seed).value
     second = fit_checked(plugin, cfg, dataset, tiny_trainer(), seed=seed).value

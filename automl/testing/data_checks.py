@@ -16,13 +16,17 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from automl.core.errors import PluginCodeError, PluginError, UserError, reason
 from automl.core.plugin import LAYOUT_RANKS, NAME_PATTERN, DataPlugin, resolve
 from automl.data import DataConfig, Dataset, RawData, clear_cache, load_dataset
+
+if TYPE_CHECKING:
+    from automl.core.plugin import ModelPlugin
+    from automl.core.registry import Registry
 
 __all__ = [
     "check_data_declaration",
@@ -40,7 +44,7 @@ __all__ = [
 ]
 
 
-def _who(plugin: DataPlugin, cfg: Any = None) -> str:
+def _who(plugin: DataPlugin, cfg: object = None) -> str:
     text = f"data plugin '{getattr(plugin, 'name', plugin)}'"
     return text if cfg is None else f"{text} with config {cfg!r}"
 
@@ -64,7 +68,7 @@ def check_data_declaration(plugin: DataPlugin) -> None:
     )
 
 
-def load_raw(plugin: DataPlugin, cfg: Any) -> RawData:
+def load_raw(plugin: DataPlugin, cfg: DataConfig) -> RawData:
     """The plugin's own ``load(cfg)``, checked to return ``automl.data.RawData``."""
     raw = resolve(plugin.load)(cfg)
     assert isinstance(raw, RawData), (
@@ -74,7 +78,7 @@ def load_raw(plugin: DataPlugin, cfg: Any) -> RawData:
     return raw
 
 
-def load_checked(plugin: DataPlugin, cfg: Any) -> Dataset:
+def load_checked(plugin: DataPlugin, cfg: DataConfig) -> Dataset:
     """The data as a study loads it (a fresh load, not the process cache); a failure is a
     message naming the plugin and config."""
     clear_cache()
@@ -96,7 +100,7 @@ def load_checked(plugin: DataPlugin, cfg: Any) -> Dataset:
         ) from exc
 
 
-def check_raw(plugin: DataPlugin, cfg: Any, raw: RawData) -> None:
+def check_raw(plugin: DataPlugin, cfg: DataConfig, raw: RawData) -> None:
     """What ``load`` returns: numeric samples of one shape, one target each, a task, class
     names that cover the labels, and for rank-2 samples the layout models must know."""
     x, y = raw.x, np.asarray(raw.y)
@@ -149,7 +153,7 @@ def _splits(dataset: Dataset) -> dict[str, Any]:
     return {"train": dataset.train, "val": dataset.val, "test": dataset.test}
 
 
-def check_splits(plugin: DataPlugin, cfg: Any, dataset: Dataset) -> None:
+def check_splits(plugin: DataPlugin, cfg: DataConfig, dataset: Dataset) -> None:
     """What models are handed: every split ``(n, *spec.input_shape)`` float32 and finite,
     targets int64 class ids or float32 values, and no empty training or test split."""
     spec = dataset.spec
@@ -176,7 +180,7 @@ def check_splits(plugin: DataPlugin, cfg: Any, dataset: Dataset) -> None:
     )
 
 
-def check_labels(plugin: DataPlugin, cfg: Any, dataset: Dataset) -> None:
+def check_labels(plugin: DataPlugin, cfg: DataConfig, dataset: Dataset) -> None:
     """Class ids in ``[0, n_classes)``, every class in the training split, at least two
     classes; regression targets finite."""
     spec = dataset.spec
@@ -203,7 +207,7 @@ def check_labels(plugin: DataPlugin, cfg: Any, dataset: Dataset) -> None:
             )
 
 
-def _rows(x: Any) -> list[bytes]:
+def _rows(x: object) -> list[bytes]:
     arr = np.asarray(x)
     if arr.dtype.kind in "biufc":
         flat = np.ascontiguousarray(arr.reshape(len(arr), -1))
@@ -211,7 +215,7 @@ def _rows(x: Any) -> list[bytes]:
     return [repr(tuple(np.asarray(row).ravel().tolist())).encode() for row in arr]
 
 
-def check_no_overlap(plugin: DataPlugin, cfg: Any, dataset: Dataset, raw: RawData) -> None:
+def check_no_overlap(plugin: DataPlugin, cfg: DataConfig, dataset: Dataset, raw: RawData) -> None:
     """No sample is in two splits, beyond the rows the data itself holds twice (a test split
     the plugin gives must not repeat training rows)."""
     own = _rows(raw.x)
@@ -233,7 +237,7 @@ def check_no_overlap(plugin: DataPlugin, cfg: Any, dataset: Dataset, raw: RawDat
     )
 
 
-def check_deterministic(plugin: DataPlugin, cfg: Any) -> None:
+def check_deterministic(plugin: DataPlugin, cfg: DataConfig) -> None:
     """Two loads of one config give the same arrays, split for split (data.seed decides)."""
     first, second = load_checked(plugin, cfg), load_checked(plugin, cfg)
     for name, part in _splits(first).items():
@@ -247,7 +251,12 @@ def check_deterministic(plugin: DataPlugin, cfg: Any) -> None:
     assert first.digest == second.digest, f"{_who(plugin, cfg)}: the data's digest changed"
 
 
-def check_layouts(plugin: DataPlugin, cfg: Any, dataset: Dataset, models: Any = None) -> dict:
+def check_layouts(
+    plugin: DataPlugin,
+    cfg: DataConfig,
+    dataset: Dataset,
+    models: Registry[ModelPlugin] | None = None,
+) -> dict:
     """For every installed model family that accepts the data: the view it is handed has the
     shape it reads (``automl.data.layout``). Returns ``{model: per-sample shape}``."""
     from automl.core.registry import discover_models
@@ -278,7 +287,7 @@ def check_layouts(plugin: DataPlugin, cfg: Any, dataset: Dataset, models: Any = 
     return shapes
 
 
-def bad_option_values(cfg: Any) -> list[tuple[str, Any]]:
+def bad_option_values(cfg: DataConfig) -> list[tuple[str, Any]]:
     """Values a data plugin's own options (not the split settings) are tried with: a
     negative and a zero number, an unknown word."""
     own = {f.name for f in dataclasses.fields(DataConfig)}
@@ -299,7 +308,7 @@ def bad_option_values(cfg: Any) -> list[tuple[str, Any]]:
 
 
 def check_bad_options(
-    plugin: DataPlugin, cfg: Any, tries: Iterable[tuple[str, Any]] | None = None
+    plugin: DataPlugin, cfg: DataConfig, tries: Iterable[tuple[str, Any]] | None = None
 ) -> list[str]:
     """Each option set to a value that makes no sense either loads into valid data or is
     refused with ``automl.errors.UserError`` (one line, what is wrong and what is valid):
@@ -340,7 +349,7 @@ def check_bad_options(
     return refused
 
 
-def check_data_plugin(plugin: DataPlugin, cfg: Any = None) -> None:
+def check_data_plugin(plugin: DataPlugin, cfg: DataConfig | None = None) -> None:
     """Every data check on ``cfg`` (default: the plugin's default config)."""
     cfg = cfg if cfg is not None else plugin.config()
     check_data_declaration(plugin)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from automl.core.plugin import DataPlugin
-from automl.data import Dataset
+from automl.data import DataConfig, Dataset
 from automl.testing.data_checks import (
     check_bad_options,
     check_data_declaration,
@@ -38,48 +38,52 @@ class DataPluginContract:
         raise NotImplementedError("override the `plugin` fixture to return your DataPlugin")
 
     @pytest.fixture
-    def config(self, plugin: DataPlugin) -> Any:
+    def config(self, plugin: DataPlugin) -> DataConfig:
         """The config the checks load (the plugin's defaults)."""
         return plugin.config()
 
     @pytest.fixture
-    def bad_options(self, config: Any) -> list[tuple[str, Any]] | None:
+    def bad_options(self, config: DataConfig) -> list[tuple[str, Any]] | None:
         """``(option, value)`` pairs to try; ``None``: a negative and a zero number, and an
         unknown word, for each of the plugin's own options."""
         return None
 
     @pytest.fixture
-    def dataset(self, plugin: DataPlugin, config: Any) -> Dataset:
+    def dataset(self, plugin: DataPlugin, config: DataConfig) -> Dataset:
         return load_checked(plugin, config)
 
     def test_declaration_is_valid(self, plugin: DataPlugin) -> None:
         check_data_declaration(plugin)
 
     def test_load_returns_samples_of_one_shape_and_their_layout(
-        self, plugin: DataPlugin, config: Any
+        self, plugin: DataPlugin, config: DataConfig
     ) -> None:
         check_raw(plugin, config, load_raw(plugin, config))
 
     def test_splits_have_the_spec_s_shape_and_dtypes(
-        self, plugin: DataPlugin, config: Any, dataset: Dataset
+        self, plugin: DataPlugin, config: DataConfig, dataset: Dataset
     ) -> None:
         check_splits(plugin, config, dataset)
 
-    def test_labels_are_in_range(self, plugin: DataPlugin, config: Any, dataset: Dataset) -> None:
+    def test_labels_are_in_range(
+        self, plugin: DataPlugin, config: DataConfig, dataset: Dataset
+    ) -> None:
         check_labels(plugin, config, dataset)
 
-    def test_splits_do_not_overlap(self, plugin: DataPlugin, config: Any, dataset: Dataset) -> None:
+    def test_splits_do_not_overlap(
+        self, plugin: DataPlugin, config: DataConfig, dataset: Dataset
+    ) -> None:
         check_no_overlap(plugin, config, dataset, load_raw(plugin, config))
 
-    def test_same_seed_gives_the_same_data(self, plugin: DataPlugin, config: Any) -> None:
+    def test_same_seed_gives_the_same_data(self, plugin: DataPlugin, config: DataConfig) -> None:
         check_deterministic(plugin, config)
 
     def test_each_model_family_reads_its_layout(
-        self, plugin: DataPlugin, config: Any, dataset: Dataset
+        self, plugin: DataPlugin, config: DataConfig, dataset: Dataset
     ) -> None:
         check_layouts(plugin, config, dataset)
 
     def test_a_bad_option_is_a_user_error(
-        self, plugin: DataPlugin, config: Any, bad_options: list[tuple[str, Any]] | None
+        self, plugin: DataPlugin, config: DataConfig, bad_options: list[tuple[str, Any]] | None
     ) -> None:
         check_bad_options(plugin, config, bad_options)

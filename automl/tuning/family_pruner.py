@@ -12,7 +12,7 @@ pruner builds from the view's storage (Hyperband's bracket studies) see that fam
 from __future__ import annotations
 
 from collections.abc import Callable, Container
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.study import StudyDirection
@@ -21,10 +21,13 @@ from optuna.trial import FrozenTrial, TrialState
 from automl.study.families import FAMILY_PARAM
 from automl.tuning.internals import storage_of
 
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+
 __all__ = ["FamilyPruner", "FamilyStorage"]
 
 
-def _family(trial: FrozenTrial) -> Any:
+def _family(trial: FrozenTrial) -> str | None:
     return trial.params.get(FAMILY_PARAM)
 
 
@@ -36,7 +39,7 @@ class FamilyStorage:
     successive halving's rung attributes) goes to the storage itself.
     """
 
-    def __init__(self, storage: Any, family: Any) -> None:
+    def __init__(self, storage: BaseStorage, family: str | None) -> None:
         self._inner = storage
         self._family = family
 
@@ -81,7 +84,7 @@ class FamilyPruner(optuna.pruners.BasePruner):
         # One view per (study, family): making a Study reads its id and directions.
         self._views: dict[tuple[int, Any], tuple[optuna.Study, optuna.Study]] = {}
 
-    def pruner(self, family: Any) -> optuna.pruners.BasePruner:
+    def pruner(self, family: str | None) -> optuna.pruners.BasePruner:
         """The wrapped pruner that judges ``family``'s trials."""
         if family not in self._pruners:
             self._pruners[family] = self._factory()

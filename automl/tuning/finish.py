@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 
 from automl.core.errors import Interrupted, TrialTimeout, reason, signal_reason
@@ -67,7 +67,7 @@ def _refit_note(info: dict[str, Any] | None, number: int) -> str | None:
     return f"trial #{number}'s config retrained on {info['rows']} train+val rows ({budget})"
 
 
-def _refit_skipped(run: Run, best: Any) -> str | None:
+def _refit_skipped(run: Run, best: FrozenTrial) -> str | None:
     """Why the refit is skipped: it would not end within the time budget (``None``: it fits,
     or there is no budget)."""
     budget = run.budget.clock
@@ -84,7 +84,7 @@ def _refit_skipped(run: Run, best: Any) -> str | None:
     )
 
 
-def _mark_best(run: Run, best: Any) -> str | None:
+def _mark_best(run: Run, best: FrozenTrial) -> str | None:
     """Tag the best trial's tracker run and attach ``best/``; a line when it could not be."""
     plan = run.plan
     logger = plan.trainer.logger

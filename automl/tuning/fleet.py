@@ -19,10 +19,10 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from automl.core.errors import TrialTimeout
 from automl.core.records import TrialRecord, record_of
@@ -32,6 +32,11 @@ from automl.tuning.lost import fail_lost_trials
 from automl.tuning.outcome import tally
 from automl.tuning.retry import enqueue_retry, fail_infra
 from automl.tuning.storage import StorageUnreachable, make_storage
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from automl.study.config import SweepConfig
 
 __all__ = ["FleetStudy", "Running"]
 
@@ -45,7 +50,7 @@ class Running:
     number: int
     worker: str
     started: float
-    trial: Any
+    trial: FrozenTrial
 
 
 class FleetStudy:
@@ -75,7 +80,7 @@ class FleetStudy:
         return result
 
     @classmethod
-    def load(cls, sweep: Any, run_dir: Any, study_name: str) -> FleetStudy:
+    def load(cls, sweep: SweepConfig, run_dir: str | Path, study_name: str) -> FleetStudy:
         """Open an existing study by name (a SLURM job's node: the parent created it and
         recorded its total)."""
         optuna.logging.set_verbosity(optuna.logging.ERROR)

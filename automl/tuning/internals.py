@@ -14,7 +14,7 @@ CMA-ES sampler.)
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.samplers import CmaEsSampler, GridSampler, QMCSampler
@@ -22,6 +22,9 @@ from optuna.storages import BaseStorage, GrpcStorageProxy
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "storage_of",
@@ -246,7 +249,7 @@ class CmaEsSamplerBase(CmaEsSampler):
         return str(self._attr_key_generation)
 
     @property
-    def cma_rng(self) -> Any:
+    def cma_rng(self) -> np.random.RandomState:
         """The sampler's ``numpy`` random state for optimizer seeds (``_cma_rng.rng``)."""
         return self._cma_rng.rng
 
@@ -315,7 +318,7 @@ class GrpcStorageBase(GrpcStorageProxy, BaseHeartbeat):
         raise NotImplementedError
 
 
-def add_storage_service(server: Any, storage: BaseStorage) -> None:
+def add_storage_service(server: object, storage: BaseStorage) -> None:
     """Serve Optuna's storage service for ``storage`` on a gRPC ``server``.
 
     Private: ``optuna.storages._grpc`` (its generated service and servicer). Optuna's public

@@ -30,7 +30,7 @@ import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import optuna
 from optuna.trial import TrialState
@@ -77,6 +77,9 @@ from automl.tuning.storage import (
 )
 from automl.tuning.trackers import Ending, Tracker, TrialRun
 
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
 __all__ = [
     "TrialRunner",
     "StorageFailure",
@@ -87,6 +90,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger("automl.study")
+_T = TypeVar("_T")
 # Seconds between heartbeat attempts while the storage does not answer (the configured
 # interval once it does): a trial that rode out an outage is alive again at once.
 _HEARTBEAT_RETRY_S = 1.0
@@ -187,7 +191,7 @@ class _Heartbeat:
                 wait = min(_HEARTBEAT_RETRY_S, interval)
             self._stop.wait(wait)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -235,7 +239,7 @@ class TrialRunner:
 
     # -- storage writes that survive a database restart ------------------------------------
 
-    def _persist(self, write: Callable[[], Any]) -> Any:
+    def _persist(self, write: Callable[[], _T]) -> _T:
         """Run a storage write; a storage that is gone (its outage outlasted
         ``sweep.storage_wait``: the storage retries by itself) or full stops the study."""
         try:
@@ -722,12 +726,12 @@ def _join(first: str | None, second: str) -> str:
     return f"{first}; {second}" if first else second
 
 
-def _numbers(**values: Any) -> dict[str, float]:
+def _numbers(**values: float | None) -> dict[str, float]:
     """The given values that are set, as floats (what a tracker run records at its end)."""
     return {k: float(v) for k, v in values.items() if v is not None}
 
 
-def _save_config(node: Any, path: Any) -> None:
+def _save_config(node: DictConfig, path: str | Path) -> None:
     from omegaconf import OmegaConf
 
     from automl.core.atomic import write_text
@@ -735,7 +739,7 @@ def _save_config(node: Any, path: Any) -> None:
     write_text(path, OmegaConf.to_yaml(node))
 
 
-def _to_object(node: Any) -> Any:
+def _to_object(node: DictConfig) -> object:
     from omegaconf import OmegaConf
 
     return OmegaConf.to_object(node)

@@ -22,13 +22,18 @@ trials with ``study.direction``, which a multi-objective study refuses), so they
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.tuning.internals import storage_of
+
+if TYPE_CHECKING:
+    from collections.abc import Container
+
+    from optuna.storages import BaseStorage
 
 __all__ = ["FirstObjectivePruner", "FirstObjectiveStorage", "without_pruned"]
 
@@ -40,7 +45,7 @@ class FirstObjectiveStorage:
     writes pruners make, such as successive halving's rung attributes) goes to the storage.
     """
 
-    def __init__(self, storage: Any) -> None:
+    def __init__(self, storage: BaseStorage) -> None:
         self._inner = storage
 
     def __getattr__(self, name: str) -> Any:
@@ -87,19 +92,21 @@ class FirstObjectivePruner(optuna.pruners.BasePruner):
 class _UnprunedStorage:
     """A view of a storage whose studies hold no pruned trials (every other call passes)."""
 
-    def __init__(self, storage: Any) -> None:
+    def __init__(self, storage: BaseStorage) -> None:
         self._inner = storage
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     def get_all_trials(
-        self, study_id: int, deepcopy: bool = True, states: Any = None
+        self, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
     ) -> list[FrozenTrial]:
         trials = self._inner.get_all_trials(study_id, deepcopy=deepcopy, states=states)
         return [t for t in trials if t.state != TrialState.PRUNED]
 
-    def get_n_trials(self, study_id: int, state: Any = None) -> int:
+    def get_n_trials(
+        self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
+    ) -> int:
         states = (state,) if isinstance(state, TrialState) else state
         return len(self.get_all_trials(study_id, deepcopy=False, states=states))
 

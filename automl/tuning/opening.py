@@ -52,7 +52,7 @@ def _sampler(run: Run) -> StudySampler:
     )
 
 
-def _retry_stale(study: optuna.Study, trial: Any, max_retries: int) -> None:
+def _retry_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial, max_retries: int) -> None:
     """Optuna's stale-trial callback: re-run a trial lost by its heartbeats."""
     enqueue_retry(study, trial, max_retries)
 

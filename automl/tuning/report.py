@@ -14,11 +14,15 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from automl.tuning.stored import StoredStudy, open_stored
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+    from matplotlib.axes import Axes
 
 __all__ = ["write_report", "OptunaPlots"]
 
@@ -47,12 +51,12 @@ class OptunaPlots:
         )
         return {k: float(v) for k, v in values.items()}
 
-    def history(self, target: Target, target_name: str) -> Any:
+    def history(self, target: Target, target_name: str) -> go.Figure:
         import optuna.visualization as vis
 
         return vis.plot_optimization_history(self.study, target=target, target_name=target_name)
 
-    def history_axes(self, target: Target, target_name: str) -> Any:
+    def history_axes(self, target: Target, target_name: str) -> Axes:
         import optuna.visualization.matplotlib as vis_mpl
 
         with _quiet():
@@ -60,26 +64,28 @@ class OptunaPlots:
                 self.study, target=target, target_name=target_name
             )
 
-    def parallel_coordinate(self, params: Sequence[str], target: Target, target_name: str) -> Any:
+    def parallel_coordinate(
+        self, params: Sequence[str], target: Target, target_name: str
+    ) -> go.Figure:
         import optuna.visualization as vis
 
         return vis.plot_parallel_coordinate(
             self.study, params=list(params), target=target, target_name=target_name
         )
 
-    def slice(self, params: Sequence[str], target: Target, target_name: str) -> Any:
+    def slice(self, params: Sequence[str], target: Target, target_name: str) -> go.Figure:
         import optuna.visualization as vis
 
         return vis.plot_slice(
             self.study, params=list(params), target=target, target_name=target_name
         )
 
-    def pareto_front(self, target_names: Sequence[str]) -> Any:
+    def pareto_front(self, target_names: Sequence[str]) -> go.Figure:
         import optuna.visualization as vis
 
         return vis.plot_pareto_front(self.study, target_names=list(target_names))
 
-    def pareto_front_axes(self, target_names: Sequence[str]) -> Any:
+    def pareto_front_axes(self, target_names: Sequence[str]) -> Axes:
         import optuna.visualization.matplotlib as vis_mpl
 
         with _quiet():
@@ -90,7 +96,10 @@ class OptunaPlots:
 
 
 def write_report(
-    storage: Any, study_name: str, run_dir: str | Path | None, out_dir: str | Path | None = None
+    storage: str | os.PathLike[str] | optuna.storages.BaseStorage,
+    study_name: str,
+    run_dir: str | Path | None,
+    out_dir: str | Path | None = None,
 ) -> Path:
     """Write the report of a stored study (``automl.results.report.draw_report``).
 

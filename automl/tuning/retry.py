@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from automl.core.records import Failure, TrialRecord, record_of
 from automl.tuning.internals import storage_of, trial_id
@@ -33,7 +33,7 @@ def infra_failure_attrs(
     )
 
 
-def enqueue_retry(study: optuna.Study, trial: Any, max_retries: int) -> bool:
+def enqueue_retry(study: optuna.Study, trial: FrozenTrial, max_retries: int) -> bool:
     """Enqueue the re-run of a failed ``trial`` (frozen) if its retries are not used up."""
     record = record_of(trial)
     if record.attempt >= max_retries:
@@ -44,7 +44,7 @@ def enqueue_retry(study: optuna.Study, trial: Any, max_retries: int) -> bool:
 
 
 def fail_infra(
-    study: optuna.Study, trial: Any, why: str, failure: Failure, max_retries: int
+    study: optuna.Study, trial: FrozenTrial, why: str, failure: Failure, max_retries: int
 ) -> bool:
     """Fail a RUNNING ``trial`` (frozen) for an infrastructure reason and enqueue its retry.
 

@@ -17,7 +17,7 @@ builds these is ``automl.tuning.factories``.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -70,7 +70,11 @@ def _enqueued(trial: FrozenTrial) -> bool:
     return "fixed_params" in trial.system_attrs or "failed_trial" in trial.system_attrs
 
 
-def _ticket(study: optuna.Study, trial: FrozenTrial, belongs: Any = None) -> int:
+def _ticket(
+    study: optuna.Study,
+    trial: FrozenTrial,
+    belongs: Callable[[FrozenTrial], bool] | None = None,
+) -> int:
     """How many earlier trials of the study drew a point (enqueued ones did not).
 
     Trial numbers are unique and every trial with a smaller number exists in the storage by
@@ -166,7 +170,7 @@ class SafeCmaEsSampler(CmaEsSamplerBase):
         return optimizer
 
 
-def _vector(value: Any, size: int) -> bool:
+def _vector(value: object, size: int) -> bool:
     return (
         isinstance(value, list)
         and len(value) == size

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -28,6 +28,9 @@ from automl.core.space import Param
 from automl.tuning.internals import forget_cached_trials, storage_of, study_through
 from automl.tuning.objective_pruner import without_pruned
 from automl.tuning.samplers import distributions
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
 
 __all__ = [
     "StudySampler",
@@ -76,7 +79,7 @@ class _DraftStorage:
     other workers to see) is dropped, as that trial does not exist yet. The claimed trial is
     created with its parameters, which is what the other workers' samplers read."""
 
-    def __init__(self, storage: Any) -> None:
+    def __init__(self, storage: BaseStorage) -> None:
         self._storage = storage
 
     def __getattr__(self, name: str) -> Any:

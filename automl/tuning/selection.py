@@ -87,7 +87,7 @@ class Choice:
         return rows
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> bool | int | float | str | None:
     return value if isinstance(value, (bool, int, float, str)) or value is None else str(value)
 
 

@@ -78,7 +78,7 @@ class StopSignals:
             sys.unraisablehook = self._unraisable
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._disarm()
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
@@ -86,7 +86,7 @@ class StopSignals:
         if self._active:
             sys.unraisablehook = self._previous_hook
 
-    def _unraisable(self, unraisable: Any) -> None:
+    def _unraisable(self, unraisable: sys.UnraisableHookArgs) -> None:
         # A stop or a timeout raised inside a finalizer is lost, and raised again by the
         # repeating alarm: not worth a traceback on the user's terminal.
         if not isinstance(unraisable.exc_value, Interrupted | TrialTimeout):

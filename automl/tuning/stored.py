@@ -15,11 +15,17 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from automl.core.errors import UserError
 from automl.core.study_record import StudyRecord, StudySnapshot
 from automl.study.rundir import HISTORY_FILE, LOG_FILE
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.storages import BaseStorage, GrpcStorageProxy, JournalStorage, RDBStorage
+
+    from automl.core.objectives import Direction
 
 __all__ = ["StoredStudy", "open_stored", "study_names", "run_config", "JOURNAL_SUFFIXES"]
 
@@ -42,18 +48,18 @@ class StoredStudy:
         where: The storage, as the user may read it (password masked).
     """
 
-    storage: Any
+    storage: BaseStorage
     name: str
     run_dir: Path | None
     where: str
 
-    def load(self) -> Any:
+    def load(self) -> optuna.Study:
         """The ``optuna.Study`` (loading reads; it writes nothing)."""
         import optuna
 
         return optuna.load_study(study_name=self.name, storage=self.storage)
 
-    def snapshot(self, study: Any = None) -> StudySnapshot:
+    def snapshot(self, study: optuna.Study | None = None) -> StudySnapshot:
         """The study now, as plain values (``StudySnapshot``).
 
         Args:
@@ -66,12 +72,13 @@ class StoredStudy:
             where=self.where,
             run_dir=self.run_dir,
             record=_with_config(StudyRecord.from_attrs(study.user_attrs), run_config(self.run_dir)),
-            directions=tuple(d.name.lower() for d in study.directions),
+            # StudyDirection's names, lowered, are the Direction literals (NOT_SET never is stored).
+            directions=tuple(cast("Direction", d.name.lower()) for d in study.directions),
             metric_names=tuple(str(n) for n in (study.metric_names or ())),
             trials=tuple(trials),
         )
 
-    def read(self, study: Any = None) -> StudySnapshot | None:
+    def read(self, study: optuna.Study | None = None) -> StudySnapshot | None:
         """``snapshot``, or ``None`` when the storage is busy this time (a writer holds an
         SQLite file: the next read will do)."""
         from sqlalchemy.exc import OperationalError
@@ -99,7 +106,7 @@ def _with_config(record: StudyRecord, config: dict[str, Any]) -> StudyRecord:
     )
 
 
-def _text(value: Any) -> str | None:
+def _text(value: object) -> str | None:
     return str(value) if isinstance(value, str) and value else None
 
 
@@ -112,7 +119,7 @@ def _display(url: str) -> str:
         return url
 
 
-def _sqlite_readonly(path: Path) -> Any:
+def _sqlite_readonly(path: Path) -> RDBStorage:
     import optuna
 
     if not path.is_file():
@@ -122,7 +129,7 @@ def _sqlite_readonly(path: Path) -> Any:
     return optuna.storages.RDBStorage(url, skip_table_creation=True)
 
 
-def _journal(path: Path) -> Any:
+def _journal(path: Path) -> JournalStorage:
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
@@ -131,7 +138,7 @@ def _journal(path: Path) -> Any:
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
-def _grpc(url: str) -> Any:
+def _grpc(url: str) -> GrpcStorageProxy:
     """A study behind ``python -m automl storage-proxy`` (read through the proxy)."""
     import warnings
 
@@ -153,7 +160,7 @@ def _grpc(url: str) -> Any:
     return storage
 
 
-def _url(url: str) -> Any:
+def _url(url: str) -> BaseStorage:
     import optuna
 
     if url.startswith("sqlite:///"):
@@ -244,7 +251,7 @@ def _open_target(target: str) -> tuple[Any, Path | None, str]:
     )
 
 
-def study_names(storage: Any) -> list[str]:
+def study_names(storage: BaseStorage) -> list[str]:
     """Names of the studies in ``storage``, in creation order."""
     return [s.study_name for s in storage.get_all_studies()]
 

@@ -125,7 +125,7 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> bool | int | float | str | None:
     return value if isinstance(value, (bool, int, float, str)) or value is None else str(value)
 
 

@@ -21,7 +21,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -35,6 +35,9 @@ from automl.study.families import FAMILY_PARAM, family_of, own_params, prefixed
 from automl.study.identity import check_study_name
 from automl.study.run import Run
 from automl.tuning.admission import admission
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
 
 __all__ = ["enqueue_first", "fit_to_space", "split_target", "warm_configs", "DEFAULTS_NOTE"]
 
@@ -63,7 +66,7 @@ _DROPPED = object()
 as the forest's ``max_depth: [null, 4, 8, 16]`` does)."""
 
 
-def _clip(param: Param, value: Any) -> tuple[Any, str | None]:
+def _clip(param: Param, value: object) -> tuple[Any, str | None]:
     """``value`` moved into ``param``'s range (and onto its step), or ``_DROPPED`` when it
     cannot be: a choice not offered, or not a number. The second item says what changed."""
     if isinstance(param, Choice):
@@ -218,7 +221,7 @@ def _defaults(run: Run) -> tuple[list[tuple[dict[str, Any], str]], list[str]]:
 def enqueue_first(
     run: Run,
     study: optuna.Study,
-    storage: Any,
+    storage: BaseStorage,
     notes: list[str],
     warm: list[tuple[dict[str, Any], str]] | None = None,
 ) -> None:

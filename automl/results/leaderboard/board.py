@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.panel import Panel
@@ -21,6 +21,9 @@ from automl.core.study_record import StudyHeader
 from automl.results.leaderboard import summary as summary_view
 from automl.results.leaderboard import table as table_view
 from automl.results.leaderboard.rows import Row, rank_rows, row_from_trial, state_counts
+
+if TYPE_CHECKING:
+    from automl.core.records import StoredTrialView
 
 
 class Leaderboard:
@@ -105,7 +108,7 @@ class Leaderboard:
                 self.rows[number] = row
             row.epochs, row.value = step + 1, finite_or_none(value)
 
-    def trial_finished(self, trial: Any) -> None:
+    def trial_finished(self, trial: StoredTrialView) -> None:
         """Record a finished trial; print a plain line when there is no live view."""
         row = row_from_trial(trial)
         with self._lock:

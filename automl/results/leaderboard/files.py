@@ -64,7 +64,7 @@ def write_leaderboard(rows: list[Row], directory: str | Path, header: StudyHeade
     write_text(path / "leaderboard.json", json.dumps(payload, indent=2, allow_nan=False))
 
 
-def _csv_cell(value: Any) -> Any:
+def _csv_cell(value: object) -> Any:
     if value is None:
         return ""
     if isinstance(value, float):

@@ -12,11 +12,15 @@ import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from automl.core.objectives import BUILTINS, natural_direction
 from automl.core.records import counts_toward_total, finite_or_none, record_of
 from automl.results.pareto import front_numbers
+
+if TYPE_CHECKING:
+    from automl.core.jsonvalue import JSON, JSONValue
+    from automl.core.records import StoredTrialView
 
 # Unranked rows: complete but infeasible (or without a value) first, then the others.
 _STATE_ORDER = {"COMPLETE": 0, "STOPPED": 0, "PRUNED": 1, "RUNNING": 2, "FAIL": 3}
@@ -102,12 +106,12 @@ class Row:
         }
 
 
-def _state_name(trial: Any) -> str:
+def _state_name(trial: StoredTrialView) -> str:
     state = getattr(trial, "state", "")
     return getattr(state, "name", str(state))
 
 
-def _objective_value(trial: Any) -> float | None:
+def _objective_value(trial: StoredTrialView) -> float | None:
     """The first objective of a finished trial (``values[0]`` also for multi-objective)."""
     values = getattr(trial, "values", None)
     if values:
@@ -115,17 +119,17 @@ def _objective_value(trial: Any) -> float | None:
     return finite_or_none(getattr(trial, "value", None))
 
 
-def _started(trial: Any) -> float | None:
+def _started(trial: StoredTrialView) -> float | None:
     start = getattr(trial, "datetime_start", None)
     return start.timestamp() if start is not None else None
 
 
-def _ended(trial: Any) -> float | None:
+def _ended(trial: StoredTrialView) -> float | None:
     end = getattr(trial, "datetime_complete", None)
     return end.timestamp() if end is not None else None
 
 
-def row_from_trial(trial: Any) -> Row:
+def row_from_trial(trial: StoredTrialView) -> Row:
     """Build a ``Row`` from an Optuna trial: finished, or running (its progress so far)."""
     record = record_of(trial)
     state = _state_name(trial)
@@ -156,8 +160,9 @@ def row_from_trial(trial: Any) -> Row:
     elif state == "RUNNING":
         value = finite_or_none(last)
         epochs = steps[-1] + 1 if steps else None
-    if state != "RUNNING" and duration is None and getattr(trial, "duration", None) is not None:
-        duration = trial.duration.total_seconds()
+    elapsed = getattr(trial, "duration", None)
+    if state != "RUNNING" and duration is None and elapsed is not None:
+        duration = elapsed.total_seconds()
     if state == "FAIL" and record.retried_failure and not record.counts:
         note += " (re-run with the same parameters)"
     if record.retry_of is not None:
@@ -305,7 +310,11 @@ def state_counts(rows: Iterable[Row]) -> dict[str, int]:
     return out
 
 
-def json_safe(value: Any) -> Any:
+@overload
+def json_safe(value: Mapping[str, object]) -> JSON: ...
+@overload
+def json_safe(value: object) -> JSONValue: ...
+def json_safe(value: object) -> JSONValue:
     """JSON-safe copy: non-finite floats become ``None``, unknown objects their ``str``."""
     if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
         return value

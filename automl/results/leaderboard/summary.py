@@ -4,7 +4,7 @@ the end-of-study summary with, for ``model=auto``, a line per model family."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.panel import Panel
 from rich.table import Table
@@ -20,6 +20,9 @@ from automl.results.leaderboard.text import (
     trials,
 )
 from automl.results.leaderboard.view import BoardView
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 
 def _values_text(board: BoardView, row: Row) -> str:
@@ -126,7 +129,7 @@ def summary(
     status: str | None = None,
     selection: Sequence[tuple[str, str]] = (),
     warnings: Sequence[str] = (),
-) -> Any:
+) -> RenderableType:
     """The end-of-study summary (a rich renderable; printed plain without a terminal).
 
     Args:

@@ -10,7 +10,7 @@ from typing import Any
 from automl.results.leaderboard.rows import Row
 
 
-def _fmt_value(value: Any) -> str:
+def _fmt_value(value: object) -> str:
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, float):
@@ -101,7 +101,7 @@ def short_names(names: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def _short_value(value: Any) -> str:
+def _short_value(value: object) -> str:
     """3 significant digits for floats (``0.00123``, ``1.2e-5``), ``yes``/``no`` for bools."""
     if isinstance(value, bool):
         return "yes" if value else "no"

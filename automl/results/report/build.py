@@ -37,7 +37,7 @@ code{background:#f4f4f4;padding:0 .2rem}
 """
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: object) -> str:
     number = finite_or_none(value) if not isinstance(value, (bool, str)) else None
     if number is not None and not isinstance(value, int):
         return f"{number:.4g}"

@@ -76,7 +76,7 @@ class Compared:
         return out
 
 
-def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+def _flatten(node: object, prefix: str = "") -> dict[str, Any]:
     if isinstance(node, dict):
         out: dict[str, Any] = {}
         for key, value in node.items():
@@ -132,7 +132,7 @@ def compared_of(snapshot: StudySnapshot, config: dict[str, Any], letter: str) ->
     )
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if value is None:

@@ -4,7 +4,7 @@ where they were stopped (Optuna's intermediate-values plot does not mark them)."
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automl.core.records import common_unit, record_of
 from automl.results.leaderboard.text import trials
@@ -21,8 +21,11 @@ from automl.results.report.plotting import (
     style,
 )
 
+if TYPE_CHECKING:
+    from automl.core.records import StoredTrialView
 
-def _curve(trial: Any) -> tuple[list[int], list[float]]:
+
+def _curve(trial: StoredTrialView) -> tuple[list[int], list[float]]:
     steps = sorted(trial.intermediate_values)
     pairs = [(s + 1, float(trial.intermediate_values[s])) for s in steps]
     pairs = [(s, v) for s, v in pairs if math.isfinite(v)]
@@ -46,7 +49,7 @@ def learning_curves(ctx: Context) -> Figure:
         return fig
     import plotly.graph_objects as go
 
-    def kind(trial: Any) -> tuple[str, str]:
+    def kind(trial: StoredTrialView) -> tuple[str, str]:
         if trial.number == ctx.best_number:
             return "best", BEST
         state = trial.state.name

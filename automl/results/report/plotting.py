@@ -12,10 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from automl.core.atomic import atomic_path
 from automl.results.report.predictions import Predictions
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure as MplFigure
 
 # A trial's colour by what it became (and the selected one), the same in every figure.
 COMPLETE, PRUNED, BEST, FAILED, RUNNING = "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#7f7f7f"
@@ -63,27 +68,29 @@ class StudyPlots(Protocol):
         """
         ...
 
-    def history(self, target: Target, target_name: str) -> Any:
+    def history(self, target: Target, target_name: str) -> go.Figure:
         """The optimization history (plotly)."""
         ...
 
-    def history_axes(self, target: Target, target_name: str) -> Any:
+    def history_axes(self, target: Target, target_name: str) -> Axes:
         """The optimization history (matplotlib axes)."""
         ...
 
-    def parallel_coordinate(self, params: Sequence[str], target: Target, target_name: str) -> Any:
+    def parallel_coordinate(
+        self, params: Sequence[str], target: Target, target_name: str
+    ) -> go.Figure:
         """Complete trials through their parameter values (plotly)."""
         ...
 
-    def slice(self, params: Sequence[str], target: Target, target_name: str) -> Any:
+    def slice(self, params: Sequence[str], target: Target, target_name: str) -> go.Figure:
         """The objective against each parameter (plotly)."""
         ...
 
-    def pareto_front(self, target_names: Sequence[str]) -> Any:
+    def pareto_front(self, target_names: Sequence[str]) -> go.Figure:
         """The Pareto front of a multi-objective study (plotly)."""
         ...
 
-    def pareto_front_axes(self, target_names: Sequence[str]) -> Any:
+    def pareto_front_axes(self, target_names: Sequence[str]) -> Axes:
         """The Pareto front (matplotlib axes; 2 or 3 objectives)."""
         ...
 
@@ -140,7 +147,7 @@ def pyplot():
     return plt
 
 
-def save_png(fig: Any, path: Path, size: tuple[float, float] | None = None) -> Path:
+def save_png(fig: MplFigure, path: Path, size: tuple[float, float] | None = None) -> Path:
     """Write a matplotlib figure to ``path`` as a PNG, atomically, and close it.
 
     Args:
@@ -168,7 +175,7 @@ def figure_of(axes: Any) -> Any:
     return first.figure
 
 
-def style(plotly_fig: Any, title: str, height: int = 450) -> Any:
+def style(plotly_fig: go.Figure, title: str, height: int = 450) -> go.Figure:
     """Give a plotly figure the report's title, height and template; returns it."""
     # Optuna fixes some widths (a slice plot grows with its parameters): fit the page instead.
     plotly_fig.layout.width = None

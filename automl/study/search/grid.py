@@ -60,7 +60,7 @@ def _all_values(param: Float | Int) -> list[Any] | None:
     return [_clean(param.low + i * param.step) for i in range(count)]
 
 
-def grid_values(space: Mapping[str, Param], grid_points: Any = None) -> dict[str, list[Any]]:
+def grid_values(space: Mapping[str, Param], grid_points: object = None) -> dict[str, list[Any]]:
     """The grid of a space: candidate values per parameter.
 
     Choices keep their options; int parameters and floats with a ``step`` take every value

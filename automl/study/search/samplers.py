@@ -140,7 +140,7 @@ def sampler_keeps_state(name: str) -> bool:
     return name in ("qmc", "grid")
 
 
-def _type_ok(spec: Any, value: Any) -> bool:
+def _type_ok(spec: type | tuple[str, ...] | str, value: Any) -> bool:
     if spec is bool:
         return isinstance(value, bool)
     if spec is int:
