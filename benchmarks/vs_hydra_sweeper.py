@@ -290,6 +290,9 @@ def main(argv=None) -> dict[str, Any]:
             )
         }
         table[name]["reached"] = sum(r["time_to_target_s"] is not None for r in mine)
+        # The 1-minute load average at the start and the end of each run, over all runs.
+        table[name]["load"] = c.summary([x for r in mine for x in (r["load_start"][0],
+                                                                  r["load_end"][0])])  # fmt: skip
     rows = [
         [
             name,
@@ -300,6 +303,7 @@ def main(argv=None) -> dict[str, Any]:
             f"{t['reached']}/{args.repeats}",
             c.fmt(t["time_to_target_s"], 1),
             c.fmt(t["ratio_to_sweeper"], 2) if name == "automl" else "1",
+            c.fmt(t["load"], 1),
         ]
         for name, t in table.items()
     ]
@@ -317,6 +321,7 @@ def main(argv=None) -> dict[str, Any]:
             "reached target",
             "s to target",
             "time / sweeper's",
+            "load (1-min, start/end)",
         ],
         rows,
     )
