@@ -43,7 +43,8 @@ diabetes, and ``make_classification`` tables (``synth3``: 3 classes, 2,000 rows,
         --variants auto,flaml,autogluon --json benchmarks/results/auto_vs_flaml_30.json
 
 Reported per data set and side: median [min-max] of the test metric, trials (AutoGluon:
-models fitted), wall seconds and load; for automl beside a peer, in how many repeats it beat,
+models fitted), wall seconds, CPU seconds (user + system, the process and its children) and
+load; for automl beside a peer, in how many repeats it beat,
 tied or trailed that peer's test metric.
 """
 
@@ -405,6 +406,7 @@ def _summarize(
                 "test": c.summary([_score(r, task) for r in mine]),
                 "n_trials": c.summary([r["n_trials"] for r in mine]),
                 "wall_s": c.summary([r["wall_s"] for r in mine]),
+                "cpu_s": c.summary([r.get("cpu_s") for r in mine]),
                 "load": c.summary(
                     [x for r in mine for x in (r["load_start"][0], r["load_end"][0])]
                 ),
@@ -429,13 +431,14 @@ def _summarize(
             label = f"{variant} (beside {with_})" if with_ else variant
             rows.append([
                 f"{data} ({splits[data]['test']})", label, f"{metric} {c.fmt(t['test'], 4)}",
-                versus, c.fmt(t["n_trials"], 0), c.fmt(t["wall_s"], 1), c.fmt(t["load"], 1),
+                versus, c.fmt(t["n_trials"], 0), c.fmt(t["wall_s"], 1), c.fmt(t["cpu_s"], 1),
+                c.fmt(t["load"], 1),
             ])  # fmt: skip
     text = c.print_table(
         f"model=auto / peers, {args.budget:g} s of wall time each, {args.repeats} seeds, "
         f"{args.schedule} (median [min-max])",
         ["data (test rows)", "side", "test metric", "automl wins/ties/losses", "trials",
-         "wall s", "load (1-min, start/end)"],
+         "wall s", "CPU s", "load (1-min, start/end)"],
         rows,
     )  # fmt: skip
     return table, text
