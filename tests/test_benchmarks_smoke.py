@@ -325,3 +325,21 @@ def test_autogluon_env_installs_cpu_torch_before_autogluon(capsys, tmp_path):
     assert lines[1].endswith(f"pip install -q torch=={torch.__version__.split('+')[0]}")
     assert "autogluon.tabular[lightgbm,catboost,xgboost]==" in lines[2]
     assert not any(tmp_path.iterdir())
+
+
+def test_hydra_sweeper_runs_can_come_from_a_results_file(tmp_path):
+    import json
+
+    m = load("vs_hydra_sweeper")
+    stored = {"settings": {"trials": 20, "epochs": 30, "workers": 1},
+              "runs": [{"repeat": r, "variant": v, "best_value": 0.99}
+                       for r in range(2) for v in ("automl", "hydra-optuna-sweeper")]}  # fmt: skip
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(stored))
+    argv = ["--trials", "20", "--epochs", "30", "--sweeper-from", str(path)]
+    runs = m._stored_sweeper_runs(m.parse_args([*argv, "--repeats", "2"]))
+    assert sorted(runs) == [0, 1] and runs[1]["variant"] == "hydra-optuna-sweeper"
+    for bad in (["--repeats", "3"], ["--repeats", "1", "--workers", "2"]):
+        with pytest.raises(SystemExit, match="pass the same"):
+            m._stored_sweeper_runs(m.parse_args([*argv, *bad]))
+    assert m.parse_args(["--automl-args", "sweep.enqueue_defaults=false"]).automl_args
