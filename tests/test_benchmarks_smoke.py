@@ -343,3 +343,24 @@ def test_hydra_sweeper_runs_can_come_from_a_results_file(tmp_path):
         with pytest.raises(SystemExit, match="pass the same"):
             m._stored_sweeper_runs(m.parse_args([*argv, *bad]))
     assert m.parse_args(["--automl-args", "sweep.enqueue_defaults=false"]).automl_args
+
+
+def test_auto_vs_flaml_summary_counts_a_run_without_a_model_as_a_loss(tmp_path):
+    import json
+
+    def run(variant, rep, acc, with_=None):
+        return {"variant": variant, "repeat": rep, "data": "wine", "paired_with": with_,
+                "test_acc": acc, "n_trials": 3, "wall_s": 30.0, "cpu_s": 29.0,
+                "load_start": [2.0, 0, 0], "load_end": [3.0, 0, 0]}  # fmt: skip
+
+    runs = [run("auto", 0, 1.0, "flaml"), run("flaml", 0, 0.97),
+            run("auto", 1, None, "flaml"), run("flaml", 1, 0.97),
+            run("auto", 2, 0.97, "flaml"), run("flaml", 2, 0.97)]  # fmt: skip
+    settings = {"budget_s": 30.0, "repeats": 3, "variants": ["auto", "flaml"], "schedule": "paired",
+                "data": {"wine": {"task": "classification", "test": 36}}}  # fmt: skip
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"settings": settings, "runs": runs}))
+    summary = load("auto_vs_flaml").main(["--resummarize", str(path)])["summary"]
+    assert summary["wine/auto/with-flaml"]["vs_peer"] == {"wins": 1, "ties": 1, "losses": 1}
+    assert summary["wine/auto/with-flaml"]["test"]["n"] == 2  # the median skips the miss
+    assert "| 1 | 1/1/1 |" in json.loads(path.read_text())["table_markdown"]
