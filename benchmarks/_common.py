@@ -79,7 +79,8 @@ def peer_env(name: str) -> PeerEnv:
     same version as ``pytorch-lightning`` is installed too). ``hydra-optuna``: Hydra's Optuna
     sweeper, which pins ``optuna<3`` (pip picks the version), and Hydra's joblib launcher (jobs
     in parallel processes). ``flaml``: ``flaml[automl]``,
-    which requires ``xgboost<3``; no torch needed there.
+    which requires ``xgboost<3``; no torch needed there. ``autogluon``: ``autogluon.tabular``
+    with LightGBM, CatBoost and XGBoost, over the pinned CPU torch (its neural net).
     """
     torch = (f"torch=={_v('torch').split('+')[0]}",)
     pl = _v("pytorch-lightning")
@@ -127,7 +128,31 @@ def peer_env(name: str) -> PeerEnv:
             (("flaml[automl]", f"scikit-learn=={_v('scikit-learn')}"),),
             ("flaml", "xgboost", "lightgbm", "scikit-learn", "numpy", "pandas", "scipy"),
         )
-    raise ValueError(f"unknown peer {name!r}; known: optuna-lightning, hydra-optuna, flaml")
+    if name == "autogluon":
+        return PeerEnv(
+            name,
+            (
+                torch,
+                # Its default model list's boosters, and torch for its neural net; FastAI's
+                # tabular net is left out: fastai requires torchvision, whose PyPI build is
+                # made against the CUDA torch (AutoGluon skips a model whose package is absent).
+                ("autogluon.tabular[lightgbm,catboost,xgboost]==1.6.3",),
+            ),
+            (
+                "autogluon.tabular",
+                "autogluon.core",
+                "torch",
+                "lightgbm",
+                "catboost",
+                "xgboost-cpu",
+                "scikit-learn",
+                "numpy",
+                "pandas",
+            ),
+        )
+    raise ValueError(
+        f"unknown peer {name!r}; known: optuna-lightning, hydra-optuna, flaml, autogluon"
+    )
 
 
 def _python(root: Path) -> Path:
@@ -198,7 +223,11 @@ def local_versions(packages: Sequence[str]) -> dict[str, str]:
 
 @dataclass
 class Timed:
-    """One timed subprocess: wall seconds, exit code, load averages and its output's tail."""
+    """One timed subprocess: wall seconds, CPU seconds, exit code, load averages, output's tail.
+
+    ``cpu_s`` is the user plus system time of the process and the children it waited for
+    (``os.wait4``): with two runs side by side, it says how much of the machine each got.
+    """
 
     wall_s: float
     returncode: int
@@ -206,10 +235,12 @@ class Timed:
     load_end: tuple[float, float, float]
     started_at: float
     tail: str = field(repr=False, default="")
+    cpu_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "wall_s": self.wall_s,
+            "cpu_s": self.cpu_s,
             "returncode": self.returncode,
             "load_start": list(self.load_start),
             "load_end": list(self.load_end),
@@ -222,33 +253,46 @@ def run_timed(
     timeout: float | None = None,
     log: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    check: bool = True,
 ) -> Timed:
     """Run ``cmd`` to completion and time it (wall clock, process start to exit).
 
     Output goes to ``log`` (or is kept in memory) so a failure can be shown; a non-zero exit
-    raises with the output's tail. ``extra_env`` is added to this process's environment.
+    raises with the output's tail unless ``check`` is false. ``extra_env`` is added to this
+    process's environment; past ``timeout`` seconds the process is killed and
+    ``subprocess.TimeoutExpired`` raised.
     """
+    import tempfile
+
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-    load_start = os.getloadavg()
-    started_at = time.time()
-    t0 = time.perf_counter()
-    done = subprocess.run(
-        list(cmd),
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-    )
-    wall = time.perf_counter() - t0
+    with tempfile.TemporaryFile(mode="w+") as out:
+        load_start = os.getloadavg()
+        started_at = time.time()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        if timeout is not None:
+            try:
+                proc.wait(timeout)  # reaps it; wait4 below then has nothing to collect
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise
+            status, cpu = proc.returncode, None
+        else:
+            # wait4 reaps the process and gives its own resource use (not this process's).
+            _, raw, usage = os.wait4(proc.pid, 0)
+            status, cpu = os.waitstatus_to_exitcode(raw), usage.ru_utime + usage.ru_stime
+            proc.returncode = status
+        wall = time.perf_counter() - t0
+        out.seek(0)
+        text = out.read()
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(done.stdout)
-    tail = done.stdout[-3000:]
-    if done.returncode != 0:
-        raise RuntimeError(f"command failed ({done.returncode}): {shlex.join(cmd)}\n{tail}")
-    return Timed(wall, done.returncode, load_start, os.getloadavg(), started_at, tail)
+        log.write_text(text)
+    tail = text[-3000:]
+    if check and status != 0:
+        raise RuntimeError(f"command failed ({status}): {shlex.join(cmd)}\n{tail}")
+    return Timed(wall, status, load_start, os.getloadavg(), started_at, tail, cpu)
 
 
 def summary(values: Sequence[float | None]) -> dict[str, float | None]:

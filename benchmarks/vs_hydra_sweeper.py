@@ -74,6 +74,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--report", type=Path, default=None, help="print the path to the target of a results file"
     )
+    p.add_argument(
+        "--automl-args",
+        default="",
+        help="extra overrides for automl's command, e.g. 'sweep.enqueue_defaults=false'",
+    )
+    p.add_argument(
+        "--sweeper-from",
+        type=Path,
+        default=None,
+        help="take the sweeper's runs (and so the targets) of each repeat from this results "
+        "file instead of running it again (same --trials, --epochs and --workers)",
+    )
     c.common_args(p)
     args = p.parse_args(argv)
     if args.trials < 1 or args.epochs < 1 or args.repeats < 1 or args.workers < 1:
@@ -175,6 +187,7 @@ def run_automl(rep: int, args: argparse.Namespace) -> dict[str, Any]:
     c.fresh_dir(work)
     study = f"bench-hydra-rep{rep}-{time.time_ns()}"
     cmd = automl_command(work, study, args.trials, args.epochs, rep, args.threads, args.workers)
+    cmd += shlex.split(args.automl_args)
     timed = c.run_timed(cmd, log=work / "log.txt", extra_env=c.thread_env(args.threads))
     out = read_automl_study(work, study)
     return {"command": shlex.join(cmd), "launched": timed.started_at, **timed.as_dict(), **out}
@@ -236,6 +249,22 @@ def explain_miss(row: dict[str, Any], rep: int, target: float, args) -> dict[str
     }
 
 
+def _stored_sweeper_runs(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
+    """The sweeper's runs per repeat from ``--sweeper-from`` (empty without it)."""
+    if args.sweeper_from is None:
+        return {}
+    result = json.loads(args.sweeper_from.read_text())
+    want = {"trials": args.trials, "epochs": args.epochs, "workers": args.workers}
+    got = {k: result["settings"].get(k, 1 if k == "workers" else None) for k in want}
+    runs = {r["repeat"]: r for r in result["runs"] if r["variant"] == "hydra-optuna-sweeper"}
+    if got != want or set(range(args.repeats)) - set(runs):
+        raise SystemExit(
+            f"--sweeper-from {args.sweeper_from}: it holds {got} for repeats {sorted(runs)}; "
+            f"pass the same --trials, --epochs, --workers and at most {len(runs)} --repeats"
+        )
+    return runs
+
+
 def main(argv=None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.report is not None:
@@ -249,14 +278,16 @@ def main(argv=None) -> dict[str, Any]:
     py = c.ensure_env(env, args.env_root)
     data = args.work / "vs_hydra_sweeper" / "digits.npz"
     split = c.export_split("digits", data)
+    stored = _stored_sweeper_runs(args)
     runs: list[dict[str, Any]] = []
     for rep in range(args.repeats):
         pair: dict[str, dict[str, Any]] = {}
         # Alternate which side goes first, so drift in the machine's load hits both.
         for name in VARIANTS if rep % 2 == 0 else VARIANTS[::-1]:
-            pair[name] = (
-                run_sweeper(rep, args, py, data) if name != "automl" else run_automl(rep, args)
-            )
+            if name == "automl":
+                pair[name] = run_automl(rep, args)
+            else:
+                pair[name] = stored[rep] if stored else run_sweeper(rep, args, py, data)
         target = (
             args.target if args.target is not None else pair["hydra-optuna-sweeper"]["best_value"]
         )
@@ -290,6 +321,9 @@ def main(argv=None) -> dict[str, Any]:
             )
         }
         table[name]["reached"] = sum(r["time_to_target_s"] is not None for r in mine)
+        # The 1-minute load average at the start and the end of each run, over all runs.
+        table[name]["load"] = c.summary([x for r in mine for x in (r["load_start"][0],
+                                                                  r["load_end"][0])])  # fmt: skip
     rows = [
         [
             name,
@@ -300,6 +334,7 @@ def main(argv=None) -> dict[str, Any]:
             f"{t['reached']}/{args.repeats}",
             c.fmt(t["time_to_target_s"], 1),
             c.fmt(t["ratio_to_sweeper"], 2) if name == "automl" else "1",
+            c.fmt(t["load"], 1),
         ]
         for name, t in table.items()
     ]
@@ -317,6 +352,7 @@ def main(argv=None) -> dict[str, Any]:
             "reached target",
             "s to target",
             "time / sweeper's",
+            "load (1-min, start/end)",
         ],
         rows,
     )
@@ -329,6 +365,8 @@ def main(argv=None) -> dict[str, Any]:
             "repeats": args.repeats,
             "workers": args.workers,
             "target": args.target,
+            "automl_args": args.automl_args,
+            "sweeper_from": str(args.sweeper_from) if args.sweeper_from else None,
             "data": split,
         },
         "peer_env_commands": [shlex.join(x) for x in c.env_commands(env, args.env_root)],

@@ -262,14 +262,31 @@ def test_auto_vs_flaml_variants_fix_their_protocol(tmp_path):
     m = load("auto_vs_flaml")
     a = m.parse_args(["--budget", "30", "--variants", "auto-folds,flaml", "--data", "wine"])
     assert (a.budget, a.variants, a.data) == (30.0, ["auto-folds", "flaml"], ["wine"])
-    assert m.parse_args([]).variants == ["auto", "auto-holdout", "flaml"]
+    assert m.parse_args([]).variants == ["auto", "flaml"]
     # Every automl variant names the folds it runs with, except `auto` (model=auto's default).
-    assert set(m.VARIANT_OVERRIDES) == set(m.VARIANTS) - {"flaml"}
+    assert set(m.VARIANT_OVERRIDES) == set(m.VARIANTS) - set(m.PEERS)
     assert m.VARIANT_OVERRIDES["auto-holdout"] == ["data.folds=0"]
     assert m.VARIANT_OVERRIDES["auto-folds"] == ["data.folds=5"]
-    with pytest.raises(SystemExit) as exc:
-        m.parse_args(["--variants", "auto,autogluon"])
-    assert exc.value.code == 2
+    for bad in (["--variants", "auto,nope"], ["--variants", "flaml,autogluon"]):
+        with pytest.raises(SystemExit) as exc:  # no peer to pair automl with, or no automl
+            m.parse_args(bad)
+        assert exc.value.code == 2
+    assert m.parse_args(["--variants", "flaml", "--schedule", "sequential"]).variants == ["flaml"]
+
+
+def test_auto_vs_flaml_pairs_automl_with_each_peer_and_matches_walls():
+    m = load("auto_vs_flaml")
+    args = m.parse_args(["--variants", "auto,flaml,autogluon"])
+    first, second = m._schedule(args, 0), m._schedule(args, 1)
+    assert first == [[("auto", "-with-flaml"), ("flaml", "")],
+                     [("auto", "-with-autogluon"), ("autogluon", "")]]  # fmt: skip
+    assert second == first[::-1]  # the pairs' order rotates per repeat
+    seq = m.parse_args(["--variants", "auto,flaml", "--schedule", "sequential"])
+    assert m._schedule(seq, 1) == [[("flaml", "")], [("auto", "")]]
+    # A peer's reserve: the first one given, then the median of what would have hit the budget.
+    assert m._reserve([], 1.0, 30.0) == 1.0
+    assert m._reserve([2.0, 3.0, 10.0], 1.0, 30.0) == 3.0
+    assert m._reserve([-1.0], 1.0, 30.0) == 0.0 and m._reserve([40.0], 1.0, 30.0) == 15.0
 
 
 def test_the_load_test_starts_and_its_fake_trials_are_a_plugin():
@@ -295,3 +312,56 @@ def test_wide_inputs_writes_its_files_and_rejects_bad_sizes(tmp_path):
     assert len(files["narrow"].read_text().splitlines()) == 201
     with pytest.raises(SystemExit):
         wide.parse_args(["--columns", "1"])
+
+
+def test_autogluon_env_installs_cpu_torch_before_autogluon(capsys, tmp_path):
+    import torch
+
+    m = load("auto_vs_flaml")
+    argv = ["--variants", "auto,autogluon", "--print-env-commands", "--env-root", str(tmp_path)]
+    assert m.main(argv) == {}
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].endswith(f"-m venv {tmp_path / 'autogluon'}")
+    assert lines[1].endswith(f"pip install -q torch=={torch.__version__.split('+')[0]}")
+    assert "autogluon.tabular[lightgbm,catboost,xgboost]==" in lines[2]
+    assert not any(tmp_path.iterdir())
+
+
+def test_hydra_sweeper_runs_can_come_from_a_results_file(tmp_path):
+    import json
+
+    m = load("vs_hydra_sweeper")
+    stored = {"settings": {"trials": 20, "epochs": 30, "workers": 1},
+              "runs": [{"repeat": r, "variant": v, "best_value": 0.99}
+                       for r in range(2) for v in ("automl", "hydra-optuna-sweeper")]}  # fmt: skip
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(stored))
+    argv = ["--trials", "20", "--epochs", "30", "--sweeper-from", str(path)]
+    runs = m._stored_sweeper_runs(m.parse_args([*argv, "--repeats", "2"]))
+    assert sorted(runs) == [0, 1] and runs[1]["variant"] == "hydra-optuna-sweeper"
+    for bad in (["--repeats", "3"], ["--repeats", "1", "--workers", "2"]):
+        with pytest.raises(SystemExit, match="pass the same"):
+            m._stored_sweeper_runs(m.parse_args([*argv, *bad]))
+    assert m.parse_args(["--automl-args", "sweep.enqueue_defaults=false"]).automl_args
+
+
+def test_auto_vs_flaml_summary_counts_a_run_without_a_model_as_a_loss(tmp_path):
+    import json
+
+    def run(variant, rep, acc, with_=None):
+        return {"variant": variant, "repeat": rep, "data": "wine", "paired_with": with_,
+                "test_acc": acc, "n_trials": 3, "wall_s": 30.0, "cpu_s": 29.0,
+                "load_start": [2.0, 0, 0], "load_end": [3.0, 0, 0]}  # fmt: skip
+
+    runs = [run("auto", 0, 1.0, "flaml"), run("flaml", 0, 0.97),
+            run("auto", 1, None, "flaml"), run("flaml", 1, 0.97),
+            run("auto", 2, 0.9649122953414917, "flaml"),  # float32 and float64 of 110/114
+            run("flaml", 2, 0.9649122807017544)]  # fmt: skip
+    settings = {"budget_s": 30.0, "repeats": 3, "variants": ["auto", "flaml"], "schedule": "paired",
+                "data": {"wine": {"task": "classification", "test": 36}}}  # fmt: skip
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"settings": settings, "runs": runs}))
+    summary = load("auto_vs_flaml").main(["--resummarize", str(path)])["summary"]
+    assert summary["wine/auto/with-flaml"]["vs_peer"] == {"wins": 1, "ties": 1, "losses": 1}
+    assert summary["wine/auto/with-flaml"]["test"]["n"] == 2  # the median skips the miss
+    assert "| 1 | 1/1/1 |" in json.loads(path.read_text())["table_markdown"]

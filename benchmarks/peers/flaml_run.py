@@ -5,6 +5,11 @@ internally as it chooses (``eval_method="auto"``: cross-validation or holdout by
 the choice is recorded); the metric is accuracy, as automl's. After the search FLAML retrains
 the best configuration on everything it was given (its default ``retrain_full=True``); that
 model's accuracy on the held-out test split (the same 20 % automl tests on) is reported.
+
+``--deadline`` (seconds since the epoch) makes the process end by then, measured from outside
+like automl's ``sweep.timeout``: ``time_budget`` is what is left after the imports and the
+data, less ``--reserve`` seconds for the retrain (outside FLAML's ``time_budget``), the test
+and the exit.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)
     p.add_argument("--budget", type=float, default=60.0, help="FLAML time_budget in seconds")
+    p.add_argument("--deadline", type=float, default=None, help="epoch seconds to end by")
+    p.add_argument("--reserve", type=float, default=1.0, help="seconds kept for after the search")
     p.add_argument("--estimators", default="auto", help="'auto' (FLAML's list) or comma list")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-jobs", type=int, default=1, help="FLAML n_jobs (its default is -1)")
@@ -55,7 +62,11 @@ def main(argv=None) -> None:
     settings = {
         "task": args.task,
         "metric": "accuracy" if classify else "rmse",
-        "time_budget": args.budget,
+        "time_budget": (
+            max(1.0, args.deadline - args.reserve - time.time())
+            if args.deadline is not None
+            else args.budget
+        ),
         "seed": args.seed,
         "verbose": 0,
         "log_file_name": args.log,
@@ -90,6 +101,9 @@ def main(argv=None) -> None:
         "estimators": list(automl.estimator_list),
         "n_train_given": int(len(y)),
         "n_jobs": args.n_jobs,
+        "time_budget": settings["time_budget"],
+        "reserve": args.reserve,
+        "exit_at": time.time(),
     }
     with open(args.out, "w") as f:
         json.dump(out, f, indent=2, default=str)
