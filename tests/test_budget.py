@@ -167,6 +167,23 @@ def test_model_auto_runs_cheap_defaults_first_and_gives_a_slow_one_its_share(tmp
     assert len([r for r in rows.values() if r["state"] != "WAITING"]) >= 3
 
 
+def test_an_estimator_stopped_by_the_budget_is_kept_not_pruned(tmp_path):
+    """A budget that start-up ate: the first trial starts past the end and is asked to stop
+    at its first report. The linear model stops the way docs/plugins.md says (it raises
+    TrialPruned), which used to count as a prune: no model, exit 1. Now it is STOPPED with
+    its result, and exported."""
+    run_dir = tmp_path / "run"
+    out, _ = _timed_cli(
+        ["model=linear", "data=wine", "sweep.timeout=1", "sweep.n_trials=5",
+         "sweep.report=false", "sweep.live=false", f"hydra.run.dir={run_dir}"],
+        tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    row = _rows(run_dir)[0]
+    assert row["state"] == STOPPED and "stopped after step 1" in row["note"], row
+    assert (run_dir / "best" / "metrics.json").exists()
+
+
 def test_a_stopped_trial_ranks_below_a_complete_one_of_equal_value():
     def trial(number: int, state: str, value: float, **attrs):
         record = TrialRecord(metrics={"val_acc": value}, **attrs)

@@ -298,18 +298,23 @@ class EstimatorBackend:
             return stop
 
         train, val = dataset.train, dataset.val
+        raised_to_stop = False
         try:
             with _threads(self.cfg):
                 model.fit((train.x, train.y), (val.x, val.y), counting)
         except TrialPruned:
-            # Asked to stop at the deadline, the estimator stopped the way it stops when
-            # pruned (XGBoost, the forest raise): what it fitted so far is the result. One
-            # that returns instead had reported its last step (a linear model reports once).
-            if not checked.cut:
+            # ``report`` said stop for the deadline, not for the pruner (which raises before
+            # ``stopped_at`` is set): the estimator stopped the way docs/plugins.md tells it
+            # to stop (XGBoost, the forest and the linear model raise TrialPruned), and what
+            # it fitted so far is the result. It used to count as pruned: a study whose
+            # start-up ate the budget ended with no model at all.
+            if checked.stopped_at is None:
                 raise
+            raised_to_stop = True
         checked.swallowed()
         stopped = None
-        if checked.cut and checked.stopped_at is not None:
+        # One that returns instead had reported its last step; a complete trial.
+        if checked.stopped_at is not None and (checked.cut or raised_to_stop):
             stopped = f"after {self.unit} {checked.stopped_at + 1}"
         metrics = self._metrics(model, dataset, "val")
         if goal.key not in metrics:
