@@ -167,6 +167,7 @@ def test_model_auto_runs_cheap_defaults_first_and_gives_a_slow_one_its_share(tmp
     assert len([r for r in rows.values() if r["state"] != "WAITING"]) >= 3
 
 
+@pytest.mark.heavy
 def test_an_estimator_stopped_by_the_budget_is_kept_not_pruned(tmp_path):
     """A budget that start-up ate: the first trial starts past the end and is asked to stop
     at its first report. The linear model stops the way docs/plugins.md says (it raises
@@ -180,7 +181,7 @@ def test_an_estimator_stopped_by_the_budget_is_kept_not_pruned(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     row = _rows(run_dir)[0]
-    assert row["state"] == STOPPED and "stopped after step 1" in row["note"], row
+    assert row["state"] == STOPPED and "after step 1" in row["note"], row
     assert (run_dir / "best" / "metrics.json").exists()
 
 

@@ -581,7 +581,10 @@ class TrialRunner:
             search = counted + running + waiting < self.run.budget.total
             if waiting or search:
                 share = max(end - now, 0.0) / (waiting + 1 + int(search))
-                stop = min(end, now + share)
+                if now + share < end:
+                    stop = now + share
+                else:  # its share reaches the end: the budget stops it, not the share
+                    share = None
         # A trial started past the end (the study had nothing to export yet) may run up to
         # one more budget to its first report: late, but the command ends with a model.
         cut = end + budget.grace if end > now else now + max(budget.seconds, budget.grace)
