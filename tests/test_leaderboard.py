@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import replace
 
 import optuna
@@ -271,8 +272,10 @@ def test_drawing_from_another_thread_while_rows_are_added_is_safe():
     number = 0
     try:
         thread.start()
-        # Add trials until the other thread has drawn 15 frames meanwhile (or it failed).
-        while len(frames) < 15 and not errors and number < 20000:
+        # Add trials until the other thread has drawn 15 frames meanwhile (or it failed). A
+        # time limit, not a count: on a loaded machine 20,000 trials once went by in 11 frames.
+        deadline = time.monotonic() + 120
+        while len(frames) < 15 and not errors and time.monotonic() < deadline:
             trial = optuna.trial.create_trial(
                 params={"x": number / 40000},
                 distributions={"x": CNN_SPACE["dropout"]},
